@@ -31,17 +31,18 @@ from explodegrad._checks import check_choice, check_positive
 from explodegrad.config import INITS
 
 
-def orthogonal_matrix(rows: int, cols: int, generator: torch.Generator) -> Tensor:
+def orthogonal_matrix(rows: int, cols: int, generator: torch.Generator,
+                      dtype: torch.dtype | None = None) -> Tensor:
     """A rows x cols matrix with orthonormal rows (rows <= cols) or columns (rows > cols).
 
     Drawn uniformly (Haar) by the QR decomposition of a Gaussian matrix with the signs of R's
-    diagonal folded into Q.
+    diagonal folded into Q. ``dtype`` defaults to torch's default dtype.
     """
     big, small = max(rows, cols), min(rows, cols)
     gaussian = torch.randn(big, small, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(gaussian)
     q = q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))
-    return (q if rows >= cols else q.T).to(torch.get_default_dtype())
+    return (q if rows >= cols else q.T).to(dtype or torch.get_default_dtype())
 
 
 def weight_std(init: str, fan_in: int, fan_out: int, scale: float) -> float:

@@ -1,0 +1,292 @@
+"""Chapter 1 toy models: exact chain-rule identities, known thresholds, overflow as a result."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from explodegrad.chain import (
+    deep_linear_gradients,
+    digit_sequences,
+    find_overflow,
+    gradient_descent_path,
+    growth_factor,
+    init_scales,
+    quadratic_loss,
+    recurrent_gradients,
+    recurrent_matrix,
+    rnn_gradient_vs_time,
+    scalar_chain,
+)
+from explodegrad.data import gaussian_data, load_digits
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return gaussian_data(n_train=32, n_test=4, in_features=8, num_classes=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(seed=0)
+
+
+# ----------------------------------------------------------------------------- growth factor
+
+def test_growth_factor_of_a_geometric_sequence_is_its_ratio():
+    steps = np.arange(6)
+    assert growth_factor(steps, 3.0 ** steps) == pytest.approx(3.0, rel=1e-12)
+
+
+def test_growth_factor_skips_overflowed_and_vanished_values():
+    values = np.array([1.0, 2.0, 4.0, np.inf, 0.0, np.nan])
+    assert growth_factor(np.arange(6), values) == pytest.approx(2.0, rel=1e-12)
+    assert math.isnan(growth_factor(np.arange(3), np.array([1.0, np.inf, 0.0])))
+
+
+# ----------------------------------------------------------------------------- scalar chain
+
+@pytest.mark.parametrize("weight", [0.5, 2.0, -2.0])
+def test_scalar_chain_gradient_is_exactly_w_to_the_l_for_powers_of_two(weight):
+    result = scalar_chain(weight, 40)
+    assert np.array_equal(result.depths, np.arange(1, 41))
+    assert np.array_equal(result.gradients, weight ** result.depths.astype(float))
+    assert result.input_gradient == weight**40
+
+
+def test_scalar_chain_matches_the_chain_rule_for_any_weight():
+    result = scalar_chain(1.1, 30, x=3.0)
+    assert np.array_equal(result.gradients, result.predicted)  # same products, same rounding
+    np.testing.assert_allclose(result.gradients, 1.1 ** np.arange(1, 31), rtol=1e-13)
+    assert result.output == pytest.approx(3.0 * 1.1**30, rel=1e-13)
+
+
+def test_scalar_chain_overflow_is_reported_not_raised():
+    result = scalar_chain(10.0, 400)
+    assert math.isinf(result.output) and math.isinf(result.input_gradient)
+    assert result.gradients[300] == pytest.approx(1e301, rel=1e-10)  # still finite at 301 factors
+
+
+@pytest.mark.parametrize("kwargs", [dict(depth=0), dict(weight=float("nan")), dict(weight="big"),
+                                    dict(depth=2.5)])
+def test_scalar_chain_rejects_bad_input(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        scalar_chain(**kwargs)
+
+
+# ----------------------------------------------------------------------------- deep linear net
+
+@pytest.mark.parametrize("sigma", [0.8, 1.5])
+def test_deep_linear_gradient_grows_by_sigma_per_layer(sigma):
+    result = deep_linear_gradients(depth=30, width=100, sigma=sigma, seed=0)
+    assert np.array_equal(result.layers, np.arange(1, 32))  # f_1 ... f_31 (the input)
+    assert result.growth_factor == pytest.approx(sigma, rel=0.05)
+    assert result.predicted_growth == sigma
+    ratio = result.gradient_norms[-1] / result.gradient_norms[0]
+    assert math.log(ratio) == pytest.approx(30 * math.log(sigma), abs=0.15 * 30 * abs(math.log(sigma)))
+
+
+def test_deep_linear_gradients_are_seeded():
+    a = deep_linear_gradients(depth=5, width=8, sigma=1.3, seed=3)
+    b = deep_linear_gradients(depth=5, width=8, sigma=1.3, seed=3)
+    assert np.array_equal(a.gradient_norms, b.gradient_norms)
+
+
+@pytest.mark.parametrize("kwargs", [dict(sigma=0), dict(depth=0), dict(width=-1), dict(batch=0)])
+def test_deep_linear_gradients_rejects_bad_input(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        deep_linear_gradients(**kwargs)
+
+
+# ----------------------------------------------------------------------------- overflow
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_overflow_depth_is_where_sigma_to_the_depth_passes_the_largest_float(dtype, tiny_data):
+    result = find_overflow(width=16, sigma=10.0, dtype=dtype, max_depth=60, data=tiny_data, batch=32)
+    assert result.overflowed and result.depth is not None
+    predicted = math.log(torch.finfo(dtype).max) / math.log(10.0)
+    assert abs(result.depth - predicted) <= 3
+    assert result.message.startswith(f"{result.dtype} overflowed to inf at depth {result.depth} (")
+    assert result.phase in ("forward", "backward") and 0 <= result.layer <= result.depth + 1
+    # SGD at the overflow depth meets a non-finite loss; the loss history ends there.
+    assert result.nonfinite_step is not None
+    assert not np.isfinite(result.train_losses[-1])
+    assert np.isfinite(result.train_losses[:-1]).all()
+
+
+def test_overflow_depth_is_the_smallest_one(tiny_data):
+    found = find_overflow(width=16, sigma=10.0, dtype="float16", max_depth=12, data=tiny_data)
+    below = find_overflow(width=16, sigma=10.0, dtype="float16", max_depth=found.depth - 1,
+                          data=tiny_data, steps=3)
+    assert not below.overflowed and below.depth is None and below.layer is None
+    assert below.message.startswith(f"float16 stayed finite up to depth {found.depth - 1}")
+
+
+def test_training_a_finite_but_explosive_network_breaks_after_an_update(tiny_data):
+    result = find_overflow(width=16, sigma=10.0, dtype=torch.float32, max_depth=60, data=tiny_data,
+                           train_depth=10, steps=5, lr=0.01)
+    assert result.train_depth == 10
+    assert np.isfinite(result.train_losses[0])  # finite at initialization ...
+    assert result.nonfinite_step is not None and result.nonfinite_step >= 1  # ... not after SGD
+    assert f"SGD at depth 10 hit a non-finite loss at step {result.nonfinite_step}" in result.message
+
+
+def test_no_overflow_when_signals_shrink(tiny_data):
+    result = find_overflow(width=16, sigma=0.5, max_depth=20, data=tiny_data, steps=3)
+    assert result.depth is None and result.nonfinite_step is None
+    assert len(result.train_losses) == 3 and np.isfinite(result.train_losses).all()
+    assert str(result) == result.message
+
+
+def test_find_overflow_is_deterministic(tiny_data):
+    a = find_overflow(width=16, sigma=10.0, dtype="float16", max_depth=12, data=tiny_data)
+    b = find_overflow(width=16, sigma=10.0, dtype="float16", max_depth=12, data=tiny_data)
+    assert (a.depth, a.layer, a.phase, a.message) == (b.depth, b.layer, b.phase, b.message)
+
+
+@pytest.mark.parametrize("kwargs", [dict(dtype=torch.int32), dict(dtype="float8"), dict(max_depth=0),
+                                    dict(sigma=-1.0), dict(activation="swish"), dict(train_depth=0),
+                                    dict(data=42), dict(batch=10_000)])
+def test_find_overflow_rejects_bad_input(kwargs, tiny_data):
+    options = dict(width=4, max_depth=3, data=tiny_data, batch=8) | kwargs
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        find_overflow(**options)
+
+
+# ----------------------------------------------------------------------------- overshooting
+
+def test_gradient_descent_diverges_exactly_above_two_over_the_largest_curvature():
+    assert gradient_descent_path(0.1, 5).threshold == pytest.approx(0.1)
+    for lr in (0.01, 0.05, 0.099):
+        path = gradient_descent_path(lr, 50)
+        assert not path.diverged and not path.predicted_diverges
+    for lr in (0.101, 0.15, 0.5):
+        path = gradient_descent_path(lr, 50)
+        assert path.diverged and path.predicted_diverges
+
+
+def test_gradient_descent_iterates_follow_the_closed_form():
+    path = gradient_descent_path(0.08, 12, curvature=(1.0, 20.0), start=(2.0, -1.0))
+    expected = np.array([2.0, -1.0]) * (1 - 0.08 * np.array([1.0, 20.0])) ** np.arange(13)[:, None]
+    np.testing.assert_allclose(path.points, expected, rtol=1e-12)
+    np.testing.assert_allclose(path.losses, quadratic_loss(expected, (1.0, 20.0)), rtol=1e-12)
+    assert path.losses[0] == pytest.approx(0.5 * (4.0 + 20.0))
+
+
+def test_gradient_descent_overflow_is_reported_not_raised():
+    path = gradient_descent_path(10.0, 400)
+    assert path.diverged and not np.isfinite(path.losses[-1])
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr=0), dict(steps=0), dict(curvature=(1.0, -2.0)),
+                                    dict(curvature=()), dict(curvature="ab"),
+                                    dict(start=(1.0, 2.0, 3.0))])
+def test_gradient_descent_rejects_bad_input(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        gradient_descent_path(**kwargs)
+
+
+# ----------------------------------------------------------------------------- RNN over time
+
+@pytest.mark.parametrize("radius", [0.9, 1.1])
+def test_linear_rnn_gradient_is_exactly_radius_to_the_t(radius):
+    result = rnn_gradient_vs_time(radius, steps=25, hidden=16, activation="linear")
+    assert np.array_equal(result.steps_back, np.arange(26))
+    np.testing.assert_allclose(result.gradient_norms, radius ** np.arange(26.0), rtol=1e-10)
+    assert result.growth_factor == pytest.approx(radius, rel=1e-9)
+
+
+def test_tanh_can_only_shrink_the_linear_rnn_gradient():
+    tanh = rnn_gradient_vs_time(1.2, steps=20, hidden=16, activation="tanh", input_scale=2.0)
+    assert np.all(tanh.gradient_norms <= tanh.predicted * (1 + 1e-12))
+    assert tanh.gradient_norms[-1] < 0.5 * tanh.predicted[-1]  # saturation bites
+
+
+def test_gaussian_recurrent_matrix_has_the_asked_spectral_radius_and_rate():
+    matrix = recurrent_matrix(24, 1.1, "gaussian", seed=2)
+    assert float(torch.linalg.eigvals(matrix).abs().max()) == pytest.approx(1.1, rel=1e-10)
+    result = rnn_gradient_vs_time(1.1, steps=40, hidden=24, activation="linear", matrix="gaussian", seed=2)
+    assert result.growth_factor == pytest.approx(1.1, rel=0.05)
+
+
+@pytest.mark.parametrize("kwargs", [dict(spectral_radius=0), dict(steps=0), dict(activation="relu"),
+                                    dict(matrix="identity"), dict(hidden=0)])
+def test_rnn_gradient_vs_time_rejects_bad_input(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        rnn_gradient_vs_time(**kwargs)
+
+
+# ----------------------------------------------------------------------------- RNN vs LSTM vs GRU
+
+def test_digit_sequences_read_rows_or_columns(digits):
+    rows, labels = digit_sequences(digits, "test", "rows")
+    columns, _ = digit_sequences(digits, "test", "columns")
+    assert rows.shape == (len(labels), 8, 8)
+    assert torch.equal(rows[:, 2, 5], digits.x_test[:, 2 * 8 + 5])  # time step = row 2, column 5
+    assert torch.equal(columns, rows.transpose(1, 2))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_recurrent_gradients_before_and_after_a_short_training(cell, digits):
+    result = recurrent_gradients(cell, steps_trained=40, hidden=16, data=digits, seed=0)
+    assert np.array_equal(result.time_steps, np.arange(1, 9))
+    for grads in (result.gradient_init, result.gradient_trained):
+        assert grads.shape == (8,) and np.isfinite(grads).all() and (grads > 0).all()
+    assert len(result.train_losses) == 40
+    assert result.accuracy_trained > result.accuracy_init + 0.2
+
+
+def test_recurrent_gradients_untrained_twice_and_seeded(digits):
+    untrained = recurrent_gradients("rnn", steps_trained=0, hidden=8, data=digits, seed=1)
+    assert np.array_equal(untrained.gradient_init, untrained.gradient_trained)
+    again = recurrent_gradients("rnn", steps_trained=0, hidden=8, data=digits, seed=1)
+    assert np.array_equal(untrained.gradient_init, again.gradient_init)
+    # At initialization the gradient fades going back in time.
+    assert untrained.first_to_last_init < 1
+
+
+@pytest.mark.parametrize("kwargs", [dict(cell="transformer"), dict(steps_trained=-1),
+                                    dict(reading="diagonal"), dict(lr=0)])
+def test_recurrent_gradients_rejects_bad_input(kwargs, digits):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        recurrent_gradients(data=digits, **kwargs)
+
+
+def test_recurrent_gradients_needs_digits():
+    with pytest.raises(ValueError, match="data"):
+        recurrent_gradients(data=gaussian_data(n_train=8, n_test=2, in_features=10))
+
+
+# ----------------------------------------------------------------------------- initialization
+
+def test_init_scales_he_is_stable_xavier_vanishes_gaussian_explodes():
+    result = init_scales(depth=20, width=100, activation="relu", seed=0)
+    assert result.inits == ("gaussian", "xavier", "he")
+    assert result.activation_rms.shape == result.gradient_rms.shape == (3, 20)
+    growth = dict(zip(result.inits, result.gradient_growth))
+    assert growth["he"] == pytest.approx(1.0, rel=0.05)
+    assert growth["xavier"] == pytest.approx(1 / math.sqrt(2), rel=0.05)  # ReLU halves the variance
+    assert growth["gaussian"] == pytest.approx(math.sqrt(100 / 2), rel=0.1)  # std 1: sqrt(width/2)
+    he = result.row("he")
+    assert 0.3 < result.activation_rms[he, -1] / result.activation_rms[he, 1] < 3
+
+
+def test_init_scales_overflow_is_reported_not_raised():
+    result = init_scales(depth=50, width=100, activation="relu", inits=("gaussian", "he"))
+    assert not np.isfinite(result.activation_rms[result.row("gaussian")]).all()
+    assert np.isfinite(result.gradient_rms[result.row("he")]).all()
+
+
+def test_init_scales_uses_the_gaussian_std():
+    result = init_scales(depth=4, width=32, activation="linear", inits=("gaussian",),
+                         gaussian_std=1 / math.sqrt(32))
+    assert result.init_scales == (1 / math.sqrt(32),)
+    assert result.gradient_growth[0] == pytest.approx(1.0, rel=0.3)
+
+
+@pytest.mark.parametrize("kwargs", [dict(inits="he"), dict(inits=()), dict(inits=("he", "magic")),
+                                    dict(activation="swish"), dict(depth=0), dict(gaussian_std=0)])
+def test_init_scales_rejects_bad_input(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        init_scales(**kwargs)
