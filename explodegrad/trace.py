@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -78,20 +79,20 @@ def frozen_batch_statistics(net: nn.Module) -> Iterator[None]:
     """Use batch statistics (training-mode batch norm) without updating running averages.
 
     The GSC and domain measures are defined on the batch the network sees in training; a
-    measurement must not change the network, so the running averages are put back after.
+    measurement must not change the network. Batch-norm modules in training mode stop
+    tracking running statistics for the duration (so nothing is written in place, and
+    tensors traced inside stay differentiable afterwards); eval-mode modules are untouched.
     """
-    saved = [(m, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-             for m in net.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-             and m.running_mean is not None]
+    switched = [m for m in net.modules()
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+                and m.track_running_stats]
+    for module in switched:
+        module.track_running_stats = False
     try:
         yield
     finally:
-        with torch.no_grad():
-            for module, mean, var, count in saved:
-                module.running_mean.copy_(mean)
-                module.running_var.copy_(var)
-                module.num_batches_tracked.copy_(count)
+        for module in switched:
+            module.track_running_stats = True
 
 
 def check_batch(inputs: Tensor, net: DeepMLP) -> None:
@@ -137,3 +138,15 @@ def trace(net: DeepMLP, inputs: Tensor, targets: Tensor | None = None, *,
             preacts.append(pre)
         losses = per_example_loss(h, targets) if targets is not None else None
     return Trace(inputs=x, outputs=outputs, preactivations=preacts, losses=losses, targets=targets)
+
+
+def layer_rms(forward_trace: Trace) -> np.ndarray:
+    """Root mean square of every layer's output, in paper numbering.
+
+    ``rms[k - 1]`` is ``sqrt(mean(f_k ** 2))`` over the whole (batch x width) matrix f_k, for
+    k = 1 (the logits) ... L (the first layer's output); the input f_{L+1} is not included.
+    It shows at a glance whether signals grow, shrink or stay put through depth. Computed in
+    float64; an overflowed layer gives ``inf`` (or ``nan``), reported, never raised.
+    """
+    return np.array([float(forward_trace.f(k).detach().double().pow(2).mean().sqrt())
+                     for k in range(1, forward_trace.num_layers + 1)])
