@@ -72,14 +72,14 @@ class NetConfig:
         set_(self, "out_features", check_int("out_features", self.out_features, 1))
         set_(self, "seed", check_int("seed", self.seed, 0))
         set_(self, "residual", bool(self.residual))
-        if self.residual:
-            if self.depth < 2 + self.block_depth or (self.depth - 2) % self.block_depth:
-                raise ValueError(
-                    f"depth={self.depth} is not allowed for a residual network with "
-                    f"block_depth={self.block_depth}: depth must be 2 + a positive multiple of "
-                    f"block_depth (an input layer, at least one block, the readout), "
-                    f"e.g. {2 + self.block_depth}"
-                )
+        if self.residual and (self.depth < 2 + self.block_depth
+                              or (self.depth - 2) % self.block_depth):
+            raise ValueError(
+                f"depth={self.depth} is not allowed for a residual network with "
+                f"block_depth={self.block_depth}: depth must be 2 + a positive multiple of "
+                f"block_depth (an input layer, at least one block, the readout), "
+                f"e.g. {2 + self.block_depth}"
+            )
         if self.init == "looks_linear":
             if self.activation not in LOOKS_LINEAR_ACTIVATIONS:
                 raise ValueError(

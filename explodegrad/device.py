@@ -52,12 +52,14 @@ def pick_device(preference: str | None = None) -> DeviceChoice:
     preference = check_choice("device", preference, DEVICE_CHOICES)
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise ValueError("device='cuda' is not available here: no CUDA GPU was found; use 'auto' or 'cpu'")
+            raise ValueError("device='cuda' is not available here: no CUDA GPU was found; "
+                             "use 'auto' or 'cpu'")
         reason = source if preference == "cuda" else "a CUDA GPU was found"
         return DeviceChoice(torch.device("cuda"), torch.cuda.get_device_name(0), reason)
     if preference == "mps" or (preference == "auto" and _mps_available()):
         if not _mps_available():
-            raise ValueError("device='mps' is not available here: no Apple GPU was found; use 'auto' or 'cpu'")
+            raise ValueError("device='mps' is not available here: no Apple GPU was found; "
+                             "use 'auto' or 'cpu'")
         reason = source if preference == "mps" else "an Apple GPU was found"
         return DeviceChoice(torch.device("mps"), "Apple GPU", reason)
     reason = source if preference == "cpu" else "no GPU was found"

@@ -1,0 +1,385 @@
+"""How deep is a trained network really? Effective depth and the Taylor experiment.
+
+Philipp, Song & Carbonell (2018) argue that a network can be much shallower than it looks.
+This module trains a few architectures (plain and residual) and measures that in two ways:
+
+* **Effective depth during training** (the residual trick, :mod:`explodegrad.residual`).
+  Every layer is split as ``f = s + r`` with a linear skip s; the network's Jacobian expands
+  into paths through lambda residual Jacobians, and the effective depth is the largest
+  lambda whose contribution still carries a set share (default 1 %) of the summed
+  contribution norms. Two skips are tracked at every checkpoint:
+
+  - *since initialization* (``skip="init"``, the paper's choice for trained networks): s =
+    the layer as it was at initialization, so r is what training changed. At step 0 every
+    r is exactly 0 and the effective depth is 0; it grows as training makes layers differ
+    from their initial state.
+  - the *natural* skip: the identity for residual blocks (``skip="identity"``, the ResNet
+    view) and, for plain networks, each layer's best affine fit on the batch
+    (``skip="linear_fit"``, so r is the part of the layer no linear map explains). This one
+    is informative already at initialization.
+
+* **The Taylor experiment** (:mod:`explodegrad.taylor`): after training, replace the top k
+  layers by their first-order Taylor expansion around the mean of their input and watch the
+  training error as k grows. Operational choice made here: the network "breaks" at the
+  smallest k whose training error exceeds the original (k = 0) error by more than
+  ``tolerance`` (default 0.05). Taylor curves are evaluated in eval mode (batch norm with its
+  running averages, see :mod:`explodegrad.taylor`), while the effective depths, like the
+  training records, use the measurement batch's own statistics.
+
+Layers are numbered from the output as in the paper: k = 1 is the readout producing the
+logits f_1; for a residual network a "layer" is an addressable unit (the input layer, a
+residual block, the readout), so :func:`linear_layers_in_top` converts k into the number of
+weight layers replaced. Training settings are an operational choice too: Adam with learning
+rate 1e-3 (the paper tuned SGD per architecture), the scale's step count and batch size.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from explodegrad._checks import check_choice, check_fraction, check_int
+from explodegrad.config import ACTIVATIONS, INITS, NORMS, NetConfig
+from explodegrad.data import Dataset
+from explodegrad.nets import DeepMLP, build_from_config
+from explodegrad.residual import DEFAULT_THRESHOLD, PathContributions, path_contributions
+from explodegrad.scale import Scale, load_scale_data
+from explodegrad.survey import DEFAULT_INITS, architecture_label
+from explodegrad.taylor import TaylorCurve, taylor_compression
+from explodegrad.train import TrainHistory, TrainSettings, train
+
+#: Default training checkpoints (records) per run, step 0 excluded.
+DEFAULT_CHECKPOINTS = 5
+#: Default rise of the training error that counts as "the Taylor-compressed network broke".
+DEFAULT_TAYLOR_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """An architecture of a study: activation, normalization, plain or residual, initializer.
+
+    Attributes:
+        activation: one of :data:`explodegrad.config.ACTIVATIONS`.
+        norm: ``"none"``, ``"batch"`` or ``"layer"``.
+        residual: residual blocks (two layers each) instead of plain layers.
+        init: the initializer; None means the usual one for the activation
+            (:data:`explodegrad.survey.DEFAULT_INITS`: He for ReLU, Xavier for tanh, LeCun
+            for SELU).
+        residual_scale: multiplier of the residual branch (residual networks only).
+    """
+
+    activation: str
+    norm: str = "none"
+    residual: bool = False
+    init: str | None = None
+    residual_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "activation", check_choice("activation", self.activation, ACTIVATIONS))
+        set_(self, "norm", check_choice("norm", self.norm, NORMS))
+        set_(self, "residual", bool(self.residual))
+        if self.init is not None:
+            set_(self, "init", check_choice("init", self.init, INITS))
+
+    @property
+    def label(self) -> str:
+        """E.g. ``relu/batch`` or ``tanh/none/res`` (as in :mod:`explodegrad.survey`)."""
+        return architecture_label(self.activation, self.norm, self.residual)
+
+    def config(self, depth: int, width: int, in_features: int, out_features: int,
+               seed: int = 0) -> NetConfig:
+        """The network configuration at a given size.
+
+        A residual network needs ``depth = 2 + a multiple of 2``; an odd ``depth`` is lowered
+        by one for it (so depth 50 stays 50 and depth 21 becomes 20).
+        """
+        depth = check_int("depth", depth, 4 if self.residual else 1)
+        if self.residual and depth % 2:
+            depth -= 1
+        return NetConfig(depth=depth, width=width, activation=self.activation, norm=self.norm,
+                         init=self.init or DEFAULT_INITS[self.activation], residual=self.residual,
+                         residual_scale=self.residual_scale, in_features=in_features,
+                         out_features=out_features, seed=seed)
+
+
+#: The study's default architectures: an exploding (ReLU + batch norm) and a milder (tanh)
+#: plain network, each against its residual counterpart.
+DEFAULT_ARCHITECTURES = (Architecture("relu", "batch"), Architecture("relu", "batch", True),
+                         Architecture("tanh", "none"), Architecture("tanh", "none", True))
+
+
+def study_settings(scale: Scale, checkpoints: int = DEFAULT_CHECKPOINTS, **overrides: Any) -> TrainSettings:
+    """Training settings for a study at a scale: Adam, lr 1e-3, the scale's steps and batch.
+
+    ``checkpoints`` records are taken after step 0 (every ``steps // checkpoints`` updates);
+    ``overrides`` change any :class:`~explodegrad.train.TrainSettings` field.
+    """
+    if not isinstance(scale, Scale):
+        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    checkpoints = check_int("checkpoints", checkpoints, 1, scale.train_steps)
+    base = TrainSettings(optimizer="adam", lr=1e-3, steps=scale.train_steps,
+                         batch_size=scale.batch_size, record_every=scale.train_steps // checkpoints,
+                         eval_size=1024, seed=0)
+    return base.with_(**overrides)
+
+
+def natural_skip(config: NetConfig) -> str:
+    """The skip that makes sense at initialization: identity for ResNets, linear fit otherwise."""
+    return "identity" if config.residual else "linear_fit"
+
+
+def linear_layers_in_top(config: NetConfig, k: int) -> int:
+    """How many weight (linear) layers the top k addressable layers hold.
+
+    For a plain network that is k. For a residual one the readout (k = 1) and the input layer
+    (k = L) hold one each and every residual block ``block_depth``.
+    """
+    k = check_int("k", k, 0, config.num_layers)
+    if not config.residual:
+        return k
+    blocks = min(max(k - 1, 0), config.num_blocks)
+    return min(k, 1) + blocks * config.block_depth + (1 if k == config.num_layers else 0)
+
+
+def taylor_break(curve: TaylorCurve, tolerance: float = DEFAULT_TAYLOR_TOLERANCE) -> int | None:
+    """The smallest k whose training error exceeds the original network's by more than ``tolerance``.
+
+    Returns None when no k in the curve does (the network survives full linearization) or the
+    curve has no k = 0 entry to compare against. An operational choice: the paper reads the
+    curves by eye.
+    """
+    tolerance = check_fraction("tolerance", tolerance)
+    ks = np.asarray(curve.ks)
+    if not np.any(ks == 0):
+        return None
+    original = float(curve.train_error[np.flatnonzero(ks == 0)[0]])
+    broken = ks[(curve.train_error > original + tolerance) & (ks > 0)]
+    return int(broken.min()) if broken.size else None
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
+class EffectiveDepthTrajectory:
+    """The effective depth of one architecture at every training checkpoint.
+
+    Attributes:
+        label: the architecture, e.g. ``relu/batch/res``.
+        config: the network's configuration.
+        steps: the checkpoints (0 = initialization).
+        train_error: the recorded training error at each checkpoint (batch statistics).
+        depth_since_init: effective depth with skip = the layer at initialization
+            (0 at step 0 by construction).
+        depth_natural: effective depth with the natural skip (see :func:`natural_skip`).
+        fractions_since_init: (checkpoints x lambdas) share of each lambda-contribution.
+        fractions_natural: the same for the natural skip.
+        natural_skip: ``"identity"`` or ``"linear_fit"``.
+        threshold: the share a lambda needs to count towards the effective depth.
+    """
+
+    label: str
+    config: NetConfig
+    steps: np.ndarray
+    train_error: np.ndarray
+    depth_since_init: np.ndarray
+    depth_natural: np.ndarray
+    fractions_since_init: np.ndarray
+    fractions_natural: np.ndarray
+    natural_skip: str
+    threshold: float
+
+    @property
+    def num_layers(self) -> int:
+        """L, the largest possible lambda."""
+        return self.config.num_layers
+
+
+@dataclass(frozen=True, eq=False)  # holds a DataFrame: compare fields, not results
+class EffectiveDepthStudy:
+    """Effective depth during training and the Taylor curves of several architectures.
+
+    Attributes:
+        labels: the architectures, in the order given.
+        trajectories: label -> :class:`EffectiveDepthTrajectory`.
+        taylor: label -> the trained network's :class:`~explodegrad.taylor.TaylorCurve`.
+        taylor_linear_layers: label -> weight layers replaced at each k of the Taylor curve.
+        histories: label -> the :class:`~explodegrad.train.TrainHistory` of its training.
+        table: one row per architecture: label, activation, norm, residual, depth, num_layers,
+            final_train_error, depth_natural_init, depth_natural_final, depth_since_init_final,
+            taylor_break_k (nullable: None = never broke), taylor_break_linear_layers.
+        tolerance: the rise of training error that counts as broken (:func:`taylor_break`).
+        scale_name: the scale the study ran at.
+        data_name: the data set.
+    """
+
+    labels: list[str]
+    trajectories: dict[str, EffectiveDepthTrajectory]
+    taylor: dict[str, TaylorCurve]
+    taylor_linear_layers: dict[str, np.ndarray]
+    histories: dict[str, TrainHistory]
+    table: pd.DataFrame
+    tolerance: float
+    scale_name: str
+    data_name: str
+
+    def summary(self) -> str:
+        """Fixed-format lines, one per architecture, for printing and notebook checks."""
+        lines = [f"{'architecture':<16}{'L':>4}{'train err':>11}{'eff. depth':>12}"
+                 f"{'(natural, init->end)':>22}{'since init':>12}{'Taylor breaks at k':>20}"]
+        for row in self.table.itertuples():
+            broke = "never" if pd.isna(row.taylor_break_k) else (
+                f"{row.taylor_break_k} ({row.taylor_break_linear_layers} lin.)")
+            lines.append(f"{row.label:<16}{row.num_layers:>4}{row.final_train_error:>11.3f}"
+                         f"{'':>12}{row.depth_natural_init:>12d} -> {row.depth_natural_final:<6d}"
+                         f"{row.depth_since_init_final:>12d}{broke:>20}")
+        return "\n".join(lines)
+
+
+def track_effective_depth(config: NetConfig, data: Dataset, settings: TrainSettings, *,
+                          measure_size: int = 256, threshold: float = DEFAULT_THRESHOLD,
+                          num_probes: int = 4, seed: int = 0,
+                          progress: bool = False) -> tuple[EffectiveDepthTrajectory, DeepMLP, TrainHistory]:
+    """Train one network and measure its effective depth at every record (step 0 included).
+
+    Args:
+        config: the network; built on the data's device and dtype.
+        data: the data set (its ``in_features`` / ``num_classes`` must match ``config``).
+        settings: training settings; a checkpoint is taken at every record
+            (``record_every``) and after the last step.
+        measure_size: examples of the fixed training batch the path contributions use (use
+            more than the width, so the natural linear fit of a plain layer does not just
+            interpolate the batch).
+        threshold: share for the effective depth (:func:`explodegrad.residual.effective_depth`).
+        num_probes: random probes of the logits' Jacobian.
+        seed: seed of the measurement batch and of the probes.
+        progress: show a progress bar.
+
+    Returns:
+        The trajectory, the trained network and its training history.
+    """
+    if not isinstance(config, NetConfig):
+        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig")
+    n_train = int(data.x_train.shape[0])
+    measure_size = check_int("measure_size", measure_size, 2, n_train)
+    threshold = check_fraction("threshold", threshold)
+    num_probes = check_int("num_probes", num_probes, 1)
+    net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
+    initial = copy.deepcopy(net)
+    inputs, _ = data.batch(measure_size, seed=seed)
+    skip = natural_skip(config)
+    rows: list[tuple[int, PathContributions, PathContributions]] = []
+
+    def measure(step: int, _history: TrainHistory) -> None:
+        options = dict(num_probes=num_probes, threshold=threshold, seed=seed)
+        since_init = path_contributions(net, inputs, skip="init", initial_net=initial, **options)
+        natural = path_contributions(net, inputs, skip=skip, **options)
+        rows.append((step, since_init, natural))
+
+    history = train(net, data, settings, progress=progress, callback=measure)
+    steps = np.array([r[0] for r in rows], dtype=int)
+    errors = dict(zip(history.steps.tolist(), history.train_error.tolist()))
+    trajectory = EffectiveDepthTrajectory(
+        label=architecture_label(config.activation, config.norm, config.residual), config=config,
+        steps=steps, train_error=np.array([errors[s] for s in steps]),
+        depth_since_init=np.array([r[1].effective_depth for r in rows], dtype=int),
+        depth_natural=np.array([r[2].effective_depth for r in rows], dtype=int),
+        fractions_since_init=np.array([r[1].fraction for r in rows], dtype=float),
+        fractions_natural=np.array([r[2].fraction for r in rows], dtype=float), natural_skip=skip,
+        threshold=threshold,
+    )
+    return trajectory, net, history
+
+
+def _resolve_architectures(architectures: Sequence[Architecture] | None) -> list[Architecture]:
+    chosen = list(DEFAULT_ARCHITECTURES if architectures is None else architectures)
+    if not chosen:
+        raise ValueError("architectures=[] is not allowed: give at least one Architecture")
+    for item in chosen:
+        if not isinstance(item, Architecture):
+            raise ValueError(f"architectures: {item!r} is not an Architecture (e.g. "
+                             "Architecture('relu', 'batch', residual=True))")
+    labels = [a.label for a in chosen]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"architectures: the labels {labels} repeat; give each architecture once")
+    return chosen
+
+
+def effective_depth_study(scale: Scale, architectures: Sequence[Architecture] | None = None, *,
+                data: Dataset | None = None, settings: TrainSettings | None = None,
+                depth: int | None = None, width: int | None = None,
+                checkpoints: int = DEFAULT_CHECKPOINTS, measure_size: int = 256,
+                taylor_size: int = 1024, threshold: float = DEFAULT_THRESHOLD,
+                tolerance: float = DEFAULT_TAYLOR_TOLERANCE, num_probes: int = 4, seed: int = 0,
+                device: Any = None, progress: bool = False) -> EffectiveDepthStudy:
+    """Train each architecture, track its effective depth, then run the Taylor experiment on it.
+
+    Args:
+        scale: sizes (depth, width, steps, batch, data set) of :mod:`explodegrad.scale`.
+        architectures: the :class:`Architecture` s (default :data:`DEFAULT_ARCHITECTURES`).
+        data: the data set (default: the scale's, on ``device``).
+        settings: training settings (default :func:`study_settings` with ``checkpoints``).
+        depth, width: override the scale's network size.
+        checkpoints: records after step 0 when ``settings`` is not given.
+        measure_size: the batch the path contributions are measured on.
+        taylor_size: training examples the Taylor curves are evaluated on.
+        threshold: share for the effective depth.
+        tolerance: rise of the training error that counts as broken (:func:`taylor_break`).
+        num_probes, seed: probes and seed of the measurements (weights use ``seed`` too).
+        device: where to run when ``data`` is not given (default: the CPU).
+        progress: show progress bars.
+
+    Returns:
+        An :class:`EffectiveDepthStudy`.
+    """
+    if not isinstance(scale, Scale):
+        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    chosen = _resolve_architectures(architectures)
+    seed = check_int("seed", seed, 0)
+    tolerance = check_fraction("tolerance", tolerance)
+    data = load_scale_data(scale, device=device, seed=seed) if data is None else data
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data={data!r} is not allowed: data must be a Dataset or None")
+    settings = study_settings(scale, checkpoints) if settings is None else settings
+    depth = check_int("depth", scale.depth if depth is None else depth, 4)
+    width = check_int("width", scale.width if width is None else width, 1)
+    n_train = int(data.x_train.shape[0])
+    taylor_inputs, taylor_targets = data.batch(check_int("taylor_size", min(taylor_size, n_train), 1),
+                                               seed=seed)
+    trajectories, curves, linear_layers, histories, rows = {}, {}, {}, {}, []
+    for architecture in chosen:
+        config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
+        trajectory, net, history = track_effective_depth(
+            config, data, settings, measure_size=min(measure_size, n_train), threshold=threshold,
+            num_probes=num_probes, seed=seed, progress=progress)
+        curve = taylor_compression(net, taylor_inputs, taylor_targets)
+        label = architecture.label
+        trajectories[label], curves[label], histories[label] = trajectory, curve, history
+        linear_layers[label] = np.array([linear_layers_in_top(config, int(k)) for k in curve.ks])
+        broke = taylor_break(curve, tolerance)
+        rows.append({
+            "label": label, "activation": config.activation, "norm": config.norm,
+            "residual": config.residual, "depth": config.depth, "num_layers": config.num_layers,
+            "final_train_error": history.final_train_error,
+            "depth_natural_init": int(trajectory.depth_natural[0]),
+            "depth_natural_final": int(trajectory.depth_natural[-1]),
+            "depth_since_init_final": int(trajectory.depth_since_init[-1]),
+            "taylor_break_k": broke,
+            "taylor_break_linear_layers": None if broke is None else linear_layers_in_top(config, broke),
+        })
+    table = pd.DataFrame(rows)
+    for column in ("taylor_break_k", "taylor_break_linear_layers"):
+        table[column] = table[column].astype("Int64")
+    return EffectiveDepthStudy(labels=[a.label for a in chosen], trajectories=trajectories, taylor=curves,
+                            taylor_linear_layers=linear_layers, histories=histories, table=table,
+                            tolerance=tolerance, scale_name=scale.name, data_name=data.name)
+
+
+__all__ = [
+    "DEFAULT_ARCHITECTURES", "DEFAULT_CHECKPOINTS", "DEFAULT_TAYLOR_TOLERANCE", "Architecture",
+    "EffectiveDepthStudy", "EffectiveDepthTrajectory", "effective_depth_study", "linear_layers_in_top",
+    "natural_skip", "study_settings", "taylor_break", "track_effective_depth",
+]

@@ -1,0 +1,309 @@
+"""The impact of exploding gradients on training (chapter 3).
+
+Three studies, each returning numbers only (tables and arrays; :mod:`explodegrad.plots`
+draws them):
+
+* :func:`optimizer_study`: train one architecture with SGD, Adam and RMSprop and measure its
+  GSC every few steps. Adam and RMSprop rescale each parameter's step, but the GSC does not
+  depend on the scale of the weights, so adaptive optimizers do not remove the explosion.
+* :func:`depth_study`: training error against depth for an exploding and a non-exploding
+  architecture, each depth with its own best learning rate, all runs in one batched sweep
+  (:func:`explodegrad.sweep.lr_search`), as the paper picks a rate per architecture.
+* :func:`relative_update_sizes`: the relative size of the updates per layer,
+  ``||delta theta_k|| / ||theta_k||``, from a training history. A relative change of layer
+  k's output moves the loss about GSC(k, 0) times as much, relatively; so when the GSC
+  explodes, the layers near the input take steps whose effect on the loss is magnified.
+
+Layers are numbered from the output as in the paper (k = 1 the readout, k = L the first
+layer). Sizes come from a :class:`~explodegrad.scale.Scale`; divergence is a result, never an
+error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from explodegrad._checks import check_choice, check_int, check_positive
+from explodegrad.config import NORMS, NetConfig
+from explodegrad.data import Dataset, load_dataset
+from explodegrad.gsc import gsc_profile
+from explodegrad.nets import build_from_config
+from explodegrad.optim import OPTIMIZERS
+from explodegrad.scale import QUICK, Scale, load_scale_data
+from explodegrad.survey import DEFAULT_INITS
+from explodegrad.sweep import LRSearchResult, lr_search
+from explodegrad.train import TrainHistory, TrainSettings, train
+
+#: Learning rates used when none are given: the usual starting points of each optimizer.
+DEFAULT_LRS = {"sgd": 0.01, "adam": 1e-3, "rmsprop": 1e-3}
+#: Learning rates a depth study searches by default (SGD with momentum 0.9).
+DEFAULT_SEARCH_LRS = (0.01, 0.03, 0.1)
+#: The default pair of :func:`depth_study`: batch-normalized ReLU explodes (rate about 1.21
+#: per layer), layer-normalized ReLU does not (rate about 1).
+DEFAULT_ARCHITECTURES = (("relu", "batch"), ("relu", "layer"))
+
+
+def _check_scale(scale: Scale | None) -> Scale:
+    if scale is None:
+        return QUICK
+    if not isinstance(scale, Scale):
+        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...) or None")
+    return scale
+
+
+def _resolve_data(data: Dataset | str | None, scale: Scale, seed: int, device: Any) -> Dataset:
+    if data is None:
+        return load_scale_data(scale, device=device, seed=seed)
+    if isinstance(data, str):
+        return load_dataset(data, device=device, seed=seed)
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data={data!r} is not allowed: give a Dataset, a data set name "
+                         "('digits', 'gaussian', 'cifar10') or None (the scale's data)")
+    return data if device is None else data.to(device)
+
+
+def _config_for(activation: str, norm: str, depth: int, width: int, data: Dataset, seed: int,
+                init: str | None = None) -> NetConfig:
+    return NetConfig(depth=depth, width=width, activation=activation, norm=norm,
+                     init=init or DEFAULT_INITS.get(activation, "he"), in_features=data.in_features,
+                     out_features=data.num_classes, seed=seed)
+
+
+# ----------------------------------------------------------------------------- update sizes
+
+def relative_update_sizes(history: TrainHistory, statistic: str = "median") -> np.ndarray:
+    """Per layer k = 1 ... L, the typical ``||delta theta_k|| / ||theta_k||`` of a run's updates.
+
+    Args:
+        history: a run from :func:`explodegrad.train.train` (its recorded updates are used;
+            step 0, the initial network, has none).
+        statistic: ``"median"`` or ``"mean"`` over the recorded updates.
+
+    Returns:
+        ``sizes[k - 1]`` for layer k; NaN for every layer when no update was recorded.
+    """
+    if not isinstance(history, TrainHistory):
+        raise ValueError(f"history: expected a TrainHistory from explodegrad.train, got "
+                         f"{type(history).__name__}")
+    statistic = check_choice("statistic", statistic, ("median", "mean"))
+    ratios = np.asarray(history.update_ratio, dtype=float)
+    rows = ratios[(history.steps > 0) & np.isfinite(ratios).all(axis=1)]
+    if rows.shape[0] == 0:
+        return np.full(ratios.shape[1], np.nan)
+    return np.median(rows, axis=0) if statistic == "median" else rows.mean(axis=0)
+
+
+# ----------------------------------------------------------------------------- optimizers vs GSC
+
+@dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
+class OptimizerStudy:
+    """How the GSC of one architecture evolves under several optimizers.
+
+    Attributes:
+        label: the architecture, e.g. ``relu/batch/he d20 w64``.
+        gsc: one row per (optimizer, measurement): optimizer, lr, step, gsc_first_layer
+            (GSC(L, 0)), gsc_input (GSC(L + 1, 0)), rate (fitted r), train_error (the
+            record of that step, NaN where none was taken).
+        updates: one row per (optimizer, layer k): optimizer, layer, update_size (median
+            ``||delta theta_k|| / ||theta_k||`` over the recorded updates), gsc_start and
+            gsc_end (GSC(k, 0) at the first and the last measurement).
+        histories: optimizer -> its :class:`~explodegrad.train.TrainHistory`.
+    """
+
+    label: str
+    gsc: pd.DataFrame
+    updates: pd.DataFrame
+    histories: dict[str, TrainHistory]
+
+    def summary(self) -> str:
+        """Fixed-format lines: per optimizer the GSC and rate at the start and end, and the error."""
+        lines = [f"{self.label}: GSC(L, 0) from the first layer to the loss",
+                 f"{'optimizer':<10}{'lr':>8}{'GSC start':>11}{'GSC end':>10}{'r start':>9}"
+                 f"{'r end':>8}{'train error':>13}"]
+        for optimizer, rows in self.gsc.groupby("optimizer", sort=False):
+            first, last = rows.iloc[0], rows.iloc[-1]
+            history = self.histories[optimizer]
+            error = (f"{history.final_train_error:>13.3f}" if not history.diverged
+                     else f"  diverged at step {history.diverged_step}")
+            lines.append(f"{optimizer:<10}{first['lr']:>8.4g}{first['gsc_first_layer']:>11.3g}"
+                         f"{last['gsc_first_layer']:>10.3g}{first['rate']:>9.3f}{last['rate']:>8.3f}"
+                         f"{error}")
+        return "\n".join(lines)
+
+
+def optimizer_study(config: NetConfig | None = None, data: Dataset | str | None = None,
+                    optimizers: Sequence[str] = ("sgd", "adam", "rmsprop"),
+                    lrs: dict[str, float] | None = None, *, scale: Scale | None = None,
+                    steps: int | None = None, measure_every: int | None = None, seed: int = 0,
+                    device: Any = None, progress: bool = False) -> OptimizerStudy:
+    """Train one architecture with each optimizer and measure its GSC during training.
+
+    Args:
+        config: the architecture (default: a batch-normalized ReLU network of the scale's
+            depth and width, He init, which explodes at initialization); its input and
+            output sizes are set from the data.
+        data: a Dataset, a data set name, or None for the scale's data.
+        optimizers: names from :data:`explodegrad.optim.OPTIMIZERS`.
+        lrs: optimizer -> learning rate (missing ones from :data:`DEFAULT_LRS`).
+        scale: sizes (default :data:`explodegrad.scale.QUICK`).
+        steps: updates per run (default: the scale's ``train_steps``).
+        measure_every: updates between GSC measurements (default: a tenth of the run).
+        seed: seed of the weights and of the minibatches (the same for every optimizer).
+        device: where to train (default: the data's device).
+        progress: show progress bars.
+    """
+    scale = _check_scale(scale)
+    seed = check_int("seed", seed, 0)
+    if isinstance(optimizers, str):
+        optimizers = (optimizers,)
+    optimizers = tuple(check_choice("optimizers", name, OPTIMIZERS) for name in optimizers)
+    if not optimizers:
+        raise ValueError(f"optimizers=() is not allowed: give at least one of {OPTIMIZERS}")
+    if lrs is not None and not isinstance(lrs, dict):
+        raise ValueError(f"lrs={lrs!r} is not allowed: lrs must be a dict optimizer -> learning rate")
+    rates = {name: check_positive(f"lrs[{name!r}]", (lrs or {}).get(name, DEFAULT_LRS[name]))
+             for name in optimizers}
+    steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
+    every = check_int("measure_every", max(1, steps // 10) if measure_every is None else measure_every, 1)
+    dataset = _resolve_data(data, scale, seed, device)
+    if config is None:
+        config = _config_for("relu", "batch", scale.depth, scale.width, dataset, seed)
+    if not isinstance(config, NetConfig):
+        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig or None")
+    config = config.with_(in_features=dataset.in_features, out_features=dataset.num_classes)
+    batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
+    settings = TrainSettings(steps=steps, batch_size=batch_size, record_every=every,
+                             measure_every=every, measure_size=min(256, len(dataset.x_train)),
+                             eval_size=1024, seed=seed)
+    gsc_rows, update_rows, histories = [], [], {}
+    for name in optimizers:
+        history = train(config, dataset, settings.with_(optimizer=name, lr=rates[name]), progress=progress)
+        histories[name] = history
+        errors = dict(zip(history.steps.tolist(), history.train_error.tolist()))
+        for measurement in history.measurements:
+            profile = measurement.gsc
+            gsc_rows.append({"optimizer": name, "lr": rates[name], "step": measurement.step,
+                             "gsc_first_layer": profile.first_layer_gsc, "gsc_input": profile.input_gsc,
+                             "rate": profile.fit.rate,
+                             "train_error": errors.get(measurement.step, math.nan)})
+        sizes = relative_update_sizes(history)
+        start, end = history.measurements[0].gsc, history.measurements[-1].gsc
+        for k in history.layers:
+            update_rows.append({"optimizer": name, "layer": int(k), "update_size": float(sizes[k - 1]),
+                                "gsc_start": start.gsc_at(int(k)) if k > start.reference else math.nan,
+                                "gsc_end": end.gsc_at(int(k)) if k > end.reference else math.nan})
+    return OptimizerStudy(label=config.label(), gsc=pd.DataFrame(gsc_rows),
+                          updates=pd.DataFrame(update_rows), histories=histories)
+
+
+# ----------------------------------------------------------------------------- error vs depth
+
+@dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
+class DepthStudy:
+    """Training error against depth, each (architecture, depth) at its best learning rate.
+
+    Attributes:
+        table: one row per (architecture, depth): architecture (e.g. ``relu/batch``),
+            activation, norm, init, depth, label, gsc_init (GSC(L, 0) of the initial network
+            on a measurement batch), rate_init (its fitted r), best_lr (NaN when every rate
+            diverged), final_train_error, final_test_error.
+        search: the underlying :class:`~explodegrad.sweep.LRSearchResult` (every rate's run).
+        steps: updates per run.
+        optimizer: the optimizer used.
+    """
+
+    table: pd.DataFrame
+    search: LRSearchResult
+    steps: int
+    optimizer: str
+
+    def summary(self) -> str:
+        """Fixed-format lines: per architecture and depth, the initial GSC, the rate and the error."""
+        lines = [f"{'architecture':<14}{'depth':>6}{'GSC(L, 0) at init':>19}{'best lr':>9}"
+                 f"{'train error':>13}"]
+        for row in self.table.itertuples():
+            lines.append(f"{row.architecture:<14}{row.depth:>6d}{row.gsc_init:>19.4g}"
+                         f"{row.best_lr:>9.3g}{row.final_train_error:>13.3f}")
+        return "\n".join(lines)
+
+
+def default_depths(scale: Scale) -> tuple[int, ...]:
+    """The depths a depth study trains by default: 2, half the scale's depth, it, and twice it."""
+    depth = _check_scale(scale).depth
+    return tuple(sorted({2, max(2, depth // 2), max(2, depth), 2 * depth}))
+
+
+def _check_architectures(architectures: Any) -> list[tuple[str, str]]:
+    try:
+        pairs = [tuple(pair) for pair in architectures]
+    except TypeError:
+        pairs = []
+    if not pairs or any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"architectures={architectures!r} is not allowed: give a sequence of "
+                         "(activation, norm) pairs, e.g. (('relu', 'batch'), ('relu', 'layer'))")
+    for activation, norm in pairs:
+        check_choice("architectures", activation, tuple(DEFAULT_INITS))
+        check_choice("architectures", norm, NORMS)
+    return pairs
+
+
+def depth_study(architectures: Sequence[tuple[str, str]] = DEFAULT_ARCHITECTURES,
+                depths: Sequence[int] | None = None, lrs: Sequence[float] = DEFAULT_SEARCH_LRS, *,
+                data: Dataset | str | None = None, scale: Scale | None = None,
+                width: int | None = None, steps: int | None = None, optimizer: str = "sgd",
+                momentum: float = 0.9, seed: int = 0, device: Any = None,
+                progress: bool = False) -> DepthStudy:
+    """Train each architecture at each depth with each learning rate (one batched sweep).
+
+    Args:
+        architectures: (activation, norm) pairs; each activation gets its default
+            initializer (:data:`explodegrad.survey.DEFAULT_INITS`).
+        depths: the depths (default :func:`default_depths` of the scale).
+        lrs: learning rates searched for every (architecture, depth).
+        data: a Dataset, a data set name, or None for the scale's data.
+        scale: sizes (default :data:`explodegrad.scale.QUICK`).
+        width: neurons per hidden layer (default: the scale's).
+        steps: updates per run (default: the scale's ``train_steps``).
+        optimizer: the optimizer of every run.
+        momentum: SGD's momentum.
+        seed: seed of the weights and the minibatches.
+        device: where to train ("auto" picks a GPU when there is one; default the data's).
+        progress: show a progress bar.
+    """
+    scale = _check_scale(scale)
+    seed = check_int("seed", seed, 0)
+    pairs = _check_architectures(architectures)
+    depths = default_depths(scale) if depths is None else depths
+    if isinstance(depths, (str, bytes)) or not list(depths):
+        raise ValueError(f"depths={depths!r} is not allowed: give a sequence of integers >= 1")
+    depths = [check_int("depths", d, 1) for d in depths]
+    width = check_int("width", scale.width if width is None else width, 1)
+    steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
+    dataset = _resolve_data(data, scale, seed, None)
+    configs = [_config_for(activation, norm, depth, width, dataset, seed)
+               for activation, norm in pairs for depth in depths]
+    batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
+    settings = TrainSettings(optimizer=optimizer, momentum=momentum, steps=steps, batch_size=batch_size,
+                             record_every=steps, eval_size=1024, seed=seed)
+    search = lr_search(configs, dataset, list(lrs), settings, device=device, progress=progress)
+    inputs, targets = dataset.batch(min(256, len(dataset.x_train)), seed=seed)
+    rows = []
+    for arch, config in enumerate(configs):
+        net = build_from_config(config, dtype=torch.float64)
+        profile = gsc_profile(net, inputs.cpu().double(), targets.cpu(), seed=seed)
+        best = search.best.iloc[arch]
+        rows.append({"architecture": f"{config.activation}/{config.norm}",
+                     "activation": config.activation, "norm": config.norm, "init": config.init,
+                     "depth": config.depth, "label": config.label(),
+                     "gsc_init": profile.first_layer_gsc, "rate_init": profile.fit.rate,
+                     "best_lr": float(best["best_lr"]),
+                     "final_train_error": float(best["final_train_error"]),
+                     "final_test_error": float(best["final_test_error"])})
+    return DepthStudy(table=pd.DataFrame(rows), search=search, steps=steps, optimizer=settings.optimizer)

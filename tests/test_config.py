@@ -1,0 +1,98 @@
+"""NetConfig: validation of every field and the derived layer counts."""
+
+import dataclasses
+
+import pytest
+
+from explodegrad.config import ACTIVATIONS, INITS, NORMS, NetConfig
+
+
+def test_defaults_are_a_valid_plain_network():
+    config = NetConfig()
+    assert (config.depth, config.width, config.residual) == (10, 100, False)
+    assert config.num_layers == 10
+    assert config.num_blocks == 0
+
+
+def test_residual_layer_count_is_input_layer_blocks_and_readout():
+    config = NetConfig(depth=10, residual=True, block_depth=2)
+    assert config.num_blocks == 4
+    assert config.num_layers == 6
+
+
+def test_names_are_normalized_to_lower_case():
+    config = NetConfig(activation="ReLU", norm="Batch", init="HE")
+    assert (config.activation, config.norm, config.init) == ("relu", "batch", "he")
+
+
+def test_config_is_frozen_and_hashable():
+    config = NetConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.depth = 3
+    assert {config: 1}[NetConfig()] == 1
+
+
+def test_with_changes_a_copy_and_validates_again():
+    config = NetConfig(depth=5)
+    deeper = config.with_(depth=7)
+    assert (config.depth, deeper.depth) == (5, 7)
+    with pytest.raises(ValueError, match="depth=0"):
+        config.with_(depth=0)
+
+
+def test_label_and_shape_key():
+    config = NetConfig(depth=50, width=100, norm="batch")
+    assert config.label() == "relu/batch/he d50 w100"
+    assert config.shape_key() == config.with_(init="xavier", seed=3).shape_key()
+    assert config.shape_key() != config.with_(width=64).shape_key()
+
+
+@pytest.mark.parametrize("argument, value", [
+    ("activation", "swishy"), ("norm", "group"), ("init", "zeros"),
+])
+def test_unknown_names_raise_naming_the_argument_and_the_choices(argument, value):
+    with pytest.raises(ValueError, match=rf"{argument}='{value}'") as info:
+        NetConfig(**{argument: value})
+    allowed = {"activation": ACTIVATIONS, "norm": NORMS, "init": INITS}[argument]
+    assert all(repr(name) in str(info.value) for name in allowed)
+
+
+@pytest.mark.parametrize("argument", ["depth", "width", "block_depth", "in_features", "out_features"])
+def test_sizes_below_one_raise(argument):
+    with pytest.raises(ValueError, match=rf"{argument}=0 .*>= 1"):
+        NetConfig(**{argument: 0})
+
+
+def test_non_integer_depth_raises():
+    with pytest.raises(ValueError, match=r"depth=2\.5 .*integer"):
+        NetConfig(depth=2.5)
+
+
+def test_non_positive_init_scale_raises():
+    with pytest.raises(ValueError, match=r"init_scale=0\.0 .*> 0"):
+        NetConfig(init_scale=0.0)
+
+
+def test_negative_residual_scale_raises_but_zero_is_allowed():
+    assert NetConfig(depth=4, residual=True, residual_scale=0.0).residual_scale == 0.0
+    with pytest.raises(ValueError, match="residual_scale=-1"):
+        NetConfig(depth=4, residual=True, residual_scale=-1.0)
+
+
+@pytest.mark.parametrize("depth, block_depth", [(3, 2), (2, 1), (5, 2)])
+def test_residual_network_too_shallow_or_misaligned_raises(depth, block_depth):
+    with pytest.raises(ValueError, match=rf"depth={depth} .*block_depth={block_depth}"):
+        NetConfig(depth=depth, residual=True, block_depth=block_depth)
+
+
+def test_looks_linear_refuses_activations_it_cannot_serve():
+    with pytest.raises(ValueError, match=r"activation='tanh' .*looks_linear"):
+        NetConfig(activation="tanh", init="looks_linear")
+
+
+@pytest.mark.parametrize("changes, argument", [
+    ({"norm": "batch"}, "norm"), ({"residual": True, "depth": 4}, "residual"), ({"width": 7}, "width"),
+])
+def test_looks_linear_refuses_norms_residuals_and_odd_widths(changes, argument):
+    with pytest.raises(ValueError, match=rf"{argument}="):
+        NetConfig(init="looks_linear", **changes)

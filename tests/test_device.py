@@ -1,0 +1,56 @@
+"""pick_device: explicit names, the environment variable, and refusals."""
+
+import pytest
+import torch
+
+from explodegrad.device import DEVICE_ENV, DeviceChoice, pick_device
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
+
+
+@pytest.fixture(autouse=True)
+def _no_device_env(monkeypatch):
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+
+
+def test_cpu_works_and_says_so():
+    choice = pick_device("cpu")
+    assert isinstance(choice, DeviceChoice)
+    assert choice.device == torch.device("cpu")
+    assert not choice.is_gpu
+    assert str(choice).startswith("cpu (CPU")
+    assert choice.reason == "asked for"
+
+
+@no_cuda
+def test_cuda_when_absent_raises():
+    with pytest.raises(ValueError, match="device='cuda' is not available"):
+        pick_device("cuda")
+
+
+@no_cuda
+def test_auto_without_gpu_falls_back_to_cpu_with_a_reason():
+    if pick_device("auto").device.type == "mps":
+        pytest.skip("an Apple GPU is present")
+    choice = pick_device("auto")
+    assert choice.device.type == "cpu"
+    assert choice.reason == "no GPU was found"
+
+
+def test_environment_variable_overrides_auto(monkeypatch):
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    choice = pick_device()
+    assert choice.device.type == "cpu"
+    assert DEVICE_ENV in choice.reason
+
+
+def test_bad_environment_value_raises_naming_the_choices(monkeypatch):
+    monkeypatch.setenv(DEVICE_ENV, "tpu")
+    with pytest.raises(ValueError, match=r"device='tpu' .*'auto', 'cuda', 'mps', 'cpu'"):
+        pick_device()
+
+
+@pytest.mark.parametrize("name", ["gpu", "", "cuda:7"])
+def test_bad_name_raises(name):
+    with pytest.raises(ValueError, match=r"device="):
+        pick_device(name)

@@ -1,0 +1,142 @@
+"""The architecture survey: table layout, exact identities, known rates and bad input."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from explodegrad.data import gaussian_data
+from explodegrad.survey import (
+    BATCHNORM_RELU_MEAN_FIELD_RATE,
+    COLUMNS,
+    DEFAULT_INITS,
+    architecture_label,
+    architecture_survey,
+)
+
+TINY = dict(depth=5, width=12, batch_size=32, seed=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return gaussian_data(n_train=64, n_test=8, in_features=10, num_classes=3, seed=0,
+                         dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def survey(data):
+    return architecture_survey(data=data, **TINY)
+
+
+def test_table_has_one_row_per_architecture_with_the_documented_columns(survey):
+    assert list(survey.table.columns) == list(COLUMNS)
+    assert len(survey.table) == 9
+    assert list(survey.table["label"]) == [architecture_label(a, n) for a in ("relu", "tanh", "selu")
+                                           for n in ("none", "batch", "layer")]
+    assert set(survey.profiles) == set(survey.domains) == set(survey.table["label"])
+    assert (survey.table["depth"] == 5).all() and (survey.table["width"] == 12).all()
+    assert survey.table["overflow_layer"].isna().all()
+    assert str(survey.table["overflow_layer"].dtype) == "Int64"
+
+
+def test_default_inits_follow_the_activation(survey):
+    for row in survey.table.itertuples():
+        assert row.init == DEFAULT_INITS[row.activation]
+    assert DEFAULT_INITS["relu"] == "he" and DEFAULT_INITS["tanh"] == "xavier"
+    assert DEFAULT_INITS["selu"] == "lecun"
+
+
+def test_row_numbers_are_those_of_the_kept_profile_and_domain(survey):
+    for label, profile in survey.profiles.items():
+        row = survey.table[survey.table["label"] == label].iloc[0]
+        assert row["gsc_input"] == profile.gsc[-1]
+        assert row["gsc_first_layer"] == profile.gsc_at(5)
+        assert row["rate"] == profile.fit.rate
+        last = survey.domains[label].at(2)
+        assert row["sign_diversity_last"] == last["sign_diversity"]
+        assert row["preact_std_last"] == last["preact_std_relative"]
+        assert row["linear_fit_error_last"] == last["linear_fit_error"]
+
+
+def test_probe_equals_exact_without_batch_norm(data):
+    kwargs = dict(data=data, activations=("relu", "tanh"), norms=("none", "layer"), **TINY)
+    probe = architecture_survey(method="probe", **kwargs)
+    exact = architecture_survey(method="exact", **kwargs)
+    np.testing.assert_allclose(probe.table["gsc_input"], exact.table["gsc_input"], rtol=1e-10)
+
+
+def test_orthogonal_linear_network_has_rate_exactly_one(data):
+    # Square orthogonal hidden layers keep ||f_k|| and every per-example gradient's norm, so
+    # GSC(k, 0) is the same for every hidden k (up to the float32 draw of the matrices).
+    result = architecture_survey(activations=("linear",), norms=("none",), inits="orthogonal",
+                                 data=data, **TINY)
+    row = result.row("linear", "none")
+    assert row["rate"] == pytest.approx(1.0, abs=1e-6)
+    profile = result.profiles["linear/none"]
+    np.testing.assert_allclose(profile.gsc[1:-1], profile.gsc[1], rtol=1e-6)
+
+
+def test_batch_norm_relu_explodes_at_the_mean_field_rate():
+    assert math.sqrt(math.pi / (math.pi - 1)) == BATCHNORM_RELU_MEAN_FIELD_RATE
+    result = architecture_survey(activations=("relu",), norms=("batch", "none"), depth=20, width=100,
+                                 data="gaussian", batch_size=256)
+    assert result.row("relu", "batch")["rate"] == pytest.approx(BATCHNORM_RELU_MEAN_FIELD_RATE, abs=0.04)
+    assert result.row("relu", "none")["rate"] < 1.1
+    assert result.row("relu", "batch")["gsc_input"] > 10 * result.row("relu", "none")["gsc_input"]
+
+
+def test_residual_layouts_are_labelled(data):
+    result = architecture_survey(activations=("relu",), norms=("none",), residual=(False, True),
+                                 data=data, depth=6, width=12, batch_size=32)
+    assert list(result.table["label"]) == ["relu/none", "relu/none/res"]
+    assert list(result.table["residual"]) == [False, True]
+    assert result.profiles["relu/none/res"].num_layers == 4  # input layer, 2 blocks, readout
+
+
+def test_overflow_is_a_result_not_an_error(data):
+    # std-1 Gaussian weights multiply a ReLU signal by about sqrt(width / 2) per layer:
+    # 60 layers of width 100 overflow float32.
+    result = architecture_survey(activations=("relu",), norms=("none",), inits="gaussian", data=data,
+                                 depth=60, width=100, batch_size=32, dtype=torch.float32)
+    row = result.row("relu", "none")
+    assert not pd.isna(row["overflow_layer"])
+    assert math.isnan(row["rate"])
+
+
+def test_same_seed_same_table(data):
+    again = architecture_survey(data=data, activations=("selu",), norms=("batch",), **TINY)
+    once = architecture_survey(data=data, activations=("selu",), norms=("batch",), **TINY)
+    pd.testing.assert_frame_equal(once.table, again.table)
+
+
+def test_summary_prints_fixed_format(survey):
+    lines = survey.summary().splitlines()
+    assert len(lines) == 10
+    assert lines[1].startswith("relu/none")
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [
+    (dict(activations=("relu", "swish")), "activations"),
+    (dict(norms=()), "norms"),
+    (dict(norms="group"), "norms"),
+    (dict(inits={"relu": "bogus"}), "inits"),
+    (dict(inits=3), "inits"),
+    (dict(method="guess"), "method"),
+    (dict(batch_size=1), "batch_size"),
+    (dict(batch_size=10_000), "batch_size"),
+    (dict(depth=0), "depth"),
+    (dict(residual=()), "residual"),
+    (dict(data=[1, 2]), "data"),
+    (dict(scale="quick"), "scale"),
+])
+def test_bad_input_names_the_argument(data, kwargs, argument):
+    arguments = dict(data=data, depth=3, width=4, batch_size=16) | kwargs
+    with pytest.raises(ValueError, match=argument):
+        architecture_survey(**arguments)
+
+
+def test_unknown_row_is_refused(survey):
+    with pytest.raises(ValueError, match="not in this survey"):
+        survey.row("gelu", "none")
