@@ -10,14 +10,25 @@ exploding gradient problem demystified" (arXiv:1712.05577). Data flows one way::
 from explodegrad.config import ACTIVATIONS, INITS, NORMS, NetConfig
 from explodegrad.data import Dataset, gaussian_data, load_cifar10, load_dataset, load_digits
 from explodegrad.device import DeviceChoice, pick_device
+from explodegrad.domain import DomainStats, domain_stats
+from explodegrad.gsc import ExplosionFit, GSCProfile, fit_explosion_rate, gsc_matrix, gsc_profile
 from explodegrad.init import initialize
 from explodegrad.nets import DeepMLP, build_from_config, build_mlp, per_example_loss
-from explodegrad.trace import Trace, trace
+from explodegrad.residual import dilution_profile, effective_depth, path_contributions
+from explodegrad.scale import PAPER, QUICK, Scale, pick_scale
+from explodegrad.sweep import grid, lr_search, sweep
+from explodegrad.taylor import taylor_compression
+from explodegrad.trace import Trace, layer_rms, trace
+from explodegrad.train import TrainHistory, TrainSettings, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "INITS", "NORMS", "NetConfig", "Dataset", "gaussian_data", "load_cifar10",
     "load_dataset", "load_digits", "DeviceChoice", "pick_device", "initialize", "DeepMLP",
-    "build_from_config", "build_mlp", "per_example_loss", "Trace", "trace", "__version__",
+    "build_from_config", "build_mlp", "per_example_loss", "Trace", "trace", "layer_rms",
+    "DomainStats", "domain_stats", "ExplosionFit", "GSCProfile", "fit_explosion_rate",
+    "gsc_matrix", "gsc_profile", "dilution_profile", "effective_depth", "path_contributions",
+    "taylor_compression", "PAPER", "QUICK", "Scale", "pick_scale", "grid", "lr_search", "sweep",
+    "TrainHistory", "TrainSettings", "train", "__version__",
 ]

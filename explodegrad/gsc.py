@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from explodegrad._checks import check_choice, check_int, check_positive
 from explodegrad.jacobian import METHODS, PROBES, frobenius_sq_from_probes, jacobian_matrix, make_probes
 from explodegrad.nets import DeepMLP, per_example_loss
-from explodegrad.trace import Trace, check_batch, trace
+from explodegrad.trace import Trace, batch_statistics, check_batch, trace
 
 #: Probes used when one probe is not exact (batch norm, a reference above the losses, Gaussian
 #: probes). Measured with ``python benchmarks/bench_gsc.py --accuracy`` (relu, batch norm,
@@ -227,31 +227,6 @@ def _json_list(values: np.ndarray) -> list[float | None]:
 
 
 # --------------------------------------------------------------------------- input checks
-
-@contextmanager
-def _batch_statistics(net: nn.Module) -> Iterator[None]:
-    """Batch norm on the batch's statistics, running averages untouched, every mode restored after.
-
-    Running-average tracking is switched off for the measurement instead of restoring the
-    averages afterwards: an in-place restore would invalidate the autograd graph that the
-    measurement still has to differentiate.
-    """
-    modules = list(net.modules())
-    modes = [module.training for module in modules]
-    norms = [(module, module.track_running_stats) for module in modules
-             if isinstance(module, nn.modules.batchnorm._BatchNorm)]
-    for module in modules:
-        module.training = True
-    for module, _ in norms:
-        module.track_running_stats = False
-    try:
-        yield
-    finally:
-        for module, mode in zip(modules, modes):
-            module.training = mode
-        for module, tracking in norms:
-            module.track_running_stats = tracking
-
 
 def _prepare(net: Any, inputs: Any, targets: Any) -> tuple[Tensor, Tensor | None]:
     """Validate the network, the batch and the labels; put the batch on the network's device/dtype."""
@@ -519,7 +494,7 @@ def gsc_profile(net: DeepMLP, inputs: Tensor, targets: Tensor | None = None, *, 
     layers = list(range(reference + 1, num_layers + 2))
     is_exact = method == "exact" or (probes_used == 1 and probe == "rademacher" and reference == 0
                                      and not has_batch_coupling(net))
-    with _batch_statistics(net):
+    with batch_statistics(net):
         with _record_linear_maps(net) as records:
             forward_trace = trace(net, x, y, keep_graph=True)
         value_norms = _norms([forward_trace.f(k) for k in range(reference, num_layers + 2)])
@@ -569,7 +544,7 @@ def gsc_matrix(net: DeepMLP, inputs: Tensor, targets: Tensor | None = None, *, m
     all_layers = list(range(lowest, num_layers + 2))
     table = np.full((len(all_layers), len(all_layers)), np.nan)
     overflow_layer, overflow_message = None, ""
-    with _batch_statistics(net):
+    with batch_statistics(net):
         forward_trace = trace(net, x, y, keep_graph=True)
         value_norms = _norms([forward_trace.f(k) for k in all_layers])
         for j, l in enumerate(all_layers[:-1]):  # noqa: E741
@@ -689,7 +664,7 @@ def relative_perturbation_gain(net: DeepMLP, inputs: Tensor, targets: Tensor | N
         raise ValueError(f"k={k} is not allowed: k must be above l={l}")
     epsilon = check_positive("epsilon", epsilon)
     seed = check_int("seed", seed, 0)
-    with _batch_statistics(net), torch.no_grad():
+    with batch_statistics(net), torch.no_grad():
         f_k = trace(net, x, y).f(k)
         direction = torch.randn(f_k.shape, generator=torch.Generator().manual_seed(seed),
                                 dtype=torch.float64).to(device=f_k.device, dtype=f_k.dtype)

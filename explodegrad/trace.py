@@ -95,6 +95,24 @@ def frozen_batch_statistics(net: nn.Module) -> Iterator[None]:
             module.track_running_stats = True
 
 
+@contextmanager
+def batch_statistics(net: nn.Module) -> Iterator[None]:
+    """Measure with training-mode batch statistics whatever mode ``net`` is in; modes restored.
+
+    The paper's measures (GSC, domain statistics) are defined on the batch the network sees
+    in training, so an evaluation-mode network is switched to training mode for the
+    measurement, without updating running averages (:func:`frozen_batch_statistics`).
+    """
+    modes = [(module, module.training) for module in net.modules()]
+    net.train()
+    try:
+        with frozen_batch_statistics(net):
+            yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
 def check_batch(inputs: Tensor, net: DeepMLP) -> None:
     """Raise ``ValueError`` for an empty batch or a feature count the network cannot take."""
     if inputs.ndim != 2:
