@@ -29,8 +29,9 @@ This module trains a few architectures (plain and residual) and measures that in
 Layers are numbered from the output as in the paper: k = 1 is the readout producing the
 logits f_1; for a residual network a "layer" is an addressable unit (the input layer, a
 residual block, the readout), so :func:`linear_layers_in_top` converts k into the number of
-weight layers replaced. Training settings are an operational choice too: Adam with learning
-rate 1e-3 (the paper tuned SGD per architecture), the scale's step count and batch size.
+weight layers replaced. Training settings are an operational choice too: SGD with momentum 0.9
+and learning rate 0.01 for every architecture (as chapter 03's optimizer study; the paper tuned
+the rate per architecture), the scale's step count and batch size.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from explodegrad._checks import check_choice, check_fraction, check_int
 from explodegrad.config import ACTIVATIONS, INITS, NORMS, NetConfig
@@ -114,16 +116,41 @@ DEFAULT_ARCHITECTURES = (Architecture("relu", "batch"), Architecture("relu", "ba
                          Architecture("tanh", "none"), Architecture("tanh", "none", True))
 
 
-def study_settings(scale: Scale, checkpoints: int = DEFAULT_CHECKPOINTS, **overrides: Any) -> TrainSettings:
-    """Training settings for a study at a scale: Adam, lr 1e-3, the scale's steps and batch.
+def default_dtype(device: Any = None) -> torch.dtype:
+    """The dtype a study trains in: float64 on the CPU, float32 on a GPU.
 
-    ``checkpoints`` records are taken after step 0 (every ``steps // checkpoints`` updates);
-    ``overrides`` change any :class:`~explodegrad.train.TrainSettings` field.
+    On the CPU, float32 sums depend on the number of threads, and over a few hundred training
+    steps the differences grow into different printed results; float64 keeps them identical
+    (at about twice the cost). On a GPU, float32 is the fast choice.
+    """
+    return torch.float64 if torch.device(device if device is not None else "cpu").type == "cpu" \
+        else torch.float32
+
+
+def study_data(scale: Scale, data: Dataset | None = None, seed: int = 0, device: Any = None) -> Dataset:
+    """The data set a study uses: ``data`` itself, or the scale's on ``device`` in :func:`default_dtype`."""
+    if not isinstance(scale, Scale):
+        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    if data is None:
+        return load_scale_data(scale, device=device, seed=seed, dtype=default_dtype(device))
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data={data!r} is not allowed: data must be a Dataset or None")
+    return data
+
+
+def study_settings(scale: Scale, checkpoints: int | None = None, **overrides: Any) -> TrainSettings:
+    """Training settings for a study at a scale: SGD, momentum 0.9, lr 0.01, the scale's steps and batch.
+
+    ``checkpoints`` records are taken after step 0 (every ``steps // checkpoints`` updates;
+    default :data:`DEFAULT_CHECKPOINTS`, or one per step for shorter runs); ``overrides``
+    change any :class:`~explodegrad.train.TrainSettings` field.
     """
     if not isinstance(scale, Scale):
         raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    if checkpoints is None:
+        checkpoints = min(DEFAULT_CHECKPOINTS, scale.train_steps)
     checkpoints = check_int("checkpoints", checkpoints, 1, scale.train_steps)
-    base = TrainSettings(optimizer="adam", lr=1e-3, steps=scale.train_steps,
+    base = TrainSettings(optimizer="sgd", lr=0.01, momentum=0.9, steps=scale.train_steps,
                          batch_size=scale.batch_size, record_every=scale.train_steps // checkpoints,
                          eval_size=1024, seed=0)
     return base.with_(**overrides)
@@ -241,7 +268,7 @@ class EffectiveDepthStudy:
 
 def track_effective_depth(config: NetConfig, data: Dataset, settings: TrainSettings, *,
                           measure_size: int = 256, threshold: float = DEFAULT_THRESHOLD,
-                          num_probes: int = 4, seed: int = 0,
+                          num_probes: int = 2, seed: int = 0,
                           progress: bool = False) -> tuple[EffectiveDepthTrajectory, DeepMLP, TrainHistory]:
     """Train one network and measure its effective depth at every record (step 0 included).
 
@@ -294,6 +321,42 @@ def track_effective_depth(config: NetConfig, data: Dataset, settings: TrainSetti
     return trajectory, net, history
 
 
+def paths_at_initialization(depth: int = 20, width: int = 64, activation: str = "relu",
+                            norm: str = "none", residual: bool = True, residual_scale: float = 1.0, *,
+                            data: Dataset | None = None, batch_size: int = 128, num_probes: int = 2,
+                            threshold: float = DEFAULT_THRESHOLD, seed: int = 0, device: Any = None,
+                            dtype: torch.dtype = torch.float32) -> PathContributions:
+    """The path-length distribution of a freshly built network, with its natural skip.
+
+    Residual networks use the identity skip (lambda counts residual branches on a path); plain
+    networks each layer's best affine fit on the batch (lambda counts layers whose nonlinear
+    part is on the path). The usual initializer of the activation is used
+    (:data:`explodegrad.survey.DEFAULT_INITS`). This is the experiment of chapter 06's explorer.
+
+    Args:
+        depth, width, activation, norm, residual, residual_scale: the network (see
+            :class:`explodegrad.config.NetConfig`).
+        data: where the batch comes from (default: the bundled digits).
+        batch_size: examples in the batch (use more than ``width`` for a plain network, so the
+            affine fit does not just interpolate the batch).
+        num_probes, threshold, seed: see :func:`explodegrad.residual.path_contributions`.
+        device, dtype: where and in which precision the network runs.
+    """
+    from explodegrad.data import load_digits  # the explorer passes its own data; this is the fallback
+
+    data = load_digits(seed=seed, device=device, dtype=dtype) if data is None else data
+    inputs, _ = data.batch(check_int("batch_size", min(batch_size, len(data.x_train)), 2), seed=seed)
+    inputs = inputs.to(device=device if device is not None else inputs.device, dtype=dtype)
+    architecture = Architecture(activation, norm, residual, residual_scale=residual_scale)
+    if residual and depth % 2:
+        raise ValueError(f"depth={depth} is not allowed for a residual network: it needs an input "
+                         "layer, blocks of 2 layers and a readout, so an even depth >= 4")
+    config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
+    net = build_from_config(config, device=inputs.device, dtype=inputs.dtype)
+    return path_contributions(net, inputs, skip=natural_skip(config), num_probes=num_probes,
+                              threshold=threshold, seed=seed)
+
+
 def _resolve_architectures(architectures: Sequence[Architecture] | None) -> list[Architecture]:
     chosen = list(DEFAULT_ARCHITECTURES if architectures is None else architectures)
     if not chosen:
@@ -311,19 +374,21 @@ def _resolve_architectures(architectures: Sequence[Architecture] | None) -> list
 def effective_depth_study(scale: Scale, architectures: Sequence[Architecture] | None = None, *,
                 data: Dataset | None = None, settings: TrainSettings | None = None,
                 depth: int | None = None, width: int | None = None,
-                checkpoints: int = DEFAULT_CHECKPOINTS, measure_size: int = 256,
+                checkpoints: int | None = None, measure_size: int = 256,
                 taylor_size: int = 1024, threshold: float = DEFAULT_THRESHOLD,
-                tolerance: float = DEFAULT_TAYLOR_TOLERANCE, num_probes: int = 4, seed: int = 0,
+                tolerance: float = DEFAULT_TAYLOR_TOLERANCE, num_probes: int = 2, seed: int = 0,
                 device: Any = None, progress: bool = False) -> EffectiveDepthStudy:
     """Train each architecture, track its effective depth, then run the Taylor experiment on it.
 
     Args:
         scale: sizes (depth, width, steps, batch, data set) of :mod:`explodegrad.scale`.
         architectures: the :class:`Architecture` s (default :data:`DEFAULT_ARCHITECTURES`).
-        data: the data set (default: the scale's, on ``device``).
+        data: the data set (default :func:`study_data`: the scale's, on ``device``, float64
+            on the CPU).
         settings: training settings (default :func:`study_settings` with ``checkpoints``).
         depth, width: override the scale's network size.
-        checkpoints: records after step 0 when ``settings`` is not given.
+        checkpoints: records after step 0 when ``settings`` is not given (see
+            :func:`study_settings`).
         measure_size: the batch the path contributions are measured on.
         taylor_size: training examples the Taylor curves are evaluated on.
         threshold: share for the effective depth.
@@ -340,9 +405,7 @@ def effective_depth_study(scale: Scale, architectures: Sequence[Architecture] | 
     chosen = _resolve_architectures(architectures)
     seed = check_int("seed", seed, 0)
     tolerance = check_fraction("tolerance", tolerance)
-    data = load_scale_data(scale, device=device, seed=seed) if data is None else data
-    if not isinstance(data, Dataset):
-        raise ValueError(f"data={data!r} is not allowed: data must be a Dataset or None")
+    data = study_data(scale, data, seed, device)
     settings = study_settings(scale, checkpoints) if settings is None else settings
     depth = check_int("depth", scale.depth if depth is None else depth, 4)
     width = check_int("width", scale.width if width is None else width, 1)
@@ -380,6 +443,7 @@ def effective_depth_study(scale: Scale, architectures: Sequence[Architecture] | 
 
 __all__ = [
     "DEFAULT_ARCHITECTURES", "DEFAULT_CHECKPOINTS", "DEFAULT_TAYLOR_TOLERANCE", "Architecture",
-    "EffectiveDepthStudy", "EffectiveDepthTrajectory", "effective_depth_study", "linear_layers_in_top",
-    "natural_skip", "study_settings", "taylor_break", "track_effective_depth",
+    "EffectiveDepthStudy", "EffectiveDepthTrajectory", "default_dtype", "effective_depth_study",
+    "linear_layers_in_top", "natural_skip", "paths_at_initialization", "study_data", "study_settings",
+    "taylor_break", "track_effective_depth",
 ]

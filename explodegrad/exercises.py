@@ -495,17 +495,72 @@ register(Exercise(
     question="By the paper's mean-field argument, by what factor does the GSC of a batch-"
              "normalized ReLU network grow per layer? *(a number)*",
     checker=number(math.sqrt(math.pi / (math.pi - 1)), rel_tol=0.02),
-    hint="Look again at chapter 03's section on batch normalization: the mean-field estimate "
-         "is sqrt(π / (π − 1)).",
+    hint="Look again at section 'Batch normalization causes it': the mean-field estimate "
+         "is sqrt(π / (π − 1)), and the measured rate of the relu/batch row agrees with it.",
     explanation="sqrt(π / (π − 1)) ≈ 1.21 per layer: about 1.21^50 ≈ 14,000 over 50 layers, even "
                 "though batch norm keeps every layer's activations at unit scale.",
 ))
+register(Exercise(
+    chapter="03", key="bn-gsc-depth",
+    question="A batch-normalized ReLU network explodes at r ≈ 1.21 per layer. About how large is "
+             "GSC(k, l) for two layers 49 apart (take the constant c ≈ 1)? *(a number)*",
+    checker=number(math.sqrt(math.pi / (math.pi - 1)) ** 49, rel_tol=0.15),
+    hint="Look again at section 'The GSC layer by layer': exploding gradients with rate r mean "
+         "GSC(k, l) ≈ c·r^(k − l); across 49 layers that is r^49 (take c ≈ 1).",
+    explanation="1.21^49 ≈ 11,000: a small relative change of the first layer moves the output "
+                "about ten thousand times as much, relatively.",
+))
+register(Exercise(
+    chapter="03", key="worst-norm",
+    question="In the table of 3 activations × 3 normalizations, which normalization gives the "
+             "ReLU network by far the largest GSC from the input to the loss? *(a word)*",
+    checker=text("batch", "batch norm", "batch normalization", "batchnorm", "batch-norm",
+                 "batch normalisation"),
+    hint="Look again at section 'The table': compare the rows relu/none, relu/batch and "
+         "relu/layer in the column GSC(input, 0).",
+    explanation="Batch normalization: it keeps activations at unit scale, yet it is what makes "
+                "the ReLU network's gradients explode. Normalizing the forward pass does not "
+                "normalize the backward pass.",
+))
+register(Exercise(
+    chapter="03", key="adam",
+    question="You switch from SGD to Adam, which rescales every parameter's step by its own "
+             "running gradient size. What happens to the exploding gradients?\n\n"
+             "(a) they disappear: Adam's steps no longer depend on the gradient's size  \n"
+             "(b) they stay: the GSC measures the network's function, and it stays far above 1 "
+             "during training  \n"
+             "(c) they turn into vanishing gradients\n\n*(a letter)*",
+    checker=choice("b", options="abc"),
+    hint="Look again at section 'Adam and RMSprop do not remove it': follow GSC(L, 0) during "
+         "training under each optimizer.",
+    explanation="Adam changes how big a step is, not how strongly a small relative change of a "
+                "lower layer is amplified on its way to the loss: the GSC stays high, so the "
+                "network is as hard to train.",
+))
+register(Exercise(
+    chapter="03", key="depth-error",
+    question="In the depth study, what happens to the exploding architectures' training error "
+             "when the network gets deeper, compared with the non-exploding one?\n\n"
+             "(a) it falls: deeper networks have more capacity  \n"
+             "(b) it rises sharply at the largest depth, while the non-exploding one stays low  \n"
+             "(c) it does not depend on depth\n\n*(a letter)*",
+    checker=choice("b", options="abc"),
+    hint="Look again at section 'Training error against depth': compare the lines at the "
+         "largest depth.",
+    explanation="Exploding gradients limit the depth that can be trained: each depth got its own "
+                "best learning rate, yet the exploding networks train far worse at the largest "
+                "depth.",
+))
+
+
+# ----------------------------------------------------------------------------- chapters 04 - 07
+
 register(Exercise(
     chapter="04", key="sign-diversity",
     question="A neuron's pre-activation is positive on 90 of 100 inputs and negative on 10. What "
              "is its sign diversity? *(a number)*",
     checker=number(0.1, rel_tol=0.01),
-    hint="Look again at chapter 04's section on sign diversity: min(P, N) / (P + N), with P and N "
+    hint="Look again at section 'Spread and sign diversity': min(P, N) / (P + N), with P and N "
          "the counts of positive and negative pre-activations.",
     explanation="min(90, 10) / 100 = 0.1: the neuron is nearly always on, so on this batch a ReLU "
                 "there acts almost like a linear function (a collapsing domain).",
@@ -517,40 +572,157 @@ register(Exercise(
              "(a) the zero function  \n(b) a linear function  \n(c) a step function\n\n"
              "*(a letter)*",
     checker=choice("b", options="abc"),
-    hint="Look again at chapter 04's section on sign diversity: relu(u) = u whenever u > 0.",
+    hint="Look again at section 'Pseudo-linearity': relu(u) = u whenever u > 0.",
     explanation="relu(u) = u on every input, so the neuron is exactly linear there: layers whose "
                 "neurons rarely change sign add little nonlinearity (pseudo-linearity).",
+))
+register(Exercise(
+    chapter="04", key="collapse-depth",
+    question="A 20-layer network acts as an affine map on its data in its top 15 layers (they "
+             "are pseudo-linear there). Affine maps compose into one affine map. At most how "
+             "many layers does a network need to compute the same function on that data? "
+             "*(a whole number)*",
+    checker=number(6, rel_tol=0.0),
+    hint="Look again at section 'Pseudo-linearity': the bottom 5 layers stay as they are; the "
+         "top 15 affine layers merge into a single affine layer.",
+    explanation="5 + 1 = 6 layers: a network that is pseudo-linear beyond depth k can do no more "
+                "than a network about k layers deep, whatever its nominal depth.",
+))
+register(Exercise(
+    chapter="04", key="tradeoff",
+    question="Compare relu/none with relu/batch in this chapter's table. Batch normalization:\n\n"
+             "(a) prevents exploding gradients but lets the domain collapse  \n"
+             "(b) keeps the domain from collapsing but makes the gradients explode  \n"
+             "(c) fixes both  \n(d) fixes neither\n\n*(a letter)*",
+    checker=choice("b"),
+    hint="Look again at section 'The tradeoff': read the GSC column and the sign-diversity column "
+         "of the rows relu/none and relu/batch.",
+    explanation="Batch norm re-centres every layer, so neurons keep changing sign (no collapse), "
+                "and that very re-centring makes the GSC grow about 1.21 times per layer: the "
+                "paper's tradeoff between the two pathologies.",
 ))
 register(Exercise(
     chapter="05", key="dilution",
     question="A residual block b(x) = x + r(x) has r(x) orthogonal to x, ||x|| = 3·||r(x)||, and "
              "the residual branch has GSC 5. What is the block's GSC? *(a number)*",
     checker=number(math.sqrt((9 + 25) / 10), rel_tol=0.01),
-    hint="Look again at chapter 05's section on the Pythagorean argument: "
+    hint="Look again at section 'The Pythagorean argument': "
          "GSC_b² = (k² + GSC_r²) / (k² + 1) with k = ||x|| / ||r(x)||.",
     explanation="sqrt((9 + 25) / 10) ≈ 1.84, far below the branch's 5: the skip connection dilutes "
                 "the branch's explosion.",
 ))
 register(Exercise(
+    chapter="05", key="dilution-limit",
+    question="The skip-to-residual ratio k = ||x|| / ||r(x)|| grows without bound (the branch is "
+             "scaled down towards 0). What does the block's GSC tend to? *(a number)*",
+    checker=number(1.0, rel_tol=1e-6),
+    hint="Look again at section 'The Pythagorean argument': divide the numerator and the "
+         "denominator of (k² + GSC_r²) / (k² + 1) by k² and let k grow.",
+    explanation="GSC_b → 1: a block that is almost the identity neither explodes nor vanishes, "
+                "whatever its branch does. That is how ResNets tame exploding gradients.",
+))
+register(Exercise(
+    chapter="05", key="no-skip",
+    question="In the Pythagorean formula, set k = 0 (the skip is negligible next to the "
+             "residual). The block's GSC then equals:\n\n"
+             "(a) 1  \n(b) the branch's GSC  \n(c) 0  \n(d) k\n\n*(a letter)*",
+    checker=choice("b"),
+    hint="Look again at section 'The Pythagorean argument': put k = 0 into "
+         "GSC_b² = (k² + GSC_r²) / (k² + 1).",
+    explanation="GSC_b = GSC_r: without a skip worth the name, the block is just its branch, and "
+                "stacking such blocks explodes like a plain network.",
+))
+register(Exercise(
     chapter="06", key="effective-depth",
-    question="What is the effective depth of a residual network?\n\n"
+    question="What is the effective depth of a network?\n\n"
              "(a) its number of layers  \n(b) its number of residual blocks  \n"
              "(c) the largest number λ of residual Jacobians in a path whose λ-contribution is "
              "still a set fraction of the whole gradient  \n"
              "(d) the depth at which the GSC first exceeds 10\n\n*(a letter)*",
     checker=choice("c"),
-    hint="Look again at chapter 06's section on the residual trick: the Jacobian expands into "
-         "paths through λ residual Jacobians, and the effective depth asks which λ still matter.",
-    explanation="Paths through many residual branches contribute almost nothing, so a deep ResNet "
-                "trains like an ensemble of much shallower networks.",
+    hint="Look again at section 'The residual trick': the Jacobian expands into paths through λ "
+         "residual Jacobians, and the effective depth asks which λ still matter.",
+    explanation="Paths through many residual Jacobians contribute almost nothing, so a deep "
+                "network can train like an ensemble of much shallower ones.",
+))
+register(Exercise(
+    chapter="06", key="since-init",
+    question="The skip of every layer is the layer itself at initialization. What is the "
+             "network's effective depth at step 0, before any training? *(a whole number)*",
+    checker=number(0, abs_tol=0.0),
+    hint="Look again at section 'During training': with this skip the residual r = f − s is what "
+         "training changed; what is it before the first step?",
+    explanation="0: every residual is exactly zero at initialization, so only the λ = 0 path "
+                "(all skips) carries anything. Training grows the effective depth from there.",
+))
+register(Exercise(
+    chapter="06", key="path-count",
+    question="A plain network has L = 20 layers. Into how many λ-contributions (λ = 0, 1, ...) "
+             "does the residual trick split its Jacobian? *(a whole number)*",
+    checker=number(21, rel_tol=0.0),
+    hint="Look again at section 'The residual trick': a path can go through anywhere from 0 to L "
+         "residual Jacobians.",
+    explanation="λ = 0, 1, ..., 20: 21 contributions, which add up to the whole Jacobian (the "
+                "2^20 single paths are grouped by their number of residual Jacobians).",
+))
+register(Exercise(
+    chapter="06", key="taylor-linear",
+    question="Replacing the top 6 layers of a trained network by their first-order Taylor "
+             "expansion leaves its training error unchanged. How do those layers act on the "
+             "data they see? *(one word)*",
+    checker=text("linear", "linearly", "affine", "affinely", "almost linear", "almost linearly",
+                 "nearly linear", "pseudo-linear", "pseudo-linearly", "like a linear map"),
+    hint="Look again at section 'The Taylor experiment': a first-order Taylor expansion is an "
+         "affine map; when it does as well as the layers, what were the layers doing?",
+    explanation="(Almost) linearly: those 6 layers add no depth on this data, so the network is "
+                "effectively shallower than it looks.",
 ))
 register(Exercise(
     chapter="07", key="looks-linear",
     question="A ReLU network starts in the looks-linear orthogonal initial state. What is its "
-             "GSC(k, l) at initialization? *(a number)*",
+             "GSC(k, l) between two hidden layers at initialization? *(a number)*",
     checker=number(1.0, rel_tol=1e-3),
-    hint="Look again at chapter 07's section on the orthogonal initial state: relu(u) − relu(−u) "
-         "= u makes the initial network exactly an orthogonal linear map.",
-    explanation="An orthogonal linear map has GSC 1 between every pair of layers: no explosion "
-                "at the start of training, whatever the depth.",
+    hint="Look again at section 'The orthogonal initial state': relu(u) − relu(−u) = u makes "
+         "the initial network exactly an orthogonal linear map.",
+    explanation="An orthogonal linear map has GSC 1 between every pair of hidden layers: no "
+                "explosion at the start of training, whatever the depth.",
+))
+register(Exercise(
+    chapter="07", key="clipping",
+    question="Gradient clipping by norm divides every layer's gradient by the same factor. What "
+             "does it do to the network's GSC at that step?\n\n"
+             "(a) it divides it by the same factor  \n(b) nothing: the GSC is unchanged  \n"
+             "(c) it brings it to 1\n\n*(a letter)*",
+    checker=choice("b", options="abc"),
+    hint="Look again at section 'The remedies table', row 'gradient clipping': the GSC is a "
+         "property of the network's function, and clipping only shrinks the step.",
+    explanation="Nothing: clipping changes how far a step goes, not how the network amplifies a "
+                "relative change on its way to the loss (the first-update balance between layers "
+                "is identical with and without it).",
+))
+register(Exercise(
+    chapter="07", key="budget-width",
+    question="An MLP with 64 inputs, one hidden layer of width w (no normalization) and 10 "
+             "classes has 64·w + w + 10·w + 10 parameters. What is the largest w that keeps it "
+             "within 82,122 parameters? *(a whole number)*",
+    checker=number(1094, rel_tol=0.0),
+    hint="Look again at section 'Width instead of depth': solve 75·w + 10 ≤ 82,122 and round "
+         "down.",
+    explanation="w = 1094 (75 · 1094 + 10 = 82,060). The study's widths come from the same count "
+                "(with batch norm's 2 parameters per neuron added): explodegrad.remedies."
+                "width_for_budget.",
+))
+register(Exercise(
+    chapter="07", key="adam-first-step",
+    question="Adam's very first update moves every parameter by:\n\n"
+             "(a) the learning rate times its gradient  \n"
+             "(b) about the learning rate, whatever the size of its gradient  \n"
+             "(c) nothing: Adam needs a few steps to warm up\n\n*(a letter)*",
+    checker=choice("b", options="abc"),
+    hint="Look again at section 'The remedies table', row 'adaptive optimizer': Adam divides "
+         "the gradient by the root of its running square, and at the first step both are the "
+         "same gradient.",
+    explanation="About the learning rate: g / sqrt(g²) = ±1 for every parameter. Layers start "
+                "moving at comparable speeds, yet the GSC, a property of the network, is "
+                "untouched.",
 ))

@@ -31,8 +31,9 @@ import pandas as pd
 import torch
 
 from explodegrad._checks import check_choice, check_int, check_positive
-from explodegrad.config import NORMS, NetConfig
+from explodegrad.config import INITS, NORMS, NetConfig
 from explodegrad.data import Dataset, load_dataset
+from explodegrad.device import DeviceChoice, pick_device
 from explodegrad.gsc import gsc_profile
 from explodegrad.nets import build_from_config
 from explodegrad.optim import OPTIMIZERS
@@ -45,9 +46,10 @@ from explodegrad.train import TrainHistory, TrainSettings, train
 DEFAULT_LRS = {"sgd": 0.01, "adam": 1e-3, "rmsprop": 1e-3}
 #: Learning rates a depth study searches by default (SGD with momentum 0.9).
 DEFAULT_SEARCH_LRS = (0.01, 0.03, 0.1)
-#: The default pair of :func:`depth_study`: batch-normalized ReLU explodes (rate about 1.21
-#: per layer), layer-normalized ReLU does not (rate about 1).
-DEFAULT_ARCHITECTURES = (("relu", "batch"), ("relu", "layer"))
+#: The default architectures of :func:`depth_study`: batch-normalized ReLU and layer-normalized
+#: tanh explode (rates about 1.21 and 1.09 per layer at initialization), tanh without
+#: normalization does not (rate about 1).
+DEFAULT_ARCHITECTURES = (("relu", "batch"), ("tanh", "layer"), ("tanh", "none"))
 
 
 def _check_scale(scale: Scale | None) -> Scale:
@@ -58,15 +60,35 @@ def _check_scale(scale: Scale | None) -> Scale:
     return scale
 
 
-def _resolve_data(data: Dataset | str | None, scale: Scale, seed: int, device: Any) -> Dataset:
-    if data is None:
-        return load_scale_data(scale, device=device, seed=seed)
-    if isinstance(data, str):
-        return load_dataset(data, device=device, seed=seed)
-    if not isinstance(data, Dataset):
+def _resolve_data(data: Dataset | str | None, scale: Scale, seed: int, device: Any,
+                  dtype: torch.dtype | None) -> Dataset:
+    """The study's data on ``device`` in ``dtype`` (default: float64 on a CPU, float32 elsewhere).
+
+    ``device`` may be a torch device or its name, ``"auto"`` (a GPU when there is one), a
+    :class:`~explodegrad.device.DeviceChoice`, or None (where the data already is).
+    """
+    if isinstance(device, DeviceChoice):
+        device = device.device
+    elif isinstance(device, str) and device == "auto":
+        device = pick_device().device
+    if data is not None and not isinstance(data, (str, Dataset)):
         raise ValueError(f"data={data!r} is not allowed: give a Dataset, a data set name "
                          "('digits', 'gaussian', 'cifar10') or None (the scale's data)")
-    return data if device is None else data.to(device)
+    if dtype is None:
+        where = data.device if isinstance(data, Dataset) and device is None else torch.device(device or "cpu")
+        dtype = torch.float64 if where.type == "cpu" else torch.float32
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype={dtype!r} is not allowed: dtype must be torch.float32, torch.float64 "
+                         "or None")
+    if data is None:
+        return load_scale_data(scale, device=device, seed=seed, dtype=dtype)
+    if isinstance(data, str):
+        return load_dataset(data, device=device, seed=seed, dtype=dtype)
+    dataset = data if device is None else data.to(device)
+    if dataset.x_train.dtype == dtype:
+        return dataset
+    return Dataset(dataset.name, dataset.x_train.to(dtype), dataset.y_train, dataset.x_test.to(dtype),
+                   dataset.y_test, dataset.num_classes, dataset.class_names, dataset.source)
 
 
 def _config_for(activation: str, norm: str, depth: int, width: int, data: Dataset, seed: int,
@@ -137,12 +159,26 @@ class OptimizerStudy:
                          f"{error}")
         return "\n".join(lines)
 
+    def update_summary(self) -> str:
+        """Fixed-format lines: per optimizer the relative update size near the output (k = 2)
+        and at the first layer (k = L), their ratio, and GSC(L, 0) at the end of training."""
+        last = int(self.updates["layer"].max())
+        lines = ["relative update size ||delta theta_k|| / ||theta_k|| (median over the run)",
+                 f"{'optimizer':<10}{'k = 2':>10}{f'k = {last}':>10}{'ratio':>8}{'GSC(L, 0) at end':>18}"]
+        for optimizer, rows in self.updates.groupby("optimizer", sort=False):
+            sizes = rows.set_index("layer")["update_size"]
+            near, first = float(sizes.get(2, math.nan)), float(sizes[last])
+            end = float(rows.set_index("layer")["gsc_end"][last])
+            lines.append(f"{optimizer:<10}{near:>10.2e}{first:>10.2e}{first / near:>8.2f}{end:>18.3g}")
+        return "\n".join(lines)
+
 
 def optimizer_study(config: NetConfig | None = None, data: Dataset | str | None = None,
                     optimizers: Sequence[str] = ("sgd", "adam", "rmsprop"),
                     lrs: dict[str, float] | None = None, *, scale: Scale | None = None,
                     steps: int | None = None, measure_every: int | None = None, seed: int = 0,
-                    device: Any = None, progress: bool = False) -> OptimizerStudy:
+                    device: Any = None, dtype: torch.dtype | None = None,
+                    progress: bool = False) -> OptimizerStudy:
     """Train one architecture with each optimizer and measure its GSC during training.
 
     Args:
@@ -156,7 +192,10 @@ def optimizer_study(config: NetConfig | None = None, data: Dataset | str | None 
         steps: updates per run (default: the scale's ``train_steps``).
         measure_every: updates between GSC measurements (default: a tenth of the run).
         seed: seed of the weights and of the minibatches (the same for every optimizer).
-        device: where to train (default: the data's device).
+        device: where to train (``"auto"`` picks a GPU when there is one; default the data's).
+        dtype: float64 or float32; default float64 on a CPU (training is chaotic: float32
+            rounding, which differs with the thread count and the processor, changes the
+            numbers after a few hundred steps) and float32 on a GPU.
         progress: show progress bars.
     """
     scale = _check_scale(scale)
@@ -172,7 +211,7 @@ def optimizer_study(config: NetConfig | None = None, data: Dataset | str | None 
              for name in optimizers}
     steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
     every = check_int("measure_every", max(1, steps // 10) if measure_every is None else measure_every, 1)
-    dataset = _resolve_data(data, scale, seed, device)
+    dataset = _resolve_data(data, scale, seed, device, dtype)
     if config is None:
         config = _config_for("relu", "batch", scale.depth, scale.width, dataset, seed)
     if not isinstance(config, NetConfig):
@@ -210,7 +249,8 @@ class DepthStudy:
     """Training error against depth, each (architecture, depth) at its best learning rate.
 
     Attributes:
-        table: one row per (architecture, depth): architecture (e.g. ``relu/batch``),
+        table: one row per (architecture, depth): architecture (e.g. ``relu/batch``; the
+            initializer is appended when it is not the activation's default),
             activation, norm, init, depth, label, gsc_init (GSC(L, 0) of the initial network
             on a measurement batch), rate_init (its fitted r), best_lr (NaN when every rate
             diverged), final_train_error, final_test_error.
@@ -240,18 +280,23 @@ def default_depths(scale: Scale) -> tuple[int, ...]:
     return tuple(sorted({2, max(2, depth // 2), max(2, depth), 2 * depth}))
 
 
-def _check_architectures(architectures: Any) -> list[tuple[str, str]]:
+def _check_architectures(architectures: Any) -> list[tuple[str, str, str]]:
+    """(activation, norm, init) triples; a missing init is the activation's default."""
     try:
-        pairs = [tuple(pair) for pair in architectures]
+        items = [tuple(item) for item in architectures]
     except TypeError:
-        pairs = []
-    if not pairs or any(len(pair) != 2 for pair in pairs):
+        items = []
+    if not items or any(len(item) not in (2, 3) for item in items):
         raise ValueError(f"architectures={architectures!r} is not allowed: give a sequence of "
-                         "(activation, norm) pairs, e.g. (('relu', 'batch'), ('relu', 'layer'))")
-    for activation, norm in pairs:
-        check_choice("architectures", activation, tuple(DEFAULT_INITS))
-        check_choice("architectures", norm, NORMS)
-    return pairs
+                         "(activation, norm) or (activation, norm, init) tuples, e.g. "
+                         "(('relu', 'batch'), ('tanh', 'none'))")
+    triples = []
+    for item in items:
+        activation = check_choice("architectures", item[0], tuple(DEFAULT_INITS))
+        norm = check_choice("architectures", item[1], NORMS)
+        init = check_choice("architectures", item[2], INITS) if len(item) == 3 else DEFAULT_INITS[activation]
+        triples.append((activation, norm, init))
+    return triples
 
 
 def depth_study(architectures: Sequence[tuple[str, str]] = DEFAULT_ARCHITECTURES,
@@ -259,12 +304,13 @@ def depth_study(architectures: Sequence[tuple[str, str]] = DEFAULT_ARCHITECTURES
                 data: Dataset | str | None = None, scale: Scale | None = None,
                 width: int | None = None, steps: int | None = None, optimizer: str = "sgd",
                 momentum: float = 0.9, seed: int = 0, device: Any = None,
-                progress: bool = False) -> DepthStudy:
+                dtype: torch.dtype | None = None, progress: bool = False) -> DepthStudy:
     """Train each architecture at each depth with each learning rate (one batched sweep).
 
     Args:
-        architectures: (activation, norm) pairs; each activation gets its default
-            initializer (:data:`explodegrad.survey.DEFAULT_INITS`).
+        architectures: (activation, norm) pairs, each with its activation's default
+            initializer (:data:`explodegrad.survey.DEFAULT_INITS`), or (activation, norm,
+            init) triples.
         depths: the depths (default :func:`default_depths` of the scale).
         lrs: learning rates searched for every (architecture, depth).
         data: a Dataset, a data set name, or None for the scale's data.
@@ -274,32 +320,36 @@ def depth_study(architectures: Sequence[tuple[str, str]] = DEFAULT_ARCHITECTURES
         optimizer: the optimizer of every run.
         momentum: SGD's momentum.
         seed: seed of the weights and the minibatches.
-        device: where to train ("auto" picks a GPU when there is one; default the data's).
+        device: where to train (``"auto"`` picks a GPU when there is one; default the data's).
+        dtype: float64 or float32; default float64 on a CPU, float32 on a GPU (see
+            :func:`optimizer_study`).
         progress: show a progress bar.
     """
     scale = _check_scale(scale)
     seed = check_int("seed", seed, 0)
-    pairs = _check_architectures(architectures)
+    triples = _check_architectures(architectures)
     depths = default_depths(scale) if depths is None else depths
     if isinstance(depths, (str, bytes)) or not list(depths):
         raise ValueError(f"depths={depths!r} is not allowed: give a sequence of integers >= 1")
     depths = [check_int("depths", d, 1) for d in depths]
     width = check_int("width", scale.width if width is None else width, 1)
     steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
-    dataset = _resolve_data(data, scale, seed, None)
-    configs = [_config_for(activation, norm, depth, width, dataset, seed)
-               for activation, norm in pairs for depth in depths]
+    dataset = _resolve_data(data, scale, seed, device, dtype)
+    configs = [_config_for(activation, norm, depth, width, dataset, seed, init)
+               for activation, norm, init in triples for depth in depths]
     batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
     settings = TrainSettings(optimizer=optimizer, momentum=momentum, steps=steps, batch_size=batch_size,
                              record_every=steps, eval_size=1024, seed=seed)
-    search = lr_search(configs, dataset, list(lrs), settings, device=device, progress=progress)
+    search = lr_search(configs, dataset, list(lrs), settings, device=dataset.device, progress=progress)
     inputs, targets = dataset.batch(min(256, len(dataset.x_train)), seed=seed)
     rows = []
     for arch, config in enumerate(configs):
         net = build_from_config(config, dtype=torch.float64)
         profile = gsc_profile(net, inputs.cpu().double(), targets.cpu(), seed=seed)
         best = search.best.iloc[arch]
-        rows.append({"architecture": f"{config.activation}/{config.norm}",
+        default_init = config.init == DEFAULT_INITS[config.activation]
+        rows.append({"architecture": f"{config.activation}/{config.norm}"
+                                     + ("" if default_init else f"/{config.init}"),
                      "activation": config.activation, "norm": config.norm, "init": config.init,
                      "depth": config.depth, "label": config.label(),
                      "gsc_init": profile.first_layer_gsc, "rate_init": profile.fit.rate,

@@ -1,0 +1,167 @@
+"""The command line: ``python -m explodegrad reproduce`` (or the ``explodegrad`` script).
+
+``reproduce`` runs the headline experiments of chapters 02-07 headless, through the same
+library functions the notebooks use, and writes a Markdown report, its figures and a JSON of
+every number (see :mod:`explodegrad.reproduce`). Bad arguments end with a usage message and
+exit status 2; an interrupted run resumes from the parts it already wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+
+from explodegrad.device import DEVICE_CHOICES, DEVICE_ENV
+
+#: Exit status of a run stopped with Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+DESCRIPTION = """\
+Reproduce the study of Philipp, Song & Carbonell, "The exploding gradient problem demystified"
+(arXiv:1712.05577), headless: the architecture table (GSC at initialization and its fitted rate,
+sign diversity and pre-activation spread of the last hidden layer, effective depth at
+initialization and after training, the learning rate a batched search chose, final training and
+test error), the Taylor experiment, width against depth and the other headline experiments of
+chapters 02-07. Writes, under OUT:
+
+  report-<scale>-scale.md     the report: tables and figures, each with a one-line explanation
+  results-<scale>-scale.json  every number
+  figures-<scale>/            the figures as PNG
+  parts/<scale>/              one result per experiment part; a rerun reuses them (resume)
+"""
+
+EPILOG = """\
+scales:
+  quick  depth 20, width 64, bundled digits, 200 SGD steps per run: a few minutes on a CPU
+  paper  depth 50, width 100, CIFAR-10 (the digits stand in when it is not found), 10,000 steps:
+         meant for a GPU, e.g. `--scale paper --device cuda --data-root ~/data`
+  tiny   a smoke test of the pipeline in seconds; its numbers mean little
+
+examples:
+  python -m explodegrad reproduce                         # quick scale into ./explodegrad-report
+  python -m explodegrad reproduce --scale paper --device cuda --out docs/
+  python -m explodegrad reproduce --out run1 --fresh      # recompute every part
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: give an integer >= 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: give an integer >= 0")
+    return value
+
+
+def _jobs(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m explodegrad`` (one subcommand: ``reproduce``)."""
+    from explodegrad import __version__
+    from explodegrad.reproduce import REPORT_SCALES
+
+    parser = argparse.ArgumentParser(
+        prog="python -m explodegrad",
+        description="explodegrad: why deep networks are hard to train, measured. Commands below.")
+    parser.add_argument("--version", action="version", version=f"explodegrad {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    reproduce = commands.add_parser(
+        "reproduce", help="run the headline experiments headless and write a report",
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    reproduce.add_argument(
+        "--scale", choices=REPORT_SCALES, default="quick",
+        help="experiment size: quick (CPU, minutes), paper (the paper's sizes, for a GPU) or tiny "
+             "(a seconds-long smoke test); default: %(default)s")
+    reproduce.add_argument(
+        "--device", choices=DEVICE_CHOICES, default=None,
+        help=f"where to run: auto picks cuda, then mps, then cpu; default: ${DEVICE_ENV} or auto. "
+             "Asking for a device that is not there is an error")
+    reproduce.add_argument(
+        "--out", metavar="DIR", default="explodegrad-report",
+        help="output folder, created when missing; default: %(default)s")
+    reproduce.add_argument(
+        "--data-root", metavar="PATH", default=None,
+        help="where CIFAR-10 is: a folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz "
+             "(default: $EXPLODEGRAD_DATA, then ~/.cache/explodegrad). Used by --scale paper; "
+             "without it the bundled digits stand in and the report says so")
+    reproduce.add_argument(
+        "--fresh", action="store_true",
+        help="ignore the parts a previous run left in OUT/parts/<scale>/ and compute everything again "
+             "(default: reuse every part whose scale and settings match, i.e. resume)")
+    reproduce.add_argument(
+        "--jobs", type=_jobs, default="auto", metavar="N",
+        help="experiment parts computed at once, each in its own process; 'auto' runs up to 8 on a "
+             "CUDA GPU (small networks leave it idle otherwise) and 1 on a CPU; default: %(default)s")
+    reproduce.add_argument(
+        "--steps", type=_positive_int, default=None, metavar="N",
+        help="training steps of every training run (default: the scale's: 200 quick, 10000 paper)")
+    reproduce.add_argument(
+        "--seed", type=_non_negative_int, default=0,
+        help="seed of every weight draw, minibatch order, batch and probe; default: %(default)s")
+    reproduce.add_argument(
+        "--quiet", action="store_true", help="print only the paths written, not the progress lines")
+    reproduce.set_defaults(command_parser=reproduce)
+    return parser
+
+
+def _check_reproduce_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, with a usage error, what argparse cannot see: a missing device or data folder."""
+    from explodegrad.device import pick_device
+    from explodegrad.scale import cifar10_available
+
+    try:
+        pick_device(args.device)
+    except ValueError as error:
+        parser.error(f"argument --device: {error}")
+    if args.data_root is not None:
+        if not os.path.exists(args.data_root):
+            parser.error(f"argument --data-root: {args.data_root!r} does not exist")
+        if not cifar10_available(args.data_root):
+            parser.error(f"argument --data-root: no CIFAR-10 ('cifar-10-batches-py' or "
+                         f"'cifar-10-python.tar.gz') was found in {args.data_root!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 success, 2 bad arguments, 130 interrupted)."""
+    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
+    _check_reproduce_arguments(args.command_parser, args)
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: figures go to files only
+    from explodegrad.reproduce import reproduce
+
+    command = " ".join(["python -m explodegrad", shlex.join(arguments)])
+    try:
+        result = reproduce(args.out, args.scale, device=args.device, fresh=args.fresh, jobs=args.jobs,
+                           steps=args.steps, seed=args.seed, data_root=args.data_root, command=command,
+                           log=None if args.quiet else print)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished parts are kept in {args.out}/parts/{args.scale}/; run the same "
+              "command again to resume", file=sys.stderr)
+        return INTERRUPTED
+    if args.quiet:
+        print(f"report: {result.report}\nnumbers: {result.results}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m explodegrad` goes through __main__.py
+    raise SystemExit(main())

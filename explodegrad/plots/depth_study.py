@@ -1,0 +1,156 @@
+"""Chapter 06's study: effective depth during training, path lengths, and the Taylor experiment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from explodegrad.depth_study import EffectiveDepthStudy, EffectiveDepthTrajectory
+from explodegrad.plots.theme import FIGSIZE, figure_and_axes
+
+#: The skips a trajectory records, and how plots name them.
+SKIP_NAMES = {"since_init": "skip = the layer at initialization",
+              "natural": "natural skip (identity for ResNets, best affine fit for plain layers)"}
+
+
+def _check_skip(skip: str) -> str:
+    if skip not in SKIP_NAMES:
+        raise ValueError(f"skip={skip!r} is not supported: skip must be one of "
+                         f"{', '.join(repr(s) for s in SKIP_NAMES)}")
+    return skip
+
+
+def _check_study(study: object) -> None:
+    if not isinstance(study, EffectiveDepthStudy):
+        raise ValueError(f"study: expected an EffectiveDepthStudy from "
+                         f"explodegrad.depth_study.effective_depth_study, got {type(study).__name__}")
+
+
+def plot_effective_depth(study: EffectiveDepthStudy, *, skip: str = "since_init",
+                         ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Effective depth at every training checkpoint, one line per architecture.
+
+    Args:
+        study: from :func:`explodegrad.depth_study.effective_depth_study`.
+        skip: ``"since_init"`` or ``"natural"`` (see :data:`SKIP_NAMES`).
+        ax: draw into these axes (default: a new figure).
+        title: axes title.
+    """
+    _check_study(study)
+    skip = _check_skip(skip)
+    fig, ax = figure_and_axes(ax)
+    for label in study.labels:
+        trajectory = study.trajectories[label]
+        depths = trajectory.depth_since_init if skip == "since_init" else trajectory.depth_natural
+        ax.plot(trajectory.steps, depths, marker="o", markersize=3,
+                label=f"{label} (L = {trajectory.num_layers})")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("training step")
+    threshold = study.trajectories[study.labels[0]].threshold
+    ax.set_ylabel(f"effective depth (share >= {threshold:g})")
+    ax.legend(fontsize="small")
+    ax.set_title(title or SKIP_NAMES[skip])
+    return fig
+
+
+def plot_path_fractions(trajectory: EffectiveDepthTrajectory, *, skip: str = "since_init",
+                        checkpoints: Sequence[int] | None = None, ax: Axes | None = None,
+                        title: str | None = None) -> Figure:
+    """The path-length distribution: each lambda's share of the contributions, per checkpoint.
+
+    Args:
+        trajectory: one architecture of an :class:`~explodegrad.depth_study.EffectiveDepthStudy`.
+        skip: ``"since_init"`` or ``"natural"``.
+        checkpoints: indices into ``trajectory.steps`` to draw (default: every one; the
+            ``since_init`` skip leaves out step 0, where every share sits at lambda = 0).
+        ax: draw into these axes (default: a new figure).
+        title: axes title (default: the architecture and the skip).
+    """
+    if not isinstance(trajectory, EffectiveDepthTrajectory):
+        raise ValueError(f"trajectory: expected an EffectiveDepthTrajectory, got {type(trajectory).__name__}")
+    skip = _check_skip(skip)
+    fractions = trajectory.fractions_since_init if skip == "since_init" else trajectory.fractions_natural
+    if checkpoints is None:
+        start = 1 if skip == "since_init" and len(trajectory.steps) > 1 else 0
+        checkpoints = range(start, len(trajectory.steps))
+    chosen = list(checkpoints)
+    for index in chosen:
+        if not 0 <= index < len(trajectory.steps):
+            raise ValueError(f"checkpoints: index {index} is not allowed: the trajectory has "
+                             f"{len(trajectory.steps)} checkpoints (0 ... {len(trajectory.steps) - 1})")
+    fig, ax = figure_and_axes(ax)
+    lambdas = np.arange(fractions.shape[1])
+    colors = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, max(len(chosen), 1)))
+    for color, index in zip(colors, chosen):
+        ax.plot(lambdas, fractions[index], marker="o", markersize=3, color=color,
+                label=f"step {trajectory.steps[index]}")
+    ax.axhline(trajectory.threshold, color="0.3", linestyle="--", linewidth=1,
+               label=f"threshold {trajectory.threshold:g}")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_ylim(0, 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("λ: residual Jacobians on a path (path length)")
+    ax.set_ylabel("share of the λ-contribution")
+    ax.legend(fontsize="small")
+    ax.set_title(title or f"{trajectory.label}: {SKIP_NAMES[skip]}", fontsize="small")
+    return fig
+
+
+def plot_taylor_study(study: EffectiveDepthStudy, *, x: str = "linear_layers", ax: Axes | None = None,
+                      title: str | None = None) -> Figure:
+    """Training error when the top layers are replaced by their Taylor expansion, per architecture.
+
+    Args:
+        study: from :func:`explodegrad.depth_study.effective_depth_study`.
+        x: ``"linear_layers"`` (weight layers replaced; comparable between plain and residual
+            networks) or ``"k"`` (addressable layers replaced, counted from the output).
+        ax: draw into these axes (default: a new figure).
+        title: axes title.
+
+    Where a curve first rises more than the study's tolerance above its start (the network
+    "breaks", :func:`explodegrad.depth_study.taylor_break`), a larger marker is drawn.
+    Non-finite errors cannot occur (errors are fractions), so nothing is left out.
+    """
+    _check_study(study)
+    if x not in ("linear_layers", "k"):
+        raise ValueError(f"x={x!r} is not supported: x must be 'linear_layers' or 'k'")
+    fig, ax = figure_and_axes(ax)
+    table = study.table.set_index("label")
+    for label in study.labels:
+        curve = study.taylor[label]
+        positions = study.taylor_linear_layers[label] if x == "linear_layers" else curve.ks
+        depth = int(table.loc[label, "depth_since_init_final"])
+        (line,) = ax.plot(positions, curve.train_error, marker="o", markersize=3,
+                          label=f"{label} (effective depth {depth})")
+        broke = table.loc[label, "taylor_break_k"]
+        if not pd.isna(broke):
+            where = int(np.flatnonzero(curve.ks == int(broke))[0])
+            ax.plot(positions[where], curve.train_error[where], marker="o", markersize=9,
+                    markerfacecolor="none", color=line.get_color())
+    ax.set_ylim(0, 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("weight layers replaced, counted from the output" if x == "linear_layers"
+                  else "k: top layers replaced, counted from the output")
+    ax.set_ylabel("training error (eval mode)")
+    ax.legend(fontsize="small")
+    ax.set_title(title or "Taylor experiment: top layers replaced by their linearization")
+    return fig
+
+
+def plot_effective_depth_study(study: EffectiveDepthStudy, *, title: str | None = None) -> Figure:
+    """Two panels: effective depth during training (skip = initial layer) and the Taylor curves."""
+    _check_study(study)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
+    plot_effective_depth(study, ax=left)
+    plot_taylor_study(study, ax=right)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,78 @@
+"""Chapter 07's remedies: the orthogonal initial state in training, and width against depth."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from explodegrad.plots.theme import FIGSIZE, figure_and_axes
+from explodegrad.remedies import OrthogonalStateResult, WidthDepthResult
+
+
+def plot_orthogonal_state(result: OrthogonalStateResult, *, title: str | None = None) -> Figure:
+    """Two panels against the training step: GSC(L, 2) between the hidden layers, training error.
+
+    GSC values that are not finite (an overflow) are left out and listed in a note.
+    """
+    if not isinstance(result, OrthogonalStateResult):
+        raise ValueError(f"result: expected an OrthogonalStateResult from "
+                         f"explodegrad.remedies.orthogonal_initial_state, got {type(result).__name__}")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
+    missing = []
+    for name in result.names:
+        steps, gsc = result.steps[name], result.hidden_gsc[name]
+        finite = np.isfinite(gsc)
+        left.plot(steps[finite], gsc[finite], marker="o", markersize=3, label=name)
+        right.plot(steps, result.train_error[name], marker="o", markersize=3, label=name)
+        if not finite.all():
+            missing.append(name)
+    left.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
+    left.set_ylabel("GSC(L, 2): first layer to last hidden layer")
+    right.set_ylabel("training error")
+    right.set_ylim(0, 1)
+    for ax in (left, right):
+        ax.set_xlabel("training step")
+        ax.legend(fontsize="small")
+    if missing:
+        left.text(0.02, 0.95, "not finite (overflow) at some steps: " + ", ".join(missing),
+                  transform=left.transAxes, va="top", color="crimson")
+    fig.suptitle(title or "the orthogonal initial state during training")
+    fig.tight_layout()
+    return fig
+
+
+def plot_width_vs_depth(result: WidthDepthResult, *, ax: Axes | None = None,
+                        title: str | None = None) -> Figure:
+    """Final training and test error against depth at one parameter budget (widths annotated).
+
+    A depth where every learning rate diverged has no point and is listed in a note.
+    """
+    if not isinstance(result, WidthDepthResult):
+        raise ValueError(f"result: expected a WidthDepthResult from explodegrad.remedies.width_vs_depth, "
+                         f"got {type(result).__name__}")
+    fig, ax = figure_and_axes(ax)
+    table = result.table
+    depths = table["depth"].to_numpy()
+    for column, name in (("final_train_error", "training error"), ("final_test_error", "test error")):
+        values = table[column].to_numpy(dtype=float)
+        finite = np.isfinite(values)
+        ax.plot(depths[finite], values[finite], marker="o", label=name)
+    train = table["final_train_error"].to_numpy(dtype=float)
+    for depth, width, value in zip(depths, table["width"], train):
+        if np.isfinite(value):
+            ax.annotate(f"width {width}", (depth, value), textcoords="offset points", xytext=(4, 6),
+                        fontsize="x-small")
+    bad = [str(d) for d, v in zip(depths, train) if not np.isfinite(v)]
+    if bad:
+        ax.text(0.02, 0.95, "every learning rate diverged at depth " + ", ".join(bad),
+                transform=ax.transAxes, va="top", color="crimson")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(depths, [str(d) for d in depths])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("depth (weight layers)")
+    ax.set_ylabel("final error (best learning rate per depth)")
+    ax.legend(fontsize="small")
+    ax.set_title(title or f"{result.architecture}, at most {result.budget:,} parameters each")
+    return fig

@@ -1,0 +1,682 @@
+"""Remedies and their tradeoffs: the orthogonal initial state, width instead of depth, a summary.
+
+Three studies for chapter 07 (Philipp, Song & Carbonell, 2018), numbers only:
+
+* :func:`orthogonal_initial_state`: train networks that start as an (almost) orthogonal
+  linear map (the looks-linear ReLU initialization, :mod:`explodegrad.init`; orthogonal tanh)
+  next to a usual He-initialized one, and measure the GSC between the hidden layers at every
+  checkpoint. The looks-linear network has GSC(k, l) = 1 exactly between hidden layers at
+  step 0; what training does to it is measured, not assumed.
+* :func:`width_vs_depth`: at a fixed parameter budget, networks of several depths, each as
+  wide as the budget allows, trained in ONE batched sweep with a learning-rate search per
+  depth (:func:`explodegrad.sweep.lr_search`); their final training and test errors.
+* :func:`remedies_summary`: a table of remedies (skip connections, initialization,
+  normalization, clipping, optimizers, width), each with which pathology it touches, which
+  it does not, and the measured numbers behind the verdict (:class:`RemedyEvidence`, built
+  by the ``*_evidence`` functions from results of chapters 03-07, or all at once by
+  :func:`collect_remedy_evidence`).
+
+GSC measurements follow :mod:`explodegrad.gsc`: batch norm is always measured with the batch's
+statistics (training mode). Layers are numbered from the output (k = 1 the readout, k = L the
+first layer); "GSC(L, 2)" is the GSC from the first layer's output to the last hidden layer's,
+the span in which the looks-linear network is exactly orthogonal (the readout maps 64 or 100
+neurons to 10 classes and is not). Training settings are an operational choice
+(:func:`explodegrad.depth_study.study_settings`: SGD with momentum 0.9, lr 0.01, the scale's
+steps and batch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from explodegrad._checks import check_fraction, check_int, check_positive
+from explodegrad.config import NetConfig
+from explodegrad.data import Dataset
+from explodegrad.depth_study import Architecture, EffectiveDepthStudy, study_data, study_settings
+from explodegrad.gsc import gsc_profile
+from explodegrad.impact import OptimizerStudy, optimizer_study
+from explodegrad.nets import build_from_config
+from explodegrad.scale import Scale
+from explodegrad.survey import DEFAULT_INITS, SurveyResult, architecture_label, architecture_survey
+from explodegrad.sweep import LRSearchResult, lr_search
+from explodegrad.train import TrainHistory, TrainSettings, train
+
+#: The orthogonal-initial-state study's default architectures: the usual He-initialized ReLU
+#: network, the same network in the looks-linear orthogonal initial state, and tanh with
+#: orthogonal weights (tanh is nearly the identity near 0, so that start is nearly orthogonal).
+ORTHOGONAL_ARCHITECTURES = (Architecture("relu", "none", init="he"),
+                            Architecture("relu", "none", init="looks_linear"),
+                            Architecture("tanh", "none", init="orthogonal"))
+#: Training error that counts as "trained" for :func:`steps_to_error`.
+DEFAULT_TARGET_ERROR = 0.1
+#: Learning rates the width-vs-depth study searches (SGD with momentum 0.9).
+DEFAULT_WIDTH_LRS = (0.01, 0.03, 0.1)
+
+
+def architecture_name(architecture: Architecture) -> str:
+    """A label that names the initializer too, e.g. ``relu/none/looks_linear``."""
+    init = architecture.init or DEFAULT_INITS[architecture.activation]
+    return f"{architecture.activation}/{architecture.norm}/{init}" + ("/res" if architecture.residual else "")
+
+
+def steps_to_error(history: TrainHistory, target: float = DEFAULT_TARGET_ERROR) -> int | None:
+    """The first recorded step whose training error is at most ``target`` (None: never)."""
+    target = check_fraction("target", target)
+    reached = np.flatnonzero(np.asarray(history.train_error) <= target)
+    return int(history.steps[reached[0]]) if reached.size else None
+
+
+# ----------------------------------------------------------------------------- orthogonal initial state
+
+@dataclass(frozen=True, eq=False)  # holds arrays and a DataFrame: compare fields, not results
+class OrthogonalStateResult:
+    """GSC and training error of several initial states, at every checkpoint.
+
+    Attributes:
+        names: the architectures (:func:`architecture_name`), in the order given.
+        steps: name -> the checkpoints (0 = initialization).
+        hidden_gsc: name -> GSC(L, 2), first layer to last hidden layer, per checkpoint.
+        rate: name -> the fitted explosion rate r of GSC(k, 0), per checkpoint.
+        train_error: name -> the recorded training error, per checkpoint.
+        histories: name -> its :class:`~explodegrad.train.TrainHistory`.
+        table: one row per architecture: name, activation, init, depth, hidden_gsc_init,
+            rate_init, hidden_gsc_final, rate_final, steps_to_target (nullable),
+            final_train_error, final_test_error.
+        target_error: the error :func:`steps_to_error` waits for.
+    """
+
+    names: list[str]
+    steps: dict[str, np.ndarray]
+    hidden_gsc: dict[str, np.ndarray]
+    rate: dict[str, np.ndarray]
+    train_error: dict[str, np.ndarray]
+    histories: dict[str, TrainHistory]
+    table: pd.DataFrame
+    target_error: float
+
+    def summary(self) -> str:
+        """Fixed-format lines, one per architecture."""
+        lines = [f"{'initial state':<24}{'GSC(L,2) init':>14}{'r init':>8}{'GSC(L,2) end':>14}"
+                 f"{'r end':>8}{f'steps to err<={self.target_error:g}':>19}{'train err':>11}"]
+        for row in self.table.itertuples():
+            reached = "never" if pd.isna(row.steps_to_target) else str(int(row.steps_to_target))
+            lines.append(f"{row.name:<24}{row.hidden_gsc_init:>14.3f}{row.rate_init:>8.3f}"
+                         f"{row.hidden_gsc_final:>14.3f}{row.rate_final:>8.3f}{reached:>19}"
+                         f"{row.final_train_error:>11.3f}")
+        return "\n".join(lines)
+
+
+def orthogonal_initial_state(scale: Scale, architectures: Sequence[Architecture] | None = None, *,
+                             data: Dataset | None = None, settings: TrainSettings | None = None,
+                             depth: int | None = None, width: int | None = None,
+                             measure_size: int = 256, target_error: float = DEFAULT_TARGET_ERROR,
+                             seed: int = 0, device: Any = None,
+                             progress: bool = False) -> OrthogonalStateResult:
+    """Train each initial state and measure its GSC at every checkpoint.
+
+    Args:
+        scale: sizes of :mod:`explodegrad.scale`.
+        architectures: :class:`~explodegrad.depth_study.Architecture` s with their ``init``
+            (default :data:`ORTHOGONAL_ARCHITECTURES`; ``looks_linear`` needs ReLU, no norm,
+            an even width).
+        data: the data set (default :func:`~explodegrad.depth_study.study_data`: the scale's,
+            on ``device``, float64 on the CPU).
+        settings: training settings (default :func:`~explodegrad.depth_study.study_settings`).
+        depth, width: override the scale's network size.
+        measure_size: examples of the fixed training batch the GSC is measured on.
+        target_error: the training error :func:`steps_to_error` waits for.
+        seed: seed of the weights, the minibatches, the measurement batch and the probes.
+        device: where to run when ``data`` is not given.
+        progress: show progress bars.
+    """
+    seed = check_int("seed", seed, 0)
+    data = study_data(scale, data, seed, device)
+    chosen = list(ORTHOGONAL_ARCHITECTURES if architectures is None else architectures)
+    if not chosen or not all(isinstance(a, Architecture) for a in chosen):
+        raise ValueError(f"architectures={architectures!r} is not allowed: give Architecture s, e.g. "
+                         "Architecture('relu', 'none', init='looks_linear')")
+    target_error = check_fraction("target_error", target_error)
+    settings = study_settings(scale) if settings is None else settings
+    depth = check_int("depth", scale.depth if depth is None else depth, 4)
+    width = check_int("width", scale.width if width is None else width, 2)
+    inputs, targets = data.batch(check_int("measure_size", min(measure_size, len(data.x_train)), 2),
+                                 seed=seed)
+    names = [architecture_name(a) for a in chosen]
+    if len(set(names)) != len(names):
+        raise ValueError(f"architectures: the names {names} repeat; give each architecture once")
+    steps, hidden, rates, errors, histories, rows = {}, {}, {}, {}, {}, []
+    for architecture, name in zip(chosen, names):
+        config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
+        net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
+        records: list[tuple[int, float, float]] = []
+
+        def measure(step: int, _history: TrainHistory, net: Any = net, records: list = records) -> None:
+            between_hidden = gsc_profile(net, inputs, targets, reference=2, seed=seed)
+            to_loss = gsc_profile(net, inputs, targets, reference=0, seed=seed)
+            records.append((step, between_hidden.first_layer_gsc, to_loss.fit.rate))
+
+        history = train(net, data, settings, progress=progress, callback=measure)
+        recorded = dict(zip(history.steps.tolist(), history.train_error.tolist()))
+        steps[name] = np.array([r[0] for r in records], dtype=int)
+        hidden[name] = np.array([r[1] for r in records], dtype=float)
+        rates[name] = np.array([r[2] for r in records], dtype=float)
+        errors[name] = np.array([recorded[s] for s in steps[name]], dtype=float)
+        histories[name] = history
+        rows.append({"name": name, "activation": config.activation, "init": config.init,
+                     "depth": config.depth, "hidden_gsc_init": hidden[name][0],
+                     "rate_init": rates[name][0], "hidden_gsc_final": hidden[name][-1],
+                     "rate_final": rates[name][-1],
+                     "steps_to_target": steps_to_error(history, target_error),
+                     "final_train_error": history.final_train_error,
+                     "final_test_error": history.final_test_error})
+    table = pd.DataFrame(rows)
+    table["steps_to_target"] = table["steps_to_target"].astype("Int64")
+    return OrthogonalStateResult(names=names, steps=steps, hidden_gsc=hidden, rate=rates,
+                                 train_error=errors, histories=histories, table=table,
+                                 target_error=target_error)
+
+
+# ----------------------------------------------------------------------------- width vs depth
+
+def parameter_count(config: NetConfig) -> int:
+    """The number of trainable scalars of the network ``config`` describes (no network is built).
+
+    Linear layers count weights and biases; batch and layer norm add a scale and a shift per
+    neuron of every normalized layer.
+    """
+    if not isinstance(config, NetConfig):
+        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig")
+    c = config
+    if c.depth == 1:
+        return c.out_features * c.in_features + c.out_features
+    hidden = c.num_blocks * c.block_depth if c.residual else c.depth - 2
+    linear = (c.width * c.in_features + c.width + hidden * (c.width * c.width + c.width)
+              + c.out_features * c.width + c.out_features)
+    normalized = 0 if c.norm == "none" else (1 + hidden) * 2 * c.width
+    return linear + normalized
+
+
+def width_for_budget(config: NetConfig, depth: int, budget: int) -> int:
+    """The largest width whose network (``config`` at ``depth``) has at most ``budget`` parameters.
+
+    Raises:
+        ValueError: when not even width 1 fits the budget (or the depth is not allowed).
+    """
+    budget = check_int("budget", budget, 1)
+    depth = check_int("depth", depth, 2)
+
+    def count(width: int) -> int:
+        return parameter_count(config.with_(depth=depth, width=width))
+
+    if count(1) > budget:
+        raise ValueError(f"budget={budget} is not allowed for depth={depth}: even width 1 needs "
+                         f"{count(1)} parameters")
+    low, high = 1, 2
+    while count(high) <= budget:
+        low, high = high, 2 * high
+    while high - low > 1:  # count(low) <= budget < count(high)
+        middle = (low + high) // 2
+        low, high = (middle, high) if count(middle) <= budget else (low, middle)
+    return low
+
+
+def default_budget_depths(scale: Scale) -> tuple[int, ...]:
+    """Depths compared at a fixed budget: 2, 4, 8, the scale's depth and twice it."""
+    if not isinstance(scale, Scale):
+        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    return tuple(sorted({2, 4, 8, scale.depth, 2 * scale.depth}))
+
+
+@dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
+class WidthDepthResult:
+    """Deeper-narrower against shallower-wider networks with the same parameter budget.
+
+    Attributes:
+        table: one row per depth (ascending): depth, width, parameters, best_lr,
+            final_train_error, final_train_loss, final_test_error (NaN when every rate
+            diverged).
+        budget: the parameter budget (every network has at most this many).
+        architecture: activation/norm/init of every network.
+        search: the :class:`~explodegrad.sweep.LRSearchResult` with every run.
+    """
+
+    table: pd.DataFrame
+    budget: int
+    architecture: str
+    search: LRSearchResult
+
+    def summary(self) -> str:
+        """Fixed-format lines, one per depth."""
+        lines = [f"{self.architecture}, at most {self.budget:,} parameters each",
+                 f"{'depth':>6}{'width':>7}{'parameters':>12}{'best lr':>9}{'train err':>11}"
+                 f"{'test err':>10}"]
+        for row in self.table.itertuples():
+            lines.append(f"{row.depth:>6d}{row.width:>7d}{row.parameters:>12,d}{row.best_lr:>9.3g}"
+                         f"{row.final_train_error:>11.3f}{row.final_test_error:>10.3f}")
+        return "\n".join(lines)
+
+
+def width_vs_depth(scale: Scale, depths: Sequence[int] | None = None, budget: int | None = None, *,
+                   architecture: Architecture | None = None, lrs: Sequence[float] = DEFAULT_WIDTH_LRS,
+                   data: Dataset | None = None, settings: TrainSettings | None = None, seed: int = 0,
+                   device: Any = None, progress: bool = False) -> WidthDepthResult:
+    """Train networks of several depths at one parameter budget, each as wide as the budget allows.
+
+    Args:
+        scale: sizes of :mod:`explodegrad.scale`.
+        depths: the depths (default :func:`default_budget_depths`), each >= 2.
+        budget: the parameter budget (default: the scale's network, depth x width).
+        architecture: activation, norm and init of every network (default: batch-normalized
+            ReLU with He init, whose gradients explode with depth).
+        lrs: learning rates searched for every depth (SGD by default); all runs train in ONE
+            batched sweep and each depth keeps its best rate (lowest final training error).
+        data: the data set (default :func:`~explodegrad.depth_study.study_data`: the scale's,
+            on ``device``, float64 on the CPU).
+        settings: training settings (default :func:`~explodegrad.depth_study.study_settings`).
+        seed: seed of the weights and the minibatches.
+        device: where to train when ``data`` is not given.
+        progress: show a progress bar.
+    """
+    seed = check_int("seed", seed, 0)
+    data = study_data(scale, data, seed, device)
+    architecture = Architecture("relu", "batch", init="he") if architecture is None else architecture
+    if not isinstance(architecture, Architecture) or architecture.residual:
+        raise ValueError(f"architecture={architecture!r} is not allowed: give a plain Architecture, "
+                         "e.g. Architecture('relu', 'batch')")
+    depths = default_budget_depths(scale) if depths is None else depths
+    if isinstance(depths, (str, bytes)) or not list(depths):
+        raise ValueError(f"depths={depths!r} is not allowed: give a sequence of integers >= 2")
+    depths = sorted({check_int("depths", d, 2) for d in depths})
+    base = architecture.config(scale.depth, scale.width, data.in_features, data.num_classes, seed)
+    budget = parameter_count(base) if budget is None else check_int("budget", budget, 1)
+    configs = [base.with_(depth=d, width=width_for_budget(base, d, budget)) for d in depths]
+    settings = study_settings(scale) if settings is None else settings
+    settings = settings.with_(record_every=settings.total_steps(len(data.x_train)))
+    search = lr_search(configs, data, [check_positive("lrs", lr) for lr in lrs], settings,
+                       progress=progress)
+    rows = []
+    for index, config in enumerate(configs):
+        best = search.best.iloc[index]
+        rows.append({"depth": config.depth, "width": config.width,
+                     "parameters": parameter_count(config), "best_lr": float(best["best_lr"]),
+                     "final_train_error": float(best["final_train_error"]),
+                     "final_train_loss": float(best["final_train_loss"]),
+                     "final_test_error": float(best["final_test_error"])})
+    return WidthDepthResult(table=pd.DataFrame(rows), budget=budget,
+                            architecture=f"{base.activation}/{base.norm}/{base.init}", search=search)
+
+
+# ----------------------------------------------------------------------------- evidence and summary
+
+@dataclass(frozen=True)
+class Measured:
+    """One measured quantity, without and with a remedy.
+
+    Attributes:
+        quantity: what was measured, in words (e.g. ``GSC(input, loss) at initialization``).
+        without: its value without the remedy.
+        with_remedy: its value with the remedy.
+    """
+
+    quantity: str
+    without: float
+    with_remedy: float
+
+    def text(self) -> str:
+        """E.g. ``GSC(input, loss) at initialization: 97.2 without, 3.1 with``."""
+        return f"{self.quantity}: {_number(self.without)} without, {_number(self.with_remedy)} with"
+
+
+def _number(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if float(value).is_integer() and abs(value) < 1e6:
+        return f"{int(value)}"
+    return f"{value:.3g}"
+
+
+@dataclass(frozen=True)
+class RemedyEvidence:
+    """What one remedy does, with the numbers that show it.
+
+    Attributes:
+        remedy: its name, e.g. ``skip connections (ResNet)``.
+        comparison: the two networks or runs compared, e.g. ``relu/batch plain vs residual``.
+        touches: the pathology it acts on, and how.
+        does_not_touch: what it leaves alone (or makes worse).
+        chapters: where the course measures it, e.g. ``05, 06``.
+        measured: the measured quantities.
+    """
+
+    remedy: str
+    comparison: str
+    touches: str
+    does_not_touch: str
+    chapters: str
+    measured: tuple[Measured, ...]
+
+    def evidence(self) -> str:
+        """The measured numbers as one sentence."""
+        return f"{self.comparison}: " + "; ".join(m.text() for m in self.measured)
+
+
+def _survey_row(survey: SurveyResult, activation: str, norm: str, residual: bool) -> dict[str, Any]:
+    if not isinstance(survey, SurveyResult):
+        raise ValueError(f"survey: expected a SurveyResult from explodegrad.survey, got "
+                         f"{type(survey).__name__}")
+    return survey.row(activation, norm, residual)
+
+
+def skip_connection_evidence(survey: SurveyResult, activation: str = "relu", norm: str = "batch",
+                             effective_depth: EffectiveDepthStudy | None = None) -> RemedyEvidence:
+    """Skip connections: plain against residual GSC (and effective depth, when a study is given).
+
+    ``survey`` must hold both layouts of ``activation/norm`` (``residual=(False, True)``).
+    """
+    plain = _survey_row(survey, activation, norm, False)
+    resnet = _survey_row(survey, activation, norm, True)
+    measured = [Measured("GSC(input, loss) at initialization", plain["gsc_input"], resnet["gsc_input"])]
+    if effective_depth is not None:
+        table = effective_depth.table.set_index("label")
+        labels = (architecture_label(activation, norm, False), architecture_label(activation, norm, True))
+        if all(label in table.index for label in labels):
+            measured.append(Measured("effective depth after training (skip = initial layer)",
+                                     float(table.loc[labels[0], "depth_since_init_final"]),
+                                     float(table.loc[labels[1], "depth_since_init_final"])))
+            measured.append(Measured("final training error", float(table.loc[labels[0], "final_train_error"]),
+                                     float(table.loc[labels[1], "final_train_error"])))
+    return RemedyEvidence(
+        remedy="skip connections (ResNet)",
+        comparison=f"{activation}/{norm} plain vs residual, depth {plain['depth']}",
+        touches="exploding gradients: each block's GSC is diluted towards 1 (Pythagorean argument)",
+        does_not_touch="depth itself: gradients flow along short paths, the effective depth stays "
+                       "well below the nominal depth",
+        chapters="05, 06", measured=tuple(measured))
+
+
+def normalization_evidence(survey: SurveyResult, activation: str = "relu",
+                           norm: str = "batch") -> RemedyEvidence:
+    """Normalization: ``activation/none`` against ``activation/norm`` (plain networks of ``survey``)."""
+    without = _survey_row(survey, activation, "none", False)
+    with_norm = _survey_row(survey, activation, norm, False)
+    return RemedyEvidence(
+        remedy=f"{norm} normalization",
+        comparison=f"{activation}/none vs {activation}/{norm}, depth {without['depth']}, at initialization",
+        touches="the collapsing domain: every layer's pre-activations are re-centred and rescaled, "
+                "so neurons keep changing sign",
+        does_not_touch="exploding gradients: batch norm causes them (mean-field rate about 1.21 "
+                       "per layer for ReLU)",
+        chapters="03, 04",
+        measured=(Measured("GSC(input, loss)", without["gsc_input"], with_norm["gsc_input"]),
+                  Measured("sign diversity at k = 2", without["sign_diversity_last"],
+                           with_norm["sign_diversity_last"]),
+                  Measured("pseudo-linearity 1 - R^2 at k = 2", without["linear_fit_error_last"],
+                           with_norm["linear_fit_error_last"])))
+
+
+def initialization_evidence(result: OrthogonalStateResult, baseline: str | None = None,
+                            remedy: str | None = None) -> RemedyEvidence:
+    """The orthogonal initial state against a usual initialization (names of ``result``).
+
+    Defaults: the first architecture of ``result`` is the baseline, the second the remedy.
+    """
+    if not isinstance(result, OrthogonalStateResult) or len(result.names) < 2:
+        raise ValueError("result: expected an OrthogonalStateResult with at least two architectures")
+    baseline = result.names[0] if baseline is None else baseline
+    remedy = result.names[1] if remedy is None else remedy
+    for argument, name in (("baseline", baseline), ("remedy", remedy)):
+        if name not in result.names:
+            raise ValueError(f"{argument}={name!r} is not allowed: choose one of {result.names}")
+    table = result.table.set_index("name")
+    before, after = table.loc[baseline], table.loc[remedy]
+
+    def reached(row: pd.Series) -> float:
+        return math.nan if pd.isna(row["steps_to_target"]) else float(row["steps_to_target"])
+
+    return RemedyEvidence(
+        remedy="orthogonal initial state",
+        comparison=f"{baseline} vs {remedy}, depth {int(before['depth'])}",
+        touches="exploding gradients at initialization: the network starts as an orthogonal "
+                "linear map, GSC 1",
+        does_not_touch="training: it starts pseudo-linear (a linear function), and the GSC "
+                       "drifts away from 1 as it learns",
+        chapters="07",
+        measured=(Measured("GSC(L, 2) at initialization", before["hidden_gsc_init"],
+                           after["hidden_gsc_init"]),
+                  Measured("GSC(L, 2) after training", before["hidden_gsc_final"], after["hidden_gsc_final"]),
+                  Measured(f"steps to training error <= {result.target_error:g}", reached(before),
+                           reached(after)),
+                  Measured("final training error", before["final_train_error"],
+                           after["final_train_error"])))
+
+
+def first_update_sizes(config: NetConfig, data: Dataset, settings: TrainSettings) -> np.ndarray:
+    """``||delta theta_k|| / ||theta_k||`` of the very first update, for k = 1 ... L."""
+    history = train(config, data, settings.with_(steps=1, epochs=None, record_every=1), progress=False)
+    return np.asarray(history.update_ratio[-1], dtype=float)
+
+
+def update_spread(sizes: np.ndarray) -> float:
+    """First layer's relative update over the readout's, ``sizes[L - 1] / sizes[0]``."""
+    sizes = np.asarray(sizes, dtype=float)
+    if sizes.ndim != 1 or sizes.size < 2:
+        raise ValueError(f"sizes: expected one relative update size per layer (at least 2), got shape "
+                         f"{sizes.shape}")
+    return float(sizes[-1] / sizes[0])
+
+
+def global_gradient_norms(history: TrainHistory) -> np.ndarray:
+    """The recorded updates' whole-network gradient norms before clipping (step 0 has none)."""
+    norms = np.sqrt(np.sum(np.asarray(history.grad_norms, dtype=float) ** 2, axis=1))
+    return norms[np.asarray(history.steps) > 0]
+
+
+def clipping_evidence(config: NetConfig, data: Dataset, settings: TrainSettings,
+                      clip_norm: float | None = None) -> RemedyEvidence:
+    """Gradient clipping by norm: the same run without and with clipping.
+
+    Args:
+        config, data, settings: the run (``settings.clip_norm`` is overridden).
+        clip_norm: the bound; None: the median whole-network gradient norm of the unclipped
+            run's recorded updates, so that about half of its steps would be clipped.
+
+    Measured: the first update's first-layer-to-readout ratio of relative update sizes
+    (clipping multiplies every layer's gradient by one factor, so with SGD it is unchanged),
+    GSC(L, 0) after training and the final training error.
+    """
+    if not isinstance(config, NetConfig):
+        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig")
+    inputs, targets = data.batch(min(256, len(data.x_train)), seed=settings.seed)
+
+    def run(bound: float | None) -> tuple[tuple[float, float, float], TrainHistory]:
+        chosen = settings.with_(clip_norm=bound)
+        net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
+        history = train(net, data, chosen, progress=False)
+        gsc = gsc_profile(net, inputs, targets).first_layer_gsc
+        spread = update_spread(first_update_sizes(config, data, chosen))
+        return (spread, gsc, history.final_train_error), history
+
+    without, unclipped = run(None)
+    if clip_norm is None:
+        clip_norm = float(np.median(global_gradient_norms(unclipped)))
+    clipped, _ = run(check_positive("clip_norm", clip_norm))
+    runs = {"without": without, "with": clipped}
+    return RemedyEvidence(
+        remedy=f"gradient clipping (norm {clip_norm:.3g})",
+        comparison=f"{config.activation}/{config.norm} depth {config.depth}, {settings.optimizer}",
+        touches="the size of a step: no overflow, no overshooting (chapter 01)",
+        does_not_touch="the GSC and the balance between layers: every layer's gradient is scaled "
+                       "by the same factor",
+        chapters="01, 03",
+        measured=(Measured("first update, first layer / readout relative size", runs["without"][0],
+                           runs["with"][0]),
+                  Measured("GSC(L, 0) after training", runs["without"][1], runs["with"][1]),
+                  Measured("final training error", runs["without"][2], runs["with"][2])))
+
+
+def optimizer_evidence(study: OptimizerStudy, data: Dataset, baseline: str = "sgd",
+                       remedy: str = "adam") -> RemedyEvidence:
+    """Adaptive optimizers, SGD against Adam: the first update's balance, the GSC, the error.
+
+    Args:
+        study: an :func:`~explodegrad.impact.optimizer_study` that trained both optimizers.
+        data: the data set it trained on (the first updates are recomputed on it).
+        baseline, remedy: the optimizers compared.
+    """
+    if not isinstance(study, OptimizerStudy):
+        raise ValueError(f"study: expected an OptimizerStudy from explodegrad.impact, got "
+                         f"{type(study).__name__}")
+    for argument, name in (("baseline", baseline), ("remedy", remedy)):
+        if name not in study.histories:
+            raise ValueError(f"{argument}={name!r} is not allowed: the study trained "
+                             f"{', '.join(study.histories)}")
+
+    def last_gsc(name: str) -> float:
+        return float(study.gsc[study.gsc["optimizer"] == name]["gsc_first_layer"].iloc[-1])
+
+    def first_spread(name: str) -> float:
+        history = study.histories[name]
+        return update_spread(first_update_sizes(history.config, data, history.settings))
+
+    return RemedyEvidence(
+        remedy=f"adaptive optimizer ({remedy})",
+        comparison=f"{study.label}, {baseline} vs {remedy}",
+        touches="the size of each parameter's step no longer follows its gradient's size, so "
+                "layers start moving at comparable relative rates",
+        does_not_touch="exploding gradients: the GSC does not depend on how weights are scaled",
+        chapters="03",
+        measured=(Measured("first update, first layer / readout relative size", first_spread(baseline),
+                           first_spread(remedy)),
+                  Measured("GSC(L, 0) after training", last_gsc(baseline), last_gsc(remedy)),
+                  Measured("final training error", study.histories[baseline].final_train_error,
+                           study.histories[remedy].final_train_error)))
+
+
+def width_evidence(result: WidthDepthResult, deep: int | None = None) -> RemedyEvidence:
+    """Width instead of depth: the deepest (or ``deep``) network against the shallowest, same budget."""
+    if not isinstance(result, WidthDepthResult):
+        raise ValueError(f"result: expected a WidthDepthResult, got {type(result).__name__}")
+    table = result.table.set_index("depth")
+    deep = int(table.index.max()) if deep is None else deep
+    if deep not in table.index:
+        raise ValueError(f"deep={deep!r} is not allowed: choose one of {table.index.tolist()}")
+    shallow = int(table.index.min())
+    narrow, wide = table.loc[deep], table.loc[shallow]
+    return RemedyEvidence(
+        remedy="width instead of depth",
+        comparison=(f"{result.architecture}, at most {result.budget:,} parameters: depth {deep} width "
+                    f"{int(narrow['width'])} vs depth {shallow} width {int(wide['width'])}"),
+        touches="the compounding of exploding gradients over many layers",
+        does_not_touch="what depth buys: compositional features a shallow network must pay for "
+                       "with far more width (the digits here are easy)",
+        chapters="03, 07",
+        measured=(Measured("final training error", narrow["final_train_error"], wide["final_train_error"]),
+                  Measured("final test error", narrow["final_test_error"], wide["final_test_error"])))
+
+
+@dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
+class RemediesSummary:
+    """The remedies table.
+
+    Attributes:
+        table: one row per remedy: remedy, touches, does_not_touch, evidence (the measured
+            numbers as text), chapters.
+        measurements: one row per measured quantity: remedy, comparison, quantity, without,
+            with_remedy.
+        evidence: the :class:`RemedyEvidence` items, in order.
+    """
+
+    table: pd.DataFrame
+    measurements: pd.DataFrame
+    evidence: tuple[RemedyEvidence, ...]
+
+    def summary(self) -> str:
+        """Plain text, one block per remedy (numbers with 3 significant digits)."""
+        blocks = []
+        for item in self.evidence:
+            blocks.append("\n".join([
+                f"{item.remedy}  (chapters {item.chapters})",
+                f"  touches:      {item.touches}",
+                f"  does not:     {item.does_not_touch}",
+                f"  measured:     {item.comparison}",
+                *(f"                - {m.text()}" for m in item.measured),
+            ]))
+        return "\n\n".join(blocks)
+
+
+def remedies_summary(evidence: Sequence[RemedyEvidence]) -> RemediesSummary:
+    """The remedies table from measured evidence (see the ``*_evidence`` functions)."""
+    items = tuple(evidence)
+    if not items or not all(isinstance(item, RemedyEvidence) for item in items):
+        raise ValueError("evidence: give at least one RemedyEvidence (e.g. from skip_connection_evidence)")
+    table = pd.DataFrame([{"remedy": e.remedy, "touches": e.touches, "does_not_touch": e.does_not_touch,
+                           "evidence": e.evidence(), "chapters": e.chapters} for e in items])
+    measurements = pd.DataFrame([{"remedy": e.remedy, "comparison": e.comparison, "quantity": m.quantity,
+                                  "without": float(m.without), "with_remedy": float(m.with_remedy)}
+                                 for e in items for m in e.measured])
+    return RemediesSummary(table=table, measurements=measurements, evidence=items)
+
+
+def collect_remedy_evidence(scale: Scale, *, orthogonal: OrthogonalStateResult | None = None,
+                            width_depth: WidthDepthResult | None = None,
+                            effective_depth: EffectiveDepthStudy | None = None,
+                            survey: SurveyResult | None = None,
+                            optimizers: OptimizerStudy | None = None, data: Dataset | None = None,
+                            clip_norm: float | None = None, seed: int = 0,
+                            device: Any = None) -> list[RemedyEvidence]:
+    """Every remedy's evidence, running whatever study was not passed in.
+
+    Args:
+        scale: sizes of :mod:`explodegrad.scale`.
+        orthogonal, width_depth, effective_depth: results of this chapter's studies (the first
+            two are run when missing; ``effective_depth`` is optional extra evidence for skip
+            connections).
+        survey: an :func:`~explodegrad.survey.architecture_survey` holding relu/none,
+            relu/batch and relu/batch/res (run at the scale's size when missing).
+        optimizers: an :func:`~explodegrad.impact.optimizer_study` with ``sgd`` and ``adam``
+            (run when missing, on batch-normalized ReLU).
+        data: the data set (default :func:`~explodegrad.depth_study.study_data`: the scale's,
+            on ``device``, float64 on the CPU).
+        clip_norm: the clipping bound of the clipping comparison (default: see
+            :func:`clipping_evidence`).
+        seed: seed of every run.
+        device: where to run when ``data`` is not given.
+    """
+    data = study_data(scale, data, seed, device)
+    if survey is None:
+        survey = architecture_survey(activations=("relu",), norms=("none", "batch"), residual=(False, True),
+                                     data=data, scale=scale, seed=seed)
+    if optimizers is None:
+        optimizers = optimizer_study(data=data, optimizers=("sgd", "adam"), scale=scale, seed=seed)
+    if orthogonal is None:
+        orthogonal = orthogonal_initial_state(scale, data=data, seed=seed)
+    if width_depth is None:
+        width_depth = width_vs_depth(scale, data=data, seed=seed)
+    clipped = Architecture("relu", "batch").config(scale.depth, scale.width, data.in_features,
+                                                   data.num_classes, seed)
+    clip_settings = study_settings(scale).with_(optimizer="sgd", lr=0.01, momentum=0.9, seed=seed)
+    return [
+        skip_connection_evidence(survey, "relu", "batch", effective_depth),
+        initialization_evidence(orthogonal),
+        normalization_evidence(survey, "relu", "batch"),
+        clipping_evidence(clipped, data, clip_settings, clip_norm),
+        optimizer_evidence(optimizers, data),
+        width_evidence(width_depth),
+    ]
+
+
+__all__ = [
+    "DEFAULT_TARGET_ERROR", "DEFAULT_WIDTH_LRS", "ORTHOGONAL_ARCHITECTURES", "Measured",
+    "OrthogonalStateResult", "RemediesSummary", "RemedyEvidence", "WidthDepthResult",
+    "architecture_name", "clipping_evidence", "collect_remedy_evidence", "default_budget_depths",
+    "first_update_sizes", "global_gradient_norms", "initialization_evidence", "normalization_evidence",
+    "optimizer_evidence",
+    "orthogonal_initial_state", "parameter_count", "remedies_summary", "skip_connection_evidence",
+    "steps_to_error", "update_spread", "width_evidence", "width_for_budget", "width_vs_depth",
+]

@@ -1,0 +1,24 @@
+"""Explorers: controls that rerun a real experiment and redraw its figure.
+
+Every explorer follows one pattern, :class:`~explodegrad.widgets.base.Explorer`
+(controls -> experiment -> result -> figure in an Output area); each explorer family lives in
+its own file and is created by a single function call that returns the explorer (a notebook
+displays it as a cell's last expression)::
+
+    from explodegrad import widgets
+    widgets.gsc_explorer(depth=20, width=64)
+"""
+
+from explodegrad.widgets.base import CACHE_SIZE, Drawing, Explorer, Progress, figure_data, render_png
+from explodegrad.widgets.chain import chain_explorer
+from explodegrad.widgets.domain import domain_explorer
+from explodegrad.widgets.gsc import gsc_explorer
+from explodegrad.widgets.residual import dilution_explorer
+from explodegrad.widgets.start import start_here_explorer
+from explodegrad.widgets.training import training_explorer
+
+__all__ = [
+    "CACHE_SIZE", "Drawing", "Explorer", "Progress", "figure_data", "render_png",
+    "chain_explorer", "domain_explorer", "gsc_explorer", "dilution_explorer",
+    "start_here_explorer", "training_explorer",
+]

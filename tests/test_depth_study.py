@@ -1,0 +1,182 @@
+"""Effective depth during training and the Taylor experiment across architectures."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from explodegrad.config import NetConfig
+from explodegrad.data import gaussian_data
+from explodegrad.depth_study import (
+    Architecture,
+    EffectiveDepthStudy,
+    default_dtype,
+    effective_depth_study,
+    linear_layers_in_top,
+    natural_skip,
+    paths_at_initialization,
+    study_data,
+    study_settings,
+    taylor_break,
+    track_effective_depth,
+)
+from explodegrad.nets import build_from_config
+from explodegrad.scale import QUICK, Scale
+from explodegrad.taylor import TaylorCurve
+
+TINY = Scale(name="tiny", depth=6, width=8, batch_size=16, train_steps=6, dataset="gaussian",
+             n_train=64, n_test=16)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return gaussian_data(n_train=64, n_test=16, in_features=6, num_classes=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def study(data):
+    architectures = [Architecture("relu", "batch"), Architecture("tanh", "none", residual=True),
+                     Architecture("linear", "none")]
+    return effective_depth_study(TINY, architectures, data=data, checkpoints=3, measure_size=32,
+                                 taylor_size=48, num_probes=2)
+
+
+def _curve(errors, ks=None):
+    errors = np.asarray(errors, dtype=float)
+    ks = np.arange(len(errors)) if ks is None else np.asarray(ks)
+    return TaylorCurve(ks=ks, train_error=errors, train_loss=errors, reference="mean", label="test")
+
+
+@pytest.mark.parametrize("config", [
+    NetConfig(depth=7, width=4), NetConfig(depth=8, width=4, residual=True),
+    NetConfig(depth=11, width=4, residual=True, block_depth=3), NetConfig(depth=1, width=4),
+])
+def test_linear_layers_in_top_counts_every_weight_layer_once(config):
+    net = build_from_config(config)
+    counts = [linear_layers_in_top(config, k) for k in range(config.num_layers + 1)]
+    assert counts[0] == 0 and counts[-1] == config.depth == len(net.linear_layers())
+    for k in range(1, config.num_layers + 1):  # each unit adds exactly its own linear maps
+        assert counts[k] - counts[k - 1] == len([m for m in net.layer(k).modules()
+                                                 if m.__class__.__name__ == "Linear"])
+
+
+def test_linear_layers_in_top_rejects_k_outside_the_network():
+    with pytest.raises(ValueError, match="k=6"):
+        linear_layers_in_top(NetConfig(depth=5), 6)
+
+
+def test_taylor_break_is_the_first_k_past_the_tolerance():
+    assert taylor_break(_curve([0.10, 0.12, 0.14, 0.16, 0.40]), tolerance=0.05) == 3
+    assert taylor_break(_curve([0.10, 0.11, 0.12]), tolerance=0.05) is None
+    assert taylor_break(_curve([0.3, 0.9], ks=[2, 3])) is None  # no k = 0 to compare with
+    with pytest.raises(ValueError, match="tolerance=0"):
+        taylor_break(_curve([0.1, 0.2]), tolerance=0)
+
+
+def test_architecture_defaults_and_residual_depth():
+    relu = Architecture("relu", "batch")
+    assert relu.label == "relu/batch" and relu.config(10, 8, 6, 3).init == "he"
+    tanh = Architecture("TANH", residual=True)
+    assert tanh.label == "tanh/none/res"
+    config = tanh.config(21, 8, 6, 3)
+    assert config.depth == 20 and config.init == "xavier" and config.residual
+    assert Architecture("selu", init="orthogonal").config(5, 8, 6, 3).init == "orthogonal"
+    with pytest.raises(ValueError, match="activation='swish'"):
+        Architecture("swish")
+    with pytest.raises(ValueError, match="depth=3"):
+        tanh.config(3, 8, 6, 3)
+
+
+def test_natural_skip_and_study_settings():
+    assert natural_skip(NetConfig(depth=4, residual=True)) == "identity"
+    assert natural_skip(NetConfig(depth=4)) == "linear_fit"
+    settings = study_settings(QUICK, checkpoints=4)
+    assert (settings.steps, settings.batch_size, settings.record_every) == (200, 128, 50)
+    assert study_settings(QUICK, lr=0.1).lr == 0.1
+    with pytest.raises(ValueError, match="checkpoints=0"):
+        study_settings(QUICK, checkpoints=0)
+    with pytest.raises(ValueError, match="scale="):
+        study_settings("quick")
+
+
+def test_effective_depth_since_init_is_zero_at_initialization(data):
+    config = Architecture("relu", "none").config(5, 8, data.in_features, data.num_classes)
+    settings = study_settings(TINY, checkpoints=2)
+    trajectory, net, history = track_effective_depth(config, data, settings, measure_size=32,
+                                                     num_probes=2)
+    np.testing.assert_array_equal(trajectory.steps, [0, 3, 6])
+    assert trajectory.depth_since_init[0] == 0  # every residual is exactly zero at step 0
+    np.testing.assert_array_equal(trajectory.fractions_since_init[0], np.eye(6)[0])
+    assert trajectory.fractions_natural.shape == (3, config.num_layers + 1)
+    np.testing.assert_allclose(trajectory.fractions_natural.sum(1), 1.0)
+    np.testing.assert_array_equal(trajectory.train_error, history.train_error)
+    assert trajectory.natural_skip == "linear_fit" and history.steps_done == 6
+    assert net.training  # trained in place, mode untouched
+
+
+def test_study_table_matches_its_trajectories_and_curves(study):
+    assert isinstance(study, EffectiveDepthStudy)
+    assert study.labels == ["relu/batch", "tanh/none/res", "linear/none"]
+    assert list(study.table["label"]) == study.labels
+    for row in study.table.itertuples():
+        trajectory, curve = study.trajectories[row.label], study.taylor[row.label]
+        assert row.depth_natural_init == trajectory.depth_natural[0]
+        assert row.depth_since_init_final == trajectory.depth_since_init[-1]
+        assert row.final_train_error == study.histories[row.label].final_train_error
+        np.testing.assert_array_equal(curve.ks, np.arange(row.num_layers + 1))
+        assert study.taylor_linear_layers[row.label][-1] == row.depth
+        broke = taylor_break(curve, study.tolerance)
+        assert (pd.isna(row.taylor_break_k) and broke is None) or row.taylor_break_k == broke
+    assert str(study.table["taylor_break_k"].dtype) == "Int64"
+    assert study.table.loc[1, "num_layers"] == 4  # depth 6 residual: input, 2 blocks, readout
+    assert "relu/batch" in study.summary()
+
+
+def test_an_affine_network_has_no_depth_to_find(study):
+    # Linear activations: every layer IS its best affine fit, and the Taylor expansion of
+    # affine layers is exact, so neither measure may find any depth.
+    trajectory = study.trajectories["linear/none"]
+    np.testing.assert_array_equal(trajectory.depth_natural, 0)
+    curve = study.taylor["linear/none"]
+    np.testing.assert_allclose(curve.train_error, curve.train_error[0])
+    assert pd.isna(study.table.loc[2, "taylor_break_k"])
+
+
+def test_study_rejects_bad_input(data):
+    with pytest.raises(ValueError, match="architectures=\\[\\]"):
+        effective_depth_study(TINY, [], data=data)
+    with pytest.raises(ValueError, match="repeat"):
+        effective_depth_study(TINY, [Architecture("relu"), Architecture("relu")], data=data)
+    with pytest.raises(ValueError, match="not an Architecture"):
+        effective_depth_study(TINY, [("relu", "none")], data=data)
+    with pytest.raises(ValueError, match="scale="):
+        effective_depth_study("quick", data=data)
+    with pytest.raises(ValueError, match="tolerance=2"):
+        effective_depth_study(TINY, data=data, tolerance=2)
+
+
+def test_studies_train_in_float64_on_the_cpu_and_float32_on_a_gpu(data):
+    assert default_dtype() == default_dtype("cpu") == torch.float64
+    assert default_dtype("cuda") == default_dtype(torch.device("mps")) == torch.float32
+    loaded = study_data(TINY)
+    assert loaded.x_train.dtype == torch.float64 and loaded.x_train.shape == (64, 64)
+    assert study_data(TINY, data) is data
+    with pytest.raises(ValueError, match="data='digits'"):
+        study_data(TINY, "digits")
+    with pytest.raises(ValueError, match="scale="):
+        study_data(None)
+
+
+def test_paths_at_initialization_find_no_depth_where_there_is_none(data):
+    # a zero branch scale makes every block the identity: only the lambda = 0 path remains
+    silent = paths_at_initialization(depth=8, width=8, residual_scale=0.0, data=data, batch_size=32)
+    np.testing.assert_array_equal(silent.fraction, np.eye(6)[0])  # L = 5: input, 3 blocks, readout
+    assert silent.effective_depth == 0 and silent.skip == "identity"
+    # a plain network of affine layers is its own best affine fit
+    affine = paths_at_initialization(depth=6, width=8, activation="linear", residual=False, data=data,
+                                     batch_size=32, dtype=torch.float64)
+    assert affine.effective_depth == 0 and affine.skip == "linear_fit"
+    full = paths_at_initialization(depth=8, width=8, data=data, batch_size=32)
+    assert full.effective_depth > 0 and len(full.lambdas) == 6
+    with pytest.raises(ValueError, match="depth=7"):
+        paths_at_initialization(depth=7, data=data)

@@ -1,0 +1,93 @@
+"""What the GSC means: rescaling invariance and the perturbation check."""
+
+import numpy as np
+import pytest
+import torch
+
+from explodegrad.data import gaussian_data
+from explodegrad.gsc_meaning import perturbation_check, rescale_layer, rescaling_comparison
+from explodegrad.nets import build_mlp
+
+
+@pytest.fixture(scope="module")
+def batch():
+    data = gaussian_data(n_train=64, n_test=4, in_features=10, num_classes=3, seed=0, dtype=torch.float64)
+    return data.x_train, data.y_train
+
+
+def relu_net(**changes):
+    kwargs = dict(depth=5, width=12, activation="relu", in_features=10, out_features=3,
+                  dtype=torch.float64) | changes
+    return build_mlp(**kwargs)
+
+
+def test_rescaled_network_computes_the_same_function(batch):
+    net = relu_net()
+    twin = rescale_layer(net, 3, 7.0)
+    x, _ = batch
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), net(x), rtol=1e-12, atol=1e-12)
+        assert not torch.equal(twin.layer(3).linear.weight, net.layer(3).linear.weight)
+        torch.testing.assert_close(twin.layer(3).linear.weight, 7.0 * net.layer(3).linear.weight)
+
+
+def test_raw_gradient_shrinks_by_the_factor_but_the_gsc_does_not(batch):
+    comparison = rescaling_comparison(relu_net(), *batch, k=3, factor=10.0)
+    i = 3 - 1  # row of layer k = 3
+    assert comparison.raw_after[i] == pytest.approx(comparison.raw_before[i] / 10.0, rel=1e-10)
+    others = np.arange(len(comparison.layers)) != i
+    np.testing.assert_allclose(comparison.raw_after[others], comparison.raw_before[others], rtol=1e-10)
+    np.testing.assert_allclose(comparison.gsc_after, comparison.gsc_before, rtol=1e-10)
+    # the weight gradients change too: layer k's by 1/a, layer k - 1's by a
+    assert comparison.weight_grad_after[i] == pytest.approx(comparison.weight_grad_before[i] / 10, rel=1e-10)
+    assert comparison.weight_grad_after[i - 1] == pytest.approx(comparison.weight_grad_before[i - 1] * 10,
+                                                                rel=1e-10)
+    assert comparison.loss_after == pytest.approx(comparison.loss_before, rel=1e-12)
+    assert comparison.max_logit_change < 1e-10
+    assert len(comparison.table().splitlines()) == 7
+
+
+@pytest.mark.parametrize(("changes", "k", "factor", "argument"), [
+    (dict(activation="tanh"), 3, 2.0, "net"),
+    (dict(norm="batch"), 3, 2.0, "net"),
+    (dict(residual=True, depth=6), 3, 2.0, "net"),
+    ({}, 1, 2.0, "k"),
+    ({}, 6, 2.0, "k"),
+    ({}, 3, 0.0, "factor"),
+    ({}, 3, -2.0, "factor"),
+])
+def test_rescaling_bad_input(changes, k, factor, argument):
+    with pytest.raises(ValueError, match=argument):
+        rescale_layer(relu_net(**changes), k, factor)
+
+
+def test_rescaling_needs_a_network():
+    with pytest.raises(ValueError, match="net"):
+        rescale_layer(torch.nn.Linear(3, 3), 2, 2.0)
+
+
+def test_perturbation_gain_matches_the_gsc(batch):
+    # The mean square of the gain over uniform directions is GSC^2 exactly (for small
+    # epsilon); 64 directions estimate it to a few percent.
+    check = perturbation_check(relu_net(), *batch, layers=(2, 4, 6), num_directions=64)
+    assert list(check.layers) == [2, 4, 6]
+    assert check.gains.shape == (3, 64)
+    np.testing.assert_allclose(check.ratio, 1.0, atol=0.08)
+    assert len(check.table().splitlines()) == 5
+
+
+def test_perturbation_check_defaults_to_every_layer_up_to_the_input(batch):
+    check = perturbation_check(relu_net(depth=2), *batch, num_directions=2)
+    assert list(check.layers) == [1, 2, 3]
+    np.testing.assert_array_equal(check.rms_gain, np.sqrt((check.gains ** 2).mean(axis=1)))
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [
+    (dict(num_directions=0), "num_directions"),
+    (dict(epsilon=0.0), "epsilon"),
+    (dict(layers=(0,)), "layers"),
+    (dict(layers=(9,)), "layers"),
+])
+def test_perturbation_check_bad_input(batch, kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        perturbation_check(relu_net(), *batch, **kwargs)

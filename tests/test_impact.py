@@ -1,0 +1,195 @@
+"""Impact studies: optimizers vs GSC, error vs depth, relative update sizes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from explodegrad.config import NetConfig
+from explodegrad.data import gaussian_data
+from explodegrad.gsc import gsc_profile
+from explodegrad.impact import (
+    DEFAULT_ARCHITECTURES,
+    DEFAULT_LRS,
+    default_depths,
+    depth_study,
+    optimizer_study,
+    relative_update_sizes,
+)
+from explodegrad.nets import build_from_config
+from explodegrad.scale import PAPER, QUICK
+from explodegrad.survey import architecture_survey
+from explodegrad.train import TrainSettings, train
+
+
+@pytest.fixture(scope="module")
+def data():
+    return gaussian_data(n_train=96, n_test=32, in_features=10, num_classes=3, seed=0)
+
+
+def tiny_config(**changes):
+    return NetConfig(depth=4, width=8, activation="tanh", init="xavier", in_features=10,
+                     out_features=3).with_(**changes)
+
+
+# ----------------------------------------------------------------------------- update sizes
+
+def test_update_sizes_are_the_median_of_the_recorded_updates(data):
+    history = train(tiny_config(), data, TrainSettings(steps=6, batch_size=16, record_every=2),
+                    progress=False)
+    np.testing.assert_array_equal(relative_update_sizes(history),
+                                  np.median(history.update_ratio[1:], axis=0))
+    np.testing.assert_array_equal(relative_update_sizes(history, "mean"),
+                                  history.update_ratio[1:].mean(axis=0))
+    assert relative_update_sizes(history).shape == (4,)
+
+
+def test_adams_first_step_moves_every_parameter_by_lr(data):
+    # Adam's first update is lr * sign(gradient) for every entry, so layer k moves by
+    # lr * sqrt(#parameters) whatever its gradient's size: the same relative size per layer
+    # up to the weights' norms (biases start at zero).
+    config = tiny_config()
+    lr = 1e-3
+    history = train(config, data, TrainSettings(optimizer="adam", lr=lr, steps=1, batch_size=16,
+                                                record_every=1), progress=False)
+    net = build_from_config(config)
+    expected = [lr * math.sqrt(sum(p.numel() for p in net.layer(k).parameters()))
+                / float(torch.linalg.vector_norm(net.layer(k).linear.weight.detach())) for k in range(1, 5)]
+    np.testing.assert_allclose(relative_update_sizes(history), expected, rtol=1e-3)
+
+
+def test_update_sizes_without_updates_are_nan(data):
+    history = train(tiny_config(), data, TrainSettings(steps=1, batch_size=16, record_every=1),
+                    progress=False)
+    history.steps[1] = 0  # pretend only the initial network was recorded
+    assert np.isnan(relative_update_sizes(history)).all()
+
+
+def test_update_sizes_bad_input(data):
+    with pytest.raises(ValueError, match="history"):
+        relative_update_sizes({"update_ratio": [1.0]})
+    history = train(tiny_config(), data, TrainSettings(steps=1, batch_size=16), progress=False)
+    with pytest.raises(ValueError, match="statistic"):
+        relative_update_sizes(history, "max")
+
+
+# ----------------------------------------------------------------------------- optimizers
+
+@pytest.fixture(scope="module")
+def study(data):
+    return optimizer_study(tiny_config(norm="batch"), data, steps=6, measure_every=3)
+
+
+def test_optimizer_study_measures_every_optimizer_at_the_same_steps(study):
+    assert list(study.histories) == ["sgd", "adam", "rmsprop"]
+    assert list(study.gsc["step"]) == [0, 3, 6] * 3
+    for name in ("sgd", "adam", "rmsprop"):
+        assert (study.gsc.loc[study.gsc["optimizer"] == name, "lr"] == DEFAULT_LRS[name]).all()
+    # same seed, same initial network: the step-0 GSC agrees exactly
+    start = study.gsc[study.gsc["step"] == 0]
+    assert start["gsc_first_layer"].nunique() == 1 and start["gsc_input"].nunique() == 1
+
+
+def test_optimizer_study_rows_are_the_histories_numbers(study):
+    history = study.histories["adam"]
+    rows = study.gsc[study.gsc["optimizer"] == "adam"]
+    for row, measurement in zip(rows.itertuples(), history.measurements):
+        assert row.gsc_first_layer == measurement.gsc.first_layer_gsc
+        assert row.rate == measurement.gsc.fit.rate or (math.isnan(row.rate)
+                                                         and math.isnan(measurement.gsc.fit.rate))
+    updates = study.updates[study.updates["optimizer"] == "adam"]
+    assert list(updates["layer"]) == [1, 2, 3, 4]
+    np.testing.assert_array_equal(updates["update_size"], relative_update_sizes(history))
+    assert list(updates["gsc_start"]) == [history.measurements[0].gsc.gsc_at(k) for k in range(1, 5)]
+
+
+def test_optimizer_study_summary_has_one_line_per_optimizer(study):
+    lines = study.summary().splitlines()
+    assert len(lines) == 5 and lines[2].startswith("sgd")
+    lines = study.update_summary().splitlines()
+    assert len(lines) == 5 and "k = 4" in lines[1]
+    sizes = relative_update_sizes(study.histories["rmsprop"])
+    assert lines[4].split()[1:4] == [f"{sizes[1]:.2e}", f"{sizes[3]:.2e}", f"{sizes[3] / sizes[1]:.2f}"]
+
+
+def test_optimizer_study_trains_in_float64_on_a_cpu_by_default(data):
+    kwargs = dict(config=tiny_config(), data=data, optimizers=("sgd",), steps=2, measure_every=1)
+    default, double, single = (optimizer_study(**kwargs, dtype=dtype)
+                               for dtype in (None, torch.float64, torch.float32))
+    assert data.x_train.dtype == torch.float32
+    assert default.gsc.equals(double.gsc)
+    assert not default.gsc.equals(single.gsc)
+
+
+def test_optimizer_study_takes_the_learning_rates_given(data):
+    result = optimizer_study(tiny_config(), data, optimizers=("adam",), lrs={"adam": 0.005}, steps=2,
+                             measure_every=2)
+    assert list(result.gsc["lr"]) == [0.005, 0.005]
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [
+    (dict(optimizers=("sgd", "lbfgs")), "optimizers"),
+    (dict(optimizers=()), "optimizers"),
+    (dict(lrs=[0.1]), "lrs"),
+    (dict(lrs={"sgd": -1.0}), "lrs"),
+    (dict(steps=0), "steps"),
+    (dict(measure_every=0), "measure_every"),
+    (dict(config="relu"), "config"),
+    (dict(scale="quick"), "scale"),
+    (dict(dtype=torch.float16), "dtype"),
+    (dict(data=[1.0]), "data"),
+])
+def test_optimizer_study_bad_input(data, kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        optimizer_study(**({"config": tiny_config(), "data": data, "steps": 2} | kwargs))
+
+
+# ----------------------------------------------------------------------------- depth
+
+def test_default_depths_follow_the_scale():
+    assert default_depths(QUICK) == (2, 10, 20, 40)
+    assert default_depths(PAPER) == (2, 25, 50, 100)
+
+
+def test_default_architectures_explode_or_not_as_documented():
+    survey = architecture_survey(activations=("relu", "tanh"), norms=("batch", "layer", "none"),
+                                 depth=20, width=64, data="digits", batch_size=256)
+    assert DEFAULT_ARCHITECTURES == (("relu", "batch"), ("tanh", "layer"), ("tanh", "none"))
+    assert survey.row("relu", "batch")["rate"] > 1.15
+    assert survey.row("tanh", "layer")["rate"] > 1.05
+    assert survey.row("tanh", "none")["rate"] < 1.02
+
+
+def test_depth_study_table(data):
+    result = depth_study((("relu", "batch"), ("relu", "none", "looks_linear")), depths=(2, 3),
+                         lrs=(0.01, 0.1), data=data, width=8, steps=4)
+    table = result.table
+    assert list(table["architecture"]) == ["relu/batch"] * 2 + ["relu/none/looks_linear"] * 2
+    assert list(table["depth"]) == [2, 3, 2, 3]
+    assert set(table["best_lr"]) <= {0.01, 0.1}
+    assert len(result.search.table) == 8  # every (architecture, depth, rate) was trained
+    for row in table.itertuples():
+        best = result.search.best[result.search.best["label"] == row.label].iloc[0]
+        assert row.final_train_error == best["final_train_error"]
+    # the initial GSC is that of the network each run started from
+    config = result.search.sweep.runs[2].config
+    inputs, targets = data.batch(min(256, len(data.x_train)), seed=0)
+    profile = gsc_profile(build_from_config(config, dtype=torch.float64), inputs.double(), targets)
+    assert table.iloc[1]["gsc_init"] == profile.first_layer_gsc
+    assert len(result.summary().splitlines()) == 5
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [
+    (dict(architectures=(("relu",),)), "architectures"),
+    (dict(architectures=(("relu", "group"),)), "architectures"),
+    (dict(architectures=3), "architectures"),
+    (dict(depths=()), "depths"),
+    (dict(depths=(0,)), "depths"),
+    (dict(width=0), "width"),
+    (dict(data=3), "data"),
+    (dict(dtype=torch.int64), "dtype"),
+])
+def test_depth_study_bad_input(data, kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        depth_study(**({"depths": (2,), "lrs": (0.1,), "data": data, "width": 4, "steps": 1} | kwargs))

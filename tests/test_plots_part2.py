@@ -1,0 +1,123 @@
+"""Figures of chapters 04-07: effective depth, path lengths, Taylor curves, remedies."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from explodegrad.data import gaussian_data
+from explodegrad.depth_study import Architecture, effective_depth_study, study_settings
+from explodegrad.plots.depth_study import (
+    plot_effective_depth,
+    plot_effective_depth_study,
+    plot_path_fractions,
+    plot_taylor_study,
+)
+from explodegrad.plots.remedies import plot_orthogonal_state, plot_width_vs_depth
+from explodegrad.remedies import orthogonal_initial_state, width_vs_depth
+from explodegrad.scale import Scale
+
+TINY = Scale(name="tiny", depth=6, width=8, batch_size=16, train_steps=4, dataset="gaussian",
+             n_train=64, n_test=16)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return gaussian_data(n_train=64, n_test=16, in_features=6, num_classes=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def study(data):
+    return effective_depth_study(TINY, [Architecture("relu", "none"), Architecture("tanh", residual=True)],
+                                 data=data, checkpoints=2, measure_size=32, taylor_size=32, num_probes=1)
+
+
+def _texts(ax):
+    return " ".join(text.get_text() for text in ax.texts)
+
+
+def test_effective_depth_draws_one_line_per_architecture(study):
+    for skip in ("since_init", "natural"):
+        fig = plot_effective_depth(study, skip=skip)
+        ax = fig.axes[0]
+        assert isinstance(fig, Figure) and len(ax.get_lines()) == 2
+        trajectory = study.trajectories["tanh/none/res"]
+        expected = trajectory.depth_since_init if skip == "since_init" else trajectory.depth_natural
+        np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), expected)
+    with pytest.raises(ValueError, match="skip='identity'"):
+        plot_effective_depth(study, skip="identity")
+    with pytest.raises(ValueError, match="study"):
+        plot_effective_depth(study.table)
+
+
+def test_path_fractions_draw_the_chosen_checkpoints_and_the_threshold(study):
+    trajectory = study.trajectories["relu/none"]
+    ax = plot_path_fractions(trajectory).axes[0]
+    assert len(ax.get_lines()) == len(trajectory.steps) - 1 + 1  # step 0 left out, threshold added
+    ax = plot_path_fractions(trajectory, skip="natural", checkpoints=[0]).axes[0]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), trajectory.fractions_natural[0])
+    assert "path length" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="index 7"):
+        plot_path_fractions(trajectory, checkpoints=[7])
+
+
+def test_taylor_study_uses_linear_layers_or_k(study):
+    ax = plot_taylor_study(study).axes[0]
+    curves = [line for line in ax.get_lines() if len(line.get_xdata()) > 1]
+    assert len(curves) == 2
+    np.testing.assert_array_equal(curves[1].get_xdata(), study.taylor_linear_layers["tanh/none/res"])
+    ax = plot_taylor_study(study, x="k").axes[0]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), study.taylor["relu/none"].ks)
+    assert "counted from the output" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="x='depth'"):
+        plot_taylor_study(study, x="depth")
+    assert len(plot_effective_depth_study(study).axes) == 2
+
+
+def test_orthogonal_state_marks_an_overflow(data):
+    result = orthogonal_initial_state(TINY, data=data, settings=study_settings(TINY, checkpoints=2),
+                                      measure_size=32)
+    fig = plot_orthogonal_state(result)
+    left, right = fig.axes
+    assert len(right.get_lines()) == 3
+    name = result.names[0]
+    broken = replace(result, hidden_gsc={**result.hidden_gsc, name: np.array([1.0, np.inf, np.nan])})
+    left = plot_orthogonal_state(broken).axes[0]
+    assert "overflow" in _texts(left) and name in _texts(left)
+    np.testing.assert_array_equal(left.get_lines()[0].get_ydata(), [1.0])
+    with pytest.raises(ValueError, match="OrthogonalStateResult"):
+        plot_orthogonal_state(result.table)
+
+
+def test_width_vs_depth_annotates_widths_and_diverged_depths(data):
+    result = width_vs_depth(TINY, depths=[2, 6], data=data, lrs=[0.05])
+    ax = plot_width_vs_depth(result).axes[0]
+    assert len(ax.get_lines()) == 2
+    assert "width 8" in _texts(ax)
+    table = result.table.copy()
+    table.loc[1, ["final_train_error", "final_test_error"]] = np.nan
+    ax = plot_width_vs_depth(replace(result, table=table)).axes[0]
+    assert "diverged at depth 6" in _texts(ax)
+    with pytest.raises(ValueError, match="WidthDepthResult"):
+        plot_width_vs_depth(table)
+
+
+def test_path_explorer_reruns_on_every_control_and_caches():
+    from explodegrad.widgets.paths import path_explorer
+
+    explorer = path_explorer(depth=8, width=8, max_depth=12)
+    first = explorer.last_result
+    assert explorer.last_error is None and first.skip == "identity"
+    assert "effective depth" in explorer.last_text
+    explorer.controls["residual_scale"].value = 0.01
+    diluted = explorer.last_result
+    assert diluted.effective_depth <= first.effective_depth and diluted is not first
+    explorer.controls["residual"].value = False
+    assert explorer.last_result.skip == "linear_fit"
+    runs = explorer.runs
+    explorer.controls["residual"].value = True
+    assert explorer.last_result is diluted and explorer.runs == runs  # from the cache
+    lines = explorer.last_figure_data[0]["lines"]
+    drawn = diluted.fraction > 0  # a log axis: exact zeros (no such path) are not drawn
+    np.testing.assert_array_equal(lines[0][1], diluted.fraction[drawn])

@@ -1,0 +1,241 @@
+"""Remedies: the orthogonal initial state, width vs depth at a budget, and the summary table."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from explodegrad.config import NetConfig
+from explodegrad.data import gaussian_data
+from explodegrad.depth_study import Architecture, study_settings
+from explodegrad.impact import optimizer_study
+from explodegrad.nets import build_from_config
+from explodegrad.remedies import (
+    Measured,
+    OrthogonalStateResult,
+    RemedyEvidence,
+    architecture_name,
+    clipping_evidence,
+    collect_remedy_evidence,
+    default_budget_depths,
+    first_update_sizes,
+    initialization_evidence,
+    normalization_evidence,
+    optimizer_evidence,
+    orthogonal_initial_state,
+    parameter_count,
+    remedies_summary,
+    skip_connection_evidence,
+    steps_to_error,
+    update_spread,
+    width_evidence,
+    width_for_budget,
+    width_vs_depth,
+)
+from explodegrad.scale import PAPER, QUICK, Scale
+from explodegrad.survey import architecture_survey
+from explodegrad.train import TrainSettings, train
+
+TINY = Scale(name="tiny", depth=6, width=8, batch_size=16, train_steps=6, dataset="gaussian",
+             n_train=64, n_test=16)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return gaussian_data(n_train=64, n_test=16, in_features=6, num_classes=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def orthogonal(data):
+    return orthogonal_initial_state(TINY, data=data, settings=study_settings(TINY, checkpoints=2),
+                                    measure_size=32, target_error=0.6)
+
+
+@pytest.fixture(scope="module")
+def width_depth(data):
+    return width_vs_depth(TINY, depths=[2, 3, 6], data=data, lrs=[0.01, 0.1])
+
+
+@pytest.mark.parametrize("config", [
+    NetConfig(depth=1, in_features=6, out_features=3), NetConfig(depth=2, width=5),
+    NetConfig(depth=7, width=9, norm="batch"), NetConfig(depth=8, width=4, norm="layer", residual=True),
+    NetConfig(depth=11, width=3, residual=True, block_depth=3),
+])
+def test_parameter_count_matches_the_built_network(config):
+    net = build_from_config(config)
+    assert parameter_count(config) == sum(p.numel() for p in net.parameters())
+
+
+def test_width_for_budget_is_the_widest_network_within_the_budget():
+    base = NetConfig(in_features=64, out_features=10, norm="batch")
+    budget = parameter_count(base.with_(depth=20, width=64))
+    for depth in (2, 5, 20, 40):
+        width = width_for_budget(base, depth, budget)
+        assert parameter_count(base.with_(depth=depth, width=width)) <= budget
+        assert parameter_count(base.with_(depth=depth, width=width + 1)) > budget
+    assert width_for_budget(base, 20, budget) == 64
+    with pytest.raises(ValueError, match="budget=50"):  # width 1 at depth 5 needs 99
+        width_for_budget(base, 5, 50)
+    with pytest.raises(ValueError, match="depth=1"):
+        width_for_budget(base, 1, budget)
+
+
+def test_default_budget_depths_include_the_scale_and_twice_it():
+    assert default_budget_depths(QUICK) == (2, 4, 8, 20, 40)
+    assert default_budget_depths(PAPER) == (2, 4, 8, 50, 100)
+
+
+def test_looks_linear_starts_with_gsc_one_between_hidden_layers(orthogonal):
+    assert orthogonal.names == ["relu/none/he", "relu/none/looks_linear", "tanh/none/orthogonal"]
+    looks_linear = orthogonal.table.set_index("name").loc["relu/none/looks_linear"]
+    # an orthogonal linear map between hidden layers: GSC exactly 1 (float32 round-off)
+    assert looks_linear["hidden_gsc_init"] == pytest.approx(1.0, abs=1e-5)
+    assert looks_linear["rate_init"] == pytest.approx(1.0, abs=1e-5)
+    table = orthogonal.table.set_index("name")
+    for name in orthogonal.names:
+        np.testing.assert_array_equal(orthogonal.steps[name], [0, 3, 6])
+        history = orthogonal.histories[name]
+        np.testing.assert_array_equal(orthogonal.train_error[name], history.train_error)
+        assert orthogonal.hidden_gsc[name][-1] == table.loc[name, "hidden_gsc_final"]
+        reached = steps_to_error(history, 0.6)
+        assert (reached is None and pd.isna(table.loc[name, "steps_to_target"])) or \
+            reached == table.loc[name, "steps_to_target"]
+    assert "looks_linear" in orthogonal.summary()
+
+
+def test_steps_to_error_finds_the_first_record_at_or_below_the_target(data):
+    history = train(NetConfig(depth=3, width=8, in_features=6, out_features=3), data,
+                    TrainSettings(steps=3, batch_size=16, record_every=1), progress=False)
+    history = replace(history, steps=np.array([0, 10, 20, 30]), train_error=np.array([0.9, 0.5, 0.05, 0.2]))
+    assert steps_to_error(history, 0.1) == 20
+    assert steps_to_error(history, 0.5) == 10
+    assert steps_to_error(history, 0.01) is None
+    with pytest.raises(ValueError, match="target=0"):
+        steps_to_error(history, 0)
+
+
+def test_orthogonal_study_rejects_bad_input(data):
+    with pytest.raises(ValueError, match="width=7"):  # looks-linear mirrors neurons in pairs
+        orthogonal_initial_state(TINY, data=data, width=7)
+    with pytest.raises(ValueError, match="architectures="):
+        orthogonal_initial_state(TINY, [("relu", "none")], data=data)
+    with pytest.raises(ValueError, match="repeat"):
+        orthogonal_initial_state(TINY, [Architecture("relu"), Architecture("relu", init="he")], data=data)
+
+
+def test_width_vs_depth_keeps_every_network_within_the_budget(width_depth):
+    table = width_depth.table
+    assert list(table["depth"]) == [2, 3, 6]
+    assert width_depth.budget == parameter_count(
+        NetConfig(depth=6, width=8, norm="batch", in_features=6, out_features=3))
+    assert (table["parameters"] <= width_depth.budget).all()
+    assert table.loc[2, "width"] == 8  # the scale's own network uses the whole budget
+    assert set(table["best_lr"]) <= {0.01, 0.1}
+    best = width_depth.search.best
+    np.testing.assert_array_equal(table["final_train_error"], best["final_train_error"])
+    assert "at most" in width_depth.summary()
+    with pytest.raises(ValueError, match="depths=1"):
+        width_vs_depth(TINY, depths=[1, 4])
+    with pytest.raises(ValueError, match="architecture="):
+        width_vs_depth(TINY, architecture=Architecture("relu", residual=True))
+
+
+def test_update_spread_and_clipping_leaves_layer_balance_unchanged():
+    assert update_spread(np.array([2.0, 1.0, 6.0])) == 3.0
+    with pytest.raises(ValueError, match="sizes"):
+        update_spread(np.array([1.0]))
+    data = gaussian_data(n_train=64, n_test=16, in_features=6, num_classes=3, dtype=torch.float64)
+    config = Architecture("relu", "batch").config(5, 8, data.in_features, data.num_classes)
+    settings = study_settings(TINY, checkpoints=2)
+    evidence = clipping_evidence(config, data, settings, clip_norm=1e-3)
+    balance = evidence.measured[0]
+    # clipping multiplies every layer's gradient by the same factor: with SGD the ratio of
+    # relative update sizes between layers cannot change
+    assert balance.with_remedy == pytest.approx(balance.without, rel=1e-9)
+    assert evidence.remedy == "gradient clipping (norm 0.001)"
+    automatic = clipping_evidence(config, data, settings)  # bound = median gradient norm
+    assert "gradient clipping (norm" in automatic.remedy
+
+
+def test_adam_first_update_moves_every_parameter_by_the_learning_rate(data):
+    # Adam's bias-corrected first step is lr * g / (|g| + eps): every parameter moves by lr,
+    # so layer k's relative update is lr * sqrt(#parameters_k) / ||theta_k||.
+    config = NetConfig(depth=4, width=8, activation="tanh", init="xavier", in_features=6, out_features=3)
+    settings = TrainSettings(optimizer="adam", lr=1e-3, batch_size=16, eps=1e-12)
+    sizes = first_update_sizes(config, data, settings)
+    net = build_from_config(config)
+    expected = [1e-3 * math.sqrt(sum(p.numel() for p in net.layer(k).parameters()))
+                / float(torch.cat([p.detach().reshape(-1) for p in net.layer(k).parameters()]).norm())
+                for k in range(1, 5)]
+    np.testing.assert_allclose(sizes, expected, rtol=1e-4)
+
+
+def test_evidence_from_a_survey_cites_its_numbers(data):
+    survey = architecture_survey(activations=("relu",), norms=("none", "batch"), residual=(False, True),
+                                 data=data, depth=6, width=8, batch_size=32)
+    skip = skip_connection_evidence(survey)
+    assert skip.measured[0].without == survey.row("relu", "batch")["gsc_input"]
+    assert skip.measured[0].with_remedy == survey.row("relu", "batch", True)["gsc_input"]
+    norm = normalization_evidence(survey)
+    assert norm.measured[1].without == survey.row("relu", "none")["sign_diversity_last"]
+    assert norm.measured[1].with_remedy == survey.row("relu", "batch")["sign_diversity_last"]
+    with pytest.raises(ValueError, match="not in this survey"):
+        skip_connection_evidence(survey, "tanh", "none")
+    with pytest.raises(ValueError, match="survey"):
+        normalization_evidence(survey.table)
+
+
+def test_initialization_width_and_optimizer_evidence(orthogonal, width_depth, data):
+    init = initialization_evidence(orthogonal)
+    assert init.measured[0].with_remedy == pytest.approx(1.0, abs=1e-5)
+    assert "relu/none/he vs relu/none/looks_linear" in init.comparison
+    with pytest.raises(ValueError, match="remedy='sigmoid'"):
+        initialization_evidence(orthogonal, remedy="sigmoid")
+    width = width_evidence(width_depth)
+    table = width_depth.table.set_index("depth")
+    assert width.measured[1].without == table.loc[6, "final_test_error"]
+    assert width.measured[1].with_remedy == table.loc[2, "final_test_error"]
+    with pytest.raises(ValueError, match="deep=5"):
+        width_evidence(width_depth, deep=5)
+    config = NetConfig(depth=4, width=8, norm="batch", in_features=6, out_features=3)
+    study = optimizer_study(config, data, optimizers=("sgd", "adam"), scale=TINY, steps=4)
+    optimizer = optimizer_evidence(study, data)
+    assert optimizer.measured[2].without == study.histories["sgd"].final_train_error
+    with pytest.raises(ValueError, match="remedy='rmsprop'"):
+        optimizer_evidence(study, data, remedy="rmsprop")
+
+
+def test_summary_table_lists_every_remedy_with_its_numbers():
+    items = [RemedyEvidence("skip", "a vs b", "explosion", "depth", "05",
+                            (Measured("GSC", 14.25, 2.5), Measured("error", 0.5, float("nan")))),
+             RemedyEvidence("width", "c vs d", "compounding", "features", "07",
+                            (Measured("steps", 120, 40),))]
+    summary = remedies_summary(items)
+    assert list(summary.table.columns) == ["remedy", "touches", "does_not_touch", "evidence", "chapters"]
+    assert summary.table.loc[0, "evidence"] == ("a vs b: GSC: 14.2 without, 2.5 with; "
+                                                "error: 0.5 without, n/a with")
+    assert summary.table.loc[1, "evidence"] == "c vs d: steps: 120 without, 40 with"
+    assert len(summary.measurements) == 3
+    assert list(summary.measurements["quantity"]) == ["GSC", "error", "steps"]
+    assert "touches:      explosion" in summary.summary()
+    with pytest.raises(ValueError, match="evidence"):
+        remedies_summary([])
+    with pytest.raises(ValueError, match="evidence"):
+        remedies_summary(["skip"])
+
+
+def test_architecture_name_names_the_initializer():
+    assert architecture_name(Architecture("relu", "none", init="looks_linear")) == "relu/none/looks_linear"
+    assert architecture_name(Architecture("tanh", "batch", residual=True)) == "tanh/batch/xavier/res"
+
+
+def test_collect_remedy_evidence_covers_six_remedies(orthogonal, width_depth, data):
+    evidence = collect_remedy_evidence(TINY, orthogonal=orthogonal, width_depth=width_depth, data=data)
+    names = [item.remedy.split(" (")[0] for item in evidence]
+    assert names == ["skip connections", "orthogonal initial state", "batch normalization",
+                     "gradient clipping", "adaptive optimizer", "width instead of depth"]
+    assert isinstance(orthogonal, OrthogonalStateResult)
+    assert all(item.measured for item in evidence)
