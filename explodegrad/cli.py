@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
              "(default: reuse every part whose scale and settings match, i.e. resume)")
     reproduce.add_argument(
         "--jobs", type=_jobs, default="auto", metavar="N",
-        help="experiment parts computed at once, each in its own process; 'auto' runs up to 8 on a "
-             "CUDA GPU (small networks leave it idle otherwise) and 1 on a CPU; default: %(default)s")
+        help="experiment parts computed at once, each in its own process (1: one after another in "
+             "this process); 'auto' is one per CPU core, at most 8 (on a GPU several processes keep it "
+             "busy: networks this small are launch-bound), 1 on an Apple GPU; default: %(default)s")
     reproduce.add_argument(
         "--steps", type=_positive_int, default=None, metavar="N",
         help="training steps of every training run (default: the scale's: 200 quick, 10000 paper)")

@@ -420,11 +420,23 @@ register(Exercise(
              "(std 1), 'xavier' and 'he' keep the gradient's RMS within a factor 10 from the "
              "output to the first layer? *(a set of names, e.g. {'xavier', 'he'})*",
     checker=items("he", synonyms={"kaiming": "he", "glorot": "xavier", "he init": "he"}),
-    hint="Look again at section 'First remedy: initialization' (`init_scales`): a naive std-1 "
+    hint="Look again at section 'Remedies: initialization' (`init_scales`): a naive std-1 "
          "draw multiplies scales by about sqrt(width/2) per ReLU layer; Xavier's variance is "
          "half of what ReLU needs, so each layer loses a factor sqrt(2).",
     explanation="Only He: std sqrt(2/fan_in) makes up for ReLU zeroing half its inputs. Xavier "
                 "shrinks the gradient by about sqrt(2)^19 ≈ 700 over 20 layers; std 1 explodes it.",
+))
+
+
+register(Exercise(
+    chapter="01", key="clip-norm",
+    question="A gradient has norm 50. You clip it by norm with threshold 1. What is its norm "
+             "afterwards? *(a number)*",
+    checker=number(1.0, rel_tol=0.01),
+    hint="Look again at section 'Remedies: gradient clipping': clipping by norm rescales the "
+         "whole gradient so that its norm is at most the threshold, keeping its direction.",
+    explanation="1: the gradient is divided by 50, so it points the same way but the step it "
+                "produces is bounded, whatever happened in the backward pass.",
 ))
 
 

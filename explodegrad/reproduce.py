@@ -56,7 +56,7 @@ from explodegrad.depth_study import Architecture, EffectiveDepthStudy, effective
 from explodegrad.device import DeviceChoice, pick_device
 from explodegrad.gsc_meaning import perturbation_check, rescaling_comparison
 from explodegrad.impact import DEFAULT_ARCHITECTURES as IMPACT_ARCHITECTURES
-from explodegrad.impact import depth_study, optimizer_study
+from explodegrad.impact import default_depths, depth_study, optimizer_study
 from explodegrad.nets import build_mlp
 from explodegrad.remedies import (
     RemedyEvidence,
@@ -72,7 +72,7 @@ from explodegrad.remedies import (
     width_vs_depth,
 )
 from explodegrad.residual import dilution_profile
-from explodegrad.scale import Scale, cifar10_available, load_scale_data, pick_scale
+from explodegrad.scale import Scale, load_scale_data, pick_scale
 from explodegrad.survey import architecture_survey
 from explodegrad.sweep import lr_search
 
@@ -83,8 +83,12 @@ REPORT_SCALES = ("tiny", "quick", "paper")
 #: A smoke-test size: every part runs in well under a second on a CPU; the numbers mean little.
 TINY = Scale(name="tiny", depth=6, width=16, batch_size=32, train_steps=10, dataset="digits",
              n_train=256, n_test=128)
-#: Learning rates the batched searches try (SGD with momentum 0.9), per architecture.
-SEARCH_LRS = (0.01, 0.03, 0.1)
+#: Learning rates the batched searches try (SGD with momentum 0.9) at the CPU scales. 0.003 is
+#: in because ReLU ResNets without normalization diverge at 0.01 and above (their residual
+#: stream doubles its variance per block at initialization).
+SEARCH_LRS = (0.003, 0.01, 0.03, 0.1)
+#: The paper scale's grid: on a GPU the stacked sweep trains five rates for little more than one.
+PAPER_LRS = (0.001, 0.003, 0.01, 0.03, 0.1)
 #: The paper's network size, (depth, width).
 PAPER_SIZE = (50, 100)
 #: A fitted GSC growth rate above this per layer counts as "exploding" in the claim checks
@@ -160,13 +164,16 @@ def make_plan(scale: str | Scale = "quick", *, steps: int | None = None, seed: i
         steps: training steps of every training run (default: the scale's).
         seed: the seed of everything.
         data_root: where CIFAR-10 is looked for.
-        lrs: learning rates to search (default :data:`SEARCH_LRS`).
+        lrs: learning rates to search (default :data:`PAPER_LRS` at the paper scale,
+            :data:`SEARCH_LRS` otherwise).
     """
     if isinstance(scale, Scale):
         chosen = scale if steps is None else scale.with_(train_steps=check_int("steps", steps, 1))
     else:
         chosen = report_scale(scale, data_root, steps)
-    rates = tuple(check_positive("lrs", lr) for lr in (SEARCH_LRS if lrs is None else lrs))
+    if lrs is None:
+        lrs = PAPER_LRS if chosen.name == "paper" else SEARCH_LRS
+    rates = tuple(check_positive("lrs", lr) for lr in lrs)
     if not rates:
         raise ValueError("lrs=() is not allowed: give at least one learning rate to search")
     paper_size = (chosen.depth, chosen.width) != PAPER_SIZE and chosen.name != "tiny"
@@ -281,7 +288,8 @@ def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -
 def run_impact(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapter 03: training error against depth for one architecture (a batched search per depth)."""
     pair = (options["activation"], options["norm"])
-    return {"study": depth_study([pair], lrs=plan.lrs, data=data, scale=plan.scale, seed=plan.seed)}
+    return {"study": depth_study([pair], depths=options["depths"], lrs=plan.lrs, data=data, scale=plan.scale,
+                                 seed=plan.seed)}
 
 
 def run_optimizers(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
@@ -326,7 +334,9 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
                           cost=3.0 if architecture.residual else 5.0))
     for activation, norm in IMPACT_ARCHITECTURES:
         parts.append(Part(f"impact-{activation}-{norm}", f"{activation}/{norm}: training error against depth",
-                          "03", run_impact, {"activation": activation, "norm": norm}, cost=8.0))
+                          "03", run_impact,
+                          {"activation": activation, "norm": norm,
+                           "depths": list(default_depths(plan.scale))}, cost=8.0))
     parts += [Part("optimizers", "the GSC under SGD, Adam and RMSprop", "03", run_optimizers, cost=4.0),
               Part("orthogonal", "the orthogonal initial state in training", "07", run_orthogonal, cost=4.0),
               Part("width-vs-depth", "width against depth at one parameter budget", "07",
@@ -481,6 +491,24 @@ def compute_part(part: Part, plan: ReportPlan, device: str, folder: str) -> floa
     return wall_time
 
 
+def pending_parts(parts: Sequence[Part], plan: ReportPlan, store: PartStore,
+                  fresh: bool = False) -> tuple[dict[str, StoredPart], list[Part]]:
+    """Split ``parts`` into those the store can give back (by name) and those still to compute.
+
+    With ``fresh`` every part is to compute. A part counts as stored only when its key matches
+    and its pickle loads (see :meth:`PartStore.load`).
+    """
+    stored: dict[str, StoredPart] = {}
+    todo: list[Part] = []
+    for part in parts:
+        found = None if fresh else store.load(part, plan)
+        if found is None:
+            todo.append(part)
+        else:
+            stored[part.name] = found
+    return stored, todo
+
+
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
@@ -539,9 +567,11 @@ def machine_description(device: DeviceChoice | None = None) -> str:
             f"torch {torch.__version__}, Python {platform.python_version()}")
 
 
-def _resolve_jobs(jobs: int | str | None, device: DeviceChoice) -> int:
+def resolve_jobs(jobs: int | str | None, device: DeviceChoice) -> int:
+    """How many parts run at once: ``"auto"`` (or None) is one per CPU core, at most 8; on an
+    Apple GPU 1 (one device queue). Otherwise ``jobs`` itself, an integer >= 1."""
     if jobs is None or jobs == "auto":
-        return min(8, os.cpu_count() or 1) if device.device.type == "cuda" else 1
+        return 1 if device.device.type == "mps" else max(1, min(8, os.cpu_count() or 1))
     return check_int("jobs", jobs, 1)
 
 
@@ -557,8 +587,8 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
         device: ``"auto"``, ``"cuda"``, ``"mps"`` or ``"cpu"`` (default: ``$EXPLODEGRAD_DEVICE``,
             then auto).
         fresh: ignore parts already on disk and compute everything again.
-        jobs: parts computed at once, in separate processes (``"auto"``: up to 8 on a CUDA GPU,
-            1 otherwise).
+        jobs: parts computed at once, in separate processes (see :func:`resolve_jobs`; 1
+            computes them one by one in this process).
         steps: training steps of every training run (default: the scale's).
         seed: the seed of everything.
         data_root: where CIFAR-10 is looked for (the paper scale uses it when found).
@@ -574,7 +604,7 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     start = time.perf_counter()
     say = log if log is not None else (lambda _line: None)
     choice = pick_device(device)
-    jobs = _resolve_jobs(jobs, choice)
+    jobs = resolve_jobs(jobs, choice)
     plan = make_plan(scale, steps=steps, seed=seed, data_root=data_root)
     out = Path(out)
     store = PartStore(out / "parts" / plan.scale.name)
@@ -586,14 +616,7 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     say(f"explodegrad reproduce: {plan.describe()}")
     say(f"  scale chosen because: {plan.scale.reason}")
     say(f"  device: {choice}; {jobs} job(s); parts in {store.folder}")
-    stored: dict[str, StoredPart] = {}
-    todo: list[Part] = []
-    for part in parts:
-        found = None if fresh else store.load(part, plan)
-        if found is None:
-            todo.append(part)
-        else:
-            stored[part.name] = found
+    stored, todo = pending_parts(parts, plan, store, fresh)
     if stored:
         say(f"  reusing {len(stored)} finished part(s) from {store.folder} (--fresh recomputes them)")
     device_name = str(choice.device)
@@ -630,7 +653,7 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     say("  writing the report ...")
     info.wall_time = time.perf_counter() - start
     report, results, figures = write_report(out, plan, parts, stored, info, start)
-    say(f"report: {report}\nnumbers: {results}\nfigures: {len(figures)} in {figures[0].parent if figures else out}")
+    say(f"report: {report}\nnumbers: {results}\nfigures: {len(figures)} in {figures[0].parent}")
     return ReproduceResult(report=report, results=results, figures=figures, parts_folder=store.folder,
                            computed=info.computed, reused=info.reused,
                            wall_time=time.perf_counter() - start)
@@ -648,16 +671,10 @@ def architecture_table(stored: dict[str, StoredPart]) -> pd.DataFrame:
     best_lr (NaN when every rate diverged), lr_used, diverged_lrs, final_train_error,
     final_test_error (of the search's best run), taylor_break_k, taylor_break_linear_layers.
     """
-    survey = stored["survey"].objects["survey"]
-    looks_linear = stored["survey"].objects["looks_linear"]
     rows = []
-    for architecture in TABLE_ARCHITECTURES:
-        source = looks_linear if architecture.init == "looks_linear" else survey
-        measured = source.row(architecture.activation, architecture.norm, architecture.residual)
-        domain = source.domains[measured["label"]]
+    for architecture, measured, domain in _survey_rows(stored["survey"].objects):
         objects = stored[arch_part_name(architecture)].objects
         best = objects["search"].best.iloc[0]
-        diverged = int(objects["search"].table["diverged"].sum())
         depth_row = objects["study"].table.iloc[0]
         rows.append({
             "architecture": architecture_name(architecture),
@@ -672,7 +689,7 @@ def architecture_table(stored: dict[str, StoredPart]) -> pd.DataFrame:
             "effective_depth_trained": int(depth_row["depth_since_init_final"]),
             "effective_depth_trained_natural": int(depth_row["depth_natural_final"]),
             "best_lr": float(best["best_lr"]), "lr_used": float(objects["lr_used"]),
-            "diverged_lrs": diverged,
+            "diverged_lrs": int(objects["search"].table["diverged"].sum()),
             "final_train_error": float(best["final_train_error"]),
             "final_test_error": float(best["final_test_error"]),
             "taylor_break_k": depth_row["taylor_break_k"],
@@ -682,6 +699,36 @@ def architecture_table(stored: dict[str, StoredPart]) -> pd.DataFrame:
     for column in ("taylor_break_k", "taylor_break_linear_layers"):
         table[column] = table[column].astype("Int64")
     return table
+
+
+def _survey_rows(objects: dict[str, Any]) -> list[tuple[Architecture, dict[str, Any], Any]]:
+    """(architecture, survey row, domain statistics) of every table architecture in a survey part."""
+    rows = []
+    for architecture in TABLE_ARCHITECTURES:
+        source = objects["looks_linear"] if architecture.init == "looks_linear" else objects["survey"]
+        measured = source.row(architecture.activation, architecture.norm, architecture.residual)
+        rows.append((architecture, measured, source.domains[measured["label"]]))
+    return rows
+
+
+def survey_table(objects: dict[str, Any]) -> pd.DataFrame:
+    """The at-initialization columns of a survey part, one row per table architecture."""
+    return pd.DataFrame([{"architecture": architecture_name(architecture),
+                          "gsc_init": measured["gsc_first_layer"], "rate_init": measured["rate"],
+                          "sign_diversity_last": measured["sign_diversity_last"],
+                          "preact_std_last": measured["preact_std_last"]}
+                         for architecture, measured, _ in _survey_rows(objects)])
+
+
+def dilution_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Medians over the blocks of each :class:`~explodegrad.residual.DilutionResult` of a dilution part."""
+    return pd.DataFrame([{"architecture": label, "blocks": len(result.layers),
+                          "skip_to_residual": float(np.median(result.skip_to_residual)),
+                          "residual_gsc": float(np.median(result.residual_gsc)),
+                          "block_gsc": float(np.median(result.block_gsc)),
+                          "predicted_block_gsc": float(np.median(result.predicted_block_gsc)),
+                          "abs_cosine": float(np.median(np.abs(result.cosine)))}
+                         for label, result in results.items()])
 
 
 @dataclass(frozen=True)
@@ -699,65 +746,87 @@ class Claim:
     verdict: str
 
 
-def _names(frame: pd.DataFrame) -> str:
-    return ", ".join(frame["architecture"]) or "none"
+def _verdict(all_of: bool, some_of: bool) -> str:
+    return "holds" if all_of else "partly" if some_of else "does not hold"
 
 
-def check_claims(table: pd.DataFrame, depth: int) -> list[Claim]:
-    """The paper's headline claims, each checked on an :func:`architecture_table`."""
-    plain = table[~table["architecture"].str.endswith("/res")]
+def _claim_prevalence(plain: pd.DataFrame, table: pd.DataFrame) -> Claim:
     popular = plain[~plain["architecture"].str.contains("looks_linear")]
-    safe = ("relu/none/he", "relu/none/looks_linear")
     exploding = popular[popular["explodes"]]
-    safe_rows = table[table["architecture"].isin(safe)]
-    share = len(exploding) / max(len(popular), 1)
-    safe_ok = not safe_rows["explodes"].any()
-    claims = [Claim(
-        claim=("Exploding gradients are common at initialization: most popular plain architectures "
-               "have a GSC that grows exponentially with depth; ReLU with He initialization and no "
-               "normalization, and the looks-linear initial state, do not."),
+    safe = table[table["architecture"].isin(("relu/none/he", "relu/none/looks_linear"))]
+    most, safe_ok = len(exploding) > len(popular) / 2, not safe["explodes"].any()
+    rates = "; ".join(f"{row.architecture}: r = {row.rate_init:.3f}" for row in safe.itertuples())
+    return Claim(
+        claim=("Exploding gradients are common at initialization: most popular plain architectures have a "
+               "GSC that grows exponentially with depth; ReLU with He initialization and no normalization, "
+               "and the looks-linear initial state, do not."),
         measured=(f"{len(exploding)} of {len(popular)} popular plain architectures have a fitted rate "
-                  f"r > {EXPLODING_RATE:g} per layer ({_names(exploding)}); "
-                  + "; ".join(f"{row.architecture}: r = {row.rate_init:.3f}" for row in safe_rows.itertuples())),
-        verdict="holds" if share > 0.5 and safe_ok else ("partly" if share > 0 or safe_ok else "does not hold"))]
+                  f"r > {EXPLODING_RATE:g} per layer ({', '.join(exploding['architecture']) or 'none'}); "
+                  f"{rates}"),
+        verdict=_verdict(most and safe_ok, most or safe_ok))
+
+
+def _claim_resnets(table: pd.DataFrame) -> Claim:
     pairs = []
     for row in table[table["architecture"].str.endswith("/res")].itertuples():
         twin = table[table["architecture"] == row.architecture[: -len("/res")]]
         if len(twin):
-            pairs.append((twin.iloc[0]["architecture"], float(twin.iloc[0]["gsc_init"]), float(row.gsc_init)))
-    lower = [p for p in pairs if p[2] < p[1]]
-    ratios = [p[1] / p[2] for p in pairs if p[2] > 0 and math.isfinite(p[1] / p[2])]
-    claims.append(Claim(
-        claim="ResNets explode far less: the residual version of an architecture has a much smaller GSC.",
-        measured=(f"the residual GSC(L, 0) is lower in {len(lower)} of {len(pairs)} pairs; plain / residual "
-                  f"ratio median {np.median(ratios):.3g} (range {min(ratios):.3g} to {max(ratios):.3g})"
-                  if ratios else "no finite pair to compare"),
-        verdict=("holds" if pairs and len(lower) == len(pairs)
-                 else "partly" if lower else "does not hold")))
+            pairs.append((float(twin.iloc[0]["gsc_init"]), float(row.gsc_init)))
+    lower = sum(residual < plain for plain, residual in pairs)
+    ratios = [plain / residual for plain, residual in pairs
+              if residual > 0 and math.isfinite(plain / residual)]
+    measured = (f"the residual GSC(L, 0) is lower in {lower} of {len(pairs)} pairs; plain / residual ratio "
+                f"median {np.median(ratios):.3g} (from {min(ratios):.3g} to {max(ratios):.3g})"
+                if ratios else "no finite pair to compare")
+    return Claim(claim="ResNets explode far less: the residual version of an architecture has a much "
+                       "smaller GSC.",
+                 measured=measured, verdict=_verdict(bool(pairs) and lower == len(pairs), lower > 0))
+
+
+def _claim_training(plain: pd.DataFrame, depth: int) -> Claim:
+    popular = plain[~plain["architecture"].str.contains("looks_linear")]
     finite = popular[np.isfinite(popular["final_train_error"])]
-    explode_err = finite[finite["explodes"]]["final_train_error"]
-    calm_err = finite[~finite["explodes"]]["final_train_error"]
-    rho = finite[["rate_init", "final_train_error"]].corr(method="spearman").iloc[0, 1] if len(finite) > 2 else math.nan
-    if len(explode_err) and len(calm_err):
-        measured = (f"mean final training error {explode_err.mean():.3f} for the {len(explode_err)} exploding "
-                    f"against {calm_err.mean():.3f} for the {len(calm_err)} non-exploding popular plain "
-                    f"architectures; Spearman correlation of rate and training error {rho:.2f}")
-        verdict = ("holds" if explode_err.mean() > calm_err.mean() and rho > 0
-                   else "partly" if explode_err.mean() > calm_err.mean() or rho > 0 else "does not hold")
+    rho = (finite[["rate_init", "final_train_error"]].corr(method="spearman").iloc[0, 1]
+           if len(finite) > 2 else math.nan)
+    worse = finite[finite["explodes"]]["final_train_error"]
+    better = finite[~finite["explodes"]]["final_train_error"]
+    if len(worse) and len(better):
+        measured = (f"mean final training error {worse.mean():.3f} for the {len(worse)} exploding against "
+                    f"{better.mean():.3f} for the {len(better)} non-exploding popular plain architectures; "
+                    f"Spearman correlation of rate and training error {rho:.2f}")
+        higher = worse.mean() > better.mean()
+        verdict = _verdict(higher and rho > 0, higher or rho > 0)
     else:
-        measured = f"all popular plain architectures fall on one side of r = {EXPLODING_RATE:g}; Spearman {rho:.2f}"
-        verdict = "partly" if rho > 0 else "does not hold"
-    claims.append(Claim(
-        claim=f"Exploding architectures reach a worse training error (here at depth {depth}).",
-        measured=measured, verdict=verdict))
+        measured = (f"every popular plain architecture lies on one side of r = {EXPLODING_RATE:g}; Spearman "
+                    f"correlation of rate and training error {rho:.2f}")
+        verdict = _verdict(False, rho > 0)
+    return Claim(claim=f"Exploding architectures reach a worse training error (here at depth {depth}).",
+                 measured=measured, verdict=verdict)
+
+
+def _claim_effective_depth(table: pd.DataFrame) -> Claim:
     ratio = table["effective_depth_trained"] / table["layers"]
-    claims.append(Claim(
-        claim=("Trained networks are shallower than they look: the effective depth (residual trick, skip "
-               "= the layer at initialization) stays well below the nominal depth."),
+    return Claim(
+        claim=("Trained networks are shallower than they look: the effective depth (residual trick, skip = "
+               "the layer at initialization) stays well below the nominal depth."),
         measured=(f"effective depth after training / L: median {ratio.median():.2f}, largest "
                   f"{ratio.max():.2f} ({table.loc[ratio.idxmax(), 'architecture']})"),
-        verdict="holds" if ratio.median() < 0.5 else "partly" if ratio.min() < 0.5 else "does not hold"))
-    return claims
+        verdict=_verdict(ratio.median() < 0.5, ratio.min() < 0.5))
+
+
+def check_claims(table: pd.DataFrame, depth: int) -> list[Claim]:
+    """The paper's headline claims, each checked on an :func:`architecture_table`.
+
+    Prevalence: most of the 9 popular plain architectures explode (r > :data:`EXPLODING_RATE`)
+    while ReLU/He without normalization and looks-linear do not. ResNets: every residual
+    architecture has a lower GSC(L, 0) than its plain twin. Training: exploding popular plain
+    architectures have a higher mean final training error and the rank correlation of rate and
+    error is positive. Effective depth: its median over L after training is below 0.5. Each
+    verdict is "partly" when only some of its conditions hold.
+    """
+    plain = table[~table["architecture"].str.endswith("/res")]
+    return [_claim_prevalence(plain, table), _claim_resnets(table), _claim_training(plain, depth),
+            _claim_effective_depth(table)]
 
 
 def _fmt(value: Any, spec: str = ".3g") -> str:
@@ -798,12 +867,27 @@ ARCHITECTURE_COLUMNS = (
     ("best_lr", "chosen lr", ".3g"), ("final_train_error", "train error", ".3f"),
     ("final_test_error", "test error", ".3f"),
 )
+SURVEY_COLUMNS = (("architecture", "architecture", ""), ("gsc_init", "GSC(L,0)", ".3g"),
+                  ("rate_init", "rate r", ".3f"), ("sign_diversity_last", "sign div. k=2", ".3f"),
+                  ("preact_std_last", "pre-act. spread k=2", ".3f"))
+DILUTION_COLUMNS = (("architecture", "architecture", ""), ("blocks", "blocks", ""),
+                    ("skip_to_residual", "k", ".3g"), ("residual_gsc", "GSC branch", ".3g"),
+                    ("block_gsc", "GSC block", ".4g"), ("predicted_block_gsc", "predicted", ".4g"),
+                    ("abs_cosine", "abs cos", ".3f"))
+DEPTH_COLUMNS = (("architecture", "architecture", ""), ("layers", "L", ""),
+                 ("effective_depth_init", "eff. depth init", ""),
+                 ("effective_depth_trained", "trained (skip = init)", ""),
+                 ("effective_depth_trained_natural", "trained (natural skip)", ""),
+                 ("taylor_break_k", "Taylor breaks at k", ""),
+                 ("taylor_break_linear_layers", "= weight layers", ""))
+REMEDY_COLUMNS = (("remedy", "remedy", ""), ("touches", "touches", ""),
+                  ("does_not_touch", "does not touch", ""), ("evidence", "measured", ""))
 
 
 # ----------------------------------------------------------------------------- figures
 
-def _merge_depth_studies(named: Sequence[tuple[str, EffectiveDepthStudy]]) -> EffectiveDepthStudy:
-    """One study of several single-architecture studies, each relabelled (for one figure)."""
+def merge_depth_studies(named: Sequence[tuple[str, EffectiveDepthStudy]]) -> EffectiveDepthStudy:
+    """One study made of single-architecture studies, each under a new label (for one figure)."""
     labels, trajectories, taylor, linear, histories, tables = [], {}, {}, {}, {}, []
     for label, study in named:
         old = study.labels[0]
@@ -816,8 +900,22 @@ def _merge_depth_studies(named: Sequence[tuple[str, EffectiveDepthStudy]]) -> Ef
                                table=pd.concat(tables, ignore_index=True))
 
 
+def _impact_study(stored: dict[str, StoredPart]) -> Any:
+    """The error-against-depth studies of every impact part as one :class:`~explodegrad.impact.DepthStudy`."""
+    studies = [stored[f"impact-{activation}-{norm}"].objects["study"]
+               for activation, norm in IMPACT_ARCHITECTURES]
+    return dataclasses.replace(studies[0], table=pd.concat([s.table for s in studies], ignore_index=True))
+
+
+def _activation_study(stored: dict[str, StoredPart], activation: str) -> EffectiveDepthStudy:
+    named = [(architecture_name(a) if a.init == "looks_linear" else a.label,
+              stored[arch_part_name(a)].objects["study"])
+             for a in TABLE_ARCHITECTURES if a.activation == activation]
+    return merge_depth_studies(named)
+
+
 @dataclass(frozen=True)
-class Figure:
+class ReportFigure:
     """A figure of the report: its file name, its one-line explanation and how to draw it."""
 
     file: str
@@ -825,8 +923,8 @@ class Figure:
     draw: Callable[[], Any]
 
 
-def report_figures(plan: ReportPlan, stored: dict[str, StoredPart]) -> dict[str, list[Figure]]:
-    """The figures of each report section, drawn with :mod:`explodegrad.plots` from stored results."""
+def report_figures(stored: dict[str, StoredPart]) -> dict[str, list[ReportFigure]]:
+    """The figures of each report section, drawn by :mod:`explodegrad.plots` from the stored results."""
     from explodegrad.plots.depth_study import plot_effective_depth_study
     from explodegrad.plots.gsc_meaning import plot_perturbation_check, plot_rescaling
     from explodegrad.plots.impact import plot_depth_study, plot_optimizer_gsc, plot_update_sizes
@@ -836,64 +934,58 @@ def report_figures(plan: ReportPlan, stored: dict[str, StoredPart]) -> dict[str,
     meaning = stored["gsc-meaning"].objects
     survey = stored["survey"].objects["survey"]
     plain = [label for label in survey.profiles if not label.endswith("/res")]
-    figures: dict[str, list[Figure]] = {
-        "gsc": [Figure("gsc-rescaling.png", "Rescaling one layer's output by 10 (and the next layer's weights "
-                       "by 1/10) leaves the function unchanged: the raw gradient jumps, the GSC does not move.",
-                       lambda: plot_rescaling(meaning["rescaling"])),
-                Figure("gsc-perturbation.png", "Nudging f_k by a small relative amount moves the losses, "
-                       "relatively, GSC(k, 0) times as much: the root mean square gain lies on the diagonal.",
-                       lambda: plot_perturbation_check(meaning["perturbation"]))],
-        "survey": [Figure("survey-gsc.png", "GSC(L, 0) of every architecture at initialization, log scale: "
-                          "bars above the dashed line at 1 are exploding gradients; residual bars are far lower.",
-                          lambda: plot_survey(survey, value="gsc_first_layer")),
-                   Figure("survey-profiles.png", "GSC(k, 0) against the layer k of the plain architectures: "
-                          "a straight line on the log axis is exponential growth with rate r.",
-                          lambda: plot_survey_profiles(survey, labels=plain))],
-    }
+    figures = {"gsc": [
+        ReportFigure("gsc-rescaling.png", "Rescaling one layer's output by 10 (and the next layer's "
+                     "weights by 1/10) leaves the function unchanged: the raw gradient jumps, the GSC does "
+                     "not move.", lambda: plot_rescaling(meaning["rescaling"])),
+        ReportFigure("gsc-perturbation.png", "Nudging f_k by a small relative amount moves the losses, "
+                     "relatively, GSC(k, 0) times as much: the root mean square gain lies on the diagonal.",
+                     lambda: plot_perturbation_check(meaning["perturbation"]))]}
+    figures["survey"] = [
+        ReportFigure("survey-gsc.png", "GSC(L, 0) of every architecture at initialization, log scale: bars "
+                     "above the dashed line at 1 mean exploding gradients.",
+                     lambda: plot_survey(survey, value="gsc_first_layer")),
+        ReportFigure("survey-profiles.png", "GSC(k, 0) against the layer k of the plain architectures: a "
+                     "straight line on the log axis is exponential growth with rate r.",
+                     lambda: plot_survey_profiles(survey, labels=plain))]
     if "survey-paper-size" in stored:
         big = stored["survey-paper-size"].objects["survey"]
-        figures["survey"].append(Figure(
-            "survey-paper-size.png", "The same survey at the paper's size (depth 50, width 100): measured at "
-            "initialization only, so it is cheap even on a CPU.", lambda: plot_survey(big, value="gsc_first_layer")))
-    taylor = []
-    for activation in ("relu", "tanh", "selu"):
-        named = [(architecture_name(a) if a.init == "looks_linear" else a.label,
-                  stored[arch_part_name(a)].objects["study"])
-                 for a in TABLE_ARCHITECTURES if a.activation == activation]
-        merged = _merge_depth_studies(named)
-        taylor.append(Figure(
-            f"taylor-{activation}.png",
-            f"{activation}: effective depth during training (left; skip = the layer at initialization) and "
-            "training error when the top layers are replaced by their first-order Taylor expansion (right; "
-            "a ring marks where the error first rises by more than "
-            f"{merged.tolerance:g}).",
-            lambda merged=merged, activation=activation: plot_effective_depth_study(
-                merged, title=f"{activation}: effective depth and the Taylor experiment")))
-    figures["taylor"] = taylor
-    impact = [stored[f"impact-{a}-{n}"].objects["study"] for a, n in IMPACT_ARCHITECTURES]
-    merged_impact = dataclasses.replace(impact[0], table=pd.concat([s.table for s in impact], ignore_index=True))
-    optimizers = stored["optimizers"].objects["study"]
+        figures["survey"].append(ReportFigure(
+            "survey-paper-size.png", "The same survey at the paper's size (depth 50, width 100), measured "
+            "at initialization only.", lambda: plot_survey(big, value="gsc_first_layer")))
+    impact, optimizers = _impact_study(stored), stored["optimizers"].objects["study"]
     figures["impact"] = [
-        Figure("impact-depth.png", "Final training error against depth, each depth at its best learning rate: "
-               "the exploding architectures fall behind as they get deeper.",
-               lambda: plot_depth_study(merged_impact)),
-        Figure("impact-optimizers.png", "GSC(L, 0) during training under SGD, Adam and RMSprop: adaptive "
-               "optimizers rescale steps, not the GSC.", lambda: plot_optimizer_gsc(optimizers)),
-        Figure("impact-update-sizes.png", "Relative update size per layer (left) and GSC(k, 0) at the end "
-               "(right): where the GSC is large, layers near the input take steps that move the loss most.",
-               lambda: plot_update_sizes(optimizers))]
+        ReportFigure("impact-depth.png", "Final training error against depth, each depth at its best "
+                     "learning rate.", lambda: plot_depth_study(impact)),
+        ReportFigure("impact-optimizers.png", "GSC(L, 0) during training under SGD, Adam and RMSprop: "
+                     "adaptive optimizers rescale the steps, not the GSC.",
+                     lambda: plot_optimizer_gsc(optimizers)),
+        ReportFigure("impact-update-sizes.png", "Relative update size per layer (left) and GSC(k, 0) at the "
+                     "end of training (right), per optimizer.", lambda: plot_update_sizes(optimizers))]
+    figures["taylor"] = []
+    for activation in ("relu", "tanh", "selu"):
+        study = _activation_study(stored, activation)
+        figures["taylor"].append(ReportFigure(
+            f"taylor-{activation}.png",
+            f"{activation}: effective depth during training (left; skip = the layer at initialization) "
+            "and training error when the top layers are replaced by their first-order Taylor expansion "
+            f"(right; a ring marks where the error first rises by more than {study.tolerance:g}).",
+            lambda study=study, activation=activation: plot_effective_depth_study(
+                study, title=f"{activation}: effective depth and the Taylor experiment")))
     orthogonal = stored["orthogonal"].objects["result"]
     width = stored["width-vs-depth"].objects["result"]
     figures["remedies"] = [
-        Figure("orthogonal-state.png", "The looks-linear network starts with GSC(L, 2) = 1 exactly; training "
-               "moves it away from 1 (left) while it learns (right).", lambda: plot_orthogonal_state(orthogonal)),
-        Figure("width-vs-depth.png", "At one parameter budget, shallower and wider networks against deeper and "
-               "narrower ones (best learning rate per depth).", lambda: plot_width_vs_depth(width))]
+        ReportFigure("orthogonal-state.png", "GSC(L, 2) between the hidden layers (left) and training "
+                     "error (right) during training; the looks-linear network starts at GSC 1 exactly.",
+                     lambda: plot_orthogonal_state(orthogonal)),
+        ReportFigure("width-vs-depth.png", "Final errors against depth at one parameter budget, each "
+                     "network as wide as the budget allows, at its best learning rate.",
+                     lambda: plot_width_vs_depth(width))]
     return figures
 
 
-def save_figures(figures: dict[str, list[Figure]], folder: Path) -> list[Path]:
-    """Draw every figure and save it as PNG in ``folder``; return the paths."""
+def save_figures(figures: dict[str, list[ReportFigure]], folder: Path) -> list[Path]:
+    """Draw every figure in the course's theme and save it as PNG in ``folder``; return the paths."""
     import matplotlib.pyplot as plt
 
     from explodegrad.plots.theme import set_theme
@@ -914,10 +1006,10 @@ def save_figures(figures: dict[str, list[Figure]], folder: Path) -> list[Path]:
 # ----------------------------------------------------------------------------- the report
 
 def remedy_evidence(stored: dict[str, StoredPart]) -> list[RemedyEvidence]:
-    """Every remedy's evidence, from the stored parts (no computation beyond table look-ups)."""
+    """Every remedy's evidence from the stored parts (table look-ups; the training ran in the parts)."""
     survey = stored["survey"].objects["survey"]
-    relu = _merge_depth_studies([(a.label, stored[arch_part_name(a)].objects["study"])
-                                 for a in (Architecture("relu", "batch"), Architecture("relu", "batch", True))])
+    pair = (Architecture("relu", "batch"), Architecture("relu", "batch", True))
+    relu = merge_depth_studies([(a.label, stored[arch_part_name(a)].objects["study"]) for a in pair])
     return [skip_connection_evidence(survey, "relu", "batch", relu),
             initialization_evidence(stored["orthogonal"].objects["result"]),
             normalization_evidence(survey, "relu", "batch"),
@@ -926,205 +1018,199 @@ def remedy_evidence(stored: dict[str, StoredPart]) -> list[RemedyEvidence]:
             width_evidence(stored["width-vs-depth"].objects["result"])]
 
 
-def _dilution_table(stored: dict[str, StoredPart]) -> pd.DataFrame:
-    rows = []
-    for label, result in stored["dilution"].objects.items():
-        rows.append({"architecture": label, "blocks": len(result.layers),
-                     "skip_to_residual": float(np.median(result.skip_to_residual)),
-                     "residual_gsc": float(np.median(result.residual_gsc)),
-                     "block_gsc": float(np.median(result.block_gsc)),
-                     "predicted_block_gsc": float(np.median(result.predicted_block_gsc)),
-                     "abs_cosine": float(np.median(np.abs(result.cosine)))})
-    return pd.DataFrame(rows)
+@dataclass
+class _Report:
+    """Everything the report's text is made of."""
 
+    plan: ReportPlan
+    data: Dataset
+    parts: list[Part]
+    stored: dict[str, StoredPart]
+    info: RunInfo
+    table: pd.DataFrame
+    claims: list[Claim]
+    remedies: Any
+    figures: dict[str, list[ReportFigure]]
+    figure_folder: str
+    results_name: str
 
-def _image(folder: str, figure: Figure) -> str:
-    return f"![{figure.file}]({folder}/{figure.file})\n\n*{figure.caption}*\n"
-
-
-def _data_lines(plan: ReportPlan, data: Dataset | None) -> list[str]:
-    scale = plan.scale
-    sizes = (f"{len(data.x_train):,} training / {len(data.x_test):,} test examples, {data.in_features} "
-             f"features" if data is not None else "")
-    if scale.dataset == "cifar10":
-        return [f"- **Data:** CIFAR-10 ({sizes}), the paper's data set, from {data.source if data else '?'}."]
-    if scale.name == "paper":
-        why = "CIFAR-10 was not found"
-    else:
-        why = f"the {scale.name} scale uses it so that it runs on a CPU"
-    return [f"- **Data:** {scale.dataset} ({sizes}; {data.source if data is not None else ''}) instead of "
-            f"CIFAR-10, the paper's data set: {why}. For CIFAR-10 run `--scale paper` with `--data-root` "
-            "(see docs/README.md)."]
+    def images(self, section: str) -> list[str]:
+        return [f"![{f.file}]({self.figure_folder}/{f.file})\n\n*{f.caption}*\n"
+                for f in self.figures[section]]
 
 
 def write_report(out: Path, plan: ReportPlan, parts: list[Part], stored: dict[str, StoredPart],
                  info: RunInfo, start: float) -> tuple[Path, Path, list[Path]]:
-    """Write the figures, the JSON of every number and the Markdown report; return their paths."""
+    """Draw the figures, then write the JSON of every number and the Markdown report; return the paths."""
     name = plan.scale.name
-    figure_folder = f"figures-{name}"
-    figures = report_figures(plan, stored)
-    paths = save_figures(figures, out / figure_folder)
+    figures = report_figures(stored)
+    paths = save_figures(figures, out / f"figures-{name}")
     table = architecture_table(stored)
-    claims = check_claims(table, plan.scale.depth)
-    summary = remedies_summary(remedy_evidence(stored))
-    dilution = _dilution_table(stored)
+    report = _Report(plan=plan, data=load_plan_data(plan, "cpu"), parts=parts, stored=stored, info=info,
+                     table=table, claims=check_claims(table, plan.scale.depth),
+                     remedies=remedies_summary(remedy_evidence(stored)), figures=figures,
+                     figure_folder=f"figures-{name}", results_name=f"results-{name}-scale.json")
     info.wall_time = time.perf_counter() - start
-    data = load_plan_data(plan, "cpu")  # for its description (sizes, source) only
-    compute_time = sum(s.wall_time for s in stored.values())
-    results = {
-        "meta": {"scale": to_jsonable(dataclasses.asdict(plan.scale)), "lrs": list(plan.lrs), "seed": plan.seed,
-                 "data": {"name": data.name, "source": data.source, "n_train": len(data.x_train),
-                          "n_test": len(data.x_test), "in_features": data.in_features},
-                 "device": info.device, "machine": info.machine, "load_average": info.load_average,
-                 "started": info.started, "command": info.command, "jobs": info.jobs,
-                 "wall_time": info.wall_time, "compute_time_of_parts": compute_time,
-                 "computed": info.computed, "reused": info.reused, "format": FORMAT_VERSION,
-                 "exploding_rate": EXPLODING_RATE},
-        "architecture_table": to_jsonable(table),
-        "claims": to_jsonable(claims),
-        "dilution_table": to_jsonable(dilution),
-        "remedies": to_jsonable(summary.measurements),
-        "parts": {part.name: {"title": part.title, "chapters": part.chapters,
-                              "wall_time": stored[part.name].wall_time, "device": stored[part.name].device,
-                              "numbers": stored[part.name].numbers} for part in parts},
-    }
-    results_path = out / f"results-{name}-scale.json"
-    _write_atomic(results_path, _dump_json(to_jsonable(results)))
+    results_path = out / report.results_name
+    _write_atomic(results_path, _dump_json(_results(report)))
     report_path = out / f"report-{name}-scale.md"
-    text = _report_text(plan, data, parts, table, claims, summary, dilution, figures, figure_folder, stored,
-                        info, compute_time, results_path.name)
-    _write_atomic(report_path, text.encode())
+    text = "\n".join(_header(report) + _table_section(report) + _gsc_section(report) + _survey_section(report)
+                     + _impact_section(report) + _dilution_section(report) + _depth_section(report)
+                     + _remedies_section(report) + _parts_section(report))
+    _write_atomic(report_path, (text + "\n").encode())
     return report_path, results_path, paths
 
 
-def _report_text(plan: ReportPlan, data: Dataset, parts: list[Part], table: pd.DataFrame, claims: list[Claim], summary: Any,
-                 dilution: pd.DataFrame, figures: dict[str, list[Figure]], folder: str,
-                 stored: dict[str, StoredPart], info: RunInfo, compute_time: float, results_name: str) -> str:
-    scale = plan.scale
-    settings = study_settings(scale)
-    rates = ", ".join(f"{lr:g}" for lr in plan.lrs)
+def _results(report: _Report) -> dict[str, Any]:
+    plan, info, data, stored = report.plan, report.info, report.data, report.stored
+    meta = {"scale": dataclasses.asdict(plan.scale), "lrs": list(plan.lrs), "seed": plan.seed,
+            "data": {"name": data.name, "source": data.source, "n_train": len(data.x_train),
+                     "n_test": len(data.x_test), "in_features": data.in_features},
+            "device": info.device, "machine": info.machine, "load_average": info.load_average,
+            "started": info.started, "command": info.command, "jobs": info.jobs, "wall_time": info.wall_time,
+            "compute_time_of_parts": sum(s.wall_time for s in stored.values()), "computed": info.computed,
+            "reused": info.reused, "format": FORMAT_VERSION, "exploding_rate": EXPLODING_RATE}
+    parts = {part.name: {"title": part.title, "chapters": part.chapters,
+                         "wall_time": stored[part.name].wall_time, "device": stored[part.name].device,
+                         "numbers": stored[part.name].numbers} for part in report.parts}
+    return to_jsonable({"meta": meta, "architecture_table": report.table, "claims": report.claims,
+                        "dilution_table": dilution_table(stored["dilution"].objects),
+                        "remedies": report.remedies.measurements, "parts": parts})
+
+
+def _data_line(report: _Report) -> str:
+    scale, data = report.plan.scale, report.data
+    sizes = (f"{len(data.x_train):,} training / {len(data.x_test):,} test examples, "
+             f"{data.in_features} features")
+    if data.name == "cifar10":
+        return f"- **Data:** CIFAR-10, the paper's data set ({sizes}), from {data.source}."
+    why = ("CIFAR-10 was not found" if scale.name == "paper"
+           else f"the {scale.name} scale uses it so that it runs on a CPU in minutes")
+    return (f"- **Data:** {data.name} ({sizes}; {data.source}) instead of CIFAR-10, the paper's data set: "
+            f"{why}. For CIFAR-10 run `--scale paper --data-root PATH` (see docs/README.md).")
+
+
+def _header(report: _Report) -> list[str]:
+    scale, info = report.plan.scale, report.info
     load = f"; load average {info.load_average:.1f} at the start" if info.load_average is not None else ""
-    lines = [
+    compute = sum(s.wall_time for s in report.stored.values())
+    return [
         f"# explodegrad: the study reproduced headless ({scale.name} scale)", "",
         f"- **Scale:** {scale.describe()} ({scale.reason}).",
-        *_data_lines(plan, data),
+        _data_line(report),
         f"- **Machine:** {info.machine}; device {info.device}{load}.",
         f"- **Wall time:** {info.wall_time:.0f} s for the run that wrote this report ({len(info.computed)} "
-        f"parts computed, {len(info.reused)} reused from an earlier run, {info.jobs} job(s)); the parts took "
-        f"{compute_time:.0f} s of compute in all.",
-        f"- **Command:** `{info.command}` on {info.started}.",
-        "",
-        f"Every number is in `{results_name}`. Layers are counted from the output as in the paper "
-        "(k = 1 the logits, k = L the first layer). Philipp, Song & Carbonell, *The exploding gradient problem "
-        "demystified* (arXiv:1712.05577), measure depth-50, width-100 networks on CIFAR-10; this report runs "
-        "the same experiments through the library the course notebooks use.", "",
+        f"parts computed, {len(info.reused)} reused from an earlier run, {info.jobs} job(s)); the parts "
+        f"took {compute:.0f} s of compute in all.",
+        f"- **Command:** `{info.command}`, started {info.started}.", "",
+        f"Every number is in `{report.results_name}`. Layers are counted from the output as in the paper "
+        "(k = 1 the logits, k = L the first layer). Philipp, Song & Carbonell, *The exploding gradient "
+        "problem demystified* (arXiv:1712.05577), measure depth-50, width-100 networks on CIFAR-10; this "
+        "report runs the same experiments through the library functions the course notebooks use.", ""]
+
+
+def _table_section(report: _Report) -> list[str]:
+    scale, settings = report.plan.scale, study_settings(report.plan.scale)
+    rates = ", ".join(f"{lr:g}" for lr in report.plan.lrs)
+    lines = [
         "## 1. The architecture table (chapters 03, 04, 06)", "",
-        f"Each row is one network of depth {scale.depth} (weight layers) and width {scale.width}, initialized "
-        "with its activation's usual scheme (He for ReLU, Xavier for tanh, LeCun for SELU) unless named. "
+        f"Each row is one network of depth {scale.depth} (weight layers) and width {scale.width}, with its "
+        "activation's usual initialization (He for ReLU, Xavier for tanh, LeCun for SELU) unless named. "
         f"Training: SGD with momentum {settings.momentum:g}, batch {settings.batch_size}, {settings.steps} "
-        f"steps; the learning rate is chosen per architecture from {{{rates}}} by the lowest final training "
-        "error in one batched search (`explodegrad.sweep.lr_search`); errors are measured on fixed subsets of "
-        f"{settings.eval_size} examples with batch statistics. Residual networks have blocks of two layers, "
-        "so their L counts the input layer, the blocks and the readout.", "",
-        markdown_table(table, ARCHITECTURE_COLUMNS), "",
-        "- *GSC(L,0) at init*: gradient scale coefficient from the first layer's output to the losses, "
-        "at initialization (the paper's headline number); *rate r*: its fitted growth per layer.",
-        f"- *r > {EXPLODING_RATE:g}*: counted as exploding in the claims below (an operational threshold).",
+        f"steps; the learning rate is chosen per architecture from {{{rates}}} by the lowest final "
+        "training error in one batched search (`explodegrad.sweep.lr_search`), and the network is trained "
+        "again at that rate to track its effective depth. Errors are measured on fixed subsets of "
+        f"{settings.eval_size} examples with batch statistics. Residual networks have blocks of two "
+        "layers: their L counts the input layer, the blocks and the readout.", "",
+        markdown_table(report.table, ARCHITECTURE_COLUMNS), "",
+        "- *GSC(L,0) at init*: the gradient scale coefficient from the first layer's output to the losses "
+        "at initialization (the paper's headline number); *rate r*: its fitted growth per layer; "
+        f"*r > {EXPLODING_RATE:g}*: counted as exploding below (an operational threshold).",
         "- *sign div. k=2*: mean over neurons of min(P, N) / (P + N) of the last hidden layer's "
-        "pre-activations (0.5 = every neuron changes sign half the time; 0 = a collapsed domain).",
-        "- *pre-act. spread k=2*: the pre-activations' spread across the batch relative to their RMS "
-        "(small = every example sees nearly the same point of the nonlinearity).",
-        "- *eff. depth init*: effective depth at initialization with the natural skip (identity for ResNets, "
-        "each layer's best affine fit otherwise); *eff. depth trained*: after training, with skip = the layer "
-        "at initialization (the paper's residual trick); both with a 1 % share threshold.",
+        "pre-activations (0.5: every neuron is positive half the time; 0: a collapsed domain); "
+        "*pre-act. spread k=2*: their spread across the batch relative to their RMS.",
+        "- *eff. depth init*: effective depth at initialization with the natural skip (identity for "
+        "ResNets, each layer's best affine fit otherwise); *eff. depth trained*: after training, with "
+        "skip = the layer at initialization (the paper's residual trick); 1 % share threshold.",
         "- *chosen lr*: the search's pick (n/a: every rate diverged); *train/test error*: that run's final "
         "errors.", "",
-        "### Claims of the paper, checked on this table", "",
-    ]
-    for claim in claims:
-        lines.append(f"- **{claim.verdict}.** {claim.claim} *Measured:* {claim.measured}.")
-    lines += ["", f"At the {scale.name} scale the networks, data and training are "
-              + ("the paper's sizes." if scale.name == "paper" and scale.dataset == "cifar10" else
-                 "smaller than the paper's, so agreement is qualitative at best."), ""]
-    meaning = stored["gsc-meaning"].objects
+        "### The paper's claims, checked on this table", ""]
+    lines += [f"- **{c.verdict}.** {c.claim} *Measured:* {c.measured}." for c in report.claims]
+    paper = scale.name == "paper" and report.data.name == "cifar10"
+    lines += ["", "This is the paper's setting (one seed)." if paper else
+              f"At the {scale.name} scale the networks, data and training are smaller than the paper's: "
+              "agreement can only be qualitative.", ""]
+    return lines
+
+
+def _gsc_section(report: _Report) -> list[str]:
+    meaning = report.stored["gsc-meaning"].objects
     rescaling, perturbation = meaning["rescaling"], meaning["perturbation"]
     k = rescaling.layer
-    lines += [
-        "## 2. What the GSC means (chapter 02)", "",
-        f"On {rescaling.label}: multiplying f_{k} by {rescaling.factor:g} changed the mean loss from "
-        f"{rescaling.loss_before:.6f} to {rescaling.loss_after:.6f}; the raw gradient at f_{k} went from "
-        f"{_fmt(rescaling.raw_before[k - 1])} to {_fmt(rescaling.raw_after[k - 1])}, GSC({k}, 0) from "
-        f"{_fmt(rescaling.gsc_before[k - 1], '.4g')} to {_fmt(rescaling.gsc_after[k - 1], '.4g')}. "
-        f"Random relative nudges of f_k: RMS gain / GSC(k, 0) = "
-        + ", ".join(f"{_fmt(r, '.3f')} (k = {int(layer)})" for layer, r in zip(perturbation.layers, perturbation.ratio))
-        + ".", "",
-    ]
-    lines += [_image(folder, f) for f in figures["gsc"]]
-    lines += ["## 3. Prevalence at initialization (chapters 03, 04)", "",
-              "The survey behind the table's first columns, on one batch of "
-              f"{stored['survey'].objects['survey'].batch_size} training examples.", ""]
-    lines += [_image(folder, f) for f in figures["survey"]]
-    if "survey-paper-size" in stored:
-        big = architecture_table_at_init(stored["survey-paper-size"].objects)
+    ratios = ", ".join(f"{_fmt(r, '.3f')} (k = {int(layer)})"
+                       for layer, r in zip(perturbation.layers, perturbation.ratio))
+    return ["## 2. What the GSC means (chapter 02)", "",
+            f"On {rescaling.label}: multiplying f_{k} by {rescaling.factor:g} changed the mean loss from "
+            f"{rescaling.loss_before:.6f} to {rescaling.loss_after:.6f}; the raw gradient at f_{k} went from "
+            f"{_fmt(rescaling.raw_before[k - 1])} to {_fmt(rescaling.raw_after[k - 1])}, GSC({k}, 0) from "
+            f"{_fmt(rescaling.gsc_before[k - 1], '.4g')} to {_fmt(rescaling.gsc_after[k - 1], '.4g')}. "
+            f"Random relative nudges of f_k, RMS gain / GSC(k, 0): {ratios}.", "",
+            *report.images("gsc")]
+
+
+def _survey_section(report: _Report) -> list[str]:
+    survey = report.stored["survey"].objects["survey"]
+    lines = ["## 3. Prevalence at initialization (chapters 03, 04)", "",
+             f"The survey behind the table's first columns, on one batch of {survey.batch_size} training "
+             "examples.", "", *report.images("survey")]
+    if "survey-paper-size" in report.stored:
         lines += ["At the paper's size (depth 50, width 100), at initialization:", "",
-                  markdown_table(big, (("architecture", "architecture", ""), ("gsc_init", "GSC(L,0)", ".3g"),
-                                       ("rate_init", "rate r", ".3f"),
-                                       ("sign_diversity_last", "sign div. k=2", ".3f"),
-                                       ("preact_std_last", "pre-act. spread k=2", ".3f"))), ""]
-    optimizers = stored["optimizers"].objects["study"]
-    lines += ["## 4. Impact on training (chapter 03)", "",
-              "Training error against depth for an exploding and a non-exploding architecture, and the GSC "
-              "under three optimizers.", "",
-              "```", *[s.objects["study"].summary() for n, s in stored.items() if n.startswith("impact-")],
-              "", optimizers.summary(), "```", ""]
-    lines += [_image(folder, f) for f in figures["impact"]]
-    lines += ["## 5. Dilution in ResNets (chapter 05)", "",
-              "Per residual block at initialization (medians over blocks): the skip-to-residual ratio k, the "
-              "branch's GSC, the block's GSC and the Pythagorean prediction sqrt((k^2 + GSC_r^2) / (k^2 + 1)), "
-              "which needs the branch to be orthogonal to its input (|cos| near 0).", "",
-              markdown_table(dilution, (("architecture", "architecture", ""), ("blocks", "blocks", ""),
-                                        ("skip_to_residual", "k", ".3g"), ("residual_gsc", "GSC branch", ".3g"),
-                                        ("block_gsc", "GSC block", ".4g"),
-                                        ("predicted_block_gsc", "predicted", ".4g"),
-                                        ("abs_cosine", "abs cos", ".3f"))), ""]
-    lines += ["## 6. Effective depth and the Taylor experiment (chapter 06)", "",
-              "Every table architecture, trained at its chosen rate. The Taylor curves replace the top k layers "
-              "by their linearization around the data's mean and are measured in eval mode.", "",
-              markdown_table(table, (("architecture", "architecture", ""), ("layers", "L", ""),
-                                     ("effective_depth_init", "eff. depth init", ""),
-                                     ("effective_depth_trained", "trained (skip = init)", ""),
-                                     ("effective_depth_trained_natural", "trained (natural skip)", ""),
-                                     ("taylor_break_k", "Taylor breaks at k", ""),
-                                     ("taylor_break_linear_layers", "= weight layers", ""))), "",
-              "*Taylor breaks at k*: the smallest k whose training error rises more than "
-              f"{stored[arch_part_name(TABLE_ARCHITECTURES[0])].objects['study'].tolerance:g} above the "
-              "original (n/a: it never does).", ""]
-    lines += [_image(folder, f) for f in figures["taylor"]]
-    orthogonal = stored["orthogonal"].objects["result"]
-    width = stored["width-vs-depth"].objects["result"]
-    lines += ["## 7. Remedies and tradeoffs (chapter 07)", "", "```", orthogonal.summary(), "", width.summary(),
-              "```", ""]
-    lines += [_image(folder, f) for f in figures["remedies"]]
-    lines += ["What each remedy touches, what it leaves alone, and the numbers measured here:", "",
-              markdown_table(summary.table, (("remedy", "remedy", ""), ("touches", "touches", ""),
-                                             ("does_not_touch", "does not touch", ""),
-                                             ("evidence", "measured", ""))), ""]
-    lines += ["## Parts", "", "Each part was computed once and kept in `parts/`; a rerun reuses it.", "",
-              "| part | chapters | what | seconds | device | this run |", "|---|---|---|---|---|---|"]
-    for part in parts:
-        done = stored[part.name]
-        lines.append(f"| {part.name} | {part.chapters} | {part.title} | {done.wall_time:.1f} | {done.device} | "
-                     f"{'computed' if done.computed else 'reused'} |")
-    return "\n".join(lines) + "\n"
+                  markdown_table(survey_table(report.stored["survey-paper-size"].objects), SURVEY_COLUMNS),
+                  ""]
+    return lines
 
 
-def architecture_table_at_init(objects: dict[str, Any]) -> pd.DataFrame:
-    """The at-initialization columns of a survey part (both surveys), one row per table architecture."""
-    rows = []
-    for architecture in TABLE_ARCHITECTURES:
-        source = objects["looks_linear"] if architecture.init == "looks_linear" else objects["survey"]
-        measured = source.row(architecture.activation, architecture.norm, architecture.residual)
-        rows.append({"architecture": architecture_name(architecture), "gsc_init": measured["gsc_first_layer"],
-                     "rate_init": measured["rate"], "sign_diversity_last": measured["sign_diversity_last"],
-                     "preact_std_last": measured["preact_std_last"]})
-    return pd.DataFrame(rows)
+def _impact_section(report: _Report) -> list[str]:
+    impact, optimizers = _impact_study(report.stored), report.stored["optimizers"].objects["study"]
+    return ["## 4. Impact on training (chapter 03)", "",
+            "Training error against depth for two exploding and one non-exploding architecture (each depth "
+            "at its best learning rate), and the GSC under three optimizers.", "",
+            "```", impact.summary(), "", optimizers.summary(), "```", "", *report.images("impact")]
+
+
+def _dilution_section(report: _Report) -> list[str]:
+    return ["## 5. Dilution in ResNets (chapter 05)", "",
+            "Per residual block at initialization, medians over the blocks: the skip-to-residual ratio k, "
+            "the branch's GSC, the block's GSC and the Pythagorean prediction sqrt((k^2 + GSC_r^2) / (k^2 + "
+            "1)), which assumes the branch orthogonal to its input (|cos| near 0).", "",
+            markdown_table(dilution_table(report.stored["dilution"].objects), DILUTION_COLUMNS), ""]
+
+
+def _depth_section(report: _Report) -> list[str]:
+    tolerance = report.stored[arch_part_name(TABLE_ARCHITECTURES[0])].objects["study"].tolerance
+    return ["## 6. Effective depth and the Taylor experiment (chapter 06)", "",
+            "Every table architecture, trained at its chosen rate. The Taylor experiment replaces the top k "
+            "layers by their linearization around the data's mean (evaluated in eval mode).", "",
+            markdown_table(report.table, DEPTH_COLUMNS), "",
+            f"*Taylor breaks at k*: the smallest k whose training error rises more than {tolerance:g} above "
+            "the original network's (n/a: it never does).", "", *report.images("taylor")]
+
+
+def _remedies_section(report: _Report) -> list[str]:
+    orthogonal = report.stored["orthogonal"].objects["result"]
+    width = report.stored["width-vs-depth"].objects["result"]
+    return ["## 7. Remedies and tradeoffs (chapter 07)", "", "```", orthogonal.summary(), "", width.summary(),
+            "```", "", *report.images("remedies"),
+            "What each remedy touches, what it leaves alone, and the numbers measured here:", "",
+            markdown_table(report.remedies.table, REMEDY_COLUMNS), ""]
+
+
+def _parts_section(report: _Report) -> list[str]:
+    lines = ["## Parts", "", "Each part is kept in `parts/`; a rerun with the same settings reuses it.", "",
+             "| part | chapters | what | seconds | device | this run |", "|---|---|---|---|---|---|"]
+    for part in report.parts:
+        done = report.stored[part.name]
+        how = "computed" if done.computed else "reused"
+        lines.append(f"| {part.name} | {part.chapters} | {part.title} | {done.wall_time:.1f} | {done.device} "
+                     f"| {how} |")
+    return lines

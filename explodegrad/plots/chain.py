@@ -55,7 +55,7 @@ def plot_scalar_chain(result: ChainResult, *, ax: Axes | None = None, title: str
     log_axis(ax)
     mark_overflow(ax, depths[bad], None, what="gradient", where="l =")
     integer_x(ax)
-    finish(ax, xlabel="l: multiplications the gradient flowed back through",
+    finish(ax, xlabel="l: multiplications the gradient\nflowed back through",
            ylabel="|gradient|", title=title if title is not None else
            f"y = w^{result.depth} x: the gradient is a product of {result.depth} factors", legend=True)
     return fig
@@ -169,7 +169,7 @@ def plot_recurrent_gradients(results: RecurrentGradients | Sequence[RecurrentGra
     log_axis(ax)
     mark_overflow(ax, sorted(bad_steps), None, what="gradient", where="t =")
     integer_x(ax)
-    finish(ax, xlabel="time step t (t = 1 is read first, furthest from the readout)",
+    finish(ax, xlabel="time step t\n(t = 1 is read first, furthest from the readout)",
            ylabel="||d loss / d x_t||", title=title, legend=True)
     return fig
 

@@ -45,7 +45,7 @@ def plot_domain_stats(stats: DomainStats, *, axes: Sequence[Axes] | None = None,
         else:
             ax.set_ylim(bottom=0.0)
         integer_x(ax)
-        finish(ax, xlabel="hidden layer k (from the output; k = 2 next to the readout)",
+        finish(ax, xlabel="hidden layer k, counted from the output\n(k = 2: next to the readout)",
                ylabel=ylabel, legend=label is not None)
     if title is not None or axes is None:
         fig.suptitle(title if title is not None else stats.label, fontsize="medium")

@@ -74,8 +74,8 @@ def plot_gsc_profile(profile: GSCProfile, *, ax: Axes | Sequence[Axes] | None = 
            title=title if title is not None else profile.label, legend=True)
     if raw_ax is not None:
         grads = profile.output_grad_norms
-        if np.isnan(grads).all():
-            raw_ax.text(0.5, 0.5, "no raw gradients: the profile was measured without targets",
+        if np.isnan(grads).all() and not profile.overflowed:
+            raw_ax.text(0.5, 0.5, "no raw gradients:\nthe profile was measured without targets",
                         transform=raw_ax.transAxes, ha="center", va="center", fontsize="small")
         else:
             _, raw_bad = draw_finite(raw_ax, layers, grads, log=True, marker="o", markersize=3,
@@ -84,7 +84,7 @@ def plot_gsc_profile(profile: GSCProfile, *, ax: Axes | Sequence[Axes] | None = 
             mark_overflow(raw_ax, layers[raw_bad], None, what="gradient")
         integer_x(raw_ax)
         finish(raw_ax, xlabel=LAYER_LABEL_WITH_INPUT, ylabel="raw gradient norm",
-               title="raw gradient norms (change with each layer's scale)")
+               title="raw gradient norms (scale-dependent)")
     return fig
 
 
@@ -111,7 +111,7 @@ def plot_gsc_matrix(matrix: GSCMatrix, *, ax: Axes | None = None, title: str | N
                 gid=OVERFLOW_MARKER_GID, label="_overflow")
         ax.text(0.02, 0.98, matrix.message.split(";")[0], transform=ax.transAxes, va="top",
                 color=OVERFLOW_COLOR, fontsize="small", gid=OVERFLOW_NOTE_GID)
-    finish(ax, xlabel="l (layer the gradient flows to, from the output)",
-           ylabel="k (layer perturbed, from the output)", title=title or matrix.label)
+    finish(ax, xlabel="l: the layer the gradient flows to\n(counted from the output)",
+           ylabel="k: the layer perturbed", title=title or matrix.label)
     ax.grid(False)
     return fig

@@ -19,7 +19,7 @@ from explodegrad.plots.theme import (
 )
 from explodegrad.residual import DilutionResult, PathContributions
 
-BLOCK_LABEL = "residual block k (the layer it produces, counted from the output)"
+BLOCK_LABEL = "residual block k: the layer it produces,\ncounted from the output (k = 1: logits)"
 
 
 def plot_dilution(result: DilutionResult, *, axes: Sequence[Axes] | None = None,
@@ -62,7 +62,7 @@ def plot_dilution(result: DilutionResult, *, axes: Sequence[Axes] | None = None,
         mark_overflow(ratio_ax, blocks[ratio_bad], None, what="||x|| / ||r(x)||", where="block")
     integer_x(ratio_ax)
     finish(ratio_ax, xlabel=BLOCK_LABEL, ylabel="skip-to-residual ratio ||x|| / ||r(x)||",
-           title="dilution: how much the skip outweighs the branch")
+           title="dilution: skip vs. branch size")
     return fig
 
 

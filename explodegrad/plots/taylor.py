@@ -35,6 +35,6 @@ def plot_taylor_curve(curve: TaylorCurve, *, ax: Axes | None = None, metric: str
         finite = np.asarray(values)[np.isfinite(values)]
         ax.set_ylim(bottom=0.0, top=max(1.0, float(finite.max()) * 1.05) if finite.size else 1.0)
     integer_x(ax)
-    finish(ax, xlabel="k: top layers replaced by their linearization (0 = the network itself)",
+    finish(ax, xlabel="k: top layers replaced by their linearization\n(k = 0: the network itself)",
            ylabel=ylabel, title=title if title is not None else curve.label, legend=label is not None)
     return fig

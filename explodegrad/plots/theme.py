@@ -9,6 +9,7 @@ each non-finite position plus a note ("gradient overflowed at layer 37") into th
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -33,9 +34,9 @@ OVERFLOW_COLOR = "crimson"
 OVERFLOW_MARKER_GID = "overflow-marker"
 OVERFLOW_NOTE_GID = "overflow-note"
 #: The x label of every per-layer plot: the paper's numbering, from the output.
-LAYER_LABEL = "layer k, counted from the output (k = 1: logits, k = L: first layer)"
+LAYER_LABEL = "layer k, counted from the output\n(k = 1: logits, k = L: first layer)"
 #: The same, for plots whose last point is the input, k = L + 1.
-LAYER_LABEL_WITH_INPUT = "layer k, counted from the output (k = 1: logits, k = L + 1: input)"
+LAYER_LABEL_WITH_INPUT = "layer k, counted from the output\n(k = 1: logits, k = L + 1: input)"
 
 
 def set_theme() -> None:
@@ -49,7 +50,7 @@ def set_theme() -> None:
 
 #: Fixed margins, in inches: left (y ticks and label), right, bottom (x ticks and label), top
 #: (a panel title), top with a figure title above the panels, and the gap between panels.
-MARGINS_IN = {"left": 0.75, "right": 0.15, "bottom": 0.6, "top": 0.35, "top_with_title": 0.65,
+MARGINS_IN = {"left": 0.75, "right": 0.15, "bottom": 0.75, "top": 0.35, "top_with_title": 0.65,
               "gap": 0.85}
 
 
@@ -162,15 +163,21 @@ def mark_overflow(ax: Axes, positions: np.ndarray | Sequence[float], note: str |
         (marker,) = ax.plot(xs, np.full(xs.size, 0.97), linestyle="none", marker="x", markersize=7,
                             color=OVERFLOW_COLOR, transform=ax.get_xaxis_transform(), clip_on=False,
                             label="_overflow", gid=OVERFLOW_MARKER_GID)
-    ax.text(0.02, 0.90, note, transform=ax.transAxes, va="top", ha="left", color=OVERFLOW_COLOR,
-            fontsize="small", wrap=True, gid=OVERFLOW_NOTE_GID,
+    ax.text(0.02, 0.90, _wrap_to_axes(ax, note), transform=ax.transAxes, va="top", ha="left",
+            color=OVERFLOW_COLOR, fontsize="small", gid=OVERFLOW_NOTE_GID,
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
     return marker
 
 
+def _wrap_to_axes(ax: Axes, text: str) -> str:
+    """Break ``text`` into lines that fit the axes' width (about 14 characters per inch)."""
+    width_in = ax.get_position().width * ax.figure.get_size_inches()[0]
+    return textwrap.fill(text, width=max(20, int(width_in * 14)))
+
+
 def overflow_notes(ax: Axes) -> list[str]:
-    """The overflow notes drawn into ``ax`` (for tests and explorers)."""
-    return [t.get_text() for t in ax.texts if t.get_gid() == OVERFLOW_NOTE_GID]
+    """The overflow notes drawn into ``ax``, each on one line (for tests and explorers)."""
+    return [" ".join(t.get_text().split()) for t in ax.texts if t.get_gid() == OVERFLOW_NOTE_GID]
 
 
 def auto_log_scale(ax: Axes, *values: np.ndarray) -> bool:
@@ -213,13 +220,15 @@ class PowerOfTenFormatter(Formatter):
 
 
 class MinorLogFormatter(Formatter):
-    """Minor ticks of a log axis: labelled (plainly) only when the view spans under a decade."""
+    """Minor ticks of a log axis: labelled (plainly) only when the view spans under a decade;
+    every one under a factor of three, else those at 2, 3 and 5 times a power of ten."""
 
     def __call__(self, x: float, pos: int | None = None) -> str:
-        if _spans_a_decade(self.axis) or not np.isfinite(x):
+        if _spans_a_decade(self.axis) or not np.isfinite(x) or x <= 0:
             return ""
+        low, high = sorted(self.axis.get_view_interval())
         mantissa = x / 10 ** np.floor(np.log10(x))
-        return f"{x:.2g}" if round(mantissa) in (1, 2, 3, 5) else ""
+        return f"{x:.2g}" if high / low < 3.0 or round(mantissa) in (1, 2, 3, 5) else ""
 
 
 class MinorLogLocator(LogLocator):
@@ -232,7 +241,13 @@ class MinorLogLocator(LogLocator):
     def __call__(self) -> list[float]:
         if _spans_a_decade(self.axis):
             return []
-        return super().__call__()
+        low, high = sorted(self.axis.get_view_interval())
+        if high / low >= 3.0:
+            return super().__call__()
+        # under a factor of three a log axis has hardly any ticks: use evenly spaced ones
+        ticks = MaxNLocator(nbins=4).tick_values(low, high)
+        ticks = ticks[(ticks > 0) & (ticks >= low) & (ticks <= high)]
+        return [t for t in ticks if abs(np.log10(t) - round(np.log10(t))) > 1e-9]
 
 
 def log_axis(ax: Axes, which: str = "y") -> None:

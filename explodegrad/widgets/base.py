@@ -47,14 +47,15 @@ Key = tuple[tuple[str, Hashable], ...]
 
 
 def figure_data(fig: Figure) -> list[dict[str, Any]]:
-    """What a figure shows, as numbers: per axes its title, labels and lines' x/y data."""
+    """What a figure shows, as numbers: per axes its title, labels, lines' x/y data and texts
+    (each text on one line)."""
     panels = []
     for ax in fig.axes:
         lines = [(np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float))
                  for line in ax.get_lines()]
         panels.append({"title": ax.get_title(), "xlabel": ax.get_xlabel(),
                        "ylabel": ax.get_ylabel(), "lines": lines,
-                       "texts": [text.get_text() for text in ax.texts]})
+                       "texts": [" ".join(text.get_text().split()) for text in ax.texts]})
     return panels
 
 

@@ -56,4 +56,4 @@ def path_explorer(device: DeviceChoice | None = None, depth: int = 20, width: in
         return plot_path_contributions(result, title=f"path lengths at initialization: {result.label}")
 
     return Explorer(controls, experiment, draw, "Which path lengths carry the gradient?", device=device,
-                    describe=_describe)
+                    describe=_describe, name="paths")

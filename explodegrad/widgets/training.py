@@ -102,17 +102,17 @@ def training_explorer(depth: int = 20, width: int = 64, activation: str = "relu"
     def experiment(depth: int, width: int, activation: str, norm: str, init: str, residual: bool,
                    optimizer: str, lr: float, clipping: str, clip: float) -> TrainHistory:
         data = digits(device.device, seed)
-        config = NetConfig(depth=depth, width=width, activation=activation, norm=norm, init=init,
-                           residual=residual, in_features=data.in_features,
-                           out_features=data.num_classes, seed=seed)
-        settings = training_settings(optimizer, lr, clipping, clip, steps, seed)
-        total = settings.total_steps(len(data.x_train))
-        progress.start(total, f"training {config.label()} ...")
-
-        def report(step: int, history: TrainHistory) -> Any:
-            progress.update(step, f"step {step}/{total}, train loss {history.train_loss[-1]:.3g}")
-
         try:
+            config = NetConfig(depth=depth, width=width, activation=activation, norm=norm, init=init,
+                               residual=residual, in_features=data.in_features,
+                               out_features=data.num_classes, seed=seed)
+            settings = training_settings(optimizer, lr, clipping, clip, steps, seed)
+            total = settings.total_steps(len(data.x_train))
+            progress.start(total, f"training {config.label()} ...")
+
+            def report(step: int, history: TrainHistory) -> Any:
+                progress.update(step, f"step {step}/{total}, train loss {history.train_loss[-1]:.3g}")
+
             history = train(config, data, settings, progress=False, callback=report)
         except Exception:
             progress.finish("could not train this setting", failed=True)

@@ -1,8 +1,8 @@
 """The course in a real browser: JupyterLab + headless Debian chromium, driven by Playwright.
 
 Starts JupyterLab on loopback serving an output-free COPY of notebooks/, opens the notebook,
-runs all cells, moves the explorer's depth slider with the keyboard and checks that the
-readout and the plot change. Screenshots go to test-artifacts/ (git-ignored).
+runs all cells, moves the GSC explorer's depth slider with the keyboard and checks that the
+readout, the line under the plot and the plot image change. Screenshots go to test-artifacts/ (git-ignored).
 
 Skipped when /usr/bin/chromium (or $CHROMIUM) or playwright is missing, unless
 EXPLODEGRAD_REQUIRE_BROWSER=1 (CI sets it), which turns the skip into a failure. Never run
@@ -14,6 +14,7 @@ To point the test at another explorer, change the constants below.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -33,12 +34,11 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 # --- what the test drives (change these to test another notebook's explorer) -------------
 NOTEBOOK = "00_start_here.ipynb"
-EXPLORER = ".explodegrad-explorer"  # CSS class every widgets.Explorer carries
-SLIDER_HANDLE = f"{EXPLORER} .widget-slider .noUi-handle"
-READOUT = f"{EXPLORER} .widget-readout"
+EXPLORER = ".explodegrad-gsc"  # CSS class of the GSC explorer (every Explorer has explodegrad-<name>)
+SLIDER_LABEL = "depth"  # the description of the slider the test moves
 PLOT = f"{EXPLORER} .widget-output img"
 OUTPUT = f"{EXPLORER} .widget-output"
-START_VALUE, KEY_PRESSES = 10, 4
+START_VALUE, KEY_PRESSES = 20, 4
 EXPECTED_TEXT = f"d{START_VALUE + KEY_PRESSES} "  # the output line names the new network
 # ------------------------------------------------------------------------------------------
 
@@ -164,22 +164,30 @@ def _run_all_cells(page, lab) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
 
+def _slider(page, label: str):
+    """The slider of the explorer whose description is exactly ``label``."""
+    description = page.locator(".widget-label", has_text=re.compile(f"^{re.escape(label)}$"))
+    return page.locator(f"{EXPLORER} .widget-slider").filter(has=description).first
+
+
 def test_explorer_slider_moves_with_the_keyboard_and_redraws(page, lab):
     _run_all_cells(page, lab)
     plot = page.locator(PLOT).first
     plot.wait_for()
-    expect(page.locator(READOUT).first).to_have_text(str(START_VALUE))
+    slider = _slider(page, SLIDER_LABEL)
+    readout = slider.locator(".widget-readout")
+    expect(readout).to_have_text(str(START_VALUE))
     page.wait_for_function(KERNEL_IDLE_JS)
     before = plot.get_attribute("src")
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator(EXPLORER).first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "lab_before.png"))
 
-    page.locator(SLIDER_HANDLE).first.focus()
+    slider.locator(".noUi-handle").focus()
     for _ in range(KEY_PRESSES):
         page.keyboard.press("ArrowRight")
 
-    expect(page.locator(READOUT).first).to_have_text(str(START_VALUE + KEY_PRESSES))
+    expect(readout).to_have_text(str(START_VALUE + KEY_PRESSES))
     expect(page.locator(OUTPUT).first).to_contain_text(EXPECTED_TEXT)
     page.wait_for_function(
         "([selector, old]) => { const img = document.querySelector(selector);"

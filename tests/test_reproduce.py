@@ -1,0 +1,291 @@
+"""The headless report: plan, parts store and resume, JSON, tables, claim checks, end-to-end runs.
+
+The end-to-end runs are marked slow: the tiny scale (every part, seconds each, computed in two
+worker processes) and the quick scale the issue asks CI to exercise (minutes on 2 CPU cores).
+"""
+
+import json
+import math
+import pickle
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explodegrad import cli
+from explodegrad.depth_study import Architecture
+from explodegrad.reproduce import (
+    EXPLODING_RATE,
+    PAPER_SIZE,
+    TABLE_ARCHITECTURES,
+    Part,
+    PartStore,
+    arch_part_name,
+    check_claims,
+    make_plan,
+    markdown_table,
+    part_key,
+    pending_parts,
+    plan_parts,
+    reproduce,
+    to_jsonable,
+)
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-batches-py"
+TABLE_KEYS = {"architecture", "layers", "gsc_init", "rate_init", "sign_diversity_last", "preact_std_last",
+              "effective_depth_init", "effective_depth_trained", "best_lr", "final_train_error",
+              "final_test_error"}
+
+
+# ----------------------------------------------------------------------------- plan and parts
+
+def test_plans_of_each_scale():
+    tiny = make_plan("tiny")
+    assert tiny.scale.name == "tiny" and not tiny.paper_size_survey
+    quick = make_plan("quick", seed=3)
+    assert (quick.scale.depth, quick.scale.width, quick.scale.dataset) == (20, 64, "digits")
+    assert quick.paper_size_survey and quick.seed == 3
+    assert make_plan("quick", steps=17).scale.train_steps == 17
+    assert "training steps set to 17" in make_plan("quick", steps=17).scale.reason
+
+
+@pytest.mark.skipif(not SHARED_CIFAR.is_dir(), reason="no CIFAR-10 subset in ../shared/data")
+def test_paper_plan_uses_cifar10_when_found():
+    plan = make_plan("paper", data_root=SHARED_CIFAR.parent)
+    assert (plan.scale.depth, plan.scale.width) == PAPER_SIZE
+    assert plan.scale.dataset == "cifar10" and not plan.paper_size_survey
+
+
+def test_paper_plan_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLODEGRAD_DATA", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    plan = make_plan("paper")
+    assert plan.scale.dataset == "digits" and "CIFAR-10 was not found" in plan.scale.reason
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"scale": "huge"}, "scale='huge' is not supported"),
+    ({"scale": "quick", "steps": 0}, "steps=0 is not allowed"),
+    ({"scale": "quick", "seed": -1}, "seed=-1 is not allowed"),
+    ({"scale": "quick", "lrs": ()}, "lrs=() is not allowed"),
+    ({"scale": "quick", "lrs": (0.1, -1.0)}, "lrs=-1.0 is not allowed"),
+])
+def test_bad_plans(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_plan(**kwargs)
+
+
+def test_reproduce_refuses_bad_jobs(tmp_path):
+    with pytest.raises(ValueError, match="jobs=0 is not allowed"):
+        reproduce(tmp_path, "tiny", device="cpu", jobs=0, log=None)
+
+
+def test_parts_cover_the_table_once():
+    for scale in ("tiny", "quick"):
+        parts = plan_parts(make_plan(scale))
+        names = [p.name for p in parts]
+        assert len(names) == len(set(names))
+        arch = [p for p in parts if p.name.startswith("arch-")]
+        assert [p.name for p in arch] == [arch_part_name(a) for a in TABLE_ARCHITECTURES]
+        assert ("survey-paper-size" in names) == (scale == "quick")
+    assert len(TABLE_ARCHITECTURES) == 3 * 3 * 2 + 1
+    assert arch_part_name(Architecture("relu", "none", init="looks_linear")) == "arch-relu-none-looks-linear"
+    assert arch_part_name(Architecture("tanh", "batch", True)) == "arch-tanh-batch-xavier-res"
+
+
+# ----------------------------------------------------------------------------- JSON and tables
+
+@dataclass
+class _Point:
+    x: float
+    tags: tuple
+
+
+def test_to_jsonable_makes_strict_json():
+    frame = pd.DataFrame({"a": [1.0, math.nan], "b": pd.array([3, None], dtype="Int64")})
+    value = {"nan": math.nan, "inf": -math.inf, "np": np.float32(0.5), "int": np.int64(7),
+             "flag": np.bool_(True), "array": np.array([[1.0, np.inf], [2.0, 3.0]]), "frame": frame,
+             "point": _Point(1.5, (1, None)), 3: "key becomes a string"}
+    converted = to_jsonable(value)
+    assert converted == {"nan": None, "inf": None, "np": 0.5, "int": 7, "flag": True,
+                         "array": [[1.0, None], [2.0, 3.0]],
+                         "frame": [{"a": 1.0, "b": 3}, {"a": None, "b": None}],
+                         "point": {"x": 1.5, "tags": [1, None]}, "3": "key becomes a string"}
+    json.dumps(converted, allow_nan=False)
+
+
+def test_markdown_table_formats():
+    frame = pd.DataFrame({"name": ["a", "b"], "value": [0.12345, math.nan], "big": [math.inf, 2.0],
+                          "flag": [True, False], "count": pd.array([4, None], dtype="Int64")})
+    text = markdown_table(frame, (("name", "name", ""), ("value", "v", ".2f"), ("big", "B", ".3g"),
+                                  ("flag", "f", ""), ("count", "n", "")))
+    assert text.splitlines() == ["| name | v | B | f | n |", "|---|---|---|---|---|",
+                                 "| a | 0.12 | inf | yes | 4 |", "| b | n/a | 2 | no | n/a |"]
+
+
+def _claims_table(rates, errors, gsc_plain, gsc_res, depth_ratio):
+    rows = []
+    names = [f"{a}/{n}/x" for a in ("relu", "tanh", "selu") for n in ("none", "batch", "layer")]
+    names[0] = "relu/none/he"
+    for name, rate, error, plain, res in zip(names, rates, errors, gsc_plain, gsc_res):
+        rows.append({"architecture": name, "rate_init": rate, "explodes": rate > EXPLODING_RATE,
+                     "final_train_error": error, "gsc_init": plain, "layers": 20,
+                     "effective_depth_trained": int(20 * depth_ratio)})
+        rows.append({"architecture": name + "/res", "rate_init": 1.0, "explodes": False,
+                     "final_train_error": error, "gsc_init": res, "layers": 11,
+                     "effective_depth_trained": int(11 * depth_ratio)})
+    rows.append({"architecture": "relu/none/looks_linear", "rate_init": 1.0, "explodes": False,
+                 "final_train_error": 0.1, "gsc_init": 1.0, "layers": 20,
+                 "effective_depth_trained": int(20 * depth_ratio)})
+    return pd.DataFrame(rows)
+
+
+def test_claims_hold_on_a_table_that_shows_them():
+    rates = [1.0, 1.2, 1.3, 1.1, 1.2, 1.3, 1.1, 1.2, 1.3]
+    errors = [0.1, 0.5, 0.6, 0.3, 0.5, 0.7, 0.3, 0.5, 0.8]
+    claims = check_claims(_claims_table(rates, errors, [10.0] * 9, [2.0] * 9, 0.2), depth=20)
+    assert [c.verdict for c in claims] == ["holds"] * 4
+    assert "8 of 9 popular plain architectures" in claims[0].measured
+    assert "lower in 9 of 9 pairs" in claims[1].measured and "median 5" in claims[1].measured
+    assert "at depth 20" in claims[2].claim
+
+
+def test_claims_fail_on_a_table_that_contradicts_them():
+    rates = [1.3] + [1.0] * 8  # only ReLU without normalization explodes
+    errors = [0.1] + [0.5] * 8
+    claims = check_claims(_claims_table(rates, errors, [2.0] * 9, [10.0] * 9, 0.9), depth=20)
+    assert [c.verdict for c in claims] == ["does not hold"] * 4
+    assert "lower in 0 of 9 pairs" in claims[1].measured
+
+
+# ----------------------------------------------------------------------------- the parts store
+
+def _constant(plan, data, options):
+    return {"value": np.arange(3.0) * options["factor"], "note": "ok"}
+
+
+def _fake_parts():
+    return [Part("one", "first", "00", _constant, {"factor": 1.0}), Part("two", "second", "00", _constant,
+                                                                        {"factor": 2.0})]
+
+
+def test_store_round_trip_and_key(tmp_path):
+    plan = make_plan("tiny")
+    store = PartStore(tmp_path / "parts")
+    part = _fake_parts()[1]
+    saved = store.save(part, plan, _constant(plan, None, part.options), 1.5, "cpu")
+    assert saved.computed and saved.numbers == {"value": [0.0, 2.0, 4.0], "note": "ok"}
+    loaded = store.load(part, plan)
+    assert loaded is not None and not loaded.computed
+    assert loaded.numbers == saved.numbers and loaded.wall_time == 1.5 and loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.objects["value"], [0.0, 2.0, 4.0])
+    stored = json.loads((tmp_path / "parts" / "two.json").read_text())
+    assert stored["key"] == part_key(part, plan) and stored["key"]["scale"]["name"] == "tiny"
+
+
+def test_store_refuses_other_keys_and_broken_files(tmp_path):
+    plan = make_plan("tiny")
+    store = PartStore(tmp_path)
+    one, two = _fake_parts()
+    for part in (one, two):
+        store.save(part, plan, _constant(plan, None, part.options), 0.1, "cpu")
+    stored, todo = pending_parts([one, two], plan, store)
+    assert set(stored) == {"one", "two"} and todo == []
+    assert pending_parts([one, two], plan, store, fresh=True)[1] == [one, two]
+    for other in (make_plan("tiny", seed=1), make_plan("tiny", steps=3), make_plan("tiny", lrs=(0.5,)),
+                  make_plan("quick")):
+        assert store.load(one, other) is None
+    changed = Part("one", "first", "00", _constant, {"factor": 3.0})
+    assert store.load(changed, plan) is None
+    (tmp_path / "two.pkl").write_bytes(b"not a pickle")
+    (tmp_path / "one.json").unlink()
+    stored, todo = pending_parts([one, two], plan, store)
+    assert stored == {} and todo == [one, two]
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def _results(out: Path, scale: str) -> dict:
+    return json.loads((out / f"results-{scale}-scale.json").read_text())
+
+
+def _check_report(out: Path, scale: str, jobs_note: str | None = None) -> dict:
+    report = (out / f"report-{scale}-scale.md").read_text()
+    results = _results(out, scale)
+    head = "\n".join(report.splitlines()[:8])
+    assert f"({scale} scale)" in head and "**Machine:**" in head and "**Wall time:**" in head
+    assert "**Data:** digits" in head and "instead of CIFAR-10" in head
+    table = results["architecture_table"]
+    assert [row["architecture"] for row in table] == [
+        f"{a.activation}/{a.norm}/{a.init or {'relu': 'he', 'tanh': 'xavier', 'selu': 'lecun'}[a.activation]}"
+        + ("/res" if a.residual else "") for a in TABLE_ARCHITECTURES]
+    for row in table:
+        assert set(row) >= TABLE_KEYS
+        assert row["architecture"] in report
+        assert row["layers"] >= row["effective_depth_trained"] >= 0
+        assert row["gsc_init"] is not None and row["gsc_init"] > 0
+    assert "| architecture | L | GSC(L,0) at init | rate r |" in report
+    assert len(results["claims"]) == 4
+    assert results["meta"]["data"]["name"] == "digits"
+    figures = sorted((out / f"figures-{scale}").glob("*.png"))
+    assert len(figures) >= 12
+    for figure in figures:
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"](figures-{scale}/{figure.name})" in report
+    return results
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The whole pipeline at the tiny scale through the command line, parts in 2 worker processes."""
+    out = tmp_path_factory.mktemp("tiny") / "report"
+    status = cli.main(["reproduce", "--scale", "tiny", "--device", "cpu", "--out", str(out), "--jobs", "2",
+                       "--quiet"])
+    assert status == 0
+    return out
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_report_numbers_and_figures(tiny_run):
+    results = _check_report(tiny_run, "tiny")
+    assert results["meta"]["jobs"] == 2
+    assert len(results["meta"]["computed"]) == len(plan_parts(make_plan("tiny")))
+    assert results["meta"]["command"].startswith("python -m explodegrad reproduce --scale tiny")
+    assert sorted(p.name for p in (tiny_run / "parts" / "tiny").glob("*.json")) == sorted(
+        f"{p.name}.json" for p in plan_parts(make_plan("tiny")))
+
+
+@pytest.mark.slow
+def test_resume_recomputes_only_the_missing_part(tiny_run, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(tiny_run, out)
+    before = _results(out, "tiny")
+    missing = arch_part_name(Architecture("relu", "batch"))
+    (out / "parts" / "tiny" / f"{missing}.json").unlink()
+    result = reproduce(out, "tiny", device="cpu", jobs=1, log=None)
+    assert result.computed == [missing]
+    assert len(result.reused) == len(plan_parts(make_plan("tiny"))) - 1
+    after = _results(out, "tiny")
+    # recomputed in this process, first computed in a worker: the same numbers (seeded)
+    assert after["architecture_table"] == before["architecture_table"]
+    assert after["meta"]["computed"] == [missing]
+    with open(out / "parts" / "tiny" / f"{missing}.pkl", "rb") as handle:
+        assert set(pickle.load(handle)) == {"search", "study", "lr_used"}
+
+
+@pytest.mark.slow
+def test_quick_scale_end_to_end_and_resume(tmp_path):
+    out = tmp_path / "quick"
+    first = reproduce(out, "quick", device="cpu", jobs=1, log=None)
+    assert len(first.computed) == len(plan_parts(make_plan("quick"))) and first.reused == []
+    results = _check_report(out, "quick")
+    assert results["meta"]["scale"]["depth"] == 20 and results["meta"]["scale"]["train_steps"] == 200
+    report = first.report.read_text()
+    assert "At the paper's size (depth 50, width 100), at initialization:" in report
+    (out / "parts" / "quick" / "gsc-meaning.json").unlink()
+    second = reproduce(out, "quick", device="cpu", jobs=1, log=None)
+    assert second.computed == ["gsc-meaning"]
+    assert _results(out, "quick")["architecture_table"] == results["architecture_table"]
