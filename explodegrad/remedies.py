@@ -56,7 +56,7 @@ ORTHOGONAL_ARCHITECTURES = (Architecture("relu", "none", init="he"),
 #: Training error that counts as "trained" for :func:`steps_to_error`.
 DEFAULT_TARGET_ERROR = 0.1
 #: Learning rates the width-vs-depth study searches (SGD with momentum 0.9).
-DEFAULT_WIDTH_LRS = (0.01, 0.03, 0.1)
+DEFAULT_WIDTH_LRS = (0.03, 0.1, 0.3)
 
 
 def architecture_name(architecture: Architecture) -> str:
@@ -310,6 +310,45 @@ def width_vs_depth(scale: Scale, depths: Sequence[int] | None = None, budget: in
                      "final_test_error": float(best["final_test_error"])})
     return WidthDepthResult(table=pd.DataFrame(rows), budget=budget,
                             architecture=f"{base.activation}/{base.norm}/{base.init}", search=search)
+
+
+# ----------------------------------------------------------------------------- skip connections
+
+def skip_comparison(survey: SurveyResult) -> pd.DataFrame:
+    """Plain against residual GSC for every activation and norm a survey holds in both layouts.
+
+    Args:
+        survey: an :func:`~explodegrad.survey.architecture_survey` run with
+            ``residual=(False, True)``.
+
+    Returns:
+        One row per (activation, norm): activation, norm, gsc_plain and gsc_resnet (GSC from
+        the input to the loss), ratio = gsc_plain / gsc_resnet (how much the skips cut it),
+        rate_plain and rate_resnet (fitted r per addressable layer: per layer for the plain
+        network, per block for the ResNet).
+
+    Raises:
+        ValueError: when no architecture appears in both layouts.
+    """
+    if not isinstance(survey, SurveyResult):
+        raise ValueError(f"survey: expected a SurveyResult from explodegrad.survey, got "
+                         f"{type(survey).__name__}")
+    table = survey.table
+    rows = []
+    for (activation, norm), group in table.groupby(["activation", "norm"], sort=False):
+        layouts = group.set_index("residual")
+        if not {False, True} <= set(layouts.index):
+            continue
+        plain, resnet = layouts.loc[False], layouts.loc[True]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = float(np.float64(plain["gsc_input"]) / np.float64(resnet["gsc_input"]))
+        rows.append({"activation": activation, "norm": norm, "gsc_plain": float(plain["gsc_input"]),
+                     "gsc_resnet": float(resnet["gsc_input"]), "ratio": ratio,
+                     "rate_plain": float(plain["rate"]), "rate_resnet": float(resnet["rate"])})
+    if not rows:
+        raise ValueError("survey: no architecture appears both plain and residual; run "
+                         "architecture_survey(..., residual=(False, True))")
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- evidence and summary
@@ -677,6 +716,7 @@ __all__ = [
     "architecture_name", "clipping_evidence", "collect_remedy_evidence", "default_budget_depths",
     "first_update_sizes", "global_gradient_norms", "initialization_evidence", "normalization_evidence",
     "optimizer_evidence",
-    "orthogonal_initial_state", "parameter_count", "remedies_summary", "skip_connection_evidence",
+    "orthogonal_initial_state", "parameter_count", "remedies_summary", "skip_comparison",
+    "skip_connection_evidence",
     "steps_to_error", "update_spread", "width_evidence", "width_for_budget", "width_vs_depth",
 ]

@@ -714,6 +714,7 @@ def _survey_rows(objects: dict[str, Any]) -> list[tuple[Architecture, dict[str, 
 def survey_table(objects: dict[str, Any]) -> pd.DataFrame:
     """The at-initialization columns of a survey part, one row per table architecture."""
     return pd.DataFrame([{"architecture": architecture_name(architecture),
+                          "explodes": bool(measured["rate"] > EXPLODING_RATE),
                           "gsc_init": measured["gsc_first_layer"], "rate_init": measured["rate"],
                           "sign_diversity_last": measured["sign_diversity_last"],
                           "preact_std_last": measured["preact_std_last"]}
@@ -767,20 +768,24 @@ def _claim_prevalence(plain: pd.DataFrame, table: pd.DataFrame) -> Claim:
 
 
 def _claim_resnets(table: pd.DataFrame) -> Claim:
-    pairs = []
+    pairs = []  # (the plain twin explodes, plain GSC, residual GSC)
     for row in table[table["architecture"].str.endswith("/res")].itertuples():
         twin = table[table["architecture"] == row.architecture[: -len("/res")]]
         if len(twin):
-            pairs.append((float(twin.iloc[0]["gsc_init"]), float(row.gsc_init)))
-    lower = sum(residual < plain for plain, residual in pairs)
-    ratios = [plain / residual for plain, residual in pairs
-              if residual > 0 and math.isfinite(plain / residual)]
-    measured = (f"the residual GSC(L, 0) is lower in {lower} of {len(pairs)} pairs; plain / residual ratio "
-                f"median {np.median(ratios):.3g} (from {min(ratios):.3g} to {max(ratios):.3g})"
-                if ratios else "no finite pair to compare")
-    return Claim(claim="ResNets explode far less: the residual version of an architecture has a much "
-                       "smaller GSC.",
-                 measured=measured, verdict=_verdict(bool(pairs) and lower == len(pairs), lower > 0))
+            first = twin.iloc[0]
+            pairs.append((bool(first["explodes"]), float(first["gsc_init"]), float(row.gsc_init)))
+    exploding = [(gsc_plain, gsc_res) for explodes, gsc_plain, gsc_res in pairs if explodes]
+    lower = sum(gsc_res < gsc_plain for gsc_plain, gsc_res in exploding)
+    factors = [gsc_plain / gsc_res for gsc_plain, gsc_res in exploding
+               if gsc_res > 0 and math.isfinite(gsc_plain / gsc_res)]
+    overall = sum(gsc_res < gsc_plain for _, gsc_plain, gsc_res in pairs)
+    by = f" (plain / residual GSC: {min(factors):.3g} to {max(factors):.3g})" if factors else ""
+    return Claim(
+        claim=("ResNets explode far less: where a plain architecture explodes, its residual version has a "
+               "much smaller GSC."),
+        measured=(f"of the {len(exploding)} pairs whose plain network explodes, the residual GSC(L, 0) is "
+                  f"lower in {lower}{by}; over all {len(pairs)} pairs it is lower in {overall}"),
+        verdict=_verdict(bool(exploding) and lower == len(exploding), lower > 0))
 
 
 def _claim_training(plain: pd.DataFrame, depth: int) -> Claim:
@@ -825,8 +830,14 @@ def check_claims(table: pd.DataFrame, depth: int) -> list[Claim]:
     verdict is "partly" when only some of its conditions hold.
     """
     plain = table[~table["architecture"].str.endswith("/res")]
-    return [_claim_prevalence(plain, table), _claim_resnets(table), _claim_training(plain, depth),
-            _claim_effective_depth(table)]
+    return [*check_init_claims(table), _claim_training(plain, depth), _claim_effective_depth(table)]
+
+
+def check_init_claims(table: pd.DataFrame) -> list[Claim]:
+    """The two claims about initialization (prevalence, ResNets), on a table with the columns
+    architecture, explodes, rate_init and gsc_init (e.g. :func:`survey_table`)."""
+    plain = table[~table["architecture"].str.endswith("/res")]
+    return [_claim_prevalence(plain, table), _claim_resnets(table)]
 
 
 def _fmt(value: Any, spec: str = ".3g") -> str:
@@ -868,7 +879,8 @@ ARCHITECTURE_COLUMNS = (
     ("final_test_error", "test error", ".3f"),
 )
 SURVEY_COLUMNS = (("architecture", "architecture", ""), ("gsc_init", "GSC(L,0)", ".3g"),
-                  ("rate_init", "rate r", ".3f"), ("sign_diversity_last", "sign div. k=2", ".3f"),
+                  ("rate_init", "rate r", ".3f"), ("explodes", f"r > {EXPLODING_RATE:g}", ""),
+                  ("sign_diversity_last", "sign div. k=2", ".3f"),
                   ("preact_std_last", "pre-act. spread k=2", ".3f"))
 DILUTION_COLUMNS = (("architecture", "architecture", ""), ("blocks", "blocks", ""),
                     ("skip_to_residual", "k", ".3g"), ("residual_gsc", "GSC branch", ".3g"),
@@ -1073,7 +1085,11 @@ def _results(report: _Report) -> dict[str, Any]:
     parts = {part.name: {"title": part.title, "chapters": part.chapters,
                          "wall_time": stored[part.name].wall_time, "device": stored[part.name].device,
                          "numbers": stored[part.name].numbers} for part in report.parts}
-    return to_jsonable({"meta": meta, "architecture_table": report.table, "claims": report.claims,
+    extra = {}
+    if "survey-paper-size" in stored:
+        big = survey_table(stored["survey-paper-size"].objects)
+        extra = {"survey_paper_size": big, "claims_paper_size_init": check_init_claims(big)}
+    return to_jsonable({"meta": meta, "architecture_table": report.table, "claims": report.claims, **extra,
                         "dilution_table": dilution_table(stored["dilution"].objects),
                         "remedies": report.remedies.measurements, "parts": parts})
 
@@ -1164,9 +1180,12 @@ def _survey_section(report: _Report) -> list[str]:
              f"The survey behind the table's first columns, on one batch of {survey.batch_size} training "
              "examples.", "", *report.images("survey")]
     if "survey-paper-size" in report.stored:
+        big = survey_table(report.stored["survey-paper-size"].objects)
         lines += ["At the paper's size (depth 50, width 100), at initialization:", "",
-                  markdown_table(survey_table(report.stored["survey-paper-size"].objects), SURVEY_COLUMNS),
-                  ""]
+                  markdown_table(big, SURVEY_COLUMNS), "",
+                  "The claims about initialization, checked at this size:", ""]
+        lines += [f"- **{c.verdict}.** {c.claim} *Measured:* {c.measured}." for c in check_init_claims(big)]
+        lines.append("")
     return lines
 
 

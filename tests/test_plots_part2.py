@@ -121,3 +121,42 @@ def test_path_explorer_reruns_on_every_control_and_caches():
     lines = explorer.last_figure_data[0]["lines"]
     drawn = diluted.fraction > 0  # a log axis: exact zeros (no such path) are not drawn
     np.testing.assert_array_equal(lines[0][1], diluted.fraction[drawn])
+
+
+@pytest.fixture(scope="module")
+def survey(data):
+    from explodegrad.survey import architecture_survey
+
+    return architecture_survey(activations=("relu", "tanh"), norms=("none", "batch"), data=data,
+                               depth=5, width=8, batch_size=32)
+
+
+def test_survey_domains_draw_one_panel_per_activation_and_one_line_per_norm(survey):
+    from explodegrad.plots.collapsing_domain import plot_survey_domains
+
+    fig = plot_survey_domains(survey, "linear_fit_error")
+    assert [ax.get_title() for ax in fig.axes] == ["relu", "tanh"]
+    lines = fig.axes[1].get_lines()
+    assert len(lines) == 2
+    np.testing.assert_array_equal(lines[1].get_ydata(), survey.domains["tanh/batch"].linear_fit_error)
+    assert "counted from the output" in fig.axes[0].get_xlabel()
+    with pytest.raises(ValueError, match="statistic='rate'"):
+        plot_survey_domains(survey, "rate")
+
+
+def test_domain_tradeoff_places_every_architecture_and_lists_overflow(survey):
+    from explodegrad.plots.collapsing_domain import plot_domain_tradeoff
+
+    fig = plot_domain_tradeoff(survey)
+    left = fig.axes[0]
+    points = np.concatenate([c.get_offsets() for c in left.collections])
+    assert len(points) == 4
+    row = survey.row("relu", "batch")
+    assert any(np.allclose(p, [row["gsc_input"], row["sign_diversity_last"]]) for p in points)
+    table = survey.table.copy()
+    table.loc[0, "gsc_input"] = np.inf
+    broken = replace(survey, table=table)
+    left = plot_domain_tradeoff(broken).axes[0]
+    assert "relu/none" in _texts(left) and "not finite" in _texts(left)
+    with pytest.raises(ValueError, match="SurveyResult"):
+        plot_domain_tradeoff(table)

@@ -28,6 +28,7 @@ from explodegrad.remedies import (
     orthogonal_initial_state,
     parameter_count,
     remedies_summary,
+    skip_comparison,
     skip_connection_evidence,
     steps_to_error,
     update_spread,
@@ -239,3 +240,20 @@ def test_collect_remedy_evidence_covers_six_remedies(orthogonal, width_depth, da
                      "gradient clipping", "adaptive optimizer", "width instead of depth"]
     assert isinstance(orthogonal, OrthogonalStateResult)
     assert all(item.measured for item in evidence)
+
+
+def test_skip_comparison_pairs_plain_and_residual_rows(data):
+    survey = architecture_survey(activations=("relu", "tanh"), norms=("batch",), residual=(False, True),
+                                 data=data, depth=6, width=8, batch_size=32)
+    table = skip_comparison(survey)
+    assert list(table["activation"]) == ["relu", "tanh"]
+    relu = table.iloc[0]
+    assert relu["gsc_plain"] == survey.row("relu", "batch")["gsc_input"]
+    assert relu["gsc_resnet"] == survey.row("relu", "batch", True)["gsc_input"]
+    assert relu["ratio"] == pytest.approx(relu["gsc_plain"] / relu["gsc_resnet"], rel=1e-12)
+    plain_only = architecture_survey(activations=("relu",), norms=("none",), data=data, depth=6, width=8,
+                                     batch_size=32)
+    with pytest.raises(ValueError, match="residual=\\(False, True\\)"):
+        skip_comparison(plain_only)
+    with pytest.raises(ValueError, match="survey"):
+        skip_comparison(survey.table)

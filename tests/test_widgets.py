@@ -3,6 +3,7 @@ view controls only redraw, a repeated setting comes from the cache, a bad combin
 message, and each explorer says where it runs."""
 
 import ipywidgets as w
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -129,7 +130,7 @@ def test_gsc_residual_scale_follows_the_checkbox(gsc):
 def test_gsc_explorer_is_findable_and_shows_the_device(gsc):
     assert gsc.controls["depth"].description == "depth"
     assert "explodegrad-gsc" in gsc.widget._dom_classes
-    assert gsc.device_label.value == f"Runs on: {CPU}"
+    assert gsc.device_label.value.startswith(f"Runs on: {CPU}")
     assert all(getattr(c, "continuous_update", False) is False for c in gsc.controls.values())
     bundle = gsc._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
@@ -207,12 +208,24 @@ def test_training_explorer_bad_setting_resets_progress(fast_render):
 
 # ----------------------------------------------------------------------------- the pattern itself
 
+def test_cpu_experiments_run_with_limited_threads_and_threads_are_restored(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # as on a 2-core machine
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    explorer = widgets.Explorer({"n": w.IntSlider(value=1)}, lambda n: n, lambda r: plt.figure(), "t",
+                                device=CPU)
+    assert calls == [1, 2]  # one thread while the experiment runs, then back to two
+    assert explorer.device_label.value == f"Runs on: {CPU}; experiments use 1 thread(s)"
+    calls.clear()
+    widgets.Explorer({"n": w.IntSlider(value=1)}, lambda n: n, lambda r: plt.figure(), "t", device=CPU,
+                     cpu_threads=None)
+    assert calls == []
+
+
 def test_view_controls_must_not_clash_and_render_png_is_deterministic():
     with pytest.raises(ValueError, match="view_controls: 'n' is also an experiment control"):
         widgets.Explorer({"n": w.IntSlider()}, lambda n: n, lambda r, n: None, "t", device=CPU,
                          view_controls={"n": w.Checkbox()})
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 2])
     assert render_png(fig) == render_png(fig)

@@ -21,6 +21,7 @@ from explodegrad.plots.chain import (
     plot_rnn_time_gradients,
     plot_scalar_chain,
 )
+from explodegrad.plots.collapsing_domain import plot_domain_tradeoff, plot_survey_domains
 from explodegrad.plots.depth_study import (
     plot_effective_depth,
     plot_effective_depth_study,
@@ -63,4 +64,4 @@ __all__ = [
 __all__ += ["plot_perturbation_check", "plot_rescaling", "plot_depth_study", "plot_optimizer_gsc",
             "plot_update_sizes", "plot_survey", "plot_survey_profiles"]
 __all__ += ["plot_effective_depth", "plot_effective_depth_study", "plot_path_fractions", "plot_taylor_study",
-            "plot_orthogonal_state", "plot_width_vs_depth"]
+            "plot_orthogonal_state", "plot_width_vs_depth", "plot_domain_tradeoff", "plot_survey_domains"]

@@ -25,13 +25,15 @@ import hashlib
 import io
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from IPython.display import Image, clear_output, display
 from matplotlib.figure import Figure
 
@@ -40,8 +42,13 @@ from explodegrad.device import DeviceChoice, pick_device
 
 #: Results kept per explorer; going back to any of the last this-many settings is instant.
 CACHE_SIZE = 32
-#: Resolution of the rendered figures (dots per inch). Rendering time grows with its square.
+#: Resolution of the rendered figures (dots per inch).
 RENDER_DPI = 80
+#: Torch threads an experiment may use on a CPU. The explorers' experiments are small (a batch
+#: of 128 through width-100 layers): a second thread gains little, and when another program
+#: keeps the other core busy, torch's threads wait on each other and one redraw took 10 to 100
+#: times longer in ``benchmarks/bench_widgets.py`` (see benchmarks/README.md).
+CPU_THREADS = 1
 
 Key = tuple[tuple[str, Hashable], ...]
 
@@ -64,6 +71,20 @@ def render_png(fig: Figure, dpi: int = RENDER_DPI) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()
+
+
+@contextmanager
+def limited_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with at most ``threads`` torch threads (None: as is); restore afterwards."""
+    before = torch.get_num_threads()
+    if threads is None or threads >= before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _format_settings(values: dict[str, Any]) -> str:
@@ -138,6 +159,8 @@ class Explorer:
         progress: a :class:`Progress` the experiment reports to (shown above the figure).
         name: a short name; the explorer's box gets the CSS class ``explodegrad-<name>`` (the
             browser test finds an explorer by it).
+        cpu_threads: torch threads an experiment may use when the device is a CPU (default
+            :data:`CPU_THREADS`; None: leave torch's setting alone).
 
     Display it in a notebook by making it a cell's last expression (or ``display(explorer)``).
     """
@@ -147,7 +170,7 @@ class Explorer:
                  describe: Callable[[Any], str] | None = None, cache_size: int = CACHE_SIZE,
                  view_controls: dict[str, w.ValueWidget] | None = None,
                  extras: Sequence[w.Widget] = (), progress: Progress | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, cpu_threads: int | None = CPU_THREADS) -> None:
         if not controls:
             raise ValueError("controls={} is not allowed: an explorer needs at least one control")
         view_controls = dict(view_controls or {})
@@ -170,6 +193,9 @@ class Explorer:
         self.progress = progress
         self.cache_size = check_int("cache_size", cache_size, 1)
         self.device = device if device is not None else pick_device()
+        on_cpu = self.device.device.type == "cpu"
+        self.cpu_threads = (check_int("cpu_threads", cpu_threads, 1) if cpu_threads is not None and on_cpu
+                            else None)
         self.cache: OrderedDict[Key, Any] = OrderedDict()
         self.drawings: OrderedDict[tuple[Key, Key], Drawing] = OrderedDict()
         self.runs = 0
@@ -181,7 +207,9 @@ class Explorer:
         self._suspended = False
 
         self.title = w.HTML(f"<b>{title}</b>")
-        self.device_label = w.Label(f"Runs on: {self.device}")
+        threads = (f"; experiments use {self.cpu_threads} thread(s)"
+                   if self.cpu_threads is not None and self.cpu_threads < torch.get_num_threads() else "")
+        self.device_label = w.Label(f"Runs on: {self.device}{threads}")
         self.status = w.Label("")
         self.output = w.Output()
         rows = [w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap"))]
@@ -250,7 +278,8 @@ class Explorer:
             self.cache.move_to_end(key)
             self.cache_hits += 1
             return self.cache[key], True
-        result = self.experiment(**values)
+        with limited_threads(self.cpu_threads):
+            result = self.experiment(**values)
         self.runs += 1
         self.cache[key] = result
         while len(self.cache) > self.cache_size:
