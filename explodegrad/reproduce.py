@@ -937,10 +937,12 @@ class ReportFigure:
 
 def report_figures(stored: dict[str, StoredPart]) -> dict[str, list[ReportFigure]]:
     """The figures of each report section, drawn by :mod:`explodegrad.plots` from the stored results."""
+    from explodegrad.plots.collapsing_domain import plot_domain_tradeoff, plot_survey_domains
     from explodegrad.plots.depth_study import plot_effective_depth_study
     from explodegrad.plots.gsc_meaning import plot_perturbation_check, plot_rescaling
     from explodegrad.plots.impact import plot_depth_study, plot_optimizer_gsc, plot_update_sizes
     from explodegrad.plots.remedies import plot_orthogonal_state, plot_width_vs_depth
+    from explodegrad.plots.residual import plot_dilution
     from explodegrad.plots.survey import plot_survey, plot_survey_profiles
 
     meaning = stored["gsc-meaning"].objects
@@ -960,6 +962,19 @@ def report_figures(stored: dict[str, StoredPart]) -> dict[str, list[ReportFigure
         ReportFigure("survey-profiles.png", "GSC(k, 0) against the layer k of the plain architectures: a "
                      "straight line on the log axis is exponential growth with rate r.",
                      lambda: plot_survey_profiles(survey, labels=plain))]
+    figures["domain"] = [
+        ReportFigure("domain-sign-diversity.png", "Sign diversity of every hidden layer at initialization, one "
+                     "panel per activation: where it falls towards 0 the domain collapses (neurons stop "
+                     "changing sign and act linearly).",
+                     lambda: plot_survey_domains(survey, "sign_diversity")),
+        ReportFigure("domain-tradeoff.png", "Exploding gradients against a collapsing domain, one point per "
+                     "architecture: architectures avoid one at the price of the other.",
+                     lambda: plot_domain_tradeoff(survey))]
+    dilution = stored["dilution"].objects[DILUTION_ARCHITECTURES[0].label]
+    figures["dilution"] = [
+        ReportFigure("dilution.png", f"{DILUTION_ARCHITECTURES[0].label}: per block, the measured GSC "
+                     "against the Pythagorean prediction and the branch's own GSC (left), and the "
+                     "skip-to-residual ratio (right).", lambda: plot_dilution(dilution))]
     if "survey-paper-size" in stored:
         big = stored["survey-paper-size"].objects["survey"]
         figures["survey"].append(ReportFigure(
@@ -1178,7 +1193,7 @@ def _survey_section(report: _Report) -> list[str]:
     survey = report.stored["survey"].objects["survey"]
     lines = ["## 3. Prevalence at initialization (chapters 03, 04)", "",
              f"The survey behind the table's first columns, on one batch of {survey.batch_size} training "
-             "examples.", "", *report.images("survey")]
+             "examples.", "", *report.images("survey"), *report.images("domain")]
     if "survey-paper-size" in report.stored:
         big = survey_table(report.stored["survey-paper-size"].objects)
         lines += ["At the paper's size (depth 50, width 100), at initialization:", "",
@@ -1202,7 +1217,8 @@ def _dilution_section(report: _Report) -> list[str]:
             "Per residual block at initialization, medians over the blocks: the skip-to-residual ratio k, "
             "the branch's GSC, the block's GSC and the Pythagorean prediction sqrt((k^2 + GSC_r^2) / (k^2 + "
             "1)), which assumes the branch orthogonal to its input (|cos| near 0).", "",
-            markdown_table(dilution_table(report.stored["dilution"].objects), DILUTION_COLUMNS), ""]
+            markdown_table(dilution_table(report.stored["dilution"].objects), DILUTION_COLUMNS), "",
+            *report.images("dilution")]
 
 
 def _depth_section(report: _Report) -> list[str]:

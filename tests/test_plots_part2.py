@@ -34,7 +34,7 @@ def study(data):
 
 
 def _texts(ax):
-    return " ".join(text.get_text() for text in ax.texts)
+    return " ".join(text.get_text().replace("\n", " ") for text in ax.texts)
 
 
 def test_effective_depth_draws_one_line_per_architecture(study):

@@ -283,7 +283,7 @@ def test_resume_recomputes_only_the_missing_part(tiny_run, tmp_path):
 @pytest.mark.slow
 def test_quick_scale_end_to_end_and_resume(tmp_path):
     out = tmp_path / "quick"
-    first = reproduce(out, "quick", device="cpu", jobs=1, log=None)
+    first = reproduce(out, "quick", device="cpu", jobs="auto", log=None)
     assert len(first.computed) == len(plan_parts(make_plan("quick"))) and first.reused == []
     results = _check_report(out, "quick")
     assert results["meta"]["scale"]["depth"] == 20 and results["meta"]["scale"]["train_steps"] == 200

@@ -24,7 +24,7 @@ def fast_render(monkeypatch):
     """Stand-in for PNG rendering (the slow part on a small CPU): bytes of what the figure
     shows, so that equal data gives equal 'images' and any change in the drawing changes them.
     Tests that compare real PNGs do not use it."""
-    def render(fig, dpi=None):
+    def render(fig, dpi=None, canvas=None):
         return repr([(p["title"], p["xlabel"], p["ylabel"], p["texts"],
                       [(x.tolist(), y.tolist()) for x, y in p["lines"]])
                      for p in figure_data(fig)]).encode()

@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from explodegrad.plots.theme import FIGSIZE
+from explodegrad.plots.theme import FIGSIZE, mark_overflow
 from explodegrad.survey import SurveyResult
 
 #: What :func:`plot_survey_domains` can show: DomainStats field -> axis label.
@@ -31,8 +31,7 @@ def _check_survey(result: object) -> None:
 
 def _note(ax: plt.Axes, names: list[str], why: str) -> None:
     if names:
-        ax.text(0.02, 0.95, f"{why}: " + ", ".join(names), transform=ax.transAxes, va="top",
-                color="crimson", fontsize="small")
+        mark_overflow(ax, [], f"{why}: " + ", ".join(names))
 
 
 def plot_survey_domains(result: SurveyResult, statistic: str = "sign_diversity", *,

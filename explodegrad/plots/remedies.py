@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from explodegrad.plots.theme import FIGSIZE, figure_and_axes
+from explodegrad.plots.theme import FIGSIZE, figure_and_axes, mark_overflow
 from explodegrad.remedies import OrthogonalStateResult, WidthDepthResult
 
 
@@ -20,7 +20,7 @@ def plot_orthogonal_state(result: OrthogonalStateResult, *, title: str | None = 
         raise ValueError(f"result: expected an OrthogonalStateResult from "
                          f"explodegrad.remedies.orthogonal_initial_state, got {type(result).__name__}")
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
-    missing = []
+    missing, where = [], []
     for name in result.names:
         steps, gsc = result.steps[name], result.hidden_gsc[name]
         finite = np.isfinite(gsc)
@@ -28,6 +28,7 @@ def plot_orthogonal_state(result: OrthogonalStateResult, *, title: str | None = 
         right.plot(steps, result.train_error[name], marker="o", markersize=3, label=name)
         if not finite.all():
             missing.append(name)
+            where.extend(steps[~finite].tolist())
     left.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
     left.set_ylabel("GSC(L, 2): first layer to last hidden layer")
     right.set_ylabel("training error")
@@ -36,8 +37,8 @@ def plot_orthogonal_state(result: OrthogonalStateResult, *, title: str | None = 
         ax.set_xlabel("training step")
         ax.legend(fontsize="small")
     if missing:
-        left.text(0.02, 0.95, "not finite (overflow) at some steps: " + ", ".join(missing),
-                  transform=left.transAxes, va="top", color="crimson")
+        mark_overflow(left, sorted(set(where)),
+                      "GSC not finite (overflow) at some steps: " + ", ".join(missing))
     fig.suptitle(title or "the orthogonal initial state during training")
     fig.tight_layout()
     return fig
@@ -64,10 +65,9 @@ def plot_width_vs_depth(result: WidthDepthResult, *, ax: Axes | None = None,
         if np.isfinite(value):
             ax.annotate(f"width {width}", (depth, value), textcoords="offset points", xytext=(4, 6),
                         fontsize="x-small")
-    bad = [str(d) for d, v in zip(depths, train) if not np.isfinite(v)]
+    bad = [int(d) for d, v in zip(depths, train) if not np.isfinite(v)]
     if bad:
-        ax.text(0.02, 0.95, "every learning rate diverged at depth " + ", ".join(bad),
-                transform=ax.transAxes, va="top", color="crimson")
+        mark_overflow(ax, bad, "every learning rate diverged at depth " + ", ".join(map(str, bad)))
     ax.set_xscale("log", base=2)
     ax.set_xticks(depths, [str(d) for d in depths])
     ax.set_ylim(0, 1)

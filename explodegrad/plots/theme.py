@@ -260,8 +260,8 @@ def log_axis(ax: Axes, which: str = "y") -> None:
 
 
 def integer_x(ax: Axes) -> None:
-    """Whole-number ticks on the x axis (layers, steps)."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    """Whole-number ticks on the x axis (layers, steps); at most seven, each costs a redraw."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
 
 
 def finish(ax: Axes, *, xlabel: str | None = None, ylabel: str | None = None,

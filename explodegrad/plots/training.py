@@ -41,20 +41,22 @@ def plot_training_history(history: TrainHistory, *, axes: Sequence[Axes] | None 
     update step, train solid and test dashed. A run that diverged is marked at its step with
     the history's sentence ("diverged at step 12: the gradient of layer 3 is not finite").
 
-    Pass the ``axes`` of an earlier call and a ``label`` to overlay several runs.
+    Pass the ``axes`` of an earlier call and a ``label`` to overlay several runs (the legend
+    then names each run; the figure title names the first).
     """
     history = _check_history(history)
     fig, (loss_ax, error_ax) = figure_and_panels(axes, 2, sharex=True, suptitle=True)
     steps = history.steps.astype(float)
-    name = label or history.label
+    prefix = f"{label}: " if label else ""
+    dots = {"marker": "o", "markersize": 3} if steps.size <= 30 else {}
     for ax, (train, test, ylabel) in zip(
             (loss_ax, error_ax),
             ((history.train_loss, history.test_loss, "loss (cross-entropy)"),
              (history.train_error, history.test_error, "error rate"))):
         line, bad_train = draw_finite(ax, steps, train, log=ylabel.startswith("loss"),
-                                      label=f"{name}: train")
+                                      label=f"{prefix}train", **dots)
         _, bad_test = draw_finite(ax, steps, test, log=ylabel.startswith("loss"), linestyle="--",
-                                  color=line.get_color(), label=f"{name}: test")
+                                  color=line.get_color(), label=f"{prefix}test", **dots)
         if history.diverged:
             _mark_divergence(ax, history)
         else:

@@ -13,12 +13,13 @@ from explodegrad.widgets.base import CACHE_SIZE, Drawing, Explorer, Progress, fi
 from explodegrad.widgets.chain import chain_explorer
 from explodegrad.widgets.domain import domain_explorer
 from explodegrad.widgets.gsc import gsc_explorer
+from explodegrad.widgets.paths import path_explorer
 from explodegrad.widgets.residual import dilution_explorer
 from explodegrad.widgets.start import start_here_explorer
 from explodegrad.widgets.training import training_explorer
 
 __all__ = [
     "CACHE_SIZE", "Drawing", "Explorer", "Progress", "figure_data", "render_png",
-    "chain_explorer", "domain_explorer", "gsc_explorer", "dilution_explorer",
+    "chain_explorer", "domain_explorer", "gsc_explorer", "dilution_explorer", "path_explorer",
     "start_here_explorer", "training_explorer",
 ]

@@ -81,6 +81,16 @@ def residual_scale_slider(value: float = 1.0, *, maximum: float = 2.0) -> w.Floa
                          continuous_update=False, style=_STYLE)
 
 
+def link_residual_scale(residual: w.Checkbox, residual_scale: w.ValueWidget) -> None:
+    """Grey out the residual scale while the network is plain (it only acts on residual blocks)."""
+    residual_scale.disabled = not residual.value
+
+    def follow(change: dict) -> None:
+        residual_scale.disabled = not change["new"]
+
+    residual.observe(follow, names="value")
+
+
 def log_slider(description: str, value: float, low_exponent: float, high_exponent: float,
                step: float = 0.25) -> w.FloatLogSlider:
     """A slider over powers of ten (learning rates, scales)."""

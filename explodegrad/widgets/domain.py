@@ -13,6 +13,7 @@ from explodegrad.widgets.controls import (
     activation_dropdown,
     depth_slider,
     init_dropdown,
+    link_residual_scale,
     norm_dropdown,
     residual_checkbox,
     residual_scale_slider,
@@ -67,6 +68,7 @@ def domain_explorer(depth: int = 20, width: int = 64, activation: str = "tanh", 
         "residual": residual_checkbox(residual),
         "residual_scale": residual_scale_slider(residual_scale),
     }
+    link_residual_scale(controls["residual"], controls["residual_scale"])
 
     def experiment(**values: object) -> DomainStats:
         return measure_domain(setting, **values)

@@ -13,6 +13,7 @@ from explodegrad.widgets.controls import (
     activation_dropdown,
     depth_slider,
     init_dropdown,
+    link_residual_scale,
     norm_dropdown,
     residual_checkbox,
     residual_scale_slider,
@@ -66,12 +67,7 @@ def gsc_explorer(depth: int = 20, width: int = 64, activation: str = "relu", nor
         "residual": residual_checkbox(residual),
         "residual_scale": residual_scale_slider(residual_scale),
     }
-    controls["residual_scale"].disabled = not residual
-
-    def follow_residual(change: dict) -> None:
-        controls["residual_scale"].disabled = not change["new"]
-
-    controls["residual"].observe(follow_residual, names="value")
+    link_residual_scale(controls["residual"], controls["residual_scale"])
 
     def experiment(**values: object) -> GSCProfile:
         return measure_gsc(setting, **values)
