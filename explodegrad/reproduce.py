@@ -963,9 +963,9 @@ def report_figures(stored: dict[str, StoredPart]) -> dict[str, list[ReportFigure
                      "straight line on the log axis is exponential growth with rate r.",
                      lambda: plot_survey_profiles(survey, labels=plain))]
     figures["domain"] = [
-        ReportFigure("domain-sign-diversity.png", "Sign diversity of every hidden layer at initialization, one "
-                     "panel per activation: where it falls towards 0 the domain collapses (neurons stop "
-                     "changing sign and act linearly).",
+        ReportFigure("domain-sign-diversity.png", "Sign diversity of every hidden layer at initialization, "
+                     "one panel per activation: where it falls towards 0 the domain collapses (neurons "
+                     "stop changing sign and act linearly).",
                      lambda: plot_survey_domains(survey, "sign_diversity")),
         ReportFigure("domain-tradeoff.png", "Exploding gradients against a collapsing domain, one point per "
                      "architecture: architectures avoid one at the price of the other.",

@@ -46,7 +46,9 @@ from explodegrad.plots.theme import (
     PALETTE,
     figure_and_axes,
     figure_and_panels,
+    log_axis,
     mark_overflow,
+    new_panels,
     overflow_notes,
     set_theme,
 )
@@ -54,7 +56,8 @@ from explodegrad.plots.training import plot_gradient_norms, plot_training_histor
 
 __all__ = [
     "FIGSIZE", "LAYER_LABEL", "LAYER_LABEL_WITH_INPUT", "LOG_SCALE_RANGE", "PALETTE",
-    "figure_and_axes", "figure_and_panels", "mark_overflow", "overflow_notes", "set_theme",
+    "figure_and_axes", "figure_and_panels", "log_axis", "mark_overflow", "new_panels", "overflow_notes",
+    "set_theme",
     "plot_layer_rms", "plot_gsc_profile", "plot_gsc_matrix", "plot_domain_stats", "plot_dilution",
     "plot_path_contributions", "plot_taylor_curve", "plot_training_history", "plot_gradient_norms",
     "plot_sweep_heatmap", "plot_sweep_lines", "plot_scalar_chain", "plot_linear_gradients",
