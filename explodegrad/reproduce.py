@@ -526,6 +526,7 @@ class RunInfo:
     command: str
     jobs: int
     wall_time: float = 0.0
+    cpu_time: float | None = None
     computed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
 
@@ -567,6 +568,16 @@ def machine_description(device: DeviceChoice | None = None) -> str:
             f"torch {torch.__version__}, Python {platform.python_version()}")
 
 
+def cpu_seconds() -> float | None:
+    """User + system CPU seconds of this process and its finished children (None off Unix)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def resolve_jobs(jobs: int | str | None, device: DeviceChoice) -> int:
     """How many parts run at once: ``"auto"`` (or None) is one per CPU core, at most 8; on an
     Apple GPU 1 (one device queue). Otherwise ``jobs`` itself, an integer >= 1."""
@@ -601,7 +612,7 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     Raises:
         ValueError: for a bad argument (an unknown scale, an unavailable device, ...).
     """
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     say = log if log is not None else (lambda _line: None)
     choice = pick_device(device)
     jobs = resolve_jobs(jobs, choice)
@@ -652,6 +663,8 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     info.reused = [p.name for p in parts if p not in todo]
     say("  writing the report ...")
     info.wall_time = time.perf_counter() - start
+    cpu_now = cpu_seconds()
+    info.cpu_time = None if cpu_start is None or cpu_now is None else cpu_now - cpu_start
     report, results, figures = write_report(out, plan, parts, stored, info, start)
     say(f"report: {report}\nnumbers: {results}\nfigures: {len(figures)} in {figures[0].parent}")
     return ReproduceResult(report=report, results=results, figures=figures, parts_folder=store.folder,
@@ -1095,6 +1108,7 @@ def _results(report: _Report) -> dict[str, Any]:
                      "n_test": len(data.x_test), "in_features": data.in_features},
             "device": info.device, "machine": info.machine, "load_average": info.load_average,
             "started": info.started, "command": info.command, "jobs": info.jobs, "wall_time": info.wall_time,
+            "cpu_time": info.cpu_time,
             "compute_time_of_parts": sum(s.wall_time for s in stored.values()), "computed": info.computed,
             "reused": info.reused, "format": FORMAT_VERSION, "exploding_rate": EXPLODING_RATE}
     parts = {part.name: {"title": part.title, "chapters": part.chapters,
@@ -1123,16 +1137,23 @@ def _data_line(report: _Report) -> str:
 
 def _header(report: _Report) -> list[str]:
     scale, info = report.plan.scale, report.info
-    load = f"; load average {info.load_average:.1f} at the start" if info.load_average is not None else ""
     compute = sum(s.wall_time for s in report.stored.values())
+    cores = os.cpu_count() or 1
+    cpu = (f"; CPU time {info.cpu_time:.0f} s until the report was written" if info.cpu_time is not None
+           else "")
+    load = ""
+    if info.load_average is not None:
+        load = f"; load average {info.load_average:.1f} on {cores} cores at the start"
+        if info.load_average > cores:
+            load += " (a shared machine: the wall time is longer than on an idle one)"
     return [
         f"# explodegrad: the study reproduced headless ({scale.name} scale)", "",
         f"- **Scale:** {scale.describe()} ({scale.reason}).",
         _data_line(report),
-        f"- **Machine:** {info.machine}; device {info.device}{load}.",
+        f"- **Machine:** {info.machine}; device {info.device}.",
         f"- **Wall time:** {info.wall_time:.0f} s for the run that wrote this report ({len(info.computed)} "
-        f"parts computed, {len(info.reused)} reused from an earlier run, {info.jobs} job(s)); the parts "
-        f"took {compute:.0f} s of compute in all.",
+        f"parts computed, {len(info.reused)} reused from an earlier run, {info.jobs} job(s)){cpu}{load}; "
+        f"the parts took {compute:.0f} s of compute in all.",
         f"- **Command:** `{info.command}`, started {info.started}.", "",
         f"Every number is in `{report.results_name}`. Layers are counted from the output as in the paper "
         "(k = 1 the logits, k = L the first layer). Philipp, Song & Carbonell, *The exploding gradient "
