@@ -734,7 +734,7 @@ register(Exercise(
     hint="Look again at section 'The remedies table', row 'adaptive optimizer': Adam divides "
          "the gradient by the root of its running square, and at the first step both are the "
          "same gradient.",
-    explanation="About the learning rate: g / sqrt(g²) = ±1 for every parameter. Layers start "
-                "moving at comparable speeds, yet the GSC, a property of the network, is "
-                "untouched.",
+    explanation="About the learning rate: g / sqrt(g²) = ±1 for every parameter, so a layer's "
+                "step no longer grows with its exploding gradient; yet the GSC, a property of the "
+                "network, is untouched.",
 ))

@@ -586,8 +586,8 @@ def optimizer_evidence(study: OptimizerStudy, data: Dataset, baseline: str = "sg
     return RemedyEvidence(
         remedy=f"adaptive optimizer ({remedy})",
         comparison=f"{study.label}, {baseline} vs {remedy}",
-        touches="the size of each parameter's step no longer follows its gradient's size, so "
-                "layers start moving at comparable relative rates",
+        touches="step sizes: every parameter moves by about the learning rate, so the layers' "
+                "updates no longer follow the gradient's growth towards the input",
         does_not_touch="exploding gradients: the GSC does not depend on how weights are scaled",
         chapters="03",
         measured=(Measured("first update, first layer / readout relative size", first_spread(baseline),

@@ -526,6 +526,7 @@ class RunInfo:
     command: str
     jobs: int
     wall_time: float = 0.0
+    cpu_start: float | None = None
     cpu_time: float | None = None
     computed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
@@ -623,7 +624,8 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     info = RunInfo(device=str(choice), machine=machine_description(choice), load_average=load,
                    started=_dt.datetime.now().isoformat(timespec="seconds"),
-                   command=command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), jobs=jobs)
+                   command=command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), jobs=jobs,
+                   cpu_start=cpu_start)
     say(f"explodegrad reproduce: {plan.describe()}")
     say(f"  scale chosen because: {plan.scale.reason}")
     say(f"  device: {choice}; {jobs} job(s); parts in {store.folder}")
@@ -663,8 +665,6 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     info.reused = [p.name for p in parts if p not in todo]
     say("  writing the report ...")
     info.wall_time = time.perf_counter() - start
-    cpu_now = cpu_seconds()
-    info.cpu_time = None if cpu_start is None or cpu_now is None else cpu_now - cpu_start
     report, results, figures = write_report(out, plan, parts, stored, info, start)
     say(f"report: {report}\nnumbers: {results}\nfigures: {len(figures)} in {figures[0].parent}")
     return ReproduceResult(report=report, results=results, figures=figures, parts_folder=store.folder,
@@ -1091,6 +1091,8 @@ def write_report(out: Path, plan: ReportPlan, parts: list[Part], stored: dict[st
                      remedies=remedies_summary(remedy_evidence(stored)), figures=figures,
                      figure_folder=f"figures-{name}", results_name=f"results-{name}-scale.json")
     info.wall_time = time.perf_counter() - start
+    cpu_now = cpu_seconds()
+    info.cpu_time = None if info.cpu_start is None or cpu_now is None else cpu_now - info.cpu_start
     results_path = out / report.results_name
     _write_atomic(results_path, _dump_json(_results(report)))
     report_path = out / f"report-{name}-scale.md"
@@ -1139,8 +1141,7 @@ def _header(report: _Report) -> list[str]:
     scale, info = report.plan.scale, report.info
     compute = sum(s.wall_time for s in report.stored.values())
     cores = os.cpu_count() or 1
-    cpu = (f"; CPU time {info.cpu_time:.0f} s until the report was written" if info.cpu_time is not None
-           else "")
+    cpu = f"; CPU time {info.cpu_time:.0f} s" if info.cpu_time is not None else ""
     load = ""
     if info.load_average is not None:
         load = f"; load average {info.load_average:.1f} on {cores} cores at the start"
