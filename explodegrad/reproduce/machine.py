@@ -1,0 +1,52 @@
+"""Where and how a report was produced: the machine in words, CPU seconds, the run's record."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+
+import torch
+
+from explodegrad.device import DeviceChoice
+
+
+@dataclass
+class RunInfo:
+    """Where and how a report was produced (its first lines)."""
+
+    device: str
+    machine: str
+    load_average: float | None
+    started: str
+    command: str
+    jobs: int
+    wall_time: float = 0.0
+    cpu_start: float | None = None
+    cpu_time: float | None = None
+    computed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+
+
+def machine_description(device: DeviceChoice | None = None) -> str:
+    """The machine in words: OS, CPU model and cores, GPU when used, torch and Python versions."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    gpu = f", GPU {device.name}" if device is not None and device.is_gpu else ""
+    return (f"{platform.system()} {platform.machine()}, {model}, {os.cpu_count()} CPU cores visible{gpu}; "
+            f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def cpu_seconds() -> float | None:
+    """User + system CPU seconds of this process and its finished children (None off Unix)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
