@@ -91,6 +91,24 @@ def link_residual_scale(residual: w.Checkbox, residual_scale: w.ValueWidget) -> 
     residual.observe(follow, names="value")
 
 
+def architecture_controls(depth: int, width: int, activation: str, norm: str, init: str,
+                          residual: bool, residual_scale: float, *, max_depth: int,
+                          max_width: int) -> dict[str, w.ValueWidget]:
+    """The controls that define a network, keyed like :func:`~explodegrad.nets.build_mlp`'s
+    arguments, with the residual scale greyed out while the network is plain."""
+    controls = {
+        "depth": depth_slider(depth, maximum=max_depth),
+        "width": width_slider(width, maximum=max_width),
+        "activation": activation_dropdown(activation),
+        "norm": norm_dropdown(norm),
+        "init": init_dropdown(init),
+        "residual": residual_checkbox(residual),
+        "residual_scale": residual_scale_slider(residual_scale),
+    }
+    link_residual_scale(controls["residual"], controls["residual_scale"])
+    return controls
+
+
 def log_slider(description: str, value: float, low_exponent: float, high_exponent: float,
                step: float = 0.25) -> w.FloatLogSlider:
     """A slider over powers of ten (learning rates, scales)."""

@@ -10,15 +10,8 @@ from explodegrad.plots.gsc import plot_gsc_profile
 from explodegrad.widgets.base import Explorer
 from explodegrad.widgets.controls import (
     NetSetting,
-    activation_dropdown,
-    depth_slider,
-    init_dropdown,
-    link_residual_scale,
-    norm_dropdown,
-    residual_checkbox,
-    residual_scale_slider,
+    architecture_controls,
     toggle,
-    width_slider,
 )
 
 
@@ -58,16 +51,8 @@ def gsc_explorer(depth: int = 20, width: int = 64, activation: str = "relu", nor
     """
     device = device if device is not None else pick_device()
     setting = NetSetting(device.device, seed)
-    controls = {
-        "depth": depth_slider(depth, maximum=max_depth),
-        "width": width_slider(width, maximum=max_width),
-        "activation": activation_dropdown(activation),
-        "norm": norm_dropdown(norm),
-        "init": init_dropdown(init),
-        "residual": residual_checkbox(residual),
-        "residual_scale": residual_scale_slider(residual_scale),
-    }
-    link_residual_scale(controls["residual"], controls["residual_scale"])
+    controls = architecture_controls(depth, width, activation, norm, init, residual, residual_scale,
+                                     max_depth=max_depth, max_width=max_width)
 
     def experiment(**values: object) -> GSCProfile:
         return measure_gsc(setting, **values)
