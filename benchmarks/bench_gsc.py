@@ -33,23 +33,12 @@ import numpy as np
 import torch
 
 from explodegrad import build_mlp, pick_device, trace
+from explodegrad.device import cpu_model
 from explodegrad.gsc import gsc_profile
 from explodegrad.jacobian import frobenius_sq_from_probes
 from explodegrad.nets import per_example_loss
 
 DEPTH, WIDTH, BATCH, EXACT_BATCH, FEATURES, CLASSES = 50, 100, 256, 16, 100, 10
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, else what platform knows."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def clock_for(device: torch.device) -> Callable[[], float]:
@@ -145,7 +134,7 @@ def main() -> None:
     choice = pick_device(args.device)
     device = choice.device
     print(f"device: {choice}")
-    print(f"cpu: {cpu_name()}, torch threads {torch.get_num_threads()}, "
+    print(f"cpu: {cpu_model()}, torch threads {torch.get_num_threads()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     print(f"torch {torch.__version__}, python {platform.python_version()}")
     clock = "process CPU time" if device.type == "cpu" else "wall time"

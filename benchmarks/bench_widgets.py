@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -33,23 +32,12 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 
 from explodegrad import widgets  # noqa: E402
-from explodegrad.device import pick_device  # noqa: E402
+from explodegrad.device import cpu_model, pick_device  # noqa: E402
 from explodegrad.plots import set_theme  # noqa: E402
 from explodegrad.widgets.base import Explorer  # noqa: E402
 
 TARGET_REDRAW_S = 0.5
 TARGET_PROGRESS_S = 1.0
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _median(values: Sequence[float]) -> float:
@@ -120,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     set_theme()
     repeats, depth, width = args.repeats, args.depth, args.width
     omp = os.environ.get("OMP_NUM_THREADS", "unset")
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s); OMP_NUM_THREADS={omp}")
     print(f"device: {device}")
     print(f"settings: depth slider moved to {repeats} unseen values at and below {depth}, width {width}\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -65,3 +66,18 @@ def pick_device(preference: str | None = None) -> DeviceChoice:
     reason = source if preference == "cpu" else "no GPU was found"
     threads = torch.get_num_threads()
     return DeviceChoice(torch.device("cpu"), f"CPU, {threads} thread(s)", reason)
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU model in words (from ``/proc/cpuinfo`` on Linux, else what ``platform`` knows).
+
+    Benchmarks and reports print it beside their numbers, so a figure says where it was taken.
+    """
+    try:
+        with open(cpuinfo) as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from explodegrad.device import DEVICE_ENV, DeviceChoice, pick_device
+from explodegrad.device import DEVICE_ENV, DeviceChoice, cpu_model, pick_device
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
 
@@ -54,3 +54,15 @@ def test_bad_environment_value_raises_naming_the_choices(monkeypatch):
 def test_bad_name_raises(name):
     with pytest.raises(ValueError, match=r"device="):
         pick_device(name)
+
+
+def test_cpu_model_reads_the_model_name(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Example CPU 9000 @ 3.0GHz\nflags\t: fpu\n")
+    assert cpu_model(str(info)) == "Example CPU 9000 @ 3.0GHz"
+
+
+def test_cpu_model_falls_back_without_cpuinfo(tmp_path):
+    import platform
+
+    assert cpu_model(str(tmp_path / "missing")) == (platform.processor() or platform.machine())

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explodegrad.device import DeviceChoice
+from explodegrad.device import DeviceChoice, cpu_model
 
 
 @dataclass
@@ -30,13 +30,7 @@ class RunInfo:
 
 def machine_description(device: DeviceChoice | None = None) -> str:
     """The machine in words: OS, CPU model and cores, GPU when used, torch and Python versions."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-        model = names[0] if names else model
-    except OSError:
-        pass
+    model = cpu_model()
     gpu = f", GPU {device.name}" if device is not None and device.is_gpu else ""
     return (f"{platform.system()} {platform.machine()}, {model}, {os.cpu_count()} CPU cores visible{gpu}; "
             f"torch {torch.__version__}, Python {platform.python_version()}")
