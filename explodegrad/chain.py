@@ -35,11 +35,12 @@ import torch
 from torch import Tensor, nn
 
 from explodegrad._checks import check_choice, check_int, check_positive
-from explodegrad.config import ACTIVATIONS, INITS
+from explodegrad.config import ACTIVATIONS, INITS, NetConfig
 from explodegrad.data import Dataset, gaussian_data, load_dataset, load_digits
 from explodegrad.init import orthogonal_matrix
 from explodegrad.nets import DeepMLP, build_mlp, per_example_loss
 from explodegrad.trace import trace
+from explodegrad.train import TrainHistory, TrainSettings, train
 
 #: Floating-point types :func:`find_overflow` can run in, by name.
 FLOAT_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16,
@@ -796,3 +797,37 @@ def init_scales(depth: int = 20, width: int = 100, activation: str = "relu",
                       init_scales=scales, layers=layers, activation_rms=np.array(activation_rms),
                       gradient_rms=gradient_array,
                       gradient_growth=np.array([growth_factor(layers, g) for g in gradient_array]))
+
+
+# ----------------------------------------------------------------------------- 7. clipping
+
+#: The clipping comparison of chapter 01: name -> the clipping settings of the run.
+CLIPPING_RUNS = {"no clipping": {}, "clip_norm=1": {"clip_norm": 1.0}, "clip_value=0.01": {"clip_value": 0.01}}
+
+
+def clipping_comparison(steps: int = 200, seeds: int | Sequence[int] = 3, *, depth: int = 10, width: int = 64,
+                        lr: float = 0.1, data: Dataset | None = None) -> dict[str, list[TrainHistory]]:
+    """SGD (momentum 0.9) at a learning rate that diverges, without and with clipping, per seed.
+
+    A ReLU network (He init, float64 on the bundled digits) is trained once per seed without
+    clipping, with clipping by norm (1) and by value (0.01), from the same weights and
+    minibatches. Divergence is a result (``history.diverged``), never an error.
+
+    Returns:
+        name (:data:`CLIPPING_RUNS`) -> one :class:`~explodegrad.train.TrainHistory` per seed.
+    """
+    steps = check_int("steps", steps, 1)
+    chosen = tuple(range(check_int("seeds", seeds, 1))) if isinstance(seeds, int) else tuple(
+        check_int("seeds", seed, 0) for seed in seeds)
+    if not chosen:
+        raise ValueError("seeds=() is not allowed: give at least one seed")
+    digits = load_digits(dtype=torch.float64) if data is None else data
+    runs: dict[str, list[TrainHistory]] = {name: [] for name in CLIPPING_RUNS}
+    for seed in chosen:
+        config = NetConfig(depth=check_int("depth", depth, 1), width=check_int("width", width, 1),
+                           activation="relu", init="he", seed=seed)
+        settings = TrainSettings(optimizer="sgd", lr=check_positive("lr", lr), momentum=0.9, steps=steps,
+                                 batch_size=128, record_every=10, seed=seed)
+        for name, clip in CLIPPING_RUNS.items():
+            runs[name].append(train(config, digits, settings.with_(**clip), progress=False))
+    return runs

@@ -1,4 +1,7 @@
-"""The command line: ``python -m explodegrad reproduce`` (or the ``explodegrad`` script).
+"""The command line: ``python -m explodegrad reproduce|claims`` (or the ``explodegrad`` script).
+
+``claims`` judges every claim of the course (:mod:`explodegrad.claims`) at a scale and prints
+each verdict with the numbers it used; ``--json FILE`` also writes them.
 
 ``reproduce`` runs the headline experiments of chapters 02-07 headless, through the same
 library functions the notebooks use, and writes a Markdown report, its figures and a JSON of
@@ -118,6 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument(
         "--quiet", action="store_true", help="print only the paths written, not the progress lines")
     reproduce.set_defaults(command_parser=reproduce)
+
+    claims = commands.add_parser(
+        "claims", help="judge every claim the course makes and print the verdicts",
+        description="Judge every claim of the course's chapters 01-07 (explodegrad.claims) on freshly "
+                    "computed studies: holds, does not hold or inconclusive, with the numbers used. "
+                    "Studies that train run several seeds. Exit status 0 whatever the verdicts.")
+    claims.add_argument("--scale", choices=("quick", "paper"), default="quick",
+                        help="experiment size (see `reproduce --help`); default: %(default)s")
+    claims.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
+                        help="seeds of every study that trains (default: the scale's: 3 quick, 5 paper)")
+    claims.add_argument("--device", choices=DEVICE_CHOICES, default=None,
+                        help=f"where to run (default: ${DEVICE_ENV}, then the CPU)")
+    claims.add_argument("--chapter", choices=("01", "02", "03", "04", "05", "06", "07"), default=None,
+                        help="only this chapter's claims")
+    claims.add_argument("--claim", action="append", default=None, metavar="ID", dest="claim_ids",
+                        help="only this claim (repeatable), e.g. 03/batch-norm-explodes")
+    claims.add_argument("--json", metavar="FILE", default=None, help="also write the verdicts as JSON")
+    claims.add_argument("--quiet", action="store_true", help="do not print progress lines")
+    claims.set_defaults(command_parser=claims)
     return parser
 
 
@@ -143,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(arguments)
+    if args.command == "claims":
+        return _claims(args)
     _check_reproduce_arguments(args.command_parser, args)
 
     import matplotlib
@@ -161,6 +185,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return INTERRUPTED
     if args.quiet:
         print(f"report: {result.report}\nnumbers: {result.results}")
+    return 0
+
+
+def _claims(args: argparse.Namespace) -> int:
+    """``python -m explodegrad claims``: judge the claims, print a table, optionally write JSON."""
+    import json
+
+    from explodegrad import claims
+    from explodegrad.device import pick_device
+    from explodegrad.scale import SCALES
+
+    parser = args.command_parser
+    try:
+        device = pick_device(args.device or os.environ.get(DEVICE_ENV) or "cpu")
+        if args.claim_ids:
+            for claim_id in args.claim_ids:
+                claims.get_claim(claim_id)
+    except ValueError as error:
+        parser.error(str(error))
+    judgements = claims.evaluate(SCALES[args.scale], args.seeds, device, chapter=args.chapter,
+                                 claim_ids=args.claim_ids, log=None if args.quiet else print)
+    print(claims.table(judgements))
+    counts = {verdict: sum(j.verdict == verdict for j in judgements) for verdict in claims.VERDICTS}
+    print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + f" ({len(judgements)} claims)")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump([{"id": j.claim_id, "sentence": j.sentence, "verdict": j.verdict, "measured": j.line}
+                       for j in judgements], handle, indent=1)
     return 0
 
 

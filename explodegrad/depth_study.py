@@ -51,6 +51,7 @@ from explodegrad.data import Dataset
 from explodegrad.nets import DeepMLP, build_from_config
 from explodegrad.residual import DEFAULT_THRESHOLD, PathContributions, path_contributions
 from explodegrad.scale import Scale, load_scale_data
+from explodegrad.seeds import resolve_seeds, seed_table
 from explodegrad.survey import DEFAULT_INITS, architecture_label
 from explodegrad.taylor import TaylorCurve, taylor_compression
 from explodegrad.train import TrainHistory, TrainSettings, train
@@ -235,9 +236,12 @@ class EffectiveDepthStudy:
         taylor: label -> the trained network's :class:`~explodegrad.taylor.TaylorCurve`.
         taylor_linear_layers: label -> weight layers replaced at each k of the Taylor curve.
         histories: label -> the :class:`~explodegrad.train.TrainHistory` of its training.
-        table: one row per architecture: label, activation, norm, residual, depth, num_layers,
-            final_train_error, depth_natural_init, depth_natural_final, depth_since_init_final,
-            taylor_break_k (nullable: None = never broke), taylor_break_linear_layers.
+            ``trajectories``, ``taylor``, ``taylor_linear_layers`` and ``histories`` hold the
+            first seed's runs (what the plots draw); ``table`` holds every seed's numbers.
+        table: one row per (architecture, seed): label, seed, activation, norm, residual,
+            depth, num_layers, final_train_error, depth_natural_init, depth_natural_final,
+            depth_since_init_final, taylor_break_k (nullable: None = never broke),
+            taylor_break_linear_layers.
         tolerance: the rise of training error that counts as broken (:func:`taylor_break`).
         scale_name: the scale the study ran at.
         data_name: the data set.
@@ -252,18 +256,29 @@ class EffectiveDepthStudy:
     tolerance: float
     scale_name: str
     data_name: str
+    seeds: tuple[int, ...] = (0,)
+
+    def values(self, label: str, column: str) -> np.ndarray:
+        """One value of ``table[column]`` per seed for the architecture ``label`` (NaN: never broke)."""
+        if label not in self.labels:
+            raise ValueError(f"label={label!r} is not allowed: the study trained {self.labels}")
+        return self.table.loc[self.table["label"] == label, column].astype("Float64").to_numpy(
+            dtype=float, na_value=np.nan)
 
     def summary(self) -> str:
-        """Fixed-format lines, one per architecture, for printing and notebook checks."""
-        lines = [f"{'architecture':<16}{'L':>4}{'train err':>11}{'eff. depth':>12}"
-                 f"{'(natural, init->end)':>22}{'since init':>12}{'Taylor breaks at k':>20}"]
-        for row in self.table.itertuples():
-            broke = "never" if pd.isna(row.taylor_break_k) else (
-                f"{row.taylor_break_k} ({row.taylor_break_linear_layers} lin.)")
-            lines.append(f"{row.label:<16}{row.num_layers:>4}{row.final_train_error:>11.3f}"
-                         f"{'':>12}{row.depth_natural_init:>12d} -> {row.depth_natural_final:<6d}"
-                         f"{row.depth_since_init_final:>12d}{broke:>20}")
-        return "\n".join(lines)
+        """Per architecture: L, the training error, the effective depths (natural skip at init and
+        at the end; skip = the initial layer at the end) and the number of weight layers whose
+        linearization first breaks the network, each as the median [min, max] over the seeds."""
+        frame = self.table.copy()
+        frame["taylor_break_linear_layers"] = frame["taylor_break_linear_layers"].astype("Float64").astype(float)
+        table = seed_table(frame, ["label", "num_layers"],
+                           {"final_train_error": "train err", "depth_natural_init": "eff. depth at init",
+                            "depth_natural_final": "at end", "depth_since_init_final": "since init",
+                            "taylor_break_linear_layers": "Taylor breaks (weight layers)"},
+                           {"final_train_error": ".3f"})
+        table = table.rename(columns={"label": "architecture", "num_layers": "L"})
+        return (f"median [min, max] over {len(self.seeds)} seeds (n/a: never broke)\n"
+                f"{table.to_string(index=False)}")
 
 
 def track_effective_depth(config: NetConfig, data: Dataset, settings: TrainSettings, *,
@@ -376,8 +391,9 @@ def effective_depth_study(scale: Scale, architectures: Sequence[Architecture] | 
                 depth: int | None = None, width: int | None = None,
                 checkpoints: int | None = None, measure_size: int = 256,
                 taylor_size: int = 1024, threshold: float = DEFAULT_THRESHOLD,
-                tolerance: float = DEFAULT_TAYLOR_TOLERANCE, num_probes: int = 2, seed: int = 0,
-                device: Any = None, progress: bool = False) -> EffectiveDepthStudy:
+                tolerance: float = DEFAULT_TAYLOR_TOLERANCE, num_probes: int = 2,
+                seeds: int | Sequence[int] | None = None, device: Any = None,
+                progress: bool = False) -> EffectiveDepthStudy:
     """Train each architecture, track its effective depth, then run the Taylor experiment on it.
 
     Args:
@@ -393,7 +409,9 @@ def effective_depth_study(scale: Scale, architectures: Sequence[Architecture] | 
         taylor_size: training examples the Taylor curves are evaluated on.
         threshold: share for the effective depth.
         tolerance: rise of the training error that counts as broken (:func:`taylor_break`).
-        num_probes, seed: probes and seed of the measurements (weights use ``seed`` too).
+        num_probes: random probes of each path measurement.
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
+            draws the weights, the minibatch order, the measurement batches and the probes.
         device: where to run when ``data`` is not given (default: the CPU).
         progress: show progress bars.
 
@@ -403,42 +421,45 @@ def effective_depth_study(scale: Scale, architectures: Sequence[Architecture] | 
     if not isinstance(scale, Scale):
         raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
     chosen = _resolve_architectures(architectures)
-    seed = check_int("seed", seed, 0)
+    seeds = resolve_seeds(seeds, scale.num_seeds)
     tolerance = check_fraction("tolerance", tolerance)
-    data = study_data(scale, data, seed, device)
-    settings = study_settings(scale, checkpoints) if settings is None else settings
+    data = study_data(scale, data, seeds[0], device)
+    base_settings = study_settings(scale, checkpoints) if settings is None else settings
     depth = check_int("depth", scale.depth if depth is None else depth, 4)
     width = check_int("width", scale.width if width is None else width, 1)
     n_train = int(data.x_train.shape[0])
-    taylor_inputs, taylor_targets = data.batch(check_int("taylor_size", min(taylor_size, n_train), 1),
-                                               seed=seed)
+    taylor_size = check_int("taylor_size", min(taylor_size, n_train), 1)
     trajectories, curves, linear_layers, histories, rows = {}, {}, {}, {}, []
-    for architecture in chosen:
-        config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
-        trajectory, net, history = track_effective_depth(
-            config, data, settings, measure_size=min(measure_size, n_train), threshold=threshold,
-            num_probes=num_probes, seed=seed, progress=progress)
-        curve = taylor_compression(net, taylor_inputs, taylor_targets)
-        label = architecture.label
-        trajectories[label], curves[label], histories[label] = trajectory, curve, history
-        linear_layers[label] = np.array([linear_layers_in_top(config, int(k)) for k in curve.ks])
-        broke = taylor_break(curve, tolerance)
-        rows.append({
-            "label": label, "activation": config.activation, "norm": config.norm,
-            "residual": config.residual, "depth": config.depth, "num_layers": config.num_layers,
-            "final_train_error": history.final_train_error,
-            "depth_natural_init": int(trajectory.depth_natural[0]),
-            "depth_natural_final": int(trajectory.depth_natural[-1]),
-            "depth_since_init_final": int(trajectory.depth_since_init[-1]),
-            "taylor_break_k": broke,
-            "taylor_break_linear_layers": None if broke is None else linear_layers_in_top(config, broke),
-        })
+    for seed in seeds:
+        taylor_inputs, taylor_targets = data.batch(taylor_size, seed=seed)
+        for architecture in chosen:
+            config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
+            trajectory, net, history = track_effective_depth(
+                config, data, base_settings.with_(seed=seed), measure_size=min(measure_size, n_train),
+                threshold=threshold, num_probes=num_probes, seed=seed, progress=progress)
+            curve = taylor_compression(net, taylor_inputs, taylor_targets)
+            label = architecture.label
+            if seed == seeds[0]:
+                trajectories[label], curves[label], histories[label] = trajectory, curve, history
+                linear_layers[label] = np.array([linear_layers_in_top(config, int(k)) for k in curve.ks])
+            broke = taylor_break(curve, tolerance)
+            rows.append({
+                "label": label, "seed": seed, "activation": config.activation, "norm": config.norm,
+                "residual": config.residual, "depth": config.depth, "num_layers": config.num_layers,
+                "final_train_error": history.final_train_error,
+                "depth_natural_init": int(trajectory.depth_natural[0]),
+                "depth_natural_final": int(trajectory.depth_natural[-1]),
+                "depth_since_init_final": int(trajectory.depth_since_init[-1]),
+                "taylor_break_k": broke,
+                "taylor_break_linear_layers": None if broke is None else linear_layers_in_top(config, broke),
+            })
     table = pd.DataFrame(rows)
     for column in ("taylor_break_k", "taylor_break_linear_layers"):
         table[column] = table[column].astype("Int64")
     return EffectiveDepthStudy(labels=[a.label for a in chosen], trajectories=trajectories, taylor=curves,
                             taylor_linear_layers=linear_layers, histories=histories, table=table,
-                            tolerance=tolerance, scale_name=scale.name, data_name=data.name)
+                            tolerance=tolerance, scale_name=scale.name, data_name=data.name,
+                            seeds=seeds)
 
 
 __all__ = [

@@ -551,17 +551,21 @@ register(Exercise(
 ))
 register(Exercise(
     chapter="03", key="depth-error",
-    question="In the depth study, what happens to the exploding architectures' training error "
-             "when the network gets deeper, compared with the non-exploding one?\n\n"
-             "(a) it falls: deeper networks have more capacity  \n"
-             "(b) it rises sharply at the largest depth, while the non-exploding one stays low  \n"
-             "(c) it does not depend on depth\n\n*(a letter)*",
+    question="At the quick scale, the two exploding architectures end the depth study's largest "
+             "depth with a clearly higher training error than tanh without normalization. What "
+             "does that show?\n\n"
+             "(a) exploding gradients limit the trainable depth: the paper's claim, measured  \n"
+             "(b) with two learning rates and 200 steps on digits, the exploding networks are "
+             "harder to train deep; a depth limit would need a wider rate grid, more steps and "
+             "harder data  \n"
+             "(c) nothing: every architecture fits the training set\n\n*(a letter)*",
     checker=choice("b", options="abc"),
-    hint="Look again at section 'Training error against depth': compare the lines at the "
-         "largest depth.",
-    explanation="Exploding gradients limit the depth that can be trained: each depth got its own "
-                "best learning rate, yet the exploding networks train far worse at the largest "
-                "depth.",
+    hint="Look again at section 'Training error against depth': how many learning rates were "
+         "tried, for how many steps, and is the ordering by the size of the GSC?",
+    explanation="A higher error after 200 steps at the better of two rates can also mean 'needed "
+                "another rate or more steps', and tanh/layer (a GSC of a few) can end worse than "
+                "relu/batch (hundreds). It is evidence about this budget, not a measured depth "
+                "limit.",
 ))
 
 

@@ -104,13 +104,22 @@ class RescalingComparison:
         lines = [f"{self.label}: f_{self.layer} multiplied by {self.factor:g}, the next layer's "
                  f"weights by 1/{self.factor:g}",
                  f"mean loss {self.loss_before:.6f} -> {self.loss_after:.6f}, largest logit change "
-                 f"{self.max_logit_change:.1e}",
+                 f"{_change(self.max_logit_change)}",
                  f"{'k':>3}{'||dL/df_k|| before':>21}{'after':>11}{'GSC(k,0) before':>17}{'after':>9}"]
         for k in layers:
             i = k - 1
             lines.append(f"{k:>3}{self.raw_before[i]:>21.4g}{self.raw_after[i]:>11.4g}"
                          f"{self.gsc_before[i]:>17.4g}{self.gsc_after[i]:>9.4g}")
         return "\n".join(lines)
+
+
+#: Changes below this are rounding error: their digits depend on the CPU, so they print as a bound.
+ROUNDING_LEVEL = 1e-12
+
+
+def _change(value: float) -> str:
+    """A change as text: its value, or ``below 1e-12 (rounding error)`` when it is that small."""
+    return f"below {ROUNDING_LEVEL:.0e} (rounding error)" if abs(value) < ROUNDING_LEVEL else f"{value:.1e}"
 
 
 def _mean_loss_and_logits(net: DeepMLP, inputs: Tensor, targets: Tensor) -> tuple[float, Tensor]:

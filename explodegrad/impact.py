@@ -38,6 +38,7 @@ from explodegrad.gsc import gsc_profile
 from explodegrad.nets import build_from_config
 from explodegrad.optim import OPTIMIZERS
 from explodegrad.scale import QUICK, Scale, load_scale_data
+from explodegrad.seeds import resolve_seeds, seed_table
 from explodegrad.survey import DEFAULT_INITS
 from explodegrad.sweep import LRSearchResult, lr_search
 from explodegrad.train import TrainHistory, TrainSettings, train
@@ -127,80 +128,100 @@ def relative_update_sizes(history: TrainHistory, statistic: str = "median") -> n
 
 @dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
 class OptimizerStudy:
-    """How the GSC of one architecture evolves under several optimizers.
+    """How the GSC of one architecture evolves under several optimizers, over several seeds.
 
     Attributes:
         label: the architecture, e.g. ``relu/batch/he d20 w64``.
-        gsc: one row per (optimizer, measurement): optimizer, lr, step, gsc_first_layer
-            (GSC(L, 0)), gsc_input (GSC(L + 1, 0)), rate (fitted r), train_error (the
-            record of that step, NaN where none was taken).
-        updates: one row per (optimizer, layer k): optimizer, layer, update_size (median
-            ``||delta theta_k|| / ||theta_k||`` over the recorded updates), gsc_start and
-            gsc_end (GSC(k, 0) at the first and the last measurement).
-        histories: optimizer -> its :class:`~explodegrad.train.TrainHistory`.
+        gsc: one row per (optimizer, seed, measurement): optimizer, seed, lr, step,
+            gsc_first_layer (GSC(L, 0)), gsc_input (GSC(L + 1, 0)), rate (fitted r),
+            train_error (the record of that step, NaN where none was taken).
+        updates: one row per (optimizer, seed, layer k): optimizer, seed, layer, update_size
+            (median ``||delta theta_k|| / ||theta_k||`` over the recorded updates), gsc_start
+            and gsc_end (GSC(k, 0) at the first and the last measurement).
+        runs: one row per (optimizer, seed): optimizer, seed, lr, gsc_start, gsc_end,
+            rate_start, rate_end, final_train_error, diverged, update_ratio (the first layer's
+            relative update size over that of layer k = 2).
+        histories: (optimizer, seed) -> its :class:`~explodegrad.train.TrainHistory`.
+        seeds: the seeds (each seeds the weights, the minibatch order and the probes).
     """
 
     label: str
     gsc: pd.DataFrame
     updates: pd.DataFrame
-    histories: dict[str, TrainHistory]
+    runs: pd.DataFrame
+    histories: dict[tuple[str, int], TrainHistory]
+    seeds: tuple[int, ...]
+
+    @property
+    def optimizers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.runs["optimizer"]))
+
+    def values(self, optimizer: str, column: str) -> np.ndarray:
+        """One value of ``runs[column]`` per seed for ``optimizer`` (a ValueError names the known ones)."""
+        if optimizer not in self.optimizers:
+            raise ValueError(f"optimizer={optimizer!r} is not allowed: the study trained {self.optimizers}")
+        return self.runs.loc[self.runs["optimizer"] == optimizer, column].to_numpy(dtype=float)
 
     def summary(self) -> str:
-        """Fixed-format lines: per optimizer the GSC and rate at the start and end, and the error."""
-        lines = [f"{self.label}: GSC(L, 0) from the first layer to the loss",
-                 f"{'optimizer':<10}{'lr':>8}{'GSC start':>11}{'GSC end':>10}{'r start':>9}"
-                 f"{'r end':>8}{'train error':>13}"]
-        for optimizer, rows in self.gsc.groupby("optimizer", sort=False):
-            first, last = rows.iloc[0], rows.iloc[-1]
-            history = self.histories[optimizer]
-            error = (f"{history.final_train_error:>13.3f}" if not history.diverged
-                     else f"  diverged at step {history.diverged_step}")
-            lines.append(f"{optimizer:<10}{first['lr']:>8.4g}{first['gsc_first_layer']:>11.3g}"
-                         f"{last['gsc_first_layer']:>10.3g}{first['rate']:>9.3f}{last['rate']:>8.3f}"
-                         f"{error}")
-        return "\n".join(lines)
+        """Per optimizer the GSC and rate at the start and the end, and the training error, each
+        as the median [min, max] over the seeds."""
+        table = seed_table(self.runs, ["optimizer", "lr"],
+                           {"gsc_start": "GSC start", "gsc_end": "GSC end", "rate_start": "r start",
+                            "rate_end": "r end", "final_train_error": "train error"},
+                           {"rate_start": ".3f", "rate_end": ".3f", "final_train_error": ".3f"})
+        diverged = int(self.runs["diverged"].sum())
+        note = f"\n{diverged} run(s) diverged (their numbers are left out)" if diverged else ""
+        return (f"{self.label}: GSC(L, 0) from the first layer to the loss, median [min, max] over "
+                f"{len(self.seeds)} seeds\n{table.to_string(index=False)}{note}")
 
     def update_summary(self) -> str:
-        """Fixed-format lines: per optimizer the relative update size near the output (k = 2)
-        and at the first layer (k = L), their ratio, and GSC(L, 0) at the end of training."""
+        """Per optimizer the relative update size near the output (k = 2) and at the first layer
+        (k = L), their ratio, and GSC(L, 0) at the end, each as the median [min, max] over seeds."""
         last = int(self.updates["layer"].max())
-        lines = ["relative update size ||delta theta_k|| / ||theta_k|| (median over the run)",
-                 f"{'optimizer':<10}{'k = 2':>10}{f'k = {last}':>10}{'ratio':>8}{'GSC(L, 0) at end':>18}"]
-        for optimizer, rows in self.updates.groupby("optimizer", sort=False):
-            sizes = rows.set_index("layer")["update_size"]
-            near, first = float(sizes.get(2, math.nan)), float(sizes[last])
-            end = float(rows.set_index("layer")["gsc_end"][last])
-            lines.append(f"{optimizer:<10}{near:>10.2e}{first:>10.2e}{first / near:>8.2f}{end:>18.3g}")
-        return "\n".join(lines)
+        rows = []
+        for (optimizer, seed), group in self.updates.groupby(["optimizer", "seed"], sort=False):
+            sizes = group.set_index("layer")
+            rows.append({"optimizer": optimizer, "seed": seed,
+                         "near": float(sizes["update_size"].get(2, math.nan)),
+                         "first": float(sizes["update_size"][last]),
+                         "end": float(sizes["gsc_end"][last])})
+        frame = pd.DataFrame(rows)
+        frame["ratio"] = frame["first"] / frame["near"]
+        table = seed_table(frame, ["optimizer"], {"near": "k = 2", "first": f"k = {last}", "ratio": "ratio",
+                                                  "end": "GSC(L, 0) at end"},
+                           {"ratio": ".2f"})
+        return ("relative update size ||delta theta_k|| / ||theta_k|| (median over the run), "
+                f"median [min, max] over {len(self.seeds)} seeds\n{table.to_string(index=False)}")
 
 
 def optimizer_study(config: NetConfig | None = None, data: Dataset | str | None = None,
                     optimizers: Sequence[str] = ("sgd", "adam", "rmsprop"),
                     lrs: dict[str, float] | None = None, *, scale: Scale | None = None,
-                    steps: int | None = None, measure_every: int | None = None, seed: int = 0,
-                    device: Any = None, dtype: torch.dtype | None = None,
-                    progress: bool = False) -> OptimizerStudy:
-    """Train one architecture with each optimizer and measure its GSC during training.
+                    steps: int | None = None, measure_every: int | None = None,
+                    seeds: int | Sequence[int] | None = None, device: Any = None,
+                    dtype: torch.dtype | None = None, progress: bool = False) -> OptimizerStudy:
+    """Train one architecture with each optimizer, over several seeds, measuring its GSC during training.
 
     Args:
         config: the architecture (default: a batch-normalized ReLU network of the scale's
             depth and width, He init, which explodes at initialization); its input and
-            output sizes are set from the data.
+            output sizes are set from the data, its weight seed from each seed.
         data: a Dataset, a data set name, or None for the scale's data.
         optimizers: names from :data:`explodegrad.optim.OPTIMIZERS`.
         lrs: optimizer -> learning rate (missing ones from :data:`DEFAULT_LRS`).
         scale: sizes (default :data:`explodegrad.scale.QUICK`).
         steps: updates per run (default: the scale's ``train_steps``).
         measure_every: updates between GSC measurements (default: a tenth of the run).
-        seed: seed of the weights and of the minibatches (the same for every optimizer).
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``). Each seed
+            draws the weights and the minibatch order; within a seed every optimizer starts
+            from the same weights and sees the same minibatches.
         device: where to train (``"auto"`` picks a GPU when there is one; default the data's).
-        dtype: float64 or float32; default float64 on a CPU (training is chaotic: float32
-            rounding, which differs with the thread count and the processor, changes the
-            numbers after a few hundred steps) and float32 on a GPU.
+        dtype: float64 or float32; default float64 on a CPU and float32 on a GPU. Training is
+            chaotic: the digits of one run change with the CPU's rounding, hence the seeds.
         progress: show progress bars.
     """
     scale = _check_scale(scale)
-    seed = check_int("seed", seed, 0)
+    seeds = resolve_seeds(seeds, scale.num_seeds)
     if isinstance(optimizers, str):
         optimizers = (optimizers,)
     optimizers = tuple(check_choice("optimizers", name, OPTIMIZERS) for name in optimizers)
@@ -212,67 +233,95 @@ def optimizer_study(config: NetConfig | None = None, data: Dataset | str | None 
              for name in optimizers}
     steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
     every = check_int("measure_every", max(1, steps // 10) if measure_every is None else measure_every, 1)
-    dataset = _resolve_data(data, scale, seed, device, dtype)
+    dataset = _resolve_data(data, scale, seeds[0], device, dtype)
     if config is None:
-        config = _config_for("relu", "batch", scale.depth, scale.width, dataset, seed)
+        config = _config_for("relu", "batch", scale.depth, scale.width, dataset, seeds[0])
     if not isinstance(config, NetConfig):
         raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig or None")
     config = config.with_(in_features=dataset.in_features, out_features=dataset.num_classes)
     batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
-    settings = TrainSettings(steps=steps, batch_size=batch_size, record_every=every,
-                             measure_every=every, measure_size=min(256, len(dataset.x_train)),
-                             eval_size=1024, seed=seed)
-    gsc_rows, update_rows, histories = [], [], {}
-    for name in optimizers:
-        history = train(config, dataset, settings.with_(optimizer=name, lr=rates[name]), progress=progress)
-        histories[name] = history
-        errors = dict(zip(history.steps.tolist(), history.train_error.tolist()))
-        for measurement in history.measurements:
-            profile = measurement.gsc
-            gsc_rows.append({"optimizer": name, "lr": rates[name], "step": measurement.step,
-                             "gsc_first_layer": profile.first_layer_gsc, "gsc_input": profile.input_gsc,
-                             "rate": profile.fit.rate,
-                             "train_error": errors.get(measurement.step, math.nan)})
-        sizes = relative_update_sizes(history)
-        start, end = history.measurements[0].gsc, history.measurements[-1].gsc
-        for k in history.layers:
-            update_rows.append({"optimizer": name, "layer": int(k), "update_size": float(sizes[k - 1]),
-                                "gsc_start": start.gsc_at(int(k)) if k > start.reference else math.nan,
-                                "gsc_end": end.gsc_at(int(k)) if k > end.reference else math.nan})
-    return OptimizerStudy(label=config.label(), gsc=pd.DataFrame(gsc_rows),
-                          updates=pd.DataFrame(update_rows), histories=histories)
+    gsc_rows, update_rows, run_rows, histories = [], [], [], {}
+    for seed in seeds:
+        settings = TrainSettings(steps=steps, batch_size=batch_size, record_every=every,
+                                 measure_every=every, measure_size=min(256, len(dataset.x_train)),
+                                 eval_size=1024, seed=seed)
+        for name in optimizers:
+            history = train(config.with_(seed=seed), dataset, settings.with_(optimizer=name, lr=rates[name]),
+                            progress=progress)
+            histories[(name, seed)] = history
+            errors = dict(zip(history.steps.tolist(), history.train_error.tolist()))
+            for measurement in history.measurements:
+                profile = measurement.gsc
+                gsc_rows.append({"optimizer": name, "seed": seed, "lr": rates[name], "step": measurement.step,
+                                 "gsc_first_layer": profile.first_layer_gsc, "gsc_input": profile.input_gsc,
+                                 "rate": profile.fit.rate,
+                                 "train_error": errors.get(measurement.step, math.nan)})
+            sizes = relative_update_sizes(history)
+            start, end = history.measurements[0].gsc, history.measurements[-1].gsc
+            for k in history.layers:
+                update_rows.append({"optimizer": name, "seed": seed, "layer": int(k),
+                                    "update_size": float(sizes[k - 1]),
+                                    "gsc_start": start.gsc_at(int(k)) if k > start.reference else math.nan,
+                                    "gsc_end": end.gsc_at(int(k)) if k > end.reference else math.nan})
+            near = float(sizes[1]) if len(sizes) > 1 else math.nan
+            run_rows.append({"optimizer": name, "seed": seed, "lr": rates[name],
+                             "gsc_start": start.first_layer_gsc, "gsc_end": end.first_layer_gsc,
+                             "rate_start": start.fit.rate, "rate_end": end.fit.rate,
+                             "final_train_error": history.final_train_error if not history.diverged
+                             else math.nan,
+                             "diverged": bool(history.diverged),
+                             "update_ratio": float(sizes[-1]) / near if near > 0 else math.nan})
+    return OptimizerStudy(label=config.label(), gsc=pd.DataFrame(gsc_rows), updates=pd.DataFrame(update_rows),
+                          runs=pd.DataFrame(run_rows), histories=histories, seeds=seeds)
 
 
 # ----------------------------------------------------------------------------- error vs depth
 
 @dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
 class DepthStudy:
-    """Training error against depth, each (architecture, depth) at its best learning rate.
+    """Training error against depth, each (architecture, depth, seed) at its best learning rate.
 
     Attributes:
-        table: one row per (architecture, depth): architecture (e.g. ``relu/batch``; the
-            initializer is appended when it is not the activation's default),
-            activation, norm, init, depth, label, gsc_init (GSC(L, 0) of the initial network
-            on a measurement batch), rate_init (its fitted r), best_lr (NaN when every rate
+        table: one row per (architecture, depth, seed): architecture (e.g. ``relu/batch``; the
+            initializer is appended when it is not the activation's default), activation,
+            norm, init, depth, seed, label, gsc_init (GSC(L, 0) of the initial network on a
+            measurement batch), rate_init (its fitted r), best_lr (NaN when every rate
             diverged), final_train_error, final_test_error.
         search: the underlying :class:`~explodegrad.sweep.LRSearchResult` (every rate's run).
         steps: updates per run.
         optimizer: the optimizer used.
+        lrs: the learning rates searched.
+        seeds: the seeds (each seeds the weights; all seeds train in the same sweep).
     """
 
     table: pd.DataFrame
     search: LRSearchResult
     steps: int
     optimizer: str
+    lrs: tuple[float, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+
+    def values(self, architecture: str, depth: int, column: str) -> np.ndarray:
+        """One value of ``table[column]`` per seed for (architecture, depth)."""
+        rows = self.table[(self.table["architecture"] == architecture) & (self.table["depth"] == depth)]
+        if not len(rows):
+            raise ValueError(f"(architecture, depth)=({architecture!r}, {depth!r}) is not allowed: the study "
+                             f"trained {sorted(set(self.table['architecture']))} at depths "
+                             f"{sorted(set(self.table['depth']))}")
+        return rows[column].to_numpy(dtype=float)
 
     def summary(self) -> str:
-        """Fixed-format lines: per architecture and depth, the initial GSC, the rate and the error."""
-        lines = [f"{'architecture':<14}{'depth':>6}{'GSC(L, 0) at init':>19}{'best lr':>9}"
-                 f"{'train error':>13}"]
-        for row in self.table.itertuples():
-            lines.append(f"{row.architecture:<14}{row.depth:>6d}{row.gsc_init:>19.4g}"
-                         f"{row.best_lr:>9.3g}{row.final_train_error:>13.3f}")
-        return "\n".join(lines)
+        """Per architecture and depth: GSC(L, 0) at init, the chosen rates and the training error,
+        as the median [min, max] over the seeds."""
+        table = seed_table(self.table, ["architecture", "depth"],
+                           {"gsc_init": "GSC(L, 0) at init", "final_train_error": "train error"},
+                           {"gsc_init": ".4g", "final_train_error": ".3f"})
+        chosen = self.table.groupby(["architecture", "depth"], sort=False)["best_lr"].agg(
+            lambda rates: "/".join(f"{rate:g}" for rate in sorted(set(rates.dropna()))) or "diverged")
+        table.insert(3, "best lr", chosen.to_numpy())
+        rates = ", ".join(f"{rate:g}" for rate in self.lrs)
+        return (f"{self.optimizer}, {self.steps} steps, best of the rates {{{rates}}} per run; median "
+                f"[min, max] over {len(self.seeds)} seeds\n{table.to_string(index=False)}")
 
 
 def default_depths(scale: Scale) -> tuple[int, ...]:
@@ -304,9 +353,9 @@ def depth_study(architectures: Sequence[tuple[str, str]] = DEFAULT_ARCHITECTURES
                 depths: Sequence[int] | None = None, lrs: Sequence[float] = DEFAULT_SEARCH_LRS, *,
                 data: Dataset | str | None = None, scale: Scale | None = None,
                 width: int | None = None, steps: int | None = None, optimizer: str = "sgd",
-                momentum: float = 0.9, seed: int = 0, device: Any = None,
+                momentum: float = 0.9, seeds: int | Sequence[int] | None = None, device: Any = None,
                 dtype: torch.dtype | None = None, progress: bool = False) -> DepthStudy:
-    """Train each architecture at each depth with each learning rate (one batched sweep).
+    """Train each architecture at each depth with each learning rate and seed (one batched sweep).
 
     Args:
         architectures: (activation, norm) pairs, each with its activation's default
@@ -320,14 +369,16 @@ def depth_study(architectures: Sequence[tuple[str, str]] = DEFAULT_ARCHITECTURES
         steps: updates per run (default: the scale's ``train_steps``).
         optimizer: the optimizer of every run.
         momentum: SGD's momentum.
-        seed: seed of the weights and the minibatches.
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
+            draws the weights, and every seed picks its own best rate. The minibatch order is
+            the first seed's for every run, so that all runs share one sweep.
         device: where to train (``"auto"`` picks a GPU when there is one; default the data's).
         dtype: float64 or float32; default float64 on a CPU, float32 on a GPU (see
             :func:`optimizer_study`).
         progress: show a progress bar.
     """
     scale = _check_scale(scale)
-    seed = check_int("seed", seed, 0)
+    seeds = resolve_seeds(seeds, scale.num_seeds)
     triples = _check_architectures(architectures)
     depths = default_depths(scale) if depths is None else depths
     if isinstance(depths, (str, bytes)) or not list(depths):
@@ -335,26 +386,28 @@ def depth_study(architectures: Sequence[tuple[str, str]] = DEFAULT_ARCHITECTURES
     depths = [check_int("depths", d, 1) for d in depths]
     width = check_int("width", scale.width if width is None else width, 1)
     steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
-    dataset = _resolve_data(data, scale, seed, device, dtype)
+    lrs = tuple(check_positive("lrs", lr) for lr in lrs)
+    dataset = _resolve_data(data, scale, seeds[0], device, dtype)
     configs = [_config_for(activation, norm, depth, width, dataset, seed, init)
-               for activation, norm, init in triples for depth in depths]
+               for activation, norm, init in triples for depth in depths for seed in seeds]
     batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
     settings = TrainSettings(optimizer=optimizer, momentum=momentum, steps=steps, batch_size=batch_size,
-                             record_every=steps, eval_size=1024, seed=seed)
+                             record_every=steps, eval_size=1024, seed=seeds[0])
     search = lr_search(configs, dataset, list(lrs), settings, device=dataset.device, progress=progress)
-    inputs, targets = dataset.batch(min(256, len(dataset.x_train)), seed=seed)
+    inputs, targets = dataset.batch(min(256, len(dataset.x_train)), seed=seeds[0])
     rows = []
     for arch, config in enumerate(configs):
         net = build_from_config(config, dtype=torch.float64)
-        profile = gsc_profile(net, inputs.cpu().double(), targets.cpu(), seed=seed)
+        profile = gsc_profile(net, inputs.cpu().double(), targets.cpu(), seed=config.seed)
         best = search.best.iloc[arch]
         default_init = config.init == DEFAULT_INITS[config.activation]
         rows.append({"architecture": f"{config.activation}/{config.norm}"
                                      + ("" if default_init else f"/{config.init}"),
                      "activation": config.activation, "norm": config.norm, "init": config.init,
-                     "depth": config.depth, "label": config.label(),
+                     "depth": config.depth, "seed": config.seed, "label": config.label(),
                      "gsc_init": profile.first_layer_gsc, "rate_init": profile.fit.rate,
                      "best_lr": float(best["best_lr"]),
                      "final_train_error": float(best["final_train_error"]),
                      "final_test_error": float(best["final_test_error"])})
-    return DepthStudy(table=pd.DataFrame(rows), search=search, steps=steps, optimizer=settings.optimizer)
+    return DepthStudy(table=pd.DataFrame(rows), search=search, steps=steps, optimizer=settings.optimizer,
+                      lrs=lrs, seeds=seeds)

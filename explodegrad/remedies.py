@@ -43,6 +43,7 @@ from explodegrad.gsc import gsc_profile
 from explodegrad.impact import OptimizerStudy, optimizer_study
 from explodegrad.nets import build_from_config
 from explodegrad.scale import Scale
+from explodegrad.seeds import resolve_seeds, seed_table
 from explodegrad.survey import DEFAULT_INITS, SurveyResult, architecture_label, architecture_survey
 from explodegrad.sweep import LRSearchResult, lr_search
 from explodegrad.train import TrainHistory, TrainSettings, train
@@ -85,10 +86,13 @@ class OrthogonalStateResult:
         rate: name -> the fitted explosion rate r of GSC(k, 0), per checkpoint.
         train_error: name -> the recorded training error, per checkpoint.
         histories: name -> its :class:`~explodegrad.train.TrainHistory`.
-        table: one row per architecture: name, activation, init, depth, hidden_gsc_init,
-            rate_init, hidden_gsc_final, rate_final, steps_to_target (nullable),
-            final_train_error, final_test_error.
+            ``steps``, ``hidden_gsc``, ``rate``, ``train_error`` and ``histories`` hold the
+            first seed's runs (what the plots draw); ``table`` holds every seed's numbers.
+        table: one row per (architecture, seed): name, seed, activation, init, depth,
+            hidden_gsc_init, rate_init, hidden_gsc_final, rate_final, steps_to_target
+            (nullable: never reached), final_train_error, final_test_error.
         target_error: the error :func:`steps_to_error` waits for.
+        seeds: the seeds.
     """
 
     names: list[str]
@@ -99,24 +103,36 @@ class OrthogonalStateResult:
     histories: dict[str, TrainHistory]
     table: pd.DataFrame
     target_error: float
+    seeds: tuple[int, ...] = (0,)
+
+    def values(self, name: str, column: str) -> np.ndarray:
+        """One value of ``table[column]`` per seed for the initial state ``name`` (NaN: never reached)."""
+        if name not in self.names:
+            raise ValueError(f"name={name!r} is not allowed: the study trained {self.names}")
+        return self.table.loc[self.table["name"] == name, column].astype("Float64").to_numpy(
+            dtype=float, na_value=np.nan)
 
     def summary(self) -> str:
-        """Fixed-format lines, one per architecture."""
-        lines = [f"{'initial state':<24}{'GSC(L,2) init':>14}{'r init':>8}{'GSC(L,2) end':>14}"
-                 f"{'r end':>8}{f'steps to err<={self.target_error:g}':>19}{'train err':>11}"]
-        for row in self.table.itertuples():
-            reached = "never" if pd.isna(row.steps_to_target) else str(int(row.steps_to_target))
-            lines.append(f"{row.name:<24}{row.hidden_gsc_init:>14.3f}{row.rate_init:>8.3f}"
-                         f"{row.hidden_gsc_final:>14.3f}{row.rate_final:>8.3f}{reached:>19}"
-                         f"{row.final_train_error:>11.3f}")
-        return "\n".join(lines)
+        """Per initial state: GSC(L, 2) and the rate at the start and the end, the steps to the
+        target error and the final error, each as the median [min, max] over the seeds."""
+        frame = self.table.copy()
+        frame["steps_to_target"] = frame["steps_to_target"].astype("Float64").astype(float)
+        table = seed_table(frame, ["name"],
+                           {"hidden_gsc_init": "GSC(L,2) init", "rate_init": "r init",
+                            "hidden_gsc_final": "GSC(L,2) end", "rate_final": "r end",
+                            "steps_to_target": f"steps to err<={self.target_error:g}",
+                            "final_train_error": "train err"},
+                           {"hidden_gsc_init": ".3f", "rate_init": ".3f", "rate_final": ".3f",
+                            "final_train_error": ".3f"})
+        return (f"median [min, max] over {len(self.seeds)} seeds (n/a: never reached)\n"
+                f"{table.rename(columns={'name': 'initial state'}).to_string(index=False)}")
 
 
 def orthogonal_initial_state(scale: Scale, architectures: Sequence[Architecture] | None = None, *,
                              data: Dataset | None = None, settings: TrainSettings | None = None,
                              depth: int | None = None, width: int | None = None,
                              measure_size: int = 256, target_error: float = DEFAULT_TARGET_ERROR,
-                             seed: int = 0, device: Any = None,
+                             seeds: int | Sequence[int] | None = None, device: Any = None,
                              progress: bool = False) -> OrthogonalStateResult:
     """Train each initial state and measure its GSC at every checkpoint.
 
@@ -131,12 +147,13 @@ def orthogonal_initial_state(scale: Scale, architectures: Sequence[Architecture]
         depth, width: override the scale's network size.
         measure_size: examples of the fixed training batch the GSC is measured on.
         target_error: the training error :func:`steps_to_error` waits for.
-        seed: seed of the weights, the minibatches, the measurement batch and the probes.
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each
+            seeds the weights, the minibatches, the measurement batch and the probes.
         device: where to run when ``data`` is not given.
         progress: show progress bars.
     """
-    seed = check_int("seed", seed, 0)
-    data = study_data(scale, data, seed, device)
+    seeds = resolve_seeds(seeds, scale.num_seeds if isinstance(scale, Scale) else 1)
+    data = study_data(scale, data, seeds[0], device)
     chosen = list(ORTHOGONAL_ARCHITECTURES if architectures is None else architectures)
     if not chosen or not all(isinstance(a, Architecture) for a in chosen):
         raise ValueError(f"architectures={architectures!r} is not allowed: give Architecture s, e.g. "
@@ -145,41 +162,45 @@ def orthogonal_initial_state(scale: Scale, architectures: Sequence[Architecture]
     settings = study_settings(scale) if settings is None else settings
     depth = check_int("depth", scale.depth if depth is None else depth, 4)
     width = check_int("width", scale.width if width is None else width, 2)
-    inputs, targets = data.batch(check_int("measure_size", min(measure_size, len(data.x_train)), 2),
-                                 seed=seed)
+    measure_size = check_int("measure_size", min(measure_size, len(data.x_train)), 2)
     names = [architecture_name(a) for a in chosen]
     if len(set(names)) != len(names):
         raise ValueError(f"architectures: the names {names} repeat; give each architecture once")
     steps, hidden, rates, errors, histories, rows = {}, {}, {}, {}, {}, []
-    for architecture, name in zip(chosen, names):
-        config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
-        net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
-        records: list[tuple[int, float, float]] = []
+    for seed in seeds:
+        inputs, targets = data.batch(measure_size, seed=seed)
+        for architecture, name in zip(chosen, names):
+            config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
+            net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
+            records: list[tuple[int, float, float]] = []
 
-        def measure(step: int, _history: TrainHistory, net: Any = net, records: list = records) -> None:
-            between_hidden = gsc_profile(net, inputs, targets, reference=2, seed=seed)
-            to_loss = gsc_profile(net, inputs, targets, reference=0, seed=seed)
-            records.append((step, between_hidden.first_layer_gsc, to_loss.fit.rate))
+            def measure(step: int, _history: TrainHistory, net: Any = net, records: list = records,
+                        inputs: Any = inputs, targets: Any = targets, seed: int = seed) -> None:
+                between_hidden = gsc_profile(net, inputs, targets, reference=2, seed=seed)
+                to_loss = gsc_profile(net, inputs, targets, reference=0, seed=seed)
+                records.append((step, between_hidden.first_layer_gsc, to_loss.fit.rate))
 
-        history = train(net, data, settings, progress=progress, callback=measure)
-        recorded = dict(zip(history.steps.tolist(), history.train_error.tolist()))
-        steps[name] = np.array([r[0] for r in records], dtype=int)
-        hidden[name] = np.array([r[1] for r in records], dtype=float)
-        rates[name] = np.array([r[2] for r in records], dtype=float)
-        errors[name] = np.array([recorded[s] for s in steps[name]], dtype=float)
-        histories[name] = history
-        rows.append({"name": name, "activation": config.activation, "init": config.init,
-                     "depth": config.depth, "hidden_gsc_init": hidden[name][0],
-                     "rate_init": rates[name][0], "hidden_gsc_final": hidden[name][-1],
-                     "rate_final": rates[name][-1],
-                     "steps_to_target": steps_to_error(history, target_error),
-                     "final_train_error": history.final_train_error,
-                     "final_test_error": history.final_test_error})
+            history = train(net, data, settings.with_(seed=seed), progress=progress, callback=measure)
+            recorded = dict(zip(history.steps.tolist(), history.train_error.tolist()))
+            run_steps = np.array([r[0] for r in records], dtype=int)
+            run_hidden = np.array([r[1] for r in records], dtype=float)
+            run_rates = np.array([r[2] for r in records], dtype=float)
+            if seed == seeds[0]:
+                steps[name], hidden[name], rates[name] = run_steps, run_hidden, run_rates
+                errors[name] = np.array([recorded[s] for s in run_steps], dtype=float)
+                histories[name] = history
+            rows.append({"name": name, "seed": seed, "activation": config.activation, "init": config.init,
+                         "depth": config.depth, "hidden_gsc_init": run_hidden[0],
+                         "rate_init": run_rates[0], "hidden_gsc_final": run_hidden[-1],
+                         "rate_final": run_rates[-1],
+                         "steps_to_target": steps_to_error(history, target_error),
+                         "final_train_error": history.final_train_error,
+                         "final_test_error": history.final_test_error})
     table = pd.DataFrame(rows)
     table["steps_to_target"] = table["steps_to_target"].astype("Int64")
     return OrthogonalStateResult(names=names, steps=steps, hidden_gsc=hidden, rate=rates,
                                  train_error=errors, histories=histories, table=table,
-                                 target_error=target_error)
+                                 target_error=target_error, seeds=seeds)
 
 
 # ----------------------------------------------------------------------------- width vs depth
@@ -238,9 +259,9 @@ class WidthDepthResult:
     """Deeper-narrower against shallower-wider networks with the same parameter budget.
 
     Attributes:
-        table: one row per depth (ascending): depth, width, parameters, best_lr,
-            final_train_error, final_train_loss, final_test_error (NaN when every rate
-            diverged).
+        table: one row per (depth, seed), depths ascending: depth, seed, width, parameters,
+            best_lr, final_train_error, final_train_loss, final_test_error (NaN when every
+            rate diverged).
         budget: the parameter budget (every network has at most this many).
         architecture: activation/norm/init of every network.
         search: the :class:`~explodegrad.sweep.LRSearchResult` with every run.
@@ -250,22 +271,37 @@ class WidthDepthResult:
     budget: int
     architecture: str
     search: LRSearchResult
+    seeds: tuple[int, ...] = (0,)
+
+    @property
+    def depths(self) -> list[int]:
+        return sorted(set(int(d) for d in self.table["depth"]))
+
+    def values(self, depth: int, column: str) -> np.ndarray:
+        """One value of ``table[column]`` per seed at ``depth``."""
+        if depth not in self.depths:
+            raise ValueError(f"depth={depth!r} is not allowed: the study trained depths {self.depths}")
+        return self.table.loc[self.table["depth"] == depth, column].to_numpy(dtype=float)
 
     def summary(self) -> str:
-        """Fixed-format lines, one per depth."""
-        lines = [f"{self.architecture}, at most {self.budget:,} parameters each",
-                 f"{'depth':>6}{'width':>7}{'parameters':>12}{'best lr':>9}{'train err':>11}"
-                 f"{'test err':>10}"]
-        for row in self.table.itertuples():
-            lines.append(f"{row.depth:>6d}{row.width:>7d}{row.parameters:>12,d}{row.best_lr:>9.3g}"
-                         f"{row.final_train_error:>11.3f}{row.final_test_error:>10.3f}")
-        return "\n".join(lines)
+        """Per depth: the width, the parameters, the chosen rates and the errors, as the median
+        [min, max] over the seeds."""
+        table = seed_table(self.table, ["depth", "width", "parameters"],
+                           {"final_train_error": "train err", "final_test_error": "test err"},
+                           {"final_train_error": ".3f", "final_test_error": ".3f"})
+        chosen = self.table.groupby("depth", sort=False)["best_lr"].agg(
+            lambda rates: "/".join(f"{rate:g}" for rate in sorted(set(rates.dropna()))) or "diverged")
+        table.insert(3, "best lr", chosen.to_numpy())
+        table["parameters"] = table["parameters"].map(lambda count: f"{count:,}")
+        return (f"{self.architecture}, at most {self.budget:,} parameters each; median [min, max] over "
+                f"{len(self.seeds)} seeds\n{table.to_string(index=False)}")
 
 
 def width_vs_depth(scale: Scale, depths: Sequence[int] | None = None, budget: int | None = None, *,
                    architecture: Architecture | None = None, lrs: Sequence[float] = DEFAULT_WIDTH_LRS,
-                   data: Dataset | None = None, settings: TrainSettings | None = None, seed: int = 0,
-                   device: Any = None, progress: bool = False) -> WidthDepthResult:
+                   data: Dataset | None = None, settings: TrainSettings | None = None,
+                   seeds: int | Sequence[int] | None = None, device: Any = None,
+                   progress: bool = False) -> WidthDepthResult:
     """Train networks of several depths at one parameter budget, each as wide as the budget allows.
 
     Args:
@@ -279,12 +315,14 @@ def width_vs_depth(scale: Scale, depths: Sequence[int] | None = None, budget: in
         data: the data set (default :func:`~explodegrad.depth_study.study_data`: the scale's,
             on ``device``, float64 on the CPU).
         settings: training settings (default :func:`~explodegrad.depth_study.study_settings`).
-        seed: seed of the weights and the minibatches.
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
+            draws the weights and picks its own best rate; all seeds train in the same sweep
+            (with the first seed's minibatch order).
         device: where to train when ``data`` is not given.
         progress: show a progress bar.
     """
-    seed = check_int("seed", seed, 0)
-    data = study_data(scale, data, seed, device)
+    seeds = resolve_seeds(seeds, scale.num_seeds if isinstance(scale, Scale) else 1)
+    data = study_data(scale, data, seeds[0], device)
     architecture = Architecture("relu", "batch", init="he") if architecture is None else architecture
     if not isinstance(architecture, Architecture) or architecture.residual:
         raise ValueError(f"architecture={architecture!r} is not allowed: give a plain Architecture, "
@@ -293,23 +331,25 @@ def width_vs_depth(scale: Scale, depths: Sequence[int] | None = None, budget: in
     if isinstance(depths, (str, bytes)) or not list(depths):
         raise ValueError(f"depths={depths!r} is not allowed: give a sequence of integers >= 2")
     depths = sorted({check_int("depths", d, 2) for d in depths})
-    base = architecture.config(scale.depth, scale.width, data.in_features, data.num_classes, seed)
+    base = architecture.config(scale.depth, scale.width, data.in_features, data.num_classes, seeds[0])
     budget = parameter_count(base) if budget is None else check_int("budget", budget, 1)
-    configs = [base.with_(depth=d, width=width_for_budget(base, d, budget)) for d in depths]
+    configs = [base.with_(depth=d, width=width_for_budget(base, d, budget), seed=seed)
+               for d in depths for seed in seeds]
     settings = study_settings(scale) if settings is None else settings
-    settings = settings.with_(record_every=settings.total_steps(len(data.x_train)))
+    settings = settings.with_(record_every=settings.total_steps(len(data.x_train)), seed=seeds[0])
     search = lr_search(configs, data, [check_positive("lrs", lr) for lr in lrs], settings,
                        progress=progress)
     rows = []
     for index, config in enumerate(configs):
         best = search.best.iloc[index]
-        rows.append({"depth": config.depth, "width": config.width,
+        rows.append({"depth": config.depth, "seed": config.seed, "width": config.width,
                      "parameters": parameter_count(config), "best_lr": float(best["best_lr"]),
                      "final_train_error": float(best["final_train_error"]),
                      "final_train_loss": float(best["final_train_loss"]),
                      "final_test_error": float(best["final_test_error"])})
     return WidthDepthResult(table=pd.DataFrame(rows), budget=budget,
-                            architecture=f"{base.activation}/{base.norm}/{base.init}", search=search)
+                            architecture=f"{base.activation}/{base.norm}/{base.init}", search=search,
+                            seeds=seeds)
 
 
 # ----------------------------------------------------------------------------- skip connections
@@ -459,6 +499,10 @@ def normalization_evidence(survey: SurveyResult, activation: str = "relu",
                            with_norm["linear_fit_error_last"])))
 
 
+def _seeds_note(seeds: tuple[int, ...]) -> str:
+    return f" (median over {len(seeds)} seeds)" if len(seeds) > 1 else ""
+
+
 def initialization_evidence(result: OrthogonalStateResult, baseline: str | None = None,
                             remedy: str | None = None) -> RemedyEvidence:
     """The orthogonal initial state against a usual initialization (names of ``result``).
@@ -472,15 +516,18 @@ def initialization_evidence(result: OrthogonalStateResult, baseline: str | None 
     for argument, name in (("baseline", baseline), ("remedy", remedy)):
         if name not in result.names:
             raise ValueError(f"{argument}={name!r} is not allowed: choose one of {result.names}")
-    table = result.table.set_index("name")
+    frame = result.table.copy()
+    # A run that never reached the target counts as infinitely slow, so the median stays honest.
+    frame["steps_to_target"] = frame["steps_to_target"].astype("Float64").fillna(math.inf).astype(float)
+    table = frame.groupby("name", sort=False).median(numeric_only=True)
     before, after = table.loc[baseline], table.loc[remedy]
 
     def reached(row: pd.Series) -> float:
-        return math.nan if pd.isna(row["steps_to_target"]) else float(row["steps_to_target"])
+        return math.nan if not math.isfinite(row["steps_to_target"]) else float(row["steps_to_target"])
 
     return RemedyEvidence(
         remedy="orthogonal initial state",
-        comparison=f"{baseline} vs {remedy}, depth {int(before['depth'])}",
+        comparison=f"{baseline} vs {remedy}, depth {int(before['depth'])}{_seeds_note(result.seeds)}",
         touches="exploding gradients at initialization: the network starts as an orthogonal "
                 "linear map, GSC 1",
         does_not_touch="training: it starts pseudo-linear (a linear function), and the GSC "
@@ -572,36 +619,39 @@ def optimizer_evidence(study: OptimizerStudy, data: Dataset, baseline: str = "sg
         raise ValueError(f"study: expected an OptimizerStudy from explodegrad.impact, got "
                          f"{type(study).__name__}")
     for argument, name in (("baseline", baseline), ("remedy", remedy)):
-        if name not in study.histories:
+        if name not in study.optimizers:
             raise ValueError(f"{argument}={name!r} is not allowed: the study trained "
-                             f"{', '.join(study.histories)}")
+                             f"{', '.join(study.optimizers)}")
 
-    def last_gsc(name: str) -> float:
-        return float(study.gsc[study.gsc["optimizer"] == name]["gsc_first_layer"].iloc[-1])
+    def median(name: str, column: str) -> float:
+        values = study.values(name, column)
+        values = values[np.isfinite(values)]
+        return float(np.median(values)) if values.size else math.nan
 
     def first_spread(name: str) -> float:
-        history = study.histories[name]
+        history = study.histories[(name, study.seeds[0])]
         return update_spread(first_update_sizes(history.config, data, history.settings))
 
+    seeds = f"median over {len(study.seeds)} seeds" if len(study.seeds) > 1 else "one seed"
     return RemedyEvidence(
         remedy=f"adaptive optimizer ({remedy})",
-        comparison=f"{study.label}, {baseline} vs {remedy}",
+        comparison=f"{study.label}, {baseline} vs {remedy} ({seeds})",
         touches="step sizes: every parameter moves by about the learning rate, so the layers' "
                 "updates no longer follow the gradient's growth towards the input",
         does_not_touch="exploding gradients: the GSC does not depend on how weights are scaled",
         chapters="03",
         measured=(Measured("first update, first layer / readout relative size", first_spread(baseline),
                            first_spread(remedy)),
-                  Measured("GSC(L, 0) after training", last_gsc(baseline), last_gsc(remedy)),
-                  Measured("final training error", study.histories[baseline].final_train_error,
-                           study.histories[remedy].final_train_error)))
+                  Measured("GSC(L, 0) after training", median(baseline, "gsc_end"), median(remedy, "gsc_end")),
+                  Measured("final training error", median(baseline, "final_train_error"),
+                           median(remedy, "final_train_error"))))
 
 
 def width_evidence(result: WidthDepthResult, deep: int | None = None) -> RemedyEvidence:
     """Width instead of depth: the deepest (or ``deep``) network against the shallowest, same budget."""
     if not isinstance(result, WidthDepthResult):
         raise ValueError(f"result: expected a WidthDepthResult, got {type(result).__name__}")
-    table = result.table.set_index("depth")
+    table = result.table.groupby("depth").median(numeric_only=True)
     deep = int(table.index.max()) if deep is None else deep
     if deep not in table.index:
         raise ValueError(f"deep={deep!r} is not allowed: choose one of {table.index.tolist()}")
@@ -610,13 +660,23 @@ def width_evidence(result: WidthDepthResult, deep: int | None = None) -> RemedyE
     return RemedyEvidence(
         remedy="width instead of depth",
         comparison=(f"{result.architecture}, at most {result.budget:,} parameters: depth {deep} width "
-                    f"{int(narrow['width'])} vs depth {shallow} width {int(wide['width'])}"),
+                    f"{int(narrow['width'])} vs depth {shallow} width {int(wide['width'])}"
+                    f"{_seeds_note(result.seeds)}"),
         touches="the compounding of exploding gradients over many layers",
         does_not_touch="what depth buys: compositional features a shallow network must pay for "
                        "with far more width (the digits here are easy)",
         chapters="03, 07",
         measured=(Measured("final training error", narrow["final_train_error"], wide["final_train_error"]),
                   Measured("final test error", narrow["final_test_error"], wide["final_test_error"])))
+
+
+def find_evidence(evidence: Sequence[RemedyEvidence], remedy: str) -> RemedyEvidence:
+    """The evidence whose remedy starts with ``remedy`` (e.g. ``"gradient clipping"``)."""
+    found = [item for item in evidence if item.remedy.startswith(remedy)]
+    if len(found) != 1:
+        raise ValueError(f"remedy={remedy!r} is not allowed: it must name exactly one of "
+                         f"{[item.remedy for item in evidence]}")
+    return found[0]
 
 
 @dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
@@ -667,7 +727,7 @@ def collect_remedy_evidence(scale: Scale, *, orthogonal: OrthogonalStateResult |
                             effective_depth: EffectiveDepthStudy | None = None,
                             survey: SurveyResult | None = None,
                             optimizers: OptimizerStudy | None = None, data: Dataset | None = None,
-                            clip_norm: float | None = None, seed: int = 0,
+                            clip_norm: float | None = None, seeds: int | Sequence[int] | None = None,
                             device: Any = None) -> list[RemedyEvidence]:
     """Every remedy's evidence, running whatever study was not passed in.
 
@@ -684,19 +744,22 @@ def collect_remedy_evidence(scale: Scale, *, orthogonal: OrthogonalStateResult |
             on ``device``, float64 on the CPU).
         clip_norm: the clipping bound of the clipping comparison (default: see
             :func:`clipping_evidence`).
-        seed: seed of every run.
+        seeds: the seeds of the studies run here (default: the scale's ``num_seeds``); the
+            survey and the clipping comparison use the first.
         device: where to run when ``data`` is not given.
     """
+    seeds = resolve_seeds(seeds, scale.num_seeds if isinstance(scale, Scale) else 1)
+    seed = seeds[0]
     data = study_data(scale, data, seed, device)
     if survey is None:
         survey = architecture_survey(activations=("relu",), norms=("none", "batch"), residual=(False, True),
                                      data=data, scale=scale, seed=seed)
     if optimizers is None:
-        optimizers = optimizer_study(data=data, optimizers=("sgd", "adam"), scale=scale, seed=seed)
+        optimizers = optimizer_study(data=data, optimizers=("sgd", "adam"), scale=scale, seeds=seeds)
     if orthogonal is None:
-        orthogonal = orthogonal_initial_state(scale, data=data, seed=seed)
+        orthogonal = orthogonal_initial_state(scale, data=data, seeds=seeds)
     if width_depth is None:
-        width_depth = width_vs_depth(scale, data=data, seed=seed)
+        width_depth = width_vs_depth(scale, data=data, seeds=seeds)
     clipped = Architecture("relu", "batch").config(scale.depth, scale.width, data.in_features,
                                                    data.num_classes, seed)
     clip_settings = study_settings(scale).with_(optimizer="sgd", lr=0.01, momentum=0.9, seed=seed)
@@ -714,6 +777,7 @@ __all__ = [
     "DEFAULT_TARGET_ERROR", "DEFAULT_WIDTH_LRS", "ORTHOGONAL_ARCHITECTURES", "Measured",
     "OrthogonalStateResult", "RemediesSummary", "RemedyEvidence", "WidthDepthResult",
     "architecture_name", "clipping_evidence", "collect_remedy_evidence", "default_budget_depths",
+    "find_evidence",
     "first_update_sizes", "global_gradient_norms", "initialization_evidence", "normalization_evidence",
     "optimizer_evidence",
     "orthogonal_initial_state", "parameter_count", "remedies_summary", "skip_comparison",

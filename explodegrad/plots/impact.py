@@ -32,7 +32,8 @@ def _note_missing(ax: Axes, what: list[str], why: str) -> None:
 
 def plot_optimizer_gsc(study: OptimizerStudy, *, value: str = "gsc_first_layer", ax: Axes | None = None,
                        title: str | None = None) -> Figure:
-    """The GSC (or the fitted rate) at each measurement during training, one line per optimizer.
+    """The GSC (or the fitted rate) at each measurement during training: one colour per optimizer,
+    one line per seed (the first seed drawn boldest).
 
     Non-finite measurements (an overflow) are left out and listed in a note.
     """
@@ -42,14 +43,16 @@ def plot_optimizer_gsc(study: OptimizerStudy, *, value: str = "gsc_first_layer",
                          f"{', '.join(repr(v) for v in OPTIMIZER_VALUES)}")
     fig, ax = figure_and_axes(ax)
     missing = []
-    for optimizer, rows in study.gsc.groupby("optimizer", sort=False):
-        values = rows[value].to_numpy(dtype=float)
-        finite = np.isfinite(values)
-        lr = rows["lr"].iloc[0]
-        ax.plot(rows["step"].to_numpy()[finite], values[finite], marker="o", markersize=3,
-                label=f"{optimizer} (lr {lr:g})")
-        if not finite.all():
-            missing.append(optimizer)
+    for index, (optimizer, runs) in enumerate(study.gsc.groupby("optimizer", sort=False)):
+        color = f"C{index}"
+        for number, (_, rows) in enumerate(runs.groupby("seed", sort=False)):
+            values = rows[value].to_numpy(dtype=float)
+            finite = np.isfinite(values)
+            label = f"{optimizer} (lr {rows['lr'].iloc[0]:g})" if number == 0 else None
+            ax.plot(rows["step"].to_numpy()[finite], values[finite], marker="o", markersize=3, color=color,
+                    alpha=1.0 if number == 0 else 0.45, linewidth=1.6 if number == 0 else 1.0, label=label)
+            if not finite.all() and optimizer not in missing:
+                missing.append(optimizer)
     if value != "rate":
         ax.set_yscale("log")
     ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
@@ -65,26 +68,25 @@ def plot_update_sizes(study: OptimizerStudy, *, title: str | None = None) -> Fig
     """Two panels against the layer k: relative update size per optimizer, and GSC(k, 0) at the end.
 
     Left: the median ``||delta theta_k|| / ||theta_k||`` of each optimizer's updates. Right:
-    GSC(k, 0) of each optimizer's final network (the dashed line: at initialization). Both
+    GSC(k, 0) of each optimizer's final network (the dashed line: the first seed at
+    initialization). One colour per optimizer, one line per seed. Both
     x axes count layers from the output (k = 1 the readout, k = L the first layer).
     """
     _check(study, OptimizerStudy, "explodegrad.impact.optimizer_study")
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
     start = None
-    for optimizer, rows in study.updates.groupby("optimizer", sort=False):
-        layers = rows["layer"].to_numpy()
-        sizes = rows["update_size"].to_numpy(dtype=float)
-        ok = np.isfinite(sizes) & (sizes > 0)
-        left.plot(layers[ok], sizes[ok], marker="o", markersize=2, label=optimizer)
-        end = rows["gsc_end"].to_numpy(dtype=float)
-        ok = np.isfinite(end) & (end > 0)
-        right.plot(layers[ok], end[ok], marker="o", markersize=2, label=f"{optimizer}, end")
-        start = rows
-    if start is not None:
-        values = start["gsc_start"].to_numpy(dtype=float)
-        ok = np.isfinite(values) & (values > 0)
-        right.plot(start["layer"].to_numpy()[ok], values[ok], color="0.3", linestyle="--",
-                   label="at initialization")
+    for index, (optimizer, runs) in enumerate(study.updates.groupby("optimizer", sort=False)):
+        for number, (_, rows) in enumerate(runs.groupby("seed", sort=False)):
+            style = {"color": f"C{index}", "alpha": 1.0 if number == 0 else 0.4, "marker": "o", "markersize": 2}
+            layers = rows["layer"].to_numpy()
+            sizes = rows["update_size"].to_numpy(dtype=float)
+            ok = np.isfinite(sizes) & (sizes > 0)
+            left.plot(layers[ok], sizes[ok], label=optimizer if number == 0 else None, **style)
+            end = rows["gsc_end"].to_numpy(dtype=float)
+            ok = np.isfinite(end) & (end > 0)
+            right.plot(layers[ok], end[ok], label=f"{optimizer}, end" if number == 0 else None, **style)
+            if start is None:
+                start = rows
     for ax in (left, right):
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -99,7 +101,8 @@ def plot_update_sizes(study: OptimizerStudy, *, title: str | None = None) -> Fig
 
 def plot_depth_study(study: DepthStudy, *, value: str = "final_train_error", ax: Axes | None = None,
                      title: str | None = None) -> Figure:
-    """Training (or test) error against depth, one line per architecture, at each depth's best rate.
+    """Training (or test) error against depth, one line per architecture, at each run's best rate:
+    the median over the seeds, with a bar from the smallest to the largest.
 
     A depth where every learning rate diverged has no point and is listed in a note.
     """
@@ -110,11 +113,14 @@ def plot_depth_study(study: DepthStudy, *, value: str = "final_train_error", ax:
     fig, ax = figure_and_axes(ax)
     missing = []
     for architecture, rows in study.table.groupby("architecture", sort=False):
-        errors = rows[value].to_numpy(dtype=float)
-        depths = rows["depth"].to_numpy()
-        finite = np.isfinite(errors)
-        rate = rows["rate_init"].iloc[-1]
-        ax.plot(depths[finite], errors[finite], marker="o", label=f"{architecture} (r = {rate:.2f} at init)")
+        grouped = rows.groupby("depth")[value]
+        depths = np.asarray(sorted(grouped.groups))
+        median, low, high = (grouped.agg(how).reindex(depths).to_numpy(dtype=float)
+                             for how in ("median", "min", "max"))
+        finite = np.isfinite(median)
+        rate = float(rows.loc[rows["depth"] == depths[-1], "rate_init"].median())
+        ax.errorbar(depths[finite], median[finite], yerr=[median[finite] - low[finite], high[finite] - median[finite]],
+                    marker="o", capsize=3, label=f"{architecture} (r = {rate:.2f} at init)")
         missing += [f"{architecture} d{d}" for d in depths[~finite]]
     ax.set_ylim(bottom=0)
     ax.set_xlabel("depth (weight layers)")

@@ -39,14 +39,16 @@ def plot_orthogonal_state(result: OrthogonalStateResult, *, title: str | None = 
     if missing:
         mark_overflow(left, sorted(set(where)),
                       "GSC not finite (overflow) at some steps: " + ", ".join(missing))
-    fig.suptitle(title or "the orthogonal initial state during training")
+    seeds = f" (seed {result.seeds[0]} of {len(result.seeds)})" if len(result.seeds) > 1 else ""
+    fig.suptitle(title or f"the orthogonal initial state during training{seeds}")
     fig.tight_layout()
     return fig
 
 
 def plot_width_vs_depth(result: WidthDepthResult, *, ax: Axes | None = None,
                         title: str | None = None) -> Figure:
-    """Final training and test error against depth at one parameter budget (widths annotated).
+    """Final training and test error against depth at one parameter budget (widths annotated):
+    the median over the seeds, with a bar from the smallest to the largest.
 
     A depth where every learning rate diverged has no point and is listed in a note.
     """
@@ -54,14 +56,18 @@ def plot_width_vs_depth(result: WidthDepthResult, *, ax: Axes | None = None,
         raise ValueError(f"result: expected a WidthDepthResult from explodegrad.remedies.width_vs_depth, "
                          f"got {type(result).__name__}")
     fig, ax = figure_and_axes(ax)
-    table = result.table
+    grouped = result.table.groupby("depth")
+    table = grouped.median(numeric_only=True).reset_index()
     depths = table["depth"].to_numpy()
     for column, name in (("final_train_error", "training error"), ("final_test_error", "test error")):
         values = table[column].to_numpy(dtype=float)
+        low = grouped[column].min().to_numpy(dtype=float)
+        high = grouped[column].max().to_numpy(dtype=float)
         finite = np.isfinite(values)
-        ax.plot(depths[finite], values[finite], marker="o", label=name)
+        ax.errorbar(depths[finite], values[finite], yerr=[values[finite] - low[finite], high[finite] - values[finite]],
+                    marker="o", capsize=3, label=name)
     train = table["final_train_error"].to_numpy(dtype=float)
-    for depth, width, value in zip(depths, table["width"], train):
+    for depth, width, value in zip(depths, table["width"].astype(int), train):
         if np.isfinite(value):
             ax.annotate(f"width {width}", (depth, value), textcoords="offset points", xytext=(4, 6),
                         fontsize="x-small")

@@ -130,7 +130,7 @@ def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -
     chosen = search.best_lr(0)
     lr_used = chosen if math.isfinite(chosen) else min(plan.lrs)
     study = effective_depth_study(scale, [architecture], data=data, settings=settings.with_(lr=lr_used),
-                                  seed=plan.seed)
+                                  seeds=(plan.seed,))
     return {"search": search, "study": study, "lr_used": lr_used}
 
 
@@ -138,23 +138,23 @@ def run_impact(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict
     """Chapter 03: training error against depth for one architecture (a batched search per depth)."""
     pair = (options["activation"], options["norm"])
     return {"study": depth_study([pair], depths=options["depths"], lrs=plan.lrs, data=data, scale=plan.scale,
-                                 seed=plan.seed)}
+                                 seeds=(plan.seed,))}
 
 
 def run_optimizers(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapter 03: the GSC under SGD, Adam and RMSprop; SGD against Adam as remedy evidence."""
-    study = optimizer_study(data=data, scale=plan.scale, seed=plan.seed)
+    study = optimizer_study(data=data, scale=plan.scale, seeds=(plan.seed,))
     return {"study": study, "evidence": optimizer_evidence(study, data)}
 
 
 def run_orthogonal(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapter 07: the looks-linear orthogonal initial state against He and orthogonal tanh."""
-    return {"result": orthogonal_initial_state(plan.scale, data=data, seed=plan.seed)}
+    return {"result": orthogonal_initial_state(plan.scale, data=data, seeds=(plan.seed,))}
 
 
 def run_width_vs_depth(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapter 07: deeper-narrower against shallower-wider networks at one parameter budget."""
-    return {"result": width_vs_depth(plan.scale, data=data, lrs=plan.lrs, seed=plan.seed)}
+    return {"result": width_vs_depth(plan.scale, data=data, lrs=plan.lrs, seeds=(plan.seed,))}
 
 
 def run_clipping(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:

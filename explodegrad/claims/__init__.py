@@ -1,0 +1,78 @@
+"""Claims as code: every result the course states, judged on measured numbers.
+
+Each claim has an id (``chapter/slug``), the sentence the course states, the study it is
+judged on and a predicate with an explicit margin. Judging it gives *holds*, *does not hold*
+or *inconclusive* (the seeds disagree, a value lies within the margin, or a run overflowed)
+with one line quoting the numbers. Notebooks print the verdict next to the sentence::
+
+    from explodegrad import claims
+    claims.show(optimizers, "03/adaptive-optimizers-still-explode")
+
+and ``python -m explodegrad claims --scale quick`` judges them all. Thresholds live in
+:mod:`explodegrad.claims.thresholds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from explodegrad.claims import thresholds
+from explodegrad.claims.evidence import STUDIES, EvidenceSetting, clear_cache, setting, study
+from explodegrad.claims.registry import CHAPTERS, Claim, Judgement, all_claims, get_claim, judge
+from explodegrad.claims.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS, Check
+
+
+def evaluate(scale: Any = None, seeds: Any = None, device: Any = None, *, chapter: str | None = None,
+             claim_ids: Iterable[str] | None = None, log: Any = None) -> list[Judgement]:
+    """Judge claims on freshly computed studies (each study once, shared by its claims).
+
+    Args:
+        scale: a :class:`~explodegrad.scale.Scale` (default QUICK).
+        seeds: a count or the seeds of every study that trains (default: the scale's ``num_seeds``).
+        device: where to run (a torch device, its name or a DeviceChoice; default the CPU).
+        chapter: only this chapter's claims (``"01"`` ... ``"07"``).
+        claim_ids: only these claims (a ValueError names the known ids for an unknown one).
+        log: called with a line before each study is computed (e.g. ``print``).
+    """
+    where = setting(scale, seeds, device)
+    chosen = all_claims(chapter) if claim_ids is None else [get_claim(i) for i in claim_ids]
+    judgements = []
+    for name in dict.fromkeys(c.study for c in chosen):
+        if log is not None:
+            log(f"study {name} ({where.scale.name} scale, {len(where.seeds)} seeds)")
+        result = study(name, where)
+        judgements += [c.judge(result) for c in chosen if c.study == name]
+    order = {c.claim_id: i for i, c in enumerate(chosen)}
+    return sorted(judgements, key=lambda j: order[j.claim_id])
+
+
+def show(result: Any, *claim_ids: str) -> list[Judgement]:
+    """Judge claims on a study result the notebook already holds, print each verdict, return them."""
+    if not claim_ids:
+        raise ValueError("show(result, *claim_ids): give at least one claim id")
+    judgements = [get_claim(claim_id).judge(result) for claim_id in claim_ids]
+    print("\n".join(j.text() for j in judgements))
+    return judgements
+
+
+def check(*claim_ids: str, scale: Any = None, seeds: Any = None, device: Any = None) -> list[Judgement]:
+    """Compute the claims' studies (cached per process), print each verdict, return them."""
+    if not claim_ids:
+        raise ValueError("check(*claim_ids): give at least one claim id")
+    judgements = evaluate(scale, seeds, device, claim_ids=claim_ids)
+    print("\n".join(j.text() for j in judgements))
+    return judgements
+
+
+def table(judgements: Sequence[Judgement]) -> str:
+    """One line per judgement: verdict, id and the measured numbers (for the CLI and the report)."""
+    width = max((len(j.claim_id) for j in judgements), default=0)
+    return "\n".join(f"{j.verdict:<14} {j.claim_id:<{width}}  {j.line}" for j in judgements)
+
+
+__all__ = [
+    "CHAPTERS", "Check", "Claim", "DOES_NOT_HOLD", "EvidenceSetting", "HOLDS", "INCONCLUSIVE", "Judgement",
+    "STUDIES", "VERDICTS", "all_claims", "check", "clear_cache", "evaluate", "get_claim", "judge", "setting",
+    "show", "study", "table", "thresholds",
+]

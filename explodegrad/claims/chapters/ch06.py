@@ -1,0 +1,72 @@
+"""Chapter 06's claims: path lengths at initialization, effective depth after training, Taylor."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from explodegrad.claims.registry import claim
+from explodegrad.claims.verdict import Check, all_of, compare
+
+PAIRS = (("relu/batch", "relu/batch/res"), ("tanh/none", "tanh/none/res"))
+
+
+def _peak_share(paths) -> float:
+    """Where the gradient peaks, as a fraction of the deepest possible path (lambda / L)."""
+    return float(np.argmax(paths.fraction)) / (len(paths.lambdas) - 1)
+
+
+@claim("06/resnet-short-paths",
+       "At initialization a ResNet's gradient peaks at shorter paths, relative to its number of layers, than "
+       "its plain twin's: it behaves like an ensemble of shallower networks.", "paths-at-init")
+def _paths(at_init) -> Check:
+    return all_of(*(compare(f"{plain} minus {resnet} peak lambda / L", _peak_share(at_init[plain])
+                            - _peak_share(at_init[resnet]), ">", 0.05, 0.02) for plain, resnet in PAIRS))
+
+
+def _weight_layers(study, label: str, column: str) -> np.ndarray:
+    """A per-seed count in weight layers: ResNet lambdas count blocks of two weight layers."""
+    values = study.values(label, column)
+    return values * 2 if label.endswith("/res") and column == "depth_since_init_final" else values
+
+
+@claim("06/trained-effective-depth-below-nominal",
+       "After training, every network's effective depth (skip = the layer at initialization) is well below its "
+       "number of layers: at most three quarters of L.", "effective-depth")
+def _below(study) -> Check:
+    checks = []
+    for label in study.labels:
+        layers = study.values(label, "num_layers")
+        checks.append(compare(f"{label} effective depth / L", study.values(label, "depth_since_init_final") / layers,
+                              "<", 0.75, 0.05))
+    return all_of(*checks)
+
+
+@claim("06/bn-relu-breaks-sooner",
+       "In the Taylor experiment the trained plain batch-normalized ReLU network breaks after fewer replaced "
+       "weight layers than its ResNet.", "effective-depth")
+def _taylor(study) -> Check:
+    plain = study.values("relu/batch", "taylor_break_linear_layers")
+    resnet = study.values("relu/batch/res", "taylor_break_linear_layers")
+    # A network that never broke survives every layer: count it as its whole depth plus one.
+    plain = np.where(np.isnan(plain), study.values("relu/batch", "depth") + 1, plain)
+    resnet = np.where(np.isnan(resnet), study.values("relu/batch/res", "depth") + 1, resnet)
+    return compare("ResNet minus plain weight layers replaced before breaking", resnet - plain, ">", 1.0, 0.5)
+
+
+@claim("06/deeper-breaks-sooner",
+       "In both pairs (batch-normalized ReLU, tanh), the network with the greater effective depth, counted in "
+       "weight layers, breaks sooner in the Taylor experiment.", "effective-depth")
+def _pairing(study) -> Check:
+    checks = []
+    for plain, resnet in PAIRS:
+        deeper = _weight_layers(study, plain, "depth_since_init_final") - _weight_layers(
+            study, resnet, "depth_since_init_final")
+        breaks = []
+        for label in (plain, resnet):
+            values = study.values(label, "taylor_break_linear_layers")
+            breaks.append(np.where(np.isnan(values), study.values(label, "depth") + 1, values))
+        # Positive when the pairing holds: the deeper one breaks first, or the shallower one later.
+        agreement = np.sign(deeper) * (breaks[1] - breaks[0])
+        checks.append(compare(f"{plain} vs {resnet}: (deeper one breaks sooner) in weight layers", agreement,
+                              ">", 0.0, 0.5))
+    return all_of(*checks)

@@ -1,0 +1,258 @@
+"""The studies claims are judged on, computed by name and kept for reuse within a process.
+
+Each entry of :data:`STUDIES` builds one study for a :class:`EvidenceSetting` (scale, seeds,
+device). Notebooks usually pass the result they already computed to
+:func:`explodegrad.claims.show`; the command line and the report ask for studies by name.
+Measurements at initialization run in float64 and are deterministic; studies that train run
+every seed (the scale's ``num_seeds`` by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from explodegrad import chain, depth_study, gsc_meaning, impact, remedies, residual, survey
+from explodegrad.config import NetConfig
+from explodegrad.data import load_digits
+from explodegrad.depth_study import Architecture, study_data, study_settings
+from explodegrad.nets import build_mlp
+from explodegrad.scale import PAPER, QUICK, Scale
+from explodegrad.seeds import resolve_seeds
+from explodegrad.train import TrainSettings, train
+
+
+@dataclass(frozen=True)
+class EvidenceSetting:
+    """Where and how big: the scale, the seeds of every study that trains, the device."""
+
+    scale: Scale
+    seeds: tuple[int, ...]
+    device: torch.device
+
+    @property
+    def survey_size(self) -> tuple[int, int]:
+        """Depth and width of the at-initialization survey: the paper's 50 x 100 at the course's
+        scales (it is cheap), the scale's own size otherwise (small test scales)."""
+        if self.scale.name in (QUICK.name, PAPER.name):
+            return PAPER.depth, PAPER.width
+        return self.scale.depth + self.scale.depth % 2, self.scale.width
+
+
+def setting(scale: Scale | None = None, seeds: Any = None, device: Any = None) -> EvidenceSetting:
+    """An :class:`EvidenceSetting`; ``device`` may be a torch device, its name or a DeviceChoice."""
+    scale = QUICK if scale is None else scale
+    if not isinstance(scale, Scale):
+        raise TypeError(f"scale must be a Scale (QUICK, PAPER, ...), got {type(scale).__name__}")
+    device = getattr(device, "device", device)
+    return EvidenceSetting(scale, resolve_seeds(seeds, scale.num_seeds), torch.device(device or "cpu"))
+
+
+# ----------------------------------------------------------------------------- chapter 01
+
+def scalar_chains(where: EvidenceSetting) -> dict[float, chain.ChainResult]:
+    """w -> the scalar chain of depth 30 (chapter 01)."""
+    return {w: chain.scalar_chain(weight=w, depth=30) for w in (0.9, 1.0, 1.1)}
+
+
+def deep_linear(where: EvidenceSetting) -> dict[float, list[chain.LinearGradients]]:
+    """sigma -> one 30-layer linear network per seed (chapter 01)."""
+    return {sigma: [chain.deep_linear_gradients(depth=30, width=100, sigma=sigma, seed=seed)
+                    for seed in where.seeds] for sigma in (0.8, 1.0, 1.2)}
+
+
+def overflow(where: EvidenceSetting) -> dict[str, chain.OverflowResult]:
+    """dtype -> where a network whose layers multiply by 10 overflows (chapter 01)."""
+    return {dtype: chain.find_overflow(width=64, sigma=10.0, dtype=dtype, max_depth=400)
+            for dtype in ("float16", "float32", "float64")}
+
+
+def overshoot(where: EvidenceSetting) -> dict[float, chain.PathResult]:
+    """lr -> gradient descent on the quadratic of curvatures 1 and 20 (chapter 01)."""
+    return {lr: chain.gradient_descent_path(lr=lr, steps=30) for lr in (0.09, 0.11)}
+
+
+def init_scales(where: EvidenceSetting) -> chain.InitScales:
+    """Gaussian, Xavier and He in a 20-layer ReLU network, float64 (chapter 01)."""
+    return chain.init_scales(depth=20, width=100, activation="relu", dtype=torch.float64)
+
+
+def recurrent(where: EvidenceSetting) -> dict[str, list[chain.RecurrentGradients]]:
+    """cell -> one :func:`~explodegrad.chain.recurrent_gradients` run per seed (200 Adam steps)."""
+    return {cell: [chain.recurrent_gradients(cell, steps_trained=200, seed=seed) for seed in where.seeds]
+            for cell in chain.CELLS}
+
+
+def clipping_runs(where: EvidenceSetting) -> dict[str, list[Any]]:
+    """name -> one training history per seed: a 10-layer ReLU network, SGD at lr 0.1, with and
+    without clipping (chapter 01)."""
+    return chain.clipping_comparison(steps=where.scale.train_steps, seeds=where.seeds)
+
+
+def init_scales(where: EvidenceSetting) -> chain.InitScales:
+    """Gaussian, Xavier and He in a 20-layer ReLU network, float64 (chapter 01)."""
+    return chain.init_scales(depth=20, width=100, activation="relu", dtype=torch.float64)
+
+
+def recurrent(where: EvidenceSetting) -> dict[str, list[chain.RecurrentGradients]]:
+    """cell -> one :func:`~explodegrad.chain.recurrent_gradients` run per seed (200 Adam steps)."""
+    return {cell: [chain.recurrent_gradients(cell, steps_trained=200, seed=seed) for seed in where.seeds]
+            for cell in chain.CELLS}
+
+
+#: The clipping demonstration of chapter 01: name -> the clipping settings.
+CLIPPING_RUNS = {"no clipping": {}, "clip_norm=1": {"clip_norm": 1.0}, "clip_value=0.01": {"clip_value": 0.01}}
+
+
+def clipping_runs(where: EvidenceSetting) -> dict[str, list[Any]]:
+    """name -> one training history per seed: a 10-layer ReLU network, SGD at lr 0.1, with and
+    without clipping (chapter 01)."""
+    digits = load_digits(dtype=torch.float64)
+    runs: dict[str, list[Any]] = {name: [] for name in CLIPPING_RUNS}
+    for seed in where.seeds:
+        config = NetConfig(depth=10, width=64, activation="relu", init="he", seed=seed)
+        settings = TrainSettings(optimizer="sgd", lr=0.1, momentum=0.9, steps=where.scale.train_steps,
+                                 batch_size=128, record_every=10, seed=seed)
+        for name, clip in CLIPPING_RUNS.items():
+            runs[name].append(train(config, digits, settings.with_(**clip), progress=False))
+    return runs
+
+
+# ----------------------------------------------------------------------------- chapter 02
+
+def _digits_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    return load_digits(dtype=torch.float64).batch(256, seed=0)
+
+
+def rescaling(where: EvidenceSetting) -> gsc_meaning.RescalingComparison:
+    """A 10-layer ReLU network and its twin with f_5 scaled by 10 (chapter 02, float64)."""
+    inputs, targets = _digits_batch()
+    net = build_mlp(depth=10, width=64, activation="relu", init="he", dtype=torch.float64)
+    return gsc_meaning.rescaling_comparison(net, inputs, targets, k=5, factor=10.0)
+
+
+def perturbation(where: EvidenceSetting) -> gsc_meaning.PerturbationCheck:
+    """Brute-force relative nudges against the GSC in a batch-normalized ReLU network (chapter 02)."""
+    inputs, targets = _digits_batch()
+    depth = where.scale.depth
+    net = build_mlp(depth, 64, "relu", norm="batch", init="he", dtype=torch.float64)
+    return gsc_meaning.perturbation_check(net, inputs, targets, num_directions=32,
+                                          layers=range(2, depth + 2, max(1, depth // 5)))
+
+
+def relu_profiles(where: EvidenceSetting) -> dict[str, Any]:
+    """relu/none and relu/batch GSC profiles at the scale's depth (chapter 02, float64)."""
+    from explodegrad.gsc import gsc_profile
+
+    inputs, targets = _digits_batch()
+    depth = where.scale.depth
+    return {norm: gsc_profile(build_mlp(depth, 64, "relu", norm=norm, init="he", dtype=torch.float64),
+                              inputs, targets) for norm in ("none", "batch")}
+
+
+# ----------------------------------------------------------------------------- chapters 03-05
+
+def pseudo_linearity(where: EvidenceSetting) -> dict[str, float]:
+    """Chapter 04's toys: 1 - R^2 of tanh and ReLU on evenly spread pre-activations (exact)."""
+    from explodegrad.domain import linear_fit_error
+
+    u = torch.linspace(-1.0, 1.0, 1001, dtype=torch.float64)
+    return {"tanh [-0.1, 0.1]": linear_fit_error(0.1 * u, "tanh"),
+            "tanh [-3, 3]": linear_fit_error(3.0 * u, "tanh"),
+            "relu [0.5, 2.5]": linear_fit_error(1.5 + u, "relu"),
+            "relu [-2.5, -0.5]": linear_fit_error(-1.5 + u, "relu"),
+            "relu [-1, 1]": linear_fit_error(u, "relu")}
+
+
+def architecture_survey(where: EvidenceSetting) -> survey.SurveyResult:
+    """Every activation x normalization, plain and residual, at initialization (float64)."""
+    depth, width = where.survey_size
+    return survey.architecture_survey(depth=depth, width=width, batch_size=256, residual=(False, True),
+                                      scale=where.scale, device=where.device)
+
+
+def optimizers(where: EvidenceSetting) -> impact.OptimizerStudy:
+    """SGD, Adam and RMSprop on batch-normalized ReLU, every seed (chapter 03)."""
+    return impact.optimizer_study(scale=where.scale, seeds=where.seeds, device=where.device)
+
+
+def depth_errors(where: EvidenceSetting) -> impact.DepthStudy:
+    """Training error against depth for two exploding and one calm architecture (chapter 03)."""
+    return impact.depth_study(scale=where.scale, seeds=where.seeds, device=where.device)
+
+
+def dilution(where: EvidenceSetting) -> residual.DilutionResult:
+    """Dilution in a batch-normalized ReLU ResNet of the scale's size at initialization (chapter 05)."""
+    data = study_data(where.scale, device=where.device)
+    inputs, _ = data.batch(min(256, len(data.x_train)))
+    net = build_mlp(depth=where.scale.depth + where.scale.depth % 2, width=where.scale.width,
+                    activation="relu", norm="batch", residual=True, in_features=data.in_features,
+                    out_features=data.num_classes, device=where.device, dtype=data.x_train.dtype)
+    return residual.dilution_profile(net, inputs)
+
+
+# ----------------------------------------------------------------------------- chapters 06-07
+
+def paths_at_init(where: EvidenceSetting) -> dict[str, Any]:
+    """label -> path contributions at initialization with the natural skip (chapter 06)."""
+    scale = where.scale
+    return {a.label: depth_study.paths_at_initialization(
+        depth=scale.depth + scale.depth % 2, width=scale.width, activation=a.activation, norm=a.norm,
+        residual=a.residual, batch_size=2 * scale.batch_size, device=where.device,
+        dtype=depth_study.default_dtype(where.device)) for a in depth_study.DEFAULT_ARCHITECTURES}
+
+
+def effective_depth(where: EvidenceSetting) -> depth_study.EffectiveDepthStudy:
+    """Effective depth during training and the Taylor experiment, every seed (chapter 06)."""
+    return depth_study.effective_depth_study(where.scale, seeds=where.seeds, device=where.device)
+
+
+def orthogonal(where: EvidenceSetting) -> remedies.OrthogonalStateResult:
+    """He, looks-linear and orthogonal tanh starts in training, every seed (chapter 07)."""
+    return remedies.orthogonal_initial_state(where.scale, seeds=where.seeds, device=where.device)
+
+
+def width_depth(where: EvidenceSetting) -> remedies.WidthDepthResult:
+    """Width against depth at one parameter budget, every seed (chapter 07)."""
+    return remedies.width_vs_depth(where.scale, seeds=where.seeds, device=where.device)
+
+
+def clipping(where: EvidenceSetting) -> remedies.RemedyEvidence:
+    """Clipping by norm on batch-normalized ReLU: the first update's balance with and without."""
+    data = study_data(where.scale, device=where.device)
+    config = Architecture("relu", "batch").config(where.scale.depth, where.scale.width, data.in_features,
+                                                  data.num_classes, where.seeds[0])
+    settings = study_settings(where.scale).with_(optimizer="sgd", lr=0.01, momentum=0.9, seed=where.seeds[0])
+    return remedies.clipping_evidence(config, data, settings)
+
+
+#: Study name -> builder. Every claim names one of these.
+STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
+    "scalar-chains": scalar_chains, "deep-linear": deep_linear, "overflow": overflow, "overshoot": overshoot,
+    "recurrent": recurrent, "clipping-runs": clipping_runs, "init-scales": init_scales,
+    "rescaling": rescaling, "perturbation": perturbation, "relu-profiles": relu_profiles,
+    "pseudo-linearity": pseudo_linearity, "survey": architecture_survey, "optimizers": optimizers,
+    "depth-errors": depth_errors, "dilution": dilution, "paths-at-init": paths_at_init,
+    "effective-depth": effective_depth, "orthogonal": orthogonal, "width-depth": width_depth,
+    "clipping": clipping,
+}
+
+_CACHE: dict[tuple[str, EvidenceSetting], Any] = {}
+
+
+def study(name: str, where: EvidenceSetting) -> Any:
+    """The study ``name`` for ``where``, computed once per process."""
+    if name not in STUDIES:
+        raise ValueError(f"study={name!r} is not allowed: studies are {', '.join(STUDIES)}")
+    key = (name, where)
+    if key not in _CACHE:
+        _CACHE[key] = STUDIES[name](where)
+    return _CACHE[key]
+
+
+def clear_cache() -> None:
+    """Forget every computed study (tests; after changing the library)."""
+    _CACHE.clear()
