@@ -78,11 +78,12 @@ def test_update_sizes_bad_input(data):
 
 @pytest.fixture(scope="module")
 def study(data):
-    return optimizer_study(tiny_config(norm="batch"), data, steps=6, measure_every=3)
+    return optimizer_study(tiny_config(norm="batch"), data, steps=6, measure_every=3, seeds=1)
 
 
 def test_optimizer_study_measures_every_optimizer_at_the_same_steps(study):
-    assert list(study.histories) == ["sgd", "adam", "rmsprop"]
+    assert list(study.histories) == [("sgd", 0), ("adam", 0), ("rmsprop", 0)]
+    assert study.optimizers == ("sgd", "adam", "rmsprop") and study.seeds == (0,)
     assert list(study.gsc["step"]) == [0, 3, 6] * 3
     for name in ("sgd", "adam", "rmsprop"):
         assert (study.gsc.loc[study.gsc["optimizer"] == name, "lr"] == DEFAULT_LRS[name]).all()
@@ -92,7 +93,7 @@ def test_optimizer_study_measures_every_optimizer_at_the_same_steps(study):
 
 
 def test_optimizer_study_rows_are_the_histories_numbers(study):
-    history = study.histories["adam"]
+    history = study.histories[("adam", 0)]
     rows = study.gsc[study.gsc["optimizer"] == "adam"]
     for row, measurement in zip(rows.itertuples(), history.measurements):
         assert row.gsc_first_layer == measurement.gsc.first_layer_gsc
@@ -106,11 +107,31 @@ def test_optimizer_study_rows_are_the_histories_numbers(study):
 
 def test_optimizer_study_summary_has_one_line_per_optimizer(study):
     lines = study.summary().splitlines()
-    assert len(lines) == 5 and lines[2].startswith("sgd")
+    assert len(lines) == 5 and lines[2].split()[0] == "sgd"
     lines = study.update_summary().splitlines()
     assert len(lines) == 5 and "k = 4" in lines[1]
-    sizes = relative_update_sizes(study.histories["rmsprop"])
-    assert lines[4].split()[1:4] == [f"{sizes[1]:.2e}", f"{sizes[3]:.2e}", f"{sizes[3] / sizes[1]:.2f}"]
+    sizes = relative_update_sizes(study.histories[("rmsprop", 0)])
+    assert lines[4].split()[1:4] == [f"{sizes[1]:.3g}", f"{sizes[3]:.3g}", f"{sizes[3] / sizes[1]:.2f}"]
+    run = study.runs[study.runs["optimizer"] == "rmsprop"].iloc[0]
+    assert run["update_ratio"] == pytest.approx(sizes[3] / sizes[1], rel=1e-12)
+
+
+def test_optimizer_study_runs_every_seed_and_reports_median_and_range(data):
+    result = optimizer_study(tiny_config(norm="batch"), data, optimizers=("sgd",), steps=2, measure_every=2,
+                             seeds=(0, 4))
+    assert result.seeds == (0, 4) and list(result.runs["seed"]) == [0, 4]
+    ends = result.values("sgd", "gsc_end")
+    assert len(ends) == 2 and ends[0] != ends[1]  # different initial weights
+    line = result.summary().splitlines()[2]
+    assert f"{np.median(ends):.3g} [{ends.min():.3g}, {ends.max():.3g}]" in line
+    # one seed of a multi-seed study is the single-seed study of that seed
+    alone = optimizer_study(tiny_config(norm="batch"), data, optimizers=("sgd",), steps=2, measure_every=2,
+                            seeds=(4,))
+    assert alone.values("sgd", "gsc_end")[0] == ends[1]
+    with pytest.raises(ValueError, match="optimizer='adam' is not allowed"):
+        result.values("adam", "gsc_end")
+    with pytest.raises(ValueError, match="seeds=0 is not allowed"):
+        optimizer_study(tiny_config(), data, steps=1, seeds=0)
 
 
 def test_optimizer_study_trains_in_float64_on_a_cpu_by_default(data):
@@ -163,7 +184,7 @@ def test_default_architectures_explode_or_not_as_documented():
 
 def test_depth_study_table(data):
     result = depth_study((("relu", "batch"), ("relu", "none", "looks_linear")), depths=(2, 3),
-                         lrs=(0.01, 0.1), data=data, width=8, steps=4)
+                         lrs=(0.01, 0.1), data=data, width=8, steps=4, seeds=1)
     table = result.table
     assert list(table["architecture"]) == ["relu/batch"] * 2 + ["relu/none/looks_linear"] * 2
     assert list(table["depth"]) == [2, 3, 2, 3]
@@ -177,7 +198,19 @@ def test_depth_study_table(data):
     inputs, targets = data.batch(min(256, len(data.x_train)), seed=0)
     profile = gsc_profile(build_from_config(config, dtype=torch.float64), inputs.double(), targets)
     assert table.iloc[1]["gsc_init"] == profile.first_layer_gsc
-    assert len(result.summary().splitlines()) == 5
+    assert len(result.summary().splitlines()) == 6
+
+
+def test_depth_study_trains_every_seed_in_one_sweep(data):
+    result = depth_study((("relu", "none"),), depths=(2,), lrs=(0.01, 0.1), data=data, width=8, steps=3,
+                         seeds=(0, 1, 2))
+    assert list(result.table["seed"]) == [0, 1, 2] and result.seeds == (0, 1, 2)
+    assert len(result.search.sweep.runs) == 6  # 3 seeds x 2 rates, one sweep
+    errors = result.values("relu/none", 2, "final_train_error")
+    assert len(errors) == 3
+    assert f"{np.median(errors):.3f} [{errors.min():.3f}, {errors.max():.3f}]" in result.summary()
+    with pytest.raises(ValueError, match="is not allowed"):
+        result.values("relu/none", 5, "final_train_error")
 
 
 @pytest.mark.parametrize(("kwargs", "argument"), [
@@ -192,4 +225,5 @@ def test_depth_study_table(data):
 ])
 def test_depth_study_bad_input(data, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
-        depth_study(**({"depths": (2,), "lrs": (0.1,), "data": data, "width": 4, "steps": 1} | kwargs))
+        depth_study(**({"depths": (2,), "lrs": (0.1,), "data": data, "width": 4, "steps": 1, "seeds": 1}
+                       | kwargs))

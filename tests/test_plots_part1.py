@@ -71,7 +71,7 @@ def test_survey_plots_bad_input(survey, call, argument):
 @pytest.fixture(scope="module")
 def study(data):
     config = NetConfig(depth=4, width=8, activation="relu", norm="batch", in_features=10, out_features=3)
-    return optimizer_study(config, data.to("cpu"), steps=4, measure_every=2)
+    return optimizer_study(config, data.to("cpu"), steps=4, measure_every=2, seeds=1)
 
 
 def test_optimizer_gsc_one_line_per_optimizer(study):
@@ -81,6 +81,15 @@ def test_optimizer_gsc_one_line_per_optimizer(study):
     np.testing.assert_array_equal(lines[0].get_xdata(), [0, 2, 4])
     rate_fig = plot_optimizer_gsc(study, value="rate")
     assert rate_fig.axes[0].get_yscale() == "linear"
+
+
+def test_optimizer_gsc_draws_every_seed_in_its_optimizer_colour(data):
+    config = NetConfig(depth=4, width=8, activation="relu", norm="batch", in_features=10, out_features=3)
+    seeded = optimizer_study(config, data.to("cpu"), optimizers=("sgd", "adam"), steps=2, measure_every=2,
+                             seeds=2)
+    lines = [line for line in plot_optimizer_gsc(seeded).axes[0].get_lines() if len(line.get_xdata()) == 2]
+    assert len(lines) == 4
+    assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
 
 
 def test_update_sizes_two_panels(study):
@@ -94,7 +103,7 @@ def test_update_sizes_two_panels(study):
 
 def test_depth_study_marks_all_diverged_depths(data):
     result = depth_study((("relu", "none"),), depths=(2, 3), lrs=(0.1,), data=data.to("cpu"), width=4,
-                         steps=2)
+                         steps=2, seeds=1)
     result.table.loc[1, "final_train_error"] = np.nan
     fig = plot_depth_study(result)
     (line,) = [line for line in fig.axes[0].get_lines()]

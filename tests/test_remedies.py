@@ -204,7 +204,7 @@ def test_initialization_width_and_optimizer_evidence(orthogonal, width_depth, da
     config = NetConfig(depth=4, width=8, norm="batch", in_features=6, out_features=3)
     study = optimizer_study(config, data, optimizers=("sgd", "adam"), scale=TINY, steps=4)
     optimizer = optimizer_evidence(study, data)
-    assert optimizer.measured[2].without == study.histories["sgd"].final_train_error
+    assert optimizer.measured[2].without == study.histories[("sgd", 0)].final_train_error
     with pytest.raises(ValueError, match="remedy='rmsprop'"):
         optimizer_evidence(study, data, remedy="rmsprop")
 

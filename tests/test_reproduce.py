@@ -16,15 +16,14 @@ import pandas as pd
 import pytest
 
 from explodegrad import cli
+from explodegrad.claims import VERDICTS, all_claims
 from explodegrad.depth_study import Architecture
 from explodegrad.reproduce import (
-    EXPLODING_RATE,
     PAPER_SIZE,
     TABLE_ARCHITECTURES,
     Part,
     PartStore,
     arch_part_name,
-    check_claims,
     make_plan,
     markdown_table,
     part_key,
@@ -126,45 +125,6 @@ def test_markdown_table_formats():
                                  "| a | 0.12 | inf | yes | 4 |", "| b | n/a | 2 | no | n/a |"]
 
 
-def _claims_table(rates, errors, gsc_plain, gsc_res, depth_ratio):
-    rows = []
-    names = [f"{a}/{n}/x" for a in ("relu", "tanh", "selu") for n in ("none", "batch", "layer")]
-    names[0] = "relu/none/he"
-    for name, rate, error, plain, res in zip(names, rates, errors, gsc_plain, gsc_res):
-        rows.append({"architecture": name, "rate_init": rate, "explodes": rate > EXPLODING_RATE,
-                     "final_train_error": error, "gsc_init": plain, "layers": 20,
-                     "effective_depth_trained": int(20 * depth_ratio)})
-        rows.append({"architecture": name + "/res", "rate_init": 1.0, "explodes": False,
-                     "final_train_error": error, "gsc_init": res, "layers": 11,
-                     "effective_depth_trained": int(11 * depth_ratio)})
-    rows.append({"architecture": "relu/none/looks_linear", "rate_init": 1.0, "explodes": False,
-                 "final_train_error": 0.1, "gsc_init": 1.0, "layers": 20,
-                 "effective_depth_trained": int(20 * depth_ratio)})
-    return pd.DataFrame(rows)
-
-
-def test_claims_hold_on_a_table_that_shows_them():
-    rates = [1.0, 1.2, 1.3, 1.1, 1.2, 1.3, 1.1, 1.2, 1.3]
-    errors = [0.1, 0.5, 0.6, 0.3, 0.5, 0.7, 0.3, 0.5, 0.8]
-    claims = check_claims(_claims_table(rates, errors, [10.0] * 9, [2.0] * 9, 0.2), depth=20)
-    assert [c.verdict for c in claims] == ["holds"] * 4
-    assert "8 of 9 popular plain architectures" in claims[0].measured
-    assert claims[1].measured == ("of the 8 pairs whose plain network explodes, the residual GSC(L, 0) is "
-                                  "lower in 8 (plain / residual GSC: 5 to 5); over all 9 pairs it is lower "
-                                  "in 9")
-    assert "at depth 20" in claims[2].claim
-
-
-def test_claims_fail_on_a_table_that_contradicts_them():
-    rates = [1.3] + [1.0] * 8  # only ReLU without normalization explodes
-    errors = [0.1] + [0.5] * 8
-    claims = check_claims(_claims_table(rates, errors, [2.0] * 9, [10.0] * 9, 0.9), depth=20)
-    assert [c.verdict for c in claims] == ["does not hold"] * 4
-    assert claims[1].measured == ("of the 1 pairs whose plain network explodes, the residual GSC(L, 0) is "
-                                  "lower in 0 (plain / residual GSC: 0.2 to 0.2); over all 9 pairs it is "
-                                  "lower in 0")
-
-
 # ----------------------------------------------------------------------------- the parts store
 
 def _constant(plan, data, options):
@@ -232,7 +192,10 @@ def _check_report(out: Path, scale: str, jobs_note: str | None = None) -> dict:
         assert row["layers"] >= row["effective_depth_trained"] >= 0
         assert row["gsc_init"] is not None and row["gsc_init"] > 0
     assert "| architecture | L | GSC(L,0) at init | rate r |" in report
-    assert len(results["claims"]) == 4
+    # the verdicts come from the claims registry: every claim, once, with a verdict
+    assert [c["id"] for c in results["claims"]] == [c.claim_id for c in all_claims()]
+    assert all(c["verdict"] in VERDICTS for c in results["claims"])
+    assert "### The course's claims, judged (explodegrad.claims)" in report
     assert results["meta"]["data"]["name"] == "digits"
     figures = sorted((out / f"figures-{scale}").glob("*.png"))
     assert len(figures) >= 12

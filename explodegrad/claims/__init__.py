@@ -19,6 +19,8 @@ from typing import Any
 
 from explodegrad.claims import thresholds
 from explodegrad.claims.evidence import STUDIES, EvidenceSetting, clear_cache, setting, study
+from explodegrad.claims.explosion import definition as exploding_definition
+from explodegrad.claims.explosion import explodes
 from explodegrad.claims.registry import CHAPTERS, Claim, Judgement, all_claims, get_claim, judge
 from explodegrad.claims.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS, Check
 
@@ -73,6 +75,7 @@ def table(judgements: Sequence[Judgement]) -> str:
 
 __all__ = [
     "CHAPTERS", "Check", "Claim", "DOES_NOT_HOLD", "EvidenceSetting", "HOLDS", "INCONCLUSIVE", "Judgement",
-    "STUDIES", "VERDICTS", "all_claims", "check", "clear_cache", "evaluate", "get_claim", "judge", "setting",
+    "STUDIES", "VERDICTS", "all_claims", "check", "clear_cache", "evaluate", "exploding_definition", "explodes",
+    "get_claim", "judge", "setting",
     "show", "study", "table", "thresholds",
 ]

@@ -16,13 +16,12 @@ from typing import Any
 import torch
 
 from explodegrad import chain, depth_study, gsc_meaning, impact, remedies, residual, survey
-from explodegrad.config import NetConfig
+from explodegrad._checks import check_choice
 from explodegrad.data import load_digits
 from explodegrad.depth_study import Architecture, study_data, study_settings
 from explodegrad.nets import build_mlp
-from explodegrad.scale import PAPER, QUICK, Scale
+from explodegrad.scale import PAPER, QUICK, SCALES, Scale
 from explodegrad.seeds import resolve_seeds
-from explodegrad.train import TrainSettings, train
 
 
 @dataclass(frozen=True)
@@ -45,9 +44,11 @@ class EvidenceSetting:
 def setting(scale: Scale | None = None, seeds: Any = None, device: Any = None) -> EvidenceSetting:
     """An :class:`EvidenceSetting`; ``device`` may be a torch device, its name or a DeviceChoice."""
     scale = QUICK if scale is None else scale
+    if isinstance(scale, str):
+        scale = SCALES[check_choice("scale", scale, tuple(SCALES))]
     if not isinstance(scale, Scale):
-        raise TypeError(f"scale must be a Scale (QUICK, PAPER, ...), got {type(scale).__name__}")
-    device = getattr(device, "device", device)
+        raise TypeError(f"scale must be a Scale or one of {tuple(SCALES)}, got {type(scale).__name__}")
+    device = getattr(device, "device", device)  # a DeviceChoice carries its torch device
     return EvidenceSetting(scale, resolve_seeds(seeds, scale.num_seeds), torch.device(device or "cpu"))
 
 
@@ -90,35 +91,6 @@ def clipping_runs(where: EvidenceSetting) -> dict[str, list[Any]]:
     """name -> one training history per seed: a 10-layer ReLU network, SGD at lr 0.1, with and
     without clipping (chapter 01)."""
     return chain.clipping_comparison(steps=where.scale.train_steps, seeds=where.seeds)
-
-
-def init_scales(where: EvidenceSetting) -> chain.InitScales:
-    """Gaussian, Xavier and He in a 20-layer ReLU network, float64 (chapter 01)."""
-    return chain.init_scales(depth=20, width=100, activation="relu", dtype=torch.float64)
-
-
-def recurrent(where: EvidenceSetting) -> dict[str, list[chain.RecurrentGradients]]:
-    """cell -> one :func:`~explodegrad.chain.recurrent_gradients` run per seed (200 Adam steps)."""
-    return {cell: [chain.recurrent_gradients(cell, steps_trained=200, seed=seed) for seed in where.seeds]
-            for cell in chain.CELLS}
-
-
-#: The clipping demonstration of chapter 01: name -> the clipping settings.
-CLIPPING_RUNS = {"no clipping": {}, "clip_norm=1": {"clip_norm": 1.0}, "clip_value=0.01": {"clip_value": 0.01}}
-
-
-def clipping_runs(where: EvidenceSetting) -> dict[str, list[Any]]:
-    """name -> one training history per seed: a 10-layer ReLU network, SGD at lr 0.1, with and
-    without clipping (chapter 01)."""
-    digits = load_digits(dtype=torch.float64)
-    runs: dict[str, list[Any]] = {name: [] for name in CLIPPING_RUNS}
-    for seed in where.seeds:
-        config = NetConfig(depth=10, width=64, activation="relu", init="he", seed=seed)
-        settings = TrainSettings(optimizer="sgd", lr=0.1, momentum=0.9, steps=where.scale.train_steps,
-                                 batch_size=128, record_every=10, seed=seed)
-        for name, clip in CLIPPING_RUNS.items():
-            runs[name].append(train(config, digits, settings.with_(**clip), progress=False))
-    return runs
 
 
 # ----------------------------------------------------------------------------- chapter 02

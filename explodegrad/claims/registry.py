@@ -79,7 +79,7 @@ class Claim:
         """The verdict on ``result`` (a study result); a failure to judge is inconclusive, with the reason."""
         try:
             check = self.predicate(result)
-        except (ArithmeticError, IndexError, KeyError) as error:
+        except (ArithmeticError, IndexError, KeyError, ValueError) as error:
             check = Check(INCONCLUSIVE, f"could not be judged: {type(error).__name__}: {error}")
         return Judgement(self.claim_id, self.sentence, check.verdict, check.line, dict(check.values))
 

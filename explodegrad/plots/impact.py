@@ -119,8 +119,8 @@ def plot_depth_study(study: DepthStudy, *, value: str = "final_train_error", ax:
                              for how in ("median", "min", "max"))
         finite = np.isfinite(median)
         rate = float(rows.loc[rows["depth"] == depths[-1], "rate_init"].median())
-        ax.errorbar(depths[finite], median[finite], yerr=[median[finite] - low[finite], high[finite] - median[finite]],
-                    marker="o", capsize=3, label=f"{architecture} (r = {rate:.2f} at init)")
+        (line,) = ax.plot(depths[finite], median[finite], marker="o", label=f"{architecture} (r = {rate:.2f} at init)")
+        ax.vlines(depths[finite], low[finite], high[finite], color=line.get_color(), linewidth=3, alpha=0.35)
         missing += [f"{architecture} d{d}" for d in depths[~finite]]
     ax.set_ylim(bottom=0)
     ax.set_xlabel("depth (weight layers)")

@@ -64,8 +64,8 @@ def plot_width_vs_depth(result: WidthDepthResult, *, ax: Axes | None = None,
         low = grouped[column].min().to_numpy(dtype=float)
         high = grouped[column].max().to_numpy(dtype=float)
         finite = np.isfinite(values)
-        ax.errorbar(depths[finite], values[finite], yerr=[values[finite] - low[finite], high[finite] - values[finite]],
-                    marker="o", capsize=3, label=name)
+        (line,) = ax.plot(depths[finite], values[finite], marker="o", label=name)
+        ax.vlines(depths[finite], low[finite], high[finite], color=line.get_color(), linewidth=3, alpha=0.35)
     train = table["final_train_error"].to_numpy(dtype=float)
     for depth, width, value in zip(depths, table["width"].astype(int), train):
         if np.isfinite(value):

@@ -28,7 +28,8 @@ effective depth, and the Taylor experiment (:func:`explodegrad.depth_study.effec
 
 The package, one concept per module: :mod:`~explodegrad.reproduce.plan` (scales, the plan),
 :mod:`~explodegrad.reproduce.parts` (the experiments), :mod:`~explodegrad.reproduce.store`
-(finished parts and resuming), :mod:`~explodegrad.reproduce.claims` (tables and claim checks),
+(finished parts and resuming), :mod:`~explodegrad.reproduce.tables` (the tables; verdicts
+come from :mod:`explodegrad.claims`),
 :mod:`~explodegrad.reproduce.figures`, :mod:`~explodegrad.reproduce.markdown` and
 :mod:`~explodegrad.reproduce.report` (the files written); :func:`reproduce` runs them all.
 """
@@ -46,14 +47,6 @@ from pathlib import Path
 
 from explodegrad._checks import check_int
 from explodegrad.device import DeviceChoice, pick_device
-from explodegrad.reproduce.claims import (
-    Claim,
-    architecture_table,
-    check_claims,
-    check_init_claims,
-    dilution_table,
-    survey_table,
-)
 from explodegrad.reproduce.figures import ReportFigure, merge_depth_studies, report_figures, save_figures
 from explodegrad.reproduce.jsonable import to_jsonable
 from explodegrad.reproduce.machine import RunInfo, cpu_seconds, machine_description
@@ -70,6 +63,7 @@ from explodegrad.reproduce.parts import (
     arch_part_name,
     plan_parts,
     run_architecture,
+    run_claims,
     run_clipping,
     run_dilution,
     run_gsc_meaning,
@@ -82,7 +76,6 @@ from explodegrad.reproduce.parts import (
 )
 from explodegrad.reproduce.plan import (
     DILUTION_ARCHITECTURES,
-    EXPLODING_RATE,
     FORMAT_VERSION,
     PAPER_LRS,
     PAPER_SIZE,
@@ -105,18 +98,24 @@ from explodegrad.reproduce.store import (
     part_key,
     pending_parts,
 )
+from explodegrad.reproduce.tables import (
+    architecture_table,
+    dilution_table,
+    survey_table,
+)
 from explodegrad.scale import Scale
 
 __all__ = [
-    "ARCHITECTURE_COLUMNS", "DEPTH_COLUMNS", "DILUTION_ARCHITECTURES", "DILUTION_COLUMNS", "EXPLODING_RATE",
+    "ARCHITECTURE_COLUMNS", "DEPTH_COLUMNS", "DILUTION_ARCHITECTURES", "DILUTION_COLUMNS",
     "FORMAT_VERSION", "PAPER_LRS", "PAPER_SIZE", "REMEDY_COLUMNS", "REPORT_SCALES", "SEARCH_LRS",
-    "SURVEY_COLUMNS", "TABLE_ARCHITECTURES", "TINY", "Claim", "Log", "Part", "PartStore", "ReportFigure",
+    "SURVEY_COLUMNS", "TABLE_ARCHITECTURES", "TINY", "Log", "Part", "PartStore", "ReportFigure",
     "ReportPlan", "ReproduceResult", "RunInfo", "StoredPart", "arch_part_name", "architecture_table",
-    "check_claims", "check_init_claims", "compute_part", "cpu_seconds", "dilution_table", "load_plan_data",
+    "compute_part", "cpu_seconds", "dilution_table", "load_plan_data",
     "machine_description", "make_plan", "markdown_table", "merge_depth_studies", "part_key",
     "pending_parts", "plan_parts", "remedy_evidence", "report_figures", "report_scale", "reproduce",
     "resolve_jobs", "run_architecture", "run_clipping", "run_dilution", "run_gsc_meaning", "run_impact",
-    "run_optimizers", "run_orthogonal", "run_survey", "run_survey_paper_size", "run_width_vs_depth",
+    "run_claims", "run_optimizers", "run_orthogonal", "run_survey", "run_survey_paper_size",
+    "run_width_vs_depth",
     "save_figures", "survey_table", "to_jsonable", "write_report",
 ]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from explodegrad import claims
 from explodegrad.data import Dataset
 from explodegrad.depth_study import Architecture, effective_depth_study, study_settings
 from explodegrad.gsc_meaning import perturbation_check, rescaling_comparison
@@ -165,6 +166,13 @@ def run_clipping(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> di
     return {"evidence": clipping_evidence(config, data, settings)}
 
 
+def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
+    """Every claim of the course, judged by the registry (:mod:`explodegrad.claims`) over the
+    plan's claim seeds: the report's verdicts come from the same place as the notebooks'."""
+    device = data.device
+    return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, device)}
+
+
 def plan_parts(plan: ReportPlan) -> list[Part]:
     """Every part of a report, in report order."""
     parts = [Part("gsc-meaning", "what the GSC means: rescaling and perturbations", "02", run_gsc_meaning,
@@ -190,5 +198,7 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
               Part("orthogonal", "the orthogonal initial state in training", "07", run_orthogonal, cost=4.0),
               Part("width-vs-depth", "width against depth at one parameter budget", "07",
                    run_width_vs_depth, cost=8.0),
-              Part("clipping", "gradient clipping by norm", "07", run_clipping, cost=2.0)]
+              Part("clipping", "gradient clipping by norm", "07", run_clipping, cost=2.0),
+              Part("claims", "every claim of the course, judged over several seeds", "01-07", run_claims,
+                   {"seeds": list(plan.claim_seeds)}, cost=12.0)]
     return parts

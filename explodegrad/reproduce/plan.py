@@ -31,9 +31,6 @@ SEARCH_LRS = (0.003, 0.01, 0.03, 0.1)
 PAPER_LRS = (0.001, 0.003, 0.01, 0.03, 0.1)
 #: The paper's network size, (depth, width).
 PAPER_SIZE = (50, 100)
-#: A fitted GSC growth rate above this per layer counts as "exploding" in the claim checks
-#: (an operational choice: at least 5 % growth per layer, 2.65x over 20 layers, 11x over 50).
-EXPLODING_RATE = 1.05
 #: The rows of the architecture table: ReLU, tanh and SELU (each with its usual initializer)
 #: times no, batch and layer normalization times plain and residual, and the looks-linear
 #: ReLU network (the orthogonal initial state).
@@ -68,10 +65,16 @@ class ReportPlan:
     data_root: str | None = None
     paper_size_survey: bool = False
 
+    @property
+    def claim_seeds(self) -> tuple[int, ...]:
+        """The seeds the claims are judged over: the scale's ``num_seeds`` from ``seed`` on."""
+        return tuple(range(self.seed, self.seed + self.scale.num_seeds))
+
     def describe(self) -> str:
         """One line: the scale and the searched learning rates."""
         rates = ", ".join(f"{lr:g}" for lr in self.lrs)
-        return f"{self.scale.describe()}; learning rates searched: {rates}; seed {self.seed}"
+        return (f"{self.scale.describe()}; learning rates searched: {rates}; seed {self.seed} (claims: "
+                f"{len(self.claim_seeds)} seeds)")
 
 
 def report_scale(name: str, data_root: str | os.PathLike | None = None, steps: int | None = None) -> Scale:

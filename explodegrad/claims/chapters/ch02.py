@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explodegrad.claims.chapters._explosion import explodes
+from explodegrad.claims.explosion import explodes
 from explodegrad.claims.registry import claim
 from explodegrad.claims.verdict import Check, all_of, compare, exact, negate
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from explodegrad.claims.chapters._explosion import explodes
 from explodegrad.claims.chapters.ch03 import POPULAR
+from explodegrad.claims.explosion import explodes
 from explodegrad.claims.registry import claim
 from explodegrad.claims.thresholds import (
     COLLAPSED_LINEAR_FIT_ERROR,
