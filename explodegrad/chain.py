@@ -802,7 +802,8 @@ def init_scales(depth: int = 20, width: int = 100, activation: str = "relu",
 # ----------------------------------------------------------------------------- 7. clipping
 
 #: The clipping comparison of chapter 01: name -> the clipping settings of the run.
-CLIPPING_RUNS = {"no clipping": {}, "clip_norm=1": {"clip_norm": 1.0}, "clip_value=0.01": {"clip_value": 0.01}}
+CLIPPING_RUNS = {"no clipping": {}, "clip_norm=1": {"clip_norm": 1.0},
+                 "clip_value=0.01": {"clip_value": 0.01}}
 
 
 def clipping_comparison(steps: int = 200, seeds: int | Sequence[int] = 3, *, depth: int = 10, width: int = 64,

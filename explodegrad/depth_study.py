@@ -270,7 +270,8 @@ class EffectiveDepthStudy:
         at the end; skip = the initial layer at the end) and the number of weight layers whose
         linearization first breaks the network, each as the median [min, max] over the seeds."""
         frame = self.table.copy()
-        frame["taylor_break_linear_layers"] = frame["taylor_break_linear_layers"].astype("Float64").astype(float)
+        layers = frame["taylor_break_linear_layers"]
+        frame["taylor_break_linear_layers"] = layers.astype("Float64").astype(float)
         table = seed_table(frame, ["label", "num_layers"],
                            {"final_train_error": "train err", "depth_natural_init": "eff. depth at init",
                             "depth_natural_final": "at end", "depth_since_init_final": "since init",

@@ -539,15 +539,16 @@ register(Exercise(
     question="You switch from SGD to Adam, which rescales every parameter's step by its own "
              "running gradient size. What happens to the exploding gradients?\n\n"
              "(a) they disappear: Adam's steps no longer depend on the gradient's size  \n"
-             "(b) they stay: the GSC measures the network's function, and it stays far above 1 "
-             "during training  \n"
+             "(b) they stay: the GSC measures the network's function, and its rate stays above "
+             "the exploding threshold during training  \n"
              "(c) they turn into vanishing gradients\n\n*(a letter)*",
     checker=choice("b", options="abc"),
     hint="Look again at section 'Adam and RMSprop do not remove it': follow GSC(L, 0) during "
          "training under each optimizer.",
     explanation="Adam changes how big a step is, not how strongly a small relative change of a "
-                "lower layer is amplified on its way to the loss: the GSC stays high, so the "
-                "network is as hard to train.",
+                "lower layer is amplified on its way to the loss: after training the fitted rate "
+                "stays above the exploding threshold in every seed (claim "
+                "03/adaptive-optimizers-still-explode).",
 ))
 register(Exercise(
     chapter="03", key="depth-error",

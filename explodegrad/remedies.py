@@ -642,7 +642,8 @@ def optimizer_evidence(study: OptimizerStudy, data: Dataset, baseline: str = "sg
         chapters="03",
         measured=(Measured("first update, first layer / readout relative size", first_spread(baseline),
                            first_spread(remedy)),
-                  Measured("GSC(L, 0) after training", median(baseline, "gsc_end"), median(remedy, "gsc_end")),
+                  Measured("GSC(L, 0) after training", median(baseline, "gsc_end"),
+                           median(remedy, "gsc_end")),
                   Measured("final training error", median(baseline, "final_train_error"),
                            median(remedy, "final_train_error"))))
 

@@ -26,12 +26,13 @@ def resolve_seeds(seeds: int | Sequence[int] | None, default: int) -> tuple[int,
     """
     if seeds is None:
         return tuple(range(check_int("num_seeds", default, 1)))
-    if isinstance(seeds, bool) or isinstance(seeds, (str, bytes, float)):
+    if isinstance(seeds, (bool, str, bytes, float)):
         raise TypeError(f"seeds must be a count (an int >= 1) or a sequence of ints, got {seeds!r}")
     if isinstance(seeds, (int, np.integer)):
         if seeds < 1:
-            raise ValueError(f"seeds={seeds!r} is not allowed: seeds must be a count >= 1 or a "
-                             "sequence of seeds >= 0")
+            raise ValueError(
+                f"seeds={seeds!r} is not allowed: seeds must be a count >= 1 or a sequence of seeds >= 0"
+            )
         return tuple(range(int(seeds)))
     try:
         chosen = tuple(check_int("seeds", seed, 0) for seed in seeds)
@@ -52,13 +53,16 @@ def median_range(values: Sequence[float] | np.ndarray, fmt: str = ".3g") -> str:
         return "n/a"
     if array.size == 1:
         return format(float(finite[0]), fmt)
-    text = f"{format(float(np.median(finite)), fmt)} [{format(float(finite.min()), fmt)}, " \
-           f"{format(float(finite.max()), fmt)}]"
+    text = (
+        f"{format(float(np.median(finite)), fmt)} [{format(float(finite.min()), fmt)}, "
+        f"{format(float(finite.max()), fmt)}]"
+    )
     return text if finite.size == array.size else f"{text} ({array.size - finite.size} n/a)"
 
 
-def seed_table(frame: pd.DataFrame, keys: Sequence[str], columns: dict[str, str],
-               formats: dict[str, str] | None = None) -> pd.DataFrame:
+def seed_table(
+    frame: pd.DataFrame, keys: Sequence[str], columns: dict[str, str], formats: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Aggregate a per-seed table: one row per ``keys``, each column as ``median [min, max]``.
 
     Args:

@@ -36,6 +36,7 @@ TINY = Scale(name="tiny", depth=6, width=8, batch_size=16, train_steps=6, datase
 
 # ----------------------------------------------------------------------------- verdicts
 
+
 def test_compare_needs_every_seed_beyond_the_margin():
     assert compare("r", [1.10, 1.12, 1.15], ">", 1.02, 0.005).verdict == HOLDS
     assert compare("r", [0.98, 1.00, 1.01], ">", 1.02, 0.005).verdict == DOES_NOT_HOLD
@@ -93,6 +94,7 @@ def test_the_one_definition_of_exploding():
 
 # ----------------------------------------------------------------------------- the registry
 
+
 def test_every_chapter_states_claims_and_every_claim_names_a_study():
     every = claims.all_claims()
     ids = [c.claim_id for c in every]
@@ -111,7 +113,9 @@ def test_unknown_ids_chapters_scales_and_seed_counts_are_refused():
         claims.get_claim(3)
     with pytest.raises(ValueError, match="chapter='08' is not allowed"):
         claims.all_claims("08")
-    with pytest.raises(ValueError, match="scale='huge' is not supported: scale must be one of 'quick', 'paper'"):
+    with pytest.raises(
+        ValueError, match="scale='huge' is not supported: scale must be one of 'quick', 'paper'"
+    ):
         claims.evaluate("huge")
     with pytest.raises(ValueError, match="seeds=0 is not allowed"):
         claims.evaluate(TINY, seeds=0)
@@ -122,16 +126,37 @@ def test_unknown_ids_chapters_scales_and_seed_counts_are_refused():
 
 
 def _optimizer_study(rates: dict[str, list[float]]) -> OptimizerStudy:
-    rows = [{"optimizer": name, "seed": seed, "lr": 0.01, "gsc_start": 10.0, "gsc_end": 2.0, "rate_start": 1.2,
-             "rate_end": rate, "final_train_error": 0.1, "diverged": False, "update_ratio": 1.0}
-            for name, values in rates.items() for seed, rate in enumerate(values)]
-    return OptimizerStudy(label="test", gsc=pd.DataFrame(), updates=pd.DataFrame(), runs=pd.DataFrame(rows),
-                          histories={}, seeds=(0, 1, 2))
+    rows = [
+        {
+            "optimizer": name,
+            "seed": seed,
+            "lr": 0.01,
+            "gsc_start": 10.0,
+            "gsc_end": 2.0,
+            "rate_start": 1.2,
+            "rate_end": rate,
+            "final_train_error": 0.1,
+            "diverged": False,
+            "update_ratio": 1.0,
+        }
+        for name, values in rates.items()
+        for seed, rate in enumerate(values)
+    ]
+    return OptimizerStudy(
+        label="test",
+        gsc=pd.DataFrame(),
+        updates=pd.DataFrame(),
+        runs=pd.DataFrame(rows),
+        histories={},
+        seeds=(0, 1, 2),
+    )
 
 
 def test_a_training_claim_is_judged_on_every_seed():
     claim_id = "03/adaptive-optimizers-still-explode"
-    holds = claims.judge(claim_id, _optimizer_study({"adam": [1.15, 1.16, 1.17], "rmsprop": [1.1, 1.12, 1.2]}))
+    holds = claims.judge(
+        claim_id, _optimizer_study({"adam": [1.15, 1.16, 1.17], "rmsprop": [1.1, 1.12, 1.2]})
+    )
     assert holds.verdict == HOLDS and "adam r at the end 1.16 [1.15, 1.17] over 3 seeds" in holds.line
     fails = claims.judge(claim_id, _optimizer_study({"adam": [1.0, 1.0, 1.01], "rmsprop": [1.0, 1.0, 1.0]}))
     assert fails.verdict == DOES_NOT_HOLD
@@ -169,13 +194,26 @@ def test_every_claim_gets_a_verdict_at_a_tiny_scale():
 
 # ----------------------------------------------------------------------------- the command line
 
+
 def test_cli_prints_the_chosen_claims_and_writes_json(tmp_path, capsys):
     out = tmp_path / "verdicts.json"
-    status = cli.main(["claims", "--claim", "01/scalar-chain-exact", "--claim", "04/pseudo-linear-toys",
-                       "--json", str(out), "--quiet"])
+    status = cli.main(
+        [
+            "claims",
+            "--claim",
+            "01/scalar-chain-exact",
+            "--claim",
+            "04/pseudo-linear-toys",
+            "--json",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert status == 0
     text = capsys.readouterr().out
-    assert "holds          01/scalar-chain-exact" in text and "2 holds, 0 does not hold, 0 inconclusive" in text
+    assert (
+        "holds          01/scalar-chain-exact" in text and "2 holds, 0 does not hold, 0 inconclusive" in text
+    )
     saved = json.loads(out.read_text())
     assert [item["id"] for item in saved] == ["01/scalar-chain-exact", "04/pseudo-linear-toys"]
     assert {item["verdict"] for item in saved} == {"holds"}
@@ -190,12 +228,18 @@ def test_cli_refuses_an_unknown_claim_with_a_usage_error(capsys):
 
 # ----------------------------------------------------------------------------- any CPU
 
+
 def _verdicts_under(capability: str, folder) -> dict[str, str]:
     """Judge every claim at the quick scale in a subprocess whose torch kernels are ``capability``'s."""
     out = folder / f"{capability}.json"
     env = dict(os.environ, ATEN_CPU_CAPABILITY=capability, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    subprocess.run([sys.executable, "-m", "explodegrad", "claims", "--scale", "quick", "--json", str(out),
-                    "--quiet"], check=True, env=env, capture_output=True, timeout=1800)
+    subprocess.run(
+        [sys.executable, "-m", "explodegrad", "claims", "--scale", "quick", "--json", str(out), "--quiet"],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=1800,
+    )
     return {item["id"]: item["verdict"] for item in json.loads(out.read_text())}
 
 
@@ -204,7 +248,9 @@ def test_verdicts_are_the_same_under_another_cpus_rounding(tmp_path):
     """torch's portable kernels ("default") round differently from the AVX2 ones, as another CPU would;
     the quick-scale verdicts must not move (every training claim is judged on 3 seeds, with margins)."""
     with ThreadPoolExecutor(2) as pool:
-        default, avx2 = pool.map(lambda capability: _verdicts_under(capability, tmp_path), ("default", "avx2"))
+        default, avx2 = pool.map(
+            lambda capability: _verdicts_under(capability, tmp_path), ("default", "avx2")
+        )
     assert default == avx2
     assert len(default) == len(claims.all_claims())
 

@@ -135,7 +135,7 @@ def test_optimizer_study_runs_every_seed_and_reports_median_and_range(data):
 
 
 def test_optimizer_study_trains_in_float64_on_a_cpu_by_default(data):
-    kwargs = dict(config=tiny_config(), data=data, optimizers=("sgd",), steps=2, measure_every=1)
+    kwargs = dict(config=tiny_config(), data=data, optimizers=("sgd",), steps=2, measure_every=1, seeds=1)
     default, double, single = (optimizer_study(**kwargs, dtype=dtype)
                                for dtype in (None, torch.float64, torch.float32))
     assert data.x_train.dtype == torch.float32
@@ -145,7 +145,7 @@ def test_optimizer_study_trains_in_float64_on_a_cpu_by_default(data):
 
 def test_optimizer_study_takes_the_learning_rates_given(data):
     result = optimizer_study(tiny_config(), data, optimizers=("adam",), lrs={"adam": 0.005}, steps=2,
-                             measure_every=2)
+                             measure_every=2, seeds=1)
     assert list(result.gsc["lr"]) == [0.005, 0.005]
 
 

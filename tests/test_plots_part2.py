@@ -75,6 +75,16 @@ def test_taylor_study_uses_linear_layers_or_k(study):
     assert len(plot_effective_depth_study(study).axes) == 2
 
 
+def test_taylor_study_of_several_seeds_draws_the_first_seed(data):
+    seeded = effective_depth_study(TINY, [Architecture("relu", "none")], data=data, checkpoints=1,
+                                   measure_size=32, taylor_size=32, num_probes=1, seeds=(3, 5))
+    assert list(seeded.table["seed"]) == [3, 5] and seeded.seeds == (3, 5)
+    first = seeded.table.iloc[0]
+    (curve,) = [line for line in plot_taylor_study(seeded).axes[0].get_lines() if len(line.get_xdata()) > 1]
+    assert f"(effective depth {first['depth_since_init_final']})" in curve.get_label()
+    assert "median [min, max] over 2 seeds" in seeded.summary()
+
+
 def test_orthogonal_state_marks_an_overflow(data):
     result = orthogonal_initial_state(TINY, data=data, settings=study_settings(TINY, checkpoints=2),
                                       measure_size=32)

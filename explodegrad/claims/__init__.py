@@ -25,8 +25,15 @@ from explodegrad.claims.registry import CHAPTERS, Claim, Judgement, all_claims, 
 from explodegrad.claims.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS, Check
 
 
-def evaluate(scale: Any = None, seeds: Any = None, device: Any = None, *, chapter: str | None = None,
-             claim_ids: Iterable[str] | None = None, log: Any = None) -> list[Judgement]:
+def evaluate(
+    scale: Any = None,
+    seeds: Any = None,
+    device: Any = None,
+    *,
+    chapter: str | None = None,
+    claim_ids: Iterable[str] | None = None,
+    log: Any = None,
+) -> list[Judgement]:
     """Judge claims on freshly computed studies (each study once, shared by its claims).
 
     Args:
@@ -74,8 +81,27 @@ def table(judgements: Sequence[Judgement]) -> str:
 
 
 __all__ = [
-    "CHAPTERS", "Check", "Claim", "DOES_NOT_HOLD", "EvidenceSetting", "HOLDS", "INCONCLUSIVE", "Judgement",
-    "STUDIES", "VERDICTS", "all_claims", "check", "clear_cache", "evaluate", "exploding_definition", "explodes",
-    "get_claim", "judge", "setting",
-    "show", "study", "table", "thresholds",
+    "CHAPTERS",
+    "Check",
+    "Claim",
+    "DOES_NOT_HOLD",
+    "EvidenceSetting",
+    "HOLDS",
+    "INCONCLUSIVE",
+    "Judgement",
+    "STUDIES",
+    "VERDICTS",
+    "all_claims",
+    "check",
+    "clear_cache",
+    "evaluate",
+    "exploding_definition",
+    "explodes",
+    "get_claim",
+    "judge",
+    "setting",
+    "show",
+    "study",
+    "table",
+    "thresholds",
 ]

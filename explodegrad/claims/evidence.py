@@ -54,6 +54,7 @@ def setting(scale: Scale | None = None, seeds: Any = None, device: Any = None) -
 
 # ----------------------------------------------------------------------------- chapter 01
 
+
 def scalar_chains(where: EvidenceSetting) -> dict[float, chain.ChainResult]:
     """w -> the scalar chain of depth 30 (chapter 01)."""
     return {w: chain.scalar_chain(weight=w, depth=30) for w in (0.9, 1.0, 1.1)}
@@ -61,14 +62,20 @@ def scalar_chains(where: EvidenceSetting) -> dict[float, chain.ChainResult]:
 
 def deep_linear(where: EvidenceSetting) -> dict[float, list[chain.LinearGradients]]:
     """sigma -> one 30-layer linear network per seed (chapter 01)."""
-    return {sigma: [chain.deep_linear_gradients(depth=30, width=100, sigma=sigma, seed=seed)
-                    for seed in where.seeds] for sigma in (0.8, 1.0, 1.2)}
+    return {
+        sigma: [
+            chain.deep_linear_gradients(depth=30, width=100, sigma=sigma, seed=seed) for seed in where.seeds
+        ]
+        for sigma in (0.8, 1.0, 1.2)
+    }
 
 
 def overflow(where: EvidenceSetting) -> dict[str, chain.OverflowResult]:
     """dtype -> where a network whose layers multiply by 10 overflows (chapter 01)."""
-    return {dtype: chain.find_overflow(width=64, sigma=10.0, dtype=dtype, max_depth=400)
-            for dtype in ("float16", "float32", "float64")}
+    return {
+        dtype: chain.find_overflow(width=64, sigma=10.0, dtype=dtype, max_depth=400)
+        for dtype in ("float16", "float32", "float64")
+    }
 
 
 def overshoot(where: EvidenceSetting) -> dict[float, chain.PathResult]:
@@ -83,8 +90,10 @@ def init_scales(where: EvidenceSetting) -> chain.InitScales:
 
 def recurrent(where: EvidenceSetting) -> dict[str, list[chain.RecurrentGradients]]:
     """cell -> one :func:`~explodegrad.chain.recurrent_gradients` run per seed (200 Adam steps)."""
-    return {cell: [chain.recurrent_gradients(cell, steps_trained=200, seed=seed) for seed in where.seeds]
-            for cell in chain.CELLS}
+    return {
+        cell: [chain.recurrent_gradients(cell, steps_trained=200, seed=seed) for seed in where.seeds]
+        for cell in chain.CELLS
+    }
 
 
 def clipping_runs(where: EvidenceSetting) -> dict[str, list[Any]]:
@@ -94,6 +103,7 @@ def clipping_runs(where: EvidenceSetting) -> dict[str, list[Any]]:
 
 
 # ----------------------------------------------------------------------------- chapter 02
+
 
 def _digits_batch() -> tuple[torch.Tensor, torch.Tensor]:
     return load_digits(dtype=torch.float64).batch(256, seed=0)
@@ -111,8 +121,9 @@ def perturbation(where: EvidenceSetting) -> gsc_meaning.PerturbationCheck:
     inputs, targets = _digits_batch()
     depth = where.scale.depth
     net = build_mlp(depth, 64, "relu", norm="batch", init="he", dtype=torch.float64)
-    return gsc_meaning.perturbation_check(net, inputs, targets, num_directions=32,
-                                          layers=range(2, depth + 2, max(1, depth // 5)))
+    return gsc_meaning.perturbation_check(
+        net, inputs, targets, num_directions=32, layers=range(2, depth + 2, max(1, depth // 5))
+    )
 
 
 def relu_profiles(where: EvidenceSetting) -> dict[str, Any]:
@@ -121,29 +132,42 @@ def relu_profiles(where: EvidenceSetting) -> dict[str, Any]:
 
     inputs, targets = _digits_batch()
     depth = where.scale.depth
-    return {norm: gsc_profile(build_mlp(depth, 64, "relu", norm=norm, init="he", dtype=torch.float64),
-                              inputs, targets) for norm in ("none", "batch")}
+    return {
+        norm: gsc_profile(
+            build_mlp(depth, 64, "relu", norm=norm, init="he", dtype=torch.float64), inputs, targets
+        )
+        for norm in ("none", "batch")
+    }
 
 
 # ----------------------------------------------------------------------------- chapters 03-05
+
 
 def pseudo_linearity(where: EvidenceSetting) -> dict[str, float]:
     """Chapter 04's toys: 1 - R^2 of tanh and ReLU on evenly spread pre-activations (exact)."""
     from explodegrad.domain import linear_fit_error
 
     u = torch.linspace(-1.0, 1.0, 1001, dtype=torch.float64)
-    return {"tanh [-0.1, 0.1]": linear_fit_error(0.1 * u, "tanh"),
-            "tanh [-3, 3]": linear_fit_error(3.0 * u, "tanh"),
-            "relu [0.5, 2.5]": linear_fit_error(1.5 + u, "relu"),
-            "relu [-2.5, -0.5]": linear_fit_error(-1.5 + u, "relu"),
-            "relu [-1, 1]": linear_fit_error(u, "relu")}
+    return {
+        "tanh [-0.1, 0.1]": linear_fit_error(0.1 * u, "tanh"),
+        "tanh [-3, 3]": linear_fit_error(3.0 * u, "tanh"),
+        "relu [0.5, 2.5]": linear_fit_error(1.5 + u, "relu"),
+        "relu [-2.5, -0.5]": linear_fit_error(-1.5 + u, "relu"),
+        "relu [-1, 1]": linear_fit_error(u, "relu"),
+    }
 
 
 def architecture_survey(where: EvidenceSetting) -> survey.SurveyResult:
     """Every activation x normalization, plain and residual, at initialization (float64)."""
     depth, width = where.survey_size
-    return survey.architecture_survey(depth=depth, width=width, batch_size=256, residual=(False, True),
-                                      scale=where.scale, device=where.device)
+    return survey.architecture_survey(
+        depth=depth,
+        width=width,
+        batch_size=256,
+        residual=(False, True),
+        scale=where.scale,
+        device=where.device,
+    )
 
 
 def optimizers(where: EvidenceSetting) -> impact.OptimizerStudy:
@@ -160,21 +184,39 @@ def dilution(where: EvidenceSetting) -> residual.DilutionResult:
     """Dilution in a batch-normalized ReLU ResNet of the scale's size at initialization (chapter 05)."""
     data = study_data(where.scale, device=where.device)
     inputs, _ = data.batch(min(256, len(data.x_train)))
-    net = build_mlp(depth=where.scale.depth + where.scale.depth % 2, width=where.scale.width,
-                    activation="relu", norm="batch", residual=True, in_features=data.in_features,
-                    out_features=data.num_classes, device=where.device, dtype=data.x_train.dtype)
+    net = build_mlp(
+        depth=where.scale.depth + where.scale.depth % 2,
+        width=where.scale.width,
+        activation="relu",
+        norm="batch",
+        residual=True,
+        in_features=data.in_features,
+        out_features=data.num_classes,
+        device=where.device,
+        dtype=data.x_train.dtype,
+    )
     return residual.dilution_profile(net, inputs)
 
 
 # ----------------------------------------------------------------------------- chapters 06-07
 
+
 def paths_at_init(where: EvidenceSetting) -> dict[str, Any]:
     """label -> path contributions at initialization with the natural skip (chapter 06)."""
     scale = where.scale
-    return {a.label: depth_study.paths_at_initialization(
-        depth=scale.depth + scale.depth % 2, width=scale.width, activation=a.activation, norm=a.norm,
-        residual=a.residual, batch_size=2 * scale.batch_size, device=where.device,
-        dtype=depth_study.default_dtype(where.device)) for a in depth_study.DEFAULT_ARCHITECTURES}
+    return {
+        a.label: depth_study.paths_at_initialization(
+            depth=scale.depth + scale.depth % 2,
+            width=scale.width,
+            activation=a.activation,
+            norm=a.norm,
+            residual=a.residual,
+            batch_size=2 * scale.batch_size,
+            device=where.device,
+            dtype=depth_study.default_dtype(where.device),
+        )
+        for a in depth_study.DEFAULT_ARCHITECTURES
+    }
 
 
 def effective_depth(where: EvidenceSetting) -> depth_study.EffectiveDepthStudy:
@@ -195,20 +237,34 @@ def width_depth(where: EvidenceSetting) -> remedies.WidthDepthResult:
 def clipping(where: EvidenceSetting) -> remedies.RemedyEvidence:
     """Clipping by norm on batch-normalized ReLU: the first update's balance with and without."""
     data = study_data(where.scale, device=where.device)
-    config = Architecture("relu", "batch").config(where.scale.depth, where.scale.width, data.in_features,
-                                                  data.num_classes, where.seeds[0])
+    config = Architecture("relu", "batch").config(
+        where.scale.depth, where.scale.width, data.in_features, data.num_classes, where.seeds[0]
+    )
     settings = study_settings(where.scale).with_(optimizer="sgd", lr=0.01, momentum=0.9, seed=where.seeds[0])
     return remedies.clipping_evidence(config, data, settings)
 
 
 #: Study name -> builder. Every claim names one of these.
 STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
-    "scalar-chains": scalar_chains, "deep-linear": deep_linear, "overflow": overflow, "overshoot": overshoot,
-    "recurrent": recurrent, "clipping-runs": clipping_runs, "init-scales": init_scales,
-    "rescaling": rescaling, "perturbation": perturbation, "relu-profiles": relu_profiles,
-    "pseudo-linearity": pseudo_linearity, "survey": architecture_survey, "optimizers": optimizers,
-    "depth-errors": depth_errors, "dilution": dilution, "paths-at-init": paths_at_init,
-    "effective-depth": effective_depth, "orthogonal": orthogonal, "width-depth": width_depth,
+    "scalar-chains": scalar_chains,
+    "deep-linear": deep_linear,
+    "overflow": overflow,
+    "overshoot": overshoot,
+    "recurrent": recurrent,
+    "clipping-runs": clipping_runs,
+    "init-scales": init_scales,
+    "rescaling": rescaling,
+    "perturbation": perturbation,
+    "relu-profiles": relu_profiles,
+    "pseudo-linearity": pseudo_linearity,
+    "survey": architecture_survey,
+    "optimizers": optimizers,
+    "depth-errors": depth_errors,
+    "dilution": dilution,
+    "paths-at-init": paths_at_init,
+    "effective-depth": effective_depth,
+    "orthogonal": orthogonal,
+    "width-depth": width_depth,
     "clipping": clipping,
 }
 

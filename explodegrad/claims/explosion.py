@@ -29,5 +29,7 @@ def explodes(label: str, rate: float, r_squared: float) -> Check:
 
 def definition() -> str:
     """The definition in words, with the numbers."""
-    return (f"exploding: GSC(k, 0) grows like c * r^k with r > {EXPLODING_RATE:g} per layer and the "
-            f"exponential fits (R^2 > {EXPLODING_R_SQUARED:g}); margins {RATE_MARGIN:g} and {R_SQUARED_MARGIN:g}")
+    return (
+        f"exploding: GSC(k, 0) grows like c * r^k with r > {EXPLODING_RATE:g} per layer and the "
+        f"exponential fits (R^2 > {EXPLODING_R_SQUARED:g}); margins {RATE_MARGIN:g} and {R_SQUARED_MARGIN:g}"
+    )

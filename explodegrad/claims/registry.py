@@ -46,7 +46,8 @@ class Judgement:
         The numbers sit on their own line starting ``  measured:`` so that notebook validation
         can compare verdicts without the digits of a training run (they change with the CPU).
         """
-        return f"{MARKS[self.verdict]} {self.verdict}: {self.claim_id}\n  {self.sentence}\n  measured: {self.line}"
+        head = f"{MARKS[self.verdict]} {self.verdict}: {self.claim_id}"
+        return f"{head}\n  {self.sentence}\n  measured: {self.line}"
 
     def __str__(self) -> str:
         return self.text()
@@ -91,7 +92,9 @@ def claim(claim_id: str, sentence: str, study: str) -> Callable[[Callable[[Any],
     """Decorator: register ``predicate`` as the claim ``claim_id`` judged on ``study``."""
     chapter, _, slug = claim_id.partition("/")
     if chapter not in CHAPTERS or not slug:
-        raise ValueError(f"claim_id={claim_id!r} is not allowed: use 'chapter/slug' with a chapter in {CHAPTERS}")
+        raise ValueError(
+            f"claim_id={claim_id!r} is not allowed: use 'chapter/slug' with a chapter in {CHAPTERS}"
+        )
 
     def register(predicate: Callable[[Any], Check]) -> Claim:
         if claim_id in _REGISTRY:
@@ -120,7 +123,9 @@ def get_claim(claim_id: str) -> Claim:
     """The claim with this id; a ``ValueError`` lists the known ids when there is none."""
     _load_all()
     if not isinstance(claim_id, str):
-        raise TypeError(f"claim_id must be a string like '03/adam-does-not-remove', got {type(claim_id).__name__}")
+        raise TypeError(
+            f"claim_id must be a string like '03/adam-does-not-remove', got {type(claim_id).__name__}"
+        )
     if claim_id not in _REGISTRY:
         raise ValueError(f"claim_id={claim_id!r} is not a known claim: allowed are {', '.join(_REGISTRY)}")
     return _REGISTRY[claim_id]

@@ -55,8 +55,9 @@ def _as_array(values: float | Iterable[float]) -> np.ndarray:
     return np.asarray(list(values), dtype=float)
 
 
-def compare(name: str, values: float | Iterable[float], op: str, threshold: float, margin: float,
-            *, digits: int = 3) -> Check:
+def compare(
+    name: str, values: float | Iterable[float], op: str, threshold: float, margin: float, *, digits: int = 3
+) -> Check:
     """Judge ``value op threshold`` for every seed's value, with a margin.
 
     Args:
@@ -80,8 +81,11 @@ def compare(name: str, values: float | Iterable[float], op: str, threshold: floa
     seeds = f" over {array.size} seeds" if array.size > 1 else ""
     line = f"{name} {spread(array, digits)}{seeds} (needs {op} {threshold:.4g}, margin {margin:.3g})"
     if array.size == 0 or not np.isfinite(array).all():
-        return Check(INCONCLUSIVE, line + ": a value is not finite (the run overflowed or diverged)",
-                     {name: array.tolist()})
+        return Check(
+            INCONCLUSIVE,
+            line + ": a value is not finite (the run overflowed or diverged)",
+            {name: array.tolist()},
+        )
     excess = sign * (array - threshold)
     if (excess > margin).all():
         verdict = HOLDS
@@ -92,15 +96,21 @@ def compare(name: str, values: float | Iterable[float], op: str, threshold: floa
     return Check(verdict, line, {name: array.tolist()})
 
 
-def between(name: str, values: float | Iterable[float], low: float, high: float, margin: float,
-            *, digits: int = 3) -> Check:
+def between(
+    name: str, values: float | Iterable[float], low: float, high: float, margin: float, *, digits: int = 3
+) -> Check:
     """Judge ``low < value < high`` for every seed's value, with a margin at both ends."""
     array = _as_array(values)
     seeds = f" over {array.size} seeds" if array.size > 1 else ""
-    line = f"{name} {spread(array, digits)}{seeds} (needs between {low:.4g} and {high:.4g}, margin {margin:.3g})"
+    line = (
+        f"{name} {spread(array, digits)}{seeds} (needs between {low:.4g} and {high:.4g}, margin {margin:.3g})"
+    )
     if array.size == 0 or not np.isfinite(array).all():
-        return Check(INCONCLUSIVE, line + ": a value is not finite (the run overflowed or diverged)",
-                     {name: array.tolist()})
+        return Check(
+            INCONCLUSIVE,
+            line + ": a value is not finite (the run overflowed or diverged)",
+            {name: array.tolist()},
+        )
     inside = (array > low + margin) & (array < high - margin)
     outside = (array < low - margin) | (array > high + margin)
     verdict = HOLDS if inside.all() else DOES_NOT_HOLD if outside.all() else INCONCLUSIVE
@@ -133,8 +143,9 @@ def all_of(*checks: Check) -> Check:
     if not checks:
         raise ValueError("all_of() needs at least one check")
     verdicts = [check.verdict for check in checks]
-    verdict = (DOES_NOT_HOLD if DOES_NOT_HOLD in verdicts
-               else INCONCLUSIVE if INCONCLUSIVE in verdicts else HOLDS)
+    verdict = (
+        DOES_NOT_HOLD if DOES_NOT_HOLD in verdicts else INCONCLUSIVE if INCONCLUSIVE in verdicts else HOLDS
+    )
     values: dict[str, Any] = {}
     for check in checks:
         values.update(check.values)
@@ -157,7 +168,9 @@ def count(checks: Sequence[Check], at_least: int, what: str) -> Check:
     (too many clearly do not hold); inconclusive otherwise."""
     holding = sum(check.verdict == HOLDS for check in checks)
     failing = sum(check.verdict == DOES_NOT_HOLD for check in checks)
-    line = f"{holding} of {len(checks)} {what} (needs at least {at_least}): " + "; ".join(c.line for c in checks)
+    line = f"{holding} of {len(checks)} {what} (needs at least {at_least}): " + "; ".join(
+        c.line for c in checks
+    )
     if holding >= at_least:
         verdict = HOLDS
     elif len(checks) - failing < at_least:

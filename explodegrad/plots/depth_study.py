@@ -114,7 +114,8 @@ def plot_taylor_study(study: EffectiveDepthStudy, *, x: str = "linear_layers", a
         ax: draw into these axes (default: a new figure).
         title: axes title.
 
-    Where a curve first rises more than the study's tolerance above its start (the network
+    The curves are the first seed's trained networks. Where a curve first rises more than the
+    study's tolerance above its start (the network
     "breaks", :func:`explodegrad.depth_study.taylor_break`), a larger marker is drawn.
     Non-finite errors cannot occur (errors are fractions), so nothing is left out.
     """
@@ -122,7 +123,8 @@ def plot_taylor_study(study: EffectiveDepthStudy, *, x: str = "linear_layers", a
     if x not in ("linear_layers", "k"):
         raise ValueError(f"x={x!r} is not supported: x must be 'linear_layers' or 'k'")
     fig, ax = figure_and_axes(ax)
-    table = study.table.set_index("label")
+    first = study.seeds[0]  # the curves are the first seed's runs; take that seed's row of the table
+    table = study.table[study.table["seed"] == first].set_index("label")
     for label in study.labels:
         curve = study.taylor[label]
         positions = study.taylor_linear_layers[label] if x == "linear_layers" else curve.ks

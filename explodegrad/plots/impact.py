@@ -77,7 +77,8 @@ def plot_update_sizes(study: OptimizerStudy, *, title: str | None = None) -> Fig
     start = None
     for index, (optimizer, runs) in enumerate(study.updates.groupby("optimizer", sort=False)):
         for number, (_, rows) in enumerate(runs.groupby("seed", sort=False)):
-            style = {"color": f"C{index}", "alpha": 1.0 if number == 0 else 0.4, "marker": "o", "markersize": 2}
+            style = {"color": f"C{index}", "alpha": 1.0 if number == 0 else 0.4, "marker": "o",
+                     "markersize": 2}
             layers = rows["layer"].to_numpy()
             sizes = rows["update_size"].to_numpy(dtype=float)
             ok = np.isfinite(sizes) & (sizes > 0)
@@ -87,6 +88,11 @@ def plot_update_sizes(study: OptimizerStudy, *, title: str | None = None) -> Fig
             right.plot(layers[ok], end[ok], label=f"{optimizer}, end" if number == 0 else None, **style)
             if start is None:
                 start = rows
+    if start is not None:
+        values = start["gsc_start"].to_numpy(dtype=float)
+        ok = np.isfinite(values) & (values > 0)
+        right.plot(start["layer"].to_numpy()[ok], values[ok], color="0.3", linestyle="--",
+                   label="at initialization")
     for ax in (left, right):
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -119,7 +125,8 @@ def plot_depth_study(study: DepthStudy, *, value: str = "final_train_error", ax:
                              for how in ("median", "min", "max"))
         finite = np.isfinite(median)
         rate = float(rows.loc[rows["depth"] == depths[-1], "rate_init"].median())
-        (line,) = ax.plot(depths[finite], median[finite], marker="o", label=f"{architecture} (r = {rate:.2f} at init)")
+        label = f"{architecture} (r = {rate:.2f} at init)"
+        (line,) = ax.plot(depths[finite], median[finite], marker="o", label=label)
         ax.vlines(depths[finite], low[finite], high[finite], color=line.get_color(), linewidth=3, alpha=0.35)
         missing += [f"{architecture} d{d}" for d in depths[~finite]]
     ax.set_ylim(bottom=0)

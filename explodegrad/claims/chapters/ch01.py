@@ -18,78 +18,142 @@ def _scalar(chains) -> Check:
     return exact("largest relative error of dy/dx against w^30 for w in 0.9, 1, 1.1", max(errors), 1e-12)
 
 
-@claim("01/linear-grows-sigma",
-       "Backpropagating through a deep linear network whose layers have gain sigma multiplies the "
-       "gradient by about sigma per layer.", "deep-linear")
+@claim(
+    "01/linear-grows-sigma",
+    "Backpropagating through a deep linear network whose layers have gain sigma multiplies the "
+    "gradient by about sigma per layer.",
+    "deep-linear",
+)
 def _linear(networks) -> Check:
-    return all_of(*(compare(f"|growth - sigma| at sigma = {sigma:g}",
-                            [abs(run.growth_factor - sigma) for run in runs], "<", 0.05, 0.01)
-                    for sigma, runs in networks.items()))
+    return all_of(
+        *(
+            compare(
+                f"|growth - sigma| at sigma = {sigma:g}",
+                [abs(run.growth_factor - sigma) for run in runs],
+                "<",
+                0.05,
+                0.01,
+            )
+            for sigma, runs in networks.items()
+        )
+    )
 
 
-@claim("01/overflow-depth",
-       "With layers that multiply the signal by 10, a network overflows at about the depth where 10^depth "
-       "passes the format's largest number: a few layers in float16, about 38 in float32, about 308 in float64.",
-       "overflow")
+@claim(
+    "01/overflow-depth",
+    "With layers that multiply the signal by 10, a network overflows at about the depth where 10^depth "
+    "passes the format's largest number: a few layers in float16, about 38 in float32, about 308 in float64.",
+    "overflow",
+)
 def _overflow(results) -> Check:
     checks = []
     for dtype, result in results.items():
         limit = math.log10(torch.finfo(getattr(torch, dtype)).max)
         depth = math.nan if result.depth is None else float(result.depth)
-        checks.append(between(f"{dtype} overflow depth (log10 of its largest number {limit:.1f})", depth,
-                              limit - 4, limit + 1.5, 0.0))
+        checks.append(
+            between(
+                f"{dtype} overflow depth (log10 of its largest number {limit:.1f})",
+                depth,
+                limit - 4,
+                limit + 1.5,
+                0.0,
+            )
+        )
     return all_of(*checks)
 
 
-@claim("01/overshoot-threshold",
-       "Gradient descent on the quadratic converges below lr = 2 / (largest curvature) = 0.1 and diverges "
-       "above it.", "overshoot")
+@claim(
+    "01/overshoot-threshold",
+    "Gradient descent on the quadratic converges below lr = 2 / (largest curvature) = 0.1 and diverges "
+    "above it.",
+    "overshoot",
+)
 def _overshoot(paths) -> Check:
     below, above = paths[0.09], paths[0.11]
-    return all_of(boolean("lr 0.09 converges", not below.diverged),
-                  boolean("lr 0.11 diverges", above.diverged),
-                  exact("threshold 2 / 20", abs(below.threshold - 0.1), 1e-12))
+    return all_of(
+        boolean("lr 0.09 converges", not below.diverged),
+        boolean("lr 0.11 diverges", above.diverged),
+        exact("threshold 2 / 20", abs(below.threshold - 0.1), 1e-12),
+    )
 
 
-@claim("01/rnn-init-fades",
-       "At initialization a vanilla RNN, an LSTM and a GRU pass back to the first of 8 rows less than a "
-       "tenth of the gradient that reaches the last row.", "recurrent")
+@claim(
+    "01/rnn-init-fades",
+    "At initialization a vanilla RNN, an LSTM and a GRU pass back to the first of 8 rows less than a "
+    "tenth of the gradient that reaches the last row.",
+    "recurrent",
+)
 def _rnn_init(runs) -> Check:
-    return all_of(*(compare(f"{cell} first/last row gradient at init", [r.first_to_last_init for r in results],
-                            "<", 0.1, 0.02) for cell, results in runs.items()))
+    return all_of(
+        *(
+            compare(
+                f"{cell} first/last row gradient at init",
+                [r.first_to_last_init for r in results],
+                "<",
+                0.1,
+                0.02,
+            )
+            for cell, results in runs.items()
+        )
+    )
 
 
-@claim("01/rnn-training-uses-early-rows",
-       "After 200 Adam steps on 8-row sequences all three cells pass back to the first row at least half "
-       "the gradient that reaches the last row: on short sequences they learn to use the early rows.",
-       "recurrent")
+@claim(
+    "01/rnn-training-uses-early-rows",
+    "After 200 Adam steps on 8-row sequences all three cells pass back to the first row at least half "
+    "the gradient that reaches the last row: on short sequences they learn to use the early rows.",
+    "recurrent",
+)
 def _rnn_trained(runs) -> Check:
-    return all_of(*(compare(f"{cell} first/last row gradient trained",
-                            [r.first_to_last_trained for r in results], ">", 0.5, 0.1)
-                    for cell, results in runs.items()))
+    return all_of(
+        *(
+            compare(
+                f"{cell} first/last row gradient trained",
+                [r.first_to_last_trained for r in results],
+                ">",
+                0.5,
+                0.1,
+            )
+            for cell, results in runs.items()
+        )
+    )
 
 
-@claim("01/clipping-rescues",
-       f"SGD with momentum at learning rate 0.1 fails on a 10-layer ReLU network: without clipping every run "
-       f"diverges or ends with a training error above 0.5; with clipping by norm or by value every run trains "
-       f"(training error below {TRAINED_ERROR:g}).", "clipping-runs")
+@claim(
+    "01/clipping-rescues",
+    f"SGD with momentum at learning rate 0.1 fails on a 10-layer ReLU network: without clipping every run "
+    f"diverges or ends with a training error above 0.5; with clipping by norm or by value every run trains "
+    f"(training error below {TRAINED_ERROR:g}).",
+    "clipping-runs",
+)
 def _clipping(runs) -> Check:
     def errors(name: str) -> list[float]:  # a diverged run counts as training error 1
         return [1.0 if history.diverged else history.final_train_error for history in runs[name]]
 
     diverged = sum(history.diverged for history in runs["no clipping"])
-    return all_of(compare(f"no clipping training error ({diverged} diverged, counted as 1)",
-                          errors("no clipping"), ">", 0.5, 0.1),
-                  compare("clip_norm=1 training error", errors("clip_norm=1"), "<", TRAINED_ERROR, 0.03),
-                  compare("clip_value=0.01 training error", errors("clip_value=0.01"), "<", TRAINED_ERROR,
-                          0.03))
+    return all_of(
+        compare(
+            f"no clipping training error ({diverged} diverged, counted as 1)",
+            errors("no clipping"),
+            ">",
+            0.5,
+            0.1,
+        ),
+        compare("clip_norm=1 training error", errors("clip_norm=1"), "<", TRAINED_ERROR, 0.03),
+        compare("clip_value=0.01 training error", errors("clip_value=0.01"), "<", TRAINED_ERROR, 0.03),
+    )
 
 
-@claim("01/he-keeps-scale",
-       "In a 20-layer ReLU network He initialization keeps the gradient's RMS flat (within 5% per layer), "
-       "Xavier loses about a factor sqrt(2) per layer and a naive N(0, 1) draw explodes.", "init-scales")
+@claim(
+    "01/he-keeps-scale",
+    "In a 20-layer ReLU network He initialization keeps the gradient's RMS flat (within 5% per layer), "
+    "Xavier loses about a factor sqrt(2) per layer and a naive N(0, 1) draw explodes.",
+    "init-scales",
+)
 def _inits(scales) -> Check:
     growth = dict(zip(scales.inits, np.asarray(scales.gradient_growth, dtype=float)))
-    return all_of(between("He growth per layer", growth["he"], 0.95, 1.05, 0.01),
-                  between("Xavier growth per layer (1/sqrt(2) = 0.707)", growth["xavier"], 0.65, 0.76, 0.01),
-                  compare("N(0, 1) growth per layer", growth["gaussian"], ">", 2.0, 0.5))
+    return all_of(
+        between("He growth per layer", growth["he"], 0.95, 1.05, 0.01),
+        between("Xavier growth per layer (1/sqrt(2) = 0.707)", growth["xavier"], 0.65, 0.76, 0.01),
+        compare("N(0, 1) growth per layer", growth["gaussian"], ">", 2.0, 0.5),
+    )

@@ -8,7 +8,6 @@ from explodegrad.claims.registry import claim
 from explodegrad.claims.thresholds import (
     BATCHNORM_RELU_MEAN_FIELD_RATE,
     COLLAPSED_SIGN_DIVERSITY,
-    ERROR_GAP,
     EXPLODING_RATE,
     MEAN_FIELD_TOLERANCE,
     RATE_MARGIN,
@@ -16,7 +15,9 @@ from explodegrad.claims.thresholds import (
 )
 from explodegrad.claims.verdict import Check, all_of, between, compare, count, negate
 
-POPULAR = [(activation, norm) for activation in ("relu", "tanh", "selu") for norm in ("none", "batch", "layer")]
+POPULAR = [
+    (activation, norm) for activation in ("relu", "tanh", "selu") for norm in ("none", "batch", "layer")
+]
 
 
 def _explodes(survey, activation: str, norm: str) -> Check:
@@ -24,9 +25,12 @@ def _explodes(survey, activation: str, norm: str) -> Check:
     return explodes(f"{activation}/{norm}", row["rate"], row["r_squared"])
 
 
-@claim("03/most-popular-explode",
-       "Most of the nine popular architectures (ReLU, tanh, SELU with no, batch or layer normalization) "
-       "have exploding gradients at initialization at depth 50.", "survey")
+@claim(
+    "03/most-popular-explode",
+    "Most of the nine popular architectures (ReLU, tanh, SELU with no, batch or layer normalization) "
+    "have exploding gradients at initialization at depth 50.",
+    "survey",
+)
 def _most(survey) -> Check:
     return count([_explodes(survey, a, n) for a, n in POPULAR], 5, "popular architectures explode")
 
@@ -36,16 +40,26 @@ def _batch(survey) -> Check:
     return all_of(*(_explodes(survey, a, "batch") for a in ("relu", "tanh", "selu")))
 
 
-@claim("03/bn-relu-mean-field",
-       "The batch-normalized ReLU network explodes at about sqrt(pi / (pi - 1)) = 1.21 per layer, the "
-       "paper's mean-field rate.", "survey")
+@claim(
+    "03/bn-relu-mean-field",
+    "The batch-normalized ReLU network explodes at about sqrt(pi / (pi - 1)) = 1.21 per layer, the "
+    "paper's mean-field rate.",
+    "survey",
+)
 def _mean_field(survey) -> Check:
     rate = survey.row("relu", "batch")["rate"]
-    return compare(f"|r - {BATCHNORM_RELU_MEAN_FIELD_RATE:.3f}| of relu/batch",
-                   abs(rate - BATCHNORM_RELU_MEAN_FIELD_RATE), "<", MEAN_FIELD_TOLERANCE, 0.005)
+    return compare(
+        f"|r - {BATCHNORM_RELU_MEAN_FIELD_RATE:.3f}| of relu/batch",
+        abs(rate - BATCHNORM_RELU_MEAN_FIELD_RATE),
+        "<",
+        MEAN_FIELD_TOLERANCE,
+        0.005,
+    )
 
 
-@claim("03/plain-relu-tanh-calm", "Without normalization the ReLU and tanh networks do not explode.", "survey")
+@claim(
+    "03/plain-relu-tanh-calm", "Without normalization the ReLU and tanh networks do not explode.", "survey"
+)
 def _calm(survey) -> Check:
     return all_of(*(negate(_explodes(survey, a, "none")) for a in ("relu", "tanh")))
 
@@ -55,77 +69,141 @@ def _layer(survey) -> Check:
     return all_of(_explodes(survey, "tanh", "layer"), negate(_explodes(survey, "relu", "layer")))
 
 
-@claim("03/selu-mild",
-       f"SELU explodes mildly with or without normalization: r between {EXPLODING_RATE:g} and 1.07 per layer.",
-       "survey")
+@claim(
+    "03/selu-mild",
+    f"SELU explodes mildly with or without normalization: r between {EXPLODING_RATE:g} and 1.07 per layer.",
+    "survey",
+)
 def _selu(survey) -> Check:
     checks = []
     for norm in ("none", "batch", "layer"):
         checks.append(_explodes(survey, "selu", norm))
-        checks.append(between(f"selu/{norm} r", survey.row("selu", norm)["rate"], EXPLODING_RATE, 1.07,
-                              RATE_MARGIN))
+        checks.append(
+            between(f"selu/{norm} r", survey.row("selu", norm)["rate"], EXPLODING_RATE, 1.07, RATE_MARGIN)
+        )
     return all_of(*checks)
 
 
-@claim("03/calm-relu-collapsed",
-       f"The two ReLU networks that do not explode (no normalization, layer normalization) have almost no "
-       f"sign diversity left at the last hidden layer (below {COLLAPSED_SIGN_DIVERSITY:g}): each neuron is "
-       f"nearly always on or always off.", "survey")
+@claim(
+    "03/calm-relu-collapsed",
+    f"The two ReLU networks that do not explode (no normalization, layer normalization) have almost no "
+    f"sign diversity left at the last hidden layer (below {COLLAPSED_SIGN_DIVERSITY:g}): each neuron is "
+    f"nearly always on or always off.",
+    "survey",
+)
 def _collapsed(survey) -> Check:
-    return all_of(*(compare(f"relu/{norm} sign diversity at k = 2", survey.row("relu", norm)["sign_diversity_last"],
-                            "<", COLLAPSED_SIGN_DIVERSITY, 0.02) for norm in ("none", "layer")))
+    return all_of(
+        *(
+            compare(
+                f"relu/{norm} sign diversity at k = 2",
+                survey.row("relu", norm)["sign_diversity_last"],
+                "<",
+                COLLAPSED_SIGN_DIVERSITY,
+                0.02,
+            )
+            for norm in ("none", "layer")
+        )
+    )
 
 
-@claim("03/adaptive-optimizers-still-explode",
-       f"After training with Adam or RMSprop the batch-normalized ReLU network still explodes: its fitted rate "
-       f"stays above {EXPLODING_RATE:g} per layer in every seed.", "optimizers")
+@claim(
+    "03/adaptive-optimizers-still-explode",
+    f"After training with Adam or RMSprop the batch-normalized ReLU network still explodes: its fitted rate "
+    f"stays above {EXPLODING_RATE:g} per layer in every seed.",
+    "optimizers",
+)
 def _adaptive(study) -> Check:
-    return all_of(*(compare(f"{name} r at the end", study.values(name, "rate_end"), ">", EXPLODING_RATE,
-                            RATE_MARGIN) for name in ("adam", "rmsprop")))
+    return all_of(
+        *(
+            compare(f"{name} r at the end", study.values(name, "rate_end"), ">", EXPLODING_RATE, RATE_MARGIN)
+            for name in ("adam", "rmsprop")
+        )
+    )
 
 
-@claim("03/sgd-lowers-but-keeps",
-       f"Training with SGD moves the GSC: GSC(L, 0) ends clearly below its initial value, yet the rate stays "
-       f"above {EXPLODING_RATE:g} per layer.", "optimizers")
+@claim(
+    "03/sgd-lowers-but-keeps",
+    f"Training with SGD moves the GSC: GSC(L, 0) ends clearly below its initial value, yet the rate stays "
+    f"above {EXPLODING_RATE:g} per layer.",
+    "optimizers",
+)
 def _sgd(study) -> Check:
     ratio = study.values("sgd", "gsc_end") / study.values("sgd", "gsc_start")
-    return all_of(compare("SGD GSC(L, 0) end / start", ratio, "<", 1.0, 0.1),
-                  compare("SGD r at the end", study.values("sgd", "rate_end"), ">", EXPLODING_RATE, RATE_MARGIN))
+    return all_of(
+        compare("SGD GSC(L, 0) end / start", ratio, "<", 1.0, 0.1),
+        compare("SGD r at the end", study.values("sgd", "rate_end"), ">", EXPLODING_RATE, RATE_MARGIN),
+    )
 
 
-@claim("03/adaptive-equal-steps",
-       "Adam and RMSprop give the first layer and the last hidden layer relative steps within a factor 2 of "
-       "each other; SGD gives the first layer clearly larger relative steps (more than 1.5 times).",
-       "optimizers")
+@claim(
+    "03/adaptive-equal-steps",
+    "Adam and RMSprop give the first layer and the last hidden layer relative steps within a factor 2 of "
+    "each other; SGD gives the first layer clearly larger relative steps (more than 1.5 times).",
+    "optimizers",
+)
 def _steps(study) -> Check:
-    return all_of(*(between(f"{name} first-layer / k = 2 relative step", study.values(name, "update_ratio"),
-                            0.5, 2.0, 0.05) for name in ("adam", "rmsprop")),
-                  compare("sgd first-layer / k = 2 relative step", study.values("sgd", "update_ratio"), ">",
-                          1.5, 0.2))
+    return all_of(
+        *(
+            between(
+                f"{name} first-layer / k = 2 relative step",
+                study.values(name, "update_ratio"),
+                0.5,
+                2.0,
+                0.05,
+            )
+            for name in ("adam", "rmsprop")
+        ),
+        compare("sgd first-layer / k = 2 relative step", study.values("sgd", "update_ratio"), ">", 1.5, 0.2),
+    )
 
 
 def _deepest(study) -> int:
     return int(study.table["depth"].max())
 
 
-@claim("03/shallow-all-train",
-       f"At the two smallest depths every architecture of the depth study fits the training set (error below "
-       f"{TRAINED_ERROR:g}).", "depth-errors")
+@claim(
+    "03/shallow-all-train",
+    f"At the two smallest depths every architecture of the depth study fits the training set (error below "
+    f"{TRAINED_ERROR:g}).",
+    "depth-errors",
+)
 def _shallow(study) -> Check:
     depths = sorted(set(int(d) for d in study.table["depth"]))[:2]
-    return all_of(*(compare(f"{architecture} d{depth} training error", study.values(architecture, depth,
-                                                                                     "final_train_error"),
-                            "<", TRAINED_ERROR, 0.02)
-                    for architecture in dict.fromkeys(study.table["architecture"]) for depth in depths))
+    return all_of(
+        *(
+            compare(
+                f"{architecture} d{depth} training error",
+                study.values(architecture, depth, "final_train_error"),
+                "<",
+                TRAINED_ERROR,
+                0.02,
+            )
+            for architecture in dict.fromkeys(study.table["architecture"])
+            for depth in depths
+        )
+    )
 
 
-@claim("03/exploding-train-worse-deep",
-       f"At the largest depth of the depth study (200 steps, each run at the better of two learning rates) "
-       f"both exploding architectures end with a training error at least {ERROR_GAP:g} above tanh without "
-       f"normalization.", "depth-errors")
+@claim(
+    "03/exploding-train-worse-deep",
+    "At the largest depth of the depth study (200 steps, each run at the better of two learning rates) both "
+    "exploding architectures end with a higher training error than tanh without normalization, in every "
+    "seed.",
+    "depth-errors",
+)
 def _deep(study) -> Check:
     depth = _deepest(study)
     calm = study.values("tanh/none", depth, "final_train_error")
-    return all_of(*(compare(f"{name} minus tanh/none training error at depth {depth}",
-                            study.values(name, depth, "final_train_error") - calm, ">", ERROR_GAP, 0.03)
-                    for name in ("relu/batch", "tanh/layer")))
+    # Every seed of the exploding architecture against the best-off seed of the calm one.
+    return all_of(
+        *(
+            compare(
+                f"{name} training error minus the largest of tanh/none at depth {depth}",
+                study.values(name, depth, "final_train_error") - calm.max(),
+                ">",
+                0.0,
+                0.03,
+            )
+            for name in ("relu/batch", "tanh/layer")
+        )
+    )

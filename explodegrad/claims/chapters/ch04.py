@@ -15,23 +15,47 @@ from explodegrad.claims.thresholds import (
 from explodegrad.claims.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Check, all_of, boolean, compare
 
 
-@claim("04/pseudo-linear-toys",
-       "tanh fed pre-activations in [-0.1, 0.1] is affine to within 1 - R^2 < 1e-4, and a ReLU fed only one "
-       "sign is exactly affine; a ReLU fed both signs evenly is not (1 - R^2 = 0.2).", "pseudo-linearity")
+@claim(
+    "04/pseudo-linear-toys",
+    "tanh fed pre-activations in [-0.1, 0.1] is affine to within 1 - R^2 < 1e-4, and a ReLU fed only one "
+    "sign is exactly affine; a ReLU fed both signs evenly is not (1 - R^2 = 0.2).",
+    "pseudo-linearity",
+)
 def _toys(errors) -> Check:
-    return all_of(compare("tanh [-0.1, 0.1] 1 - R^2", errors["tanh [-0.1, 0.1]"], "<", 1e-4, 0.0),
-                  compare("relu one-signed 1 - R^2", max(errors["relu [0.5, 2.5]"], errors["relu [-2.5, -0.5]"]),
-                          "<", 1e-12, 0.0),
-                  compare("relu [-1, 1] 1 - R^2", errors["relu [-1, 1]"], ">", 0.15, 0.01))
+    return all_of(
+        compare("tanh [-0.1, 0.1] 1 - R^2", errors["tanh [-0.1, 0.1]"], "<", 1e-4, 0.0),
+        compare(
+            "relu one-signed 1 - R^2",
+            max(errors["relu [0.5, 2.5]"], errors["relu [-2.5, -0.5]"]),
+            "<",
+            1e-12,
+            0.0,
+        ),
+        compare("relu [-1, 1] 1 - R^2", errors["relu [-1, 1]"], ">", 0.15, 0.01),
+    )
 
 
-@claim("04/signs-kept",
-       f"Batch normalization keeps the sign diversity of the last hidden layer near 0.5 for every activation, and "
-       f"tanh and SELU keep it above {HEALTHY_SIGN_DIVERSITY:g} with any normalization.", "survey")
+@claim(
+    "04/signs-kept",
+    f"Batch normalization keeps the sign diversity of the last hidden layer near 0.5 for every activation, "
+    f"and "
+    f"tanh and SELU keep it above {HEALTHY_SIGN_DIVERSITY:g} with any normalization.",
+    "survey",
+)
 def _signs(survey) -> Check:
     keep = [(a, n) for a, n in POPULAR if n == "batch" or a in ("tanh", "selu")]
-    return all_of(*(compare(f"{a}/{n} sign diversity at k = 2", survey.row(a, n)["sign_diversity_last"], ">",
-                            HEALTHY_SIGN_DIVERSITY, 0.02) for a, n in keep))
+    return all_of(
+        *(
+            compare(
+                f"{a}/{n} sign diversity at k = 2",
+                survey.row(a, n)["sign_diversity_last"],
+                ">",
+                HEALTHY_SIGN_DIVERSITY,
+                0.02,
+            )
+            for a, n in keep
+        )
+    )
 
 
 def _collapsed(survey, activation: str, norm: str) -> Check:
@@ -44,10 +68,13 @@ def _collapsed(survey, activation: str, norm: str) -> Check:
     return Check(verdict, line, {f"{activation}/{norm}": (signs, fit)})
 
 
-@claim("04/tradeoff",
-       f"No popular architecture escapes both pathologies: each one that does not explode has a collapsed "
-       f"domain at its last hidden layer (sign diversity below {COLLAPSED_SIGN_DIVERSITY:g} or 1 - R^2 below "
-       f"{COLLAPSED_LINEAR_FIT_ERROR:g}).", "survey")
+@claim(
+    "04/tradeoff",
+    f"No popular architecture escapes both pathologies: each one that does not explode has a collapsed "
+    f"domain at its last hidden layer (sign diversity below {COLLAPSED_SIGN_DIVERSITY:g} or 1 - R^2 below "
+    f"{COLLAPSED_LINEAR_FIT_ERROR:g}).",
+    "survey",
+)
 def _tradeoff(survey) -> Check:
     checks = []
     for activation, norm in POPULAR:
@@ -62,15 +89,20 @@ def _tradeoff(survey) -> Check:
     return all_of(*checks) if checks else Check(HOLDS, "every popular architecture explodes")
 
 
-@claim("04/bn-relu-most-nonlinear",
-       "ReLU with batch normalization uses the most nonlinearity of the nine (the largest 1 - R^2 at the last "
-       "hidden layer) and has by far the largest GSC.", "survey")
+@claim(
+    "04/bn-relu-most-nonlinear",
+    "ReLU with batch normalization uses the most nonlinearity of the nine (the largest 1 - R^2 at the last "
+    "hidden layer) and has by far the largest GSC.",
+    "survey",
+)
 def _bn_relu(survey) -> Check:
     table = survey.table[~survey.table["residual"]]
     by_fit = table.sort_values("linear_fit_error_last", ascending=False)["label"].tolist()
     by_gsc = table.sort_values("gsc_input", ascending=False)["label"].tolist()
     gsc = table.set_index("label")["gsc_input"]
     second = float(np.sort(gsc.to_numpy(dtype=float))[-2])
-    return all_of(boolean("relu/batch has the largest 1 - R^2", by_fit[0] == "relu/batch", f"largest: {by_fit[0]}"),
-                  boolean("relu/batch has the largest GSC", by_gsc[0] == "relu/batch", f"largest: {by_gsc[0]}"),
-                  compare("its GSC over the next largest", float(gsc["relu/batch"]) / second, ">", 10.0, 1.0))
+    return all_of(
+        boolean("relu/batch has the largest 1 - R^2", by_fit[0] == "relu/batch", f"largest: {by_fit[0]}"),
+        boolean("relu/batch has the largest GSC", by_gsc[0] == "relu/batch", f"largest: {by_gsc[0]}"),
+        compare("its GSC over the next largest", float(gsc["relu/batch"]) / second, ">", 10.0, 1.0),
+    )

@@ -13,39 +13,57 @@ from explodegrad.claims.thresholds import FAR_LESS_LOG_RATE_RATIO
 from explodegrad.claims.verdict import HOLDS, Check, all_of, compare
 
 
-@claim("05/pythagorean-predicts",
-       "At initialization the measured GSC of every residual block lies within 10% of the Pythagorean "
-       "prediction sqrt((k^2 + GSC_r^2) / (k^2 + 1)).", "dilution")
+@claim(
+    "05/pythagorean-predicts",
+    "At initialization the measured GSC of every residual block lies within 10% of the Pythagorean "
+    "prediction sqrt((k^2 + GSC_r^2) / (k^2 + 1)).",
+    "dilution",
+)
 def _prediction(result) -> Check:
     error = np.abs(result.block_gsc - result.predicted_block_gsc) / result.predicted_block_gsc
-    return compare("largest relative gap between block GSC and prediction", float(np.max(error)), "<", 0.1, 0.02)
+    return compare(
+        "largest relative gap between block GSC and prediction", float(np.max(error)), "<", 0.1, 0.02
+    )
 
 
-@claim("05/residual-orthogonal",
-       "At initialization each block's residual is nearly orthogonal to its input (|cos| below 0.15), the "
-       "assumption the prediction rests on.", "dilution")
+@claim(
+    "05/residual-orthogonal",
+    "At initialization each block's residual is nearly orthogonal to its input (|cos| below 0.15), the "
+    "assumption the prediction rests on.",
+    "dilution",
+)
 def _orthogonal(result) -> Check:
     return compare("largest |cos(x, r(x))|", float(np.max(np.abs(result.cosine))), "<", 0.15, 0.03)
 
 
-@claim("05/branch-explodes-block-does-not",
-       "The typical batch-normalized ReLU branch has a GSC well above its block's (the median branch GSC is "
-       "more than 10% above the median block GSC), while every block's GSC stays within 25% of 1.", "dilution")
+@claim(
+    "05/branch-explodes-block-does-not",
+    "The typical batch-normalized ReLU branch has a GSC well above its block's (the median branch GSC is "
+    "more than 10% above the median block GSC), while every block's GSC stays within 25% of 1.",
+    "dilution",
+)
 def _branch(result) -> Check:
     typical = float(np.median(result.residual_gsc) / np.median(result.block_gsc))
-    return all_of(compare("median branch GSC / median block GSC", typical, ">", 1.1, 0.03),
-                  compare("largest |block GSC - 1|", float(np.max(np.abs(result.block_gsc - 1.0))), "<", 0.25,
-                          0.03))
+    return all_of(
+        compare("median branch GSC / median block GSC", typical, ">", 1.1, 0.03),
+        compare("largest |block GSC - 1|", float(np.max(np.abs(result.block_gsc - 1.0))), "<", 0.25, 0.03),
+    )
 
 
-@claim("05/dilution-grows-to-output",
-       "The skip-to-residual ratio k = ||x|| / ||r(x)|| grows from the first block to the last: blocks near "
-       "the output are diluted most.", "dilution")
+@claim(
+    "05/dilution-grows-to-output",
+    "The skip-to-residual ratio k = ||x|| / ||r(x)|| grows from the first block to the last: blocks near "
+    "the output are diluted most.",
+    "dilution",
+)
 def _growth(result) -> Check:
     ratios = result.skip_to_residual  # network order, input to output
-    return all_of(compare("k of the last block / k of the first", float(ratios[-1] / ratios[0]), ">", 2.0, 0.2),
-                  compare("blocks whose k is below the previous block's", float(np.sum(np.diff(ratios) < 0)), "<",
-                          0.5, 0.0))
+    return all_of(
+        compare("k of the last block / k of the first", float(ratios[-1] / ratios[0]), ">", 2.0, 0.2),
+        compare(
+            "blocks whose k is below the previous block's", float(np.sum(np.diff(ratios) < 0)), "<", 0.5, 0.0
+        ),
+    )
 
 
 def _per_layer_log_rate(row: dict, residual: bool) -> float:
@@ -53,9 +71,13 @@ def _per_layer_log_rate(row: dict, residual: bool) -> float:
     return math.log(rate) / (2.0 if residual else 1.0)  # a block holds two weight layers
 
 
-@claim("05/resnets-explode-far-less",
-       f"Where a plain network explodes, its ResNet explodes far less: the ResNet's log-rate per weight layer is "
-       f"at most {FAR_LESS_LOG_RATE_RATIO:g} of the plain network's.", "survey")
+@claim(
+    "05/resnets-explode-far-less",
+    f"Where a plain network explodes, its ResNet explodes far less: the ResNet's log-rate per weight layer "
+    f"is "
+    f"at most {FAR_LESS_LOG_RATE_RATIO:g} of the plain network's.",
+    "survey",
+)
 def _far_less(survey) -> Check:
     checks = []
     for activation, norm in POPULAR:
@@ -64,14 +86,24 @@ def _far_less(survey) -> Check:
             continue
         resnet = survey.row(activation, norm, residual=True)
         ratio = _per_layer_log_rate(resnet, True) / _per_layer_log_rate(plain, False)
-        checks.append(compare(f"{activation}/{norm} ResNet / plain log-rate per layer", ratio, "<",
-                              FAR_LESS_LOG_RATE_RATIO, 0.05))
+        checks.append(
+            compare(
+                f"{activation}/{norm} ResNet / plain log-rate per layer",
+                ratio,
+                "<",
+                FAR_LESS_LOG_RATE_RATIO,
+                0.05,
+            )
+        )
     return all_of(*checks)
 
 
-@claim("05/resnets-near-one",
-       "Every ResNet's GSC from the input to the loss stays within a factor 4 of 1, whether its plain twin "
-       "explodes (up to thousands) or shrinks the signal (down to 0.06).", "survey")
+@claim(
+    "05/resnets-near-one",
+    "Every ResNet's GSC from the input to the loss stays within a factor 4 of 1, whether its plain twin "
+    "explodes (up to thousands) or shrinks the signal (down to 0.06).",
+    "survey",
+)
 def _near_one(survey) -> Check:
     table = survey.table[survey.table["residual"]]
     worst = float(np.max(np.abs(np.log10(table["gsc_input"].to_numpy(dtype=float)))))

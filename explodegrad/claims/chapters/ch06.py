@@ -15,12 +15,25 @@ def _peak_share(paths) -> float:
     return float(np.argmax(paths.fraction)) / (len(paths.lambdas) - 1)
 
 
-@claim("06/resnet-short-paths",
-       "At initialization a ResNet's gradient peaks at shorter paths, relative to its number of layers, than "
-       "its plain twin's: it behaves like an ensemble of shallower networks.", "paths-at-init")
+@claim(
+    "06/resnet-short-paths",
+    "At initialization a ResNet's gradient peaks at shorter paths, relative to its number of layers, than "
+    "its plain twin's: it behaves like an ensemble of shallower networks.",
+    "paths-at-init",
+)
 def _paths(at_init) -> Check:
-    return all_of(*(compare(f"{plain} minus {resnet} peak lambda / L", _peak_share(at_init[plain])
-                            - _peak_share(at_init[resnet]), ">", 0.05, 0.02) for plain, resnet in PAIRS))
+    return all_of(
+        *(
+            compare(
+                f"{plain} minus {resnet} peak lambda / L",
+                _peak_share(at_init[plain]) - _peak_share(at_init[resnet]),
+                ">",
+                0.05,
+                0.02,
+            )
+            for plain, resnet in PAIRS
+        )
+    )
 
 
 def _weight_layers(study, label: str, column: str) -> np.ndarray:
@@ -29,21 +42,34 @@ def _weight_layers(study, label: str, column: str) -> np.ndarray:
     return values * 2 if label.endswith("/res") and column == "depth_since_init_final" else values
 
 
-@claim("06/trained-effective-depth-below-nominal",
-       "After training, every network's effective depth (skip = the layer at initialization) is well below its "
-       "number of layers: at most three quarters of L.", "effective-depth")
+@claim(
+    "06/trained-effective-depth-below-nominal",
+    "After training, every network's effective depth (skip = the layer at initialization) is well below its "
+    "number of layers: at most three quarters of L.",
+    "effective-depth",
+)
 def _below(study) -> Check:
     checks = []
     for label in study.labels:
         layers = study.values(label, "num_layers")
-        checks.append(compare(f"{label} effective depth / L", study.values(label, "depth_since_init_final") / layers,
-                              "<", 0.75, 0.05))
+        checks.append(
+            compare(
+                f"{label} effective depth / L",
+                study.values(label, "depth_since_init_final") / layers,
+                "<",
+                0.75,
+                0.05,
+            )
+        )
     return all_of(*checks)
 
 
-@claim("06/bn-relu-breaks-sooner",
-       "In the Taylor experiment the trained plain batch-normalized ReLU network breaks after fewer replaced "
-       "weight layers than its ResNet.", "effective-depth")
+@claim(
+    "06/bn-relu-breaks-sooner",
+    "In the Taylor experiment the trained plain batch-normalized ReLU network breaks after fewer replaced "
+    "weight layers than its ResNet.",
+    "effective-depth",
+)
 def _taylor(study) -> Check:
     plain = study.values("relu/batch", "taylor_break_linear_layers")
     resnet = study.values("relu/batch/res", "taylor_break_linear_layers")
@@ -53,15 +79,18 @@ def _taylor(study) -> Check:
     return compare("ResNet minus plain weight layers replaced before breaking", resnet - plain, ">", 1.0, 0.5)
 
 
-@claim("06/deeper-breaks-sooner",
-       "In both pairs (batch-normalized ReLU, tanh), counting in weight layers, the network with the greater "
-       "effective depth after training is the one that breaks sooner in the Taylor experiment.",
-       "effective-depth")
+@claim(
+    "06/deeper-breaks-sooner",
+    "In both pairs (batch-normalized ReLU, tanh), counting in weight layers, the network with the greater "
+    "effective depth after training is the one that breaks sooner in the Taylor experiment.",
+    "effective-depth",
+)
 def _pairing(study) -> Check:
     checks = []
     for plain, resnet in PAIRS:
         deeper = _weight_layers(study, plain, "depth_since_init_final") - _weight_layers(
-            study, resnet, "depth_since_init_final")
+            study, resnet, "depth_since_init_final"
+        )
         breaks = []
         for label in (plain, resnet):
             values = study.values(label, "taylor_break_linear_layers")
@@ -69,6 +98,14 @@ def _pairing(study) -> Check:
         # Positive when the deeper one breaks first; seeds where the two depths tie predict nothing.
         agreement = (np.sign(deeper) * (breaks[1] - breaks[0]))[deeper != 0]
         ties = int(np.sum(deeper == 0))
-        checks.append(compare(f"{plain} vs {resnet}: layers the shallower one outlasts the deeper ({ties} tied "
-                              "seeds left out)", agreement, ">", 0.0, 0.5))
+        checks.append(
+            compare(
+                f"{plain} vs {resnet}: layers the shallower one outlasts the deeper ({ties} tied "
+                "seeds left out)",
+                agreement,
+                ">",
+                0.0,
+                0.5,
+            )
+        )
     return all_of(*checks)
