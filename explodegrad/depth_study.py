@@ -267,14 +267,17 @@ class EffectiveDepthStudy:
 
     def summary(self) -> str:
         """Per architecture: L, the training error, the effective depths (natural skip at init and
-        at the end; skip = the initial layer at the end) and the number of weight layers whose
-        linearization first breaks the network, each as the median [min, max] over the seeds."""
+        at the end; skip = the initial layer at the end, 0 at init by construction) and the number
+        of weight layers whose linearization first breaks the network, each as the median
+        [min, max] over the seeds."""
         frame = self.table.copy()
         layers = frame["taylor_break_linear_layers"]
         frame["taylor_break_linear_layers"] = layers.astype("Float64").astype(float)
         table = seed_table(frame, ["label", "num_layers"],
-                           {"final_train_error": "train err", "depth_natural_init": "eff. depth at init",
-                            "depth_natural_final": "at end", "depth_since_init_final": "since init",
+                           {"final_train_error": "train err",
+                            "depth_natural_init": "eff. depth, natural skip: init",
+                            "depth_natural_final": "natural skip: end",
+                            "depth_since_init_final": "init skip: end",
                             "taylor_break_linear_layers": "Taylor breaks (weight layers)"},
                            {"final_train_error": ".3f"})
         table = table.rename(columns={"label": "architecture", "num_layers": "L"})

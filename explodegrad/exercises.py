@@ -509,8 +509,10 @@ register(Exercise(
     checker=number(math.sqrt(math.pi / (math.pi - 1)), rel_tol=0.02),
     hint="Look again at section 'Batch normalization causes it': the mean-field estimate "
          "is sqrt(π / (π − 1)), and the measured rate of the relu/batch row agrees with it.",
-    explanation="sqrt(π / (π − 1)) ≈ 1.21 per layer: about 1.21^50 ≈ 14,000 over 50 layers, even "
-                "though batch norm keeps every layer's activations at unit scale.",
+    explanation="sqrt(π / (π − 1)) ≈ 1.21 per layer: a factor 1.21^50 ≈ 14,000 over 50 layers, even "
+                "though batch norm keeps every layer's activations at unit scale. (The table's "
+                "GSC(input, 0) of about 3,300 is smaller because it also holds the fit's constant c, "
+                "which is below 1 here: the rate is what each layer adds.)",
 ))
 register(Exercise(
     chapter="03", key="bn-gsc-depth",

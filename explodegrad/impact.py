@@ -139,8 +139,9 @@ class OptimizerStudy:
             (median ``||delta theta_k|| / ||theta_k||`` over the recorded updates), gsc_start
             and gsc_end (GSC(k, 0) at the first and the last measurement).
         runs: one row per (optimizer, seed): optimizer, seed, lr, gsc_start, gsc_end,
-            rate_start, rate_end, final_train_error, diverged, update_ratio (the first layer's
-            relative update size over that of layer k = 2).
+            rate_start, rate_end, r_squared_start, r_squared_end (of the fitted rates),
+            final_train_error, diverged, update_ratio (the first layer's relative update size
+            over that of layer k = 2).
         histories: (optimizer, seed) -> its :class:`~explodegrad.train.TrainHistory`.
         seeds: the seeds (each seeds the weights, the minibatch order and the probes).
     """
@@ -267,6 +268,7 @@ def optimizer_study(config: NetConfig | None = None, data: Dataset | str | None 
             run_rows.append({"optimizer": name, "seed": seed, "lr": rates[name],
                              "gsc_start": start.first_layer_gsc, "gsc_end": end.first_layer_gsc,
                              "rate_start": start.fit.rate, "rate_end": end.fit.rate,
+                             "r_squared_start": start.fit.r_squared, "r_squared_end": end.fit.r_squared,
                              "final_train_error": history.final_train_error if not history.diverged
                              else math.nan,
                              "diverged": bool(history.diverged),

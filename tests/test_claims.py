@@ -135,6 +135,8 @@ def _optimizer_study(rates: dict[str, list[float]]) -> OptimizerStudy:
             "gsc_end": 2.0,
             "rate_start": 1.2,
             "rate_end": rate,
+            "r_squared_start": 1.0,
+            "r_squared_end": 0.99,
             "final_train_error": 0.1,
             "diverged": False,
             "update_ratio": 1.0,
@@ -157,7 +159,7 @@ def test_a_training_claim_is_judged_on_every_seed():
     holds = claims.judge(
         claim_id, _optimizer_study({"adam": [1.15, 1.16, 1.17], "rmsprop": [1.1, 1.12, 1.2]})
     )
-    assert holds.verdict == HOLDS and "adam r at the end 1.16 [1.15, 1.17] over 3 seeds" in holds.line
+    assert holds.verdict == HOLDS and "adam at the end seed 2: r = 1.170, R^2 = 0.99" in holds.line
     fails = claims.judge(claim_id, _optimizer_study({"adam": [1.0, 1.0, 1.01], "rmsprop": [1.0, 1.0, 1.0]}))
     assert fails.verdict == DOES_NOT_HOLD
     # one seed says yes, another no: the seeds disagree
@@ -165,7 +167,7 @@ def test_a_training_claim_is_judged_on_every_seed():
     assert split.verdict == INCONCLUSIVE
     # a diverged run (NaN) leaves the claim inconclusive, with the reason
     diverged = claims.judge(claim_id, _optimizer_study({"adam": [1.2, math.nan, 1.2], "rmsprop": [1.2] * 3}))
-    assert diverged.verdict == INCONCLUSIVE and "diverged" in diverged.line
+    assert diverged.verdict == INCONCLUSIVE and "not finite" in diverged.line
 
 
 def test_a_study_without_what_the_claim_needs_is_inconclusive_not_a_crash():
@@ -176,7 +178,8 @@ def test_a_study_without_what_the_claim_needs_is_inconclusive_not_a_crash():
 
 def test_show_prints_the_verdict_the_sentence_and_the_numbers(capsys):
     chains = claims.study("scalar-chains", claims.setting(TINY))
-    (judgement,) = claims.show(chains, "01/scalar-chain-exact")
+    assert claims.show(chains, "01/scalar-chain-exact") is None  # a notebook cell shows the print only
+    judgement = claims.judge("01/scalar-chain-exact", chains)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "✅ holds: 01/scalar-chain-exact"
     assert lines[1] == "  The gradient of the scalar chain y = w^L x is exactly w^L."

@@ -56,22 +56,22 @@ def evaluate(
     return sorted(judgements, key=lambda j: order[j.claim_id])
 
 
-def show(result: Any, *claim_ids: str) -> list[Judgement]:
-    """Judge claims on a study result the notebook already holds, print each verdict, return them."""
+def show(result: Any, *claim_ids: str) -> None:
+    """Judge claims on a study result the notebook already holds and print each verdict.
+
+    Prints and returns nothing, so that a notebook cell shows the verdicts once (use
+    :func:`judge` for the :class:`Judgement` objects).
+    """
     if not claim_ids:
         raise ValueError("show(result, *claim_ids): give at least one claim id")
-    judgements = [get_claim(claim_id).judge(result) for claim_id in claim_ids]
-    print("\n".join(j.text() for j in judgements))
-    return judgements
+    print("\n".join(get_claim(claim_id).judge(result).text() for claim_id in claim_ids))
 
 
-def check(*claim_ids: str, scale: Any = None, seeds: Any = None, device: Any = None) -> list[Judgement]:
-    """Compute the claims' studies (cached per process), print each verdict, return them."""
+def check(*claim_ids: str, scale: Any = None, seeds: Any = None, device: Any = None) -> None:
+    """Compute the claims' studies (cached per process) and print each verdict (see :func:`show`)."""
     if not claim_ids:
         raise ValueError("check(*claim_ids): give at least one claim id")
-    judgements = evaluate(scale, seeds, device, claim_ids=claim_ids)
-    print("\n".join(j.text() for j in judgements))
-    return judgements
+    print("\n".join(j.text() for j in evaluate(scale, seeds, device, claim_ids=claim_ids)))
 
 
 def table(judgements: Sequence[Judgement]) -> str:

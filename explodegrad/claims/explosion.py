@@ -27,6 +27,21 @@ def explodes(label: str, rate: float, r_squared: float) -> Check:
     return Check(verdict, line, {label: (rate, r_squared)})
 
 
+def explodes_in_every_seed(label: str, rates, r_squared) -> Check:
+    """:func:`explodes` for each seed's (rate, R^2): holds when every seed explodes, does not hold
+    when no seed does, inconclusive otherwise."""
+    checks = [
+        explodes(f"{label} seed {i}", float(r), float(q)) for i, (r, q) in enumerate(zip(rates, r_squared))
+    ]
+    verdicts = {c.verdict for c in checks}
+    verdict = HOLDS if verdicts == {HOLDS} else DOES_NOT_HOLD if verdicts == {DOES_NOT_HOLD} else INCONCLUSIVE
+    return Check(
+        verdict,
+        "; ".join(c.line for c in checks),
+        {label: [(float(r), float(q)) for r, q in zip(rates, r_squared)]},
+    )
+
+
 def definition() -> str:
     """The definition in words, with the numbers."""
     return (
