@@ -164,12 +164,14 @@ class OptimizerStudy:
         return self.runs.loc[self.runs["optimizer"] == optimizer, column].to_numpy(dtype=float)
 
     def summary(self) -> str:
-        """Per optimizer the GSC and rate at the start and the end, and the training error, each
-        as the median [min, max] over the seeds."""
+        """Per optimizer the GSC and rate at the start and the end (with the R^2 of the final fit),
+        and the training error, each as the median [min, max] over the seeds."""
         table = seed_table(self.runs, ["optimizer", "lr"],
                            {"gsc_start": "GSC start", "gsc_end": "GSC end", "rate_start": "r start",
-                            "rate_end": "r end", "final_train_error": "train error"},
-                           {"rate_start": ".3f", "rate_end": ".3f", "final_train_error": ".3f"})
+                            "rate_end": "r end", "r_squared_end": "R^2 end",
+                            "final_train_error": "train error"},
+                           {"rate_start": ".3f", "rate_end": ".3f", "r_squared_end": ".2f",
+                            "final_train_error": ".3f"})
         diverged = int(self.runs["diverged"].sum())
         note = f"\n{diverged} run(s) diverged (their numbers are left out)" if diverged else ""
         return (f"{self.label}: GSC(L, 0) from the first layer to the loss, median [min, max] over "

@@ -125,9 +125,9 @@ def _clipping(evidence) -> Check:
 
 @claim(
     "07/adam-keeps-the-explosion",
-    "Adam changes the steps, not the network's explosion: after training with Adam, as with SGD, the "
-    "batch-normalized ReLU network still explodes in every seed.",
+    "Adam changes the steps, not the network's explosion: after training with Adam the batch-normalized "
+    "ReLU network still explodes in every seed.",
     "optimizers",
 )
 def _adam(study) -> Check:
-    return all_of(*(explodes_at_end(study, name) for name in ("adam", "sgd")))
+    return explodes_at_end(study, "adam")
