@@ -88,7 +88,10 @@ def initialize(net: nn.Module, init: str = "he", scale: float = 1.0, seed: int =
             weight = scale * orthogonal_matrix(fan_out, fan_in, generator)
         else:
             std = weight_std(init, fan_in, fan_out, scale)
-            weight = std * torch.randn(fan_out, fan_in, generator=generator)
+            # Drawn in float64 whatever the network's dtype: torch's float32 normal sampler has a
+            # vectorized (AVX2/AVX-512) path whose digits differ from the portable one, so a float32
+            # draw would give another CPU other initial weights; the float64 sampler is the same.
+            weight = std * torch.randn(fan_out, fan_in, generator=generator, dtype=torch.float64)
         linear.weight.copy_(weight)
     return net
 

@@ -84,15 +84,15 @@ def _overshoot(paths) -> Check:
     "recurrent",
 )
 def _rnn_init(runs) -> Check:
+    return _every_cell(runs, "first_to_last_init", "<", 0.1, 0.02)
+
+
+def _every_cell(runs, attribute: str, op: str, threshold: float, margin: float) -> Check:
+    """``attribute`` of every cell's runs (one per seed) against a threshold."""
+    what = attribute.replace("first_to_last_", "first/last row gradient ").replace("init", "at init")
     return all_of(
         *(
-            compare(
-                f"{cell} first/last row gradient at init",
-                [r.first_to_last_init for r in results],
-                "<",
-                0.1,
-                0.02,
-            )
+            compare(f"{cell} {what}", [getattr(r, attribute) for r in results], op, threshold, margin)
             for cell, results in runs.items()
         )
     )
@@ -105,18 +105,7 @@ def _rnn_init(runs) -> Check:
     "recurrent",
 )
 def _rnn_trained(runs) -> Check:
-    return all_of(
-        *(
-            compare(
-                f"{cell} first/last row gradient trained",
-                [r.first_to_last_trained for r in results],
-                ">",
-                0.5,
-                0.1,
-            )
-            for cell, results in runs.items()
-        )
-    )
+    return _every_cell(runs, "first_to_last_trained", ">", 0.5, 0.1)
 
 
 @claim(

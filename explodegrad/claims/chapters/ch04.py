@@ -37,9 +37,9 @@ def _toys(errors) -> Check:
 
 @claim(
     "04/signs-kept",
-    f"Batch normalization keeps the sign diversity of the last hidden layer near 0.5 for every activation, "
-    f"and "
-    f"tanh and SELU keep it above {HEALTHY_SIGN_DIVERSITY:g} with any normalization.",
+    f"Batch normalization keeps the sign diversity of the last hidden layer above {HEALTHY_SIGN_DIVERSITY:g} "
+    f"(0.5 is half and half) for every activation, and tanh and SELU keep it above "
+    f"{HEALTHY_SIGN_DIVERSITY:g} with any normalization.",
     "survey",
 )
 def _signs(survey) -> Check:

@@ -74,8 +74,7 @@ def _per_layer_log_rate(row: dict, residual: bool) -> float:
 @claim(
     "05/resnets-explode-far-less",
     f"Where a plain network explodes, its ResNet explodes far less: the ResNet's log-rate per weight layer "
-    f"is "
-    f"at most {FAR_LESS_LOG_RATE_RATIO:g} of the plain network's.",
+    f"is at most {FAR_LESS_LOG_RATE_RATIO:g} of the plain network's.",
     "survey",
 )
 def _far_less(survey) -> Check:
