@@ -17,7 +17,7 @@ EXPLODING_R_SQUARED = 0.9
 #: Margin on the rate: within EXPLODING_RATE +- RATE_MARGIN the call is inconclusive.
 RATE_MARGIN = 0.005
 #: Margin on R^2.
-R_SQUARED_MARGIN = 0.05
+R_SQUARED_MARGIN = 0.02
 
 #: The paper's mean-field rate of a batch-normalized ReLU layer, sqrt(pi / (pi - 1)).
 BATCHNORM_RELU_MEAN_FIELD_RATE = math.sqrt(math.pi / (math.pi - 1.0))
@@ -33,8 +33,8 @@ FAR_LESS_LOG_RATE_RATIO = 0.5
 COLLAPSED_SIGN_DIVERSITY = 0.1
 #: ... or a layer that acts almost affinely on its data: 1 - R^2 below this.
 COLLAPSED_LINEAR_FIT_ERROR = 0.01
-#: A healthy sign diversity: at least this (0.5 is half and half).
-HEALTHY_SIGN_DIVERSITY = 0.4
+#: A healthy sign diversity, well away from a collapsed one: at least this (0.5 is half and half).
+HEALTHY_SIGN_DIVERSITY = 0.3
 
 #: A network "trains" when its final training error is below this.
 TRAINED_ERROR = 0.1

@@ -10,29 +10,24 @@ from explodegrad.claims.verdict import Check, all_of, compare
 PAIRS = (("relu/batch", "relu/batch/res"), ("tanh/none", "tanh/none/res"))
 
 
-def _peak_share(paths) -> float:
-    """Where the gradient peaks, as a fraction of the deepest possible path (lambda / L)."""
-    return float(np.argmax(paths.fraction)) / (len(paths.lambdas) - 1)
+def _mean_share(paths) -> float:
+    """The mean path length as a share of the longest possible: sum(lambda * share) / L."""
+    return float(np.sum(paths.lambdas * np.asarray(paths.fraction))) / (len(paths.lambdas) - 1)
 
 
 @claim(
     "06/resnet-short-paths",
-    "At initialization a ResNet's gradient peaks at shorter paths, relative to its number of layers, than "
-    "its plain twin's: it behaves like an ensemble of shallower networks.",
+    "At initialization the gradient of the batch-normalized ReLU ResNet travels along clearly shorter paths, "
+    "relative to its number of layers, than its plain twin's (mean lambda / L at least 0.1 lower); for tanh "
+    "without normalization, whose plain network's paths are already short, the two differ by less than 0.05.",
     "paths-at-init",
 )
 def _paths(at_init) -> Check:
+    relu = _mean_share(at_init["relu/batch"]) - _mean_share(at_init["relu/batch/res"])
+    tanh = abs(_mean_share(at_init["tanh/none"]) - _mean_share(at_init["tanh/none/res"]))
     return all_of(
-        *(
-            compare(
-                f"{plain} minus {resnet} peak lambda / L",
-                _peak_share(at_init[plain]) - _peak_share(at_init[resnet]),
-                ">",
-                0.05,
-                0.02,
-            )
-            for plain, resnet in PAIRS
-        )
+        compare("relu/batch minus its ResNet, mean lambda / L", relu, ">", 0.1, 0.03),
+        compare("|tanh/none minus its ResNet|, mean lambda / L", tanh, "<", 0.05, 0.02),
     )
 
 
