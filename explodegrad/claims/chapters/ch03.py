@@ -141,23 +141,19 @@ def _sgd(study) -> Check:
 
 @claim(
     "03/adaptive-equal-steps",
-    "Adam and RMSprop give the first layer and the last hidden layer relative steps within a factor 2 of "
-    "each other; SGD gives the first layer clearly larger relative steps (more than 1.5 times).",
+    "SGD gives the first layer clearly larger relative steps than the last hidden layer (more than 1.5 "
+    "times), and Adam and RMSprop take most of that tilt away: in every seed SGD's ratio of the two is more "
+    "than twice theirs.",
     "optimizers",
 )
 def _steps(study) -> Check:
+    sgd = study.values("sgd", "update_ratio")
     return all_of(
+        compare("sgd first-layer / k = 2 relative step", sgd, ">", 1.5, 0.2),
         *(
-            between(
-                f"{name} first-layer / k = 2 relative step",
-                study.values(name, "update_ratio"),
-                0.5,
-                2.0,
-                0.05,
-            )
+            compare(f"sgd's ratio over {name}'s", sgd / study.values(name, "update_ratio"), ">", 2.0, 0.2)
             for name in ("adam", "rmsprop")
         ),
-        compare("sgd first-layer / k = 2 relative step", study.values("sgd", "update_ratio"), ">", 1.5, 0.2),
     )
 
 
