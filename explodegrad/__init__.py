@@ -3,8 +3,9 @@
 A small library behind a Jupyter course that follows Philipp, Song & Carbonell, "The
 exploding gradient problem demystified" (arXiv:1712.05577). Data flows one way::
 
-    config -> nets -> trace -> measures (gsc, domain, residual, taylor) -> results
-           -> plots -> widgets -> notebooks / cli
+    config -> nets -> trace -> measures (gsc, domain, residual, taylor) -> studies (several
+           seeds) -> claims (verdicts with margins, explodegrad.claims) -> plots -> widgets
+           -> notebooks / cli
 """
 
 from explodegrad.config import ACTIVATIONS, INITS, NORMS, NetConfig
