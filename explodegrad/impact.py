@@ -38,7 +38,7 @@ from explodegrad.gsc import gsc_profile
 from explodegrad.nets import build_from_config
 from explodegrad.optim import OPTIMIZERS
 from explodegrad.scale import QUICK, Scale, load_scale_data
-from explodegrad.seeds import resolve_seeds, seed_table
+from explodegrad.seeds import chosen_rates, resolve_seeds, seed_table
 from explodegrad.survey import DEFAULT_INITS
 from explodegrad.sweep import LRSearchResult, lr_search
 from explodegrad.train import TrainHistory, TrainSettings, train
@@ -320,9 +320,7 @@ class DepthStudy:
         table = seed_table(self.table, ["architecture", "depth"],
                            {"gsc_init": "GSC(L, 0) at init", "final_train_error": "train error"},
                            {"gsc_init": ".4g", "final_train_error": ".3f"})
-        chosen = self.table.groupby(["architecture", "depth"], sort=False)["best_lr"].agg(
-            lambda rates: "/".join(f"{rate:g}" for rate in sorted(set(rates.dropna()))) or "diverged")
-        table.insert(3, "best lr", chosen.to_numpy())
+        table.insert(3, "best lr", chosen_rates(self.table, ["architecture", "depth"]))
         rates = ", ".join(f"{rate:g}" for rate in self.lrs)
         return (f"{self.optimizer}, {self.steps} steps, best of the rates {{{rates}}} per run; median "
                 f"[min, max] over {len(self.seeds)} seeds\n{table.to_string(index=False)}")

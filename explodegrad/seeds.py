@@ -82,6 +82,15 @@ def seed_table(
     return pd.DataFrame(rows)
 
 
+def chosen_rates(frame: pd.DataFrame, keys: str | Sequence[str], column: str = "best_lr") -> np.ndarray:
+    """Per ``keys`` group (first-seen order), the distinct rates the seeds chose, e.g. ``0.01/0.1``
+    (``diverged`` when every seed's runs diverged)."""
+    chosen = frame.groupby(keys, sort=False)[column].agg(
+        lambda rates: "/".join(f"{rate:g}" for rate in sorted(set(rates.dropna()))) or "diverged"
+    )
+    return chosen.to_numpy()
+
+
 def per_seed(results: Sequence[Any], value: Callable[[Any], float]) -> np.ndarray:
     """``value(result)`` for every seed's result, as a float array."""
     return np.asarray([float(value(result)) for result in results], dtype=float)

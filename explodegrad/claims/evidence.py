@@ -18,7 +18,7 @@ import torch
 from explodegrad import chain, depth_study, gsc_meaning, impact, remedies, residual, survey
 from explodegrad._checks import check_choice
 from explodegrad.data import load_digits
-from explodegrad.depth_study import Architecture, study_data, study_settings
+from explodegrad.depth_study import study_data
 from explodegrad.nets import build_mlp
 from explodegrad.scale import PAPER, QUICK, SCALES, Scale
 from explodegrad.seeds import resolve_seeds
@@ -236,12 +236,9 @@ def width_depth(where: EvidenceSetting) -> remedies.WidthDepthResult:
 
 def clipping(where: EvidenceSetting) -> remedies.RemedyEvidence:
     """Clipping by norm on batch-normalized ReLU: the first update's balance with and without."""
-    data = study_data(where.scale, device=where.device)
-    config = Architecture("relu", "batch").config(
-        where.scale.depth, where.scale.width, data.in_features, data.num_classes, where.seeds[0]
+    return remedies.batch_norm_clipping(
+        where.scale, study_data(where.scale, device=where.device), where.seeds[0]
     )
-    settings = study_settings(where.scale).with_(optimizer="sgd", lr=0.01, momentum=0.9, seed=where.seeds[0])
-    return remedies.clipping_evidence(config, data, settings)
 
 
 #: Study name -> builder. Every claim names one of these.

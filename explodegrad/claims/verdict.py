@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from explodegrad.seeds import median_range
+
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"
 INCONCLUSIVE = "inconclusive"
@@ -44,9 +46,7 @@ def spread(values: Iterable[float], digits: int = 3) -> str:
         return "no values"
     if not np.isfinite(array).all():
         return "not finite (" + ", ".join(f"{v:.{digits}g}" for v in array) + ")"
-    if array.size == 1:
-        return f"{array[0]:.{digits}g}"
-    return f"{np.median(array):.{digits}g} [{array.min():.{digits}g}, {array.max():.{digits}g}]"
+    return median_range(array, f".{digits}g")
 
 
 def _as_array(values: float | Iterable[float]) -> np.ndarray:

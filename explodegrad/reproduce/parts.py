@@ -23,7 +23,7 @@ from explodegrad.impact import default_depths, depth_study, optimizer_study
 from explodegrad.nets import build_mlp
 from explodegrad.remedies import (
     architecture_name,
-    clipping_evidence,
+    batch_norm_clipping,
     optimizer_evidence,
     orthogonal_initial_state,
     width_vs_depth,
@@ -160,10 +160,7 @@ def run_width_vs_depth(plan: ReportPlan, data: Dataset, options: dict[str, Any])
 
 def run_clipping(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapter 07: gradient clipping by norm on batch-normalized ReLU, as remedy evidence."""
-    config = Architecture("relu", "batch").config(plan.scale.depth, plan.scale.width, data.in_features,
-                                                  data.num_classes, plan.seed)
-    settings = study_settings(plan.scale).with_(optimizer="sgd", lr=0.01, momentum=0.9, seed=plan.seed)
-    return {"evidence": clipping_evidence(config, data, settings)}
+    return {"evidence": batch_norm_clipping(plan.scale, data, plan.seed)}
 
 
 def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
