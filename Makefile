@@ -1,6 +1,7 @@
 # explodegrad: two commands on a fresh machine with Python 3.10+
 #   make lab    create .venv, install, start JupyterLab on notebooks/
-#   make test   create .venv, install, run every check (ruff, unit tests, nbval, browser test)
+#   make test   create .venv, install, run every check (ruff check and format, the import
+#               contract, unit tests, nbval, browser test)
 #
 # Variables (override on the command line, e.g. `make test CONSTRAINTS=.ci/constraints.txt`):
 #   PYTHON           interpreter that creates the venv (default python3, must be >= 3.10)
@@ -55,6 +56,8 @@ test: lint unit nbval browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check explodegrad tests benchmarks
+	$(BIN)/ruff format --check explodegrad tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 unit: $(STAMP)
 	$(BIN)/pytest tests -m "not browser" -q
@@ -73,7 +76,7 @@ notebooks: $(STAMP)
 	  --execute --inplace --ExecutePreprocessor.timeout=1200 notebooks/*.ipynb
 
 clean:
-	rm -rf test-artifacts .pytest_cache .ruff_cache build dist
+	rm -rf test-artifacts .pytest_cache .ruff_cache .import_linter_cache build dist
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 	find notebooks -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
 

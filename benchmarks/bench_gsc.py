@@ -33,10 +33,10 @@ import numpy as np
 import torch
 
 from explodegrad import build_mlp, pick_device, trace
-from explodegrad.device import cpu_model
-from explodegrad.gsc import gsc_profile
-from explodegrad.jacobian import frobenius_sq_from_probes
-from explodegrad.nets import per_example_loss
+from explodegrad.core.device import cpu_model
+from explodegrad.core.jacobian import frobenius_sq_from_probes
+from explodegrad.core.nets import per_example_loss
+from explodegrad.measures.gsc import gsc_profile
 
 DEPTH, WIDTH, BATCH, EXACT_BATCH, FEATURES, CLASSES = 50, 100, 256, 16, 100, 10
 
@@ -46,9 +46,11 @@ def clock_for(device: torch.device) -> Callable[[], float]:
     return time.perf_counter if device.type != "cpu" else time.process_time
 
 
-def median_times(actions: dict[str, Callable[[], object]], device: torch.device,
-                 repeats: int) -> dict[str, float]:
+def median_times(
+    actions: dict[str, Callable[[], object]], device: torch.device, repeats: int
+) -> dict[str, float]:
     """Median time of each action; the actions are interleaved so load changes hit all alike."""
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -77,6 +79,7 @@ def make_batch(batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Te
 
 def forward_backward(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
     """One training step's gradient computation (no optimizer update)."""
+
     def step() -> None:
         net.zero_grad(set_to_none=True)
         per_example_loss(net(x), y).mean().backward()
@@ -84,8 +87,9 @@ def forward_backward(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
     return step
 
 
-def exact_frobenius_sq(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, reference: int,
-                       chunk: int = 64) -> np.ndarray:
+def exact_frobenius_sq(
+    net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, reference: int, chunk: int = 64
+) -> np.ndarray:
     """||J_reference^k||_F^2 for k = reference + 1 ... L + 1, summing the identity basis in chunks."""
     net = copy.deepcopy(net)
     for module in net.modules():  # batch statistics without touching (or restoring) running ones
@@ -97,7 +101,7 @@ def exact_frobenius_sq(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, r
     total = np.zeros(len(layers))
     basis = torch.eye(f_ref.numel(), device=f_ref.device).reshape(-1, *f_ref.shape)
     for start in range(0, len(basis), chunk):
-        rows = basis[start:start + chunk]
+        rows = basis[start : start + chunk]
         squares = frobenius_sq_from_probes(f_ref, [recorded.f(k) for k in layers], rows, retain_graph=True)
         total += np.array([float(s) for s in squares]) * len(rows)
     return total
@@ -106,23 +110,29 @@ def exact_frobenius_sq(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, r
 def probe_accuracy(device: torch.device) -> None:
     """Relative error of probe estimates of ||J||_F against the exact values, batch norm on."""
     x, y = make_batch(BATCH, device)
-    net = build_mlp(DEPTH, WIDTH, "relu", "batch", "he", in_features=FEATURES, out_features=CLASSES,
-                    device=device)
-    print("probe accuracy, relu/batch/he: relative error of ||J_l^k||_F (= of GSC(k, l)) over all k"
-          " and 5 probe seeds")
+    net = build_mlp(
+        DEPTH, WIDTH, "relu", "batch", "he", in_features=FEATURES, out_features=CLASSES, device=device
+    )
+    print(
+        "probe accuracy, relu/batch/he: relative error of ||J_l^k||_F (= of GSC(k, l)) over all k"
+        " and 5 probe seeds"
+    )
     for reference in (0, 1):
         exact = np.sqrt(exact_frobenius_sq(net, x, y, reference))
         for count in (1, 2, 4, 8, 16):
             errors = []
             for seed in range(5):
                 profile = gsc_profile(net, x, y, reference=reference, num_probes=count, seed=seed)
-                numels = np.array([x.shape[0] * (WIDTH if k <= DEPTH else FEATURES)
-                                   for k in profile.layers], dtype=float)
+                numels = np.array(
+                    [x.shape[0] * (WIDTH if k <= DEPTH else FEATURES) for k in profile.layers], dtype=float
+                )
                 numels[profile.layers == 1] = x.shape[0] * CLASSES
                 errors.append(profile.jacobian_qm_norms * np.sqrt(numels) / exact - 1)
             errors = np.abs(np.array(errors))
-            print(f"  reference {reference}, {count:2d} probe(s): rms {np.sqrt((errors ** 2).mean()):.4f}, "
-                  f"max {errors.max():.4f}")
+            print(
+                f"  reference {reference}, {count:2d} probe(s): rms {np.sqrt((errors**2).mean()):.4f}, "
+                f"max {errors.max():.4f}"
+            )
 
 
 def main() -> None:
@@ -134,16 +144,21 @@ def main() -> None:
     choice = pick_device(args.device)
     device = choice.device
     print(f"device: {choice}")
-    print(f"cpu: {cpu_model()}, torch threads {torch.get_num_threads()}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(
+        f"cpu: {cpu_model()}, torch threads {torch.get_num_threads()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
     print(f"torch {torch.__version__}, python {platform.python_version()}")
     clock = "process CPU time" if device.type == "cpu" else "wall time"
-    print(f"network: relu, He init, depth {DEPTH}, width {WIDTH}; Gaussian batch {BATCH}; "
-          f"median {clock} of {args.repeats} interleaved runs")
+    print(
+        f"network: relu, He init, depth {DEPTH}, width {WIDTH}; Gaussian batch {BATCH}; "
+        f"median {clock} of {args.repeats} interleaved runs"
+    )
     x, y = make_batch(BATCH, device)
     for norm in ("none", "batch"):
-        net = build_mlp(DEPTH, WIDTH, "relu", norm, "he", in_features=FEATURES,
-                        out_features=CLASSES, device=device)
+        net = build_mlp(
+            DEPTH, WIDTH, "relu", norm, "he", in_features=FEATURES, out_features=CLASSES, device=device
+        )
         counts = (1, 2, 4, 8, 16) if norm == "batch" else ()
         actions: dict[str, Callable[[], object]] = {
             "unit": forward_backward(net, x, y),
@@ -153,25 +168,35 @@ def main() -> None:
         times = median_times(actions, device, args.repeats)
         unit = times["unit"]
         profile = gsc_profile(net, x, y)
-        print(f"norm={norm:5s}: forward+backward {unit * 1e3:7.2f} ms | gsc_profile (probe, "
-              f"{profile.num_probes} probe(s)) {times['default'] * 1e3:7.2f} ms = "
-              f"{times['default'] / unit:4.2f}x | rate {profile.rate:.3f}")
+        print(
+            f"norm={norm:5s}: forward+backward {unit * 1e3:7.2f} ms | gsc_profile (probe, "
+            f"{profile.num_probes} probe(s)) {times['default'] * 1e3:7.2f} ms = "
+            f"{times['default'] / unit:4.2f}x | rate {profile.rate:.3f}"
+        )
         for count in counts:
             print(f"             {count:2d} probe(s): {times[str(count)] / unit:4.2f}x")
     x_small, y_small = make_batch(EXACT_BATCH, device)
     for norm in ("none", "batch"):
-        net = build_mlp(DEPTH, WIDTH, "relu", norm, "he", in_features=FEATURES,
-                        out_features=CLASSES, device=device)
-        times = median_times({
-            "unit": forward_backward(net, x_small, y_small),
-            "probe": lambda net=net: gsc_profile(net, x_small, y_small),
-            "exact": lambda net=net: gsc_profile(net, x_small, y_small, method="exact"),
-        }, device, max(1, args.repeats // 3))
-        print(f"norm={norm:5s}, batch {EXACT_BATCH}: exact {times['exact'] * 1e3:8.1f} ms = "
-              f"{times['exact'] / times['unit']:6.0f}x a forward+backward "
-              f"(probe: {times['probe'] / times['unit']:4.2f}x)")
+        net = build_mlp(
+            DEPTH, WIDTH, "relu", norm, "he", in_features=FEATURES, out_features=CLASSES, device=device
+        )
+        times = median_times(
+            {
+                "unit": forward_backward(net, x_small, y_small),
+                "probe": lambda net=net: gsc_profile(net, x_small, y_small),
+                "exact": lambda net=net: gsc_profile(net, x_small, y_small, method="exact"),
+            },
+            device,
+            max(1, args.repeats // 3),
+        )
+        print(
+            f"norm={norm:5s}, batch {EXACT_BATCH}: exact {times['exact'] * 1e3:8.1f} ms = "
+            f"{times['exact'] / times['unit']:6.0f}x a forward+backward "
+            f"(probe: {times['probe'] / times['unit']:4.2f}x)"
+        )
     if args.accuracy:
         probe_accuracy(device)
+
 
 if __name__ == "__main__":
     main()

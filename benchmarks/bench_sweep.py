@@ -8,7 +8,7 @@ model-steps per second of both and their ratio:
    networks, evaluating at the first and last step on 256 examples, training);
 2. the training step alone, as the median over steps (robust on a shared machine): a plain
    PyTorch loop (``torch.optim.SGD``) over the N networks versus one stacked step
-   (:class:`explodegrad.sweep.StackedMLP` forward and backward plus the shared update).
+   (:class:`explodegrad.training.sweep.StackedMLP` forward and backward plus the shared update).
 
 The sweep's achieved TFLOP/s counts training matmuls only: forward ``2 * B * sum(in * out)``
 per model and step, backward twice that.
@@ -28,9 +28,9 @@ from collections.abc import Callable
 import torch
 
 from explodegrad import NetConfig, build_from_config, gaussian_data, per_example_loss, pick_device
-from explodegrad.optim import apply_update, init_state
-from explodegrad.sweep import StackedMLP, grid, sweep
-from explodegrad.train import TrainSettings, stack_hyperparameters, train
+from explodegrad.training.loop import TrainSettings, stack_hyperparameters, train
+from explodegrad.training.optimizers import apply_update, init_state
+from explodegrad.training.sweep import StackedMLP, grid, sweep
 
 DEPTH, WIDTH, IN_FEATURES, CLASSES, BATCH = 50, 100, 3072, 10, 128
 
@@ -52,8 +52,9 @@ def _timed(device: torch.device, action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def median_step_times(configs: list[NetConfig], settings: TrainSettings, data, steps: int,
-                      device: torch.device) -> tuple[float, float]:
+def median_step_times(
+    configs: list[NetConfig], settings: TrainSettings, data, steps: int, device: torch.device
+) -> tuple[float, float]:
     """Median seconds of one step of all N models: plain sequential loop, then stacked."""
     x, y = data.batch(BATCH)
     nets = [build_from_config(c, device=device) for c in configs]
@@ -86,24 +87,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     parser.add_argument("--n", type=int, default=None, help="networks (default 64 on cuda, 8 otherwise)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="updates per network (default 20 on cuda, 5 otherwise)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="updates per network (default 20 on cuda, 5 otherwise)"
+    )
     args = parser.parse_args()
     choice = pick_device(args.device)
     device = choice.device
     n = args.n or (64 if device.type == "cuda" else 8)
     steps = args.steps or (20 if device.type == "cuda" else 5)
-    data = gaussian_data(n_train=1024, n_test=256, in_features=IN_FEATURES, num_classes=CLASSES,
-                         device=device)
-    config = NetConfig(depth=DEPTH, width=WIDTH, activation="relu", in_features=IN_FEATURES,
-                       out_features=CLASSES)
-    settings = TrainSettings(optimizer="sgd", lr=0.01, momentum=0.9, steps=steps, batch_size=BATCH,
-                             record_every=steps, eval_size=256)
+    data = gaussian_data(
+        n_train=1024, n_test=256, in_features=IN_FEATURES, num_classes=CLASSES, device=device
+    )
+    config = NetConfig(
+        depth=DEPTH, width=WIDTH, activation="relu", in_features=IN_FEATURES, out_features=CLASSES
+    )
+    settings = TrainSettings(
+        optimizer="sgd",
+        lr=0.01,
+        momentum=0.9,
+        steps=steps,
+        batch_size=BATCH,
+        record_every=steps,
+        eval_size=256,
+    )
     runs = grid(config, settings, init_seed=list(range(n)))
-    print(f"device: {choice}; torch {torch.__version__}; {platform.machine()}; "
-          f"{torch.get_num_threads()} CPU thread(s)")
-    print(f"{n} networks x {steps} steps, depth {DEPTH}, width {WIDTH}, {IN_FEATURES} -> {CLASSES}, "
-          f"batch {BATCH}")
+    print(
+        f"device: {choice}; torch {torch.__version__}; {platform.machine()}; "
+        f"{torch.get_num_threads()} CPU thread(s)"
+    )
+    print(
+        f"{n} networks x {steps} steps, depth {DEPTH}, width {WIDTH}, {IN_FEATURES} -> {CLASSES}, "
+        f"batch {BATCH}"
+    )
     sweep(runs[:1], data, settings.with_(steps=1), progress=False)  # warm-up (kernels, allocator)
 
     model_steps = n * steps

@@ -32,7 +32,7 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 
 from explodegrad import widgets  # noqa: E402
-from explodegrad.device import cpu_model, pick_device  # noqa: E402
+from explodegrad.core.device import cpu_model, pick_device  # noqa: E402
 from explodegrad.plots import set_theme  # noqa: E402
 from explodegrad.widgets.base import Explorer  # noqa: E402
 
@@ -74,8 +74,9 @@ def time_cached(explorer: Explorer, control: str, values: Sequence[object]) -> f
     return _median(times)
 
 
-def bench_explorer(name: str, make: Callable[[], Explorer], control: str,
-                   values: Sequence[object]) -> dict[str, float]:
+def bench_explorer(
+    name: str, make: Callable[[], Explorer], control: str, values: Sequence[object]
+) -> dict[str, float]:
     explorer = make()
     fresh = time_redraws(explorer, control, values)
     fresh["cached"] = time_cached(explorer, control, list(values)[:3])
@@ -108,49 +109,90 @@ def main(argv: Sequence[str] | None = None) -> None:
     set_theme()
     repeats, depth, width = args.repeats, args.depth, args.width
     omp = os.environ.get("OMP_NUM_THREADS", "unset")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s); OMP_NUM_THREADS={omp}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s); OMP_NUM_THREADS={omp}"
+    )
     print(f"device: {device}")
     print(f"settings: depth slider moved to {repeats} unseen values at and below {depth}, width {width}\n")
     down = [depth - i for i in range(1, repeats + 1)]
     even = [depth - depth % 2 - 2 * i for i in range(1, repeats + 1)]
     rows = [
-        bench_explorer("gsc", lambda: widgets.gsc_explorer(depth=depth, width=width, device=device,
-                                                           max_depth=max(60, depth)), "depth", down),
-        bench_explorer("gsc (batch norm)", lambda: widgets.gsc_explorer(
-            depth=depth, width=width, norm="batch", device=device, max_depth=max(60, depth)), "depth", down),
-        bench_explorer("domain", lambda: widgets.domain_explorer(depth=depth, width=width, device=device,
-                                                                 max_depth=max(60, depth)), "depth", down),
-        bench_explorer("dilution", lambda: widgets.dilution_explorer(
-            depth=depth - depth % 2, width=width, device=device, max_depth=max(60, depth)), "depth", even),
-        bench_explorer("chain", lambda: widgets.chain_explorer(depth=2 * depth,
-                                                               max_depth=max(100, 2 * depth)),
-                       "depth", [2 * depth - i for i in range(1, repeats + 1)]),
+        bench_explorer(
+            "gsc",
+            lambda: widgets.gsc_explorer(depth=depth, width=width, device=device, max_depth=max(60, depth)),
+            "depth",
+            down,
+        ),
+        bench_explorer(
+            "gsc (batch norm)",
+            lambda: widgets.gsc_explorer(
+                depth=depth, width=width, norm="batch", device=device, max_depth=max(60, depth)
+            ),
+            "depth",
+            down,
+        ),
+        bench_explorer(
+            "domain",
+            lambda: widgets.domain_explorer(
+                depth=depth, width=width, device=device, max_depth=max(60, depth)
+            ),
+            "depth",
+            down,
+        ),
+        bench_explorer(
+            "dilution",
+            lambda: widgets.dilution_explorer(
+                depth=depth - depth % 2, width=width, device=device, max_depth=max(60, depth)
+            ),
+            "depth",
+            even,
+        ),
+        bench_explorer(
+            "chain",
+            lambda: widgets.chain_explorer(depth=2 * depth, max_depth=max(100, 2 * depth)),
+            "depth",
+            [2 * depth - i for i in range(1, repeats + 1)],
+        ),
     ]
-    print("| explorer | redraw wall (median) | max | CPU | experiment | draw | PNG render | cached | "
-          f"<= {TARGET_REDRAW_S} s |")
+    print(
+        "| explorer | redraw wall (median) | max | CPU | experiment | draw | PNG render | cached | "
+        f"<= {TARGET_REDRAW_S} s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         ok = "yes" if row["wall"] <= TARGET_REDRAW_S else "NO"
-        print(f"| {row['name']} | {row['wall']:.3f} s | {row['max_wall']:.3f} s | {row['cpu']:.3f} s | "
-              f"{row['experiment']:.3f} s | {row['draw']:.3f} s | {row['render']:.3f} s | "
-              f"{row['cached'] * 1000:.1f} ms | {ok} |")
+        print(
+            f"| {row['name']} | {row['wall']:.3f} s | {row['max_wall']:.3f} s | {row['cpu']:.3f} s | "
+            f"{row['experiment']:.3f} s | {row['draw']:.3f} s | {row['render']:.3f} s | "
+            f"{row['cached'] * 1000:.1f} ms | {ok} |"
+        )
     print()
     train_rows = [
-        ("quick: depth 20 -> 19..., width 64, 200 steps", lambda: widgets.training_explorer(
-            depth=20, width=64, device=device), [20 - i for i in range(1, min(repeats, 3) + 1)]),
-        (f"depth {depth} -> ..., width {width}, 200 steps", lambda: widgets.training_explorer(
-            depth=depth, width=width, device=device, max_depth=max(60, depth)),
-         [depth - i for i in range(1, min(repeats, 3) + 1)]),
+        (
+            "quick: depth 20 -> 19..., width 64, 200 steps",
+            lambda: widgets.training_explorer(depth=20, width=64, device=device),
+            [20 - i for i in range(1, min(repeats, 3) + 1)],
+        ),
+        (
+            f"depth {depth} -> ..., width {width}, 200 steps",
+            lambda: widgets.training_explorer(
+                depth=depth, width=width, device=device, max_depth=max(60, depth)
+            ),
+            [depth - i for i in range(1, min(repeats, 3) + 1)],
+        ),
     ]
-    print(f"| training explorer | first progress (median) | max | whole run drawn | "
-          f"<= {TARGET_PROGRESS_S} s |")
+    print(
+        f"| training explorer | first progress (median) | max | whole run drawn | <= {TARGET_PROGRESS_S} s |"
+    )
     print("|---|---|---|---|---|")
     for name, make, values in train_rows:
         row = bench_training(make, values)
         ok = "yes" if row["max_first"] <= TARGET_PROGRESS_S else "NO"
-        print(f"| {name} | {row['first_progress']:.3f} s | {row['max_first']:.3f} s | {row['total']:.2f} s | "
-              f"{ok} |")
+        print(
+            f"| {name} | {row['first_progress']:.3f} s | {row['max_first']:.3f} s | {row['total']:.2f} s | "
+            f"{ok} |"
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from explodegrad.device import DEVICE_CHOICES, DEVICE_ENV
+from explodegrad.core.device import DEVICE_CHOICES, DEVICE_ENV
 
 #: Exit status of a run stopped with Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
@@ -81,62 +81,118 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="python -m explodegrad",
-        description="explodegrad: why deep networks are hard to train, measured. Commands below.")
+        description="explodegrad: why deep networks are hard to train, measured. Commands below.",
+    )
     parser.add_argument("--version", action="version", version=f"explodegrad {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     reproduce = commands.add_parser(
-        "reproduce", help="run the headline experiments headless and write a report",
-        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "reproduce",
+        help="run the headline experiments headless and write a report",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     reproduce.add_argument(
-        "--scale", choices=REPORT_SCALES, default="quick",
+        "--scale",
+        choices=REPORT_SCALES,
+        default="quick",
         help="experiment size: quick (CPU, minutes), paper (the paper's sizes, for a GPU) or tiny "
-             "(a seconds-long smoke test); default: %(default)s")
+        "(a seconds-long smoke test); default: %(default)s",
+    )
     reproduce.add_argument(
-        "--device", choices=DEVICE_CHOICES, default=None,
+        "--device",
+        choices=DEVICE_CHOICES,
+        default=None,
         help=f"where to run: auto picks cuda, then mps, then cpu; default: ${DEVICE_ENV} or auto. "
-             "Asking for a device that is not there is an error")
+        "Asking for a device that is not there is an error",
+    )
     reproduce.add_argument(
-        "--out", metavar="DIR", default="explodegrad-report",
-        help="output folder, created when missing; default: %(default)s")
+        "--out",
+        metavar="DIR",
+        default="explodegrad-report",
+        help="output folder, created when missing; default: %(default)s",
+    )
     reproduce.add_argument(
-        "--data-root", metavar="PATH", default=None,
+        "--data-root",
+        metavar="PATH",
+        default=None,
         help="where CIFAR-10 is: a folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz "
-             "(default: $EXPLODEGRAD_DATA, then ~/.cache/explodegrad). Used by --scale paper; "
-             "without it the bundled digits stand in and the report says so")
+        "(default: $EXPLODEGRAD_DATA, then ~/.cache/explodegrad). Used by --scale paper; "
+        "without it the bundled digits stand in and the report says so",
+    )
     reproduce.add_argument(
-        "--fresh", action="store_true",
+        "--fresh",
+        action="store_true",
         help="ignore the parts a previous run left in OUT/parts/<scale>/ and compute everything again "
-             "(default: reuse every part whose scale and settings match, i.e. resume)")
+        "(default: reuse every part whose scale and settings match, i.e. resume)",
+    )
     reproduce.add_argument(
-        "--jobs", type=_jobs, default="auto", metavar="N",
+        "--jobs",
+        type=_jobs,
+        default="auto",
+        metavar="N",
         help="experiment parts computed at once, each in its own process (1: one after another in "
-             "this process); 'auto' is one per CPU core, at most 8 (on a GPU several processes keep it "
-             "busy: networks this small are launch-bound), 1 on an Apple GPU; default: %(default)s")
+        "this process); 'auto' is one per CPU core, at most 8 (on a GPU several processes keep it "
+        "busy: networks this small are launch-bound), 1 on an Apple GPU; default: %(default)s",
+    )
     reproduce.add_argument(
-        "--steps", type=_positive_int, default=None, metavar="N",
-        help="training steps of every training run (default: the scale's: 200 quick, 10000 paper)")
+        "--steps",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="training steps of every training run (default: the scale's: 200 quick, 10000 paper)",
+    )
     reproduce.add_argument(
-        "--seed", type=_non_negative_int, default=0,
-        help="seed of every weight draw, minibatch order, batch and probe; default: %(default)s")
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="seed of every weight draw, minibatch order, batch and probe; default: %(default)s",
+    )
     reproduce.add_argument(
-        "--quiet", action="store_true", help="print only the paths written, not the progress lines")
+        "--quiet", action="store_true", help="print only the paths written, not the progress lines"
+    )
     reproduce.set_defaults(command_parser=reproduce)
 
     claims = commands.add_parser(
-        "claims", help="judge every claim the course makes and print the verdicts",
+        "claims",
+        help="judge every claim the course makes and print the verdicts",
         description="Judge every claim of the course's chapters 01-07 (explodegrad.claims) on freshly "
-                    "computed studies: holds, does not hold or inconclusive, with the numbers used. "
-                    "Studies that train run several seeds. Exit status 0 whatever the verdicts.")
-    claims.add_argument("--scale", choices=("quick", "paper"), default="quick",
-                        help="experiment size (see `reproduce --help`); default: %(default)s")
-    claims.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
-                        help="seeds of every study that trains (default: the scale's: 3 quick, 5 paper)")
-    claims.add_argument("--device", choices=DEVICE_CHOICES, default=None,
-                        help=f"where to run (default: ${DEVICE_ENV}, then the CPU)")
-    claims.add_argument("--chapter", choices=("01", "02", "03", "04", "05", "06", "07"), default=None,
-                        help="only this chapter's claims")
-    claims.add_argument("--claim", action="append", default=None, metavar="ID", dest="claim_ids",
-                        help="only this claim (repeatable), e.g. 03/batch-norm-explodes")
+        "computed studies: holds, does not hold or inconclusive, with the numbers used. "
+        "Studies that train run several seeds. Exit status 0 whatever the verdicts.",
+    )
+    claims.add_argument(
+        "--scale",
+        choices=("quick", "paper"),
+        default="quick",
+        help="experiment size (see `reproduce --help`); default: %(default)s",
+    )
+    claims.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="seeds of every study that trains (default: the scale's: 3 quick, 5 paper)",
+    )
+    claims.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default=None,
+        help=f"where to run (default: ${DEVICE_ENV}, then the CPU)",
+    )
+    claims.add_argument(
+        "--chapter",
+        choices=("01", "02", "03", "04", "05", "06", "07"),
+        default=None,
+        help="only this chapter's claims",
+    )
+    claims.add_argument(
+        "--claim",
+        action="append",
+        default=None,
+        metavar="ID",
+        dest="claim_ids",
+        help="only this claim (repeatable), e.g. 03/batch-norm-explodes",
+    )
     claims.add_argument("--json", metavar="FILE", default=None, help="also write the verdicts as JSON")
     claims.add_argument("--quiet", action="store_true", help="do not print progress lines")
     claims.set_defaults(command_parser=claims)
@@ -145,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_reproduce_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse, with a usage error, what argparse cannot see: a missing device or data folder."""
-    from explodegrad.device import pick_device
-    from explodegrad.scale import cifar10_available
+    from explodegrad.core.device import pick_device
+    from explodegrad.core.scales import cifar10_available
 
     try:
         pick_device(args.device)
@@ -156,8 +212,10 @@ def _check_reproduce_arguments(parser: argparse.ArgumentParser, args: argparse.N
         if not os.path.exists(args.data_root):
             parser.error(f"argument --data-root: {args.data_root!r} does not exist")
         if not cifar10_available(args.data_root):
-            parser.error(f"argument --data-root: no CIFAR-10 ('cifar-10-batches-py' or "
-                         f"'cifar-10-python.tar.gz') was found in {args.data_root!r}")
+            parser.error(
+                f"argument --data-root: no CIFAR-10 ('cifar-10-batches-py' or "
+                f"'cifar-10-python.tar.gz') was found in {args.data_root!r}"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,12 +234,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     command = " ".join(["python -m explodegrad", shlex.join(arguments)])
     try:
-        result = reproduce(args.out, args.scale, device=args.device, fresh=args.fresh, jobs=args.jobs,
-                           steps=args.steps, seed=args.seed, data_root=args.data_root, command=command,
-                           log=None if args.quiet else print)
+        result = reproduce(
+            args.out,
+            args.scale,
+            device=args.device,
+            fresh=args.fresh,
+            jobs=args.jobs,
+            steps=args.steps,
+            seed=args.seed,
+            data_root=args.data_root,
+            command=command,
+            log=None if args.quiet else print,
+        )
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished parts are kept in {args.out}/parts/{args.scale}/; run the same "
-              "command again to resume", file=sys.stderr)
+        print(
+            f"\ninterrupted: finished parts are kept in {args.out}/parts/{args.scale}/; run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
         return INTERRUPTED
     if args.quiet:
         print(f"report: {result.report}\nnumbers: {result.results}")
@@ -193,8 +263,8 @@ def _claims(args: argparse.Namespace) -> int:
     import json
 
     from explodegrad import claims
-    from explodegrad.device import pick_device
-    from explodegrad.scale import SCALES
+    from explodegrad.core.device import pick_device
+    from explodegrad.core.scales import SCALES
 
     parser = args.command_parser
     try:
@@ -204,15 +274,27 @@ def _claims(args: argparse.Namespace) -> int:
                 claims.get_claim(claim_id)
     except ValueError as error:
         parser.error(str(error))
-    judgements = claims.evaluate(SCALES[args.scale], args.seeds, device, chapter=args.chapter,
-                                 claim_ids=args.claim_ids, log=None if args.quiet else print)
+    judgements = claims.evaluate(
+        SCALES[args.scale],
+        args.seeds,
+        device,
+        chapter=args.chapter,
+        claim_ids=args.claim_ids,
+        log=None if args.quiet else print,
+    )
     print(claims.table(judgements))
     counts = {verdict: sum(j.verdict == verdict for j in judgements) for verdict in claims.VERDICTS}
     print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + f" ({len(judgements)} claims)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump([{"id": j.claim_id, "sentence": j.sentence, "verdict": j.verdict, "measured": j.line}
-                       for j in judgements], handle, indent=1)
+            json.dump(
+                [
+                    {"id": j.claim_id, "sentence": j.sentence, "verdict": j.verdict, "measured": j.line}
+                    for j in judgements
+                ],
+                handle,
+                indent=1,
+            )
     return 0
 
 

@@ -6,20 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from explodegrad.chain import (
-    deep_linear_gradients,
+from explodegrad.core.data import gaussian_data, load_digits
+from explodegrad.measures.gsc import growth_factor
+from explodegrad.studies.chain_rule import deep_linear_gradients, init_scales, scalar_chain
+from explodegrad.studies.gradient_descent import gradient_descent_path, quadratic_loss
+from explodegrad.studies.overflow import find_overflow
+from explodegrad.studies.recurrent import (
     digit_sequences,
-    find_overflow,
-    gradient_descent_path,
-    growth_factor,
-    init_scales,
-    quadratic_loss,
     recurrent_gradients,
     recurrent_matrix,
     rnn_gradient_vs_time,
-    scalar_chain,
 )
-from explodegrad.data import gaussian_data, load_digits
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +31,10 @@ def digits():
 
 # ----------------------------------------------------------------------------- growth factor
 
+
 def test_growth_factor_of_a_geometric_sequence_is_its_ratio():
     steps = np.arange(6)
-    assert growth_factor(steps, 3.0 ** steps) == pytest.approx(3.0, rel=1e-12)
+    assert growth_factor(steps, 3.0**steps) == pytest.approx(3.0, rel=1e-12)
 
 
 def test_growth_factor_skips_overflowed_and_vanished_values():
@@ -46,6 +44,7 @@ def test_growth_factor_skips_overflowed_and_vanished_values():
 
 
 # ----------------------------------------------------------------------------- scalar chain
+
 
 @pytest.mark.parametrize("weight", [0.5, 2.0, -2.0])
 def test_scalar_chain_gradient_is_exactly_w_to_the_l_for_powers_of_two(weight):
@@ -68,14 +67,16 @@ def test_scalar_chain_overflow_is_reported_not_raised():
     assert result.gradients[300] == pytest.approx(1e301, rel=1e-10)  # still finite at 301 factors
 
 
-@pytest.mark.parametrize("kwargs", [dict(depth=0), dict(weight=float("nan")), dict(weight="big"),
-                                    dict(depth=2.5)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(depth=0), dict(weight=float("nan")), dict(weight="big"), dict(depth=2.5)]
+)
 def test_scalar_chain_rejects_bad_input(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         scalar_chain(**kwargs)
 
 
 # ----------------------------------------------------------------------------- deep linear net
+
 
 @pytest.mark.parametrize("sigma", [0.8, 1.5])
 def test_deep_linear_gradient_grows_by_sigma_per_layer(sigma):
@@ -101,6 +102,7 @@ def test_deep_linear_gradients_rejects_bad_input(kwargs):
 
 # ----------------------------------------------------------------------------- overflow
 
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
 def test_overflow_depth_is_where_sigma_to_the_depth_passes_the_largest_float(dtype, tiny_data):
     result = find_overflow(width=16, sigma=10.0, dtype=dtype, max_depth=60, data=tiny_data, batch=32)
@@ -117,15 +119,24 @@ def test_overflow_depth_is_where_sigma_to_the_depth_passes_the_largest_float(dty
 
 def test_overflow_depth_is_the_smallest_one(tiny_data):
     found = find_overflow(width=16, sigma=10.0, dtype="float16", max_depth=12, data=tiny_data)
-    below = find_overflow(width=16, sigma=10.0, dtype="float16", max_depth=found.depth - 1,
-                          data=tiny_data, steps=3)
+    below = find_overflow(
+        width=16, sigma=10.0, dtype="float16", max_depth=found.depth - 1, data=tiny_data, steps=3
+    )
     assert not below.overflowed and below.depth is None and below.layer is None
     assert below.message.startswith(f"float16 stayed finite up to depth {found.depth - 1}")
 
 
 def test_training_a_finite_but_explosive_network_breaks_after_an_update(tiny_data):
-    result = find_overflow(width=16, sigma=10.0, dtype=torch.float32, max_depth=60, data=tiny_data,
-                           train_depth=10, steps=5, lr=0.01)
+    result = find_overflow(
+        width=16,
+        sigma=10.0,
+        dtype=torch.float32,
+        max_depth=60,
+        data=tiny_data,
+        train_depth=10,
+        steps=5,
+        lr=0.01,
+    )
     assert result.train_depth == 10
     assert np.isfinite(result.train_losses[0])  # finite at initialization ...
     assert result.nonfinite_step is not None and result.nonfinite_step >= 1  # ... not after SGD
@@ -145,9 +156,19 @@ def test_find_overflow_is_deterministic(tiny_data):
     assert (a.depth, a.layer, a.phase, a.message) == (b.depth, b.layer, b.phase, b.message)
 
 
-@pytest.mark.parametrize("kwargs", [dict(dtype=torch.int32), dict(dtype="float8"), dict(max_depth=0),
-                                    dict(sigma=-1.0), dict(activation="swish"), dict(train_depth=0),
-                                    dict(data=42), dict(batch=10_000)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(dtype=torch.int32),
+        dict(dtype="float8"),
+        dict(max_depth=0),
+        dict(sigma=-1.0),
+        dict(activation="swish"),
+        dict(train_depth=0),
+        dict(data=42),
+        dict(batch=10_000),
+    ],
+)
 def test_find_overflow_rejects_bad_input(kwargs, tiny_data):
     options = dict(width=4, max_depth=3, data=tiny_data, batch=8) | kwargs
     with pytest.raises(ValueError, match=next(iter(kwargs))):
@@ -155,6 +176,7 @@ def test_find_overflow_rejects_bad_input(kwargs, tiny_data):
 
 
 # ----------------------------------------------------------------------------- overshooting
+
 
 def test_gradient_descent_diverges_exactly_above_two_over_the_largest_curvature():
     assert gradient_descent_path(0.1, 5).threshold == pytest.approx(0.1)
@@ -179,15 +201,24 @@ def test_gradient_descent_overflow_is_reported_not_raised():
     assert path.diverged and not np.isfinite(path.losses[-1])
 
 
-@pytest.mark.parametrize("kwargs", [dict(lr=0), dict(steps=0), dict(curvature=(1.0, -2.0)),
-                                    dict(curvature=()), dict(curvature="ab"),
-                                    dict(start=(1.0, 2.0, 3.0))])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(lr=0),
+        dict(steps=0),
+        dict(curvature=(1.0, -2.0)),
+        dict(curvature=()),
+        dict(curvature="ab"),
+        dict(start=(1.0, 2.0, 3.0)),
+    ],
+)
 def test_gradient_descent_rejects_bad_input(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         gradient_descent_path(**kwargs)
 
 
 # ----------------------------------------------------------------------------- RNN over time
+
 
 @pytest.mark.parametrize("radius", [0.9, 1.1])
 def test_linear_rnn_gradient_is_exactly_radius_to_the_t(radius):
@@ -210,14 +241,23 @@ def test_gaussian_recurrent_matrix_has_the_asked_spectral_radius_and_rate():
     assert result.growth_factor == pytest.approx(1.1, rel=0.05)
 
 
-@pytest.mark.parametrize("kwargs", [dict(spectral_radius=0), dict(steps=0), dict(activation="relu"),
-                                    dict(matrix="identity"), dict(hidden=0)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(spectral_radius=0),
+        dict(steps=0),
+        dict(activation="relu"),
+        dict(matrix="identity"),
+        dict(hidden=0),
+    ],
+)
 def test_rnn_gradient_vs_time_rejects_bad_input(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         rnn_gradient_vs_time(**kwargs)
 
 
 # ----------------------------------------------------------------------------- RNN vs LSTM vs GRU
+
 
 def test_digit_sequences_read_rows_or_columns(digits):
     rows, labels = digit_sequences(digits, "test", "rows")
@@ -246,8 +286,9 @@ def test_recurrent_gradients_untrained_twice_and_seeded(digits):
     assert untrained.first_to_last_init < 1
 
 
-@pytest.mark.parametrize("kwargs", [dict(cell="transformer"), dict(steps_trained=-1),
-                                    dict(reading="diagonal"), dict(lr=0)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(cell="transformer"), dict(steps_trained=-1), dict(reading="diagonal"), dict(lr=0)]
+)
 def test_recurrent_gradients_rejects_bad_input(kwargs, digits):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         recurrent_gradients(data=digits, **kwargs)
@@ -259,6 +300,7 @@ def test_recurrent_gradients_needs_digits():
 
 
 # ----------------------------------------------------------------------------- initialization
+
 
 def test_init_scales_he_is_stable_xavier_vanishes_gaussian_explodes():
     result = init_scales(depth=20, width=100, activation="relu", seed=0)
@@ -279,14 +321,24 @@ def test_init_scales_overflow_is_reported_not_raised():
 
 
 def test_init_scales_uses_the_gaussian_std():
-    result = init_scales(depth=4, width=32, activation="linear", inits=("gaussian",),
-                         gaussian_std=1 / math.sqrt(32))
+    result = init_scales(
+        depth=4, width=32, activation="linear", inits=("gaussian",), gaussian_std=1 / math.sqrt(32)
+    )
     assert result.init_scales == (1 / math.sqrt(32),)
     assert result.gradient_growth[0] == pytest.approx(1.0, rel=0.3)
 
 
-@pytest.mark.parametrize("kwargs", [dict(inits="he"), dict(inits=()), dict(inits=("he", "magic")),
-                                    dict(activation="swish"), dict(depth=0), dict(gaussian_std=0)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(inits="he"),
+        dict(inits=()),
+        dict(inits=("he", "magic")),
+        dict(activation="swish"),
+        dict(depth=0),
+        dict(gaussian_std=0),
+    ],
+)
 def test_init_scales_rejects_bad_input(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         init_scales(**kwargs)

@@ -28,8 +28,8 @@ from explodegrad.claims.verdict import (
     exact,
     negate,
 )
-from explodegrad.impact import OptimizerStudy
-from explodegrad.scale import Scale
+from explodegrad.core.scales import Scale
+from explodegrad.studies.optimizers import OptimizerStudy
 
 TINY = Scale(name="tiny", depth=6, width=8, batch_size=16, train_steps=6, dataset="digits", num_seeds=2)
 

@@ -28,8 +28,9 @@ def calls(monkeypatch):
 
     def fake(out, scale, **kwargs):
         recorded.append({"out": out, "scale": scale, **kwargs})
-        return explodegrad.reproduce.ReproduceResult(Path(out) / "r.md", Path(out) / "r.json", [],
-                                                     Path(out), [], [], 0.0)
+        return explodegrad.reproduce.ReproduceResult(
+            Path(out) / "r.md", Path(out) / "r.json", [], Path(out), [], [], 0.0
+        )
 
     monkeypatch.setattr(explodegrad.reproduce, "reproduce", fake)
     return recorded
@@ -47,18 +48,21 @@ def test_help_explains_every_option(capsys):
     assert "report-<scale>-scale.md" in text and "results-<scale>-scale.json" in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "required: COMMAND"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-    (["reproduce", "--scale", "huge"], "invalid choice: 'huge'"),
-    (["reproduce", "--device", "tpu"], "invalid choice: 'tpu'"),
-    (["reproduce", "--jobs", "0"], "--jobs: 0 is not allowed"),
-    (["reproduce", "--jobs", "many"], "'many' is not an integer"),
-    (["reproduce", "--steps", "-5"], "--steps: -5 is not allowed"),
-    (["reproduce", "--steps", "1.5"], "'1.5' is not an integer"),
-    (["reproduce", "--seed", "-1"], "--seed: -1 is not allowed"),
-    (["reproduce", "--no-such-option"], "unrecognized arguments: --no-such-option"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["reproduce", "--scale", "huge"], "invalid choice: 'huge'"),
+        (["reproduce", "--device", "tpu"], "invalid choice: 'tpu'"),
+        (["reproduce", "--jobs", "0"], "--jobs: 0 is not allowed"),
+        (["reproduce", "--jobs", "many"], "'many' is not an integer"),
+        (["reproduce", "--steps", "-5"], "--steps: -5 is not allowed"),
+        (["reproduce", "--steps", "1.5"], "'1.5' is not an integer"),
+        (["reproduce", "--seed", "-1"], "--seed: -1 is not allowed"),
+        (["reproduce", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+    ],
+)
 def test_bad_arguments_are_usage_errors(argv, message, capsys, calls):
     err = _fail(argv, capsys)
     assert message in err
@@ -83,8 +87,25 @@ def test_unavailable_device_is_a_usage_error(capsys, calls):
 
 def test_arguments_reach_reproduce(tmp_path, calls, capsys):
     out = tmp_path / "report"
-    status = cli.main(["reproduce", "--scale", "tiny", "--device", "cpu", "--out", str(out), "--fresh",
-                       "--jobs", "2", "--steps", "7", "--seed", "3", "--quiet"])
+    status = cli.main(
+        [
+            "reproduce",
+            "--scale",
+            "tiny",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--fresh",
+            "--jobs",
+            "2",
+            "--steps",
+            "7",
+            "--seed",
+            "3",
+            "--quiet",
+        ]
+    )
     assert status == 0
     (call,) = calls
     assert call["out"] == str(out) and call["scale"] == "tiny"
@@ -123,7 +144,11 @@ def test_version(capsys):
 
 
 def test_python_dash_m_runs_the_cli():
-    done = subprocess.run([sys.executable, "-m", "explodegrad", "reproduce", "--scale", "nope"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "explodegrad", "reproduce", "--scale", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "invalid choice: 'nope'" in done.stderr

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from explodegrad.config import ACTIVATIONS, INITS, NORMS, NetConfig
+from explodegrad.core.config import ACTIVATIONS, INITS, NORMS, NetConfig
 
 
 def test_defaults_are_a_valid_plain_network():
@@ -47,9 +47,14 @@ def test_label_and_shape_key():
     assert config.shape_key() != config.with_(width=64).shape_key()
 
 
-@pytest.mark.parametrize("argument, value", [
-    ("activation", "swishy"), ("norm", "group"), ("init", "zeros"),
-])
+@pytest.mark.parametrize(
+    "argument, value",
+    [
+        ("activation", "swishy"),
+        ("norm", "group"),
+        ("init", "zeros"),
+    ],
+)
 def test_unknown_names_raise_naming_the_argument_and_the_choices(argument, value):
     with pytest.raises(ValueError, match=rf"{argument}='{value}'") as info:
         NetConfig(**{argument: value})
@@ -90,9 +95,14 @@ def test_looks_linear_refuses_activations_it_cannot_serve():
         NetConfig(activation="tanh", init="looks_linear")
 
 
-@pytest.mark.parametrize("changes, argument", [
-    ({"norm": "batch"}, "norm"), ({"residual": True, "depth": 4}, "residual"), ({"width": 7}, "width"),
-])
+@pytest.mark.parametrize(
+    "changes, argument",
+    [
+        ({"norm": "batch"}, "norm"),
+        ({"residual": True, "depth": 4}, "residual"),
+        ({"width": 7}, "width"),
+    ],
+)
 def test_looks_linear_refuses_norms_residuals_and_odd_widths(changes, argument):
     with pytest.raises(ValueError, match=rf"{argument}="):
         NetConfig(init="looks_linear", **changes)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from explodegrad.data import (
+from explodegrad.core.data import (
     CIFAR10_ARCHIVE,
     CIFAR10_FOLDER,
     CIFAR10_URL,
@@ -84,8 +84,9 @@ def test_gaussian_data_is_seeded_and_shaped():
     data = gaussian_data(n_train=50, n_test=20, in_features=7, num_classes=3, seed=2)
     assert data.x_train.shape == (50, 7) and data.x_test.shape == (20, 7)
     assert set(data.y_train.tolist()) <= {0, 1, 2}
-    assert torch.equal(gaussian_data(n_train=50, n_test=20, in_features=7, num_classes=3, seed=2).x_train,
-                       data.x_train)
+    assert torch.equal(
+        gaussian_data(n_train=50, n_test=20, in_features=7, num_classes=3, seed=2).x_train, data.x_train
+    )
 
 
 def test_batches_are_fixed_by_their_seed():
@@ -97,13 +98,16 @@ def test_batches_are_fixed_by_their_seed():
     assert data.batch(5, split="test")[0].shape == (5, 64)
 
 
-@pytest.mark.parametrize("call, argument", [
-    (lambda: load_dataset("mnist"), "name='mnist'"),
-    (lambda: gaussian_data(n_train=0), "n_train=0"),
-    (lambda: gaussian_data(num_classes=1), "num_classes=1"),
-    (lambda: gaussian_data(n_train=10).batch(11), "size=11"),
-    (lambda: gaussian_data(n_train=10).batch(2, split="val"), "split='val'"),
-])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda: load_dataset("mnist"), "name='mnist'"),
+        (lambda: gaussian_data(n_train=0), "n_train=0"),
+        (lambda: gaussian_data(num_classes=1), "num_classes=1"),
+        (lambda: gaussian_data(n_train=10).batch(11), "size=11"),
+        (lambda: gaussian_data(n_train=10).batch(2, split="val"), "split='val'"),
+    ],
+)
 def test_bad_arguments_raise_naming_them(call, argument):
     with pytest.raises(ValueError, match=argument):
         call()

@@ -5,27 +5,25 @@ import pandas as pd
 import pytest
 import torch
 
-from explodegrad.config import NetConfig
-from explodegrad.data import gaussian_data
-from explodegrad.depth_study import (
-    Architecture,
+from explodegrad.core.config import NetConfig
+from explodegrad.core.data import gaussian_data
+from explodegrad.core.nets import build_from_config
+from explodegrad.core.scales import QUICK, Scale
+from explodegrad.measures.taylor import TaylorCurve
+from explodegrad.studies.common import Architecture, default_dtype, study_data, study_settings
+from explodegrad.studies.effective_depth import (
     EffectiveDepthStudy,
-    default_dtype,
     effective_depth_study,
     linear_layers_in_top,
     natural_skip,
     paths_at_initialization,
-    study_data,
-    study_settings,
     taylor_break,
     track_effective_depth,
 )
-from explodegrad.nets import build_from_config
-from explodegrad.scale import QUICK, Scale
-from explodegrad.taylor import TaylorCurve
 
-TINY = Scale(name="tiny", depth=6, width=8, batch_size=16, train_steps=6, dataset="gaussian",
-             n_train=64, n_test=16)
+TINY = Scale(
+    name="tiny", depth=6, width=8, batch_size=16, train_steps=6, dataset="gaussian", n_train=64, n_test=16
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +33,14 @@ def data():
 
 @pytest.fixture(scope="module")
 def study(data):
-    architectures = [Architecture("relu", "batch"), Architecture("tanh", "none", residual=True),
-                     Architecture("linear", "none")]
-    return effective_depth_study(TINY, architectures, data=data, checkpoints=3, measure_size=32,
-                                 taylor_size=48, num_probes=2)
+    architectures = [
+        Architecture("relu", "batch"),
+        Architecture("tanh", "none", residual=True),
+        Architecture("linear", "none"),
+    ]
+    return effective_depth_study(
+        TINY, architectures, data=data, checkpoints=3, measure_size=32, taylor_size=48, num_probes=2
+    )
 
 
 def _curve(errors, ks=None):
@@ -47,17 +49,23 @@ def _curve(errors, ks=None):
     return TaylorCurve(ks=ks, train_error=errors, train_loss=errors, reference="mean", label="test")
 
 
-@pytest.mark.parametrize("config", [
-    NetConfig(depth=7, width=4), NetConfig(depth=8, width=4, residual=True),
-    NetConfig(depth=11, width=4, residual=True, block_depth=3), NetConfig(depth=1, width=4),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        NetConfig(depth=7, width=4),
+        NetConfig(depth=8, width=4, residual=True),
+        NetConfig(depth=11, width=4, residual=True, block_depth=3),
+        NetConfig(depth=1, width=4),
+    ],
+)
 def test_linear_layers_in_top_counts_every_weight_layer_once(config):
     net = build_from_config(config)
     counts = [linear_layers_in_top(config, k) for k in range(config.num_layers + 1)]
     assert counts[0] == 0 and counts[-1] == config.depth == len(net.linear_layers())
     for k in range(1, config.num_layers + 1):  # each unit adds exactly its own linear maps
-        assert counts[k] - counts[k - 1] == len([m for m in net.layer(k).modules()
-                                                 if m.__class__.__name__ == "Linear"])
+        assert counts[k] - counts[k - 1] == len(
+            [m for m in net.layer(k).modules() if m.__class__.__name__ == "Linear"]
+        )
 
 
 def test_linear_layers_in_top_rejects_k_outside_the_network():
@@ -102,8 +110,7 @@ def test_natural_skip_and_study_settings():
 def test_effective_depth_since_init_is_zero_at_initialization(data):
     config = Architecture("relu", "none").config(5, 8, data.in_features, data.num_classes)
     settings = study_settings(TINY, checkpoints=2)
-    trajectory, net, history = track_effective_depth(config, data, settings, measure_size=32,
-                                                     num_probes=2)
+    trajectory, net, history = track_effective_depth(config, data, settings, measure_size=32, num_probes=2)
     np.testing.assert_array_equal(trajectory.steps, [0, 3, 6])
     assert trajectory.depth_since_init[0] == 0  # every residual is exactly zero at step 0
     np.testing.assert_array_equal(trajectory.fractions_since_init[0], np.eye(6)[0])
@@ -173,8 +180,9 @@ def test_paths_at_initialization_find_no_depth_where_there_is_none(data):
     np.testing.assert_array_equal(silent.fraction, np.eye(6)[0])  # L = 5: input, 3 blocks, readout
     assert silent.effective_depth == 0 and silent.skip == "identity"
     # a plain network of affine layers is its own best affine fit
-    affine = paths_at_initialization(depth=6, width=8, activation="linear", residual=False, data=data,
-                                     batch_size=32, dtype=torch.float64)
+    affine = paths_at_initialization(
+        depth=6, width=8, activation="linear", residual=False, data=data, batch_size=32, dtype=torch.float64
+    )
     assert affine.effective_depth == 0 and affine.skip == "linear_fit"
     full = paths_at_initialization(depth=8, width=8, data=data, batch_size=32)
     assert full.effective_depth > 0 and len(full.lambdas) == 6

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from explodegrad.device import DEVICE_ENV, DeviceChoice, cpu_model, pick_device
+from explodegrad.core.device import DEVICE_ENV, DeviceChoice, cpu_model, pick_device
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from explodegrad import build_mlp, trace
-from explodegrad.domain import (
+from explodegrad.measures.domain import (
     domain_stats,
     linear_fit_error,
     neuron_sign_diversity,
@@ -23,6 +23,7 @@ def gaussian_inputs(batch: int = 64, features: int = 8, seed: int = 0) -> torch.
 
 
 # ----------------------------------------------------------------------------- hand-made values
+
 
 def test_sign_diversity_known_values_with_zeros_counting_as_neither():
     preacts = torch.tensor([[1.0, -1.0, 0.0], [2.0, -3.0, 0.0], [-1.0, 0.0, 0.0], [3.0, 5.0, 0.0]])
@@ -66,6 +67,7 @@ def test_tanh_with_tiny_spread_is_nearly_linear_and_with_wide_spread_is_not():
 
 # ----------------------------------------------------------------------------- networks
 
+
 def test_linear_network_has_zero_linear_fit_error_at_every_hidden_layer():
     net = build_mlp(6, 16, "linear", "none", "he", in_features=8)
     stats = domain_stats(net, gaussian_inputs())
@@ -86,8 +88,10 @@ def test_batch_norm_standardizes_each_neuron():
 
 def test_values_match_the_helpers_on_the_recorded_preactivations_plain_and_residual():
     x = gaussian_inputs()
-    for net in (build_mlp(5, 16, "tanh", "none", "xavier", in_features=8),
-                build_mlp(6, 16, "relu", "layer", "he", in_features=8, residual=True)):
+    for net in (
+        build_mlp(5, 16, "tanh", "none", "xavier", in_features=8),
+        build_mlp(6, 16, "relu", "layer", "he", in_features=8, residual=True),
+    ):
         stats = domain_stats(net, x)
         recorded = trace(net, x)
         activation = "tanh" if net.config.activation == "tanh" else "relu"
@@ -115,17 +119,20 @@ def test_measurement_leaves_the_network_alone_and_serializes():
     assert shallow.layers.size == 0 and shallow.linear_fit_error.size == 0
 
 
-@pytest.mark.parametrize("call, argument", [
-    (lambda: sign_diversity(torch.zeros(2, 2, 2)), "preacts"),
-    (lambda: sign_diversity(torch.zeros(0, 3)), "preacts"),
-    (lambda: preactivation_std(torch.zeros(3, 0)), "preacts"),
-    (lambda: linear_fit_error(torch.zeros(3, 2), "swish"), "activation"),
-    (lambda: linear_fit_error(torch.zeros(3, 2), 3), "activation"),
-    (lambda: domain_stats(torch.nn.Linear(8, 4), gaussian_inputs()), "net"),
-    (lambda: domain_stats(build_mlp(3, 8, in_features=8), gaussian_inputs(features=5)), "inputs"),
-    (lambda: domain_stats(build_mlp(3, 8, in_features=8), gaussian_inputs()[:0]), "inputs"),
-    (lambda: domain_stats(build_mlp(3, 8, in_features=8), gaussian_inputs()).at(1), "k"),
-])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda: sign_diversity(torch.zeros(2, 2, 2)), "preacts"),
+        (lambda: sign_diversity(torch.zeros(0, 3)), "preacts"),
+        (lambda: preactivation_std(torch.zeros(3, 0)), "preacts"),
+        (lambda: linear_fit_error(torch.zeros(3, 2), "swish"), "activation"),
+        (lambda: linear_fit_error(torch.zeros(3, 2), 3), "activation"),
+        (lambda: domain_stats(torch.nn.Linear(8, 4), gaussian_inputs()), "net"),
+        (lambda: domain_stats(build_mlp(3, 8, in_features=8), gaussian_inputs(features=5)), "inputs"),
+        (lambda: domain_stats(build_mlp(3, 8, in_features=8), gaussian_inputs()[:0]), "inputs"),
+        (lambda: domain_stats(build_mlp(3, 8, in_features=8), gaussian_inputs()).at(1), "k"),
+    ],
+)
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=argument):
         call()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from explodegrad import exercises
-from explodegrad.exercises import (
+from explodegrad.course import exercises
+from explodegrad.course.exercises import (
     EXERCISES,
     AnswerFormatError,
     ChoiceAnswer,
@@ -147,8 +147,16 @@ def test_feedback_prints_nicely():
 
 
 def test_adding_an_exercise_takes_one_call(scratch_registry):
-    added = register(Exercise(chapter=8, key="answer", question="6 x 7?", checker=number(42),
-                              hint="Look again at section 'Sums'.", explanation="6 x 7 = 42."))
+    added = register(
+        Exercise(
+            chapter=8,
+            key="answer",
+            question="6 x 7?",
+            checker=number(42),
+            hint="Look again at section 'Sums'.",
+            explanation="6 x 7 = 42.",
+        )
+    )
     assert added.chapter == "08" and added.reference_answer == 42
     assert check("08", "answer", 42) and not check("08", "answer", 41)
     with pytest.raises(ValueError, match="taken"):
@@ -161,16 +169,27 @@ def test_a_custom_checker_needs_a_reference_answer(scratch_registry):
 
     with pytest.raises(ValueError, match="reference_answer"):
         Exercise("08", "even", "An even number?", is_even, "Look again at section 'Parity'.", "Yes.")
-    exercise = register(Exercise("08", "even", "An even number?", is_even,
-                                 "Look again at section 'Parity'.", "Yes.", reference_answer=4))
+    exercise = register(
+        Exercise(
+            "08",
+            "even",
+            "An even number?",
+            is_even,
+            "Look again at section 'Parity'.",
+            "Yes.",
+            reference_answer=4,
+        )
+    )
     assert exercise.expects == "" and check("08", "even", 4) and not check("08", "even", 3)
 
 
-@pytest.mark.parametrize("kwargs", [dict(key=""), dict(question="  "), dict(hint=None),
-                                    dict(checker=42), dict(chapter="one")])
+@pytest.mark.parametrize(
+    "kwargs", [dict(key=""), dict(question="  "), dict(hint=None), dict(checker=42), dict(chapter="one")]
+)
 def test_exercise_rejects_bad_fields(kwargs):
-    fields = dict(chapter="08", key="k", question="q?", checker=number(1.0), hint="h",
-                  explanation="e") | kwargs
+    fields = (
+        dict(chapter="08", key="k", question="q?", checker=number(1.0), hint="h", explanation="e") | kwargs
+    )
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         Exercise(**fields)
 
@@ -192,7 +211,9 @@ def test_checker_factories_reject_bad_references():
 
 def test_chapter_01_answers_agree_with_the_library():
     """The reference answers are what the chapter's own experiments measure."""
-    from explodegrad.chain import gradient_descent_path, init_scales, rnn_gradient_vs_time, scalar_chain
+    from explodegrad.studies.chain_rule import init_scales, scalar_chain
+    from explodegrad.studies.gradient_descent import gradient_descent_path
+    from explodegrad.studies.recurrent import rnn_gradient_vs_time
 
     assert check("01", "chain-gradient", scalar_chain(1.1, 30).input_gradient)
     gradients = scalar_chain(0.5, 30).gradients

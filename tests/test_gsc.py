@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from explodegrad import build_mlp
-from explodegrad.gsc import (
+from explodegrad.core.nets import per_example_loss
+from explodegrad.measures.gsc import (
     DEFAULT_NUM_PROBES,
     default_num_probes,
     fit_explosion_rate,
@@ -17,30 +18,34 @@ from explodegrad.gsc import (
     gsc_profile,
     relative_perturbation_gain,
 )
-from explodegrad.nets import per_example_loss
 
 MEAN_FIELD_RELU_BN_RATE = math.sqrt(math.pi / (math.pi - 1))  # ~1.2113 per layer
 
 
-def gaussian_batch(batch: int, features: int, classes: int, seed: int = 0,
-                   dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+def gaussian_batch(
+    batch: int, features: int, classes: int, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, features, generator=generator, dtype=torch.float64).to(dtype)
     y = torch.randint(0, classes, (batch,), generator=generator)
     return x, y
 
 
-def small_net(activation: str = "tanh", norm: str = "none", init: str = "xavier", depth: int = 5,
-              width: int = 8, **kw) -> torch.nn.Module:
-    return build_mlp(depth, width, activation, norm, init, in_features=6, out_features=4,
-                     dtype=torch.float64, **kw)
+def small_net(
+    activation: str = "tanh", norm: str = "none", init: str = "xavier", depth: int = 5, width: int = 8, **kw
+) -> torch.nn.Module:
+    return build_mlp(
+        depth, width, activation, norm, init, in_features=6, out_features=4, dtype=torch.float64, **kw
+    )
 
 
 # ----------------------------------------------------------------------------- identities
 
+
 def test_orthogonal_linear_network_has_gsc_one_for_every_pair_exact_and_probe():
-    net = build_mlp(5, 12, "linear", "none", "orthogonal", in_features=12, out_features=12,
-                    dtype=torch.float64)
+    net = build_mlp(
+        5, 12, "linear", "none", "orthogonal", in_features=12, out_features=12, dtype=torch.float64
+    )
     x, _ = gaussian_batch(10, 12, 12, dtype=torch.float64)
     for method in ("exact", "probe"):
         table = gsc_matrix(net, x, method=method)  # no targets: layers 1 .. L + 1
@@ -57,28 +62,30 @@ def test_rescaling_weights_leaves_gsc_unchanged_while_raw_gradients_scale_by_pow
     # Weights x a and inputs x a^-depth: the logits and losses are unchanged, f_k shrinks by
     # a^(1 - k), so d loss / d f_k grows by exactly a^(k - 1) and every dL/dW shrinks by 1/a.
     a, depth = 3.0, 6
-    net = build_mlp(depth, 10, "linear", "none", "he", in_features=10, out_features=5,
-                    dtype=torch.float64)
+    net = build_mlp(depth, 10, "linear", "none", "he", in_features=10, out_features=5, dtype=torch.float64)
     scaled = copy.deepcopy(net)
     with torch.no_grad():
         for linear in scaled.linear_layers():
             linear.weight.mul_(a)
     x, y = gaussian_batch(16, 10, 5, dtype=torch.float64)
     before = gsc_profile(net, x, y, method="exact")
-    after = gsc_profile(scaled, x * a ** -depth, y, method="exact")
+    after = gsc_profile(scaled, x * a**-depth, y, method="exact")
     np.testing.assert_allclose(after.gsc, before.gsc, rtol=1e-9)
-    np.testing.assert_allclose(after.output_grad_norms / before.output_grad_norms,
-                               a ** (before.layers - 1.0), rtol=1e-9)
-    np.testing.assert_allclose(after.weight_grad_norms[:-1] / before.weight_grad_norms[:-1], 1 / a,
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        after.output_grad_norms / before.output_grad_norms, a ** (before.layers - 1.0), rtol=1e-9
+    )
+    np.testing.assert_allclose(after.weight_grad_norms[:-1] / before.weight_grad_norms[:-1], 1 / a, rtol=1e-9)
     assert np.isnan(after.weight_grad_norms[-1])  # the input has no weights
     # Plain rescaling of every weight, measured from the logits: GSC unchanged, raw gradient
     # of f_k w.r.t. the logits (jacobian norm) grows like a^(k - 1).
     ref1_before = gsc_profile(net, x, reference=1, method="exact")
     ref1_after = gsc_profile(scaled, x, reference=1, method="exact")
     np.testing.assert_allclose(ref1_after.gsc, ref1_before.gsc, rtol=1e-9)
-    np.testing.assert_allclose(ref1_after.jacobian_qm_norms / ref1_before.jacobian_qm_norms,
-                               a ** (ref1_before.layers - 1.0), rtol=1e-9)
+    np.testing.assert_allclose(
+        ref1_after.jacobian_qm_norms / ref1_before.jacobian_qm_norms,
+        a ** (ref1_before.layers - 1.0),
+        rtol=1e-9,
+    )
 
 
 @pytest.mark.parametrize("norm", ["none", "layer"])
@@ -94,8 +101,9 @@ def test_single_rademacher_probe_is_exact_without_batch_coupling(norm):
 def test_single_probe_is_exact_in_float32_to_float_precision():
     net = build_mlp(6, 16, "relu", "none", "he", in_features=6, out_features=4)
     x, y = gaussian_batch(12, 6, 4)
-    np.testing.assert_allclose(gsc_profile(net, x, y).gsc, gsc_profile(net, x, y, method="exact").gsc,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        gsc_profile(net, x, y).gsc, gsc_profile(net, x, y, method="exact").gsc, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("reference", [0, 1])
@@ -146,9 +154,9 @@ def test_raw_gradient_norms_match_an_ordinary_backward_pass(norm, residual):
     flat = [w for group in weights for w in group]
     grads = torch.autograd.grad(loss, outputs + flat)
     # outputs run input -> logits; the profile runs k = 1 (logits) -> L + 1 (input)
-    expected_out = [float(g.norm()) for g in grads[:len(outputs)]][::-1]
+    expected_out = [float(g.norm()) for g in grads[: len(outputs)]][::-1]
     np.testing.assert_allclose(profile.output_grad_norms, expected_out, rtol=1e-10)
-    weight_grads = iter(grads[len(outputs):])
+    weight_grads = iter(grads[len(outputs) :])
     per_unit = [math.sqrt(sum(float(next(weight_grads).pow(2).sum()) for _ in group)) for group in weights]
     np.testing.assert_allclose(profile.weight_grad_norms[:-1], per_unit[::-1], rtol=1e-10)
 
@@ -172,13 +180,14 @@ def test_relative_perturbation_gain_matches_gsc_in_mean_square():
     profile = gsc_profile(net, x, y, method="exact")
     for k in (2, 4, 7):
         gains = np.array([relative_perturbation_gain(net, x, y, k, seed=s) for s in range(12)])
-        assert np.sqrt(np.mean(gains ** 2)) == pytest.approx(profile.gsc_at(k), rel=0.1)
+        assert np.sqrt(np.mean(gains**2)) == pytest.approx(profile.gsc_at(k), rel=0.1)
     logits_gain = np.mean([relative_perturbation_gain(net, x, None, 5, l=1, seed=s) for s in range(12)])
     expected = gsc_profile(net, x, reference=1, method="exact").gsc_at(5)
     assert logits_gain == pytest.approx(expected, rel=0.1)
 
 
 # ----------------------------------------------------------------------------- known rates
+
 
 def test_relu_batch_norm_explodes_at_mean_field_rate_and_plain_relu_does_not():
     x, y = gaussian_batch(256, 100, 10)
@@ -194,14 +203,14 @@ def test_relu_batch_norm_explodes_at_mean_field_rate_and_plain_relu_does_not():
 
 def test_fit_recovers_a_known_geometric_law_and_its_window():
     layers = np.arange(1, 12)  # reference 0, L = 10
-    gsc = 2.0 * 1.3 ** layers
+    gsc = 2.0 * 1.3**layers
     gsc[0] = 1e-3  # k = 1 (the loss alone) is left out of the default window
     gsc[-1] = 1e6  # so is the input k = L + 1
     fit = fit_explosion_rate(layers, gsc)
     assert fit.ok and fit.fit_range == (2, 10) and fit.num_points == 9
     assert fit.rate == pytest.approx(1.3, rel=1e-12) and fit.intercept == pytest.approx(2.0, rel=1e-12)
     assert fit.r_squared == pytest.approx(1.0)
-    assert fit.predict(5) == pytest.approx(2.0 * 1.3 ** 5)
+    assert fit.predict(5) == pytest.approx(2.0 * 1.3**5)
     narrow = fit_explosion_rate(layers, gsc, fit_range=(4, 6))
     assert narrow.num_points == 3 and narrow.rate == pytest.approx(1.3)
     flat = fit_explosion_rate(layers, np.ones(11))
@@ -210,7 +219,7 @@ def test_fit_recovers_a_known_geometric_law_and_its_window():
 
 def test_fit_reports_non_finite_and_too_few_points():
     layers = np.arange(1, 12)
-    gsc = 1.2 ** layers
+    gsc = 1.2**layers
     gsc[5] = np.inf
     broken = fit_explosion_rate(layers, gsc)
     assert not broken.ok and np.isnan(broken.rate) and "6" in broken.message
@@ -221,6 +230,7 @@ def test_fit_reports_non_finite_and_too_few_points():
 
 
 # ----------------------------------------------------------------------------- overflow
+
 
 def test_forward_overflow_is_reported_not_raised():
     net = build_mlp(50, 100, "linear", "none", "gaussian", init_scale=1.0, in_features=100)
@@ -248,6 +258,7 @@ def test_gradient_overflow_is_reported_with_its_layer():
 
 # ----------------------------------------------------------------------------- results and bad input
 
+
 def test_profile_accessors_and_json():
     net = small_net()
     x, y = gaussian_batch(8, 6, 4, dtype=torch.float64)
@@ -256,8 +267,9 @@ def test_profile_accessors_and_json():
     assert profile.input_gsc == profile.gsc[-1] and profile.first_layer_gsc == profile.gsc[-2]
     assert profile.gsc_at(3) == profile.gsc[2]
     assert profile.label == net.config.label()
-    np.testing.assert_allclose(profile.gsc, profile.jacobian_qm_norms * profile.value_norms
-                               / profile.reference_norm)
+    np.testing.assert_allclose(
+        profile.gsc, profile.jacobian_qm_norms * profile.value_norms / profile.reference_norm
+    )
     data = json.loads(json.dumps(profile.to_dict(), allow_nan=False))
     assert data["weight_grad_norms"][-1] is None and data["fit"]["ok"] == profile.fit.ok
     json.dumps(gsc_matrix(net, x, y).to_dict(), allow_nan=False)
@@ -265,31 +277,34 @@ def test_profile_accessors_and_json():
     assert without_targets.layers[0] == 3 and np.isnan(without_targets.output_grad_norms).all()
 
 
-@pytest.mark.parametrize("call, argument", [
-    (lambda net, x, y: gsc_profile(net, x, y, reference=7), "reference"),
-    (lambda net, x, y: gsc_profile(net, x, y, reference=-1), "reference"),
-    (lambda net, x, y: gsc_profile(net, x), "targets"),
-    (lambda net, x, y: gsc_profile(net, x[:0], y[:0]), "inputs"),
-    (lambda net, x, y: gsc_profile(net, x[:, :5], y), "inputs"),
-    (lambda net, x, y: gsc_profile(net, x * float("nan"), y), "inputs"),
-    (lambda net, x, y: gsc_profile(net, x, y + 10), "targets"),
-    (lambda net, x, y: gsc_profile(net, x, y[:3]), "targets"),
-    (lambda net, x, y: gsc_profile(net, x, y.double()), "targets"),
-    (lambda net, x, y: gsc_profile(net, x, y, method="magic"), "method"),
-    (lambda net, x, y: gsc_profile(net, x, y, probe="uniform"), "probe"),
-    (lambda net, x, y: gsc_profile(net, x, y, num_probes=0), "num_probes"),
-    (lambda net, x, y: gsc_profile(torch.nn.Linear(6, 4), x, y), "net"),
-    (lambda net, x, y: gsc_profile(net, x, y).gsc_at(0), "k"),
-    (lambda net, x, y: gsc_matrix(net, x, y).at(2, 3), "l"),
-    (lambda net, x, y: gsc_matrix(net, x, y, num_probes=-2, method="probe"), "num_probes"),
-    (lambda net, x, y: relative_perturbation_gain(net, x, y, 2, l=3), "k"),
-    (lambda net, x, y: relative_perturbation_gain(net, x, y, 9), "k"),
-    (lambda net, x, y: relative_perturbation_gain(net, x, y, 3, epsilon=0), "epsilon"),
-    (lambda net, x, y: relative_perturbation_gain(net, x, None, 3, l=0), "targets"),
-    (lambda net, x, y: fit_explosion_rate([1, 2], [1.0]), "layers"),
-    (lambda net, x, y: fit_explosion_rate([1, 2, 3], [1.0, 2.0, 3.0], reference=1), "layers"),
-    (lambda net, x, y: fit_explosion_rate([1, 2, 3, 4], [1.0] * 4, fit_range=(3, 2)), "fit_range"),
-])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda net, x, y: gsc_profile(net, x, y, reference=7), "reference"),
+        (lambda net, x, y: gsc_profile(net, x, y, reference=-1), "reference"),
+        (lambda net, x, y: gsc_profile(net, x), "targets"),
+        (lambda net, x, y: gsc_profile(net, x[:0], y[:0]), "inputs"),
+        (lambda net, x, y: gsc_profile(net, x[:, :5], y), "inputs"),
+        (lambda net, x, y: gsc_profile(net, x * float("nan"), y), "inputs"),
+        (lambda net, x, y: gsc_profile(net, x, y + 10), "targets"),
+        (lambda net, x, y: gsc_profile(net, x, y[:3]), "targets"),
+        (lambda net, x, y: gsc_profile(net, x, y.double()), "targets"),
+        (lambda net, x, y: gsc_profile(net, x, y, method="magic"), "method"),
+        (lambda net, x, y: gsc_profile(net, x, y, probe="uniform"), "probe"),
+        (lambda net, x, y: gsc_profile(net, x, y, num_probes=0), "num_probes"),
+        (lambda net, x, y: gsc_profile(torch.nn.Linear(6, 4), x, y), "net"),
+        (lambda net, x, y: gsc_profile(net, x, y).gsc_at(0), "k"),
+        (lambda net, x, y: gsc_matrix(net, x, y).at(2, 3), "l"),
+        (lambda net, x, y: gsc_matrix(net, x, y, num_probes=-2, method="probe"), "num_probes"),
+        (lambda net, x, y: relative_perturbation_gain(net, x, y, 2, l=3), "k"),
+        (lambda net, x, y: relative_perturbation_gain(net, x, y, 9), "k"),
+        (lambda net, x, y: relative_perturbation_gain(net, x, y, 3, epsilon=0), "epsilon"),
+        (lambda net, x, y: relative_perturbation_gain(net, x, None, 3, l=0), "targets"),
+        (lambda net, x, y: fit_explosion_rate([1, 2], [1.0]), "layers"),
+        (lambda net, x, y: fit_explosion_rate([1, 2, 3], [1.0, 2.0, 3.0], reference=1), "layers"),
+        (lambda net, x, y: fit_explosion_rate([1, 2, 3, 4], [1.0] * 4, fit_range=(3, 2)), "fit_range"),
+    ],
+)
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     net = small_net()
     x, y = gaussian_batch(8, 6, 4, dtype=torch.float64)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from explodegrad.data import gaussian_data
-from explodegrad.gsc_meaning import perturbation_check, rescale_layer, rescaling_comparison
-from explodegrad.nets import build_mlp
+from explodegrad.core.data import gaussian_data
+from explodegrad.core.nets import build_mlp
+from explodegrad.studies.gsc_meaning import perturbation_check, rescale_layer, rescaling_comparison
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +16,10 @@ def batch():
 
 
 def relu_net(**changes):
-    kwargs = dict(depth=5, width=12, activation="relu", in_features=10, out_features=3,
-                  dtype=torch.float64) | changes
+    kwargs = (
+        dict(depth=5, width=12, activation="relu", in_features=10, out_features=3, dtype=torch.float64)
+        | changes
+    )
     return build_mlp(**kwargs)
 
 
@@ -40,22 +42,26 @@ def test_raw_gradient_shrinks_by_the_factor_but_the_gsc_does_not(batch):
     np.testing.assert_allclose(comparison.gsc_after, comparison.gsc_before, rtol=1e-10)
     # the weight gradients change too: layer k's by 1/a, layer k - 1's by a
     assert comparison.weight_grad_after[i] == pytest.approx(comparison.weight_grad_before[i] / 10, rel=1e-10)
-    assert comparison.weight_grad_after[i - 1] == pytest.approx(comparison.weight_grad_before[i - 1] * 10,
-                                                                rel=1e-10)
+    assert comparison.weight_grad_after[i - 1] == pytest.approx(
+        comparison.weight_grad_before[i - 1] * 10, rel=1e-10
+    )
     assert comparison.loss_after == pytest.approx(comparison.loss_before, rel=1e-12)
     assert comparison.max_logit_change < 1e-10
     assert len(comparison.table().splitlines()) == 7
 
 
-@pytest.mark.parametrize(("changes", "k", "factor", "argument"), [
-    (dict(activation="tanh"), 3, 2.0, "net"),
-    (dict(norm="batch"), 3, 2.0, "net"),
-    (dict(residual=True, depth=6), 3, 2.0, "net"),
-    ({}, 1, 2.0, "k"),
-    ({}, 6, 2.0, "k"),
-    ({}, 3, 0.0, "factor"),
-    ({}, 3, -2.0, "factor"),
-])
+@pytest.mark.parametrize(
+    ("changes", "k", "factor", "argument"),
+    [
+        (dict(activation="tanh"), 3, 2.0, "net"),
+        (dict(norm="batch"), 3, 2.0, "net"),
+        (dict(residual=True, depth=6), 3, 2.0, "net"),
+        ({}, 1, 2.0, "k"),
+        ({}, 6, 2.0, "k"),
+        ({}, 3, 0.0, "factor"),
+        ({}, 3, -2.0, "factor"),
+    ],
+)
 def test_rescaling_bad_input(changes, k, factor, argument):
     with pytest.raises(ValueError, match=argument):
         rescale_layer(relu_net(**changes), k, factor)
@@ -79,15 +85,18 @@ def test_perturbation_gain_matches_the_gsc(batch):
 def test_perturbation_check_defaults_to_every_layer_up_to_the_input(batch):
     check = perturbation_check(relu_net(depth=2), *batch, num_directions=2)
     assert list(check.layers) == [1, 2, 3]
-    np.testing.assert_array_equal(check.rms_gain, np.sqrt((check.gains ** 2).mean(axis=1)))
+    np.testing.assert_array_equal(check.rms_gain, np.sqrt((check.gains**2).mean(axis=1)))
 
 
-@pytest.mark.parametrize(("kwargs", "argument"), [
-    (dict(num_directions=0), "num_directions"),
-    (dict(epsilon=0.0), "epsilon"),
-    (dict(layers=(0,)), "layers"),
-    (dict(layers=(9,)), "layers"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        (dict(num_directions=0), "num_directions"),
+        (dict(epsilon=0.0), "epsilon"),
+        (dict(layers=(0,)), "layers"),
+        (dict(layers=(9,)), "layers"),
+    ],
+)
 def test_perturbation_check_bad_input(batch, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         perturbation_check(relu_net(), *batch, **kwargs)

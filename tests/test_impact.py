@@ -6,21 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from explodegrad.config import NetConfig
-from explodegrad.data import gaussian_data
-from explodegrad.gsc import gsc_profile
-from explodegrad.impact import (
-    DEFAULT_ARCHITECTURES,
-    DEFAULT_LRS,
-    default_depths,
-    depth_study,
-    optimizer_study,
-    relative_update_sizes,
-)
-from explodegrad.nets import build_from_config
-from explodegrad.scale import PAPER, QUICK
-from explodegrad.survey import architecture_survey
-from explodegrad.train import TrainSettings, train
+from explodegrad.core.config import NetConfig
+from explodegrad.core.data import gaussian_data
+from explodegrad.core.nets import build_from_config
+from explodegrad.core.scales import PAPER, QUICK
+from explodegrad.measures.gsc import gsc_profile
+from explodegrad.studies.depth_limit import DEFAULT_ARCHITECTURES, default_depths, depth_study
+from explodegrad.studies.optimizers import DEFAULT_LRS, optimizer_study, relative_update_sizes
+from explodegrad.studies.survey import architecture_survey
+from explodegrad.training.loop import TrainSettings, train
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +23,22 @@ def data():
 
 
 def tiny_config(**changes):
-    return NetConfig(depth=4, width=8, activation="tanh", init="xavier", in_features=10,
-                     out_features=3).with_(**changes)
+    return NetConfig(
+        depth=4, width=8, activation="tanh", init="xavier", in_features=10, out_features=3
+    ).with_(**changes)
 
 
 # ----------------------------------------------------------------------------- update sizes
 
+
 def test_update_sizes_are_the_median_of_the_recorded_updates(data):
-    history = train(tiny_config(), data, TrainSettings(steps=6, batch_size=16, record_every=2),
-                    progress=False)
-    np.testing.assert_array_equal(relative_update_sizes(history),
-                                  np.median(history.update_ratio[1:], axis=0))
-    np.testing.assert_array_equal(relative_update_sizes(history, "mean"),
-                                  history.update_ratio[1:].mean(axis=0))
+    history = train(
+        tiny_config(), data, TrainSettings(steps=6, batch_size=16, record_every=2), progress=False
+    )
+    np.testing.assert_array_equal(relative_update_sizes(history), np.median(history.update_ratio[1:], axis=0))
+    np.testing.assert_array_equal(
+        relative_update_sizes(history, "mean"), history.update_ratio[1:].mean(axis=0)
+    )
     assert relative_update_sizes(history).shape == (4,)
 
 
@@ -51,17 +48,26 @@ def test_adams_first_step_moves_every_parameter_by_lr(data):
     # up to the weights' norms (biases start at zero).
     config = tiny_config()
     lr = 1e-3
-    history = train(config, data, TrainSettings(optimizer="adam", lr=lr, steps=1, batch_size=16,
-                                                record_every=1), progress=False)
+    history = train(
+        config,
+        data,
+        TrainSettings(optimizer="adam", lr=lr, steps=1, batch_size=16, record_every=1),
+        progress=False,
+    )
     net = build_from_config(config)
-    expected = [lr * math.sqrt(sum(p.numel() for p in net.layer(k).parameters()))
-                / float(torch.linalg.vector_norm(net.layer(k).linear.weight.detach())) for k in range(1, 5)]
+    expected = [
+        lr
+        * math.sqrt(sum(p.numel() for p in net.layer(k).parameters()))
+        / float(torch.linalg.vector_norm(net.layer(k).linear.weight.detach()))
+        for k in range(1, 5)
+    ]
     np.testing.assert_allclose(relative_update_sizes(history), expected, rtol=1e-3)
 
 
 def test_update_sizes_without_updates_are_nan(data):
-    history = train(tiny_config(), data, TrainSettings(steps=1, batch_size=16, record_every=1),
-                    progress=False)
+    history = train(
+        tiny_config(), data, TrainSettings(steps=1, batch_size=16, record_every=1), progress=False
+    )
     history.steps[1] = 0  # pretend only the initial network was recorded
     assert np.isnan(relative_update_sizes(history)).all()
 
@@ -75,6 +81,7 @@ def test_update_sizes_bad_input(data):
 
 
 # ----------------------------------------------------------------------------- optimizers
+
 
 @pytest.fixture(scope="module")
 def study(data):
@@ -97,8 +104,9 @@ def test_optimizer_study_rows_are_the_histories_numbers(study):
     rows = study.gsc[study.gsc["optimizer"] == "adam"]
     for row, measurement in zip(rows.itertuples(), history.measurements):
         assert row.gsc_first_layer == measurement.gsc.first_layer_gsc
-        assert row.rate == measurement.gsc.fit.rate or (math.isnan(row.rate)
-                                                         and math.isnan(measurement.gsc.fit.rate))
+        assert row.rate == measurement.gsc.fit.rate or (
+            math.isnan(row.rate) and math.isnan(measurement.gsc.fit.rate)
+        )
     updates = study.updates[study.updates["optimizer"] == "adam"]
     assert list(updates["layer"]) == [1, 2, 3, 4]
     np.testing.assert_array_equal(updates["update_size"], relative_update_sizes(history))
@@ -117,16 +125,18 @@ def test_optimizer_study_summary_has_one_line_per_optimizer(study):
 
 
 def test_optimizer_study_runs_every_seed_and_reports_median_and_range(data):
-    result = optimizer_study(tiny_config(norm="batch"), data, optimizers=("sgd",), steps=2, measure_every=2,
-                             seeds=(0, 4))
+    result = optimizer_study(
+        tiny_config(norm="batch"), data, optimizers=("sgd",), steps=2, measure_every=2, seeds=(0, 4)
+    )
     assert result.seeds == (0, 4) and list(result.runs["seed"]) == [0, 4]
     ends = result.values("sgd", "gsc_end")
     assert len(ends) == 2 and ends[0] != ends[1]  # different initial weights
     line = result.summary().splitlines()[2]
     assert f"{np.median(ends):.3g} [{ends.min():.3g}, {ends.max():.3g}]" in line
     # one seed of a multi-seed study is the single-seed study of that seed
-    alone = optimizer_study(tiny_config(norm="batch"), data, optimizers=("sgd",), steps=2, measure_every=2,
-                            seeds=(4,))
+    alone = optimizer_study(
+        tiny_config(norm="batch"), data, optimizers=("sgd",), steps=2, measure_every=2, seeds=(4,)
+    )
     assert alone.values("sgd", "gsc_end")[0] == ends[1]
     with pytest.raises(ValueError, match="optimizer='adam' is not allowed"):
         result.values("adam", "gsc_end")
@@ -136,31 +146,36 @@ def test_optimizer_study_runs_every_seed_and_reports_median_and_range(data):
 
 def test_optimizer_study_trains_in_float64_on_a_cpu_by_default(data):
     kwargs = dict(config=tiny_config(), data=data, optimizers=("sgd",), steps=2, measure_every=1, seeds=1)
-    default, double, single = (optimizer_study(**kwargs, dtype=dtype)
-                               for dtype in (None, torch.float64, torch.float32))
+    default, double, single = (
+        optimizer_study(**kwargs, dtype=dtype) for dtype in (None, torch.float64, torch.float32)
+    )
     assert data.x_train.dtype == torch.float32
     assert default.gsc.equals(double.gsc)
     assert not default.gsc.equals(single.gsc)
 
 
 def test_optimizer_study_takes_the_learning_rates_given(data):
-    result = optimizer_study(tiny_config(), data, optimizers=("adam",), lrs={"adam": 0.005}, steps=2,
-                             measure_every=2, seeds=1)
+    result = optimizer_study(
+        tiny_config(), data, optimizers=("adam",), lrs={"adam": 0.005}, steps=2, measure_every=2, seeds=1
+    )
     assert list(result.gsc["lr"]) == [0.005, 0.005]
 
 
-@pytest.mark.parametrize(("kwargs", "argument"), [
-    (dict(optimizers=("sgd", "lbfgs")), "optimizers"),
-    (dict(optimizers=()), "optimizers"),
-    (dict(lrs=[0.1]), "lrs"),
-    (dict(lrs={"sgd": -1.0}), "lrs"),
-    (dict(steps=0), "steps"),
-    (dict(measure_every=0), "measure_every"),
-    (dict(config="relu"), "config"),
-    (dict(scale="quick"), "scale"),
-    (dict(dtype=torch.float16), "dtype"),
-    (dict(data=[1.0]), "data"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        (dict(optimizers=("sgd", "lbfgs")), "optimizers"),
+        (dict(optimizers=()), "optimizers"),
+        (dict(lrs=[0.1]), "lrs"),
+        (dict(lrs={"sgd": -1.0}), "lrs"),
+        (dict(steps=0), "steps"),
+        (dict(measure_every=0), "measure_every"),
+        (dict(config="relu"), "config"),
+        (dict(scale="quick"), "scale"),
+        (dict(dtype=torch.float16), "dtype"),
+        (dict(data=[1.0]), "data"),
+    ],
+)
 def test_optimizer_study_bad_input(data, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         optimizer_study(**({"config": tiny_config(), "data": data, "steps": 2} | kwargs))
@@ -168,14 +183,21 @@ def test_optimizer_study_bad_input(data, kwargs, argument):
 
 # ----------------------------------------------------------------------------- depth
 
+
 def test_default_depths_follow_the_scale():
     assert default_depths(QUICK) == (2, 10, 20, 40)
     assert default_depths(PAPER) == (2, 25, 50, 100)
 
 
 def test_default_architectures_explode_or_not_as_documented():
-    survey = architecture_survey(activations=("relu", "tanh"), norms=("batch", "layer", "none"),
-                                 depth=20, width=64, data="digits", batch_size=256)
+    survey = architecture_survey(
+        activations=("relu", "tanh"),
+        norms=("batch", "layer", "none"),
+        depth=20,
+        width=64,
+        data="digits",
+        batch_size=256,
+    )
     assert DEFAULT_ARCHITECTURES == (("relu", "batch"), ("tanh", "layer"), ("tanh", "none"))
     assert survey.row("relu", "batch")["rate"] > 1.15
     assert survey.row("tanh", "layer")["rate"] > 1.05
@@ -183,8 +205,15 @@ def test_default_architectures_explode_or_not_as_documented():
 
 
 def test_depth_study_table(data):
-    result = depth_study((("relu", "batch"), ("relu", "none", "looks_linear")), depths=(2, 3),
-                         lrs=(0.01, 0.1), data=data, width=8, steps=4, seeds=1)
+    result = depth_study(
+        (("relu", "batch"), ("relu", "none", "looks_linear")),
+        depths=(2, 3),
+        lrs=(0.01, 0.1),
+        data=data,
+        width=8,
+        steps=4,
+        seeds=1,
+    )
     table = result.table
     assert list(table["architecture"]) == ["relu/batch"] * 2 + ["relu/none/looks_linear"] * 2
     assert list(table["depth"]) == [2, 3, 2, 3]
@@ -202,8 +231,9 @@ def test_depth_study_table(data):
 
 
 def test_depth_study_trains_every_seed_in_one_sweep(data):
-    result = depth_study((("relu", "none"),), depths=(2,), lrs=(0.01, 0.1), data=data, width=8, steps=3,
-                         seeds=(0, 1, 2))
+    result = depth_study(
+        (("relu", "none"),), depths=(2,), lrs=(0.01, 0.1), data=data, width=8, steps=3, seeds=(0, 1, 2)
+    )
     assert list(result.table["seed"]) == [0, 1, 2] and result.seeds == (0, 1, 2)
     assert len(result.search.sweep.runs) == 6  # 3 seeds x 2 rates, one sweep
     errors = result.values("relu/none", 2, "final_train_error")
@@ -213,17 +243,21 @@ def test_depth_study_trains_every_seed_in_one_sweep(data):
         result.values("relu/none", 5, "final_train_error")
 
 
-@pytest.mark.parametrize(("kwargs", "argument"), [
-    (dict(architectures=(("relu",),)), "architectures"),
-    (dict(architectures=(("relu", "group"),)), "architectures"),
-    (dict(architectures=3), "architectures"),
-    (dict(depths=()), "depths"),
-    (dict(depths=(0,)), "depths"),
-    (dict(width=0), "width"),
-    (dict(data=3), "data"),
-    (dict(dtype=torch.int64), "dtype"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        (dict(architectures=(("relu",),)), "architectures"),
+        (dict(architectures=(("relu", "group"),)), "architectures"),
+        (dict(architectures=3), "architectures"),
+        (dict(depths=()), "depths"),
+        (dict(depths=(0,)), "depths"),
+        (dict(width=0), "width"),
+        (dict(data=3), "data"),
+        (dict(dtype=torch.int64), "dtype"),
+    ],
+)
 def test_depth_study_bad_input(data, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
-        depth_study(**({"depths": (2,), "lrs": (0.1,), "data": data, "width": 4, "steps": 1, "seeds": 1}
-                       | kwargs))
+        depth_study(
+            **({"depths": (2,), "lrs": (0.1,), "data": data, "width": 4, "steps": 1, "seeds": 1} | kwargs)
+        )

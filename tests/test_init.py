@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from explodegrad.init import effective_linear_map, initialize, orthogonal_matrix, weight_std
-from explodegrad.nets import build_mlp
+from explodegrad.core.init import effective_linear_map, initialize, orthogonal_matrix, weight_std
+from explodegrad.core.nets import build_mlp
 
 F64 = torch.float64
 
@@ -16,10 +16,15 @@ def _hidden_weights(net):
     return torch.cat([layer.weight.flatten() for layer in net.linear_layers()[1:-1]]).double()
 
 
-@pytest.mark.parametrize("init, std", [
-    ("he", math.sqrt(2 / 256)), ("xavier", math.sqrt(2 / 512)), ("lecun", math.sqrt(1 / 256)),
-    ("gaussian", 1.0),
-])
+@pytest.mark.parametrize(
+    "init, std",
+    [
+        ("he", math.sqrt(2 / 256)),
+        ("xavier", math.sqrt(2 / 512)),
+        ("lecun", math.sqrt(1 / 256)),
+        ("gaussian", 1.0),
+    ],
+)
 def test_gaussian_initializers_have_their_variance_within_sampling_error(init, std):
     net = build_mlp(depth=6, width=256, init=init, in_features=256)
     weights = _hidden_weights(net)  # 4 layers of 256 x 256: n = 262,144 draws
@@ -85,8 +90,9 @@ def test_looks_linear_weights_are_mirrored():
 
 @pytest.mark.parametrize("depth", [1, 2, 6])
 def test_looks_linear_relu_network_equals_the_product_of_its_weight_maps(depth):
-    net = build_mlp(depth=depth, width=16, init="looks_linear", in_features=12, out_features=5,
-                    dtype=F64, seed=3)
+    net = build_mlp(
+        depth=depth, width=16, init="looks_linear", in_features=12, out_features=5, dtype=F64, seed=3
+    )
     x = torch.randn(9, 12, dtype=F64)
     linear_map = effective_linear_map(net)
     assert linear_map.shape == (5, 12)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explodegrad.nets import DenseLayer, Readout, ResidualBlock, build_mlp, per_example_loss
+from explodegrad.core.nets import DenseLayer, Readout, ResidualBlock, build_mlp, per_example_loss
 
 F64 = torch.float64
 
@@ -83,9 +83,14 @@ def test_same_seed_same_weights_and_global_rng_untouched():
     assert not torch.equal(a.units[0].linear.weight, c.units[0].linear.weight)
 
 
-@pytest.mark.parametrize("norm, kind", [
-    ("batch", nn.BatchNorm1d), ("layer", nn.LayerNorm), ("none", nn.Identity),
-])
+@pytest.mark.parametrize(
+    "norm, kind",
+    [
+        ("batch", nn.BatchNorm1d),
+        ("layer", nn.LayerNorm),
+        ("none", nn.Identity),
+    ],
+)
 def test_norms(norm, kind):
     net = build_mlp(depth=3, width=8, norm=norm)
     assert isinstance(net.units[0].norm, kind)
@@ -105,12 +110,18 @@ def test_residual_batch_norm_with_a_batch_of_one_raises_too():
         net.layer(2)(torch.randn(1, 8))
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"activation": "nope"}, "activation"), ({"norm": "nope"}, "norm"), ({"init": "nope"}, "init"),
-    ({"depth": 0}, "depth"), ({"width": 0}, "width"),
-    ({"depth": 3, "residual": True}, "depth"),
-    ({"activation": "tanh", "init": "looks_linear"}, "activation"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"activation": "nope"}, "activation"),
+        ({"norm": "nope"}, "norm"),
+        ({"init": "nope"}, "init"),
+        ({"depth": 0}, "depth"),
+        ({"width": 0}, "width"),
+        ({"depth": 3, "residual": True}, "depth"),
+        ({"activation": "tanh", "init": "looks_linear"}, "activation"),
+    ],
+)
 def test_bad_arguments_raise_naming_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=rf"{argument}="):
         build_mlp(**kwargs)

@@ -11,19 +11,13 @@ import torch
 from matplotlib.figure import Figure
 
 from explodegrad import build_mlp, plots
-from explodegrad.chain import (
-    deep_linear_gradients,
-    find_overflow,
-    gradient_descent_path,
-    init_scales,
-    recurrent_gradients,
-    rnn_gradient_vs_time,
-    scalar_chain,
-)
-from explodegrad.config import NetConfig
-from explodegrad.data import gaussian_data
-from explodegrad.domain import domain_stats
-from explodegrad.gsc import gsc_matrix, gsc_profile
+from explodegrad.core.config import NetConfig
+from explodegrad.core.data import gaussian_data
+from explodegrad.measures.dilution import dilution_profile
+from explodegrad.measures.domain import domain_stats
+from explodegrad.measures.gsc import gsc_matrix, gsc_profile
+from explodegrad.measures.paths import path_contributions
+from explodegrad.measures.taylor import taylor_compression
 from explodegrad.plots.theme import (
     OVERFLOW_MARKER_GID,
     MinorLogFormatter,
@@ -31,10 +25,12 @@ from explodegrad.plots.theme import (
     log_axis,
     overflow_notes,
 )
-from explodegrad.residual import dilution_profile, path_contributions
-from explodegrad.sweep import grid, sweep
-from explodegrad.taylor import taylor_compression
-from explodegrad.train import TrainSettings, train
+from explodegrad.studies.chain_rule import deep_linear_gradients, init_scales, scalar_chain
+from explodegrad.studies.gradient_descent import gradient_descent_path
+from explodegrad.studies.overflow import find_overflow
+from explodegrad.studies.recurrent import recurrent_gradients, rnn_gradient_vs_time
+from explodegrad.training.loop import TrainSettings, train
+from explodegrad.training.sweep import grid, sweep
 
 
 def batch(n=32, features=8, classes=4, seed=0):
@@ -65,6 +61,7 @@ def profile():
 
 
 # ----------------------------------------------------------------------------- GSC
+
 
 def test_gsc_profile_draws_gsc_and_the_fit_with_the_rate_in_the_legend(profile):
     fig = plots.plot_gsc_profile(profile)
@@ -101,8 +98,7 @@ def test_gsc_profile_draws_into_given_axes(profile):
 
 def test_gsc_profile_overflow_is_marked_with_the_profile_sentence():
     # linear layers of gain 3 * sqrt(64) = 24 in float32: the forward values pass 3e38
-    overflowing = build_mlp(40, 64, "linear", init="gaussian", init_scale=3.0, in_features=8,
-                            out_features=4)
+    overflowing = build_mlp(40, 64, "linear", init="gaussian", init_scale=3.0, in_features=8, out_features=4)
     x, y = batch()
     result = gsc_profile(overflowing, x, y)
     assert result.overflowed
@@ -146,6 +142,7 @@ def test_gsc_matrix_heatmap_and_its_overflow_cells():
 
 # ----------------------------------------------------------------------------- domain
 
+
 def test_domain_stats_three_panels_of_the_result_numbers():
     x, _ = batch()
     stats = domain_stats(net(6, 16, "tanh", "xavier"), x)
@@ -163,14 +160,16 @@ def test_domain_stats_three_panels_of_the_result_numbers():
 def test_domain_stats_nan_is_marked():
     x, _ = batch()
     stats = domain_stats(net(), x)
-    broken = dataclasses.replace(stats, preact_std_relative=np.where(stats.layers == 3, np.nan,
-                                                                     stats.preact_std_relative))
+    broken = dataclasses.replace(
+        stats, preact_std_relative=np.where(stats.layers == 3, np.nan, stats.preact_std_relative)
+    )
     ax = plots.plot_domain_stats(broken).axes[0]
     assert markers(ax)[0].get_xdata().tolist() == [3.0]
     assert overflow_notes(ax) == ["pre-activation std / RMS overflowed (inf/NaN) at layer 3"]
 
 
 # ----------------------------------------------------------------------------- residual
+
 
 def test_dilution_measured_predicted_and_ratio():
     x, _ = batch()
@@ -213,6 +212,7 @@ def test_path_contributions_shares_threshold_and_effective_depth():
 
 # ----------------------------------------------------------------------------- taylor
 
+
 def test_taylor_curve_error_and_loss():
     x, y = batch()
     curve = taylor_compression(net(5, 8), x, y)
@@ -230,6 +230,7 @@ def test_taylor_curve_error_and_loss():
 
 
 # ----------------------------------------------------------------------------- training
+
 
 @pytest.fixture(scope="module")
 def tiny_data():
@@ -259,8 +260,9 @@ def test_training_history_loss_and_error_panels(tiny_data):
 
 def test_a_diverged_run_is_marked_with_its_sentence(tiny_data):
     config = NetConfig(depth=6, width=16, in_features=8, out_features=4, init="gaussian", init_scale=4.0)
-    history = train(config, tiny_data, TrainSettings(steps=30, lr=50.0, batch_size=16, record_every=1),
-                    progress=False)
+    history = train(
+        config, tiny_data, TrainSettings(steps=30, lr=50.0, batch_size=16, record_every=1), progress=False
+    )
     assert history.diverged
     loss_ax = plots.plot_training_history(history).axes[0]
     assert overflow_notes(loss_ax) == [history.message]
@@ -269,11 +271,17 @@ def test_a_diverged_run_is_marked_with_its_sentence(tiny_data):
 
 # ----------------------------------------------------------------------------- sweeps
 
+
 @pytest.fixture(scope="module")
 def tiny_sweep(tiny_data):
-    runs = grid(NetConfig(width=8, in_features=8, out_features=4),
-                TrainSettings(steps=4, batch_size=16, record_every=2), depth=[2, 3], lr=[0.01, 1e4],
-                init=["gaussian"], init_scale=[5.0])
+    runs = grid(
+        NetConfig(width=8, in_features=8, out_features=4),
+        TrainSettings(steps=4, batch_size=16, record_every=2),
+        depth=[2, 3],
+        lr=[0.01, 1e4],
+        init=["gaussian"],
+        init_scale=[5.0],
+    )
     return sweep(runs, tiny_data, progress=False)
 
 
@@ -308,6 +316,7 @@ def test_sweep_lines_one_curve_per_run_and_facets(tiny_sweep):
 
 
 # ----------------------------------------------------------------------------- chain toys
+
 
 def test_scalar_chain_measured_and_predicted():
     result = scalar_chain(weight=-1.5, depth=12)
@@ -357,6 +366,7 @@ def test_overflow_search_plot_carries_the_search_sentence():
 
 # ----------------------------------------------------------------------------- helpers and bad input
 
+
 def test_log_axis_writes_powers_of_ten_in_plain_text():
     fig, ax = plt.subplots()
     ax.plot([1, 2], [1e-3, 1e2])
@@ -372,13 +382,21 @@ def test_log_axis_writes_powers_of_ten_in_plain_text():
     assert major(1.0) == "1" and ax.yaxis.get_minor_formatter()(2.0) == "2"
 
 
-@pytest.mark.parametrize("function, argument", [
-    (plots.plot_gsc_profile, "profile"), (plots.plot_gsc_matrix, "matrix"),
-    (plots.plot_domain_stats, "stats"), (plots.plot_dilution, "result"),
-    (plots.plot_path_contributions, "paths"), (plots.plot_taylor_curve, "curve"),
-    (plots.plot_training_history, "history"), (plots.plot_gradient_norms, "history"),
-    (plots.plot_scalar_chain, "result"), (plots.plot_init_scales, "result"),
-])
+@pytest.mark.parametrize(
+    "function, argument",
+    [
+        (plots.plot_gsc_profile, "profile"),
+        (plots.plot_gsc_matrix, "matrix"),
+        (plots.plot_domain_stats, "stats"),
+        (plots.plot_dilution, "result"),
+        (plots.plot_path_contributions, "paths"),
+        (plots.plot_taylor_curve, "curve"),
+        (plots.plot_training_history, "history"),
+        (plots.plot_gradient_norms, "history"),
+        (plots.plot_scalar_chain, "result"),
+        (plots.plot_init_scales, "result"),
+    ],
+)
 def test_plots_refuse_the_wrong_result(function, argument):
     with pytest.raises(ValueError, match=f"^{argument}: expected"):
         function(np.ones(3))

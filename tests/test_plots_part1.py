@@ -6,15 +6,16 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from explodegrad.config import NetConfig
-from explodegrad.data import gaussian_data
-from explodegrad.gsc_meaning import perturbation_check, rescaling_comparison
-from explodegrad.impact import depth_study, optimizer_study
-from explodegrad.nets import build_mlp
+from explodegrad.core.config import NetConfig
+from explodegrad.core.data import gaussian_data
+from explodegrad.core.nets import build_mlp
 from explodegrad.plots.gsc_meaning import plot_perturbation_check, plot_rescaling
 from explodegrad.plots.impact import plot_depth_study, plot_optimizer_gsc, plot_update_sizes
 from explodegrad.plots.survey import plot_survey, plot_survey_profiles
-from explodegrad.survey import architecture_survey
+from explodegrad.studies.depth_limit import depth_study
+from explodegrad.studies.gsc_meaning import perturbation_check, rescaling_comparison
+from explodegrad.studies.optimizers import optimizer_study
+from explodegrad.studies.survey import architecture_survey
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +25,9 @@ def data():
 
 @pytest.fixture(scope="module")
 def survey(data):
-    return architecture_survey(activations=("relu", "tanh"), norms=("none", "batch"), depth=4, width=8,
-                               data=data, batch_size=32)
+    return architecture_survey(
+        activations=("relu", "tanh"), norms=("none", "batch"), depth=4, width=8, data=data, batch_size=32
+    )
 
 
 def _bars(fig):
@@ -41,8 +43,9 @@ def test_survey_bars_one_per_architecture(survey):
 
 
 def test_survey_overflow_is_noted_not_drawn(data):
-    broken = architecture_survey(activations=("relu", "tanh"), norms=("none", "batch"), depth=4,
-                                 width=8, data=data, batch_size=32)
+    broken = architecture_survey(
+        activations=("relu", "tanh"), norms=("none", "batch"), depth=4, width=8, data=data, batch_size=32
+    )
     broken.table.loc[0, "gsc_input"] = np.inf
     fig = plot_survey(broken)
     assert len(_bars(fig)) == 3
@@ -58,11 +61,14 @@ def test_survey_profiles_one_line_per_architecture(survey):
     assert "from the output" in fig.axes[0].get_xlabel()
 
 
-@pytest.mark.parametrize(("call", "argument"), [
-    (lambda s: plot_survey(s, value="loss"), "value"),
-    (lambda s: plot_survey_profiles(s, labels=["gelu/none"]), "labels"),
-    (lambda s: plot_survey(pd.DataFrame()), "result"),
-])
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda s: plot_survey(s, value="loss"), "value"),
+        (lambda s: plot_survey_profiles(s, labels=["gelu/none"]), "labels"),
+        (lambda s: plot_survey(pd.DataFrame()), "result"),
+    ],
+)
 def test_survey_plots_bad_input(survey, call, argument):
     with pytest.raises(ValueError, match=argument):
         call(survey)
@@ -85,8 +91,9 @@ def test_optimizer_gsc_one_line_per_optimizer(study):
 
 def test_optimizer_gsc_draws_every_seed_in_its_optimizer_colour(data):
     config = NetConfig(depth=4, width=8, activation="relu", norm="batch", in_features=10, out_features=3)
-    seeded = optimizer_study(config, data.to("cpu"), optimizers=("sgd", "adam"), steps=2, measure_every=2,
-                             seeds=2)
+    seeded = optimizer_study(
+        config, data.to("cpu"), optimizers=("sgd", "adam"), steps=2, measure_every=2, seeds=2
+    )
     lines = [line for line in plot_optimizer_gsc(seeded).axes[0].get_lines() if line.get_linestyle() != "--"]
     assert len(lines) == 4
     assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
@@ -102,8 +109,9 @@ def test_update_sizes_two_panels(study):
 
 
 def test_depth_study_marks_all_diverged_depths(data):
-    result = depth_study((("relu", "none"),), depths=(2, 3), lrs=(0.1,), data=data.to("cpu"), width=4,
-                         steps=2, seeds=1)
+    result = depth_study(
+        (("relu", "none"),), depths=(2, 3), lrs=(0.1,), data=data.to("cpu"), width=4, steps=2, seeds=1
+    )
     result.table.loc[1, "final_train_error"] = np.nan
     fig = plot_depth_study(result)
     (line,) = [line for line in fig.axes[0].get_lines()]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from explodegrad.data import gaussian_data
-from explodegrad.depth_study import Architecture, effective_depth_study, study_settings
+from explodegrad.core.data import gaussian_data
+from explodegrad.core.scales import Scale
 from explodegrad.plots.depth_study import (
     plot_effective_depth,
     plot_effective_depth_study,
@@ -15,11 +15,14 @@ from explodegrad.plots.depth_study import (
     plot_taylor_study,
 )
 from explodegrad.plots.remedies import plot_orthogonal_state, plot_width_vs_depth
-from explodegrad.remedies import orthogonal_initial_state, width_vs_depth
-from explodegrad.scale import Scale
+from explodegrad.studies.common import Architecture, study_settings
+from explodegrad.studies.effective_depth import effective_depth_study
+from explodegrad.studies.orthogonal import orthogonal_initial_state
+from explodegrad.studies.width_depth import width_vs_depth
 
-TINY = Scale(name="tiny", depth=6, width=8, batch_size=16, train_steps=4, dataset="gaussian",
-             n_train=64, n_test=16)
+TINY = Scale(
+    name="tiny", depth=6, width=8, batch_size=16, train_steps=4, dataset="gaussian", n_train=64, n_test=16
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +32,15 @@ def data():
 
 @pytest.fixture(scope="module")
 def study(data):
-    return effective_depth_study(TINY, [Architecture("relu", "none"), Architecture("tanh", residual=True)],
-                                 data=data, checkpoints=2, measure_size=32, taylor_size=32, num_probes=1)
+    return effective_depth_study(
+        TINY,
+        [Architecture("relu", "none"), Architecture("tanh", residual=True)],
+        data=data,
+        checkpoints=2,
+        measure_size=32,
+        taylor_size=32,
+        num_probes=1,
+    )
 
 
 def _texts(ax):
@@ -76,8 +86,16 @@ def test_taylor_study_uses_linear_layers_or_k(study):
 
 
 def test_taylor_study_of_several_seeds_draws_the_first_seed(data):
-    seeded = effective_depth_study(TINY, [Architecture("relu", "none")], data=data, checkpoints=1,
-                                   measure_size=32, taylor_size=32, num_probes=1, seeds=(3, 5))
+    seeded = effective_depth_study(
+        TINY,
+        [Architecture("relu", "none")],
+        data=data,
+        checkpoints=1,
+        measure_size=32,
+        taylor_size=32,
+        num_probes=1,
+        seeds=(3, 5),
+    )
     assert list(seeded.table["seed"]) == [3, 5] and seeded.seeds == (3, 5)
     first = seeded.table.iloc[0]
     (curve,) = [line for line in plot_taylor_study(seeded).axes[0].get_lines() if len(line.get_xdata()) > 1]
@@ -86,8 +104,9 @@ def test_taylor_study_of_several_seeds_draws_the_first_seed(data):
 
 
 def test_orthogonal_state_marks_an_overflow(data):
-    result = orthogonal_initial_state(TINY, data=data, settings=study_settings(TINY, checkpoints=2),
-                                      measure_size=32)
+    result = orthogonal_initial_state(
+        TINY, data=data, settings=study_settings(TINY, checkpoints=2), measure_size=32
+    )
     fig = plot_orthogonal_state(result)
     left, right = fig.axes
     assert len(right.get_lines()) == 3
@@ -135,10 +154,11 @@ def test_path_explorer_reruns_on_every_control_and_caches():
 
 @pytest.fixture(scope="module")
 def survey(data):
-    from explodegrad.survey import architecture_survey
+    from explodegrad.studies.survey import architecture_survey
 
-    return architecture_survey(activations=("relu", "tanh"), norms=("none", "batch"), data=data,
-                               depth=5, width=8, batch_size=32)
+    return architecture_survey(
+        activations=("relu", "tanh"), norms=("none", "batch"), data=data, depth=5, width=8, batch_size=32
+    )
 
 
 def test_survey_domains_draw_one_panel_per_activation_and_one_line_per_norm(survey):

@@ -8,40 +8,39 @@ import pandas as pd
 import pytest
 import torch
 
-from explodegrad.config import NetConfig
-from explodegrad.data import gaussian_data
-from explodegrad.depth_study import Architecture, study_settings
-from explodegrad.impact import optimizer_study
-from explodegrad.nets import build_from_config
-from explodegrad.remedies import (
+from explodegrad.core.config import NetConfig
+from explodegrad.core.data import gaussian_data
+from explodegrad.core.nets import build_from_config
+from explodegrad.core.scales import PAPER, QUICK, Scale
+from explodegrad.studies.clipping import first_update_sizes, update_spread
+from explodegrad.studies.common import Architecture, architecture_name, study_settings
+from explodegrad.studies.optimizers import optimizer_study
+from explodegrad.studies.orthogonal import OrthogonalStateResult, orthogonal_initial_state, steps_to_error
+from explodegrad.studies.remedies import (
     Measured,
-    OrthogonalStateResult,
     RemedyEvidence,
-    architecture_name,
     clipping_evidence,
     collect_remedy_evidence,
-    default_budget_depths,
-    first_update_sizes,
     initialization_evidence,
     normalization_evidence,
     optimizer_evidence,
-    orthogonal_initial_state,
-    parameter_count,
     remedies_summary,
     skip_comparison,
     skip_connection_evidence,
-    steps_to_error,
-    update_spread,
     width_evidence,
+)
+from explodegrad.studies.survey import architecture_survey
+from explodegrad.studies.width_depth import (
+    default_budget_depths,
+    parameter_count,
     width_for_budget,
     width_vs_depth,
 )
-from explodegrad.scale import PAPER, QUICK, Scale
-from explodegrad.survey import architecture_survey
-from explodegrad.train import TrainSettings, train
+from explodegrad.training.loop import TrainSettings, train
 
-TINY = Scale(name="tiny", depth=6, width=8, batch_size=16, train_steps=6, dataset="gaussian",
-             n_train=64, n_test=16)
+TINY = Scale(
+    name="tiny", depth=6, width=8, batch_size=16, train_steps=6, dataset="gaussian", n_train=64, n_test=16
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +50,9 @@ def data():
 
 @pytest.fixture(scope="module")
 def orthogonal(data):
-    return orthogonal_initial_state(TINY, data=data, settings=study_settings(TINY, checkpoints=2),
-                                    measure_size=32, target_error=0.6)
+    return orthogonal_initial_state(
+        TINY, data=data, settings=study_settings(TINY, checkpoints=2), measure_size=32, target_error=0.6
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +60,16 @@ def width_depth(data):
     return width_vs_depth(TINY, depths=[2, 3, 6], data=data, lrs=[0.01, 0.1])
 
 
-@pytest.mark.parametrize("config", [
-    NetConfig(depth=1, in_features=6, out_features=3), NetConfig(depth=2, width=5),
-    NetConfig(depth=7, width=9, norm="batch"), NetConfig(depth=8, width=4, norm="layer", residual=True),
-    NetConfig(depth=11, width=3, residual=True, block_depth=3),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        NetConfig(depth=1, in_features=6, out_features=3),
+        NetConfig(depth=2, width=5),
+        NetConfig(depth=7, width=9, norm="batch"),
+        NetConfig(depth=8, width=4, norm="layer", residual=True),
+        NetConfig(depth=11, width=3, residual=True, block_depth=3),
+    ],
+)
 def test_parameter_count_matches_the_built_network(config):
     net = build_from_config(config)
     assert parameter_count(config) == sum(p.numel() for p in net.parameters())
@@ -102,14 +107,19 @@ def test_looks_linear_starts_with_gsc_one_between_hidden_layers(orthogonal):
         np.testing.assert_array_equal(orthogonal.train_error[name], history.train_error)
         assert orthogonal.hidden_gsc[name][-1] == table.loc[name, "hidden_gsc_final"]
         reached = steps_to_error(history, 0.6)
-        assert (reached is None and pd.isna(table.loc[name, "steps_to_target"])) or \
-            reached == table.loc[name, "steps_to_target"]
+        assert (reached is None and pd.isna(table.loc[name, "steps_to_target"])) or reached == table.loc[
+            name, "steps_to_target"
+        ]
     assert "looks_linear" in orthogonal.summary()
 
 
 def test_steps_to_error_finds_the_first_record_at_or_below_the_target(data):
-    history = train(NetConfig(depth=3, width=8, in_features=6, out_features=3), data,
-                    TrainSettings(steps=3, batch_size=16, record_every=1), progress=False)
+    history = train(
+        NetConfig(depth=3, width=8, in_features=6, out_features=3),
+        data,
+        TrainSettings(steps=3, batch_size=16, record_every=1),
+        progress=False,
+    )
     history = replace(history, steps=np.array([0, 10, 20, 30]), train_error=np.array([0.9, 0.5, 0.05, 0.2]))
     assert steps_to_error(history, 0.1) == 20
     assert steps_to_error(history, 0.5) == 10
@@ -131,7 +141,8 @@ def test_width_vs_depth_keeps_every_network_within_the_budget(width_depth):
     table = width_depth.table
     assert list(table["depth"]) == [2, 3, 6]
     assert width_depth.budget == parameter_count(
-        NetConfig(depth=6, width=8, norm="batch", in_features=6, out_features=3))
+        NetConfig(depth=6, width=8, norm="batch", in_features=6, out_features=3)
+    )
     assert (table["parameters"] <= width_depth.budget).all()
     assert table.loc[2, "width"] == 8  # the scale's own network uses the whole budget
     assert set(table["best_lr"]) <= {0.01, 0.1}
@@ -168,15 +179,25 @@ def test_adam_first_update_moves_every_parameter_by_the_learning_rate(data):
     settings = TrainSettings(optimizer="adam", lr=1e-3, batch_size=16, eps=1e-12)
     sizes = first_update_sizes(config, data, settings)
     net = build_from_config(config)
-    expected = [1e-3 * math.sqrt(sum(p.numel() for p in net.layer(k).parameters()))
-                / float(torch.cat([p.detach().reshape(-1) for p in net.layer(k).parameters()]).norm())
-                for k in range(1, 5)]
+    expected = [
+        1e-3
+        * math.sqrt(sum(p.numel() for p in net.layer(k).parameters()))
+        / float(torch.cat([p.detach().reshape(-1) for p in net.layer(k).parameters()]).norm())
+        for k in range(1, 5)
+    ]
     np.testing.assert_allclose(sizes, expected, rtol=1e-4)
 
 
 def test_evidence_from_a_survey_cites_its_numbers(data):
-    survey = architecture_survey(activations=("relu",), norms=("none", "batch"), residual=(False, True),
-                                 data=data, depth=6, width=8, batch_size=32)
+    survey = architecture_survey(
+        activations=("relu",),
+        norms=("none", "batch"),
+        residual=(False, True),
+        data=data,
+        depth=6,
+        width=8,
+        batch_size=32,
+    )
     skip = skip_connection_evidence(survey)
     assert skip.measured[0].without == survey.row("relu", "batch")["gsc_input"]
     assert skip.measured[0].with_remedy == survey.row("relu", "batch", True)["gsc_input"]
@@ -210,14 +231,22 @@ def test_initialization_width_and_optimizer_evidence(orthogonal, width_depth, da
 
 
 def test_summary_table_lists_every_remedy_with_its_numbers():
-    items = [RemedyEvidence("skip", "a vs b", "explosion", "depth", "05",
-                            (Measured("GSC", 14.25, 2.5), Measured("error", 0.5, float("nan")))),
-             RemedyEvidence("width", "c vs d", "compounding", "features", "07",
-                            (Measured("steps", 120, 40),))]
+    items = [
+        RemedyEvidence(
+            "skip",
+            "a vs b",
+            "explosion",
+            "depth",
+            "05",
+            (Measured("GSC", 14.25, 2.5), Measured("error", 0.5, float("nan"))),
+        ),
+        RemedyEvidence("width", "c vs d", "compounding", "features", "07", (Measured("steps", 120, 40),)),
+    ]
     summary = remedies_summary(items)
     assert list(summary.table.columns) == ["remedy", "touches", "does_not_touch", "evidence", "chapters"]
-    assert summary.table.loc[0, "evidence"] == ("a vs b: GSC: 14.2 without, 2.5 with; "
-                                                "error: 0.5 without, n/a with")
+    assert summary.table.loc[0, "evidence"] == (
+        "a vs b: GSC: 14.2 without, 2.5 with; error: 0.5 without, n/a with"
+    )
     assert summary.table.loc[1, "evidence"] == "c vs d: steps: 120 without, 40 with"
     assert len(summary.measurements) == 3
     assert list(summary.measurements["quantity"]) == ["GSC", "error", "steps"]
@@ -236,23 +265,37 @@ def test_architecture_name_names_the_initializer():
 def test_collect_remedy_evidence_covers_six_remedies(orthogonal, width_depth, data):
     evidence = collect_remedy_evidence(TINY, orthogonal=orthogonal, width_depth=width_depth, data=data)
     names = [item.remedy.split(" (")[0] for item in evidence]
-    assert names == ["skip connections", "orthogonal initial state", "batch normalization",
-                     "gradient clipping", "adaptive optimizer", "width instead of depth"]
+    assert names == [
+        "skip connections",
+        "orthogonal initial state",
+        "batch normalization",
+        "gradient clipping",
+        "adaptive optimizer",
+        "width instead of depth",
+    ]
     assert isinstance(orthogonal, OrthogonalStateResult)
     assert all(item.measured for item in evidence)
 
 
 def test_skip_comparison_pairs_plain_and_residual_rows(data):
-    survey = architecture_survey(activations=("relu", "tanh"), norms=("batch",), residual=(False, True),
-                                 data=data, depth=6, width=8, batch_size=32)
+    survey = architecture_survey(
+        activations=("relu", "tanh"),
+        norms=("batch",),
+        residual=(False, True),
+        data=data,
+        depth=6,
+        width=8,
+        batch_size=32,
+    )
     table = skip_comparison(survey)
     assert list(table["activation"]) == ["relu", "tanh"]
     relu = table.iloc[0]
     assert relu["gsc_plain"] == survey.row("relu", "batch")["gsc_input"]
     assert relu["gsc_resnet"] == survey.row("relu", "batch", True)["gsc_input"]
     assert relu["ratio"] == pytest.approx(relu["gsc_plain"] / relu["gsc_resnet"], rel=1e-12)
-    plain_only = architecture_survey(activations=("relu",), norms=("none",), data=data, depth=6, width=8,
-                                     batch_size=32)
+    plain_only = architecture_survey(
+        activations=("relu",), norms=("none",), data=data, depth=6, width=8, batch_size=32
+    )
     with pytest.raises(ValueError, match="residual=\\(False, True\\)"):
         skip_comparison(plain_only)
     with pytest.raises(ValueError, match="survey"):

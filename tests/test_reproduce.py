@@ -17,7 +17,6 @@ import pytest
 
 from explodegrad import cli
 from explodegrad.claims import VERDICTS, all_claims
-from explodegrad.depth_study import Architecture
 from explodegrad.reproduce import (
     PAPER_SIZE,
     TABLE_ARCHITECTURES,
@@ -32,14 +31,26 @@ from explodegrad.reproduce import (
     reproduce,
     to_jsonable,
 )
+from explodegrad.studies.common import Architecture
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-batches-py"
-TABLE_KEYS = {"architecture", "layers", "gsc_init", "rate_init", "sign_diversity_last", "preact_std_last",
-              "effective_depth_init", "effective_depth_trained", "best_lr", "final_train_error",
-              "final_test_error"}
+TABLE_KEYS = {
+    "architecture",
+    "layers",
+    "gsc_init",
+    "rate_init",
+    "sign_diversity_last",
+    "preact_std_last",
+    "effective_depth_init",
+    "effective_depth_trained",
+    "best_lr",
+    "final_train_error",
+    "final_test_error",
+}
 
 
 # ----------------------------------------------------------------------------- plan and parts
+
 
 def test_plans_of_each_scale():
     tiny = make_plan("tiny")
@@ -65,13 +76,16 @@ def test_paper_plan_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
     assert plan.scale.dataset == "digits" and "CIFAR-10 was not found" in plan.scale.reason
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"scale": "huge"}, "scale='huge' is not supported"),
-    ({"scale": "quick", "steps": 0}, "steps=0 is not allowed"),
-    ({"scale": "quick", "seed": -1}, "seed=-1 is not allowed"),
-    ({"scale": "quick", "lrs": ()}, "lrs=() is not allowed"),
-    ({"scale": "quick", "lrs": (0.1, -1.0)}, "lrs=-1.0 is not allowed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"scale": "huge"}, "scale='huge' is not supported"),
+        ({"scale": "quick", "steps": 0}, "steps=0 is not allowed"),
+        ({"scale": "quick", "seed": -1}, "seed=-1 is not allowed"),
+        ({"scale": "quick", "lrs": ()}, "lrs=() is not allowed"),
+        ({"scale": "quick", "lrs": (0.1, -1.0)}, "lrs=-1.0 is not allowed"),
+    ],
+)
 def test_bad_plans(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make_plan(**kwargs)
@@ -97,6 +111,7 @@ def test_parts_cover_the_table_once():
 
 # ----------------------------------------------------------------------------- JSON and tables
 
+
 @dataclass
 class _Point:
     x: float
@@ -105,35 +120,72 @@ class _Point:
 
 def test_to_jsonable_makes_strict_json():
     frame = pd.DataFrame({"a": [1.0, math.nan], "b": pd.array([3, None], dtype="Int64")})
-    value = {"nan": math.nan, "inf": -math.inf, "np": np.float32(0.5), "int": np.int64(7),
-             "flag": np.bool_(True), "array": np.array([[1.0, np.inf], [2.0, 3.0]]), "frame": frame,
-             "point": _Point(1.5, (1, None)), 3: "key becomes a string"}
+    value = {
+        "nan": math.nan,
+        "inf": -math.inf,
+        "np": np.float32(0.5),
+        "int": np.int64(7),
+        "flag": np.bool_(True),
+        "array": np.array([[1.0, np.inf], [2.0, 3.0]]),
+        "frame": frame,
+        "point": _Point(1.5, (1, None)),
+        3: "key becomes a string",
+    }
     converted = to_jsonable(value)
-    assert converted == {"nan": None, "inf": None, "np": 0.5, "int": 7, "flag": True,
-                         "array": [[1.0, None], [2.0, 3.0]],
-                         "frame": [{"a": 1.0, "b": 3}, {"a": None, "b": None}],
-                         "point": {"x": 1.5, "tags": [1, None]}, "3": "key becomes a string"}
+    assert converted == {
+        "nan": None,
+        "inf": None,
+        "np": 0.5,
+        "int": 7,
+        "flag": True,
+        "array": [[1.0, None], [2.0, 3.0]],
+        "frame": [{"a": 1.0, "b": 3}, {"a": None, "b": None}],
+        "point": {"x": 1.5, "tags": [1, None]},
+        "3": "key becomes a string",
+    }
     json.dumps(converted, allow_nan=False)
 
 
 def test_markdown_table_formats():
-    frame = pd.DataFrame({"name": ["a", "b"], "value": [0.12345, math.nan], "big": [math.inf, 2.0],
-                          "flag": [True, False], "count": pd.array([4, None], dtype="Int64")})
-    text = markdown_table(frame, (("name", "name", ""), ("value", "v", ".2f"), ("big", "B", ".3g"),
-                                  ("flag", "f", ""), ("count", "n", "")))
-    assert text.splitlines() == ["| name | v | B | f | n |", "|---|---|---|---|---|",
-                                 "| a | 0.12 | inf | yes | 4 |", "| b | n/a | 2 | no | n/a |"]
+    frame = pd.DataFrame(
+        {
+            "name": ["a", "b"],
+            "value": [0.12345, math.nan],
+            "big": [math.inf, 2.0],
+            "flag": [True, False],
+            "count": pd.array([4, None], dtype="Int64"),
+        }
+    )
+    text = markdown_table(
+        frame,
+        (
+            ("name", "name", ""),
+            ("value", "v", ".2f"),
+            ("big", "B", ".3g"),
+            ("flag", "f", ""),
+            ("count", "n", ""),
+        ),
+    )
+    assert text.splitlines() == [
+        "| name | v | B | f | n |",
+        "|---|---|---|---|---|",
+        "| a | 0.12 | inf | yes | 4 |",
+        "| b | n/a | 2 | no | n/a |",
+    ]
 
 
 # ----------------------------------------------------------------------------- the parts store
+
 
 def _constant(plan, data, options):
     return {"value": np.arange(3.0) * options["factor"], "note": "ok"}
 
 
 def _fake_parts():
-    return [Part("one", "first", "00", _constant, {"factor": 1.0}), Part("two", "second", "00", _constant,
-                                                                        {"factor": 2.0})]
+    return [
+        Part("one", "first", "00", _constant, {"factor": 1.0}),
+        Part("two", "second", "00", _constant, {"factor": 2.0}),
+    ]
 
 
 def test_store_round_trip_and_key(tmp_path):
@@ -159,8 +211,12 @@ def test_store_refuses_other_keys_and_broken_files(tmp_path):
     stored, todo = pending_parts([one, two], plan, store)
     assert set(stored) == {"one", "two"} and todo == []
     assert pending_parts([one, two], plan, store, fresh=True)[1] == [one, two]
-    for other in (make_plan("tiny", seed=1), make_plan("tiny", steps=3), make_plan("tiny", lrs=(0.5,)),
-                  make_plan("quick")):
+    for other in (
+        make_plan("tiny", seed=1),
+        make_plan("tiny", steps=3),
+        make_plan("tiny", lrs=(0.5,)),
+        make_plan("quick"),
+    ):
         assert store.load(one, other) is None
     changed = Part("one", "first", "00", _constant, {"factor": 3.0})
     assert store.load(changed, plan) is None
@@ -171,6 +227,7 @@ def test_store_refuses_other_keys_and_broken_files(tmp_path):
 
 
 # ----------------------------------------------------------------------------- end to end
+
 
 def _results(out: Path, scale: str) -> dict:
     return json.loads((out / f"results-{scale}-scale.json").read_text())
@@ -185,7 +242,9 @@ def _check_report(out: Path, scale: str, jobs_note: str | None = None) -> dict:
     table = results["architecture_table"]
     assert [row["architecture"] for row in table] == [
         f"{a.activation}/{a.norm}/{a.init or {'relu': 'he', 'tanh': 'xavier', 'selu': 'lecun'}[a.activation]}"
-        + ("/res" if a.residual else "") for a in TABLE_ARCHITECTURES]
+        + ("/res" if a.residual else "")
+        for a in TABLE_ARCHITECTURES
+    ]
     for row in table:
         assert set(row) >= TABLE_KEYS
         assert row["architecture"] in report
@@ -209,8 +268,9 @@ def _check_report(out: Path, scale: str, jobs_note: str | None = None) -> dict:
 def tiny_run(tmp_path_factory):
     """The whole pipeline at the tiny scale through the command line, parts in 2 worker processes."""
     out = tmp_path_factory.mktemp("tiny") / "report"
-    status = cli.main(["reproduce", "--scale", "tiny", "--device", "cpu", "--out", str(out), "--jobs", "2",
-                       "--quiet"])
+    status = cli.main(
+        ["reproduce", "--scale", "tiny", "--device", "cpu", "--out", str(out), "--jobs", "2", "--quiet"]
+    )
     assert status == 0
     return out
 
@@ -222,7 +282,8 @@ def test_tiny_run_writes_report_numbers_and_figures(tiny_run):
     assert len(results["meta"]["computed"]) == len(plan_parts(make_plan("tiny")))
     assert results["meta"]["command"].startswith("python -m explodegrad reproduce --scale tiny")
     assert sorted(p.name for p in (tiny_run / "parts" / "tiny").glob("*.json")) == sorted(
-        f"{p.name}.json" for p in plan_parts(make_plan("tiny")))
+        f"{p.name}.json" for p in plan_parts(make_plan("tiny"))
+    )
 
 
 @pytest.mark.slow

@@ -7,24 +7,26 @@ import numpy as np
 import pytest
 import torch
 
-from explodegrad.jacobian import make_probes
-from explodegrad.nets import build_mlp, per_example_loss
-from explodegrad.residual import (
-    DEFAULT_THRESHOLD,
-    dilution_profile,
-    effective_depth,
-    path_contributions,
-    path_vjp_terms,
-    pythagorean_block_gsc,
-)
+from explodegrad.core.jacobian import make_probes
+from explodegrad.core.nets import build_mlp, per_example_loss
+from explodegrad.measures.dilution import dilution_profile, pythagorean_block_gsc
+from explodegrad.measures.paths import DEFAULT_THRESHOLD, effective_depth, path_contributions, path_vjp_terms
 
 F64 = torch.float64
 
 
 def _linear_resnet(branch_weights, residual_scale, width):
     """A residual net of linear one-layer branches with the given (width x width) weights."""
-    net = build_mlp(depth=2 + len(branch_weights), width=width, activation="linear", residual=True,
-                    block_depth=1, residual_scale=residual_scale, in_features=width, dtype=F64)
+    net = build_mlp(
+        depth=2 + len(branch_weights),
+        width=width,
+        activation="linear",
+        residual=True,
+        block_depth=1,
+        residual_scale=residual_scale,
+        in_features=width,
+        dtype=F64,
+    )
     with torch.no_grad():
         for block, weight in zip(net.units[1:-1], branch_weights):
             block.branch[0].linear.weight.copy_(weight)
@@ -56,14 +58,17 @@ def _full_vjp(net, inputs, targets, source, num_probes, seed=0):
 # ------------------------------------------------------------------ Pythagorean formula
 
 
-@pytest.mark.parametrize(("k", "g", "expected"), [
-    (1.0, 1.0, 1.0),
-    (0.0, 3.0, 3.0),
-    (3.0, 5.0, math.sqrt(34 / 10)),
-    (2.0, 0.0, math.sqrt(4 / 5)),
-    (math.inf, 7.0, 1.0),
-    (1e200, 1.0, 1.0),
-])
+@pytest.mark.parametrize(
+    ("k", "g", "expected"),
+    [
+        (1.0, 1.0, 1.0),
+        (0.0, 3.0, 3.0),
+        (3.0, 5.0, math.sqrt(34 / 10)),
+        (2.0, 0.0, math.sqrt(4 / 5)),
+        (math.inf, 7.0, 1.0),
+        (1e200, 1.0, 1.0),
+    ],
+)
 def test_pythagorean_block_gsc_known_values(k, g, expected):
     assert pythagorean_block_gsc(k, g) == pytest.approx(expected, rel=1e-12)
 
@@ -172,19 +177,27 @@ def test_lambda_contributions_sum_to_full_vjp(skip, source, norm):
     inputs = torch.randn(40, 6, generator=gen, dtype=F64)
     targets = torch.randint(0, 3, (40,), generator=gen)
     residual = skip == "identity"
-    net = build_mlp(depth=6, width=10, activation="tanh", norm=norm, residual=residual,
-                    in_features=6, out_features=3, dtype=F64)
+    net = build_mlp(
+        depth=6,
+        width=10,
+        activation="tanh",
+        norm=norm,
+        residual=residual,
+        in_features=6,
+        out_features=3,
+        dtype=F64,
+    )
     initial = copy.deepcopy(net)
     _train_a_little(net, inputs, targets)
-    terms = path_vjp_terms(net, inputs, targets, skip=skip, initial_net=initial, source=source,
-                           num_probes=3)
+    terms = path_vjp_terms(net, inputs, targets, skip=skip, initial_net=initial, source=source, num_probes=3)
     assert terms.shape == (3, net.num_layers + 1, 40, 6)
     full = _full_vjp(net, inputs, targets, source, num_probes=3)
     torch.testing.assert_close(terms.sum(1), full, rtol=1e-10, atol=1e-12)
     if skip == "init":  # after training the residuals are no longer zero
         assert terms[:, 1:].abs().max() > 1e-6
-    result = path_contributions(net, inputs, targets, skip=skip, initial_net=initial, source=source,
-                                num_probes=3)
+    result = path_contributions(
+        net, inputs, targets, skip=skip, initial_net=initial, source=source, num_probes=3
+    )
     rms_full = float(full.pow(2).sum(dim=(1, 2)).mean().sqrt())
     assert result.total_norm == pytest.approx(rms_full, rel=1e-10)
     assert result.fraction.sum() == pytest.approx(1.0)
@@ -211,9 +224,12 @@ def test_linear_fit_of_an_affine_network_has_no_residual():
 
 def test_effective_depth_grows_with_residual_scale():
     inputs = torch.randn(64, 16, generator=torch.Generator().manual_seed(1))
-    depths = [path_contributions(build_mlp(depth=10, width=16, residual=True, residual_scale=s,
-                                           in_features=16), inputs).effective_depth
-              for s in (0.0, 0.1, 1.0)]
+    depths = [
+        path_contributions(
+            build_mlp(depth=10, width=16, residual=True, residual_scale=s, in_features=16), inputs
+        ).effective_depth
+        for s in (0.0, 0.1, 1.0)
+    ]
     assert depths[0] == 0
     assert depths[0] < depths[1] < depths[2] <= 4  # 4 blocks: lambda counts branches
 
@@ -261,8 +277,9 @@ def test_path_contributions_bad_input():
     with pytest.raises(ValueError, match="initial_net"):
         path_contributions(res, x, skip="init")
     with pytest.raises(ValueError, match="initial_net"):
-        path_contributions(res, x, skip="init", initial_net=build_mlp(depth=6, width=9, residual=True,
-                                                                      in_features=4))
+        path_contributions(
+            res, x, skip="init", initial_net=build_mlp(depth=6, width=9, residual=True, in_features=4)
+        )
     with pytest.raises(ValueError, match="initial_net"):
         path_contributions(res, x, skip="init", initial_net=plain)
     with pytest.raises(ValueError, match="inputs"):

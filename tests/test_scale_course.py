@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from explodegrad import __version__, course
-from explodegrad.data import DATA_ENV, load_digits
-from explodegrad.device import DEVICE_ENV, DeviceChoice, pick_device
-from explodegrad.nets import build_mlp
-from explodegrad.scale import PAPER, QUICK, SCALE_ENV, load_scale_data, pick_scale
-from explodegrad.trace import layer_rms, trace
+from explodegrad.core.data import DATA_ENV, load_digits
+from explodegrad.core.device import DEVICE_ENV, DeviceChoice, pick_device
+from explodegrad.core.nets import build_mlp
+from explodegrad.core.scales import PAPER, QUICK, SCALE_ENV, load_scale_data, pick_scale
+from explodegrad.core.trace import layer_rms, trace
+from explodegrad.studies import signal_scale
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CPU = DeviceChoice(torch.device("cpu"), "CPU", "test")
@@ -88,10 +89,17 @@ def test_bad_device_choice_raises():
         pick_scale("cpu")
 
 
-@pytest.mark.parametrize("changes, argument", [
-    ({"depth": 0}, "depth=0"), ({"width": -1}, "width=-1"), ({"dataset": "mnist"}, "dataset='mnist'"),
-    ({"n_train": 0}, "n_train=0"), ({"train_steps": 0}, "train_steps=0"), ({"name": ""}, "name=''"),
-])
+@pytest.mark.parametrize(
+    "changes, argument",
+    [
+        ({"depth": 0}, "depth=0"),
+        ({"width": -1}, "width=-1"),
+        ({"dataset": "mnist"}, "dataset='mnist'"),
+        ({"n_train": 0}, "n_train=0"),
+        ({"train_steps": 0}, "train_steps=0"),
+        ({"name": ""}, "name=''"),
+    ],
+)
 def test_scale_validates_its_fields(changes, argument):
     with pytest.raises(ValueError, match=argument):
         QUICK.with_(**changes)
@@ -140,7 +148,7 @@ def test_setup_refuses_bad_input():
 
 
 def test_measure_layer_rms_is_layer_rms_of_a_traced_network():
-    result = course.measure_layer_rms(depth=6, width=32, activation="tanh", init="xavier", seed=1)
+    result = signal_scale.measure_layer_rms(depth=6, width=32, activation="tanh", init="xavier", seed=1)
     x, _ = load_digits(seed=1, dtype=torch.float64).batch(256, seed=1)
     net = build_mlp(depth=6, width=32, activation="tanh", init="xavier", seed=1, dtype=torch.float64)
     np.testing.assert_array_equal(result.rms, layer_rms(trace(net, x)))
@@ -148,21 +156,25 @@ def test_measure_layer_rms_is_layer_rms_of_a_traced_network():
 
 
 def test_measure_layer_rms_of_an_orthogonal_linear_network_is_flat():
-    result = course.measure_layer_rms(depth=8, width=64, activation="linear", init="orthogonal")
+    result = signal_scale.measure_layer_rms(depth=8, width=64, activation="linear", init="orthogonal")
     np.testing.assert_allclose(result.rms[1:], result.rms[-1], rtol=1e-6)  # f_2 ... f_L
 
 
 def test_layer_rms_table_is_fixed_format():
-    result = course.LayerRMS(label="net", rms=np.array([1.23456, 0.5, 2.0]), batch_size=8)
+    result = signal_scale.LayerRMS(label="net", rms=np.array([1.23456, 0.5, 2.0]), batch_size=8)
     assert result.table().splitlines() == [
-        "net on 8 digits", "    k  RMS of f_k", "    1  1.235  (logits)", "    2  0.5",
-        "    3  2  (first layer)"]
+        "net on 8 digits",
+        "    k  RMS of f_k",
+        "    1  1.235  (logits)",
+        "    2  0.5",
+        "    3  2  (first layer)",
+    ]
     assert result.summary() == "net: RMS of f_L (first layer) = 2, of f_1 (logits) = 1.23"
 
 
 def test_measure_layer_rms_refuses_impossible_settings():
     with pytest.raises(ValueError, match="activation='tanh' cannot be served by init='looks_linear'"):
-        course.measure_layer_rms(activation="tanh", init="looks_linear")
+        signal_scale.measure_layer_rms(activation="tanh", init="looks_linear")
 
 
 def test_device_choice_of_setup_is_pick_device():

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explodegrad.scale import PAPER, QUICK
-from explodegrad.seeds import median_range, resolve_seeds, seed_table
+from explodegrad.core.scales import PAPER, QUICK
+from explodegrad.core.seeds import median_range, resolve_seeds, seed_table
 
 
 def test_the_scales_run_several_seeds():
@@ -21,16 +21,19 @@ def test_resolve_seeds_from_a_count_a_sequence_or_the_default():
     assert resolve_seeds(np.int64(1), 5) == (0,)
 
 
-@pytest.mark.parametrize(("seeds", "error", "message"), [
-    (0, ValueError, "seeds=0 is not allowed"),
-    (-2, ValueError, "seeds=-2 is not allowed"),
-    ((), ValueError, r"seeds=\(\) is not allowed"),
-    ((1, 1), ValueError, "the seeds repeat"),
-    ((1, -1), ValueError, "seeds=-1 is not allowed"),
-    ("3", TypeError, "seeds must be a count"),
-    (2.0, TypeError, "seeds must be a count"),
-    (True, TypeError, "seeds must be a count"),
-])
+@pytest.mark.parametrize(
+    ("seeds", "error", "message"),
+    [
+        (0, ValueError, "seeds=0 is not allowed"),
+        (-2, ValueError, "seeds=-2 is not allowed"),
+        ((), ValueError, r"seeds=\(\) is not allowed"),
+        ((1, 1), ValueError, "the seeds repeat"),
+        ((1, -1), ValueError, "seeds=-1 is not allowed"),
+        ("3", TypeError, "seeds must be a count"),
+        (2.0, TypeError, "seeds must be a count"),
+        (True, TypeError, "seeds must be a count"),
+    ],
+)
 def test_bad_seeds_are_refused(seeds, error, message):
     with pytest.raises(error, match=message):
         resolve_seeds(seeds, 3)
@@ -46,5 +49,7 @@ def test_median_range_quotes_median_min_max_and_what_is_missing():
 def test_seed_table_has_one_row_per_key_in_first_seen_order():
     frame = pd.DataFrame({"name": ["b", "b", "a", "a"], "seed": [0, 1, 0, 1], "x": [1.0, 3.0, 5.0, 7.0]})
     table = seed_table(frame, ["name"], {"x": "value"}, {"x": ".1f"})
-    assert table.to_dict("records") == [{"name": "b", "value": "2.0 [1.0, 3.0]"},
-                                        {"name": "a", "value": "6.0 [5.0, 7.0]"}]
+    assert table.to_dict("records") == [
+        {"name": "b", "value": "2.0 [1.0, 3.0]"},
+        {"name": "a", "value": "6.0 [5.0, 7.0]"},
+    ]

@@ -7,22 +7,16 @@ import pandas as pd
 import pytest
 import torch
 
-from explodegrad.data import gaussian_data
-from explodegrad.survey import (
-    BATCHNORM_RELU_MEAN_FIELD_RATE,
-    COLUMNS,
-    DEFAULT_INITS,
-    architecture_label,
-    architecture_survey,
-)
+from explodegrad.core.data import gaussian_data
+from explodegrad.studies.common import DEFAULT_INITS, architecture_label
+from explodegrad.studies.survey import BATCHNORM_RELU_MEAN_FIELD_RATE, COLUMNS, architecture_survey
 
 TINY = dict(depth=5, width=12, batch_size=32, seed=0)
 
 
 @pytest.fixture(scope="module")
 def data():
-    return gaussian_data(n_train=64, n_test=8, in_features=10, num_classes=3, seed=0,
-                         dtype=torch.float64)
+    return gaussian_data(n_train=64, n_test=8, in_features=10, num_classes=3, seed=0, dtype=torch.float64)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +27,9 @@ def survey(data):
 def test_table_has_one_row_per_architecture_with_the_documented_columns(survey):
     assert list(survey.table.columns) == list(COLUMNS)
     assert len(survey.table) == 9
-    assert list(survey.table["label"]) == [architecture_label(a, n) for a in ("relu", "tanh", "selu")
-                                           for n in ("none", "batch", "layer")]
+    assert list(survey.table["label"]) == [
+        architecture_label(a, n) for a in ("relu", "tanh", "selu") for n in ("none", "batch", "layer")
+    ]
     assert set(survey.profiles) == set(survey.domains) == set(survey.table["label"])
     assert (survey.table["depth"] == 5).all() and (survey.table["width"] == 12).all()
     assert survey.table["overflow_layer"].isna().all()
@@ -70,8 +65,9 @@ def test_probe_equals_exact_without_batch_norm(data):
 def test_orthogonal_linear_network_has_rate_exactly_one(data):
     # Square orthogonal hidden layers keep ||f_k|| and every per-example gradient's norm, so
     # GSC(k, 0) is the same for every hidden k (up to the float32 draw of the matrices).
-    result = architecture_survey(activations=("linear",), norms=("none",), inits="orthogonal",
-                                 data=data, **TINY)
+    result = architecture_survey(
+        activations=("linear",), norms=("none",), inits="orthogonal", data=data, **TINY
+    )
     row = result.row("linear", "none")
     assert row["rate"] == pytest.approx(1.0, abs=1e-6)
     profile = result.profiles["linear/none"]
@@ -80,16 +76,24 @@ def test_orthogonal_linear_network_has_rate_exactly_one(data):
 
 def test_batch_norm_relu_explodes_at_the_mean_field_rate():
     assert math.sqrt(math.pi / (math.pi - 1)) == BATCHNORM_RELU_MEAN_FIELD_RATE
-    result = architecture_survey(activations=("relu",), norms=("batch", "none"), depth=20, width=100,
-                                 data="gaussian", batch_size=256)
+    result = architecture_survey(
+        activations=("relu",), norms=("batch", "none"), depth=20, width=100, data="gaussian", batch_size=256
+    )
     assert result.row("relu", "batch")["rate"] == pytest.approx(BATCHNORM_RELU_MEAN_FIELD_RATE, abs=0.04)
     assert result.row("relu", "none")["rate"] < 1.1
     assert result.row("relu", "batch")["gsc_input"] > 10 * result.row("relu", "none")["gsc_input"]
 
 
 def test_residual_layouts_are_labelled(data):
-    result = architecture_survey(activations=("relu",), norms=("none",), residual=(False, True),
-                                 data=data, depth=6, width=12, batch_size=32)
+    result = architecture_survey(
+        activations=("relu",),
+        norms=("none",),
+        residual=(False, True),
+        data=data,
+        depth=6,
+        width=12,
+        batch_size=32,
+    )
     assert list(result.table["label"]) == ["relu/none", "relu/none/res"]
     assert list(result.table["residual"]) == [False, True]
     assert result.profiles["relu/none/res"].num_layers == 4  # input layer, 2 blocks, readout
@@ -98,8 +102,16 @@ def test_residual_layouts_are_labelled(data):
 def test_overflow_is_a_result_not_an_error(data):
     # std-1 Gaussian weights multiply a ReLU signal by about sqrt(width / 2) per layer:
     # 60 layers of width 100 overflow float32.
-    result = architecture_survey(activations=("relu",), norms=("none",), inits="gaussian", data=data,
-                                 depth=60, width=100, batch_size=32, dtype=torch.float32)
+    result = architecture_survey(
+        activations=("relu",),
+        norms=("none",),
+        inits="gaussian",
+        data=data,
+        depth=60,
+        width=100,
+        batch_size=32,
+        dtype=torch.float32,
+    )
     row = result.row("relu", "none")
     assert not pd.isna(row["overflow_layer"])
     assert math.isnan(row["rate"])
@@ -117,20 +129,23 @@ def test_summary_prints_fixed_format(survey):
     assert lines[1].startswith("relu/none")
 
 
-@pytest.mark.parametrize(("kwargs", "argument"), [
-    (dict(activations=("relu", "swish")), "activations"),
-    (dict(norms=()), "norms"),
-    (dict(norms="group"), "norms"),
-    (dict(inits={"relu": "bogus"}), "inits"),
-    (dict(inits=3), "inits"),
-    (dict(method="guess"), "method"),
-    (dict(batch_size=1), "batch_size"),
-    (dict(batch_size=10_000), "batch_size"),
-    (dict(depth=0), "depth"),
-    (dict(residual=()), "residual"),
-    (dict(data=[1, 2]), "data"),
-    (dict(scale="quick"), "scale"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        (dict(activations=("relu", "swish")), "activations"),
+        (dict(norms=()), "norms"),
+        (dict(norms="group"), "norms"),
+        (dict(inits={"relu": "bogus"}), "inits"),
+        (dict(inits=3), "inits"),
+        (dict(method="guess"), "method"),
+        (dict(batch_size=1), "batch_size"),
+        (dict(batch_size=10_000), "batch_size"),
+        (dict(depth=0), "depth"),
+        (dict(residual=()), "residual"),
+        (dict(data=[1, 2]), "data"),
+        (dict(scale="quick"), "scale"),
+    ],
+)
 def test_bad_input_names_the_argument(data, kwargs, argument):
     arguments = dict(data=data, depth=3, width=4, batch_size=16) | kwargs
     with pytest.raises(ValueError, match=argument):

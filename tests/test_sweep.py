@@ -5,15 +5,8 @@ import pytest
 import torch
 
 from explodegrad import NetConfig, load_digits
-from explodegrad.sweep import (
-    RunSpec,
-    StackedMLP,
-    estimate_memory,
-    grid,
-    lr_search,
-    sweep,
-)
-from explodegrad.train import TrainSettings, train
+from explodegrad.training.loop import TrainSettings, train
+from explodegrad.training.sweep import RunSpec, StackedMLP, estimate_memory, grid, lr_search, sweep
 
 TINY = NetConfig(depth=3, width=8)
 SETTINGS = TrainSettings(steps=15, batch_size=32, record_every=5, eval_size=200)
@@ -31,16 +24,25 @@ def _assert_same_as_train(result, run_index, history, tol=1e-5):
         np.testing.assert_allclose(rows[column].to_numpy(), getattr(history, column), rtol=0, atol=tol)
 
 
-@pytest.mark.parametrize("config, settings", [
-    (NetConfig(depth=4, width=16), SETTINGS.with_(optimizer="sgd", momentum=0.9, lr=0.05)),
-    (NetConfig(depth=4, width=16, norm="batch"), SETTINGS.with_(optimizer="sgd", lr=0.05, clip_norm=0.5)),
-    (NetConfig(depth=5, width=12, norm="batch", activation="tanh"),
-     SETTINGS.with_(optimizer="adam", lr=3e-3, schedule="cosine", weight_decay=1e-3)),
-    (NetConfig(depth=6, width=16, residual=True, residual_scale=0.5, norm="layer"),
-     SETTINGS.with_(optimizer="rmsprop", lr=1e-3, clip_value=0.1)),
-    (NetConfig(depth=6, width=16, residual=True, norm="batch", activation="selu"),
-     SETTINGS.with_(optimizer="adam", lr=1e-3, schedule="step")),
-])
+@pytest.mark.parametrize(
+    "config, settings",
+    [
+        (NetConfig(depth=4, width=16), SETTINGS.with_(optimizer="sgd", momentum=0.9, lr=0.05)),
+        (NetConfig(depth=4, width=16, norm="batch"), SETTINGS.with_(optimizer="sgd", lr=0.05, clip_norm=0.5)),
+        (
+            NetConfig(depth=5, width=12, norm="batch", activation="tanh"),
+            SETTINGS.with_(optimizer="adam", lr=3e-3, schedule="cosine", weight_decay=1e-3),
+        ),
+        (
+            NetConfig(depth=6, width=16, residual=True, residual_scale=0.5, norm="layer"),
+            SETTINGS.with_(optimizer="rmsprop", lr=1e-3, clip_value=0.1),
+        ),
+        (
+            NetConfig(depth=6, width=16, residual=True, norm="batch", activation="selu"),
+            SETTINGS.with_(optimizer="adam", lr=1e-3, schedule="step"),
+        ),
+    ],
+)
 def test_sweep_of_one_configuration_reproduces_train(digits64, config, settings):
     history = train(config, digits64, settings, progress=False)
     result = sweep([config], digits64, settings, progress=False)
@@ -52,9 +54,11 @@ def test_sweep_of_one_configuration_reproduces_train(digits64, config, settings)
 
 def test_a_diverging_model_leaves_the_others_as_if_trained_alone(digits64):
     config = NetConfig(depth=4, width=16, norm="batch")
-    runs = [RunSpec(config.with_(seed=1), SETTINGS.with_(lr=0.05)),
-            RunSpec(config.with_(seed=2, residual_scale=2.0), SETTINGS.with_(lr=1e200)),  # explodes
-            RunSpec(config.with_(seed=3, init="xavier"), SETTINGS.with_(lr=0.01, momentum=0.5))]
+    runs = [
+        RunSpec(config.with_(seed=1), SETTINGS.with_(lr=0.05)),
+        RunSpec(config.with_(seed=2, residual_scale=2.0), SETTINGS.with_(lr=1e200)),  # explodes
+        RunSpec(config.with_(seed=3, init="xavier"), SETTINGS.with_(lr=0.01, momentum=0.5)),
+    ]
     result = sweep(runs, digits64, progress=False)
     assert len(result.groups) == 1 and len(result.groups[0].chunks) == 1  # trained together
     summary = result.summary
@@ -92,8 +96,9 @@ def test_memory_limit_splits_into_chunks_with_equal_results(digits64):
     assert [len(c) for c in chunked.groups[0].chunks] == [2, 1]
     columns = ["run", "step", "train_loss", "test_loss", "train_error"]
     # equal up to rounding: a chunk's matrix products have other sizes, so BLAS may sum differently
-    np.testing.assert_allclose(chunked.table[columns].to_numpy(), whole.table[columns].to_numpy(),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        chunked.table[columns].to_numpy(), whole.table[columns].to_numpy(), rtol=0, atol=1e-12
+    )
     with pytest.raises(ValueError, match="memory: one model .* more than the limit"):
         sweep(runs, digits64, progress=False, memory_limit_bytes=shared + per_model // 2)
 
@@ -117,8 +122,14 @@ def test_results_are_deterministic(digits64):
 
 
 def test_grid_builds_every_combination():
-    runs = grid(NetConfig(depth=3, width=8), SETTINGS, activation=["relu", "tanh"], lr=[0.1, 0.2, 0.3],
-                betas=(0.8, 0.9), seed=7)
+    runs = grid(
+        NetConfig(depth=3, width=8),
+        SETTINGS,
+        activation=["relu", "tanh"],
+        lr=[0.1, 0.2, 0.3],
+        betas=(0.8, 0.9),
+        seed=7,
+    )
     assert len(runs) == 6
     assert [r.config.activation for r in runs[:3]] == ["relu"] * 3
     assert [r.settings.lr for r in runs[:3]] == [0.1, 0.2, 0.3]
@@ -143,18 +154,24 @@ def test_lr_search_picks_the_lowest_final_training_error(digits64):
     assert result.best_lr(0) == 0.05  # 1e-4 barely moves in 15 steps
 
 
-@pytest.mark.parametrize("call, argument", [
-    (lambda d: sweep([], d, progress=False), "configs: the grid is empty"),
-    (lambda d: sweep([NetConfig(depth=3, width=8)], d, lrs=[], progress=False), r"lrs=\[\]"),
-    (lambda d: sweep([NetConfig(depth=3, width=8)], d, lrs=[-1.0], progress=False), "lrs=-1.0"),
-    (lambda d: sweep([NetConfig(depth=3, width=8)], d, [SETTINGS, SETTINGS], progress=False), "settings: 2"),
-    (lambda d: sweep([TINY.with_(in_features=32)], d, progress=False), "config: in_features"),
-    (lambda d: sweep(["relu"], d, progress=False), "configs: expected NetConfig"),
-    (lambda d: grid(depth=[]), r"depth=\[\]"),
-    (lambda d: grid(colour=["red"]), "colour"),
-    (lambda d: grid(optimizer=["sgd", "lbfgs"]), "optimizer='lbfgs'"),
-    (lambda d: lr_search([NetConfig(depth=3, width=8)], d, [], progress=False), "lrs"),
-])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda d: sweep([], d, progress=False), "configs: the grid is empty"),
+        (lambda d: sweep([NetConfig(depth=3, width=8)], d, lrs=[], progress=False), r"lrs=\[\]"),
+        (lambda d: sweep([NetConfig(depth=3, width=8)], d, lrs=[-1.0], progress=False), "lrs=-1.0"),
+        (
+            lambda d: sweep([NetConfig(depth=3, width=8)], d, [SETTINGS, SETTINGS], progress=False),
+            "settings: 2",
+        ),
+        (lambda d: sweep([TINY.with_(in_features=32)], d, progress=False), "config: in_features"),
+        (lambda d: sweep(["relu"], d, progress=False), "configs: expected NetConfig"),
+        (lambda d: grid(depth=[]), r"depth=\[\]"),
+        (lambda d: grid(colour=["red"]), "colour"),
+        (lambda d: grid(optimizer=["sgd", "lbfgs"]), "optimizer='lbfgs'"),
+        (lambda d: lr_search([NetConfig(depth=3, width=8)], d, [], progress=False), "lrs"),
+    ],
+)
 def test_bad_input_names_the_argument(digits64, call, argument):
     with pytest.raises(ValueError, match=argument):
         call(digits64)

@@ -4,16 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from explodegrad.nets import build_mlp, per_example_loss
-from explodegrad.taylor import linearized_top_logits, taylor_compression
+from explodegrad.core.nets import build_mlp, per_example_loss
+from explodegrad.measures.taylor import linearized_top_logits, taylor_compression
 
 F64 = torch.float64
 
 
 def _data(n=60, features=6, classes=3, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(n, features, generator=gen, dtype=F64),
-            torch.randint(0, classes, (n,), generator=gen))
+    return (
+        torch.randn(n, features, generator=gen, dtype=F64),
+        torch.randint(0, classes, (n,), generator=gen),
+    )
 
 
 def _randomize_biases(net, seed=1):
@@ -25,21 +27,28 @@ def _randomize_biases(net, seed=1):
 
 
 def _error_and_loss(logits, targets):
-    return (float((logits.argmax(1) != targets).double().mean()),
-            float(per_example_loss(logits, targets).mean()))
+    return (
+        float((logits.argmax(1) != targets).double().mean()),
+        float(per_example_loss(logits, targets).mean()),
+    )
 
 
 @pytest.mark.parametrize("residual", [False, True])
 def test_linearizing_an_affine_network_is_exact(residual):
     inputs, targets = _data()
-    net = _randomize_biases(build_mlp(depth=6, width=8, activation="linear", residual=residual,
-                                      in_features=6, out_features=3, dtype=F64))
+    net = _randomize_biases(
+        build_mlp(
+            depth=6, width=8, activation="linear", residual=residual, in_features=6, out_features=3, dtype=F64
+        )
+    )
     logits = net(inputs).detach()
     for k in range(1, net.num_layers + 1):
-        f_below = inputs if k == net.num_layers else net.forward_from(net.num_layers + 1, inputs,
-                                                                      to=k + 1).detach()
-        torch.testing.assert_close(linearized_top_logits(net, f_below, k, f_below.mean(0)), logits,
-                                   rtol=1e-10, atol=1e-10)
+        f_below = (
+            inputs if k == net.num_layers else net.forward_from(net.num_layers + 1, inputs, to=k + 1).detach()
+        )
+        torch.testing.assert_close(
+            linearized_top_logits(net, f_below, k, f_below.mean(0)), logits, rtol=1e-10, atol=1e-10
+        )
     curve = taylor_compression(net, inputs, targets)
     np.testing.assert_array_equal(curve.ks, np.arange(net.num_layers + 1))
     error, loss = _error_and_loss(logits, targets)

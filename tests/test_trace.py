@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from explodegrad.nets import build_mlp, per_example_loss
-from explodegrad.trace import layer_rms, trace
+from explodegrad.core.nets import build_mlp, per_example_loss
+from explodegrad.core.trace import layer_rms, trace
 
 F64 = torch.float64
 
@@ -77,9 +77,14 @@ def test_residual_trace_has_one_entry_per_block():
     assert tr.num_layers == net.num_layers == 5
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((4, 5), "inputs: 5 features given"), ((0, 6), "inputs: the batch is empty"), ((4,), "inputs: expected"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((4, 5), "inputs: 5 features given"),
+        ((0, 6), "inputs: the batch is empty"),
+        ((4,), "inputs: expected"),
+    ],
+)
 def test_bad_batches_raise(net_and_batch, shape, message):
     net, _, _ = net_and_batch
     with pytest.raises(ValueError, match=message):
@@ -104,8 +109,9 @@ def test_layer_rms_is_the_root_mean_square_of_each_f_k(net_and_batch):
 def test_layer_rms_is_constant_through_an_orthogonal_linear_network():
     # Square orthogonal maps preserve every row's norm exactly, biases are zero: every layer
     # has the input's RMS (to float32 precision: the weights are drawn in float32).
-    net = build_mlp(depth=6, width=16, activation="linear", init="orthogonal", in_features=16,
-                    out_features=16, dtype=F64)
+    net = build_mlp(
+        depth=6, width=16, activation="linear", init="orthogonal", in_features=16, out_features=16, dtype=F64
+    )
     x = 3.0 * torch.randn(32, 16, dtype=F64)
     rms = layer_rms(trace(net, x))
     np.testing.assert_allclose(rms, float(x.pow(2).mean().sqrt()), rtol=1e-6)
@@ -113,16 +119,16 @@ def test_layer_rms_is_constant_through_an_orthogonal_linear_network():
 
 def test_layer_rms_orders_layers_from_the_output():
     # Linear He network with a factor 2 per layer in mean square: RMS grows towards the logits.
-    net = build_mlp(depth=8, width=256, activation="linear", init="he", in_features=256,
-                    out_features=256, dtype=F64)
+    net = build_mlp(
+        depth=8, width=256, activation="linear", init="he", in_features=256, out_features=256, dtype=F64
+    )
     rms = layer_rms(trace(net, torch.randn(64, 256, dtype=F64)))
     ratios = rms[:-1] / rms[1:]  # RMS(f_k) / RMS(f_{k+1}), about sqrt(2)
     np.testing.assert_allclose(ratios, math.sqrt(2), rtol=0.1)
 
 
 def test_layer_rms_reports_overflow_instead_of_raising():
-    net = build_mlp(depth=12, width=16, activation="linear", init="gaussian", init_scale=1e6,
-                    in_features=16)
+    net = build_mlp(depth=12, width=16, activation="linear", init="gaussian", init_scale=1e6, in_features=16)
     rms = layer_rms(trace(net, torch.randn(8, 16)))
     assert rms.shape == (12,)
     assert np.isfinite(rms[-1]) and not np.isfinite(rms[0])

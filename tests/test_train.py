@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from explodegrad import NetConfig, build_mlp, gaussian_data, load_digits
-from explodegrad.optim import (
+from explodegrad.training.loop import TrainSettings, layer_slices, minibatches, train
+from explodegrad.training.optimizers import (
     Hyperparameters,
     apply_update,
     clip_gradients,
     init_state,
     schedule_factor,
 )
-from explodegrad.train import TrainSettings, layer_slices, minibatches, train
 
 SMALL = NetConfig(depth=4, width=16)
 QUICK = TrainSettings(steps=12, batch_size=32, record_every=4, eval_size=256)
@@ -32,21 +32,25 @@ def digits64():
 
 # --- settings -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("changes, argument", [
-    ({"optimizer": "lbfgs"}, "optimizer"),
-    ({"lr": 0.0}, "lr"),
-    ({"lr": -0.1}, "lr"),
-    ({"momentum": 1.0}, "momentum"),
-    ({"betas": (0.9,)}, "betas"),
-    ({"betas": (0.9, 1.5)}, "betas[1]"),
-    ({"schedule": "linear"}, "schedule"),
-    ({"clip_norm": 0}, "clip_norm"),
-    ({"clip_value": -1.0}, "clip_value"),
-    ({"steps": 0}, "steps"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"milestones": (0.5, 1.0)}, "milestones"),
-    ({"learning_rate": 0.1}, "learning_rate"),
-])
+
+@pytest.mark.parametrize(
+    "changes, argument",
+    [
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": -0.1}, "lr"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"betas": (0.9,)}, "betas"),
+        ({"betas": (0.9, 1.5)}, "betas[1]"),
+        ({"schedule": "linear"}, "schedule"),
+        ({"clip_norm": 0}, "clip_norm"),
+        ({"clip_value": -1.0}, "clip_value"),
+        ({"steps": 0}, "steps"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"milestones": (0.5, 1.0)}, "milestones"),
+        ({"learning_rate": 0.1}, "learning_rate"),
+    ],
+)
 def test_bad_settings_name_the_argument(changes, argument):
     with pytest.raises(ValueError, match=argument.replace("[", r"\[")):
         TrainSettings().with_(**changes)
@@ -69,21 +73,24 @@ def test_epochs_replace_steps(digits):
 
 # --- optimizers, clipping, schedules --------------------------------------------------------
 
+
 def _hyper(settings: TrainSettings, models: int = 1, lrs=None) -> Hyperparameters:
-    from explodegrad.train import stack_hyperparameters
+    from explodegrad.training.loop import stack_hyperparameters
 
     lrs = lrs or [settings.lr] * models
     return stack_hyperparameters([settings.with_(lr=lr) for lr in lrs], None, torch.float64)
 
 
-@pytest.mark.parametrize("name, make", [
-    ("sgd", lambda p, lr: torch.optim.SGD([p], lr=lr, momentum=0.9, weight_decay=0.01)),
-    ("adam", lambda p, lr: torch.optim.Adam([p], lr=lr, betas=(0.8, 0.99), weight_decay=0.01)),
-    ("rmsprop", lambda p, lr: torch.optim.RMSprop([p], lr=lr, alpha=0.9, weight_decay=0.01)),
-])
+@pytest.mark.parametrize(
+    "name, make",
+    [
+        ("sgd", lambda p, lr: torch.optim.SGD([p], lr=lr, momentum=0.9, weight_decay=0.01)),
+        ("adam", lambda p, lr: torch.optim.Adam([p], lr=lr, betas=(0.8, 0.99), weight_decay=0.01)),
+        ("rmsprop", lambda p, lr: torch.optim.RMSprop([p], lr=lr, alpha=0.9, weight_decay=0.01)),
+    ],
+)
 def test_updates_match_torch_optim_per_model(name, make):
-    settings = TrainSettings(optimizer=name, momentum=0.9, betas=(0.8, 0.99), alpha=0.9,
-                             weight_decay=0.01)
+    settings = TrainSettings(optimizer=name, momentum=0.9, betas=(0.8, 0.99), alpha=0.9, weight_decay=0.01)
     lrs = [0.1, 0.003]
     generator = torch.Generator().manual_seed(1)
     start = torch.randn(2, 7, generator=generator, dtype=torch.float64)
@@ -157,6 +164,7 @@ def test_minibatches_are_seeded_full_and_cover_each_epoch():
 
 # --- history --------------------------------------------------------------------------------
 
+
 def test_history_records_known_gradient_norms_and_update_ratios(digits64):
     settings = QUICK.with_(optimizer="sgd", momentum=0.0, lr=0.05, record_every=1, steps=2)
     config = SMALL.with_(norm="batch")
@@ -167,7 +175,7 @@ def test_history_records_known_gradient_norms_and_update_ratios(digits64):
     assert np.isnan(history.grad_norms[0]).all() and np.isnan(history.learning_rate[0])
     # recompute update 1 by hand: the gradient of minibatch 1 at the initial weights
     from explodegrad import build_from_config
-    from explodegrad.nets import per_example_loss
+    from explodegrad.core.nets import per_example_loss
 
     net = build_from_config(config, dtype=torch.float64)
     index = next(minibatches(len(digits64.x_train), settings.batch_size, settings.seed))
@@ -207,13 +215,15 @@ def test_callback_sees_each_record_and_can_stop(digits):
 
 # --- divergence -----------------------------------------------------------------------------
 
+
 def test_huge_learning_rate_overflows_the_loss_at_step_two():
     """lr = 1e30 in float32: update 1 makes every weight ~1e28-1e30 (finite); the next forward
     pass multiplies two such layers (~1e58 > 3.4e38), so step 2's loss is not finite."""
     data = gaussian_data(n_train=128, n_test=64, in_features=16, seed=2)
     config = NetConfig(depth=2, width=16, activation="linear", in_features=16)
-    history = train(config, data, QUICK, optimizer="sgd", momentum=0.0, lr=1e30, record_every=1,
-                    progress=False)
+    history = train(
+        config, data, QUICK, optimizer="sgd", momentum=0.0, lr=1e30, record_every=1, progress=False
+    )
     assert history.diverged and history.diverged_step == 2 and history.diverged_layer == 0
     assert history.steps_done == 1 and list(history.steps) == [0, 1]
     # the record after update 1 already sees the overflow on the evaluation set: reported, not raised
@@ -222,12 +232,15 @@ def test_huge_learning_rate_overflows_the_loss_at_step_two():
     assert "step 2" in history.message and "layer 1" in history.message
 
 
-@pytest.mark.parametrize("scales, expected_layer", [
-    # layer k's gradient is ~ (s_1 ... s_{k-1}) * |dL/df_1| with |dL/df_1| ~ 1/16: the first
-    # k where that product passes float32's 3.4e38 is the layer to report
-    ({1: 1e15, 2: 1e15, 3: 1e15, 4: 1e-20}, 4),  # 1e45/16 overflows, 1e30/16 does not
-    ({1: 1e21, 2: 1e21, 3: 1e-30, 4: 1.0}, 3),   # 1e42/16 overflows, 1e21/16 does not
-])
+@pytest.mark.parametrize(
+    "scales, expected_layer",
+    [
+        # layer k's gradient is ~ (s_1 ... s_{k-1}) * |dL/df_1| with |dL/df_1| ~ 1/16: the first
+        # k where that product passes float32's 3.4e38 is the layer to report
+        ({1: 1e15, 2: 1e15, 3: 1e15, 4: 1e-20}, 4),  # 1e45/16 overflows, 1e30/16 does not
+        ({1: 1e21, 2: 1e21, 3: 1e-30, 4: 1.0}, 3),  # 1e42/16 overflows, 1e21/16 does not
+    ],
+)
 def test_divergence_reports_the_first_layer_whose_gradient_overflowed(scales, expected_layer):
     data = gaussian_data(n_train=64, n_test=32, in_features=8, seed=0)
     net = build_mlp(depth=4, width=8, activation="linear", in_features=8)
@@ -243,9 +256,10 @@ def test_divergence_reports_the_first_layer_whose_gradient_overflowed(scales, ex
 
 # --- measurements (GSC and domain statistics, from other modules) ---------------------------
 
+
 def test_measurements_every_n_steps(digits):
-    pytest.importorskip("explodegrad.gsc")
-    pytest.importorskip("explodegrad.domain")
+    pytest.importorskip("explodegrad.measures.gsc")
+    pytest.importorskip("explodegrad.measures.domain")
     history = train(SMALL, digits, QUICK, measure_every=6, measure_size=64, progress=False)
     assert [m.step for m in history.measurements] == [0, 6, 12]
     assert len(history.measurements[0].gsc.layers) >= SMALL.depth

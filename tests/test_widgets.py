@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from explodegrad import widgets
-from explodegrad.device import DeviceChoice
-from explodegrad.gsc import GSCProfile
+from explodegrad.core.device import DeviceChoice
+from explodegrad.measures.gsc import GSCProfile
 from explodegrad.plots.theme import OVERFLOW_MARKER_GID
 from explodegrad.widgets import base
 from explodegrad.widgets.base import figure_data, render_png
@@ -24,10 +24,20 @@ def fast_render(monkeypatch):
     """Stand-in for PNG rendering (the slow part on a small CPU): bytes of what the figure
     shows, so that equal data gives equal 'images' and any change in the drawing changes them.
     Tests that compare real PNGs do not use it."""
+
     def render(fig, dpi=None, canvas=None):
-        return repr([(p["title"], p["xlabel"], p["ylabel"], p["texts"],
-                      [(x.tolist(), y.tolist()) for x, y in p["lines"]])
-                     for p in figure_data(fig)]).encode()
+        return repr(
+            [
+                (
+                    p["title"],
+                    p["xlabel"],
+                    p["ylabel"],
+                    p["texts"],
+                    [(x.tolist(), y.tolist()) for x, y in p["lines"]],
+                )
+                for p in figure_data(fig)
+            ]
+        ).encode()
 
     monkeypatch.setattr(base, "render_png", render)
 
@@ -44,6 +54,7 @@ def change_each_control(explorer, new_values):
 
 # ----------------------------------------------------------------------------- GSC
 
+
 @pytest.fixture
 def gsc(fast_render):
     return widgets.gsc_explorer(**SMALL)
@@ -51,8 +62,18 @@ def gsc(fast_render):
 
 def test_gsc_explorer_every_control_reruns_and_redraws(gsc):
     assert isinstance(gsc.last_result, GSCProfile) and gsc.last_result.num_layers == 6
-    change_each_control(gsc, {"depth": 8, "width": 24, "activation": "tanh", "norm": "batch",
-                              "init": "orthogonal", "residual": True, "residual_scale": 0.3})
+    change_each_control(
+        gsc,
+        {
+            "depth": 8,
+            "width": 24,
+            "activation": "tanh",
+            "norm": "batch",
+            "init": "orthogonal",
+            "residual": True,
+            "residual_scale": 0.3,
+        },
+    )
     profile = gsc.last_result
     assert profile.label == "tanh/batch/orthogonal d8 w24 res x0.3"
     np.testing.assert_array_equal(gsc.last_figure_data[0]["lines"][0][1], profile.gsc)
@@ -61,8 +82,8 @@ def test_gsc_explorer_every_control_reruns_and_redraws(gsc):
 
 
 def test_gsc_explorer_measures_what_the_library_measures(gsc):
-    from explodegrad.gsc import gsc_profile
-    from explodegrad.nets import build_mlp
+    from explodegrad.core.nets import build_mlp
+    from explodegrad.measures.gsc import gsc_profile
     from explodegrad.widgets.controls import digits_batch
 
     x, y = digits_batch(CPU.device)
@@ -146,13 +167,25 @@ def test_set_changes_several_controls_with_one_run(gsc):
 
 # ----------------------------------------------------------------------------- the others
 
+
 def test_domain_explorer_every_control_reruns_and_redraws(fast_render):
     explorer = widgets.domain_explorer(**SMALL)
-    change_each_control(explorer, {"depth": 8, "width": 24, "activation": "relu", "norm": "layer",
-                                   "init": "he", "residual": True, "residual_scale": 0.5})
+    change_each_control(
+        explorer,
+        {
+            "depth": 8,
+            "width": 24,
+            "activation": "relu",
+            "norm": "layer",
+            "init": "he",
+            "residual": True,
+            "residual_scale": 0.5,
+        },
+    )
     stats = explorer.last_result
-    for panel, field in zip(explorer.last_figure_data,
-                            ("preact_std_relative", "sign_diversity", "linear_fit_error")):
+    for panel, field in zip(
+        explorer.last_figure_data, ("preact_std_relative", "sign_diversity", "linear_fit_error")
+    ):
         np.testing.assert_array_equal(panel["lines"][0][1], getattr(stats, field))
     assert "layer k = 2" in explorer.last_text
 
@@ -161,8 +194,9 @@ def test_dilution_explorer_steps_through_valid_depths_only(fast_render):
     explorer = widgets.dilution_explorer(**SMALL)
     depth = explorer.controls["depth"]
     assert (depth.min, depth.step, (depth.max - 2) % 2) == (4, 2, 0)
-    change_each_control(explorer, {"depth": 8, "width": 24, "activation": "tanh", "norm": "none",
-                                   "residual_scale": 0.1})
+    change_each_control(
+        explorer, {"depth": 8, "width": 24, "activation": "tanh", "norm": "none", "residual_scale": 0.1}
+    )
     result = explorer.last_result
     np.testing.assert_array_equal(explorer.last_figure_data[0]["lines"][1][1], result.predicted_block_gsc)
     assert result.method == "probe" and result.layers.size == 3
@@ -187,12 +221,33 @@ def test_training_explorer_progress_rerun_and_divergence(fast_render):
     assert progress.first_update_at is not None and progress.first_update_at - progress.started_at < 1.0
     history = explorer.last_result
     np.testing.assert_array_equal(explorer.last_figure_data[0]["lines"][0][1], history.train_loss)
-    change_each_control(explorer, {"lr": 0.1, "optimizer": "adam", "clipping": "norm", "clip": 0.1,
-                                   "depth": 4, "width": 16, "norm": "batch", "activation": "tanh",
-                                   "init": "xavier", "residual": True})
+    change_each_control(
+        explorer,
+        {
+            "lr": 0.1,
+            "optimizer": "adam",
+            "clipping": "norm",
+            "clip": 0.1,
+            "depth": 4,
+            "width": 16,
+            "norm": "batch",
+            "activation": "tanh",
+            "init": "xavier",
+            "residual": True,
+        },
+    )
     assert explorer.last_result.settings.clip_norm == pytest.approx(0.1)
-    explorer.set(residual=False, init="gaussian", norm="none", activation="linear", optimizer="sgd",
-                 clipping="none", lr=3.0, depth=8, width=64)
+    explorer.set(
+        residual=False,
+        init="gaussian",
+        norm="none",
+        activation="linear",
+        optimizer="sgd",
+        clipping="none",
+        lr=3.0,
+        depth=8,
+        width=64,
+    )
     assert explorer.last_error is None and explorer.last_result.diverged
     assert progress.bar.bar_style == "danger" and "diverged at step" in explorer.last_text
     markers = [panel for panel in explorer.last_figure_data if any("diverged" in t for t in panel["texts"])]
@@ -208,24 +263,33 @@ def test_training_explorer_bad_setting_resets_progress(fast_render):
 
 # ----------------------------------------------------------------------------- the pattern itself
 
+
 def test_cpu_experiments_run_with_limited_threads_and_threads_are_restored(monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # as on a 2-core machine
     calls = []
     monkeypatch.setattr(torch, "set_num_threads", calls.append)
-    explorer = widgets.Explorer({"n": w.IntSlider(value=1)}, lambda n: n, lambda r: plt.figure(), "t",
-                                device=CPU)
+    explorer = widgets.Explorer(
+        {"n": w.IntSlider(value=1)}, lambda n: n, lambda r: plt.figure(), "t", device=CPU
+    )
     assert calls == [1, 2]  # one thread while the experiment runs, then back to two
     assert explorer.device_label.value == f"Runs on: {CPU}; experiments use 1 thread(s)"
     calls.clear()
-    widgets.Explorer({"n": w.IntSlider(value=1)}, lambda n: n, lambda r: plt.figure(), "t", device=CPU,
-                     cpu_threads=None)
+    widgets.Explorer(
+        {"n": w.IntSlider(value=1)}, lambda n: n, lambda r: plt.figure(), "t", device=CPU, cpu_threads=None
+    )
     assert calls == []
 
 
 def test_view_controls_must_not_clash_and_render_png_is_deterministic():
     with pytest.raises(ValueError, match="view_controls: 'n' is also an experiment control"):
-        widgets.Explorer({"n": w.IntSlider()}, lambda n: n, lambda r, n: None, "t", device=CPU,
-                         view_controls={"n": w.Checkbox()})
+        widgets.Explorer(
+            {"n": w.IntSlider()},
+            lambda n: n,
+            lambda r, n: None,
+            "t",
+            device=CPU,
+            view_controls={"n": w.Checkbox()},
+        )
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 2])
     assert render_png(fig) == render_png(fig)
@@ -240,7 +304,8 @@ def test_an_error_while_drawing_is_shown_too():
 
 
 def test_overflow_marker_survives_into_the_explorer_figure():
-    explorer = widgets.gsc_explorer(depth=40, width=128, activation="linear", init="gaussian", device=CPU,
-                                    raw=False)  # real PNG rendering of an overflow
+    explorer = widgets.gsc_explorer(
+        depth=40, width=128, activation="linear", init="gaussian", device=CPU, raw=False
+    )  # real PNG rendering of an overflow
     fig = explorer.last_figure
     assert any(line.get_gid() == OVERFLOW_MARKER_GID for line in fig.axes[0].get_lines())

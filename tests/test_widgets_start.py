@@ -8,7 +8,7 @@ import torch
 from matplotlib.figure import Figure
 
 from explodegrad import plots, widgets
-from explodegrad.device import DeviceChoice
+from explodegrad.core.device import DeviceChoice
 
 CPU = DeviceChoice(torch.device("cpu"), "CPU", "test")
 
@@ -50,7 +50,7 @@ def test_setting_a_control_reruns_and_the_figure_data_changes():
     assert calls[-1] == (3, 1) and explorer.runs == 2
     np.testing.assert_allclose(explorer.last_figure_data[0]["lines"][0][1], np.linspace(0, 1, 11) ** 3)
     explorer.controls["sign"].value = -1
-    np.testing.assert_allclose(explorer.last_result, -np.linspace(0, 1, 11) ** 3)
+    np.testing.assert_allclose(explorer.last_result, -(np.linspace(0, 1, 11) ** 3))
 
 
 def test_going_back_to_a_setting_hits_the_cache():
@@ -75,7 +75,8 @@ def test_a_bad_setting_shows_a_message_and_the_explorer_keeps_working():
     explorer, _ = _power_explorer()
     explorer.controls["n"].value = 5  # must not raise
     assert explorer.last_error == (
-        "Could not run this setting: n=5, sign=1 — n=5 is not allowed: five is right out")
+        "Could not run this setting: n=5, sign=1 — n=5 is not allowed: five is right out"
+    )
     assert explorer.last_result is None and explorer.last_figure is None
     assert explorer.status.value.startswith("Could not run")
     explorer.controls["n"].value = 6
@@ -162,11 +163,14 @@ def test_plot_layer_rms_reports_overflow_instead_of_drawing_it():
     assert any("overflow (inf/NaN) at k = 1, 2" in text.get_text() for text in ax.texts)
 
 
-@pytest.mark.parametrize("rms, ax, message", [
-    (np.array([]), None, "rms: expected a non-empty 1-d array"),
-    (np.ones((2, 2)), None, "rms: expected"),
-    (np.ones(3), "axes", "ax='axes'"),
-])
+@pytest.mark.parametrize(
+    "rms, ax, message",
+    [
+        (np.array([]), None, "rms: expected a non-empty 1-d array"),
+        (np.ones((2, 2)), None, "rms: expected"),
+        (np.ones(3), "axes", "ax='axes'"),
+    ],
+)
 def test_plot_layer_rms_bad_input(rms, ax, message):
     with pytest.raises(ValueError, match=message):
         plots.plot_layer_rms(rms, ax=ax)

@@ -37,7 +37,7 @@ def evaluate(
     """Judge claims on freshly computed studies (each study once, shared by its claims).
 
     Args:
-        scale: a :class:`~explodegrad.scale.Scale` (default QUICK).
+        scale: a :class:`~explodegrad.core.scales.Scale` (default QUICK).
         seeds: a count or the seeds of every study that trains (default: the scale's ``num_seeds``).
         device: where to run (a torch device, its name or a DeviceChoice; default the CPU).
         chapter: only this chapter's claims (``"01"`` ... ``"07"``).

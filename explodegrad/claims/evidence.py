@@ -15,13 +15,29 @@ from typing import Any
 
 import torch
 
-from explodegrad import chain, depth_study, gsc_meaning, impact, remedies, residual, survey
-from explodegrad._checks import check_choice
-from explodegrad.data import load_digits
-from explodegrad.depth_study import study_data
-from explodegrad.nets import build_mlp
-from explodegrad.scale import PAPER, QUICK, SCALES, Scale
-from explodegrad.seeds import resolve_seeds
+from explodegrad.core.checks import check_choice
+from explodegrad.core.data import load_digits
+from explodegrad.core.nets import build_mlp
+from explodegrad.core.scales import PAPER, QUICK, SCALES, Scale
+from explodegrad.core.seeds import resolve_seeds
+from explodegrad.measures import dilution
+from explodegrad.studies import (
+    chain_rule,
+    clipping,
+    common,
+    depth_limit,
+    effective_depth,
+    gradient_descent,
+    gsc_meaning,
+    optimizers,
+    orthogonal,
+    overflow,
+    recurrent,
+    remedies,
+    survey,
+    width_depth,
+)
+from explodegrad.studies.common import study_data
 
 
 @dataclass(frozen=True)
@@ -55,51 +71,53 @@ def setting(scale: Scale | None = None, seeds: Any = None, device: Any = None) -
 # ----------------------------------------------------------------------------- chapter 01
 
 
-def scalar_chains(where: EvidenceSetting) -> dict[float, chain.ChainResult]:
+def scalar_chains(where: EvidenceSetting) -> dict[float, chain_rule.ChainResult]:
     """w -> the scalar chain of depth 30 (chapter 01)."""
-    return {w: chain.scalar_chain(weight=w, depth=30) for w in (0.9, 1.0, 1.1)}
+    return {w: chain_rule.scalar_chain(weight=w, depth=30) for w in (0.9, 1.0, 1.1)}
 
 
-def deep_linear(where: EvidenceSetting) -> dict[float, list[chain.LinearGradients]]:
+def deep_linear(where: EvidenceSetting) -> dict[float, list[chain_rule.LinearGradients]]:
     """sigma -> one 30-layer linear network per seed (chapter 01)."""
     return {
         sigma: [
-            chain.deep_linear_gradients(depth=30, width=100, sigma=sigma, seed=seed) for seed in where.seeds
+            chain_rule.deep_linear_gradients(depth=30, width=100, sigma=sigma, seed=seed)
+            for seed in where.seeds
         ]
         for sigma in (0.8, 1.0, 1.2)
     }
 
 
-def overflow(where: EvidenceSetting) -> dict[str, chain.OverflowResult]:
+def overflow_study(where: EvidenceSetting) -> dict[str, overflow.OverflowResult]:
     """dtype -> where a network whose layers multiply by 10 overflows (chapter 01)."""
     return {
-        dtype: chain.find_overflow(width=64, sigma=10.0, dtype=dtype, max_depth=400)
+        dtype: overflow.find_overflow(width=64, sigma=10.0, dtype=dtype, max_depth=400)
         for dtype in ("float16", "float32", "float64")
     }
 
 
-def overshoot(where: EvidenceSetting) -> dict[float, chain.PathResult]:
+def overshoot(where: EvidenceSetting) -> dict[float, gradient_descent.PathResult]:
     """lr -> gradient descent on the quadratic of curvatures 1 and 20 (chapter 01)."""
-    return {lr: chain.gradient_descent_path(lr=lr, steps=30) for lr in (0.09, 0.11)}
+    return {lr: gradient_descent.gradient_descent_path(lr=lr, steps=30) for lr in (0.09, 0.11)}
 
 
-def init_scales(where: EvidenceSetting) -> chain.InitScales:
+def init_scales(where: EvidenceSetting) -> chain_rule.InitScales:
     """Gaussian, Xavier and He in a 20-layer ReLU network, float64 (chapter 01)."""
-    return chain.init_scales(depth=20, width=100, activation="relu", dtype=torch.float64)
+    return chain_rule.init_scales(depth=20, width=100, activation="relu", dtype=torch.float64)
 
 
-def recurrent(where: EvidenceSetting) -> dict[str, list[chain.RecurrentGradients]]:
-    """cell -> one :func:`~explodegrad.chain.recurrent_gradients` run per seed (200 Adam steps)."""
+def recurrent_study(where: EvidenceSetting) -> dict[str, list[recurrent.RecurrentGradients]]:
+    """cell -> one :func:`~explodegrad.studies.recurrent.recurrent_gradients` run per seed
+    (200 Adam steps)."""
     return {
-        cell: [chain.recurrent_gradients(cell, steps_trained=200, seed=seed) for seed in where.seeds]
-        for cell in chain.CELLS
+        cell: [recurrent.recurrent_gradients(cell, steps_trained=200, seed=seed) for seed in where.seeds]
+        for cell in recurrent.CELLS
     }
 
 
 def clipping_runs(where: EvidenceSetting) -> dict[str, list[Any]]:
     """name -> one training history per seed: a 10-layer ReLU network, SGD at lr 0.1, with and
     without clipping (chapter 01)."""
-    return chain.clipping_comparison(steps=where.scale.train_steps, seeds=where.seeds)
+    return clipping.clipping_comparison(steps=where.scale.train_steps, seeds=where.seeds)
 
 
 # ----------------------------------------------------------------------------- chapter 02
@@ -128,7 +146,7 @@ def perturbation(where: EvidenceSetting) -> gsc_meaning.PerturbationCheck:
 
 def relu_profiles(where: EvidenceSetting) -> dict[str, Any]:
     """relu/none and relu/batch GSC profiles at the scale's depth (chapter 02, float64)."""
-    from explodegrad.gsc import gsc_profile
+    from explodegrad.measures.gsc import gsc_profile
 
     inputs, targets = _digits_batch()
     depth = where.scale.depth
@@ -145,7 +163,7 @@ def relu_profiles(where: EvidenceSetting) -> dict[str, Any]:
 
 def pseudo_linearity(where: EvidenceSetting) -> dict[str, float]:
     """Chapter 04's toys: 1 - R^2 of tanh and ReLU on evenly spread pre-activations (exact)."""
-    from explodegrad.domain import linear_fit_error
+    from explodegrad.measures.domain import linear_fit_error
 
     u = torch.linspace(-1.0, 1.0, 1001, dtype=torch.float64)
     return {
@@ -170,17 +188,17 @@ def architecture_survey(where: EvidenceSetting) -> survey.SurveyResult:
     )
 
 
-def optimizers(where: EvidenceSetting) -> impact.OptimizerStudy:
+def optimizers_study(where: EvidenceSetting) -> optimizers.OptimizerStudy:
     """SGD, Adam and RMSprop on batch-normalized ReLU, every seed (chapter 03)."""
-    return impact.optimizer_study(scale=where.scale, seeds=where.seeds, device=where.device)
+    return optimizers.optimizer_study(scale=where.scale, seeds=where.seeds, device=where.device)
 
 
-def depth_errors(where: EvidenceSetting) -> impact.DepthStudy:
+def depth_errors(where: EvidenceSetting) -> depth_limit.DepthStudy:
     """Training error against depth for two exploding and one calm architecture (chapter 03)."""
-    return impact.depth_study(scale=where.scale, seeds=where.seeds, device=where.device)
+    return depth_limit.depth_study(scale=where.scale, seeds=where.seeds, device=where.device)
 
 
-def dilution(where: EvidenceSetting) -> residual.DilutionResult:
+def dilution_study(where: EvidenceSetting) -> dilution.DilutionResult:
     """Dilution in a batch-normalized ReLU ResNet of the scale's size at initialization (chapter 05)."""
     data = study_data(where.scale, device=where.device)
     inputs, _ = data.batch(min(256, len(data.x_train)))
@@ -195,7 +213,7 @@ def dilution(where: EvidenceSetting) -> residual.DilutionResult:
         device=where.device,
         dtype=data.x_train.dtype,
     )
-    return residual.dilution_profile(net, inputs)
+    return dilution.dilution_profile(net, inputs)
 
 
 # ----------------------------------------------------------------------------- chapters 06-07
@@ -205,7 +223,7 @@ def paths_at_init(where: EvidenceSetting) -> dict[str, Any]:
     """label -> path contributions at initialization with the natural skip (chapter 06)."""
     scale = where.scale
     return {
-        a.label: depth_study.paths_at_initialization(
+        a.label: effective_depth.paths_at_initialization(
             depth=scale.depth + scale.depth % 2,
             width=scale.width,
             activation=a.activation,
@@ -213,28 +231,28 @@ def paths_at_init(where: EvidenceSetting) -> dict[str, Any]:
             residual=a.residual,
             batch_size=2 * scale.batch_size,
             device=where.device,
-            dtype=depth_study.default_dtype(where.device),
+            dtype=common.default_dtype(where.device),
         )
-        for a in depth_study.DEFAULT_ARCHITECTURES
+        for a in effective_depth.DEFAULT_ARCHITECTURES
     }
 
 
-def effective_depth(where: EvidenceSetting) -> depth_study.EffectiveDepthStudy:
+def effective_depth_study(where: EvidenceSetting) -> effective_depth.EffectiveDepthStudy:
     """Effective depth during training and the Taylor experiment, every seed (chapter 06)."""
-    return depth_study.effective_depth_study(where.scale, seeds=where.seeds, device=where.device)
+    return effective_depth.effective_depth_study(where.scale, seeds=where.seeds, device=where.device)
 
 
-def orthogonal(where: EvidenceSetting) -> remedies.OrthogonalStateResult:
+def orthogonal_study(where: EvidenceSetting) -> orthogonal.OrthogonalStateResult:
     """He, looks-linear and orthogonal tanh starts in training, every seed (chapter 07)."""
-    return remedies.orthogonal_initial_state(where.scale, seeds=where.seeds, device=where.device)
+    return orthogonal.orthogonal_initial_state(where.scale, seeds=where.seeds, device=where.device)
 
 
-def width_depth(where: EvidenceSetting) -> remedies.WidthDepthResult:
+def width_depth_study(where: EvidenceSetting) -> width_depth.WidthDepthResult:
     """Width against depth at one parameter budget, every seed (chapter 07)."""
-    return remedies.width_vs_depth(where.scale, seeds=where.seeds, device=where.device)
+    return width_depth.width_vs_depth(where.scale, seeds=where.seeds, device=where.device)
 
 
-def clipping(where: EvidenceSetting) -> remedies.RemedyEvidence:
+def clipping_study(where: EvidenceSetting) -> remedies.RemedyEvidence:
     """Clipping by norm on batch-normalized ReLU: the first update's balance with and without."""
     return remedies.batch_norm_clipping(
         where.scale, study_data(where.scale, device=where.device), where.seeds[0]
@@ -245,9 +263,9 @@ def clipping(where: EvidenceSetting) -> remedies.RemedyEvidence:
 STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "scalar-chains": scalar_chains,
     "deep-linear": deep_linear,
-    "overflow": overflow,
+    "overflow": overflow_study,
     "overshoot": overshoot,
-    "recurrent": recurrent,
+    "recurrent": recurrent_study,
     "clipping-runs": clipping_runs,
     "init-scales": init_scales,
     "rescaling": rescaling,
@@ -255,14 +273,14 @@ STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "relu-profiles": relu_profiles,
     "pseudo-linearity": pseudo_linearity,
     "survey": architecture_survey,
-    "optimizers": optimizers,
+    "optimizers": optimizers_study,
     "depth-errors": depth_errors,
-    "dilution": dilution,
+    "dilution": dilution_study,
     "paths-at-init": paths_at_init,
-    "effective-depth": effective_depth,
-    "orthogonal": orthogonal,
-    "width-depth": width_depth,
-    "clipping": clipping,
+    "effective-depth": effective_depth_study,
+    "orthogonal": orthogonal_study,
+    "width-depth": width_depth_study,
+    "clipping": clipping_study,
 }
 
 _CACHE: dict[tuple[str, EvidenceSetting], Any] = {}

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from explodegrad.seeds import median_range
+from explodegrad.core.seeds import median_range
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from explodegrad.plots.theme import FIGSIZE, mark_overflow
-from explodegrad.survey import SurveyResult
+from explodegrad.studies.survey import SurveyResult
 
 #: What :func:`plot_survey_domains` can show: DomainStats field -> axis label.
 DOMAIN_STATISTICS = {
@@ -25,8 +25,9 @@ TRADEOFF_COLUMNS = {
 
 def _check_survey(result: object) -> None:
     if not isinstance(result, SurveyResult):
-        raise ValueError(f"result: expected a SurveyResult from explodegrad.survey, got "
-                         f"{type(result).__name__}")
+        raise ValueError(
+            f"result: expected a SurveyResult from explodegrad.studies.survey, got {type(result).__name__}"
+        )
 
 
 def _note(ax: plt.Axes, names: list[str], why: str) -> None:
@@ -34,12 +35,13 @@ def _note(ax: plt.Axes, names: list[str], why: str) -> None:
         mark_overflow(ax, [], f"{why}: " + ", ".join(names))
 
 
-def plot_survey_domains(result: SurveyResult, statistic: str = "sign_diversity", *,
-                        title: str | None = None) -> Figure:
+def plot_survey_domains(
+    result: SurveyResult, statistic: str = "sign_diversity", *, title: str | None = None
+) -> Figure:
     """One panel per activation: a domain statistic against the hidden layer k, one line per norm.
 
     Args:
-        result: from :func:`explodegrad.survey.architecture_survey` (its ``domains``).
+        result: from :func:`explodegrad.studies.survey.architecture_survey` (its ``domains``).
         statistic: a key of :data:`DOMAIN_STATISTICS`.
         title: the figure's title.
 
@@ -48,20 +50,32 @@ def plot_survey_domains(result: SurveyResult, statistic: str = "sign_diversity",
     """
     _check_survey(result)
     if statistic not in DOMAIN_STATISTICS:
-        raise ValueError(f"statistic={statistic!r} is not supported: statistic must be one of "
-                         f"{', '.join(repr(s) for s in DOMAIN_STATISTICS)}")
+        raise ValueError(
+            f"statistic={statistic!r} is not supported: statistic must be one of "
+            f"{', '.join(repr(s) for s in DOMAIN_STATISTICS)}"
+        )
     table = result.table
     activations = list(dict.fromkeys(table["activation"]))
-    fig, axes = plt.subplots(1, len(activations), figsize=(FIGSIZE[0] * len(activations) * 0.7, FIGSIZE[1]),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(activations),
+        figsize=(FIGSIZE[0] * len(activations) * 0.7, FIGSIZE[1]),
+        sharey=True,
+        squeeze=False,
+    )
     for ax, activation in zip(axes[0], activations):
         missing = []
         for row in table[table["activation"] == activation].itertuples():
             stats = result.domains[row.label]
             values = np.asarray(getattr(stats, statistic), dtype=float)
             finite = np.isfinite(values)
-            ax.plot(stats.layers[finite], values[finite], marker="o", markersize=2,
-                    label=row.label.split("/", 1)[1])
+            ax.plot(
+                stats.layers[finite],
+                values[finite],
+                marker="o",
+                markersize=2,
+                label=row.label.split("/", 1)[1],
+            )
             if not finite.all():
                 missing.append(row.label)
         _note(ax, missing, "not finite (overflow)")

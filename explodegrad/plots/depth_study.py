@@ -11,33 +11,39 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from explodegrad.depth_study import EffectiveDepthStudy, EffectiveDepthTrajectory
 from explodegrad.plots.theme import FIGSIZE, figure_and_axes
+from explodegrad.studies.effective_depth import EffectiveDepthStudy, EffectiveDepthTrajectory
 
 #: The skips a trajectory records, and how plots name them.
-SKIP_NAMES = {"since_init": "skip = the layer at initialization",
-              "natural": "natural skip (identity for ResNets, best affine fit for plain layers)"}
+SKIP_NAMES = {
+    "since_init": "skip = the layer at initialization",
+    "natural": "natural skip (identity for ResNets, best affine fit for plain layers)",
+}
 
 
 def _check_skip(skip: str) -> str:
     if skip not in SKIP_NAMES:
-        raise ValueError(f"skip={skip!r} is not supported: skip must be one of "
-                         f"{', '.join(repr(s) for s in SKIP_NAMES)}")
+        raise ValueError(
+            f"skip={skip!r} is not supported: skip must be one of {', '.join(repr(s) for s in SKIP_NAMES)}"
+        )
     return skip
 
 
 def _check_study(study: object) -> None:
     if not isinstance(study, EffectiveDepthStudy):
-        raise ValueError(f"study: expected an EffectiveDepthStudy from "
-                         f"explodegrad.depth_study.effective_depth_study, got {type(study).__name__}")
+        raise ValueError(
+            f"study: expected an EffectiveDepthStudy from "
+            f"explodegrad.studies.effective_depth.effective_depth_study, got {type(study).__name__}"
+        )
 
 
-def plot_effective_depth(study: EffectiveDepthStudy, *, skip: str = "since_init",
-                         ax: Axes | None = None, title: str | None = None) -> Figure:
+def plot_effective_depth(
+    study: EffectiveDepthStudy, *, skip: str = "since_init", ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Effective depth at every training checkpoint, one line per architecture.
 
     Args:
-        study: from :func:`explodegrad.depth_study.effective_depth_study`.
+        study: from :func:`explodegrad.studies.effective_depth.effective_depth_study`.
         skip: ``"since_init"`` or ``"natural"`` (see :data:`SKIP_NAMES`).
         ax: draw into these axes (default: a new figure).
         title: axes title.
@@ -48,8 +54,9 @@ def plot_effective_depth(study: EffectiveDepthStudy, *, skip: str = "since_init"
     for label in study.labels:
         trajectory = study.trajectories[label]
         depths = trajectory.depth_since_init if skip == "since_init" else trajectory.depth_natural
-        ax.plot(trajectory.steps, depths, marker="o", markersize=3,
-                label=f"{label} (L = {trajectory.num_layers})")
+        ax.plot(
+            trajectory.steps, depths, marker="o", markersize=3, label=f"{label} (L = {trajectory.num_layers})"
+        )
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("training step")
@@ -60,13 +67,18 @@ def plot_effective_depth(study: EffectiveDepthStudy, *, skip: str = "since_init"
     return fig
 
 
-def plot_path_fractions(trajectory: EffectiveDepthTrajectory, *, skip: str = "since_init",
-                        checkpoints: Sequence[int] | None = None, ax: Axes | None = None,
-                        title: str | None = None) -> Figure:
+def plot_path_fractions(
+    trajectory: EffectiveDepthTrajectory,
+    *,
+    skip: str = "since_init",
+    checkpoints: Sequence[int] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
     """The path-length distribution: each lambda's share of the contributions, per checkpoint.
 
     Args:
-        trajectory: one architecture of an :class:`~explodegrad.depth_study.EffectiveDepthStudy`.
+        trajectory: one architecture of an :class:`~explodegrad.studies.effective_depth.EffectiveDepthStudy`.
         skip: ``"since_init"`` or ``"natural"``.
         checkpoints: indices into ``trajectory.steps`` to draw (default: every one; the
             ``since_init`` skip leaves out step 0, where every share sits at lambda = 0).
@@ -83,16 +95,29 @@ def plot_path_fractions(trajectory: EffectiveDepthTrajectory, *, skip: str = "si
     chosen = list(checkpoints)
     for index in chosen:
         if not 0 <= index < len(trajectory.steps):
-            raise ValueError(f"checkpoints: index {index} is not allowed: the trajectory has "
-                             f"{len(trajectory.steps)} checkpoints (0 ... {len(trajectory.steps) - 1})")
+            raise ValueError(
+                f"checkpoints: index {index} is not allowed: the trajectory has "
+                f"{len(trajectory.steps)} checkpoints (0 ... {len(trajectory.steps) - 1})"
+            )
     fig, ax = figure_and_axes(ax)
     lambdas = np.arange(fractions.shape[1])
     colors = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, max(len(chosen), 1)))
     for color, index in zip(colors, chosen):
-        ax.plot(lambdas, fractions[index], marker="o", markersize=3, color=color,
-                label=f"step {trajectory.steps[index]}")
-    ax.axhline(trajectory.threshold, color="0.3", linestyle="--", linewidth=1,
-               label=f"threshold {trajectory.threshold:g}")
+        ax.plot(
+            lambdas,
+            fractions[index],
+            marker="o",
+            markersize=3,
+            color=color,
+            label=f"step {trajectory.steps[index]}",
+        )
+    ax.axhline(
+        trajectory.threshold,
+        color="0.3",
+        linestyle="--",
+        linewidth=1,
+        label=f"threshold {trajectory.threshold:g}",
+    )
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_ylim(0, 1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -103,12 +128,13 @@ def plot_path_fractions(trajectory: EffectiveDepthTrajectory, *, skip: str = "si
     return fig
 
 
-def plot_taylor_study(study: EffectiveDepthStudy, *, x: str = "linear_layers", ax: Axes | None = None,
-                      title: str | None = None) -> Figure:
+def plot_taylor_study(
+    study: EffectiveDepthStudy, *, x: str = "linear_layers", ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Training error when the top layers are replaced by their Taylor expansion, per architecture.
 
     Args:
-        study: from :func:`explodegrad.depth_study.effective_depth_study`.
+        study: from :func:`explodegrad.studies.effective_depth.effective_depth_study`.
         x: ``"linear_layers"`` (weight layers replaced; comparable between plain and residual
             networks) or ``"k"`` (addressable layers replaced, counted from the output).
         ax: draw into these axes (default: a new figure).
@@ -116,7 +142,7 @@ def plot_taylor_study(study: EffectiveDepthStudy, *, x: str = "linear_layers", a
 
     The curves are the first seed's trained networks. Where a curve first rises more than the
     study's tolerance above its start (the network
-    "breaks", :func:`explodegrad.depth_study.taylor_break`), a larger marker is drawn.
+    "breaks", :func:`explodegrad.studies.effective_depth.taylor_break`), a larger marker is drawn.
     Non-finite errors cannot occur (errors are fractions), so nothing is left out.
     """
     _check_study(study)
@@ -129,17 +155,27 @@ def plot_taylor_study(study: EffectiveDepthStudy, *, x: str = "linear_layers", a
         curve = study.taylor[label]
         positions = study.taylor_linear_layers[label] if x == "linear_layers" else curve.ks
         depth = int(table.loc[label, "depth_since_init_final"])
-        (line,) = ax.plot(positions, curve.train_error, marker="o", markersize=3,
-                          label=f"{label} (effective depth {depth})")
+        (line,) = ax.plot(
+            positions, curve.train_error, marker="o", markersize=3, label=f"{label} (effective depth {depth})"
+        )
         broke = table.loc[label, "taylor_break_k"]
         if not pd.isna(broke):
             where = int(np.flatnonzero(curve.ks == int(broke))[0])
-            ax.plot(positions[where], curve.train_error[where], marker="o", markersize=9,
-                    markerfacecolor="none", color=line.get_color())
+            ax.plot(
+                positions[where],
+                curve.train_error[where],
+                marker="o",
+                markersize=9,
+                markerfacecolor="none",
+                color=line.get_color(),
+            )
     ax.set_ylim(0, 1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("weight layers replaced, counted from the output" if x == "linear_layers"
-                  else "k: top layers replaced, counted from the output")
+    ax.set_xlabel(
+        "weight layers replaced, counted from the output"
+        if x == "linear_layers"
+        else "k: top layers replaced, counted from the output"
+    )
     ax.set_ylabel("training error (eval mode)")
     ax.legend(fontsize="small")
     ax.set_title(title or "Taylor experiment: top layers replaced by their linearization")

@@ -8,8 +8,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from explodegrad.gsc_meaning import PerturbationCheck, RescalingComparison
 from explodegrad.plots.theme import FIGSIZE, figure_and_axes
+from explodegrad.studies.gsc_meaning import PerturbationCheck, RescalingComparison
 
 
 def _positive(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -24,15 +24,24 @@ def plot_rescaling(comparison: RescalingComparison, *, title: str | None = None)
     layer, the GSC lies on top of itself.
     """
     if not isinstance(comparison, RescalingComparison):
-        raise ValueError(f"comparison: expected a RescalingComparison from "
-                         f"explodegrad.gsc_meaning.rescaling_comparison, got {type(comparison).__name__}")
+        raise ValueError(
+            f"comparison: expected a RescalingComparison from "
+            f"explodegrad.studies.gsc_meaning.rescaling_comparison, got {type(comparison).__name__}"
+        )
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
-    panels = ((left, comparison.raw_before, comparison.raw_after, "raw gradient ||d loss / d f_k||"),
-              (right, comparison.gsc_before, comparison.gsc_after, "GSC(k, 0)"))
+    panels = (
+        (left, comparison.raw_before, comparison.raw_after, "raw gradient ||d loss / d f_k||"),
+        (right, comparison.gsc_before, comparison.gsc_after, "GSC(k, 0)"),
+    )
     for ax, before, after, ylabel in panels:
         ax.plot(*_positive(comparison.layers, before), marker="o", markersize=4, label="original")
-        ax.plot(*_positive(comparison.layers, after), marker="x", markersize=6, linestyle="--",
-                label=f"f_{comparison.layer} × {comparison.factor:g} (same function)")
+        ax.plot(
+            *_positive(comparison.layers, after),
+            marker="x",
+            markersize=6,
+            linestyle="--",
+            label=f"f_{comparison.layer} × {comparison.factor:g} (same function)",
+        )
         ax.axvline(comparison.layer, color="0.6", linewidth=1)
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -44,21 +53,30 @@ def plot_rescaling(comparison: RescalingComparison, *, title: str | None = None)
     return fig
 
 
-def plot_perturbation_check(check: PerturbationCheck, *, ax: Axes | None = None,
-                            title: str | None = None) -> Figure:
+def plot_perturbation_check(
+    check: PerturbationCheck, *, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """The relative-perturbation gain against GSC(k, 0): each direction faint, their RMS bold.
 
     Points on the dashed diagonal mean: nudging f_k by a relative amount moves the loss
     GSC(k, 0) times as much, relatively.
     """
     if not isinstance(check, PerturbationCheck):
-        raise ValueError(f"check: expected a PerturbationCheck from "
-                         f"explodegrad.gsc_meaning.perturbation_check, got {type(check).__name__}")
+        raise ValueError(
+            f"check: expected a PerturbationCheck from "
+            f"explodegrad.studies.gsc_meaning.perturbation_check, got {type(check).__name__}"
+        )
     fig, ax = figure_and_axes(ax)
     directions = check.gains.shape[1]
     xs = np.repeat(check.gsc, directions)
-    ax.scatter(xs, check.gains.ravel(), s=8, alpha=0.25, color="0.5",
-               label=f"one random direction ({directions} per layer)")
+    ax.scatter(
+        xs,
+        check.gains.ravel(),
+        s=8,
+        alpha=0.25,
+        color="0.5",
+        label=f"one random direction ({directions} per layer)",
+    )
     ax.scatter(check.gsc, check.rms_gain, s=30, zorder=3, label="root mean square over directions")
     finite = np.concatenate([check.gsc, check.rms_gain])
     finite = finite[np.isfinite(finite) & (finite > 0)]

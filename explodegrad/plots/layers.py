@@ -10,9 +10,10 @@ from matplotlib.ticker import MaxNLocator
 from explodegrad.plots.theme import LOG_SCALE_RANGE, figure_and_axes, log_axis, mark_overflow
 
 
-def plot_layer_rms(rms: np.ndarray, *, ax: Axes | None = None, label: str | None = None,
-                   title: str | None = None) -> Figure:
-    """Per-layer RMS of f_k (from :func:`explodegrad.trace.layer_rms`) against the layer k.
+def plot_layer_rms(
+    rms: np.ndarray, *, ax: Axes | None = None, label: str | None = None, title: str | None = None
+) -> Figure:
+    """Per-layer RMS of f_k (from :func:`explodegrad.core.trace.layer_rms`) against the layer k.
 
     The x axis uses the paper's numbering, counted from the output: k = 1 is the logits,
     k = L the first layer. The y axis is logarithmic when the values are positive and span
@@ -28,8 +29,9 @@ def plot_layer_rms(rms: np.ndarray, *, ax: Axes | None = None, label: str | None
     """
     values = np.asarray(rms, dtype=float)
     if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"rms: expected a non-empty 1-d array (one value per layer), got shape "
-                         f"{values.shape}")
+        raise ValueError(
+            f"rms: expected a non-empty 1-d array (one value per layer), got shape {values.shape}"
+        )
     fig, ax = figure_and_axes(ax)
     layers = np.arange(1, values.size + 1)
     finite = np.isfinite(values)

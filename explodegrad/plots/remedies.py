@@ -8,7 +8,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from explodegrad.plots.theme import FIGSIZE, figure_and_axes, mark_overflow
-from explodegrad.remedies import OrthogonalStateResult, WidthDepthResult
+from explodegrad.studies.orthogonal import OrthogonalStateResult
+from explodegrad.studies.width_depth import WidthDepthResult
 
 
 def plot_orthogonal_state(result: OrthogonalStateResult, *, title: str | None = None) -> Figure:
@@ -17,8 +18,10 @@ def plot_orthogonal_state(result: OrthogonalStateResult, *, title: str | None = 
     GSC values that are not finite (an overflow) are left out and listed in a note.
     """
     if not isinstance(result, OrthogonalStateResult):
-        raise ValueError(f"result: expected an OrthogonalStateResult from "
-                         f"explodegrad.remedies.orthogonal_initial_state, got {type(result).__name__}")
+        raise ValueError(
+            f"result: expected an OrthogonalStateResult from "
+            f"explodegrad.studies.orthogonal.orthogonal_initial_state, got {type(result).__name__}"
+        )
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
     missing, where = [], []
     for name in result.names:
@@ -37,24 +40,28 @@ def plot_orthogonal_state(result: OrthogonalStateResult, *, title: str | None = 
         ax.set_xlabel("training step")
         ax.legend(fontsize="small")
     if missing:
-        mark_overflow(left, sorted(set(where)),
-                      "GSC not finite (overflow) at some steps: " + ", ".join(missing))
+        mark_overflow(
+            left, sorted(set(where)), "GSC not finite (overflow) at some steps: " + ", ".join(missing)
+        )
     seeds = f" (seed {result.seeds[0]} of {len(result.seeds)})" if len(result.seeds) > 1 else ""
     fig.suptitle(title or f"the orthogonal initial state during training{seeds}")
     fig.tight_layout()
     return fig
 
 
-def plot_width_vs_depth(result: WidthDepthResult, *, ax: Axes | None = None,
-                        title: str | None = None) -> Figure:
+def plot_width_vs_depth(
+    result: WidthDepthResult, *, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Final training and test error against depth at one parameter budget (widths annotated):
     the median over the seeds, with a bar from the smallest to the largest.
 
     A depth where every learning rate diverged has no point and is listed in a note.
     """
     if not isinstance(result, WidthDepthResult):
-        raise ValueError(f"result: expected a WidthDepthResult from explodegrad.remedies.width_vs_depth, "
-                         f"got {type(result).__name__}")
+        raise ValueError(
+            f"result: expected a WidthDepthResult from explodegrad.studies.width_depth.width_vs_depth, "
+            f"got {type(result).__name__}"
+        )
     fig, ax = figure_and_axes(ax)
     grouped = result.table.groupby("depth")
     table = grouped.median(numeric_only=True).reset_index()
@@ -69,8 +76,13 @@ def plot_width_vs_depth(result: WidthDepthResult, *, ax: Axes | None = None,
     train = table["final_train_error"].to_numpy(dtype=float)
     for depth, width, value in zip(depths, table["width"].astype(int), train):
         if np.isfinite(value):
-            ax.annotate(f"width {width}", (depth, value), textcoords="offset points", xytext=(4, 6),
-                        fontsize="x-small")
+            ax.annotate(
+                f"width {width}",
+                (depth, value),
+                textcoords="offset points",
+                xytext=(4, 6),
+                fontsize="x-small",
+            )
     bad = [int(d) for d, v in zip(depths, train) if not np.isfinite(v)]
     if bad:
         mark_overflow(ax, bad, "every learning rate diverged at depth " + ", ".join(map(str, bad)))

@@ -8,6 +8,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from explodegrad.measures.dilution import DilutionResult
+from explodegrad.measures.paths import PathContributions
 from explodegrad.plots.theme import (
     draw_finite,
     figure_and_axes,
@@ -17,13 +19,13 @@ from explodegrad.plots.theme import (
     log_axis,
     mark_overflow,
 )
-from explodegrad.residual import DilutionResult, PathContributions
 
 BLOCK_LABEL = "residual block k: the layer it produces,\ncounted from the output (k = 1: logits)"
 
 
-def plot_dilution(result: DilutionResult, *, axes: Sequence[Axes] | None = None,
-                  title: str | None = None) -> Figure:
+def plot_dilution(
+    result: DilutionResult, *, axes: Sequence[Axes] | None = None, title: str | None = None
+) -> Figure:
     """Per residual block: measured block GSC against the Pythagorean prediction, and the
     residual branch's own GSC (left); the skip-to-residual ratio ||x|| / ||r(x)|| (right).
 
@@ -32,8 +34,10 @@ def plot_dilution(result: DilutionResult, *, axes: Sequence[Axes] | None = None,
     orthogonality the argument assumes holds.
     """
     if not isinstance(result, DilutionResult):
-        raise ValueError(f"result: expected a DilutionResult from explodegrad.residual.dilution_profile, "
-                         f"got {type(result).__name__}")
+        raise ValueError(
+            f"result: expected a DilutionResult from explodegrad.measures.dilution.dilution_profile, "
+            f"got {type(result).__name__}"
+        )
     fig, (gsc_ax, ratio_ax) = figure_and_panels(axes, 2)
     if result.layers.size == 0:
         gsc_ax.text(0.5, 0.5, "no residual blocks", transform=gsc_ax.transAxes, ha="center")
@@ -50,10 +54,16 @@ def plot_dilution(result: DilutionResult, *, axes: Sequence[Axes] | None = None,
     log_axis(gsc_ax)
     mark_overflow(gsc_ax, blocks[bad], None, what="GSC", where="block")
     integer_x(gsc_ax)
-    finish(gsc_ax, xlabel=BLOCK_LABEL, ylabel="GSC of one block / branch",
-           title=title if title is not None else result.label, legend=True)
-    _, ratio_bad = draw_finite(ratio_ax, blocks, result.skip_to_residual, log=True, marker="o",
-                               markersize=3, color="C2")
+    finish(
+        gsc_ax,
+        xlabel=BLOCK_LABEL,
+        ylabel="GSC of one block / branch",
+        title=title if title is not None else result.label,
+        legend=True,
+    )
+    _, ratio_bad = draw_finite(
+        ratio_ax, blocks, result.skip_to_residual, log=True, marker="o", markersize=3, color="C2"
+    )
     log_axis(ratio_ax)
     infinite = blocks[np.isposinf(result.skip_to_residual)]
     if infinite.size and infinite.size == ratio_bad.sum():
@@ -61,29 +71,52 @@ def plot_dilution(result: DilutionResult, *, axes: Sequence[Axes] | None = None,
     else:
         mark_overflow(ratio_ax, blocks[ratio_bad], None, what="||x|| / ||r(x)||", where="block")
     integer_x(ratio_ax)
-    finish(ratio_ax, xlabel=BLOCK_LABEL, ylabel="skip-to-residual ratio ||x|| / ||r(x)||",
-           title="dilution: skip vs. branch size")
+    finish(
+        ratio_ax,
+        xlabel=BLOCK_LABEL,
+        ylabel="skip-to-residual ratio ||x|| / ||r(x)||",
+        title="dilution: skip vs. branch size",
+    )
     return fig
 
 
-def plot_path_contributions(paths: PathContributions, *, ax: Axes | None = None,
-                            label: str | None = None, title: str | None = None) -> Figure:
+def plot_path_contributions(
+    paths: PathContributions, *, ax: Axes | None = None, label: str | None = None, title: str | None = None
+) -> Figure:
     """Each lambda's share of the gradient (paths through exactly lambda residual Jacobians),
     on a log axis, with the threshold and the effective depth it gives."""
     if not isinstance(paths, PathContributions):
-        raise ValueError(f"paths: expected a PathContributions from "
-                         f"explodegrad.residual.path_contributions, got {type(paths).__name__}")
+        raise ValueError(
+            f"paths: expected a PathContributions from "
+            f"explodegrad.measures.paths.path_contributions, got {type(paths).__name__}"
+        )
     fig, ax = figure_and_axes(ax)
     lambdas = paths.lambdas.astype(float)
-    _, bad = draw_finite(ax, lambdas, paths.fraction, log=True, marker="o", markersize=3,
-                         label=label or "share of the gradient")
+    _, bad = draw_finite(
+        ax,
+        lambdas,
+        paths.fraction,
+        log=True,
+        marker="o",
+        markersize=3,
+        label=label or "share of the gradient",
+    )
     log_axis(ax)
     ax.axhline(paths.threshold, color="0.5", linestyle=":", label=f"threshold {paths.threshold:g}")
     if paths.effective_depth >= 0:
-        ax.axvline(paths.effective_depth, color="C3", linestyle="--",
-                   label=f"effective depth {paths.effective_depth}")
+        ax.axvline(
+            paths.effective_depth,
+            color="C3",
+            linestyle="--",
+            label=f"effective depth {paths.effective_depth}",
+        )
     mark_overflow(ax, lambdas[bad], None, what="contribution", where="lambda")
     integer_x(ax)
-    finish(ax, xlabel="lambda: residual Jacobians on the path", ylabel="share of summed norms",
-           title=title if title is not None else f"{paths.label} (skip: {paths.skip})", legend=True)
+    finish(
+        ax,
+        xlabel="lambda: residual Jacobians on the path",
+        ylabel="share of summed norms",
+        title=title if title is not None else f"{paths.label} (skip: {paths.skip})",
+        legend=True,
+    )
     return fig

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from explodegrad.plots.theme import PALETTE, figure_and_axes
-from explodegrad.survey import SurveyResult
+from explodegrad.studies.survey import SurveyResult
 
 #: What :func:`plot_survey` can show, and its axis label.
 SURVEY_VALUES = {
@@ -23,27 +23,31 @@ SURVEY_VALUES = {
 
 def _check_survey(result: SurveyResult) -> None:
     if not isinstance(result, SurveyResult):
-        raise ValueError(f"result: expected a SurveyResult from explodegrad.survey, got "
-                         f"{type(result).__name__}")
+        raise ValueError(
+            f"result: expected a SurveyResult from explodegrad.studies.survey, got {type(result).__name__}"
+        )
 
 
-def plot_survey(result: SurveyResult, *, value: str = "gsc_input", ax: Axes | None = None,
-                title: str | None = None) -> Figure:
+def plot_survey(
+    result: SurveyResult, *, value: str = "gsc_input", ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Bars per architecture: activation on the x axis, one bar per normalization.
 
     The y axis is logarithmic for GSC values, with a dashed line at 1 (no explosion). An
     architecture whose value is not finite (an overflow) gets no bar and a note instead.
 
     Args:
-        result: from :func:`explodegrad.survey.architecture_survey`.
+        result: from :func:`explodegrad.studies.survey.architecture_survey`.
         value: a key of :data:`SURVEY_VALUES`.
         ax: draw into these axes (default: a new figure).
         title: axes title (default: the networks' depth and width).
     """
     _check_survey(result)
     if value not in SURVEY_VALUES:
-        raise ValueError(f"value={value!r} is not supported: value must be one of "
-                         f"{', '.join(repr(v) for v in SURVEY_VALUES)}")
+        raise ValueError(
+            f"value={value!r} is not supported: value must be one of "
+            f"{', '.join(repr(v) for v in SURVEY_VALUES)}"
+        )
     table = result.table.copy()
     table["normalization"] = table["norm"] + np.where(table["residual"], " + residual", "")
     fig, ax = figure_and_axes(ax)
@@ -73,19 +77,30 @@ def plot_survey(result: SurveyResult, *, value: str = "gsc_input", ax: Axes | No
     ax.set_ylabel(SURVEY_VALUES[value])
     ax.legend(title="normalization", fontsize="small")
     if missing:
-        ax.text(0.02, 0.95, "overflow (inf/NaN): " + ", ".join(missing), transform=ax.transAxes,
-                va="top", color="crimson")
+        ax.text(
+            0.02,
+            0.95,
+            "overflow (inf/NaN): " + ", ".join(missing),
+            transform=ax.transAxes,
+            va="top",
+            color="crimson",
+        )
     depth, width_ = int(table["depth"].iloc[0]), int(table["width"].iloc[0])
     ax.set_title(title or f"at initialization, depth {depth}, width {width_} ({result.data_name})")
     return fig
 
 
-def plot_survey_profiles(result: SurveyResult, *, labels: Sequence[str] | None = None,
-                         ax: Axes | None = None, title: str | None = None) -> Figure:
+def plot_survey_profiles(
+    result: SurveyResult,
+    *,
+    labels: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
     """GSC(k, 0) against k for each architecture of a survey, on a log axis.
 
     Args:
-        result: from :func:`explodegrad.survey.architecture_survey`.
+        result: from :func:`explodegrad.studies.survey.architecture_survey`.
         labels: the architectures to draw (default: all), e.g. ``["relu/batch", "relu/none"]``.
         ax: draw into these axes (default: a new figure).
         title: axes title.
@@ -94,8 +109,10 @@ def plot_survey_profiles(result: SurveyResult, *, labels: Sequence[str] | None =
     chosen = list(result.profiles) if labels is None else list(labels)
     unknown = [label for label in chosen if label not in result.profiles]
     if unknown or not chosen:
-        raise ValueError(f"labels={labels!r} is not allowed: choose from "
-                         f"{', '.join(repr(label) for label in result.profiles)}")
+        raise ValueError(
+            f"labels={labels!r} is not allowed: choose from "
+            f"{', '.join(repr(label) for label in result.profiles)}"
+        )
     fig, ax = figure_and_axes(ax)
     overflowed = []
     for label in chosen:
@@ -111,9 +128,14 @@ def plot_survey_profiles(result: SurveyResult, *, labels: Sequence[str] | None =
     ax.set_ylabel("GSC(k, 0)")
     ax.legend(fontsize="small", ncol=3 if len(chosen) > 4 else 1)
     if overflowed:
-        ax.text(0.02, 0.95, "overflow (inf/NaN) in: " + ", ".join(overflowed), transform=ax.transAxes,
-                va="top", color="crimson")
+        ax.text(
+            0.02,
+            0.95,
+            "overflow (inf/NaN) in: " + ", ".join(overflowed),
+            transform=ax.transAxes,
+            va="top",
+            color="crimson",
+        )
     if title:
         ax.set_title(title)
     return fig
-

@@ -1,6 +1,6 @@
 """Figures of sweep tables: a heatmap of a final number over two settings, faceted curves.
 
-Both take a :class:`~explodegrad.sweep.SweepResult` (or one of its pandas tables) and draw what
+Both take a :class:`~explodegrad.training.sweep.SweepResult` (or one of its pandas tables) and draw what
 the table holds: nothing is fitted or smoothed. Runs that diverged have no final numbers; the
 heatmap marks their cells and the curves end with a red 'x' at the divergence step.
 """
@@ -22,7 +22,7 @@ from explodegrad.plots.theme import (
     log_axis,
     new_panels,
 )
-from explodegrad.sweep import SweepResult
+from explodegrad.training.sweep import SweepResult
 
 
 def _frame(result: SweepResult | pd.DataFrame, which: str) -> pd.DataFrame:
@@ -36,13 +36,22 @@ def _frame(result: SweepResult | pd.DataFrame, which: str) -> pd.DataFrame:
 def _check_columns(frame: pd.DataFrame, **columns: str | None) -> None:
     for argument, name in columns.items():
         if name is not None and name not in frame.columns:
-            raise ValueError(f"{argument}={name!r} is not a column of the table: columns are "
-                             f"{', '.join(map(str, frame.columns))}")
+            raise ValueError(
+                f"{argument}={name!r} is not a column of the table: columns are "
+                f"{', '.join(map(str, frame.columns))}"
+            )
 
 
-def plot_sweep_heatmap(result: SweepResult | pd.DataFrame, *, x: str, y: str,
-                       value: str = "final_train_error", ax: Axes | None = None,
-                       fmt: str = ".2f", title: str | None = None) -> Figure:
+def plot_sweep_heatmap(
+    result: SweepResult | pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    value: str = "final_train_error",
+    ax: Axes | None = None,
+    fmt: str = ".2f",
+    title: str | None = None,
+) -> Figure:
     """A heatmap of ``value`` over two settings of the sweep (``x`` columns, ``y`` rows).
 
     Uses ``result.summary`` (one row per run). Runs that share a cell (e.g. several seeds) are
@@ -53,30 +62,63 @@ def plot_sweep_heatmap(result: SweepResult | pd.DataFrame, *, x: str, y: str,
     if frame.empty:
         raise ValueError("result: the table is empty; there is nothing to draw")
     table = frame.pivot_table(index=y, columns=x, values=value, aggfunc="mean", dropna=False)
-    diverged = (frame.pivot_table(index=y, columns=x, values="diverged", aggfunc="max",
-                                  dropna=False).reindex_like(table).fillna(False).astype(bool)
-                if "diverged" in frame.columns else pd.DataFrame(False, index=table.index,
-                                                                 columns=table.columns))
+    diverged = (
+        frame.pivot_table(index=y, columns=x, values="diverged", aggfunc="max", dropna=False)
+        .reindex_like(table)
+        .fillna(False)
+        .astype(bool)
+        if "diverged" in frame.columns
+        else pd.DataFrame(False, index=table.index, columns=table.columns)
+    )
     values = table.to_numpy(dtype=float)
     bad = ~np.isfinite(values) | diverged.to_numpy()
     fig, ax = figure_and_axes(ax, figsize=(1.1 * len(table.columns) + 2.8, 0.55 * len(table.index) + 1.8))
-    sns.heatmap(table.where(~bad), ax=ax, annot=True, fmt=fmt, cmap="viridis_r", mask=bad,
-                cbar_kws={"label": value.replace("_", " ")}, linewidths=0.5, linecolor="white")
+    sns.heatmap(
+        table.where(~bad),
+        ax=ax,
+        annot=True,
+        fmt=fmt,
+        cmap="viridis_r",
+        mask=bad,
+        cbar_kws={"label": value.replace("_", " ")},
+        linewidths=0.5,
+        linecolor="white",
+    )
     rows, cols = np.nonzero(bad)
     for row, col in zip(rows, cols):
-        ax.text(col + 0.5, row + 0.5, "diverged" if diverged.to_numpy()[row, col] else "inf/NaN",
-                ha="center", va="center", color=OVERFLOW_COLOR, fontsize="x-small",
-                gid=OVERFLOW_MARKER_GID)
+        ax.text(
+            col + 0.5,
+            row + 0.5,
+            "diverged" if diverged.to_numpy()[row, col] else "inf/NaN",
+            ha="center",
+            va="center",
+            color=OVERFLOW_COLOR,
+            fontsize="x-small",
+            gid=OVERFLOW_MARKER_GID,
+        )
     if rows.size:
-        ax.set_title(f"{rows.size} cell(s) without a finite {value} (marked)", color=OVERFLOW_COLOR,
-                     fontsize="small", loc="right", gid=OVERFLOW_NOTE_GID)
+        ax.set_title(
+            f"{rows.size} cell(s) without a finite {value} (marked)",
+            color=OVERFLOW_COLOR,
+            fontsize="small",
+            loc="right",
+            gid=OVERFLOW_NOTE_GID,
+        )
     finish(ax, xlabel=x, ylabel=y, title=title)
     return fig
 
 
-def plot_sweep_lines(result: SweepResult | pd.DataFrame, *, y: str = "train_loss", x: str = "step",
-                     hue: str = "label", col: str | None = None, ax: Axes | None = None,
-                     log: bool | None = None, title: str | None = None) -> Figure:
+def plot_sweep_lines(
+    result: SweepResult | pd.DataFrame,
+    *,
+    y: str = "train_loss",
+    x: str = "step",
+    hue: str = "label",
+    col: str | None = None,
+    ax: Axes | None = None,
+    log: bool | None = None,
+    title: str | None = None,
+) -> Figure:
     """One curve per run of ``y`` against ``x`` (default: the training loss per step), coloured
     by ``hue`` and faceted into side-by-side panels by ``col``.
 
@@ -91,8 +133,9 @@ def plot_sweep_lines(result: SweepResult | pd.DataFrame, *, y: str = "train_loss
     run_column = "run" if "run" in frame.columns else None
     facets = list(pd.unique(frame[col])) if col is not None else [None]
     if ax is not None and len(facets) > 1:
-        raise ValueError(f"ax={ax!r} is not allowed with col={col!r}: faceted plots make their own "
-                         "figure; pass ax=None")
+        raise ValueError(
+            f"ax={ax!r} is not allowed with col={col!r}: faceted plots make their own figure; pass ax=None"
+        )
     if ax is None:
         fig, panels = new_panels(len(facets), suptitle=title is not None and col is not None)
         for panel in panels[1:]:
@@ -117,16 +160,35 @@ def plot_sweep_lines(result: SweepResult | pd.DataFrame, *, y: str = "train_loss
             seen.add(key)
             if "diverged" in run.columns and bool(run["diverged"].iloc[0]):
                 diverged_runs += 1
-                panel.plot([run[x].iloc[-1]], [run[y].iloc[-1]], marker="x", color=OVERFLOW_COLOR,
-                           markersize=8, linestyle="none", gid=OVERFLOW_MARKER_GID, label="_diverged")
+                panel.plot(
+                    [run[x].iloc[-1]],
+                    [run[y].iloc[-1]],
+                    marker="x",
+                    color=OVERFLOW_COLOR,
+                    markersize=8,
+                    linestyle="none",
+                    gid=OVERFLOW_MARKER_GID,
+                    label="_diverged",
+                )
         if log:
             log_axis(panel)
-        finish(panel, xlabel=x, ylabel=y.replace("_", " "),
-               title=f"{col} = {facet}" if facet is not None else title, legend=panel is panels[-1])
+        finish(
+            panel,
+            xlabel=x,
+            ylabel=y.replace("_", " "),
+            title=f"{col} = {facet}" if facet is not None else title,
+            legend=panel is panels[-1],
+        )
     if diverged_runs:
-        panels[0].text(0.02, 0.02, f"{diverged_runs} run(s) diverged (x: last finite record)",
-                       transform=panels[0].transAxes, color=OVERFLOW_COLOR, fontsize="small",
-                       gid=OVERFLOW_NOTE_GID)
+        panels[0].text(
+            0.02,
+            0.02,
+            f"{diverged_runs} run(s) diverged (x: last finite record)",
+            transform=panels[0].transAxes,
+            color=OVERFLOW_COLOR,
+            fontsize="small",
+            gid=OVERFLOW_NOTE_GID,
+        )
     if title is not None and col is not None:
         fig.suptitle(title, fontsize="medium")
     return fig

@@ -6,23 +6,32 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from explodegrad.measures.taylor import TaylorCurve
 from explodegrad.plots.theme import draw_finite, figure_and_axes, finish, integer_x, mark_overflow
-from explodegrad.taylor import TaylorCurve
 
 METRICS = {"error": ("train_error", "training error"), "loss": ("train_loss", "training loss")}
 
 
-def plot_taylor_curve(curve: TaylorCurve, *, ax: Axes | None = None, metric: str = "error",
-                      label: str | None = None, title: str | None = None) -> Figure:
+def plot_taylor_curve(
+    curve: TaylorCurve,
+    *,
+    ax: Axes | None = None,
+    metric: str = "error",
+    label: str | None = None,
+    title: str | None = None,
+) -> Figure:
     """Training error (or loss) against k, the number of top layers replaced by their
     first-order Taylor expansion (k = 0: the network itself). A flat curve up to large k means
     the top layers act almost linearly on the data: the network is effectively shallower."""
     if not isinstance(curve, TaylorCurve):
-        raise ValueError(f"curve: expected a TaylorCurve from explodegrad.taylor.taylor_compression, "
-                         f"got {type(curve).__name__}")
+        raise ValueError(
+            f"curve: expected a TaylorCurve from explodegrad.measures.taylor.taylor_compression, "
+            f"got {type(curve).__name__}"
+        )
     if metric not in METRICS:
-        raise ValueError(f"metric={metric!r} is not supported: metric must be one of "
-                         f"{', '.join(repr(m) for m in METRICS)}")
+        raise ValueError(
+            f"metric={metric!r} is not supported: metric must be one of {', '.join(repr(m) for m in METRICS)}"
+        )
     field, ylabel = METRICS[metric]
     fig, ax = figure_and_axes(ax)
     ks = curve.ks.astype(float)
@@ -35,6 +44,11 @@ def plot_taylor_curve(curve: TaylorCurve, *, ax: Axes | None = None, metric: str
         finite = np.asarray(values)[np.isfinite(values)]
         ax.set_ylim(bottom=0.0, top=max(1.0, float(finite.max()) * 1.05) if finite.size else 1.0)
     integer_x(ax)
-    finish(ax, xlabel="k: top layers replaced by their linearization\n(k = 0: the network itself)",
-           ylabel=ylabel, title=title if title is not None else curve.label, legend=label is not None)
+    finish(
+        ax,
+        xlabel="k: top layers replaced by their linearization\n(k = 0: the network itself)",
+        ylabel=ylabel,
+        title=title if title is not None else curve.label,
+        legend=label is not None,
+    )
     return fig

@@ -41,17 +41,26 @@ LAYER_LABEL_WITH_INPUT = "layer k, counted from the output\n(k = 1: logits, k = 
 
 def set_theme() -> None:
     """Apply the course's look: seaborn's white grid, colour-blind palette, readable fonts."""
-    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE,
-                  rc={"figure.figsize": FIGSIZE, "figure.dpi": 100, "axes.titlesize": "medium",
-                      "axes.titley": 1.0,
-                      "axes.labelsize": "small", "legend.fontsize": "small",
-                      "axes.spines.top": False, "axes.spines.right": False})
+    sns.set_theme(
+        context="notebook",
+        style="whitegrid",
+        palette=PALETTE,
+        rc={
+            "figure.figsize": FIGSIZE,
+            "figure.dpi": 100,
+            "axes.titlesize": "medium",
+            "axes.titley": 1.0,
+            "axes.labelsize": "small",
+            "legend.fontsize": "small",
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        },
+    )
 
 
 #: Fixed margins, in inches: left (y ticks and label), right, bottom (x ticks and label), top
 #: (a panel title), top with a figure title above the panels, and the gap between panels.
-MARGINS_IN = {"left": 0.75, "right": 0.15, "bottom": 0.75, "top": 0.35, "top_with_title": 0.65,
-              "gap": 0.85}
+MARGINS_IN = {"left": 0.75, "right": 0.15, "bottom": 0.75, "top": 0.35, "top_with_title": 0.65, "gap": 0.85}
 
 
 def _fix_margins(fig: Figure, count: int, suptitle: bool) -> None:
@@ -63,14 +72,18 @@ def _fix_margins(fig: Figure, count: int, suptitle: bool) -> None:
     """
     width, height = fig.get_size_inches()
     top = MARGINS_IN["top_with_title" if suptitle else "top"]
-    fig.subplots_adjust(left=MARGINS_IN["left"] / width, right=1 - MARGINS_IN["right"] / width,
-                        bottom=MARGINS_IN["bottom"] / height, top=1 - top / height,
-                        wspace=MARGINS_IN["gap"] * count / max(width - MARGINS_IN["left"], 1.0)
-                        if count > 1 else 0.2)
+    fig.subplots_adjust(
+        left=MARGINS_IN["left"] / width,
+        right=1 - MARGINS_IN["right"] / width,
+        bottom=MARGINS_IN["bottom"] / height,
+        top=1 - top / height,
+        wspace=MARGINS_IN["gap"] * count / max(width - MARGINS_IN["left"], 1.0) if count > 1 else 0.2,
+    )
 
 
-def new_panels(count: int, *, suptitle: bool = False, sharex: bool = False,
-               panel_size: tuple[float, float] | None = None) -> tuple[Figure, list[Axes]]:
+def new_panels(
+    count: int, *, suptitle: bool = False, sharex: bool = False, panel_size: tuple[float, float] | None = None
+) -> tuple[Figure, list[Axes]]:
     """A new figure of ``count`` panels side by side, with the course's fixed margins.
 
     Args:
@@ -81,8 +94,9 @@ def new_panels(count: int, *, suptitle: bool = False, sharex: bool = False,
     """
     size = panel_size or (FIGSIZE if count == 1 else PANEL_SIZE)
     extra = MARGINS_IN["top_with_title"] - MARGINS_IN["top"] if suptitle else 0.0
-    fig, made = plt.subplots(1, count, figsize=(size[0] * count, size[1] + extra), sharex=sharex,
-                             squeeze=False)
+    fig, made = plt.subplots(
+        1, count, figsize=(size[0] * count, size[1] + extra), sharex=sharex, squeeze=False
+    )
     _fix_margins(fig, count, suptitle)
     return fig, list(made[0])
 
@@ -101,8 +115,9 @@ def figure_and_axes(ax: Axes | None, figsize: tuple[float, float] = FIGSIZE) -> 
 _figure_and_axes = figure_and_axes
 
 
-def figure_and_panels(axes: Sequence[Axes] | None, count: int, *, sharex: bool = False,
-                      suptitle: bool = False) -> tuple[Figure, list[Axes]]:
+def figure_and_panels(
+    axes: Sequence[Axes] | None, count: int, *, sharex: bool = False, suptitle: bool = False
+) -> tuple[Figure, list[Axes]]:
     """``count`` side-by-side panels: the given ``axes``, or a new figure (see :func:`new_panels`).
 
     Raises:
@@ -112,8 +127,9 @@ def figure_and_panels(axes: Sequence[Axes] | None, count: int, *, sharex: bool =
         return new_panels(count, sharex=sharex, suptitle=suptitle)
     given = list(axes) if isinstance(axes, (Sequence, np.ndarray)) else None
     if given is None or len(given) != count or not all(isinstance(a, Axes) for a in given):
-        raise ValueError(f"axes={axes!r} is not allowed: axes must be None or a sequence of {count} "
-                         "matplotlib Axes")
+        raise ValueError(
+            f"axes={axes!r} is not allowed: axes must be None or a sequence of {count} matplotlib Axes"
+        )
     return given[0].figure, given
 
 
@@ -127,8 +143,9 @@ def as_values(argument: str, values: object, length: int | None = None) -> np.nd
     return array
 
 
-def draw_finite(ax: Axes, x: np.ndarray, y: np.ndarray, *, log: bool = False,
-                **style: object) -> tuple[Line2D, np.ndarray]:
+def draw_finite(
+    ax: Axes, x: np.ndarray, y: np.ndarray, *, log: bool = False, **style: object
+) -> tuple[Line2D, np.ndarray]:
     """Draw the finite points of y(x) (positive ones only on a log axis); return the line and
     a mask of the non-finite positions (for :func:`mark_overflow`)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -137,8 +154,14 @@ def draw_finite(ax: Axes, x: np.ndarray, y: np.ndarray, *, log: bool = False,
     return line, ~np.isfinite(y)
 
 
-def mark_overflow(ax: Axes, positions: np.ndarray | Sequence[float], note: str | None = None,
-                  *, what: str = "value", where: str = "layer") -> Line2D | None:
+def mark_overflow(
+    ax: Axes,
+    positions: np.ndarray | Sequence[float],
+    note: str | None = None,
+    *,
+    what: str = "value",
+    where: str = "layer",
+) -> Line2D | None:
     """Mark non-finite values: a red 'x' at the top edge at each x position, plus a note.
 
     Args:
@@ -160,12 +183,30 @@ def mark_overflow(ax: Axes, positions: np.ndarray | Sequence[float], note: str |
         note = f"{what} overflowed (inf/NaN) at {where} {shown}"
     marker = None
     if xs.size:
-        (marker,) = ax.plot(xs, np.full(xs.size, 0.97), linestyle="none", marker="x", markersize=7,
-                            color=OVERFLOW_COLOR, transform=ax.get_xaxis_transform(), clip_on=False,
-                            label="_overflow", gid=OVERFLOW_MARKER_GID)
-    ax.text(0.02, 0.90, _wrap_to_axes(ax, note), transform=ax.transAxes, va="top", ha="left",
-            color=OVERFLOW_COLOR, fontsize="small", gid=OVERFLOW_NOTE_GID,
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
+        (marker,) = ax.plot(
+            xs,
+            np.full(xs.size, 0.97),
+            linestyle="none",
+            marker="x",
+            markersize=7,
+            color=OVERFLOW_COLOR,
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+            label="_overflow",
+            gid=OVERFLOW_MARKER_GID,
+        )
+    ax.text(
+        0.02,
+        0.90,
+        _wrap_to_axes(ax, note),
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        color=OVERFLOW_COLOR,
+        fontsize="small",
+        gid=OVERFLOW_NOTE_GID,
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5},
+    )
     return marker
 
 
@@ -191,8 +232,9 @@ def auto_log_scale(ax: Axes, *values: np.ndarray) -> bool:
     return False
 
 
-_SUPERSCRIPTS = str.maketrans("-0123456789",
-                              "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+_SUPERSCRIPTS = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
 
 
 def _spans_a_decade(axis: object) -> bool:
@@ -264,8 +306,14 @@ def integer_x(ax: Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
 
 
-def finish(ax: Axes, *, xlabel: str | None = None, ylabel: str | None = None,
-           title: str | None = None, legend: bool = False) -> None:
+def finish(
+    ax: Axes,
+    *,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    legend: bool = False,
+) -> None:
     """Labels, title and (when asked and there is something to show) the legend."""
     if xlabel is not None:
         ax.set_xlabel(xlabel)

@@ -19,13 +19,15 @@ from explodegrad.plots.theme import (
     log_axis,
     mark_overflow,
 )
-from explodegrad.train import TrainHistory
+from explodegrad.training.loop import TrainHistory
 
 
 def _check_history(history: object) -> TrainHistory:
     if not isinstance(history, TrainHistory):
-        raise ValueError(f"history: expected a TrainHistory from explodegrad.train.train, got "
-                         f"{type(history).__name__}")
+        raise ValueError(
+            f"history: expected a TrainHistory from explodegrad.training.loop.train, got "
+            f"{type(history).__name__}"
+        )
     return history
 
 
@@ -35,8 +37,13 @@ def _mark_divergence(ax: Axes, history: TrainHistory) -> None:
         mark_overflow(ax, [history.diverged_step], history.message)
 
 
-def plot_training_history(history: TrainHistory, *, axes: Sequence[Axes] | None = None,
-                          label: str | None = None, title: str | None = None) -> Figure:
+def plot_training_history(
+    history: TrainHistory,
+    *,
+    axes: Sequence[Axes] | None = None,
+    label: str | None = None,
+    title: str | None = None,
+) -> Figure:
     """Loss (left, log axis when it spans a factor of ten) and error rate (right) against the
     update step, train solid and test dashed. A run that diverged is marked at its step with
     the history's sentence ("diverged at step 12: the gradient of layer 3 is not finite").
@@ -50,13 +57,25 @@ def plot_training_history(history: TrainHistory, *, axes: Sequence[Axes] | None 
     prefix = f"{label}: " if label else ""
     dots = {"marker": "o", "markersize": 3} if steps.size <= 30 else {}
     for ax, (train, test, ylabel) in zip(
-            (loss_ax, error_ax),
-            ((history.train_loss, history.test_loss, "loss (cross-entropy)"),
-             (history.train_error, history.test_error, "error rate"))):
-        line, bad_train = draw_finite(ax, steps, train, log=ylabel.startswith("loss"),
-                                      label=f"{prefix}train", **dots)
-        _, bad_test = draw_finite(ax, steps, test, log=ylabel.startswith("loss"), linestyle="--",
-                                  color=line.get_color(), label=f"{prefix}test", **dots)
+        (loss_ax, error_ax),
+        (
+            (history.train_loss, history.test_loss, "loss (cross-entropy)"),
+            (history.train_error, history.test_error, "error rate"),
+        ),
+    ):
+        line, bad_train = draw_finite(
+            ax, steps, train, log=ylabel.startswith("loss"), label=f"{prefix}train", **dots
+        )
+        _, bad_test = draw_finite(
+            ax,
+            steps,
+            test,
+            log=ylabel.startswith("loss"),
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{prefix}test",
+            **dots,
+        )
         if history.diverged:
             _mark_divergence(ax, history)
         else:
@@ -69,14 +88,23 @@ def plot_training_history(history: TrainHistory, *, axes: Sequence[Axes] | None 
         log_axis(loss_ax)
     error_ax.set_ylim(-0.02, 1.02)
     if title is not None or axes is None:
-        fig.suptitle(title if title is not None else f"{history.label} · {history.settings.optimizer}, "
-                     f"lr {history.settings.lr:g}, clipping: {history.settings.clip_kind}",
-                     fontsize="medium")
+        fig.suptitle(
+            title
+            if title is not None
+            else f"{history.label} · {history.settings.optimizer}, "
+            f"lr {history.settings.lr:g}, clipping: {history.settings.clip_kind}",
+            fontsize="medium",
+        )
     return fig
 
 
-def plot_gradient_norms(history: TrainHistory, *, ax: Axes | None = None,
-                        steps: Sequence[int] | None = None, title: str | None = None) -> Figure:
+def plot_gradient_norms(
+    history: TrainHistory,
+    *,
+    ax: Axes | None = None,
+    steps: Sequence[int] | None = None,
+    title: str | None = None,
+) -> Figure:
     """Per-layer gradient norm ||d loss / d theta_k|| against the layer k, one curve per
     recorded step (default: the first update, the middle and the last record), log axis."""
     history = _check_history(history)
@@ -91,17 +119,31 @@ def plot_gradient_norms(history: TrainHistory, *, ax: Axes | None = None,
         recorded = {int(s): i for i, s in enumerate(history.steps)}
         missing = [s for s in steps if int(s) not in recorded or int(s) == 0]
         if missing:
-            raise ValueError(f"steps={list(steps)!r} is not allowed: step(s) {missing} were not "
-                             f"recorded after an update; recorded: {history.steps[records].tolist()}")
+            raise ValueError(
+                f"steps={list(steps)!r} is not allowed: step(s) {missing} were not "
+                f"recorded after an update; recorded: {history.steps[records].tolist()}"
+            )
         chosen = [recorded[int(s)] for s in steps]
     layers = history.layers.astype(float)
     bad = np.zeros(layers.size, dtype=bool)
     for i in chosen:
-        bad |= draw_finite(ax, layers, history.grad_norms[i], log=True, marker="o", markersize=3,
-                           label=f"step {int(history.steps[i])}")[1]
+        bad |= draw_finite(
+            ax,
+            layers,
+            history.grad_norms[i],
+            log=True,
+            marker="o",
+            markersize=3,
+            label=f"step {int(history.steps[i])}",
+        )[1]
     log_axis(ax)
     mark_overflow(ax, layers[bad], None, what="gradient")
     integer_x(ax)
-    finish(ax, xlabel=LAYER_LABEL, ylabel="||d loss / d theta_k||",
-           title=title if title is not None else f"{history.label}: gradient per layer", legend=True)
+    finish(
+        ax,
+        xlabel=LAYER_LABEL,
+        ylabel="||d loss / d theta_k||",
+        title=title if title is not None else f"{history.label}: gradient per layer",
+        legend=True,
+    )
     return fig

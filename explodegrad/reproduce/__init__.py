@@ -1,9 +1,10 @@
 """Reproduce the study headless: the headline experiments of chapters 02-07, written to files.
 
 :func:`reproduce` runs every experiment *part* of a :class:`ReportPlan` through the same
-library functions the notebooks call (:mod:`explodegrad.survey`, :mod:`explodegrad.impact`,
-:mod:`explodegrad.depth_study`, :mod:`explodegrad.remedies`, ...), keeps each finished part
-on disk, then draws the figures with :mod:`explodegrad.plots` and writes the report::
+library functions the notebooks call (:mod:`explodegrad.studies.survey`,
+:mod:`explodegrad.studies.depth_limit`, :mod:`explodegrad.studies.effective_depth`,
+:mod:`explodegrad.studies.remedies`, ...), keeps each finished part on disk, then draws the
+figures with :mod:`explodegrad.plots` and writes the report::
 
     OUT/report-<scale>-scale.md     tables and figures, each with a one-line explanation
     OUT/results-<scale>-scale.json  every number
@@ -23,8 +24,9 @@ processes overlap their kernel launches.
 The architecture table (one row per architecture, :data:`TABLE_ARCHITECTURES`) joins the
 survey at initialization (GSC, fitted rate, collapsing-domain numbers at the last hidden
 layer) with one training part per architecture: a batched learning-rate search
-(:func:`explodegrad.sweep.lr_search`), then training at the chosen rate while tracking the
-effective depth, and the Taylor experiment (:func:`explodegrad.depth_study.effective_depth_study`).
+(:func:`explodegrad.training.sweep.lr_search`), then training at the chosen rate while tracking the
+effective depth, and the Taylor experiment
+(:func:`explodegrad.studies.effective_depth.effective_depth_study`).
 
 The package, one concept per module: :mod:`~explodegrad.reproduce.plan` (scales, the plan),
 :mod:`~explodegrad.reproduce.parts` (the experiments), :mod:`~explodegrad.reproduce.store`
@@ -45,8 +47,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from explodegrad._checks import check_int
-from explodegrad.device import DeviceChoice, pick_device
+from explodegrad.core.checks import check_int
+from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.scales import Scale
 from explodegrad.reproduce.figures import ReportFigure, merge_depth_studies, report_figures, save_figures
 from explodegrad.reproduce.jsonable import to_jsonable
 from explodegrad.reproduce.machine import RunInfo, cpu_seconds, machine_description
@@ -103,20 +106,62 @@ from explodegrad.reproduce.tables import (
     dilution_table,
     survey_table,
 )
-from explodegrad.scale import Scale
 
 __all__ = [
-    "ARCHITECTURE_COLUMNS", "DEPTH_COLUMNS", "DILUTION_ARCHITECTURES", "DILUTION_COLUMNS",
-    "FORMAT_VERSION", "PAPER_LRS", "PAPER_SIZE", "REMEDY_COLUMNS", "REPORT_SCALES", "SEARCH_LRS",
-    "SURVEY_COLUMNS", "TABLE_ARCHITECTURES", "TINY", "Log", "Part", "PartStore", "ReportFigure",
-    "ReportPlan", "ReproduceResult", "RunInfo", "StoredPart", "arch_part_name", "architecture_table",
-    "compute_part", "cpu_seconds", "dilution_table", "load_plan_data",
-    "machine_description", "make_plan", "markdown_table", "merge_depth_studies", "part_key",
-    "pending_parts", "plan_parts", "remedy_evidence", "report_figures", "report_scale", "reproduce",
-    "resolve_jobs", "run_architecture", "run_clipping", "run_dilution", "run_gsc_meaning", "run_impact",
-    "run_claims", "run_optimizers", "run_orthogonal", "run_survey", "run_survey_paper_size",
+    "ARCHITECTURE_COLUMNS",
+    "DEPTH_COLUMNS",
+    "DILUTION_ARCHITECTURES",
+    "DILUTION_COLUMNS",
+    "FORMAT_VERSION",
+    "PAPER_LRS",
+    "PAPER_SIZE",
+    "REMEDY_COLUMNS",
+    "REPORT_SCALES",
+    "SEARCH_LRS",
+    "SURVEY_COLUMNS",
+    "TABLE_ARCHITECTURES",
+    "TINY",
+    "Log",
+    "Part",
+    "PartStore",
+    "ReportFigure",
+    "ReportPlan",
+    "ReproduceResult",
+    "RunInfo",
+    "StoredPart",
+    "arch_part_name",
+    "architecture_table",
+    "compute_part",
+    "cpu_seconds",
+    "dilution_table",
+    "load_plan_data",
+    "machine_description",
+    "make_plan",
+    "markdown_table",
+    "merge_depth_studies",
+    "part_key",
+    "pending_parts",
+    "plan_parts",
+    "remedy_evidence",
+    "report_figures",
+    "report_scale",
+    "reproduce",
+    "resolve_jobs",
+    "run_architecture",
+    "run_clipping",
+    "run_dilution",
+    "run_gsc_meaning",
+    "run_impact",
+    "run_claims",
+    "run_optimizers",
+    "run_orthogonal",
+    "run_survey",
+    "run_survey_paper_size",
     "run_width_vs_depth",
-    "save_figures", "survey_table", "to_jsonable", "write_report",
+    "save_figures",
+    "survey_table",
+    "to_jsonable",
+    "write_report",
 ]
 
 
@@ -151,10 +196,19 @@ def resolve_jobs(jobs: int | str | None, device: DeviceChoice) -> int:
     return check_int("jobs", jobs, 1)
 
 
-def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale = "quick", *,
-              device: str | None = None, fresh: bool = False, jobs: int | str | None = 1,
-              steps: int | None = None, seed: int = 0, data_root: str | os.PathLike | None = None,
-              command: str | None = None, log: Log | None = print) -> ReproduceResult:
+def reproduce(
+    out: str | os.PathLike = "explodegrad-report",
+    scale: str | Scale = "quick",
+    *,
+    device: str | None = None,
+    fresh: bool = False,
+    jobs: int | str | None = 1,
+    steps: int | None = None,
+    seed: int = 0,
+    data_root: str | os.PathLike | None = None,
+    command: str | None = None,
+    log: Log | None = print,
+) -> ReproduceResult:
     """Run (or resume) every part of the report, then write the report, the JSON and the figures.
 
     Args:
@@ -186,10 +240,15 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     store = PartStore(out / "parts" / plan.scale.name)
     parts = plan_parts(plan)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    info = RunInfo(device=str(choice), machine=machine_description(choice), load_average=load,
-                   started=_dt.datetime.now().isoformat(timespec="seconds"),
-                   command=command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), jobs=jobs,
-                   cpu_start=cpu_start)
+    info = RunInfo(
+        device=str(choice),
+        machine=machine_description(choice),
+        load_average=load,
+        started=_dt.datetime.now().isoformat(timespec="seconds"),
+        command=command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        jobs=jobs,
+        cpu_start=cpu_start,
+    )
     say(f"explodegrad reproduce: {plan.describe()}")
     say(f"  scale chosen because: {plan.scale.reason}")
     say(f"  device: {choice}; {jobs} job(s); parts in {store.folder}")
@@ -207,10 +266,12 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs) if choice.device.type == "cpu" else 1
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                                    initargs=(threads,)) as pool:
-            futures = {pool.submit(compute_part, part, plan, device_name, str(store.folder)): part
-                       for part in order}
+        with concurrent.futures.ProcessPoolExecutor(
+            jobs, mp_context=context, initializer=_init_worker, initargs=(threads,)
+        ) as pool:
+            futures = {
+                pool.submit(compute_part, part, plan, device_name, str(store.folder)): part for part in order
+            }
             try:
                 for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
                     part = futures[future]
@@ -221,8 +282,9 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     for part in todo:
         found = store.load(part, plan)
         if found is None:
-            raise RuntimeError(f"part {part.name!r} was computed but could not be read back from "
-                               f"{store.folder}")
+            raise RuntimeError(
+                f"part {part.name!r} was computed but could not be read back from {store.folder}"
+            )
         found.computed = True
         stored[part.name] = found
     info.computed = [p.name for p in parts if p in todo]
@@ -231,6 +293,12 @@ def reproduce(out: str | os.PathLike = "explodegrad-report", scale: str | Scale 
     info.wall_time = time.perf_counter() - start
     report, results, figures = write_report(out, plan, parts, stored, info, start)
     say(f"report: {report}\nnumbers: {results}\nfigures: {len(figures)} in {figures[0].parent}")
-    return ReproduceResult(report=report, results=results, figures=figures, parts_folder=store.folder,
-                           computed=info.computed, reused=info.reused,
-                           wall_time=time.perf_counter() - start)
+    return ReproduceResult(
+        report=report,
+        results=results,
+        figures=figures,
+        parts_folder=store.folder,
+        computed=info.computed,
+        reused=info.reused,
+        wall_time=time.perf_counter() - start,
+    )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explodegrad.device import DeviceChoice, cpu_model
+from explodegrad.core.device import DeviceChoice, cpu_model
 
 
 @dataclass
@@ -32,8 +32,10 @@ def machine_description(device: DeviceChoice | None = None) -> str:
     """The machine in words: OS, CPU model and cores, GPU when used, torch and Python versions."""
     model = cpu_model()
     gpu = f", GPU {device.name}" if device is not None and device.is_gpu else ""
-    return (f"{platform.system()} {platform.machine()}, {model}, {os.cpu_count()} CPU cores visible{gpu}; "
-            f"torch {torch.__version__}, Python {platform.python_version()}")
+    return (
+        f"{platform.system()} {platform.machine()}, {model}, {os.cpu_count()} CPU cores visible{gpu}; "
+        f"torch {torch.__version__}, Python {platform.python_version()}"
+    )
 
 
 def cpu_seconds() -> float | None:

@@ -15,23 +15,21 @@ from typing import Any
 import torch
 
 from explodegrad import claims
-from explodegrad.data import Dataset
-from explodegrad.depth_study import Architecture, effective_depth_study, study_settings
-from explodegrad.gsc_meaning import perturbation_check, rescaling_comparison
-from explodegrad.impact import DEFAULT_ARCHITECTURES as IMPACT_ARCHITECTURES
-from explodegrad.impact import default_depths, depth_study, optimizer_study
-from explodegrad.nets import build_mlp
-from explodegrad.remedies import (
-    architecture_name,
-    batch_norm_clipping,
-    optimizer_evidence,
-    orthogonal_initial_state,
-    width_vs_depth,
-)
+from explodegrad.core.data import Dataset
+from explodegrad.core.nets import build_mlp
+from explodegrad.measures.dilution import dilution_profile
 from explodegrad.reproduce.plan import DILUTION_ARCHITECTURES, PAPER_SIZE, TABLE_ARCHITECTURES, ReportPlan
-from explodegrad.residual import dilution_profile
-from explodegrad.survey import architecture_survey
-from explodegrad.sweep import lr_search
+from explodegrad.studies.common import Architecture, architecture_name, study_settings
+from explodegrad.studies.depth_limit import DEFAULT_ARCHITECTURES as IMPACT_ARCHITECTURES
+from explodegrad.studies.depth_limit import default_depths, depth_study
+from explodegrad.studies.effective_depth import effective_depth_study
+from explodegrad.studies.gsc_meaning import perturbation_check, rescaling_comparison
+from explodegrad.studies.optimizers import optimizer_study
+from explodegrad.studies.orthogonal import orthogonal_initial_state
+from explodegrad.studies.remedies import batch_norm_clipping, optimizer_evidence
+from explodegrad.studies.survey import architecture_survey
+from explodegrad.studies.width_depth import width_vs_depth
+from explodegrad.training.sweep import lr_search
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,31 +63,48 @@ def _architecture(options: dict[str, Any]) -> Architecture:
 
 
 def _arch_options(architecture: Architecture) -> dict[str, Any]:
-    return {"activation": architecture.activation, "norm": architecture.norm,
-            "residual": architecture.residual, "init": architecture.init}
+    return {
+        "activation": architecture.activation,
+        "norm": architecture.norm,
+        "residual": architecture.residual,
+        "init": architecture.init,
+    }
 
 
 def run_gsc_meaning(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapter 02: rescaling a layer changes raw gradients but not the GSC; the GSC predicts nudges."""
     scale = plan.scale
-    net = build_mlp(depth=scale.depth, width=scale.width, activation="relu", norm="none", init="he",
-                    in_features=data.in_features, out_features=data.num_classes, seed=plan.seed,
-                    device=data.device, dtype=torch.float64)
+    net = build_mlp(
+        depth=scale.depth,
+        width=scale.width,
+        activation="relu",
+        norm="none",
+        init="he",
+        in_features=data.in_features,
+        out_features=data.num_classes,
+        seed=plan.seed,
+        device=data.device,
+        dtype=torch.float64,
+    )
     inputs, targets = data.batch(min(256, len(data.x_train)), seed=plan.seed)
     inputs = inputs.to(torch.float64)
     middle = max(2, net.num_layers // 2)
     rescaling = rescaling_comparison(net, inputs, targets, middle, factor=options["factor"])
     layers = sorted({1, 2, middle, net.num_layers, net.num_layers + 1})
-    perturbation = perturbation_check(net, inputs, targets, layers=tuple(layers),
-                                      num_directions=options["directions"], seed=plan.seed)
+    perturbation = perturbation_check(
+        net, inputs, targets, layers=tuple(layers), num_directions=options["directions"], seed=plan.seed
+    )
     return {"rescaling": rescaling, "perturbation": perturbation}
 
 
 def _surveys(plan: ReportPlan, data: Dataset, depth: int, width: int) -> dict[str, Any]:
     common = dict(data=data, scale=plan.scale, seed=plan.seed, depth=depth, width=width)
-    return {"survey": architecture_survey(("relu", "tanh", "selu"), ("none", "batch", "layer"),
-                                          residual=(False, True), **common),
-            "looks_linear": architecture_survey(("relu",), ("none",), inits="looks_linear", **common)}
+    return {
+        "survey": architecture_survey(
+            ("relu", "tanh", "selu"), ("none", "batch", "layer"), residual=(False, True), **common
+        ),
+        "looks_linear": architecture_survey(("relu",), ("none",), inits="looks_linear", **common),
+    }
 
 
 def run_survey(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
@@ -107,10 +122,15 @@ def run_dilution(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> di
     inputs, _ = data.batch(min(plan.scale.batch_size, len(data.x_train)), seed=plan.seed)
     results = {}
     for architecture in DILUTION_ARCHITECTURES:
-        config = architecture.config(plan.scale.depth, plan.scale.width, data.in_features,
-                                     data.num_classes, plan.seed)
-        net = build_mlp(**{k: v for k, v in config.as_dict().items() if k != "seed"}, seed=config.seed,
-                        device=data.device, dtype=torch.float64)
+        config = architecture.config(
+            plan.scale.depth, plan.scale.width, data.in_features, data.num_classes, plan.seed
+        )
+        net = build_mlp(
+            **{k: v for k, v in config.as_dict().items() if k != "seed"},
+            seed=config.seed,
+            device=data.device,
+            dtype=torch.float64,
+        )
         results[architecture.label] = dilution_profile(net, inputs.to(torch.float64), seed=plan.seed)
     return results
 
@@ -119,7 +139,7 @@ def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -
     """Chapters 03, 06: one table row's training: batched rate search, effective depth, Taylor.
 
     The rate search trains one network per rate in one stacked sweep; the network is then
-    trained again at the chosen rate with :func:`~explodegrad.train.train` (same weights and
+    trained again at the chosen rate with :func:`~explodegrad.training.loop.train` (same weights and
     minibatches) so that its effective depth can be measured at every checkpoint. When every
     rate diverged, the smallest rate is used for that second run.
     """
@@ -130,16 +150,20 @@ def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -
     search = lr_search([config], data, list(plan.lrs), settings, progress=False)
     chosen = search.best_lr(0)
     lr_used = chosen if math.isfinite(chosen) else min(plan.lrs)
-    study = effective_depth_study(scale, [architecture], data=data, settings=settings.with_(lr=lr_used),
-                                  seeds=(plan.seed,))
+    study = effective_depth_study(
+        scale, [architecture], data=data, settings=settings.with_(lr=lr_used), seeds=(plan.seed,)
+    )
     return {"search": search, "study": study, "lr_used": lr_used}
 
 
 def run_impact(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapter 03: training error against depth for one architecture (a batched search per depth)."""
     pair = (options["activation"], options["norm"])
-    return {"study": depth_study([pair], depths=options["depths"], lrs=plan.lrs, data=data, scale=plan.scale,
-                                 seeds=(plan.seed,))}
+    return {
+        "study": depth_study(
+            [pair], depths=options["depths"], lrs=plan.lrs, data=data, scale=plan.scale, seeds=(plan.seed,)
+        )
+    }
 
 
 def run_optimizers(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
@@ -172,30 +196,71 @@ def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict
 
 def plan_parts(plan: ReportPlan) -> list[Part]:
     """Every part of a report, in report order."""
-    parts = [Part("gsc-meaning", "what the GSC means: rescaling and perturbations", "02", run_gsc_meaning,
-                  {"factor": 10.0, "directions": 16}, cost=0.3),
-             Part("survey", "every architecture at initialization", "03, 04, 05", run_survey, cost=0.5)]
+    parts = [
+        Part(
+            "gsc-meaning",
+            "what the GSC means: rescaling and perturbations",
+            "02",
+            run_gsc_meaning,
+            {"factor": 10.0, "directions": 16},
+            cost=0.3,
+        ),
+        Part("survey", "every architecture at initialization", "03, 04, 05", run_survey, cost=0.5),
+    ]
     if plan.paper_size_survey:
-        parts.append(Part("survey-paper-size", "every architecture at initialization, depth 50, width 100",
-                          "03, 04", run_survey_paper_size, {"depth": PAPER_SIZE[0], "width": PAPER_SIZE[1]},
-                          cost=1.0))
-    parts.append(Part("dilution", "dilution in residual networks at initialization", "05", run_dilution,
-                      cost=0.2))
+        parts.append(
+            Part(
+                "survey-paper-size",
+                "every architecture at initialization, depth 50, width 100",
+                "03, 04",
+                run_survey_paper_size,
+                {"depth": PAPER_SIZE[0], "width": PAPER_SIZE[1]},
+                cost=1.0,
+            )
+        )
+    parts.append(
+        Part("dilution", "dilution in residual networks at initialization", "05", run_dilution, cost=0.2)
+    )
     for architecture in TABLE_ARCHITECTURES:
-        parts.append(Part(arch_part_name(architecture),
-                          f"{architecture_name(architecture)}: rate search, effective depth, Taylor",
-                          "03, 06", run_architecture, _arch_options(architecture),
-                          cost=3.0 if architecture.residual else 5.0))
+        parts.append(
+            Part(
+                arch_part_name(architecture),
+                f"{architecture_name(architecture)}: rate search, effective depth, Taylor",
+                "03, 06",
+                run_architecture,
+                _arch_options(architecture),
+                cost=3.0 if architecture.residual else 5.0,
+            )
+        )
     for activation, norm in IMPACT_ARCHITECTURES:
-        parts.append(Part(f"impact-{activation}-{norm}", f"{activation}/{norm}: training error against depth",
-                          "03", run_impact,
-                          {"activation": activation, "norm": norm,
-                           "depths": list(default_depths(plan.scale))}, cost=8.0))
-    parts += [Part("optimizers", "the GSC under SGD, Adam and RMSprop", "03", run_optimizers, cost=4.0),
-              Part("orthogonal", "the orthogonal initial state in training", "07", run_orthogonal, cost=4.0),
-              Part("width-vs-depth", "width against depth at one parameter budget", "07",
-                   run_width_vs_depth, cost=8.0),
-              Part("clipping", "gradient clipping by norm", "07", run_clipping, cost=2.0),
-              Part("claims", "every claim of the course, judged over several seeds", "01-07", run_claims,
-                   {"seeds": list(plan.claim_seeds)}, cost=12.0)]
+        parts.append(
+            Part(
+                f"impact-{activation}-{norm}",
+                f"{activation}/{norm}: training error against depth",
+                "03",
+                run_impact,
+                {"activation": activation, "norm": norm, "depths": list(default_depths(plan.scale))},
+                cost=8.0,
+            )
+        )
+    parts += [
+        Part("optimizers", "the GSC under SGD, Adam and RMSprop", "03", run_optimizers, cost=4.0),
+        Part("orthogonal", "the orthogonal initial state in training", "07", run_orthogonal, cost=4.0),
+        Part(
+            "width-vs-depth",
+            "width against depth at one parameter budget",
+            "07",
+            run_width_vs_depth,
+            cost=8.0,
+        ),
+        Part("clipping", "gradient clipping by norm", "07", run_clipping, cost=2.0),
+        Part(
+            "claims",
+            "every claim of the course, judged over several seeds",
+            "01-07",
+            run_claims,
+            {"seeds": list(plan.claim_seeds)},
+            cost=12.0,
+        ),
+    ]
     return parts

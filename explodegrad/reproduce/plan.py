@@ -12,17 +12,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from explodegrad._checks import check_choice, check_int, check_positive
-from explodegrad.depth_study import Architecture
-from explodegrad.scale import Scale, pick_scale
+from explodegrad.core.checks import check_choice, check_int, check_positive
+from explodegrad.core.scales import Scale, pick_scale
+from explodegrad.studies.common import Architecture
 
 #: Bumped whenever what a part stores changes; parts written under another format are recomputed.
 FORMAT_VERSION = 1
 #: The scales :func:`reproduce` knows. ``tiny`` is a seconds-long smoke test of the pipeline.
 REPORT_SCALES = ("tiny", "quick", "paper")
 #: A smoke-test size: every part runs in well under a second on a CPU; the numbers mean little.
-TINY = Scale(name="tiny", depth=6, width=16, batch_size=32, train_steps=10, dataset="digits",
-             n_train=256, n_test=128)
+TINY = Scale(
+    name="tiny", depth=6, width=16, batch_size=32, train_steps=10, dataset="digits", n_train=256, n_test=128
+)
 #: Learning rates the batched searches try (SGD with momentum 0.9) at the CPU scales. 0.003 is
 #: in because ReLU ResNets without normalization diverge at 0.01 and above (their residual
 #: stream doubles its variance per block at initialization).
@@ -41,10 +42,15 @@ TABLE_ARCHITECTURES = tuple(
     for residual in (False, True)
 ) + (Architecture("relu", "none", init="looks_linear"),)
 #: Residual architectures whose dilution is measured (chapter 05).
-DILUTION_ARCHITECTURES = (Architecture("relu", "batch", True), Architecture("relu", "layer", True),
-                          Architecture("tanh", "none", True), Architecture("selu", "none", True))
+DILUTION_ARCHITECTURES = (
+    Architecture("relu", "batch", True),
+    Architecture("relu", "layer", True),
+    Architecture("tanh", "none", True),
+    Architecture("selu", "none", True),
+)
 
 Log = Callable[[str], Any]
+
 
 @dataclass(frozen=True)
 class ReportPlan:
@@ -73,15 +79,17 @@ class ReportPlan:
     def describe(self) -> str:
         """One line: the scale and the searched learning rates."""
         rates = ", ".join(f"{lr:g}" for lr in self.lrs)
-        return (f"{self.scale.describe()}; learning rates searched: {rates}; seed {self.seed} (claims: "
-                f"{len(self.claim_seeds)} seeds)")
+        return (
+            f"{self.scale.describe()}; learning rates searched: {rates}; seed {self.seed} (claims: "
+            f"{len(self.claim_seeds)} seeds)"
+        )
 
 
 def report_scale(name: str, data_root: str | os.PathLike | None = None, steps: int | None = None) -> Scale:
     """The :class:`Scale` of a report: ``tiny``, ``quick`` or ``paper`` (optionally fewer/more steps).
 
     ``paper`` falls back to the bundled digits when CIFAR-10 is not found (its ``reason``
-    says so), as :func:`explodegrad.scale.pick_scale` does.
+    says so), as :func:`explodegrad.core.scales.pick_scale` does.
     """
     name = check_choice("scale", name, REPORT_SCALES)
     if name == "tiny":
@@ -94,9 +102,14 @@ def report_scale(name: str, data_root: str | os.PathLike | None = None, steps: i
     return scale
 
 
-def make_plan(scale: str | Scale = "quick", *, steps: int | None = None, seed: int = 0,
-              data_root: str | os.PathLike | None = None,
-              lrs: Sequence[float] | None = None) -> ReportPlan:
+def make_plan(
+    scale: str | Scale = "quick",
+    *,
+    steps: int | None = None,
+    seed: int = 0,
+    data_root: str | os.PathLike | None = None,
+    lrs: Sequence[float] | None = None,
+) -> ReportPlan:
     """A :class:`ReportPlan` for a scale name (or a :class:`Scale` of your own).
 
     Args:
@@ -117,6 +130,10 @@ def make_plan(scale: str | Scale = "quick", *, steps: int | None = None, seed: i
     if not rates:
         raise ValueError("lrs=() is not allowed: give at least one learning rate to search")
     paper_size = (chosen.depth, chosen.width) != PAPER_SIZE and chosen.name != "tiny"
-    return ReportPlan(scale=chosen, lrs=rates, seed=check_int("seed", seed, 0),
-                      data_root=None if data_root is None else str(data_root),
-                      paper_size_survey=paper_size)
+    return ReportPlan(
+        scale=chosen,
+        lrs=rates,
+        seed=check_int("seed", seed, 0),
+        data_root=None if data_root is None else str(data_root),
+        paper_size_survey=paper_size,
+    )

@@ -21,12 +21,12 @@ from typing import Any
 
 import torch
 
-from explodegrad.course import seed_everything
-from explodegrad.data import Dataset
+from explodegrad.core.data import Dataset
+from explodegrad.core.scales import load_scale_data
+from explodegrad.core.seeds import seed_everything
 from explodegrad.reproduce.jsonable import _dump_json, _write_atomic, to_jsonable
 from explodegrad.reproduce.parts import Part
 from explodegrad.reproduce.plan import FORMAT_VERSION, ReportPlan
-from explodegrad.scale import load_scale_data
 
 
 @dataclass
@@ -55,9 +55,17 @@ def part_key(part: Part, plan: ReportPlan) -> dict[str, Any]:
     from explodegrad import __version__
 
     scale = {k: v for k, v in dataclasses.asdict(plan.scale).items() if k != "reason"}
-    return to_jsonable({"format": FORMAT_VERSION, "explodegrad": __version__, "part": part.name,
-                        "scale": scale, "seed": plan.seed, "lrs": list(plan.lrs),
-                        "options": part.options})
+    return to_jsonable(
+        {
+            "format": FORMAT_VERSION,
+            "explodegrad": __version__,
+            "part": part.name,
+            "scale": scale,
+            "seed": plan.seed,
+            "lrs": list(plan.lrs),
+            "options": part.options,
+        }
+    )
 
 
 class PartStore:
@@ -81,20 +89,33 @@ class PartStore:
                 objects = pickle.load(handle)
         except Exception:  # noqa: BLE001 - any unreadable file means: compute it again
             return None
-        return StoredPart(part.name, stored.get("numbers", {}), objects, float(stored.get("wall_time", 0.0)),
-                          str(stored.get("device", "")), computed=False)
+        return StoredPart(
+            part.name,
+            stored.get("numbers", {}),
+            objects,
+            float(stored.get("wall_time", 0.0)),
+            str(stored.get("device", "")),
+            computed=False,
+        )
 
-    def save(self, part: Part, plan: ReportPlan, objects: dict[str, Any], wall_time: float,
-             device: str) -> StoredPart:
+    def save(
+        self, part: Part, plan: ReportPlan, objects: dict[str, Any], wall_time: float, device: str
+    ) -> StoredPart:
         """Store a finished part: the pickle first, then the JSON that marks it complete."""
         self.folder.mkdir(parents=True, exist_ok=True)
         json_path, pickle_path = self.paths(part.name)
         json_path.unlink(missing_ok=True)
         numbers = to_jsonable(objects)
         _write_atomic(pickle_path, pickle.dumps(objects, protocol=pickle.HIGHEST_PROTOCOL))
-        record = {"key": part_key(part, plan), "title": part.title, "chapters": part.chapters,
-                  "wall_time": wall_time, "device": device,
-                  "finished": _dt.datetime.now().isoformat(timespec="seconds"), "numbers": numbers}
+        record = {
+            "key": part_key(part, plan),
+            "title": part.title,
+            "chapters": part.chapters,
+            "wall_time": wall_time,
+            "device": device,
+            "finished": _dt.datetime.now().isoformat(timespec="seconds"),
+            "numbers": numbers,
+        }
         _write_atomic(json_path, _dump_json(record))
         return StoredPart(part.name, numbers, objects, wall_time, device, computed=True)
 
@@ -107,8 +128,9 @@ def load_plan_data(plan: ReportPlan, device: str | torch.device) -> Dataset:
     key = (plan.scale, str(device), plan.seed, plan.data_root)
     if key not in _DATA_CACHE:
         _DATA_CACHE.clear()
-        _DATA_CACHE[key] = load_scale_data(plan.scale, device=torch.device(device), seed=plan.seed,
-                                           data_root=plan.data_root)
+        _DATA_CACHE[key] = load_scale_data(
+            plan.scale, device=torch.device(device), seed=plan.seed, data_root=plan.data_root
+        )
     return _DATA_CACHE[key]
 
 
@@ -123,8 +145,9 @@ def compute_part(part: Part, plan: ReportPlan, device: str, folder: str) -> floa
     return wall_time
 
 
-def pending_parts(parts: Sequence[Part], plan: ReportPlan, store: PartStore,
-                  fresh: bool = False) -> tuple[dict[str, StoredPart], list[Part]]:
+def pending_parts(
+    parts: Sequence[Part], plan: ReportPlan, store: PartStore, fresh: bool = False
+) -> tuple[dict[str, StoredPart], list[Part]]:
     """Split ``parts`` into those the store can give back (by name) and those still to compute.
 
     With ``fresh`` every part is to compute. A part counts as stored only when its key matches

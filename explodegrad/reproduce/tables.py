@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 
 from explodegrad.claims import HOLDS, explodes
-from explodegrad.depth_study import Architecture
-from explodegrad.remedies import architecture_name
 from explodegrad.reproduce.parts import arch_part_name
 from explodegrad.reproduce.plan import TABLE_ARCHITECTURES
 from explodegrad.reproduce.store import StoredPart
+from explodegrad.studies.common import Architecture, architecture_name
 
 
 def architecture_table(stored: dict[str, StoredPart]) -> pd.DataFrame:
@@ -36,25 +35,29 @@ def architecture_table(stored: dict[str, StoredPart]) -> pd.DataFrame:
         objects = stored[arch_part_name(architecture)].objects
         best = objects["search"].best.iloc[0]
         depth_row = objects["study"].table.iloc[0]
-        rows.append({
-            "architecture": architecture_name(architecture),
-            "explodes": _explodes(measured),
-            "layers": int(depth_row["num_layers"]),
-            "gsc_init": float(measured["gsc_first_layer"]), "rate_init": float(measured["rate"]),
-            "r_squared": float(measured["r_squared"]),
-            "sign_diversity_last": float(measured["sign_diversity_last"]),
-            "preact_std_last": float(measured["preact_std_last"]),
-            "preact_std_raw_last": float(domain.at(2)["preact_std"]) if len(domain.layers) else math.nan,
-            "effective_depth_init": int(depth_row["depth_natural_init"]),
-            "effective_depth_trained": int(depth_row["depth_since_init_final"]),
-            "effective_depth_trained_natural": int(depth_row["depth_natural_final"]),
-            "best_lr": float(best["best_lr"]), "lr_used": float(objects["lr_used"]),
-            "diverged_lrs": int(objects["search"].table["diverged"].sum()),
-            "final_train_error": float(best["final_train_error"]),
-            "final_test_error": float(best["final_test_error"]),
-            "taylor_break_k": depth_row["taylor_break_k"],
-            "taylor_break_linear_layers": depth_row["taylor_break_linear_layers"],
-        })
+        rows.append(
+            {
+                "architecture": architecture_name(architecture),
+                "explodes": _explodes(measured),
+                "layers": int(depth_row["num_layers"]),
+                "gsc_init": float(measured["gsc_first_layer"]),
+                "rate_init": float(measured["rate"]),
+                "r_squared": float(measured["r_squared"]),
+                "sign_diversity_last": float(measured["sign_diversity_last"]),
+                "preact_std_last": float(measured["preact_std_last"]),
+                "preact_std_raw_last": float(domain.at(2)["preact_std"]) if len(domain.layers) else math.nan,
+                "effective_depth_init": int(depth_row["depth_natural_init"]),
+                "effective_depth_trained": int(depth_row["depth_since_init_final"]),
+                "effective_depth_trained_natural": int(depth_row["depth_natural_final"]),
+                "best_lr": float(best["best_lr"]),
+                "lr_used": float(objects["lr_used"]),
+                "diverged_lrs": int(objects["search"].table["diverged"].sum()),
+                "final_train_error": float(best["final_train_error"]),
+                "final_test_error": float(best["final_test_error"]),
+                "taylor_break_k": depth_row["taylor_break_k"],
+                "taylor_break_linear_layers": depth_row["taylor_break_linear_layers"],
+            }
+        )
     table = pd.DataFrame(rows)
     for column in ("taylor_break_k", "taylor_break_linear_layers"):
         table[column] = table[column].astype("Int64")
@@ -78,20 +81,35 @@ def _survey_rows(objects: dict[str, Any]) -> list[tuple[Architecture, dict[str, 
 
 def survey_table(objects: dict[str, Any]) -> pd.DataFrame:
     """The at-initialization columns of a survey part, one row per table architecture."""
-    return pd.DataFrame([{"architecture": architecture_name(architecture),
-                          "explodes": _explodes(measured),
-                          "gsc_init": measured["gsc_first_layer"], "rate_init": measured["rate"],
-                          "sign_diversity_last": measured["sign_diversity_last"],
-                          "preact_std_last": measured["preact_std_last"]}
-                         for architecture, measured, _ in _survey_rows(objects)])
+    return pd.DataFrame(
+        [
+            {
+                "architecture": architecture_name(architecture),
+                "explodes": _explodes(measured),
+                "gsc_init": measured["gsc_first_layer"],
+                "rate_init": measured["rate"],
+                "sign_diversity_last": measured["sign_diversity_last"],
+                "preact_std_last": measured["preact_std_last"],
+            }
+            for architecture, measured, _ in _survey_rows(objects)
+        ]
+    )
 
 
 def dilution_table(results: dict[str, Any]) -> pd.DataFrame:
-    """Medians over the blocks of each :class:`~explodegrad.residual.DilutionResult` of a dilution part."""
-    return pd.DataFrame([{"architecture": label, "blocks": len(result.layers),
-                          "skip_to_residual": float(np.median(result.skip_to_residual)),
-                          "residual_gsc": float(np.median(result.residual_gsc)),
-                          "block_gsc": float(np.median(result.block_gsc)),
-                          "predicted_block_gsc": float(np.median(result.predicted_block_gsc)),
-                          "abs_cosine": float(np.median(np.abs(result.cosine)))}
-                         for label, result in results.items()])
+    """Medians over the blocks of each :class:`~explodegrad.measures.dilution.DilutionResult` of a
+    dilution part."""
+    return pd.DataFrame(
+        [
+            {
+                "architecture": label,
+                "blocks": len(result.layers),
+                "skip_to_residual": float(np.median(result.skip_to_residual)),
+                "residual_gsc": float(np.median(result.residual_gsc)),
+                "block_gsc": float(np.median(result.block_gsc)),
+                "predicted_block_gsc": float(np.median(result.predicted_block_gsc)),
+                "abs_cosine": float(np.median(np.abs(result.cosine))),
+            }
+            for label, result in results.items()
+        ]
+    )

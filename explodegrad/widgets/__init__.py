@@ -19,7 +19,17 @@ from explodegrad.widgets.start import start_here_explorer
 from explodegrad.widgets.training import training_explorer
 
 __all__ = [
-    "CACHE_SIZE", "Drawing", "Explorer", "Progress", "figure_data", "render_png",
-    "chain_explorer", "domain_explorer", "gsc_explorer", "dilution_explorer", "path_explorer",
-    "start_here_explorer", "training_explorer",
+    "CACHE_SIZE",
+    "Drawing",
+    "Explorer",
+    "Progress",
+    "figure_data",
+    "render_png",
+    "chain_explorer",
+    "domain_explorer",
+    "gsc_explorer",
+    "dilution_explorer",
+    "path_explorer",
+    "start_here_explorer",
+    "training_explorer",
 ]

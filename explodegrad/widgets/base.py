@@ -38,8 +38,8 @@ from IPython.display import Image, clear_output, display
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from explodegrad._checks import check_int
-from explodegrad.device import DeviceChoice, pick_device
+from explodegrad.core.checks import check_int
+from explodegrad.core.device import DeviceChoice, pick_device
 
 #: Results kept per explorer; going back to any of the last this-many settings is instant.
 CACHE_SIZE = 32
@@ -59,11 +59,19 @@ def figure_data(fig: Figure) -> list[dict[str, Any]]:
     (each text on one line)."""
     panels = []
     for ax in fig.axes:
-        lines = [(np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float))
-                 for line in ax.get_lines()]
-        panels.append({"title": ax.get_title(), "xlabel": ax.get_xlabel(),
-                       "ylabel": ax.get_ylabel(), "lines": lines,
-                       "texts": [" ".join(text.get_text().split()) for text in ax.texts]})
+        lines = [
+            (np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float))
+            for line in ax.get_lines()
+        ]
+        panels.append(
+            {
+                "title": ax.get_title(),
+                "xlabel": ax.get_xlabel(),
+                "ylabel": ax.get_ylabel(),
+                "lines": lines,
+                "texts": [" ".join(text.get_text().split()) for text in ax.texts],
+            }
+        )
     return panels
 
 
@@ -83,8 +91,7 @@ def render_png(fig: Figure, dpi: int = RENDER_DPI, canvas: FigureCanvasAgg | Non
         fig.set_canvas(canvas)
     buffer = io.BytesIO()
     # zlib level 1: the same size as the default level 6 for these flat images, and faster
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None},
-                pil_kwargs={"compress_level": 1})
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None}, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
@@ -180,26 +187,38 @@ class Explorer:
     Display it in a notebook by making it a cell's last expression (or ``display(explorer)``).
     """
 
-    def __init__(self, controls: dict[str, w.ValueWidget], experiment: Callable[..., Any],
-                 draw: Callable[..., Figure], title: str, *, device: DeviceChoice | None = None,
-                 describe: Callable[[Any], str] | None = None, cache_size: int = CACHE_SIZE,
-                 view_controls: dict[str, w.ValueWidget] | None = None,
-                 extras: Sequence[w.Widget] = (), progress: Progress | None = None,
-                 name: str | None = None, cpu_threads: int | None = CPU_THREADS) -> None:
+    def __init__(
+        self,
+        controls: dict[str, w.ValueWidget],
+        experiment: Callable[..., Any],
+        draw: Callable[..., Figure],
+        title: str,
+        *,
+        device: DeviceChoice | None = None,
+        describe: Callable[[Any], str] | None = None,
+        cache_size: int = CACHE_SIZE,
+        view_controls: dict[str, w.ValueWidget] | None = None,
+        extras: Sequence[w.Widget] = (),
+        progress: Progress | None = None,
+        name: str | None = None,
+        cpu_threads: int | None = CPU_THREADS,
+    ) -> None:
         if not controls:
             raise ValueError("controls={} is not allowed: an explorer needs at least one control")
         view_controls = dict(view_controls or {})
         for group in (controls, view_controls):
             for control_name, control in group.items():
                 if not hasattr(control, "value"):
-                    raise ValueError(f"controls[{control_name!r}]={control!r} is not allowed: a "
-                                     "control needs a .value")
+                    raise ValueError(
+                        f"controls[{control_name!r}]={control!r} is not allowed: a control needs a .value"
+                    )
                 if hasattr(control, "continuous_update"):
                     control.continuous_update = False
         clash = sorted(set(controls) & set(view_controls))
         if clash:
-            raise ValueError(f"view_controls: {clash[0]!r} is also an experiment control; a name "
-                             "belongs to one of the two")
+            raise ValueError(
+                f"view_controls: {clash[0]!r} is also an experiment control; a name belongs to one of the two"
+            )
         self.controls = dict(controls)
         self.view_controls = view_controls
         self.experiment = experiment
@@ -209,8 +228,9 @@ class Explorer:
         self.cache_size = check_int("cache_size", cache_size, 1)
         self.device = device if device is not None else pick_device()
         on_cpu = self.device.device.type == "cpu"
-        self.cpu_threads = (check_int("cpu_threads", cpu_threads, 1) if cpu_threads is not None and on_cpu
-                            else None)
+        self.cpu_threads = (
+            check_int("cpu_threads", cpu_threads, 1) if cpu_threads is not None and on_cpu else None
+        )
         self.cache: OrderedDict[Key, Any] = OrderedDict()
         self.drawings: OrderedDict[tuple[Key, Key], Drawing] = OrderedDict()
         self.runs = 0
@@ -223,8 +243,11 @@ class Explorer:
         self._canvas = FigureCanvasAgg(Figure())  # reused for every figure (see render_png)
 
         self.title = w.HTML(f"<b>{title}</b>")
-        threads = (f"; experiments use {self.cpu_threads} thread(s)"
-                   if self.cpu_threads is not None and self.cpu_threads < torch.get_num_threads() else "")
+        threads = (
+            f"; experiments use {self.cpu_threads} thread(s)"
+            if self.cpu_threads is not None and self.cpu_threads < torch.get_num_threads()
+            else ""
+        )
         self.device_label = w.Label(f"Runs on: {self.device}{threads}")
         self.status = w.Label("")
         self.output = w.Output()
@@ -232,8 +255,7 @@ class Explorer:
         if self.view_controls:
             rows.append(w.HBox(list(self.view_controls.values()), layout=w.Layout(flex_flow="row wrap")))
         shown_extras = [*extras, *([progress.widget] if progress is not None else [])]
-        self.widget = w.VBox([self.title, *rows, self.device_label, *shown_extras, self.status,
-                              self.output])
+        self.widget = w.VBox([self.title, *rows, self.device_label, *shown_extras, self.status, self.output])
         self.widget.add_class("explodegrad-explorer")
         if name:
             self.widget.add_class(f"explodegrad-{name}")
@@ -275,8 +297,10 @@ class Explorer:
         """Set several controls (experiment or view) at once, with a single rerun."""
         unknown = sorted(set(values) - set(self.controls) - set(self.view_controls))
         if unknown:
-            raise ValueError(f"{unknown[0]}={values[unknown[0]]!r} is not a control of this explorer: "
-                             f"controls are {', '.join([*self.controls, *self.view_controls])}")
+            raise ValueError(
+                f"{unknown[0]}={values[unknown[0]]!r} is not a control of this explorer: "
+                f"controls are {', '.join([*self.controls, *self.view_controls])}"
+            )
         self._suspended = True
         try:
             for name, value in values.items():
@@ -343,10 +367,14 @@ class Explorer:
             if drawing.text:
                 print(drawing.text)
         self.last_timings["total"] = time.perf_counter() - start
-        how = ("from cache" if cached and drawn_before else
-               f"drawn in {self.last_timings['total']:.2f} s" if cached else
-               f"ran in {self.last_timings['experiment']:.2f} s, drawn in "
-               f"{self.last_timings['draw'] + self.last_timings['render']:.2f} s")
+        how = (
+            "from cache"
+            if cached and drawn_before
+            else f"drawn in {self.last_timings['total']:.2f} s"
+            if cached
+            else f"ran in {self.last_timings['experiment']:.2f} s, drawn in "
+            f"{self.last_timings['draw'] + self.last_timings['render']:.2f} s"
+        )
         self.status.value = f"{_format_settings({**values, **view})}: {how}"
 
     def _show_error(self, values: dict[str, Any], error: Exception) -> None:

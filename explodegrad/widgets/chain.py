@@ -8,10 +8,10 @@ import ipywidgets as w
 import torch
 from matplotlib.figure import Figure
 
-from explodegrad.chain import ChainResult, LinearGradients, deep_linear_gradients, scalar_chain
-from explodegrad.device import DeviceChoice
+from explodegrad.core.device import DeviceChoice
 from explodegrad.plots.chain import plot_linear_gradients, plot_scalar_chain
 from explodegrad.plots.theme import new_panels
+from explodegrad.studies.chain_rule import ChainResult, LinearGradients, deep_linear_gradients, scalar_chain
 from explodegrad.widgets.base import Explorer
 from explodegrad.widgets.controls import depth_slider
 
@@ -27,19 +27,24 @@ class ChainPair:
 def measure_chain(depth: int, weight: float, width: int = 64, seed: int = 0) -> ChainPair:
     """The scalar chain y = w^depth x and a deep linear network with per-layer gain ``weight``
     (float64, on the CPU: both are tiny)."""
-    return ChainPair(scalar_chain(weight=weight, depth=depth),
-                     deep_linear_gradients(depth=depth, width=width, sigma=weight, seed=seed))
+    return ChainPair(
+        scalar_chain(weight=weight, depth=depth),
+        deep_linear_gradients(depth=depth, width=width, sigma=weight, seed=seed),
+    )
 
 
 def describe_chain(pair: ChainPair) -> str:
     """The line under the figure: dy/dx of the chain, and the linear network's growth."""
-    return (f"scalar chain: dy/dx = w^{pair.scalar.depth} = {pair.scalar.input_gradient:.4g}; "
-            f"linear network: x{pair.linear.growth_factor:.3g} per layer "
-            f"(predicted x{pair.linear.predicted_growth:g})")
+    return (
+        f"scalar chain: dy/dx = w^{pair.scalar.depth} = {pair.scalar.input_gradient:.4g}; "
+        f"linear network: x{pair.linear.growth_factor:.3g} per layer "
+        f"(predicted x{pair.linear.predicted_growth:g})"
+    )
 
 
-def chain_explorer(depth: int = 30, weight: float = 1.2, *, width: int = 64, max_depth: int = 100,
-                   seed: int = 0) -> Explorer:
+def chain_explorer(
+    depth: int = 30, weight: float = 1.2, *, width: int = 64, max_depth: int = 100, seed: int = 0
+) -> Explorer:
     """Explore the chain rule: the gradient after l layers is a product of l factors.
 
     Left: y = w * w * ... * w * x, where autograd's gradient after l multiplications is exactly
@@ -59,9 +64,16 @@ def chain_explorer(depth: int = 30, weight: float = 1.2, *, width: int = 64, max
     device = DeviceChoice(torch.device("cpu"), "CPU", "the chain-rule toys are tiny: float64 on the CPU")
     controls = {
         "depth": depth_slider(depth, minimum=1, maximum=max_depth),
-        "weight": w.FloatSlider(value=float(weight), min=0.5, max=2.0, step=0.05,
-                                description="weight scale w", readout_format=".2f",
-                                continuous_update=False, style={"description_width": "initial"}),
+        "weight": w.FloatSlider(
+            value=float(weight),
+            min=0.5,
+            max=2.0,
+            step=0.05,
+            description="weight scale w",
+            readout_format=".2f",
+            continuous_update=False,
+            style={"description_width": "initial"},
+        ),
     }
 
     def experiment(depth: int, weight: float) -> ChainPair:
@@ -73,5 +85,12 @@ def chain_explorer(depth: int = 30, weight: float = 1.2, *, width: int = 64, max
         plot_linear_gradients(pair.linear, ax=right)
         return fig
 
-    return Explorer(controls, experiment, draw, "The chain rule: gradients multiply, layer by layer",
-                    device=device, describe=describe_chain, name="chain")
+    return Explorer(
+        controls,
+        experiment,
+        draw,
+        "The chain rule: gradients multiply, layer by layer",
+        device=device,
+        describe=describe_chain,
+        name="chain",
+    )

@@ -14,10 +14,10 @@ import ipywidgets as w
 import torch
 from torch import Tensor
 
-from explodegrad._checks import check_int
-from explodegrad.config import ACTIVATIONS, INITS, NORMS
-from explodegrad.data import Dataset, load_digits
-from explodegrad.nets import DeepMLP, build_mlp
+from explodegrad.core.checks import check_int
+from explodegrad.core.config import ACTIVATIONS, INITS, NORMS
+from explodegrad.core.data import Dataset, load_digits
+from explodegrad.core.nets import DeepMLP, build_mlp
 
 #: Activations offered by the explorers (the common ones; the library knows more).
 EXPLORER_ACTIVATIONS = ("relu", "tanh", "selu", "sigmoid", "linear", "gelu")
@@ -31,29 +31,52 @@ def depth_slider(value: int, *, minimum: int = 2, maximum: int = 60, step: int =
     """The depth slider (weight layers), described "depth"."""
     maximum = check_int("max_depth", maximum, minimum)
     value = check_int("depth", value, minimum, maximum)
-    return w.IntSlider(value=value, min=minimum, max=maximum, step=step, description="depth",
-                       continuous_update=False, style=_STYLE)
+    return w.IntSlider(
+        value=value,
+        min=minimum,
+        max=maximum,
+        step=step,
+        description="depth",
+        continuous_update=False,
+        style=_STYLE,
+    )
 
 
 def width_slider(value: int, *, minimum: int = 8, maximum: int = 128, step: int = 8) -> w.IntSlider:
     """Neurons per hidden layer."""
     maximum = check_int("max_width", maximum, minimum)
     value = check_int("width", value, 1, maximum)
-    return w.IntSlider(value=value, min=min(minimum, value), max=maximum, step=step,
-                       description="width", continuous_update=False, style=_STYLE)
+    return w.IntSlider(
+        value=value,
+        min=min(minimum, value),
+        max=maximum,
+        step=step,
+        description="width",
+        continuous_update=False,
+        style=_STYLE,
+    )
 
 
 def choice(description: str, options: tuple[str, ...], value: str, allowed: tuple[str, ...]) -> w.Dropdown:
     """A dropdown of names, checked against what the library allows."""
     for option in options:
         if option not in allowed:
-            raise ValueError(f"{description}={option!r} is not supported: {description} must be one "
-                             f"of {', '.join(repr(a) for a in allowed)}")
+            raise ValueError(
+                f"{description}={option!r} is not supported: {description} must be one "
+                f"of {', '.join(repr(a) for a in allowed)}"
+            )
     if value not in options:
-        raise ValueError(f"{description}={value!r} is not allowed: {description} must be one of "
-                         f"{', '.join(repr(o) for o in options)}")
-    return w.Dropdown(options=list(options), value=value, description=description,
-                      layout=w.Layout(width="max-content"), style=_STYLE)
+        raise ValueError(
+            f"{description}={value!r} is not allowed: {description} must be one of "
+            f"{', '.join(repr(o) for o in options)}"
+        )
+    return w.Dropdown(
+        options=list(options),
+        value=value,
+        description=description,
+        layout=w.Layout(width="max-content"),
+        style=_STYLE,
+    )
 
 
 def activation_dropdown(value: str = "relu") -> w.Dropdown:
@@ -70,15 +93,23 @@ def init_dropdown(value: str = "he") -> w.Dropdown:
 
 def residual_checkbox(value: bool = False) -> w.Checkbox:
     """Residual blocks x + s * r(x) instead of plain layers."""
-    return w.Checkbox(value=bool(value), description="residual", indent=False,
-                      layout=w.Layout(width="max-content"))
+    return w.Checkbox(
+        value=bool(value), description="residual", indent=False, layout=w.Layout(width="max-content")
+    )
 
 
 def residual_scale_slider(value: float = 1.0, *, maximum: float = 2.0) -> w.FloatSlider:
     """The skip strength: the residual branch's multiplier s (0: every block is the identity)."""
-    return w.FloatSlider(value=float(value), min=0.0, max=float(maximum), step=0.05,
-                         description="residual scale", readout_format=".2f",
-                         continuous_update=False, style=_STYLE)
+    return w.FloatSlider(
+        value=float(value),
+        min=0.0,
+        max=float(maximum),
+        step=0.05,
+        description="residual scale",
+        readout_format=".2f",
+        continuous_update=False,
+        style=_STYLE,
+    )
 
 
 def link_residual_scale(residual: w.Checkbox, residual_scale: w.ValueWidget) -> None:
@@ -91,10 +122,19 @@ def link_residual_scale(residual: w.Checkbox, residual_scale: w.ValueWidget) -> 
     residual.observe(follow, names="value")
 
 
-def architecture_controls(depth: int, width: int, activation: str, norm: str, init: str,
-                          residual: bool, residual_scale: float, *, max_depth: int,
-                          max_width: int) -> dict[str, w.ValueWidget]:
-    """The controls that define a network, keyed like :func:`~explodegrad.nets.build_mlp`'s
+def architecture_controls(
+    depth: int,
+    width: int,
+    activation: str,
+    norm: str,
+    init: str,
+    residual: bool,
+    residual_scale: float,
+    *,
+    max_depth: int,
+    max_width: int,
+) -> dict[str, w.ValueWidget]:
+    """The controls that define a network, keyed like :func:`~explodegrad.core.nets.build_mlp`'s
     arguments, with the residual scale greyed out while the network is plain."""
     controls = {
         "depth": depth_slider(depth, maximum=max_depth),
@@ -109,23 +149,34 @@ def architecture_controls(depth: int, width: int, activation: str, norm: str, in
     return controls
 
 
-def log_slider(description: str, value: float, low_exponent: float, high_exponent: float,
-               step: float = 0.25) -> w.FloatLogSlider:
+def log_slider(
+    description: str, value: float, low_exponent: float, high_exponent: float, step: float = 0.25
+) -> w.FloatLogSlider:
     """A slider over powers of ten (learning rates, scales)."""
-    return w.FloatLogSlider(value=float(value), base=10, min=low_exponent, max=high_exponent,
-                            step=step, description=description, readout_format=".3g",
-                            continuous_update=False, style=_STYLE)
+    return w.FloatLogSlider(
+        value=float(value),
+        base=10,
+        min=low_exponent,
+        max=high_exponent,
+        step=step,
+        description=description,
+        readout_format=".3g",
+        continuous_update=False,
+        style=_STYLE,
+    )
 
 
 def toggle(description: str, value: bool) -> w.Checkbox:
     """An on/off view option."""
-    return w.Checkbox(value=bool(value), description=description, indent=False,
-                      layout=w.Layout(width="max-content"))
+    return w.Checkbox(
+        value=bool(value), description=description, indent=False, layout=w.Layout(width="max-content")
+    )
 
 
 @lru_cache(maxsize=8)
-def digits_batch(device: torch.device, batch_size: int = BATCH_SIZE, seed: int = 0,
-                 dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+def digits_batch(
+    device: torch.device, batch_size: int = BATCH_SIZE, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> tuple[Tensor, Tensor]:
     """A fixed batch of the bundled digits on ``device`` (loaded once, then reused)."""
     return digits(device, seed, dtype).batch(batch_size, seed=seed)
 
@@ -144,12 +195,31 @@ class NetSetting:
     seed: int = 0
     batch_size: int = 128
 
-    def network(self, depth: int, width: int, activation: str, norm: str, init: str,
-                residual: bool = False, residual_scale: float = 1.0) -> DeepMLP:
+    def network(
+        self,
+        depth: int,
+        width: int,
+        activation: str,
+        norm: str,
+        init: str,
+        residual: bool = False,
+        residual_scale: float = 1.0,
+    ) -> DeepMLP:
         """Build the network at initialization (float32, seeded)."""
-        return build_mlp(depth=depth, width=width, activation=activation, norm=norm, init=init,
-                         residual=residual, residual_scale=residual_scale, in_features=64,
-                         out_features=10, seed=self.seed, device=self.device, dtype=torch.float32)
+        return build_mlp(
+            depth=depth,
+            width=width,
+            activation=activation,
+            norm=norm,
+            init=init,
+            residual=residual,
+            residual_scale=residual_scale,
+            in_features=64,
+            out_features=10,
+            seed=self.seed,
+            device=self.device,
+            dtype=torch.float32,
+        )
 
     def batch(self) -> tuple[Tensor, Tensor]:
         """The fixed batch of digits every measurement of this setting uses."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from explodegrad.device import DeviceChoice, pick_device
-from explodegrad.domain import DomainStats, domain_stats
+from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.measures.domain import DomainStats, domain_stats
 from explodegrad.plots.domain import plot_domain_stats
 from explodegrad.widgets.base import Explorer
 from explodegrad.widgets.controls import (
@@ -14,8 +14,16 @@ from explodegrad.widgets.controls import (
 )
 
 
-def measure_domain(setting: NetSetting, depth: int, width: int, activation: str, norm: str,
-                   init: str, residual: bool, residual_scale: float) -> DomainStats:
+def measure_domain(
+    setting: NetSetting,
+    depth: int,
+    width: int,
+    activation: str,
+    norm: str,
+    init: str,
+    residual: bool,
+    residual_scale: float,
+) -> DomainStats:
     """Domain statistics of a freshly built network on one batch of digits."""
     net = setting.network(depth, width, activation, norm, init, residual, residual_scale)
     inputs, _ = setting.batch()
@@ -27,15 +35,27 @@ def describe_domain(stats: DomainStats) -> str:
     if stats.layers.size == 0:
         return f"{stats.label}: no hidden layers"
     top = stats.at(int(stats.layers[0]))
-    return (f"{stats.label}, layer k = 2: relative spread {top['preact_std_relative']:.3f}, "
-            f"sign diversity {top['sign_diversity']:.3f}, linear fit error "
-            f"{top['linear_fit_error']:.3f}")
+    return (
+        f"{stats.label}, layer k = 2: relative spread {top['preact_std_relative']:.3f}, "
+        f"sign diversity {top['sign_diversity']:.3f}, linear fit error "
+        f"{top['linear_fit_error']:.3f}"
+    )
 
 
-def domain_explorer(depth: int = 20, width: int = 64, activation: str = "tanh", norm: str = "none",
-                    init: str = "xavier", residual: bool = False, residual_scale: float = 1.0, *,
-                    max_depth: int = 60, max_width: int = 128, device: DeviceChoice | None = None,
-                    seed: int = 0) -> Explorer:
+def domain_explorer(
+    depth: int = 20,
+    width: int = 64,
+    activation: str = "tanh",
+    norm: str = "none",
+    init: str = "xavier",
+    residual: bool = False,
+    residual_scale: float = 1.0,
+    *,
+    max_depth: int = 60,
+    max_width: int = 128,
+    device: DeviceChoice | None = None,
+    seed: int = 0,
+) -> Explorer:
     """Explore the collapsing domain of a network at initialization.
 
     Every change builds the network (seeded), runs one batch of 128 digits and measures, per
@@ -47,13 +67,22 @@ def domain_explorer(depth: int = 20, width: int = 64, activation: str = "tanh", 
         depth, width, activation, norm, init, residual, residual_scale: the starting setting
             (residual networks need depth = 2 + a multiple of 2; another depth shows why).
         max_depth, max_width: slider ranges.
-        device: where to run (default: :func:`~explodegrad.device.pick_device`).
+        device: where to run (default: :func:`~explodegrad.core.device.pick_device`).
         seed: seed of the weights and of the batch.
     """
     device = device if device is not None else pick_device()
     setting = NetSetting(device.device, seed)
-    controls = architecture_controls(depth, width, activation, norm, init, residual, residual_scale,
-                                     max_depth=max_depth, max_width=max_width)
+    controls = architecture_controls(
+        depth,
+        width,
+        activation,
+        norm,
+        init,
+        residual,
+        residual_scale,
+        max_depth=max_depth,
+        max_width=max_width,
+    )
 
     def experiment(**values: object) -> DomainStats:
         return measure_domain(setting, **values)
@@ -61,5 +90,12 @@ def domain_explorer(depth: int = 20, width: int = 64, activation: str = "tanh", 
     def draw(stats: DomainStats) -> Figure:
         return plot_domain_stats(stats)
 
-    return Explorer(controls, experiment, draw, "The collapsing domain: what each layer's "
-                    "nonlinearity sees", device=device, describe=describe_domain, name="domain")
+    return Explorer(
+        controls,
+        experiment,
+        draw,
+        "The collapsing domain: what each layer's nonlinearity sees",
+        device=device,
+        describe=describe_domain,
+        name="domain",
+    )

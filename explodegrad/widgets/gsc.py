@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from explodegrad.device import DeviceChoice, pick_device
-from explodegrad.gsc import GSCProfile, gsc_profile
+from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.measures.gsc import GSCProfile, gsc_profile
 from explodegrad.plots.gsc import plot_gsc_profile
 from explodegrad.widgets.base import Explorer
 from explodegrad.widgets.controls import (
@@ -15,8 +15,16 @@ from explodegrad.widgets.controls import (
 )
 
 
-def measure_gsc(setting: NetSetting, depth: int, width: int, activation: str, norm: str, init: str,
-                residual: bool, residual_scale: float) -> GSCProfile:
+def measure_gsc(
+    setting: NetSetting,
+    depth: int,
+    width: int,
+    activation: str,
+    norm: str,
+    init: str,
+    residual: bool,
+    residual_scale: float,
+) -> GSCProfile:
     """GSC(k, 0) of a freshly built network on one batch of digits (probe method: one probe,
     exact, without batch norm; a few probes with it)."""
     net = setting.network(depth, width, activation, norm, init, residual, residual_scale)
@@ -26,14 +34,26 @@ def measure_gsc(setting: NetSetting, depth: int, width: int, activation: str, no
 
 def describe_gsc(profile: GSCProfile) -> str:
     """The line under the figure: the network, its GSC from the first layer and the fit."""
-    return (f"{profile.label}: GSC(L, 0) = {profile.first_layer_gsc:.3g} from the first layer; "
-            f"{profile.message}")
+    return (
+        f"{profile.label}: GSC(L, 0) = {profile.first_layer_gsc:.3g} from the first layer; {profile.message}"
+    )
 
 
-def gsc_explorer(depth: int = 20, width: int = 64, activation: str = "relu", norm: str = "none",
-                 init: str = "he", residual: bool = False, residual_scale: float = 1.0, *,
-                 raw: bool = True, max_depth: int = 60, max_width: int = 128,
-                 device: DeviceChoice | None = None, seed: int = 0) -> Explorer:
+def gsc_explorer(
+    depth: int = 20,
+    width: int = 64,
+    activation: str = "relu",
+    norm: str = "none",
+    init: str = "he",
+    residual: bool = False,
+    residual_scale: float = 1.0,
+    *,
+    raw: bool = True,
+    max_depth: int = 60,
+    max_width: int = 128,
+    device: DeviceChoice | None = None,
+    seed: int = 0,
+) -> Explorer:
     """Explore the GSC profile of a network at initialization; raw gradient norms beside it.
 
     Every change builds the network again (seeded), runs one batch of 128 digits and measures
@@ -46,13 +66,22 @@ def gsc_explorer(depth: int = 20, width: int = 64, activation: str = "relu", nor
         depth, width, activation, norm, init, residual, residual_scale: the starting setting.
         raw: show the raw gradient norms panel at the start.
         max_depth, max_width: slider ranges.
-        device: where to run (default: :func:`~explodegrad.device.pick_device`).
+        device: where to run (default: :func:`~explodegrad.core.device.pick_device`).
         seed: seed of the weights and of the batch.
     """
     device = device if device is not None else pick_device()
     setting = NetSetting(device.device, seed)
-    controls = architecture_controls(depth, width, activation, norm, init, residual, residual_scale,
-                                     max_depth=max_depth, max_width=max_width)
+    controls = architecture_controls(
+        depth,
+        width,
+        activation,
+        norm,
+        init,
+        residual,
+        residual_scale,
+        max_depth=max_depth,
+        max_width=max_width,
+    )
 
     def experiment(**values: object) -> GSCProfile:
         return measure_gsc(setting, **values)
@@ -60,7 +89,13 @@ def gsc_explorer(depth: int = 20, width: int = 64, activation: str = "relu", nor
     def draw(profile: GSCProfile, raw: bool) -> Figure:
         return plot_gsc_profile(profile, raw=raw)
 
-    return Explorer(controls, experiment, draw,
-                    "Gradient scale coefficient GSC(k, 0) at initialization, layer by layer",
-                    device=device, describe=describe_gsc,
-                    view_controls={"raw": toggle("raw gradient norms", raw)}, name="gsc")
+    return Explorer(
+        controls,
+        experiment,
+        draw,
+        "Gradient scale coefficient GSC(k, 0) at initialization, layer by layer",
+        device=device,
+        describe=describe_gsc,
+        view_controls={"raw": toggle("raw gradient norms", raw)},
+        name="gsc",
+    )

@@ -4,7 +4,7 @@ Controls: depth, plain or residual, the residual branch's scale (skip strength),
 and normalization. Each setting builds the network, splits it by the residual trick with its
 natural skip (identity for ResNets, each layer's best affine fit for plain networks) and
 redraws every lambda's share of the gradient with the effective depth it gives
-(:func:`explodegrad.depth_study.paths_at_initialization`).
+(:func:`explodegrad.studies.effective_depth.paths_at_initialization`).
 """
 
 from __future__ import annotations
@@ -15,23 +15,26 @@ import ipywidgets as w
 import torch
 from matplotlib.figure import Figure
 
-from explodegrad._checks import check_int
-from explodegrad.data import load_digits
-from explodegrad.depth_study import paths_at_initialization
-from explodegrad.device import DeviceChoice, pick_device
+from explodegrad.core.checks import check_int
+from explodegrad.core.data import load_digits
+from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.measures.paths import PathContributions
 from explodegrad.plots.residual import plot_path_contributions
-from explodegrad.residual import PathContributions
+from explodegrad.studies.effective_depth import paths_at_initialization
 from explodegrad.widgets.base import Explorer
 
 
 def _describe(result: PathContributions) -> str:
     layers = int(result.lambdas[-1])
-    return (f"{result.label}: effective depth {result.effective_depth} of L = {layers} layers "
-            f"(skip: {result.skip}, share >= {result.threshold:g})")
+    return (
+        f"{result.label}: effective depth {result.effective_depth} of L = {layers} layers "
+        f"(skip: {result.skip}, share >= {result.threshold:g})"
+    )
 
 
-def path_explorer(device: DeviceChoice | None = None, depth: int = 20, width: int = 64,
-                  max_depth: int = 50) -> Explorer:
+def path_explorer(
+    device: DeviceChoice | None = None, depth: int = 20, width: int = 64, max_depth: int = 50
+) -> Explorer:
     """Depth, residual layout, skip strength, activation and norm -> lambda-shares at initialization.
 
     The depth slider steps by 2 (a residual network needs an input layer, blocks of two layers
@@ -44,8 +47,9 @@ def path_explorer(device: DeviceChoice | None = None, depth: int = 20, width: in
     controls = {
         "depth": w.IntSlider(value=depth - depth % 2, min=4, max=max_depth, step=2, description="depth"),
         "residual": w.Checkbox(value=True, description="residual"),
-        "residual_scale": w.FloatLogSlider(value=1.0, base=10, min=-2, max=0.5, step=0.25,
-                                           description="branch scale"),
+        "residual_scale": w.FloatLogSlider(
+            value=1.0, base=10, min=-2, max=0.5, step=0.25, description="branch scale"
+        ),
         "activation": w.Dropdown(options=["relu", "tanh", "selu"], value="relu", description="activation"),
         "norm": w.Dropdown(options=["none", "batch", "layer"], value="none", description="norm"),
     }
@@ -55,5 +59,12 @@ def path_explorer(device: DeviceChoice | None = None, depth: int = 20, width: in
     def draw(result: PathContributions) -> Figure:
         return plot_path_contributions(result, title=f"path lengths at initialization: {result.label}")
 
-    return Explorer(controls, experiment, draw, "Which path lengths carry the gradient?", device=device,
-                    describe=_describe, name="paths")
+    return Explorer(
+        controls,
+        experiment,
+        draw,
+        "Which path lengths carry the gradient?",
+        device=device,
+        describe=_describe,
+        name="paths",
+    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from explodegrad._checks import check_int
-from explodegrad.device import DeviceChoice, pick_device
+from explodegrad.core.checks import check_int
+from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.measures.dilution import DilutionResult, dilution_profile
 from explodegrad.plots.residual import plot_dilution
-from explodegrad.residual import DilutionResult, dilution_profile
 from explodegrad.widgets.base import Explorer
 from explodegrad.widgets.controls import (
     NetSetting,
@@ -22,8 +22,9 @@ from explodegrad.widgets.controls import (
 BLOCK_DEPTH = 2
 
 
-def measure_dilution(setting: NetSetting, depth: int, width: int, activation: str, norm: str,
-                     residual_scale: float) -> DilutionResult:
+def measure_dilution(
+    setting: NetSetting, depth: int, width: int, activation: str, norm: str, residual_scale: float
+) -> DilutionResult:
     """Dilution of every block of a freshly built residual network (He init) on one batch.
 
     Jacobian norms come from one Rademacher probe per block (the exact method needs a full
@@ -37,14 +38,25 @@ def measure_dilution(setting: NetSetting, depth: int, width: int, activation: st
 def describe_dilution(result: DilutionResult) -> str:
     """The line under the figure: the block nearest the input, measured and predicted."""
     i = 0  # blocks run from the input to the output
-    return (f"{result.label}: block k = {result.layers[i]}: ||x|| / ||r|| = "
-            f"{result.skip_to_residual[i]:.3g}, block GSC {result.block_gsc[i]:.3g} measured, "
-            f"{result.predicted_block_gsc[i]:.3g} predicted (branch GSC {result.residual_gsc[i]:.3g})")
+    return (
+        f"{result.label}: block k = {result.layers[i]}: ||x|| / ||r|| = "
+        f"{result.skip_to_residual[i]:.3g}, block GSC {result.block_gsc[i]:.3g} measured, "
+        f"{result.predicted_block_gsc[i]:.3g} predicted (branch GSC {result.residual_gsc[i]:.3g})"
+    )
 
 
-def dilution_explorer(depth: int = 20, width: int = 64, activation: str = "relu", norm: str = "batch",
-                      residual_scale: float = 1.0, *, max_depth: int = 60, max_width: int = 128,
-                      device: DeviceChoice | None = None, seed: int = 0) -> Explorer:
+def dilution_explorer(
+    depth: int = 20,
+    width: int = 64,
+    activation: str = "relu",
+    norm: str = "batch",
+    residual_scale: float = 1.0,
+    *,
+    max_depth: int = 60,
+    max_width: int = 128,
+    device: DeviceChoice | None = None,
+    seed: int = 0,
+) -> Explorer:
     """Explore dilution in a residual network at initialization: per block, the measured GSC
     against the Pythagorean prediction, and the skip-to-residual ratio.
 
@@ -54,19 +66,22 @@ def dilution_explorer(depth: int = 20, width: int = 64, activation: str = "relu"
     Args:
         depth, width, activation, norm, residual_scale: the starting setting.
         max_depth, max_width: slider ranges.
-        device: where to run (default: :func:`~explodegrad.device.pick_device`).
+        device: where to run (default: :func:`~explodegrad.core.device.pick_device`).
         seed: seed of the weights, the batch and the probes.
     """
     device = device if device is not None else pick_device()
     smallest = 2 + BLOCK_DEPTH
     depth = check_int("depth", depth, smallest, max_depth)
     if (depth - 2) % BLOCK_DEPTH:
-        raise ValueError(f"depth={depth} is not allowed: a residual network needs depth = 2 + a "
-                         f"multiple of {BLOCK_DEPTH}, e.g. {depth + 1}")
+        raise ValueError(
+            f"depth={depth} is not allowed: a residual network needs depth = 2 + a "
+            f"multiple of {BLOCK_DEPTH}, e.g. {depth + 1}"
+        )
     setting = NetSetting(device.device, seed)
     controls = {
-        "depth": depth_slider(depth, minimum=smallest, maximum=max_depth - (max_depth - 2) % BLOCK_DEPTH,
-                              step=BLOCK_DEPTH),
+        "depth": depth_slider(
+            depth, minimum=smallest, maximum=max_depth - (max_depth - 2) % BLOCK_DEPTH, step=BLOCK_DEPTH
+        ),
         "width": width_slider(width, maximum=max_width),
         "activation": activation_dropdown(activation),
         "norm": norm_dropdown(norm),
@@ -79,5 +94,12 @@ def dilution_explorer(depth: int = 20, width: int = 64, activation: str = "relu"
     def draw(result: DilutionResult) -> Figure:
         return plot_dilution(result)
 
-    return Explorer(controls, experiment, draw, "Dilution: how skip connections tame a block's GSC",
-                    device=device, describe=describe_dilution, name="dilution")
+    return Explorer(
+        controls,
+        experiment,
+        draw,
+        "Dilution: how skip connections tame a block's GSC",
+        device=device,
+        describe=describe_dilution,
+        name="dilution",
+    )

@@ -8,16 +8,17 @@ import ipywidgets as w
 import torch
 from matplotlib.figure import Figure
 
-from explodegrad._checks import check_int
-from explodegrad.config import INITS
-from explodegrad.course import LayerRMS, measure_layer_rms
-from explodegrad.device import DeviceChoice, pick_device
+from explodegrad.core.checks import check_int
+from explodegrad.core.config import INITS
+from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.plots import plot_layer_rms
+from explodegrad.studies.signal_scale import LayerRMS, measure_layer_rms
 from explodegrad.widgets.base import Explorer
 
 
-def start_here_explorer(device: DeviceChoice | None = None, depth: int = 10, width: int = 64,
-                        max_depth: int = 60) -> Explorer:
+def start_here_explorer(
+    device: DeviceChoice | None = None, depth: int = 10, width: int = 64, max_depth: int = 60
+) -> Explorer:
     """Notebook 00's explorer: a depth slider, activation and initializer; per-layer RMS redrawn.
 
     Some combinations are not allowed (``looks_linear`` needs ReLU): choosing one shows the
@@ -28,15 +29,23 @@ def start_here_explorer(device: DeviceChoice | None = None, depth: int = 10, wid
     depth = check_int("depth", depth, 1, max_depth)
     controls = {
         "depth": w.IntSlider(value=depth, min=1, max=max_depth, description="depth"),
-        "activation": w.Dropdown(options=["relu", "tanh", "selu", "sigmoid", "linear"],
-                                 value="relu", description="activation"),
-        "init": w.Dropdown(options=[name for name in INITS if name != "gaussian"], value="he",
-                           description="init"),
+        "activation": w.Dropdown(
+            options=["relu", "tanh", "selu", "sigmoid", "linear"], value="relu", description="activation"
+        ),
+        "init": w.Dropdown(
+            options=[name for name in INITS if name != "gaussian"], value="he", description="init"
+        ),
     }
     experiment = partial(measure_layer_rms, width=width, device=device.device, dtype=torch.float32)
 
     def draw(result: LayerRMS) -> Figure:
         return plot_layer_rms(result.rms, title=f"each layer's output at initialization: {result.label}")
 
-    return Explorer(controls, experiment, draw, "Start here: how big is each layer's output?",
-                    device=device, describe=LayerRMS.summary)
+    return Explorer(
+        controls,
+        experiment,
+        draw,
+        "Start here: how big is each layer's output?",
+        device=device,
+        describe=LayerRMS.summary,
+    )

@@ -6,12 +6,12 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from explodegrad.config import NetConfig
-from explodegrad.device import DeviceChoice, pick_device
-from explodegrad.optim import OPTIMIZERS
+from explodegrad.core.config import NetConfig
+from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.plots.theme import new_panels
 from explodegrad.plots.training import plot_gradient_norms, plot_training_history
-from explodegrad.train import TrainHistory, TrainSettings, train
+from explodegrad.training.loop import TrainHistory, TrainSettings, train
+from explodegrad.training.optimizers import OPTIMIZERS
 from explodegrad.widgets.base import Explorer, Progress
 from explodegrad.widgets.controls import (
     activation_dropdown,
@@ -29,25 +29,37 @@ from explodegrad.widgets.controls import (
 CLIPPING = ("none", "norm", "value")
 
 
-def training_settings(optimizer: str, lr: float, clipping: str, clip: float, steps: int,
-                      seed: int = 0) -> TrainSettings:
+def training_settings(
+    optimizer: str, lr: float, clipping: str, clip: float, steps: int, seed: int = 0
+) -> TrainSettings:
     """The explorer's training settings: batches of 128, a record every 10 updates."""
     if clipping not in CLIPPING:
-        raise ValueError(f"clipping={clipping!r} is not supported: clipping must be one of "
-                         f"{', '.join(repr(c) for c in CLIPPING)}")
-    return TrainSettings(optimizer=optimizer, lr=lr, steps=steps, batch_size=128, record_every=10,
-                         eval_size=512, seed=seed,
-                         clip_norm=clip if clipping == "norm" else None,
-                         clip_value=clip if clipping == "value" else None)
+        raise ValueError(
+            f"clipping={clipping!r} is not supported: clipping must be one of "
+            f"{', '.join(repr(c) for c in CLIPPING)}"
+        )
+    return TrainSettings(
+        optimizer=optimizer,
+        lr=lr,
+        steps=steps,
+        batch_size=128,
+        record_every=10,
+        eval_size=512,
+        seed=seed,
+        clip_norm=clip if clipping == "norm" else None,
+        clip_value=clip if clipping == "value" else None,
+    )
 
 
 def describe_training(history: TrainHistory) -> str:
     """The line under the figure: how the run ended."""
     if history.diverged:
         return f"{history.label}: {history.message}"
-    return (f"{history.label}: after {history.steps_done} updates, train error "
-            f"{history.final_train_error:.3f}, test error {history.final_test_error:.3f} "
-            f"(train loss {history.final_train_loss:.3g})")
+    return (
+        f"{history.label}: after {history.steps_done} updates, train error "
+        f"{history.final_train_error:.3f}, test error {history.final_test_error:.3f} "
+        f"(train loss {history.final_train_loss:.3g})"
+    )
 
 
 def draw_training(history: TrainHistory) -> Figure:
@@ -55,16 +67,32 @@ def draw_training(history: TrainHistory) -> Figure:
     fig, axes = new_panels(3, suptitle=True)
     plot_training_history(history, axes=axes[:2], title=None)
     plot_gradient_norms(history, ax=axes[2])
-    fig.suptitle(f"{history.label} · {history.settings.optimizer}, lr {history.settings.lr:.3g}, "
-                 f"clipping: {history.settings.clip_kind}", fontsize="medium")
+    fig.suptitle(
+        f"{history.label} · {history.settings.optimizer}, lr {history.settings.lr:.3g}, "
+        f"clipping: {history.settings.clip_kind}",
+        fontsize="medium",
+    )
     return fig
 
 
-def training_explorer(depth: int = 20, width: int = 64, activation: str = "relu", norm: str = "none",
-                      init: str = "he", residual: bool = False, optimizer: str = "sgd",
-                      lr: float = 0.01, clipping: str = "none", clip: float = 1.0, *,
-                      steps: int = 200, max_depth: int = 60, max_width: int = 128,
-                      device: DeviceChoice | None = None, seed: int = 0) -> Explorer:
+def training_explorer(
+    depth: int = 20,
+    width: int = 64,
+    activation: str = "relu",
+    norm: str = "none",
+    init: str = "he",
+    residual: bool = False,
+    optimizer: str = "sgd",
+    lr: float = 0.01,
+    clipping: str = "none",
+    clip: float = 1.0,
+    *,
+    steps: int = 200,
+    max_depth: int = 60,
+    max_width: int = 128,
+    device: DeviceChoice | None = None,
+    seed: int = 0,
+) -> Explorer:
     """Train a network on the bundled digits and plot what happened; a progress bar runs meanwhile.
 
     Every change trains a fresh network (seeded) for ``steps`` updates with batches of 128
@@ -81,7 +109,7 @@ def training_explorer(depth: int = 20, width: int = 64, activation: str = "relu"
         clip: the clipping threshold.
         steps: updates per run.
         max_depth, max_width: slider ranges.
-        device: where to train (default: :func:`~explodegrad.device.pick_device`).
+        device: where to train (default: :func:`~explodegrad.core.device.pick_device`).
         seed: seed of the weights and of the minibatch order.
     """
     device = device if device is not None else pick_device()
@@ -99,13 +127,31 @@ def training_explorer(depth: int = 20, width: int = 64, activation: str = "relu"
         "clip": log_slider("clip at", clip, -2.0, 1.0),
     }
 
-    def experiment(depth: int, width: int, activation: str, norm: str, init: str, residual: bool,
-                   optimizer: str, lr: float, clipping: str, clip: float) -> TrainHistory:
+    def experiment(
+        depth: int,
+        width: int,
+        activation: str,
+        norm: str,
+        init: str,
+        residual: bool,
+        optimizer: str,
+        lr: float,
+        clipping: str,
+        clip: float,
+    ) -> TrainHistory:
         data = digits(device.device, seed)
         try:
-            config = NetConfig(depth=depth, width=width, activation=activation, norm=norm, init=init,
-                               residual=residual, in_features=data.in_features,
-                               out_features=data.num_classes, seed=seed)
+            config = NetConfig(
+                depth=depth,
+                width=width,
+                activation=activation,
+                norm=norm,
+                init=init,
+                residual=residual,
+                in_features=data.in_features,
+                out_features=data.num_classes,
+                seed=seed,
+            )
             settings = training_settings(optimizer, lr, clipping, clip, steps, seed)
             total = settings.total_steps(len(data.x_train))
             progress.start(total, f"training {config.label()} ...")
@@ -120,6 +166,13 @@ def training_explorer(depth: int = 20, width: int = 64, activation: str = "relu"
         progress.finish(describe_training(history), failed=history.diverged)
         return history
 
-    return Explorer(controls, experiment, draw_training,
-                    "Training: loss, error and per-layer gradients as the run goes",
-                    device=device, describe=describe_training, progress=progress, name="training")
+    return Explorer(
+        controls,
+        experiment,
+        draw_training,
+        "Training: loss, error and per-layer gradients as the run goes",
+        device=device,
+        describe=describe_training,
+        progress=progress,
+        name="training",
+    )

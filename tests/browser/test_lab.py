@@ -46,8 +46,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REQUIRED = os.environ.get("EXPLODEGRAD_REQUIRE_BROWSER") == "1"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 TIMEOUT_MS = 120_000
 KERNEL_IDLE_JS = """() => {
   const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -66,8 +73,10 @@ def _missing() -> str | None:
 
 
 MISSING = _missing()
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(MISSING is not None and not REQUIRED, reason=str(MISSING))]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(MISSING is not None and not REQUIRED, reason=str(MISSING)),
+]
 
 
 def _free_port() -> int:
@@ -95,17 +104,31 @@ def lab(tmp_path_factory):
     shutil.copytree(ROOT / "notebooks", served, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     _strip_outputs(served)
     env = dict(os.environ)
-    for variable, name in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
-                           ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
-                           ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")]:
+    for variable, name in [
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTERLAB_SETTINGS_DIR", "settings"),
+        ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
+    ]:
         (work / name).mkdir()
         env[variable] = str(work / name)
     port, token = _free_port(), secrets.token_hex(16)
-    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={served}",
-               "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly",
-               "--LabApp.news_url=None",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={served}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")
     log_path = work / "lab.log"
@@ -191,5 +214,7 @@ def test_explorer_slider_moves_with_the_keyboard_and_redraws(page, lab):
     expect(page.locator(OUTPUT).first).to_contain_text(EXPECTED_TEXT)
     page.wait_for_function(
         "([selector, old]) => { const img = document.querySelector(selector);"
-        " return !!img && img.src !== old; }", arg=[PLOT, before])
+        " return !!img && img.src !== old; }",
+        arg=[PLOT, before],
+    )
     page.screenshot(path=str(ARTIFACTS / "lab_after.png"))

@@ -1,0 +1,137 @@
+"""The architecture configuration: the first box of the data flow.
+
+A :class:`NetConfig` names everything that defines a network before any weight exists:
+depth, width, activation, normalization, initialization and the residual layout. It is a
+frozen dataclass, so it can key caches (the widgets reuse results for a setting seen before)
+and group sweeps (configurations with the same shapes train together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from explodegrad.core.checks import check_choice, check_int, check_positive
+
+ACTIVATIONS = ("relu", "tanh", "selu", "sigmoid", "linear", "gelu", "leaky_relu", "softplus")
+NORMS = ("none", "batch", "layer")
+INITS = ("he", "xavier", "lecun", "gaussian", "orthogonal", "looks_linear")
+#: Activations the looks-linear orthogonal initial state can serve: it relies on
+#: ``relu(u) - relu(-u) = u``, which holds for ReLU only.
+LOOKS_LINEAR_ACTIVATIONS = ("relu",)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Everything that defines a multilayer perceptron before its weights are drawn.
+
+    Attributes:
+        depth: number of weight (linear) layers, the readout included. A plain network has
+            ``depth`` addressable layers; a residual one has an input layer, ``(depth - 2) /
+            block_depth`` residual blocks and the readout.
+        width: neurons per hidden layer.
+        activation: one of :data:`ACTIVATIONS`.
+        norm: ``"none"``, ``"batch"`` or ``"layer"`` normalization after each linear map.
+        init: one of :data:`INITS` (see :mod:`explodegrad.core.init`).
+        init_scale: gain multiplying the initializer's standard deviation; for ``"gaussian"``
+            it is the absolute standard deviation (the naive N(0, sigma^2) draw), for
+            ``"lecun"`` it is the per-layer gain sigma (std = sigma / sqrt(fan_in)).
+        residual: build residual blocks ``x + residual_scale * r(x)`` instead of plain layers.
+        residual_scale: multiplier of the residual branch; 0 makes every block the identity,
+            small values give strong skips (large dilution).
+        block_depth: linear layers inside one residual branch.
+        in_features: input size (from the data).
+        out_features: number of classes (from the data).
+        seed: seed of the weight draw.
+    """
+
+    depth: int = 10
+    width: int = 100
+    activation: str = "relu"
+    norm: str = "none"
+    init: str = "he"
+    init_scale: float = 1.0
+    residual: bool = False
+    residual_scale: float = 1.0
+    block_depth: int = 2
+    in_features: int = 64
+    out_features: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "depth", check_int("depth", self.depth, 1))
+        set_(self, "width", check_int("width", self.width, 1))
+        set_(self, "activation", check_choice("activation", self.activation, ACTIVATIONS))
+        set_(self, "norm", check_choice("norm", self.norm, NORMS))
+        set_(self, "init", check_choice("init", self.init, INITS))
+        set_(self, "init_scale", check_positive("init_scale", self.init_scale))
+        set_(self, "residual_scale", check_positive("residual_scale", self.residual_scale, allow_zero=True))
+        set_(self, "block_depth", check_int("block_depth", self.block_depth, 1))
+        set_(self, "in_features", check_int("in_features", self.in_features, 1))
+        set_(self, "out_features", check_int("out_features", self.out_features, 1))
+        set_(self, "seed", check_int("seed", self.seed, 0))
+        set_(self, "residual", bool(self.residual))
+        if self.residual and (self.depth < 2 + self.block_depth or (self.depth - 2) % self.block_depth):
+            raise ValueError(
+                f"depth={self.depth} is not allowed for a residual network with "
+                f"block_depth={self.block_depth}: depth must be 2 + a positive multiple of "
+                f"block_depth (an input layer, at least one block, the readout), "
+                f"e.g. {2 + self.block_depth}"
+            )
+        if self.init == "looks_linear":
+            if self.activation not in LOOKS_LINEAR_ACTIVATIONS:
+                raise ValueError(
+                    f"activation={self.activation!r} cannot be served by init='looks_linear': "
+                    f"the looks-linear initial state needs one of {LOOKS_LINEAR_ACTIVATIONS} "
+                    "(for other activations use init='orthogonal')"
+                )
+            if self.norm != "none":
+                raise ValueError(
+                    f"norm={self.norm!r} is not allowed with init='looks_linear': normalization "
+                    "would make the initial network affine instead of an orthogonal linear map; "
+                    "use norm='none'"
+                )
+            if self.residual:
+                raise ValueError("residual=True is not allowed with init='looks_linear': use a plain network")
+            if self.width % 2:
+                raise ValueError(
+                    f"width={self.width} is not allowed with init='looks_linear': the width must "
+                    "be even (each neuron comes with its mirror image)"
+                )
+
+    @property
+    def num_blocks(self) -> int:
+        """Residual blocks (0 for a plain network)."""
+        return (self.depth - 2) // self.block_depth if self.residual else 0
+
+    @property
+    def num_layers(self) -> int:
+        """Addressable layers L: f_1 (logits) ... f_L (first layer's output)."""
+        return self.num_blocks + 2 if self.residual else self.depth
+
+    def shape_key(self) -> tuple:
+        """What must agree for two configurations to be trained as one stacked group."""
+        return (
+            self.depth,
+            self.width,
+            self.activation,
+            self.norm,
+            self.residual,
+            self.block_depth,
+            self.in_features,
+            self.out_features,
+        )
+
+    def with_(self, **changes: Any) -> NetConfig:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def label(self) -> str:
+        """A short human-readable name, e.g. ``relu/batch/he d50 w100``."""
+        kind = f" res x{self.residual_scale:g}" if self.residual else ""
+        return f"{self.activation}/{self.norm}/{self.init} d{self.depth} w{self.width}{kind}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict, for tables and JSON."""
+        return asdict(self)

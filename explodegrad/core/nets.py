@@ -1,0 +1,265 @@
+"""Networks whose layers can be addressed the way the paper numbers them.
+
+Layers are numbered from the output (Philipp et al., 2018): f_0 is the vector of per-example
+losses, f_1 the logits, f_L the first layer's output and f_{L+1} the input. A
+:class:`DeepMLP` keeps its layers in ``units`` from input to output, so ``net.layer(k)`` is
+``net.units[L - k]``. Each unit returns its output and its pre-activation (the value fed to
+its nonlinearity), which :mod:`explodegrad.core.trace` records.
+
+A plain layer is linear -> norm -> activation. A residual block is ``x + residual_scale *
+r(x)`` whose branch ``r`` is ``block_depth`` pre-activation layers (norm -> activation ->
+linear), the usual ResNet-v2 ordering: the branch then ends in a linear map, so its output
+is centred and not forced to be positive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from explodegrad.core.checks import check_int
+from explodegrad.core.config import NetConfig
+
+
+def make_activation(name: str) -> nn.Module:
+    """The activation module for a name of :data:`explodegrad.core.config.ACTIVATIONS`."""
+    return {
+        "relu": nn.ReLU,
+        "tanh": nn.Tanh,
+        "selu": nn.SELU,
+        "sigmoid": nn.Sigmoid,
+        "linear": nn.Identity,
+        "gelu": nn.GELU,
+        "leaky_relu": nn.LeakyReLU,
+        "softplus": nn.Softplus,
+    }[name]()
+
+
+def make_norm(name: str, width: int) -> nn.Module:
+    """The normalization module for ``"none"``, ``"batch"`` or ``"layer"``."""
+    if name == "batch":
+        return nn.BatchNorm1d(width)
+    if name == "layer":
+        return nn.LayerNorm(width)
+    return nn.Identity()
+
+
+def _check_batch(module: nn.Module, norm: nn.Module, x: Tensor) -> None:
+    if isinstance(norm, nn.BatchNorm1d) and module.training and x.shape[0] < 2:
+        raise ValueError(
+            f"inputs: a batch of {x.shape[0]} example(s) is not allowed for batch norm in "
+            "training mode: batch statistics need at least 2 examples (call net.eval() to use "
+            "running statistics)"
+        )
+
+
+class DenseLayer(nn.Module):
+    """A plain layer: linear -> norm -> activation."""
+
+    def __init__(self, in_features: int, out_features: int, activation: str, norm: str) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.norm = make_norm(norm, out_features)
+        self.activation = make_activation(activation)
+
+    def forward_with_preactivation(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Output and pre-activation (the normalized linear output)."""
+        _check_batch(self, self.norm, x)
+        pre = self.norm(self.linear(x))
+        return self.activation(pre), pre
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_with_preactivation(x)[0]
+
+
+class PreActivationLayer(nn.Module):
+    """One layer of a residual branch: norm -> activation -> linear."""
+
+    def __init__(self, width: int, activation: str, norm: str) -> None:
+        super().__init__()
+        self.norm = make_norm(norm, width)
+        self.activation = make_activation(activation)
+        self.linear = nn.Linear(width, width)
+
+    def forward_with_preactivation(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        _check_batch(self, self.norm, x)
+        pre = self.norm(x)
+        return self.linear(self.activation(pre)), pre
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_with_preactivation(x)[0]
+
+
+class ResidualBlock(nn.Module):
+    """``x + residual_scale * r(x)`` with an identity skip.
+
+    The recorded pre-activation is that of the branch's first layer, the one fed by the
+    block's input.
+    """
+
+    def __init__(
+        self, width: int, activation: str, norm: str, block_depth: int, residual_scale: float
+    ) -> None:
+        super().__init__()
+        self.branch = nn.ModuleList(PreActivationLayer(width, activation, norm) for _ in range(block_depth))
+        self.residual_scale = residual_scale
+
+    def residual(self, x: Tensor) -> Tensor:
+        """The scaled residual branch ``residual_scale * r(x)`` alone."""
+        return self.residual_scale * self._branch(x)[0]
+
+    def _branch(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h, first_pre = x, None
+        for layer in self.branch:
+            h, pre = layer.forward_with_preactivation(h)
+            first_pre = pre if first_pre is None else first_pre
+        return h, first_pre
+
+    def forward_with_preactivation(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h, pre = self._branch(x)
+        return x + self.residual_scale * h, pre
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_with_preactivation(x)[0]
+
+
+class Readout(nn.Module):
+    """The final linear layer producing the logits f_1; its pre-activation is its output."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward_with_preactivation(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        out = self.linear(x)
+        return out, out
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x)
+
+
+def per_example_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """f_0: the cross-entropy of every example (a vector, not its mean)."""
+    return F.cross_entropy(logits, targets, reduction="none")
+
+
+class DeepMLP(nn.Module):
+    """A deep multilayer perceptron with paper-numbered layers.
+
+    Use :func:`build_mlp` to make one; ``units`` runs from input to output.
+    """
+
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        units: list[nn.Module]
+        if c.residual:
+            units = [DenseLayer(c.in_features, c.width, c.activation, c.norm)]
+            units += [
+                ResidualBlock(c.width, c.activation, c.norm, c.block_depth, c.residual_scale)
+                for _ in range(c.num_blocks)
+            ]
+            units.append(Readout(c.width, c.out_features))
+        elif c.depth == 1:
+            units = [Readout(c.in_features, c.out_features)]
+        else:
+            units = [DenseLayer(c.in_features, c.width, c.activation, c.norm)]
+            units += [DenseLayer(c.width, c.width, c.activation, c.norm) for _ in range(c.depth - 2)]
+            units.append(Readout(c.width, c.out_features))
+        self.units = nn.ModuleList(units)
+
+    @property
+    def num_layers(self) -> int:
+        """L, the number of addressable layers (f_1 ... f_L)."""
+        return len(self.units)
+
+    def position(self, k: int) -> int:
+        """Index in ``units`` of layer k (paper numbering, 1 <= k <= L)."""
+        k = check_int("k", k, 1, self.num_layers)
+        return self.num_layers - k
+
+    def layer(self, k: int) -> nn.Module:
+        """The module that produces f_k."""
+        return self.units[self.position(k)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        for unit in self.units:
+            x = unit(x)
+        return x
+
+    def forward_from(self, k: int, f_k: Tensor, to: int = 1) -> Tensor:
+        """Run the layers above f_k and return f_to (``k > to >= 1``; ``k = L + 1`` is the input)."""
+        k = check_int("k", k, 2, self.num_layers + 1)
+        to = check_int("to", to, 1, k - 1)
+        h = f_k
+        for unit in self.units[self.num_layers + 1 - k : self.num_layers + 1 - to]:
+            h = unit(h)
+        return h
+
+    def linear_layers(self) -> list[nn.Linear]:
+        """Every linear map, from input to output."""
+        return [m for m in self.modules() if isinstance(m, nn.Linear)]
+
+    def extra_repr(self) -> str:
+        return self.config.label()
+
+
+def build_mlp(
+    depth: int = 10,
+    width: int = 100,
+    activation: str = "relu",
+    norm: str = "none",
+    init: str = "he",
+    *,
+    residual: bool = False,
+    residual_scale: float = 1.0,
+    block_depth: int = 2,
+    in_features: int = 64,
+    out_features: int = 10,
+    init_scale: float = 1.0,
+    seed: int = 0,
+    device: Any = None,
+    dtype: torch.dtype | None = None,
+) -> DeepMLP:
+    """Build and initialize a :class:`DeepMLP`.
+
+    Args:
+        depth, width, activation, norm, init, residual, residual_scale, block_depth,
+        in_features, out_features, init_scale, seed: see :class:`explodegrad.core.config.NetConfig`.
+        device: where the parameters live (default: the CPU).
+        dtype: parameter dtype (default: torch's default, float32).
+
+    Returns:
+        The network, in training mode.
+    """
+    config = NetConfig(
+        depth=depth,
+        width=width,
+        activation=activation,
+        norm=norm,
+        init=init,
+        init_scale=init_scale,
+        residual=residual,
+        residual_scale=residual_scale,
+        block_depth=block_depth,
+        in_features=in_features,
+        out_features=out_features,
+        seed=seed,
+    )
+    return build_from_config(config, device=device, dtype=dtype)
+
+
+def build_from_config(config: NetConfig, device: Any = None, dtype: torch.dtype | None = None) -> DeepMLP:
+    """Build and initialize the network a :class:`NetConfig` describes (seeded, no global RNG use)."""
+    from explodegrad.core.init import (
+        initialize,  # init sits beside nets; imported here to keep nets standalone
+    )
+
+    with torch.random.fork_rng(devices=[]):
+        net = DeepMLP(config)
+    initialize(net, config.init, scale=config.init_scale, seed=config.seed)
+    return net.to(device=device, dtype=dtype)

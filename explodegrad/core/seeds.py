@@ -1,0 +1,107 @@
+"""Several seeds per training study: which seeds, and their median and range in a table.
+
+One training run's digits are not a fact about an architecture: a rounding difference of
+1e-16 (another CPU, another thread count) grows into a different trajectory within a few
+hundred steps. So every study that trains runs several seeds (the scale's ``num_seeds`` by
+default) and reports each number as the median and the range over them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from explodegrad.core.checks import check_int
+
+
+def resolve_seeds(seeds: int | Sequence[int] | None, default: int) -> tuple[int, ...]:
+    """The seeds to run: ``None`` -> ``0 .. default - 1``; ``n`` -> ``0 .. n - 1``; a sequence as given.
+
+    Raises:
+        ValueError: a count below 1, a negative or repeated seed, or an empty sequence.
+        TypeError: something that is neither a count nor a sequence of integers.
+    """
+    if seeds is None:
+        return tuple(range(check_int("num_seeds", default, 1)))
+    if isinstance(seeds, (bool, str, bytes, float)):
+        raise TypeError(f"seeds must be a count (an int >= 1) or a sequence of ints, got {seeds!r}")
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise ValueError(
+                f"seeds={seeds!r} is not allowed: seeds must be a count >= 1 or a sequence of seeds >= 0"
+            )
+        return tuple(range(int(seeds)))
+    try:
+        chosen = tuple(check_int("seeds", seed, 0) for seed in seeds)
+    except TypeError:
+        raise TypeError(f"seeds must be a count (an int >= 1) or a sequence of ints, got {seeds!r}") from None
+    if not chosen:
+        raise ValueError("seeds=() is not allowed: give at least one seed")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"seeds={seeds!r} is not allowed: the seeds repeat")
+    return chosen
+
+
+def median_range(values: Sequence[float] | np.ndarray, fmt: str = ".3g") -> str:
+    """``median [min, max]`` of the finite values, e.g. ``1.94 [1.7, 3.03]``; the value alone for one."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        return "n/a"
+    if array.size == 1:
+        return format(float(finite[0]), fmt)
+    text = (
+        f"{format(float(np.median(finite)), fmt)} [{format(float(finite.min()), fmt)}, "
+        f"{format(float(finite.max()), fmt)}]"
+    )
+    return text if finite.size == array.size else f"{text} ({array.size - finite.size} n/a)"
+
+
+def seed_table(
+    frame: pd.DataFrame, keys: Sequence[str], columns: dict[str, str], formats: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Aggregate a per-seed table: one row per ``keys``, each column as ``median [min, max]``.
+
+    Args:
+        frame: one row per (keys..., seed).
+        keys: the columns that identify a row apart from the seed (kept in first-seen order).
+        columns: column -> its header in the result.
+        formats: column -> number format (default ``.3g``).
+    """
+    formats = formats or {}
+    rows = []
+    for key, group in frame.groupby(list(keys), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict[str, Any] = dict(zip(keys, key))
+        for column, header in columns.items():
+            row[header] = median_range(group[column].to_numpy(dtype=float), formats.get(column, ".3g"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def chosen_rates(frame: pd.DataFrame, keys: str | Sequence[str], column: str = "best_lr") -> np.ndarray:
+    """Per ``keys`` group (first-seen order), the distinct rates the seeds chose, e.g. ``0.01/0.1``
+    (``diverged`` when every seed's runs diverged)."""
+    chosen = frame.groupby(keys, sort=False)[column].agg(
+        lambda rates: "/".join(f"{rate:g}" for rate in sorted(set(rates.dropna()))) or "diverged"
+    )
+    return chosen.to_numpy()
+
+
+def per_seed(results: Sequence[Any], value: Callable[[Any], float]) -> np.ndarray:
+    """``value(result)`` for every seed's result, as a float array."""
+    return np.asarray([float(value(result)) for result in results], dtype=float)
+
+
+def seed_everything(seed: int) -> int:
+    """Seed Python's, NumPy's and torch's global generators (all devices); return the seed."""
+    seed = check_int("seed", seed, 0)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return seed

@@ -1,0 +1,454 @@
+"""How deep is a trained network really? Effective depth and the Taylor experiment.
+
+Philipp, Song & Carbonell (2018) argue that a network can be much shallower than it looks.
+This module trains a few architectures (plain and residual) and measures that in two ways:
+
+* **Effective depth during training** (the residual trick, :mod:`explodegrad.measures.paths`).
+  Every layer is split as ``f = s + r`` with a linear skip s; the network's Jacobian expands
+  into paths through lambda residual Jacobians, and the effective depth is the largest
+  lambda whose contribution still carries a set share (default 1 %) of the summed
+  contribution norms. Two skips are tracked at every checkpoint:
+
+  - *since initialization* (``skip="init"``, the paper's choice for trained networks): s =
+    the layer as it was at initialization, so r is what training changed. At step 0 every
+    r is exactly 0 and the effective depth is 0; it grows as training makes layers differ
+    from their initial state.
+  - the *natural* skip: the identity for residual blocks (``skip="identity"``, the ResNet
+    view) and, for plain networks, each layer's best affine fit on the batch
+    (``skip="linear_fit"``, so r is the part of the layer no linear map explains). This one
+    is informative already at initialization.
+
+* **The Taylor experiment** (:mod:`explodegrad.measures.taylor`): after training, replace the top k
+  layers by their first-order Taylor expansion around the mean of their input and watch the
+  training error as k grows. Operational choice made here: the network "breaks" at the
+  smallest k whose training error exceeds the original (k = 0) error by more than
+  ``tolerance`` (default 0.05). Taylor curves are evaluated in eval mode (batch norm with its
+  running averages, see :mod:`explodegrad.measures.taylor`), while the effective depths, like the
+  training records, use the measurement batch's own statistics.
+
+Layers are numbered from the output as in the paper: k = 1 is the readout producing the
+logits f_1; for a residual network a "layer" is an addressable unit (the input layer, a
+residual block, the readout), so :func:`linear_layers_in_top` converts k into the number of
+weight layers replaced. Training settings are an operational choice too: SGD with momentum 0.9
+and learning rate 0.01 for every architecture (as chapter 03's optimizer study; the paper tuned
+the rate per architecture), the scale's step count and batch size.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from explodegrad.core.checks import check_fraction, check_int
+from explodegrad.core.config import NetConfig
+from explodegrad.core.data import Dataset
+from explodegrad.core.nets import DeepMLP, build_from_config
+from explodegrad.core.scales import Scale
+from explodegrad.core.seeds import resolve_seeds, seed_table
+from explodegrad.measures.paths import DEFAULT_THRESHOLD, PathContributions, path_contributions
+from explodegrad.measures.taylor import TaylorCurve, taylor_compression
+from explodegrad.studies.common import (
+    Architecture,
+    architecture_label,
+    study_data,
+    study_settings,
+)
+from explodegrad.training.loop import TrainHistory, TrainSettings, train
+
+#: Default rise of the training error that counts as "the Taylor-compressed network broke".
+DEFAULT_TAYLOR_TOLERANCE = 0.05
+
+
+#: The study's default architectures: an exploding (ReLU + batch norm) and a milder (tanh)
+#: plain network, each against its residual counterpart.
+DEFAULT_ARCHITECTURES = (
+    Architecture("relu", "batch"),
+    Architecture("relu", "batch", True),
+    Architecture("tanh", "none"),
+    Architecture("tanh", "none", True),
+)
+
+
+def natural_skip(config: NetConfig) -> str:
+    """The skip that makes sense at initialization: identity for ResNets, linear fit otherwise."""
+    return "identity" if config.residual else "linear_fit"
+
+
+def linear_layers_in_top(config: NetConfig, k: int) -> int:
+    """How many weight (linear) layers the top k addressable layers hold.
+
+    For a plain network that is k. For a residual one the readout (k = 1) and the input layer
+    (k = L) hold one each and every residual block ``block_depth``.
+    """
+    k = check_int("k", k, 0, config.num_layers)
+    if not config.residual:
+        return k
+    blocks = min(max(k - 1, 0), config.num_blocks)
+    return min(k, 1) + blocks * config.block_depth + (1 if k == config.num_layers else 0)
+
+
+def taylor_break(curve: TaylorCurve, tolerance: float = DEFAULT_TAYLOR_TOLERANCE) -> int | None:
+    """The smallest k whose training error exceeds the original network's by more than ``tolerance``.
+
+    Returns None when no k in the curve does (the network survives full linearization) or the
+    curve has no k = 0 entry to compare against. An operational choice: the paper reads the
+    curves by eye.
+    """
+    tolerance = check_fraction("tolerance", tolerance)
+    ks = np.asarray(curve.ks)
+    if not np.any(ks == 0):
+        return None
+    original = float(curve.train_error[np.flatnonzero(ks == 0)[0]])
+    broken = ks[(curve.train_error > original + tolerance) & (ks > 0)]
+    return int(broken.min()) if broken.size else None
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
+class EffectiveDepthTrajectory:
+    """The effective depth of one architecture at every training checkpoint.
+
+    Attributes:
+        label: the architecture, e.g. ``relu/batch/res``.
+        config: the network's configuration.
+        steps: the checkpoints (0 = initialization).
+        train_error: the recorded training error at each checkpoint (batch statistics).
+        depth_since_init: effective depth with skip = the layer at initialization
+            (0 at step 0 by construction).
+        depth_natural: effective depth with the natural skip (see :func:`natural_skip`).
+        fractions_since_init: (checkpoints x lambdas) share of each lambda-contribution.
+        fractions_natural: the same for the natural skip.
+        natural_skip: ``"identity"`` or ``"linear_fit"``.
+        threshold: the share a lambda needs to count towards the effective depth.
+    """
+
+    label: str
+    config: NetConfig
+    steps: np.ndarray
+    train_error: np.ndarray
+    depth_since_init: np.ndarray
+    depth_natural: np.ndarray
+    fractions_since_init: np.ndarray
+    fractions_natural: np.ndarray
+    natural_skip: str
+    threshold: float
+
+    @property
+    def num_layers(self) -> int:
+        """L, the largest possible lambda."""
+        return self.config.num_layers
+
+
+@dataclass(frozen=True, eq=False)  # holds a DataFrame: compare fields, not results
+class EffectiveDepthStudy:
+    """Effective depth during training and the Taylor curves of several architectures.
+
+    Attributes:
+        labels: the architectures, in the order given.
+        trajectories: label -> :class:`EffectiveDepthTrajectory`.
+        taylor: label -> the trained network's :class:`~explodegrad.measures.taylor.TaylorCurve`.
+        taylor_linear_layers: label -> weight layers replaced at each k of the Taylor curve.
+        histories: label -> the :class:`~explodegrad.training.loop.TrainHistory` of its training.
+            ``trajectories``, ``taylor``, ``taylor_linear_layers`` and ``histories`` hold the
+            first seed's runs (what the plots draw); ``table`` holds every seed's numbers.
+        table: one row per (architecture, seed): label, seed, activation, norm, residual,
+            depth, num_layers, final_train_error, depth_natural_init, depth_natural_final,
+            depth_since_init_final, taylor_break_k (nullable: None = never broke),
+            taylor_break_linear_layers.
+        tolerance: the rise of training error that counts as broken (:func:`taylor_break`).
+        scale_name: the scale the study ran at.
+        data_name: the data set.
+    """
+
+    labels: list[str]
+    trajectories: dict[str, EffectiveDepthTrajectory]
+    taylor: dict[str, TaylorCurve]
+    taylor_linear_layers: dict[str, np.ndarray]
+    histories: dict[str, TrainHistory]
+    table: pd.DataFrame
+    tolerance: float
+    scale_name: str
+    data_name: str
+    seeds: tuple[int, ...] = (0,)
+
+    def values(self, label: str, column: str) -> np.ndarray:
+        """One value of ``table[column]`` per seed for the architecture ``label`` (NaN: never broke)."""
+        if label not in self.labels:
+            raise ValueError(f"label={label!r} is not allowed: the study trained {self.labels}")
+        return (
+            self.table.loc[self.table["label"] == label, column]
+            .astype("Float64")
+            .to_numpy(dtype=float, na_value=np.nan)
+        )
+
+    def summary(self) -> str:
+        """Per architecture: L, the training error, the effective depths (natural skip at init and
+        at the end; skip = the initial layer at the end, 0 at init by construction) and the number
+        of weight layers whose linearization first breaks the network, each as the median
+        [min, max] over the seeds."""
+        frame = self.table.copy()
+        layers = frame["taylor_break_linear_layers"]
+        frame["taylor_break_linear_layers"] = layers.astype("Float64").astype(float)
+        table = seed_table(
+            frame,
+            ["label", "num_layers"],
+            {
+                "final_train_error": "train err",
+                "depth_natural_init": "eff. depth, natural skip: init",
+                "depth_natural_final": "natural skip: end",
+                "depth_since_init_final": "init skip: end",
+                "taylor_break_linear_layers": "Taylor breaks (weight layers)",
+            },
+            {"final_train_error": ".3f"},
+        )
+        table = table.rename(columns={"label": "architecture", "num_layers": "L"})
+        return (
+            f"median [min, max] over {len(self.seeds)} seeds (n/a: never broke)\n"
+            f"{table.to_string(index=False)}"
+        )
+
+
+def track_effective_depth(
+    config: NetConfig,
+    data: Dataset,
+    settings: TrainSettings,
+    *,
+    measure_size: int = 256,
+    threshold: float = DEFAULT_THRESHOLD,
+    num_probes: int = 2,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[EffectiveDepthTrajectory, DeepMLP, TrainHistory]:
+    """Train one network and measure its effective depth at every record (step 0 included).
+
+    Args:
+        config: the network; built on the data's device and dtype.
+        data: the data set (its ``in_features`` / ``num_classes`` must match ``config``).
+        settings: training settings; a checkpoint is taken at every record
+            (``record_every``) and after the last step.
+        measure_size: examples of the fixed training batch the path contributions use (use
+            more than the width, so the natural linear fit of a plain layer does not just
+            interpolate the batch).
+        threshold: share for the effective depth (:func:`explodegrad.measures.paths.effective_depth`).
+        num_probes: random probes of the logits' Jacobian.
+        seed: seed of the measurement batch and of the probes.
+        progress: show a progress bar.
+
+    Returns:
+        The trajectory, the trained network and its training history.
+    """
+    if not isinstance(config, NetConfig):
+        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig")
+    n_train = int(data.x_train.shape[0])
+    measure_size = check_int("measure_size", measure_size, 2, n_train)
+    threshold = check_fraction("threshold", threshold)
+    num_probes = check_int("num_probes", num_probes, 1)
+    net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
+    initial = copy.deepcopy(net)
+    inputs, _ = data.batch(measure_size, seed=seed)
+    skip = natural_skip(config)
+    rows: list[tuple[int, PathContributions, PathContributions]] = []
+
+    def measure(step: int, _history: TrainHistory) -> None:
+        options = dict(num_probes=num_probes, threshold=threshold, seed=seed)
+        since_init = path_contributions(net, inputs, skip="init", initial_net=initial, **options)
+        natural = path_contributions(net, inputs, skip=skip, **options)
+        rows.append((step, since_init, natural))
+
+    history = train(net, data, settings, progress=progress, callback=measure)
+    steps = np.array([r[0] for r in rows], dtype=int)
+    errors = dict(zip(history.steps.tolist(), history.train_error.tolist()))
+    trajectory = EffectiveDepthTrajectory(
+        label=architecture_label(config.activation, config.norm, config.residual),
+        config=config,
+        steps=steps,
+        train_error=np.array([errors[s] for s in steps]),
+        depth_since_init=np.array([r[1].effective_depth for r in rows], dtype=int),
+        depth_natural=np.array([r[2].effective_depth for r in rows], dtype=int),
+        fractions_since_init=np.array([r[1].fraction for r in rows], dtype=float),
+        fractions_natural=np.array([r[2].fraction for r in rows], dtype=float),
+        natural_skip=skip,
+        threshold=threshold,
+    )
+    return trajectory, net, history
+
+
+def paths_at_initialization(
+    depth: int = 20,
+    width: int = 64,
+    activation: str = "relu",
+    norm: str = "none",
+    residual: bool = True,
+    residual_scale: float = 1.0,
+    *,
+    data: Dataset | None = None,
+    batch_size: int = 128,
+    num_probes: int = 2,
+    threshold: float = DEFAULT_THRESHOLD,
+    seed: int = 0,
+    device: Any = None,
+    dtype: torch.dtype = torch.float32,
+) -> PathContributions:
+    """The path-length distribution of a freshly built network, with its natural skip.
+
+    Residual networks use the identity skip (lambda counts residual branches on a path); plain
+    networks each layer's best affine fit on the batch (lambda counts layers whose nonlinear
+    part is on the path). The usual initializer of the activation is used
+    (:data:`explodegrad.studies.common.DEFAULT_INITS`). This is the experiment of chapter 06's explorer.
+
+    Args:
+        depth, width, activation, norm, residual, residual_scale: the network (see
+            :class:`explodegrad.core.config.NetConfig`).
+        data: where the batch comes from (default: the bundled digits).
+        batch_size: examples in the batch (use more than ``width`` for a plain network, so the
+            affine fit does not just interpolate the batch).
+        num_probes, threshold, seed: see :func:`explodegrad.measures.paths.path_contributions`.
+        device, dtype: where and in which precision the network runs.
+    """
+    from explodegrad.core.data import load_digits  # the explorer passes its own data; this is the fallback
+
+    data = load_digits(seed=seed, device=device, dtype=dtype) if data is None else data
+    inputs, _ = data.batch(check_int("batch_size", min(batch_size, len(data.x_train)), 2), seed=seed)
+    inputs = inputs.to(device=device if device is not None else inputs.device, dtype=dtype)
+    architecture = Architecture(activation, norm, residual, residual_scale=residual_scale)
+    if residual and depth % 2:
+        raise ValueError(
+            f"depth={depth} is not allowed for a residual network: it needs an input "
+            "layer, blocks of 2 layers and a readout, so an even depth >= 4"
+        )
+    config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
+    net = build_from_config(config, device=inputs.device, dtype=inputs.dtype)
+    return path_contributions(
+        net, inputs, skip=natural_skip(config), num_probes=num_probes, threshold=threshold, seed=seed
+    )
+
+
+def _resolve_architectures(architectures: Sequence[Architecture] | None) -> list[Architecture]:
+    chosen = list(DEFAULT_ARCHITECTURES if architectures is None else architectures)
+    if not chosen:
+        raise ValueError("architectures=[] is not allowed: give at least one Architecture")
+    for item in chosen:
+        if not isinstance(item, Architecture):
+            raise ValueError(
+                f"architectures: {item!r} is not an Architecture (e.g. "
+                "Architecture('relu', 'batch', residual=True))"
+            )
+    labels = [a.label for a in chosen]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"architectures: the labels {labels} repeat; give each architecture once")
+    return chosen
+
+
+def effective_depth_study(
+    scale: Scale,
+    architectures: Sequence[Architecture] | None = None,
+    *,
+    data: Dataset | None = None,
+    settings: TrainSettings | None = None,
+    depth: int | None = None,
+    width: int | None = None,
+    checkpoints: int | None = None,
+    measure_size: int = 256,
+    taylor_size: int = 1024,
+    threshold: float = DEFAULT_THRESHOLD,
+    tolerance: float = DEFAULT_TAYLOR_TOLERANCE,
+    num_probes: int = 2,
+    seeds: int | Sequence[int] | None = None,
+    device: Any = None,
+    progress: bool = False,
+) -> EffectiveDepthStudy:
+    """Train each architecture, track its effective depth, then run the Taylor experiment on it.
+
+    Args:
+        scale: sizes (depth, width, steps, batch, data set) of :mod:`explodegrad.core.scales`.
+        architectures: the :class:`Architecture` s (default :data:`DEFAULT_ARCHITECTURES`).
+        data: the data set (default :func:`study_data`: the scale's, on ``device``, float64
+            on the CPU).
+        settings: training settings (default :func:`study_settings` with ``checkpoints``).
+        depth, width: override the scale's network size.
+        checkpoints: records after step 0 when ``settings`` is not given (see
+            :func:`study_settings`).
+        measure_size: the batch the path contributions are measured on.
+        taylor_size: training examples the Taylor curves are evaluated on.
+        threshold: share for the effective depth.
+        tolerance: rise of the training error that counts as broken (:func:`taylor_break`).
+        num_probes: random probes of each path measurement.
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
+            draws the weights, the minibatch order, the measurement batches and the probes.
+        device: where to run when ``data`` is not given (default: the CPU).
+        progress: show progress bars.
+
+    Returns:
+        An :class:`EffectiveDepthStudy`.
+    """
+    if not isinstance(scale, Scale):
+        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    chosen = _resolve_architectures(architectures)
+    seeds = resolve_seeds(seeds, scale.num_seeds)
+    tolerance = check_fraction("tolerance", tolerance)
+    data = study_data(scale, data, seeds[0], device)
+    base_settings = study_settings(scale, checkpoints) if settings is None else settings
+    depth = check_int("depth", scale.depth if depth is None else depth, 4)
+    width = check_int("width", scale.width if width is None else width, 1)
+    n_train = int(data.x_train.shape[0])
+    taylor_size = check_int("taylor_size", min(taylor_size, n_train), 1)
+    trajectories, curves, linear_layers, histories, rows = {}, {}, {}, {}, []
+    for seed in seeds:
+        taylor_inputs, taylor_targets = data.batch(taylor_size, seed=seed)
+        for architecture in chosen:
+            config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
+            trajectory, net, history = track_effective_depth(
+                config,
+                data,
+                base_settings.with_(seed=seed),
+                measure_size=min(measure_size, n_train),
+                threshold=threshold,
+                num_probes=num_probes,
+                seed=seed,
+                progress=progress,
+            )
+            curve = taylor_compression(net, taylor_inputs, taylor_targets)
+            label = architecture.label
+            if seed == seeds[0]:
+                trajectories[label], curves[label], histories[label] = trajectory, curve, history
+                linear_layers[label] = np.array([linear_layers_in_top(config, int(k)) for k in curve.ks])
+            broke = taylor_break(curve, tolerance)
+            rows.append(
+                {
+                    "label": label,
+                    "seed": seed,
+                    "activation": config.activation,
+                    "norm": config.norm,
+                    "residual": config.residual,
+                    "depth": config.depth,
+                    "num_layers": config.num_layers,
+                    "final_train_error": history.final_train_error,
+                    "depth_natural_init": int(trajectory.depth_natural[0]),
+                    "depth_natural_final": int(trajectory.depth_natural[-1]),
+                    "depth_since_init_final": int(trajectory.depth_since_init[-1]),
+                    "taylor_break_k": broke,
+                    "taylor_break_linear_layers": None
+                    if broke is None
+                    else linear_layers_in_top(config, broke),
+                }
+            )
+    table = pd.DataFrame(rows)
+    for column in ("taylor_break_k", "taylor_break_linear_layers"):
+        table[column] = table[column].astype("Int64")
+    return EffectiveDepthStudy(
+        labels=[a.label for a in chosen],
+        trajectories=trajectories,
+        taylor=curves,
+        taylor_linear_layers=linear_layers,
+        histories=histories,
+        table=table,
+        tolerance=tolerance,
+        scale_name=scale.name,
+        data_name=data.name,
+        seeds=seeds,
+    )

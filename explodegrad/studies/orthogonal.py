@@ -1,0 +1,219 @@
+"""Chapter 7: the orthogonal initial state (looks-linear initialization) against its baseline,
+trained over several seeds (:func:`orthogonal_initial_state`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from explodegrad.core.checks import check_fraction, check_int
+from explodegrad.core.data import Dataset
+from explodegrad.core.nets import build_from_config
+from explodegrad.core.scales import Scale
+from explodegrad.core.seeds import resolve_seeds, seed_table
+from explodegrad.measures.gsc import gsc_profile
+from explodegrad.studies.common import (
+    Architecture,
+    architecture_name,
+    study_data,
+    study_settings,
+)
+from explodegrad.training.loop import TrainHistory, TrainSettings, train
+
+#: The orthogonal-initial-state study's default architectures: the usual He-initialized ReLU
+#: network, the same network in the looks-linear orthogonal initial state, and tanh with
+#: orthogonal weights (tanh is nearly the identity near 0, so that start is nearly orthogonal).
+ORTHOGONAL_ARCHITECTURES = (
+    Architecture("relu", "none", init="he"),
+    Architecture("relu", "none", init="looks_linear"),
+    Architecture("tanh", "none", init="orthogonal"),
+)
+
+
+#: Training error that counts as "trained" for :func:`steps_to_error`.
+DEFAULT_TARGET_ERROR = 0.1
+
+
+def steps_to_error(history: TrainHistory, target: float = DEFAULT_TARGET_ERROR) -> int | None:
+    """The first recorded step whose training error is at most ``target`` (None: never)."""
+    target = check_fraction("target", target)
+    reached = np.flatnonzero(np.asarray(history.train_error) <= target)
+    return int(history.steps[reached[0]]) if reached.size else None
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays and a DataFrame: compare fields, not results
+class OrthogonalStateResult:
+    """GSC and training error of several initial states, at every checkpoint.
+
+    Attributes:
+        names: the architectures (:func:`architecture_name`), in the order given.
+        steps: name -> the checkpoints (0 = initialization).
+        hidden_gsc: name -> GSC(L, 2), first layer to last hidden layer, per checkpoint.
+        rate: name -> the fitted explosion rate r of GSC(k, 0), per checkpoint.
+        train_error: name -> the recorded training error, per checkpoint.
+        histories: name -> its :class:`~explodegrad.training.loop.TrainHistory`.
+            ``steps``, ``hidden_gsc``, ``rate``, ``train_error`` and ``histories`` hold the
+            first seed's runs (what the plots draw); ``table`` holds every seed's numbers.
+        table: one row per (architecture, seed): name, seed, activation, init, depth,
+            hidden_gsc_init, rate_init, hidden_gsc_final, rate_final, steps_to_target
+            (nullable: never reached), final_train_error, final_test_error.
+        target_error: the error :func:`steps_to_error` waits for.
+        seeds: the seeds.
+    """
+
+    names: list[str]
+    steps: dict[str, np.ndarray]
+    hidden_gsc: dict[str, np.ndarray]
+    rate: dict[str, np.ndarray]
+    train_error: dict[str, np.ndarray]
+    histories: dict[str, TrainHistory]
+    table: pd.DataFrame
+    target_error: float
+    seeds: tuple[int, ...] = (0,)
+
+    def values(self, name: str, column: str) -> np.ndarray:
+        """One value of ``table[column]`` per seed for the initial state ``name`` (NaN: never reached)."""
+        if name not in self.names:
+            raise ValueError(f"name={name!r} is not allowed: the study trained {self.names}")
+        return (
+            self.table.loc[self.table["name"] == name, column]
+            .astype("Float64")
+            .to_numpy(dtype=float, na_value=np.nan)
+        )
+
+    def summary(self) -> str:
+        """Per initial state: GSC(L, 2) and the rate at the start and the end, the steps to the
+        target error and the final error, each as the median [min, max] over the seeds."""
+        frame = self.table.copy()
+        frame["steps_to_target"] = frame["steps_to_target"].astype("Float64").astype(float)
+        table = seed_table(
+            frame,
+            ["name"],
+            {
+                "hidden_gsc_init": "GSC(L,2) init",
+                "rate_init": "r init",
+                "hidden_gsc_final": "GSC(L,2) end",
+                "rate_final": "r end",
+                "steps_to_target": f"steps to err<={self.target_error:g}",
+                "final_train_error": "train err",
+            },
+            {"hidden_gsc_init": ".3f", "rate_init": ".3f", "rate_final": ".3f", "final_train_error": ".3f"},
+        )
+        return (
+            f"median [min, max] over {len(self.seeds)} seeds (n/a: never reached)\n"
+            f"{table.rename(columns={'name': 'initial state'}).to_string(index=False)}"
+        )
+
+
+def orthogonal_initial_state(
+    scale: Scale,
+    architectures: Sequence[Architecture] | None = None,
+    *,
+    data: Dataset | None = None,
+    settings: TrainSettings | None = None,
+    depth: int | None = None,
+    width: int | None = None,
+    measure_size: int = 256,
+    target_error: float = DEFAULT_TARGET_ERROR,
+    seeds: int | Sequence[int] | None = None,
+    device: Any = None,
+    progress: bool = False,
+) -> OrthogonalStateResult:
+    """Train each initial state and measure its GSC at every checkpoint.
+
+    Args:
+        scale: sizes of :mod:`explodegrad.core.scales`.
+        architectures: :class:`~explodegrad.studies.common.Architecture` s with their ``init``
+            (default :data:`ORTHOGONAL_ARCHITECTURES`; ``looks_linear`` needs ReLU, no norm,
+            an even width).
+        data: the data set (default :func:`~explodegrad.studies.common.study_data`: the scale's,
+            on ``device``, float64 on the CPU).
+        settings: training settings (default :func:`~explodegrad.studies.common.study_settings`).
+        depth, width: override the scale's network size.
+        measure_size: examples of the fixed training batch the GSC is measured on.
+        target_error: the training error :func:`steps_to_error` waits for.
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each
+            seeds the weights, the minibatches, the measurement batch and the probes.
+        device: where to run when ``data`` is not given.
+        progress: show progress bars.
+    """
+    seeds = resolve_seeds(seeds, scale.num_seeds if isinstance(scale, Scale) else 1)
+    data = study_data(scale, data, seeds[0], device)
+    chosen = list(ORTHOGONAL_ARCHITECTURES if architectures is None else architectures)
+    if not chosen or not all(isinstance(a, Architecture) for a in chosen):
+        raise ValueError(
+            f"architectures={architectures!r} is not allowed: give Architecture s, e.g. "
+            "Architecture('relu', 'none', init='looks_linear')"
+        )
+    target_error = check_fraction("target_error", target_error)
+    settings = study_settings(scale) if settings is None else settings
+    depth = check_int("depth", scale.depth if depth is None else depth, 4)
+    width = check_int("width", scale.width if width is None else width, 2)
+    measure_size = check_int("measure_size", min(measure_size, len(data.x_train)), 2)
+    names = [architecture_name(a) for a in chosen]
+    if len(set(names)) != len(names):
+        raise ValueError(f"architectures: the names {names} repeat; give each architecture once")
+    steps, hidden, rates, errors, histories, rows = {}, {}, {}, {}, {}, []
+    for seed in seeds:
+        inputs, targets = data.batch(measure_size, seed=seed)
+        for architecture, name in zip(chosen, names):
+            config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
+            net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
+            records: list[tuple[int, float, float]] = []
+
+            def measure(
+                step: int,
+                _history: TrainHistory,
+                net: Any = net,
+                records: list = records,
+                inputs: Any = inputs,
+                targets: Any = targets,
+                seed: int = seed,
+            ) -> None:
+                between_hidden = gsc_profile(net, inputs, targets, reference=2, seed=seed)
+                to_loss = gsc_profile(net, inputs, targets, reference=0, seed=seed)
+                records.append((step, between_hidden.first_layer_gsc, to_loss.fit.rate))
+
+            history = train(net, data, settings.with_(seed=seed), progress=progress, callback=measure)
+            recorded = dict(zip(history.steps.tolist(), history.train_error.tolist()))
+            run_steps = np.array([r[0] for r in records], dtype=int)
+            run_hidden = np.array([r[1] for r in records], dtype=float)
+            run_rates = np.array([r[2] for r in records], dtype=float)
+            if seed == seeds[0]:
+                steps[name], hidden[name], rates[name] = run_steps, run_hidden, run_rates
+                errors[name] = np.array([recorded[s] for s in run_steps], dtype=float)
+                histories[name] = history
+            rows.append(
+                {
+                    "name": name,
+                    "seed": seed,
+                    "activation": config.activation,
+                    "init": config.init,
+                    "depth": config.depth,
+                    "hidden_gsc_init": run_hidden[0],
+                    "rate_init": run_rates[0],
+                    "hidden_gsc_final": run_hidden[-1],
+                    "rate_final": run_rates[-1],
+                    "steps_to_target": steps_to_error(history, target_error),
+                    "final_train_error": history.final_train_error,
+                    "final_test_error": history.final_test_error,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["steps_to_target"] = table["steps_to_target"].astype("Int64")
+    return OrthogonalStateResult(
+        names=names,
+        steps=steps,
+        hidden_gsc=hidden,
+        rate=rates,
+        train_error=errors,
+        histories=histories,
+        table=table,
+        target_error=target_error,
+        seeds=seeds,
+    )

@@ -1,0 +1,291 @@
+"""The architecture survey: how much popular architectures explode at initialization.
+
+Philipp, Song & Carbonell (2018) measure the gradient scale coefficient of networks built
+from three activations (ReLU, tanh, SELU) and three normalizations (none, batch, layer) at
+depth 50 and width 100, and find that most of them have exploding gradients from the very
+start of training. :func:`architecture_survey` builds each architecture, measures one batch
+and returns one table row per architecture:
+
+* the GSC from the input to the per-example losses, GSC(L + 1, 0), and the fitted explosion
+  rate r (with the fit's R^2), see :mod:`explodegrad.measures.gsc`;
+* where values or gradients overflowed, if anywhere (a result, never an error);
+* the collapsing-domain statistics of the last hidden layer (k = 2), see
+  :mod:`explodegrad.measures.domain`.
+
+The full :class:`~explodegrad.measures.gsc.GSCProfile` and :class:`~explodegrad.measures.domain.DomainStats`
+of every architecture stay on the result for plots and for chapter 4.
+
+Default initialization per activation (an operational choice, the usual pairing): He for
+ReLU, Xavier for tanh, LeCun for SELU (the pairing SELU was designed for).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+
+from explodegrad.core.checks import check_choice, check_int
+from explodegrad.core.config import ACTIVATIONS, INITS, NORMS
+from explodegrad.core.data import Dataset, load_dataset
+from explodegrad.core.jacobian import METHODS
+from explodegrad.core.nets import build_mlp
+from explodegrad.core.scales import QUICK, Scale, load_scale_data
+from explodegrad.measures.domain import DomainStats, domain_stats
+from explodegrad.measures.gsc import GSCProfile, gsc_profile
+from explodegrad.studies.common import DEFAULT_INITS, architecture_label
+
+#: The paper's mean-field explosion rate of a batch-normalized ReLU network: sqrt(pi / (pi - 1)).
+BATCHNORM_RELU_MEAN_FIELD_RATE = math.sqrt(math.pi / (math.pi - 1.0))
+
+
+#: The columns of :attr:`SurveyResult.table`, in order.
+COLUMNS = (
+    "label",
+    "activation",
+    "norm",
+    "residual",
+    "init",
+    "depth",
+    "width",
+    "gsc_input",
+    "gsc_first_layer",
+    "rate",
+    "r_squared",
+    "overflow_layer",
+    "sign_diversity_last",
+    "preact_std_last",
+    "linear_fit_error_last",
+)
+
+
+@dataclass(frozen=True, eq=False)  # holds a DataFrame: compare fields, not results
+class SurveyResult:
+    """One row of numbers per architecture, and each architecture's full measurements.
+
+    Attributes:
+        table: one row per architecture with the columns of :data:`COLUMNS`: ``label``
+            (see :func:`architecture_label`), activation, norm, residual, init, depth,
+            width; ``gsc_input`` = GSC(L + 1, 0) from the input to the losses;
+            ``gsc_first_layer`` = GSC(L, 0) from the first layer's output; ``rate`` and
+            ``r_squared`` of the fitted explosion rate (NaN when no fit could be made);
+            ``overflow_layer`` (nullable integer; missing when nothing overflowed); and at the
+            last hidden layer k = 2: ``sign_diversity_last`` (mean sign diversity),
+            ``preact_std_last`` (pre-activation std relative to the layer's RMS) and
+            ``linear_fit_error_last`` (pseudo-linearity score, 1 - R^2).
+        profiles: label -> the architecture's :class:`~explodegrad.measures.gsc.GSCProfile`.
+        domains: label -> its :class:`~explodegrad.measures.domain.DomainStats`.
+        batch_size: examples in the measured batch.
+        data_name: the data set measured on.
+        method: ``"probe"`` or ``"exact"``.
+        seed: seed of the weights, the batch and the probes.
+    """
+
+    table: pd.DataFrame
+    profiles: dict[str, GSCProfile]
+    domains: dict[str, DomainStats]
+    batch_size: int
+    data_name: str
+    method: str
+    seed: int
+
+    def row(self, activation: str, norm: str, residual: bool = False) -> dict[str, Any]:
+        """The table row of one architecture as a dict."""
+        label = architecture_label(activation, norm, residual)
+        found = self.table[self.table["label"] == label]
+        if found.empty:
+            raise ValueError(
+                f"architecture {label!r} is not in this survey: it holds "
+                f"{', '.join(repr(x) for x in self.table['label'])}"
+            )
+        return found.iloc[0].to_dict()
+
+    def summary(self) -> str:
+        """Fixed-format lines, one per architecture, for printing and notebook checks."""
+        lines = [
+            f"{'architecture':<16}{'init':<8}{'GSC(input, 0)':>15}{'rate r':>9}"
+            f"{'R^2':>7}{'sign div. k=2':>15}"
+        ]
+        for row in self.table.itertuples():
+            overflow = "" if pd.isna(row.overflow_layer) else f"  overflow at k={row.overflow_layer}"
+            lines.append(
+                f"{row.label:<16}{row.init:<8}{row.gsc_input:>15.4g}{row.rate:>9.3f}"
+                f"{row.r_squared:>7.3f}{row.sign_diversity_last:>15.3f}{overflow}"
+            )
+        return "\n".join(lines)
+
+
+def _check_names(argument: str, values: Any, allowed: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = (values,)
+    try:
+        names = tuple(values)
+    except TypeError:
+        raise ValueError(
+            f"{argument}={values!r} is not allowed: {argument} must be a sequence of "
+            f"names from {', '.join(repr(a) for a in allowed)}"
+        ) from None
+    if not names:
+        raise ValueError(
+            f"{argument}=() is not allowed: give at least one of {', '.join(repr(a) for a in allowed)}"
+        )
+    return tuple(check_choice(argument, name, allowed) for name in names)
+
+
+def _resolve_inits(inits: dict[str, str] | str | None, activations: Sequence[str]) -> dict[str, str]:
+    if inits is None:
+        return {a: DEFAULT_INITS[a] for a in activations}
+    if isinstance(inits, str):
+        chosen = check_choice("inits", inits, INITS)
+        return dict.fromkeys(activations, chosen)
+    if not isinstance(inits, dict):
+        raise ValueError(
+            f"inits={inits!r} is not allowed: give None (a default per activation), "
+            "one initializer name, or a dict activation -> initializer name"
+        )
+    resolved = {}
+    for activation in activations:
+        name = inits.get(activation, DEFAULT_INITS[activation])
+        resolved[activation] = check_choice(f"inits[{activation!r}]", name, INITS)
+    return resolved
+
+
+def _resolve_data(
+    data: Dataset | str | None, scale: Scale, seed: int, device: Any, dtype: torch.dtype
+) -> Dataset:
+    if data is None:
+        return load_scale_data(scale, device=device, seed=seed, dtype=dtype)
+    if isinstance(data, str):
+        return load_dataset(data, device=device, seed=seed, dtype=dtype)
+    if not isinstance(data, Dataset):
+        raise ValueError(
+            f"data={data!r} is not allowed: give a Dataset, a data set name "
+            "('digits', 'gaussian', 'cifar10') or None (the scale's data)"
+        )
+    return data
+
+
+def architecture_survey(
+    activations: Sequence[str] = ("relu", "tanh", "selu"),
+    norms: Sequence[str] = ("none", "batch", "layer"),
+    residual: Sequence[bool] = (False,),
+    depth: int | None = None,
+    width: int | None = None,
+    data: Dataset | str | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    inits: dict[str, str] | str | None = None,
+    method: str = "probe",
+    *,
+    scale: Scale | None = None,
+    num_probes: int | None = None,
+    device: Any = None,
+    dtype: torch.dtype = torch.float64,
+) -> SurveyResult:
+    """Measure every combination of activation, normalization and residual layout at initialization.
+
+    Args:
+        activations: names from :data:`explodegrad.core.config.ACTIVATIONS`.
+        norms: names from :data:`explodegrad.core.config.NORMS`.
+        residual: which layouts to include (``(False,)``: plain networks only). Residual
+            networks use blocks of two layers, so ``depth`` must then be even.
+        depth, width: the networks' size (default: the scale's).
+        data: a :class:`~explodegrad.core.data.Dataset`, a data set name, or None for the scale's.
+        batch_size: examples in the measured batch (default: the scale's, capped at the
+            training set's size).
+        seed: seed of the weights, the batch and the probes (one seed for all architectures,
+            so they see the same batch).
+        inits: None (a default per activation, :data:`DEFAULT_INITS`), one initializer for
+            all, or a dict activation -> initializer.
+        method: ``"probe"`` (one batched backward pass) or ``"exact"`` (small networks only).
+        scale: where the defaults come from (default: :data:`explodegrad.core.scales.QUICK`).
+        num_probes: probes per backward pass (default: see :func:`explodegrad.measures.gsc.gsc_profile`).
+        device: where the networks run (default: the data's device).
+        dtype: the networks' dtype; float64 by default, so printed digits agree across machines.
+
+    Returns:
+        A :class:`SurveyResult`. Overflow is reported in ``overflow_layer``, never raised.
+    """
+    activations = _check_names("activations", activations, ACTIVATIONS)
+    norms = _check_names("norms", norms, NORMS)
+    if isinstance(residual, bool):
+        residual = (residual,)
+    layouts = tuple(bool(r) for r in residual)
+    if not layouts:
+        raise ValueError("residual=() is not allowed: give (False,), (True,) or (False, True)")
+    method = check_choice("method", method, METHODS)
+    seed = check_int("seed", seed, 0)
+    if scale is None:
+        scale = QUICK
+    if not isinstance(scale, Scale):
+        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...) or None")
+    depth = check_int("depth", scale.depth if depth is None else depth, 1)
+    width = check_int("width", scale.width if width is None else width, 1)
+    init_of = _resolve_inits(inits, activations)
+    dataset = _resolve_data(data, scale, seed, device, dtype)
+    n_train = int(dataset.x_train.shape[0])
+    batch_size = check_int(
+        "batch_size", min(scale.batch_size, n_train) if batch_size is None else batch_size, 2, n_train
+    )
+    inputs, targets = dataset.batch(batch_size, seed=seed)
+    device = dataset.device if device is None else device
+    inputs, targets = inputs.to(device=device, dtype=dtype), targets.to(device)
+    rows, profiles, domains = [], {}, {}
+    for activation, norm, layout in itertools.product(activations, norms, layouts):
+        label = architecture_label(activation, norm, layout)
+        net = build_mlp(
+            depth=depth,
+            width=width,
+            activation=activation,
+            norm=norm,
+            init=init_of[activation],
+            residual=layout,
+            in_features=dataset.in_features,
+            out_features=dataset.num_classes,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+        )
+        profile = gsc_profile(net, inputs, targets, method=method, num_probes=num_probes, seed=seed)
+        domain = domain_stats(net, inputs)
+        last = (
+            domain.at(2)
+            if net.num_layers >= 2
+            else dict.fromkeys(("sign_diversity", "preact_std_relative", "linear_fit_error"), float("nan"))
+        )
+        profiles[label], domains[label] = profile, domain
+        rows.append(
+            {
+                "label": label,
+                "activation": activation,
+                "norm": norm,
+                "residual": layout,
+                "init": init_of[activation],
+                "depth": depth,
+                "width": width,
+                "gsc_input": profile.input_gsc,
+                "gsc_first_layer": profile.first_layer_gsc,
+                "rate": profile.fit.rate,
+                "r_squared": profile.fit.r_squared,
+                "overflow_layer": profile.overflow_layer,
+                "sign_diversity_last": last["sign_diversity"],
+                "preact_std_last": last["preact_std_relative"],
+                "linear_fit_error_last": last["linear_fit_error"],
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table["overflow_layer"] = table["overflow_layer"].astype("Int64")
+    return SurveyResult(
+        table=table,
+        profiles=profiles,
+        domains=domains,
+        batch_size=batch_size,
+        data_name=dataset.name,
+        method=method,
+        seed=seed,
+    )

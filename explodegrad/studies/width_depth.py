@@ -1,0 +1,205 @@
+"""Chapter 7: width against depth at a fixed parameter budget (:func:`width_vs_depth`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from explodegrad.core.checks import check_int, check_positive
+from explodegrad.core.config import NetConfig
+from explodegrad.core.data import Dataset
+from explodegrad.core.scales import Scale
+from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table
+from explodegrad.studies.common import (
+    Architecture,
+    study_data,
+    study_settings,
+)
+from explodegrad.training.loop import TrainSettings
+from explodegrad.training.sweep import LRSearchResult, lr_search
+
+#: Learning rates the width-vs-depth study searches (SGD with momentum 0.9).
+DEFAULT_WIDTH_LRS = (0.03, 0.1, 0.3)
+
+
+def parameter_count(config: NetConfig) -> int:
+    """The number of trainable scalars of the network ``config`` describes (no network is built).
+
+    Linear layers count weights and biases; batch and layer norm add a scale and a shift per
+    neuron of every normalized layer.
+    """
+    if not isinstance(config, NetConfig):
+        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig")
+    c = config
+    if c.depth == 1:
+        return c.out_features * c.in_features + c.out_features
+    hidden = c.num_blocks * c.block_depth if c.residual else c.depth - 2
+    linear = (
+        c.width * c.in_features
+        + c.width
+        + hidden * (c.width * c.width + c.width)
+        + c.out_features * c.width
+        + c.out_features
+    )
+    normalized = 0 if c.norm == "none" else (1 + hidden) * 2 * c.width
+    return linear + normalized
+
+
+def width_for_budget(config: NetConfig, depth: int, budget: int) -> int:
+    """The largest width whose network (``config`` at ``depth``) has at most ``budget`` parameters.
+
+    Raises:
+        ValueError: when not even width 1 fits the budget (or the depth is not allowed).
+    """
+    budget = check_int("budget", budget, 1)
+    depth = check_int("depth", depth, 2)
+
+    def count(width: int) -> int:
+        return parameter_count(config.with_(depth=depth, width=width))
+
+    if count(1) > budget:
+        raise ValueError(
+            f"budget={budget} is not allowed for depth={depth}: even width 1 needs {count(1)} parameters"
+        )
+    low, high = 1, 2
+    while count(high) <= budget:
+        low, high = high, 2 * high
+    while high - low > 1:  # count(low) <= budget < count(high)
+        middle = (low + high) // 2
+        low, high = (middle, high) if count(middle) <= budget else (low, middle)
+    return low
+
+
+def default_budget_depths(scale: Scale) -> tuple[int, ...]:
+    """Depths compared at a fixed budget: 2, 4, 8, the scale's depth and twice it."""
+    if not isinstance(scale, Scale):
+        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    return tuple(sorted({2, 4, 8, scale.depth, 2 * scale.depth}))
+
+
+@dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
+class WidthDepthResult:
+    """Deeper-narrower against shallower-wider networks with the same parameter budget.
+
+    Attributes:
+        table: one row per (depth, seed), depths ascending: depth, seed, width, parameters,
+            best_lr, final_train_error, final_train_loss, final_test_error (NaN when every
+            rate diverged).
+        budget: the parameter budget (every network has at most this many).
+        architecture: activation/norm/init of every network.
+        search: the :class:`~explodegrad.training.sweep.LRSearchResult` with every run.
+    """
+
+    table: pd.DataFrame
+    budget: int
+    architecture: str
+    search: LRSearchResult
+    seeds: tuple[int, ...] = (0,)
+
+    @property
+    def depths(self) -> list[int]:
+        return sorted(set(int(d) for d in self.table["depth"]))
+
+    def values(self, depth: int, column: str) -> np.ndarray:
+        """One value of ``table[column]`` per seed at ``depth``."""
+        if depth not in self.depths:
+            raise ValueError(f"depth={depth!r} is not allowed: the study trained depths {self.depths}")
+        return self.table.loc[self.table["depth"] == depth, column].to_numpy(dtype=float)
+
+    def summary(self) -> str:
+        """Per depth: the width, the parameters, the chosen rates and the errors, as the median
+        [min, max] over the seeds."""
+        table = seed_table(
+            self.table,
+            ["depth", "width", "parameters"],
+            {"final_train_error": "train err", "final_test_error": "test err"},
+            {"final_train_error": ".3f", "final_test_error": ".3f"},
+        )
+        table.insert(3, "best lr", chosen_rates(self.table, "depth"))
+        table["parameters"] = table["parameters"].map(lambda count: f"{count:,}")
+        return (
+            f"{self.architecture}, at most {self.budget:,} parameters each; median [min, max] over "
+            f"{len(self.seeds)} seeds\n{table.to_string(index=False)}"
+        )
+
+
+def width_vs_depth(
+    scale: Scale,
+    depths: Sequence[int] | None = None,
+    budget: int | None = None,
+    *,
+    architecture: Architecture | None = None,
+    lrs: Sequence[float] = DEFAULT_WIDTH_LRS,
+    data: Dataset | None = None,
+    settings: TrainSettings | None = None,
+    seeds: int | Sequence[int] | None = None,
+    device: Any = None,
+    progress: bool = False,
+) -> WidthDepthResult:
+    """Train networks of several depths at one parameter budget, each as wide as the budget allows.
+
+    Args:
+        scale: sizes of :mod:`explodegrad.core.scales`.
+        depths: the depths (default :func:`default_budget_depths`), each >= 2.
+        budget: the parameter budget (default: the scale's network, depth x width).
+        architecture: activation, norm and init of every network (default: batch-normalized
+            ReLU with He init, whose gradients explode with depth).
+        lrs: learning rates searched for every depth (SGD by default); all runs train in ONE
+            batched sweep and each depth keeps its best rate (lowest final training error).
+        data: the data set (default :func:`~explodegrad.studies.common.study_data`: the scale's,
+            on ``device``, float64 on the CPU).
+        settings: training settings (default :func:`~explodegrad.studies.common.study_settings`).
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
+            draws the weights and picks its own best rate; all seeds train in the same sweep
+            (with the first seed's minibatch order).
+        device: where to train when ``data`` is not given.
+        progress: show a progress bar.
+    """
+    seeds = resolve_seeds(seeds, scale.num_seeds if isinstance(scale, Scale) else 1)
+    data = study_data(scale, data, seeds[0], device)
+    architecture = Architecture("relu", "batch", init="he") if architecture is None else architecture
+    if not isinstance(architecture, Architecture) or architecture.residual:
+        raise ValueError(
+            f"architecture={architecture!r} is not allowed: give a plain Architecture, "
+            "e.g. Architecture('relu', 'batch')"
+        )
+    depths = default_budget_depths(scale) if depths is None else depths
+    if isinstance(depths, (str, bytes)) or not list(depths):
+        raise ValueError(f"depths={depths!r} is not allowed: give a sequence of integers >= 2")
+    depths = sorted({check_int("depths", d, 2) for d in depths})
+    base = architecture.config(scale.depth, scale.width, data.in_features, data.num_classes, seeds[0])
+    budget = parameter_count(base) if budget is None else check_int("budget", budget, 1)
+    configs = [
+        base.with_(depth=d, width=width_for_budget(base, d, budget), seed=seed)
+        for d in depths
+        for seed in seeds
+    ]
+    settings = study_settings(scale) if settings is None else settings
+    settings = settings.with_(record_every=settings.total_steps(len(data.x_train)), seed=seeds[0])
+    search = lr_search(configs, data, [check_positive("lrs", lr) for lr in lrs], settings, progress=progress)
+    rows = []
+    for index, config in enumerate(configs):
+        best = search.best.iloc[index]
+        rows.append(
+            {
+                "depth": config.depth,
+                "seed": config.seed,
+                "width": config.width,
+                "parameters": parameter_count(config),
+                "best_lr": float(best["best_lr"]),
+                "final_train_error": float(best["final_train_error"]),
+                "final_train_loss": float(best["final_train_loss"]),
+                "final_test_error": float(best["final_test_error"]),
+            }
+        )
+    return WidthDepthResult(
+        table=pd.DataFrame(rows),
+        budget=budget,
+        architecture=f"{base.activation}/{base.norm}/{base.init}",
+        search=search,
+        seeds=seeds,
+    )

@@ -1,0 +1,583 @@
+"""One training loop for one network, recording what the course plots.
+
+:func:`train` runs SGD (with momentum), Adam or RMSprop with an optional schedule and
+gradient clipping on a :class:`~explodegrad.core.nets.DeepMLP`, and returns a
+:class:`TrainHistory`: train and test loss and error, per-layer gradient norms and relative
+update sizes, optional GSC and domain measurements, and where training diverged.
+
+Conventions shared with :mod:`explodegrad.training.sweep` (so that a sweep of one configuration
+reproduces ``train()`` step for step):
+
+* Update t (1-based) draws minibatch t, computes the mean cross-entropy, its gradient, and
+  checks both are finite. If not, the run stops *before* applying update t and records
+  ``diverged_step = t`` and ``diverged_layer``: 0 when the loss f_0 itself is not finite (the
+  forward pass overflowed), otherwise the smallest k (paper numbering, 1 = readout) whose
+  parameters have a non-finite gradient. Backpropagation reaches layers 1, 2, ..., L in that
+  order, so this is where the backward signal first overflowed.
+* Minibatches come from :func:`minibatches`: a fresh seeded permutation per epoch, cut into
+  full batches (a last partial batch is dropped, so every batch has ``batch_size`` examples).
+* Records are taken at step 0 (the initial network) and after every ``record_every``
+  updates and after the last. Losses and errors are measured on fixed evaluation subsets of
+  ``eval_size`` examples of each split, in one pass in training mode: **batch norm uses the
+  statistics of the evaluation batch**, without touching the running averages. The gradient
+  norms and update ratios of a record belong to the update that produced it (NaN at step 0).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from explodegrad.core.checks import check_choice, check_fraction, check_int, check_positive
+from explodegrad.core.config import NetConfig
+from explodegrad.core.data import Dataset
+from explodegrad.core.nets import DeepMLP, build_from_config, per_example_loss
+from explodegrad.core.trace import frozen_batch_statistics, trace
+from explodegrad.training.optimizers import (
+    OPTIMIZERS,
+    SCHEDULES,
+    Hyperparameters,
+    apply_update,
+    clip_gradients,
+    column,
+    init_state,
+    schedule_factor,
+)
+
+
+def _check_rate(argument: str, value: Any) -> float:
+    """A decay rate in ``[0, 1)``."""
+    number = check_positive(argument, value, allow_zero=True)
+    if number >= 1:
+        raise ValueError(f"{argument}={value!r} is not allowed: {argument} must lie in [0, 1)")
+    return number
+
+
+def _optional(check: Callable[..., Any], argument: str, value: Any, *args: Any) -> Any:
+    return None if value is None else check(argument, value, *args)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train: optimizer, learning rate, schedule, clipping, length and records.
+
+    Attributes:
+        optimizer: ``"sgd"`` (with heavy-ball momentum), ``"adam"`` or ``"rmsprop"``.
+        lr: base learning rate (> 0).
+        momentum: SGD momentum in [0, 1) (0: plain SGD). Ignored by Adam and RMSprop.
+        betas: Adam's decay rates, each in [0, 1).
+        alpha: RMSprop's decay rate in [0, 1).
+        eps: Adam's and RMSprop's denominator guard.
+        weight_decay: L2 penalty (>= 0) added to the gradient after clipping.
+        schedule: ``"constant"``, ``"step"`` (times ``gamma`` at each milestone) or
+            ``"cosine"`` (down to 0 at the end).
+        gamma: the step schedule's factor, in (0, 1].
+        milestones: fractions of the run, in (0, 1), where the step schedule decays.
+        clip_norm: bound on the global gradient norm (None: off).
+        clip_value: bound on every gradient entry (None: off); applied after ``clip_norm``.
+        steps: number of updates (used when ``epochs`` is None).
+        epochs: passes over the training set; when given it replaces ``steps`` (an epoch is
+            ``n_train // batch_size`` updates).
+        batch_size: examples per minibatch.
+        record_every: updates between records of loss, error and gradient norms.
+        measure_every: updates between GSC and domain measurements (None: never).
+        measure_size: examples in the fixed batch the measurements use.
+        eval_size: examples of each split used for the recorded loss and error (a fixed
+            seeded subset; None: the whole split).
+        seed: seed of the minibatch order and of the evaluation subsets (the weights are
+            seeded by the network's own configuration).
+    """
+
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    betas: tuple[float, float] = (0.9, 0.999)
+    alpha: float = 0.99
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    gamma: float = 0.1
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    steps: int = 200
+    epochs: int | None = None
+    batch_size: int = 64
+    record_every: int = 20
+    measure_every: int | None = None
+    measure_size: int = 256
+    eval_size: int | None = 1024
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS))
+        set_(self, "lr", check_positive("lr", self.lr))
+        set_(self, "momentum", _check_rate("momentum", self.momentum))
+        betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else None
+        if betas is None or len(betas) != 2:
+            raise ValueError(f"betas={self.betas!r} is not allowed: betas must be a pair (beta1, beta2)")
+        set_(self, "betas", (_check_rate("betas[0]", betas[0]), _check_rate("betas[1]", betas[1])))
+        set_(self, "alpha", _check_rate("alpha", self.alpha))
+        set_(self, "eps", check_positive("eps", self.eps))
+        set_(self, "weight_decay", check_positive("weight_decay", self.weight_decay, allow_zero=True))
+        set_(self, "schedule", check_choice("schedule", self.schedule, SCHEDULES))
+        set_(self, "gamma", check_fraction("gamma", self.gamma))
+        milestones = tuple(self.milestones) if isinstance(self.milestones, (tuple, list)) else None
+        if milestones is None:
+            raise ValueError(
+                f"milestones={self.milestones!r} is not allowed: milestones must be a "
+                "tuple of fractions in (0, 1)"
+            )
+        set_(
+            self,
+            "milestones",
+            tuple(check_fraction("milestones", m, inclusive_high=False) for m in milestones),
+        )
+        set_(self, "clip_norm", _optional(check_positive, "clip_norm", self.clip_norm))
+        set_(self, "clip_value", _optional(check_positive, "clip_value", self.clip_value))
+        set_(self, "steps", check_int("steps", self.steps, 1))
+        set_(self, "epochs", _optional(check_int, "epochs", self.epochs, 1))
+        set_(self, "batch_size", check_int("batch_size", self.batch_size, 1))
+        set_(self, "record_every", check_int("record_every", self.record_every, 1))
+        set_(self, "measure_every", _optional(check_int, "measure_every", self.measure_every, 1))
+        set_(self, "measure_size", check_int("measure_size", self.measure_size, 1))
+        set_(self, "eval_size", _optional(check_int, "eval_size", self.eval_size, 1))
+        set_(self, "seed", check_int("seed", self.seed, 0))
+
+    def with_(self, **changes: Any) -> TrainSettings:
+        """A copy with some fields changed (validated again; unknown names are refused)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]}={changes[unknown[0]]!r} is not a training setting: "
+                f"known settings are {', '.join(sorted(known))}"
+            )
+        return replace(self, **changes)
+
+    def total_steps(self, n_train: int) -> int:
+        """Updates in the run for a training set of ``n_train`` examples."""
+        if self.epochs is None:
+            return self.steps
+        return self.epochs * (n_train // self.batch_size)
+
+    @property
+    def clip_kind(self) -> str:
+        """``"none"``, ``"norm"``, ``"value"`` or ``"norm+value"``."""
+        kinds = [k for k, v in (("norm", self.clip_norm), ("value", self.clip_value)) if v is not None]
+        return "+".join(kinds) or "none"
+
+    def group_key(self) -> tuple:
+        """What must agree for runs to train as one stacked group.
+
+        Everything but the per-model numbers (lr, momentum, betas, alpha, weight decay and the
+        clipping bounds; whether each clipping is on must agree).
+        """
+        per_model = {"lr", "momentum", "betas", "alpha", "weight_decay", "clip_norm", "clip_value"}
+        shared = tuple((f.name, getattr(self, f.name)) for f in fields(self) if f.name not in per_model)
+        return (*shared, ("clip_kind", self.clip_kind))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict, for tables and JSON."""
+        return asdict(self)
+
+
+def stack_hyperparameters(
+    settings: Sequence[TrainSettings], device: torch.device | str | None, dtype: torch.dtype
+) -> Hyperparameters:
+    """The per-model hyperparameter columns of a group of runs (one row per run)."""
+    col = lambda values, **kw: column(values, device, dtype, **kw)  # noqa: E731
+    return Hyperparameters(
+        lr=col([s.lr for s in settings], zero_is_off=False),
+        momentum=col([s.momentum for s in settings]),
+        beta1=col([s.betas[0] for s in settings], zero_is_off=False),
+        beta2=col([s.betas[1] for s in settings], zero_is_off=False),
+        alpha=col([s.alpha for s in settings], zero_is_off=False),
+        eps=settings[0].eps,
+        weight_decay=col([s.weight_decay for s in settings]),
+        clip_norm=col([s.clip_norm for s in settings]),
+        clip_value=col([s.clip_value for s in settings]),
+    )
+
+
+def minibatches(n: int, batch_size: int, seed: int) -> Iterator[Tensor]:
+    """Endless minibatch indices (CPU): a seeded permutation per epoch, cut into full batches.
+
+    The same ``seed`` gives the same sequence on every device, so ``train()`` and ``sweep()``
+    see the same minibatches.
+    """
+    n = check_int("n", n, 1)
+    batch_size = check_int("batch_size", batch_size, 1, n)
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start : start + batch_size]
+
+
+def evaluation_sets(data: Dataset, eval_size: int | None, seed: int) -> dict[str, tuple[Tensor, Tensor]]:
+    """The fixed train and test subsets that records are measured on."""
+    subsets = {}
+    for split, x in (("train", data.x_train), ("test", data.x_test)):
+        size = int(x.shape[0]) if eval_size is None else min(eval_size, int(x.shape[0]))
+        subsets[split] = data.batch(size, seed=seed, split=split)
+    return subsets
+
+
+def check_run(config: NetConfig, data: Dataset, settings: TrainSettings) -> int:
+    """Raise ``ValueError`` when ``config`` cannot train on ``data``; return the run's update count."""
+    if config.in_features != data.in_features or config.out_features != data.num_classes:
+        raise ValueError(
+            f"config: in_features={config.in_features}, out_features={config.out_features} do not "
+            f"match the data ({data.in_features} features, {data.num_classes} classes); use "
+            f"config.with_(in_features={data.in_features}, out_features={data.num_classes})"
+        )
+    n_train = int(data.x_train.shape[0])
+    if settings.batch_size > n_train:
+        raise ValueError(
+            f"batch_size={settings.batch_size} is not allowed: the training set has only {n_train} examples"
+        )
+    for name in ("batch_size", "eval_size", "measure_size"):
+        value = getattr(settings, name)
+        if config.norm == "batch" and value is not None and value < 2:
+            raise ValueError(
+                f"{name}={value} is not allowed with norm='batch': batch statistics need at least 2 examples"
+            )
+    return settings.total_steps(n_train)
+
+
+def layer_slices(net: DeepMLP) -> tuple[list[Tensor], list[tuple[int, int]]]:
+    """The parameters in flat order and the column range of each layer, by paper number.
+
+    ``slices[k - 1]`` is the range of layer k's parameters (1 = readout).
+    """
+    params: list[Tensor] = []
+    ranges: list[tuple[int, int]] = []
+    offset = 0
+    for unit in net.units:
+        start = offset
+        for p in unit.parameters():
+            params.append(p)
+            offset += p.numel()
+        ranges.append((start, offset))
+    if len(params) != len(list(net.parameters())):
+        raise ValueError("net: every parameter must belong to one of net.units")
+    return params, ranges[::-1]
+
+
+def first_nonfinite_layer(grads: Tensor, slices: Sequence[tuple[int, int]]) -> int | None:
+    """The smallest k whose gradient (one model's flat row) has a NaN or Inf, or None."""
+    for k, (start, end) in enumerate(slices, start=1):
+        if not bool(torch.isfinite(grads[start:end]).all()):
+            return k
+    return None
+
+
+def per_layer_norms(flat: Tensor, slices: Sequence[tuple[int, int]]) -> Tensor:
+    """Euclidean norm of each layer's part of each row: ``(models, layers)``."""
+    return torch.stack([torch.linalg.vector_norm(flat[:, s:e].double(), dim=1) for s, e in slices], 1)
+
+
+def divergence_message(step: int, layer: int | None) -> str:
+    """The sentence a history or sweep summary gives for a diverged run."""
+    if layer == 0:
+        return f"diverged at step {step}: the loss is not finite (the forward pass overflowed)"
+    return f"diverged at step {step}: the gradient of layer {layer} (paper numbering) is not finite"
+
+
+@dataclass
+class Measurement:
+    """GSC profile and domain statistics of the network at one step (on a fixed batch)."""
+
+    step: int
+    gsc: Any
+    domain: Any
+
+
+@dataclass
+class TrainHistory:
+    """What one training run recorded (numbers only; :mod:`explodegrad.plots` draws it).
+
+    Attributes:
+        label: the configuration's short name.
+        config: the network's configuration.
+        settings: the training settings used.
+        layers: paper layer numbers 1 ... L, the columns of ``grad_norms``/``update_ratio``.
+        steps: update count at each record (0 = the initial network).
+        train_loss, train_error, test_loss, test_error: mean cross-entropy and error rate on
+            the fixed evaluation subsets.
+        learning_rate: the rate applied by the update of each record (NaN at step 0).
+        grad_norms: (records x layers) Euclidean norm of each layer's gradient before
+            clipping, for the update of the record (NaN at step 0).
+        update_ratio: (records x layers) ``||delta theta_k|| / ||theta_k||`` of that update.
+        measurements: GSC/domain measurements every ``measure_every`` updates.
+        diverged, diverged_step, diverged_layer, message: where and why training stopped
+            (layer 0: the loss; k >= 1: the first layer with a non-finite gradient).
+        final_train_loss, final_train_error, final_test_loss, final_test_error: the last
+            record, or NaN when the run diverged.
+        steps_done: updates applied.
+        wall_time: seconds.
+    """
+
+    label: str
+    config: NetConfig
+    settings: TrainSettings
+    layers: np.ndarray
+    steps: np.ndarray
+    train_loss: np.ndarray
+    train_error: np.ndarray
+    test_loss: np.ndarray
+    test_error: np.ndarray
+    learning_rate: np.ndarray
+    grad_norms: np.ndarray
+    update_ratio: np.ndarray
+    measurements: list[Measurement] = field(default_factory=list)
+    diverged: bool = False
+    diverged_step: int | None = None
+    diverged_layer: int | None = None
+    message: str = ""
+    final_train_loss: float = math.nan
+    final_train_error: float = math.nan
+    final_test_loss: float = math.nan
+    final_test_error: float = math.nan
+    steps_done: int = 0
+    wall_time: float = 0.0
+
+    def as_frame(self) -> Any:
+        """The per-record curves as a tidy pandas DataFrame (one row per record)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "label": self.label,
+                "step": self.steps,
+                "train_loss": self.train_loss,
+                "train_error": self.train_error,
+                "test_loss": self.test_loss,
+                "test_error": self.test_error,
+                "learning_rate": self.learning_rate,
+            }
+        )
+
+
+class _Recorder:
+    """Collects records during a run and builds :class:`TrainHistory` snapshots."""
+
+    def __init__(self, net: DeepMLP, settings: TrainSettings) -> None:
+        self.net, self.settings = net, settings
+        self.rows: list[tuple[int, float, float, float, float, float]] = []
+        self.grad_norms: list[np.ndarray] = []
+        self.update_ratios: list[np.ndarray] = []
+        self.measurements: list[Measurement] = []
+        self.diverged_step: int | None = None
+        self.diverged_layer: int | None = None
+        self.message = ""
+        self.steps_done = 0
+        self.start = time.perf_counter()
+
+    def add(
+        self,
+        step: int,
+        losses: dict[str, tuple[float, float]],
+        lr: float,
+        grad_norms: np.ndarray,
+        update_ratio: np.ndarray,
+    ) -> None:
+        self.rows.append((step, *losses["train"], *losses["test"], lr))
+        self.grad_norms.append(grad_norms)
+        self.update_ratios.append(update_ratio)
+
+    def history(self) -> TrainHistory:
+        cols = np.array(self.rows, dtype=np.float64).reshape(-1, 6)
+        num_layers = self.net.num_layers
+        diverged = self.diverged_step is not None
+        last = cols[-1] if len(cols) and not diverged else np.full(6, math.nan)
+        return TrainHistory(
+            label=self.net.config.label(),
+            config=self.net.config,
+            settings=self.settings,
+            layers=np.arange(1, num_layers + 1),
+            steps=cols[:, 0].astype(np.int64),
+            train_loss=cols[:, 1],
+            train_error=cols[:, 2],
+            test_loss=cols[:, 3],
+            test_error=cols[:, 4],
+            learning_rate=cols[:, 5],
+            grad_norms=np.array(self.grad_norms, dtype=np.float64).reshape(-1, num_layers),
+            update_ratio=np.array(self.update_ratios, dtype=np.float64).reshape(-1, num_layers),
+            measurements=list(self.measurements),
+            diverged=diverged,
+            diverged_step=self.diverged_step,
+            diverged_layer=self.diverged_layer,
+            message=self.message,
+            final_train_loss=float(last[1]),
+            final_train_error=float(last[2]),
+            final_test_loss=float(last[3]),
+            final_test_error=float(last[4]),
+            steps_done=self.steps_done,
+            wall_time=time.perf_counter() - self.start,
+        )
+
+
+@torch.no_grad()
+def _evaluate(net: DeepMLP, x: Tensor, y: Tensor) -> tuple[float, float]:
+    """Mean loss and error rate on one batch (batch statistics, running averages untouched)."""
+    with frozen_batch_statistics(net):
+        logits = net(x)
+    loss = per_example_loss(logits, y).mean()
+    error = (logits.argmax(dim=1) != y).double().mean()
+    return float(loss), float(error)
+
+
+def _measure(net: DeepMLP, step: int, batch: tuple[Tensor, Tensor]) -> Measurement:
+    from explodegrad.measures.domain import domain_stats  # measures sit beside train; imported lazily
+    from explodegrad.measures.gsc import gsc_profile
+
+    inputs, targets = batch
+    return Measurement(step, gsc_profile(net, inputs, targets), domain_stats(net, inputs))
+
+
+def _forward_overflow_layer(net: DeepMLP, x: Tensor) -> int | None:
+    """The first layer from the input whose output is not finite, for the divergence message."""
+    with torch.no_grad():
+        recorded = trace(net, x)
+    for k in range(net.num_layers, 0, -1):
+        if not bool(torch.isfinite(recorded.f(k)).all()):
+            return k
+    return None
+
+
+def _prepare(net_or_config: DeepMLP | NetConfig, data: Dataset) -> tuple[DeepMLP, Dataset]:
+    if isinstance(net_or_config, NetConfig):
+        net = build_from_config(net_or_config, device=data.device, dtype=data.x_train.dtype)
+        return net, data
+    if not isinstance(net_or_config, DeepMLP):
+        raise ValueError(
+            f"net_or_config: expected a DeepMLP or a NetConfig, got {type(net_or_config).__name__}"
+        )
+    net = net_or_config
+    reference = next(net.parameters())
+    if data.device != reference.device or data.x_train.dtype != reference.dtype:
+        data = Dataset(
+            data.name,
+            data.x_train.to(reference),
+            data.y_train.to(reference.device),
+            data.x_test.to(reference),
+            data.y_test.to(reference.device),
+            data.num_classes,
+            data.class_names,
+            data.source,
+        )
+    return net, data
+
+
+def train(
+    net_or_config: DeepMLP | NetConfig,
+    data: Dataset,
+    settings: TrainSettings | None = None,
+    *,
+    progress: bool = True,
+    callback: Callable[[int, TrainHistory], Any] | None = None,
+    **overrides: Any,
+) -> TrainHistory:
+    """Train one network and record its history.
+
+    Args:
+        net_or_config: a network (trained in place) or a configuration to build one from
+            (on the data's device, in the data's dtype).
+        data: the data set; moved to the network's device and dtype when a network is given.
+        settings: training settings (default :class:`TrainSettings`()).
+        progress: show a tqdm progress bar.
+        callback: called as ``callback(step, history)`` after every record; returning True
+            stops training (the history then says so).
+        **overrides: settings fields to change, e.g. ``lr=0.1, optimizer="adam"``.
+
+    Returns:
+        The :class:`TrainHistory`. A NaN/Inf loss or gradient stops the run cleanly and is
+        reported in it, never raised.
+    """
+    settings = (settings if settings is not None else TrainSettings()).with_(**overrides)
+    net, data = _prepare(net_or_config, data)
+    total = check_run(net.config, data, settings)
+    net.train()
+    params, slices = layer_slices(net)
+    flat = torch.cat([p.detach().reshape(-1) for p in params]).unsqueeze(0)
+    offset = 0
+    for p in params:  # the network's parameters become views of one flat row
+        p.data = flat[0, offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    hyper = stack_hyperparameters([settings], flat.device, flat.dtype)
+    state = init_state(settings.optimizer, flat, hyper)
+    evaluation = evaluation_sets(data, settings.eval_size, settings.seed)
+    measure_batch = (
+        data.batch(min(settings.measure_size, len(data.x_train)), seed=settings.seed)
+        if settings.measure_every is not None
+        else None
+    )
+    recorder = _Recorder(net, settings)
+    nan_row = np.full(net.num_layers, math.nan)
+
+    def measure(step: int) -> None:
+        if measure_batch is not None and (step % settings.measure_every == 0 or step == total):
+            recorder.measurements.append(_measure(net, step, measure_batch))
+
+    def record(step: int, lr: float, grad_norms: np.ndarray, ratio: np.ndarray) -> bool:
+        recorder.add(step, {s: _evaluate(net, *xy) for s, xy in evaluation.items()}, lr, grad_norms, ratio)
+        bar.set_postfix(loss=f"{recorder.rows[-1][1]:.3g}", error=f"{recorder.rows[-1][2]:.3f}")
+        if callback is not None and callback(step, recorder.history()) is True:
+            recorder.message = f"stopped by the callback after step {step}"
+            return True
+        return False
+
+    bar = tqdm(total=total, desc=net.config.label(), disable=not progress)
+    try:
+        measure(0)
+        stop = record(0, math.nan, nan_row, nan_row)
+        batches = minibatches(len(data.x_train), settings.batch_size, settings.seed)
+        for step in range(1, total + 1):
+            if stop:
+                break
+            index = next(batches).to(data.device)
+            x, y = data.x_train[index], data.y_train[index]
+            loss = per_example_loss(net(x), y).mean()
+            loss_finite = bool(torch.isfinite(loss))
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            grads = torch.cat(
+                [(g if g is not None else torch.zeros_like(p)).reshape(1, -1) for g, p in zip(grads, params)],
+                dim=1,
+            )
+            if not (loss_finite and bool(torch.isfinite(grads).all())):
+                layer = 0 if not loss_finite else first_nonfinite_layer(grads[0], slices)
+                recorder.diverged_step, recorder.diverged_layer = step, layer
+                recorder.message = divergence_message(step, layer)
+                if layer == 0 and (where := _forward_overflow_layer(net, x)) is not None:
+                    recorder.message += f"; the first non-finite output is layer {where}'s"
+                break
+            recording = step % settings.record_every == 0 or step == total
+            if recording:
+                grad_norms = per_layer_norms(grads, slices)[0].cpu().numpy()
+                before = flat.clone()
+            grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
+            lr = settings.lr * schedule_factor(
+                settings.schedule, step, total, settings.gamma, settings.milestones
+            )
+            apply_update(flat, grads, state, hyper, torch.full_like(hyper.lr, lr))
+            recorder.steps_done = step
+            bar.update(1)
+            measure(step)
+            if recording:
+                change = per_layer_norms(flat - before, slices)[0]
+                ratio = (change / per_layer_norms(before, slices)[0]).cpu().numpy()
+                stop = record(step, lr, grad_norms, ratio)
+    finally:
+        bar.close()
+    return recorder.history()

@@ -1,0 +1,682 @@
+"""Train many configurations at once on one device: the GPU-backed experiments.
+
+Runs whose networks share shapes (:meth:`NetConfig.shape_key`) and whose settings agree on
+everything but per-model numbers (:meth:`TrainSettings.group_key`) form a *group*. A group's
+parameters are stacked into one flat matrix (one row per model) and the whole group runs
+forward, backward and the optimizer update together with batched matrix products
+``(models x batch x width) @ (models x width x width)``, so many small networks cost little
+more than a few. Each model keeps its own initialization (its configuration's seed and
+initializer), residual scale and optimizer numbers (learning rate, momentum, ...), so a
+learning-rate search is one batched run.
+
+Every model of a group sees the same minibatches as :func:`explodegrad.training.loop.train` with the
+same seed, so a sweep of one configuration reproduces ``train()`` step for step. A model
+whose loss or gradient stops being finite is masked from then on (its update stopped, its
+gradient zeroed) and reported; its values never enter another model's arithmetic.
+
+Batch norm runs functionally in training mode: each model normalizes with its own batch
+statistics. No running averages are kept; recorded losses and errors, like ``train()``'s,
+use the statistics of the evaluation batch (``eval_size`` examples of each split).
+
+Before a group runs, its memory is estimated (parameters, gradients, optimizer state,
+activations); a group that would not fit under the limit is split into chunks that do,
+and refused with the estimate and the limit when not even one model fits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from explodegrad.core.checks import check_positive
+from explodegrad.core.config import NetConfig
+from explodegrad.core.data import Dataset
+from explodegrad.core.device import pick_device
+from explodegrad.core.nets import build_from_config, make_activation, per_example_loss
+from explodegrad.training.loop import (
+    TrainSettings,
+    check_run,
+    divergence_message,
+    evaluation_sets,
+    first_nonfinite_layer,
+    layer_slices,
+    minibatches,
+    stack_hyperparameters,
+)
+from explodegrad.training.optimizers import apply_update, clip_gradients, init_state, schedule_factor
+
+#: Share of the free memory a sweep may plan to use (the rest is headroom for the allocator,
+#: temporaries the estimate leaves out, and other programs).
+MEMORY_FRACTION = {"cuda": 0.8, "cpu": 0.5, "mps": 0.5}
+NORM_EPS = 1e-5  # torch's default for BatchNorm1d and LayerNorm
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a network configuration and its training settings."""
+
+    config: NetConfig
+    settings: TrainSettings
+
+    @property
+    def label(self) -> str:
+        return self.config.label()
+
+    def group_key(self) -> tuple:
+        """Runs with equal keys train together in one stacked group."""
+        return (self.config.shape_key(), self.settings.group_key())
+
+
+def grid(
+    config: NetConfig | None = None, settings: TrainSettings | None = None, **axes: Any
+) -> list[RunSpec]:
+    """All combinations of the listed values, as runs for :func:`sweep`.
+
+    Args:
+        config: the base network configuration (default ``NetConfig()``).
+        settings: the base training settings (default ``TrainSettings()``).
+        **axes: fields of :class:`NetConfig` or :class:`TrainSettings`. A list is an axis
+            to vary; any other value (a tuple too, e.g. ``betas=(0.9, 0.99)``) is fixed.
+            ``seed`` sets both the weight seed and the minibatch seed; ``init_seed`` only
+            the weights' (runs that differ only there share minibatches and one group).
+
+    Example:
+        ``grid(activation=["relu", "tanh"], lr=[0.01, 0.1], in_features=64)`` gives 4 runs.
+    """
+    config = config if config is not None else NetConfig()
+    settings = settings if settings is not None else TrainSettings()
+    config_names = {f.name for f in fields(NetConfig)} | {"init_seed"}
+    settings_names = {f.name for f in fields(TrainSettings)}
+    for name, value in axes.items():
+        if name not in config_names | settings_names:
+            raise ValueError(
+                f"{name}={value!r} is not a grid axis: axes are fields of NetConfig "
+                f"({', '.join(sorted(config_names))}) or TrainSettings "
+                f"({', '.join(sorted(settings_names))})"
+            )
+        if isinstance(value, list) and not value:
+            raise ValueError(f"{name}=[] is not allowed: an axis needs at least one value")
+    names = list(axes)
+    values = [v if isinstance(v, list) else [v] for v in axes.values()]
+    runs = []
+    for combination in itertools.product(*values):
+        chosen = dict(zip(names, combination))
+        net_changes = {k: v for k, v in chosen.items() if k in config_names and k != "init_seed"}
+        if "init_seed" in chosen:
+            net_changes["seed"] = chosen["init_seed"]
+        set_changes = {k: v for k, v in chosen.items() if k in settings_names}
+        runs.append(RunSpec(config.with_(**net_changes), settings.with_(**set_changes)))
+    return runs
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one group needs: a shared part plus a part per stacked model.
+
+    Attributes:
+        parameters, gradients, optimizer_state, activations: bytes per model.
+        shared: bytes independent of the number of models (the input batches).
+    """
+
+    parameters: int
+    gradients: int
+    optimizer_state: int
+    activations: int
+    shared: int
+
+    @property
+    def per_model(self) -> int:
+        return self.parameters + self.gradients + self.optimizer_state + self.activations
+
+    def total(self, num_models: int) -> int:
+        """Bytes for ``num_models`` models stacked together."""
+        return self.shared + num_models * self.per_model
+
+
+def estimate_memory(
+    config: NetConfig, settings: TrainSettings, n_eval: int, dtype: torch.dtype = torch.float32
+) -> MemoryEstimate:
+    """Estimate the memory a stacked group of ``config`` needs (see :class:`MemoryEstimate`).
+
+    Counted per model: the parameters; the gradients (autograd's, the flat copy and the
+    clipped copy); the optimizer buffers plus update temporaries; and the larger of the
+    training activations (about ``2 + 3 * has_norm`` saved batch x width tensors per linear
+    layer, plus as much again while backpropagating) and the evaluation pass over ``n_eval``
+    examples (a few live tensors of that size at a time).
+    """
+    size = torch.empty((), dtype=dtype).element_size()
+    linears = _linear_shapes(config)
+    num_params = sum(o * i + o for o, i in linears) + (
+        0 if config.norm == "none" else 2 * config.width * (len(linears) - 1)
+    )
+    buffers = {"sgd": 1 if settings.momentum else 0, "adam": 2, "rmsprop": 1}[settings.optimizer]
+    saved_per_linear = 2 + (3 if config.norm != "none" else 0)
+    outputs = sum(o for o, _ in linears)
+    train_activations = 2 * settings.batch_size * outputs * saved_per_linear
+    widest = max(max(o for o, _ in linears), config.out_features)
+    eval_activations = 4 * n_eval * widest
+    return MemoryEstimate(
+        parameters=num_params * size,
+        gradients=3 * num_params * size,
+        optimizer_state=(buffers + 2) * num_params * size,
+        activations=max(train_activations, eval_activations) * size,
+        shared=(settings.batch_size + n_eval) * config.in_features * size,
+    )
+
+
+def _linear_shapes(config: NetConfig) -> list[tuple[int, int]]:
+    """(out, in) of every linear map, from input to output."""
+    c = config
+    if c.depth == 1:
+        return [(c.out_features, c.in_features)]
+    hidden = c.num_blocks * c.block_depth if c.residual else c.depth - 2
+    return [(c.width, c.in_features)] + [(c.width, c.width)] * hidden + [(c.out_features, c.width)]
+
+
+def memory_limit(device: torch.device | str) -> int:
+    """Bytes a sweep may plan to use on ``device``: a fraction of the free memory."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+    else:
+        try:
+            import psutil
+
+            free = psutil.virtual_memory().available
+        except ImportError:  # pragma: no cover - psutil is usually there
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return int(free * MEMORY_FRACTION.get(device.type, 0.5))
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+class StackedMLP:
+    """Many networks of one shape as one flat parameter matrix and a batched forward pass.
+
+    Built from :class:`NetConfig` s with equal :meth:`~NetConfig.shape_key`; each model is
+    initialized exactly as :func:`explodegrad.core.nets.build_from_config` would. ``params`` is
+    the (models x scalars) matrix in the order of ``DeepMLP.units`` (weight matrices stored
+    transposed, so a row is a permutation of the network's parameters; per-layer column
+    ranges are those of :func:`explodegrad.training.loop.layer_slices`); the per-parameter views
+    used by the forward pass share its storage, so an in-place update of ``params`` is seen
+    at once.
+    """
+
+    def __init__(
+        self,
+        configs: Sequence[NetConfig],
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        configs = list(configs)
+        if not configs:
+            raise ValueError("configs: the list is empty; give at least one NetConfig")
+        key = configs[0].shape_key()
+        for i, config in enumerate(configs):
+            if config.shape_key() != key:
+                raise ValueError(
+                    f"configs: configuration {i} ({config.label()}) cannot be stacked with "
+                    f"configuration 0 ({configs[0].label()}): their shapes differ "
+                    f"({config.shape_key()} vs {key}); only configurations with equal "
+                    "NetConfig.shape_key() share a group"
+                )
+        self.configs = configs
+        self.config = configs[0]
+        self.num_models = len(configs)
+        rows = []
+        for config in configs:
+            net = build_from_config(config, device=device, dtype=dtype)
+            params, self.layer_slices = layer_slices(net)
+            names = [f"{i}.{name}" for i, unit in enumerate(net.units) for name, _ in unit.named_parameters()]
+            # weights are stored transposed, (in x out), so that batched products need no
+            # transpose and weight gradients come out contiguous; the first layer's stays
+            # (out x in): its shared input makes it one matrix product for all models
+            params = [
+                p.detach().T if name.endswith("weight") and p.ndim == 2 and i else p.detach()
+                for i, (name, p) in enumerate(zip(names, params))
+            ]
+            rows.append(torch.cat([p.reshape(-1) for p in params]))
+        self.params = torch.stack(rows)
+        self.num_layers = len(self.layer_slices)
+        shapes = [p.shape for p in params]
+        self.leaves: list[Tensor] = []
+        self._views: dict[str, Tensor] = {}
+        offset = 0
+        for name, shape in zip(names, shapes):
+            count = math.prod(shape)
+            view = self.params[:, offset : offset + count].view(self.num_models, *shape)
+            view.requires_grad_(True)
+            self.leaves.append(view)
+            self._views[name] = view
+            offset += count
+        self._units = [type(unit).__name__ for unit in net.units]
+        self._activation = make_activation(self.config.activation)
+        self.residual_scale = torch.tensor(
+            [c.residual_scale for c in configs], device=self.params.device, dtype=self.params.dtype
+        ).view(-1, 1, 1)
+
+    @property
+    def device(self) -> torch.device:
+        return self.params.device
+
+    def _linear(self, h: Tensor, prefix: str) -> Tensor:
+        weight_t, bias = self._views[prefix + "weight"], self._views[prefix + "bias"]
+        if h.ndim == 2:  # the shared input: ONE (batch x in) @ (in x models*out) product
+            weight = weight_t  # this layer's weight is stored untransposed, (models x out x in)
+            models, fan_out, fan_in = weight.shape
+            stacked = weight.reshape(models * fan_out, fan_in)
+            return (h @ stacked.T).view(-1, models, fan_out).transpose(0, 1) + bias.unsqueeze(1)
+        return torch.baddbmm(bias.unsqueeze(1), h, weight_t)
+
+    def _norm(self, h: Tensor, prefix: str) -> Tensor:
+        norm = self.config.norm
+        if norm == "none":
+            return h
+        weight, bias = self._views[prefix + "weight"].unsqueeze(1), self._views[prefix + "bias"].unsqueeze(1)
+        if norm == "layer":
+            return torch.nn.functional.layer_norm(h, h.shape[-1:], eps=NORM_EPS) * weight + bias
+        mean = h.mean(dim=1, keepdim=True)  # batch norm: each model over its own batch
+        var = h.var(dim=1, unbiased=False, keepdim=True)
+        return (h - mean) * torch.rsqrt(var + NORM_EPS) * weight + bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(models x batch x classes)`` of every model on the shared batch ``x``."""
+        h = x
+        for i, kind in enumerate(self._units):
+            if kind == "DenseLayer":
+                h = self._activation(self._norm(self._linear(h, f"{i}.linear."), f"{i}.norm."))
+            elif kind == "ResidualBlock":
+                r = h
+                for j in range(self.config.block_depth):
+                    pre = self._norm(r, f"{i}.branch.{j}.norm.")
+                    r = self._linear(self._activation(pre), f"{i}.branch.{j}.linear.")
+                h = h + self.residual_scale * r
+            else:
+                h = self._linear(h, f"{i}.linear.")
+        return h
+
+    __call__ = forward
+
+    def losses(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-model mean loss ``(models,)`` and the logits on one batch."""
+        logits = self.forward(x)
+        models, batch, classes = logits.shape
+        per_example = per_example_loss(logits.reshape(models * batch, classes), y.repeat(models))
+        return per_example.view(models, batch).mean(dim=1), logits
+
+    def gradients(self, total_loss: Tensor) -> Tensor:
+        """The flat (models x scalars) gradient of a sum of per-model losses."""
+        grads = torch.autograd.grad(total_loss, self.leaves, allow_unused=True)
+        return torch.cat(
+            [
+                (g if g is not None else torch.zeros_like(leaf)).reshape(self.num_models, -1)
+                for g, leaf in zip(grads, self.leaves)
+            ],
+            dim=1,
+        )
+
+    @torch.no_grad()
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Per-model mean loss and error rate on one batch (batch statistics)."""
+        loss, logits = self.losses(x, y)
+        error = (logits.argmax(dim=2) != y).double().mean(dim=1)
+        return loss.double().cpu().numpy(), error.cpu().numpy()
+
+
+@dataclass
+class GroupInfo:
+    """How one group of runs was executed."""
+
+    runs: list[int]
+    chunks: list[list[int]]
+    memory: MemoryEstimate
+    limit: int
+
+
+@dataclass
+class SweepResult:
+    """What a sweep recorded (numbers only).
+
+    Attributes:
+        table: tidy DataFrame, one row per run and record: the configuration's fields, its
+            label and run index, the training numbers (optimizer, lr, momentum,
+            weight_decay, schedule, clip_norm, clip_value, batch_size, data_seed), then step,
+            train_loss, train_error, test_loss, test_error, diverged, diverged_step. Records
+            stop before a run's divergence step.
+        summary: one row per run: the same identifying columns plus final_train_loss,
+            final_train_error, final_test_loss, final_test_error (NaN when diverged),
+            diverged, diverged_step, diverged_layer, steps_done and message.
+        runs: the runs, in the order given.
+        groups: how runs were grouped, chunked, and the memory estimate and limit used.
+        device: where it ran.
+        wall_time: seconds.
+    """
+
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    runs: list[RunSpec]
+    groups: list[GroupInfo]
+    device: str
+    wall_time: float
+
+
+def _describe(index: int, run: RunSpec) -> dict[str, Any]:
+    s = run.settings
+    return {
+        "run": index,
+        "label": run.label,
+        **run.config.as_dict(),
+        "optimizer": s.optimizer,
+        "lr": s.lr,
+        "momentum": s.momentum,
+        "weight_decay": s.weight_decay,
+        "schedule": s.schedule,
+        "clip_norm": s.clip_norm,
+        "clip_value": s.clip_value,
+        "batch_size": s.batch_size,
+        "data_seed": s.seed,
+    }
+
+
+@dataclass
+class _RunOutcome:
+    records: list[tuple[int, float, float, float, float]]
+    diverged_step: int | None = None
+    diverged_layer: int | None = None
+    steps_done: int = 0
+
+
+def _train_chunk(runs: list[RunSpec], data: Dataset, bar: Any) -> list[_RunOutcome]:
+    """Train runs of one group together; return each run's records and fate."""
+    settings = runs[0].settings
+    model = StackedMLP([r.config for r in runs], device=data.device, dtype=data.x_train.dtype)
+    hyper = stack_hyperparameters([r.settings for r in runs], model.device, model.params.dtype)
+    state = init_state(settings.optimizer, model.params, hyper)
+    total = settings.total_steps(len(data.x_train))
+    evaluation = evaluation_sets(data, settings.eval_size, settings.seed)
+    outcomes = [_RunOutcome([]) for _ in runs]
+    active = torch.ones(len(runs), 1, dtype=torch.bool, device=model.device)
+    alive = [True] * len(runs)
+
+    def record(step: int) -> None:
+        (train_loss, train_error), (test_loss, test_error) = (
+            model.evaluate(*evaluation[s]) for s in ("train", "test")
+        )
+        for m, outcome in enumerate(outcomes):
+            if alive[m]:
+                outcome.records.append((step, train_loss[m], train_error[m], test_loss[m], test_error[m]))
+
+    record(0)
+    batches = minibatches(len(data.x_train), settings.batch_size, settings.seed)
+    for step in range(1, total + 1):
+        index = next(batches).to(data.device)
+        losses, _ = model.losses(data.x_train[index], data.y_train[index])
+        loss_finite = torch.isfinite(losses)
+        grads = model.gradients(torch.where(loss_finite, losses, 0.0).sum())
+        finite = (loss_finite & torch.isfinite(grads).all(dim=1)).unsqueeze(1)
+        newly = active & ~finite
+        if bool(newly.any()):
+            for m in newly.squeeze(1).nonzero().flatten().tolist():
+                layer = 0 if not bool(loss_finite[m]) else first_nonfinite_layer(grads[m], model.layer_slices)
+                outcomes[m].diverged_step, outcomes[m].diverged_layer = step, layer
+                alive[m] = False
+            active = active & finite
+        if not any(alive):
+            bar.update(total - step + 1)
+            break
+        if not all(alive):
+            grads = torch.where(active, grads, 0.0)
+        grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
+        factor = schedule_factor(settings.schedule, step, total, settings.gamma, settings.milestones)
+        apply_update(model.params, grads, state, hyper, hyper.lr * factor * active)
+        for m in range(len(runs)):
+            outcomes[m].steps_done += alive[m]
+        bar.update(1)
+        if step % settings.record_every == 0 or step == total:
+            record(step)
+    return outcomes
+
+
+def _resolve_device(device: Any, data: Dataset) -> torch.device:
+    if device is None:
+        return data.device
+    if isinstance(device, str) and device.lower() == "auto":
+        return pick_device("auto").device
+    return torch.device(device)
+
+
+def _as_runs(
+    configs: Any, settings: TrainSettings | Sequence[TrainSettings] | None, lrs: Sequence[float] | None
+) -> list[RunSpec]:
+    if isinstance(configs, (NetConfig, RunSpec)):
+        configs = [configs]
+    configs = list(configs) if isinstance(configs, Iterable) else None
+    if not configs:
+        raise ValueError(
+            "configs: the grid is empty; give at least one NetConfig or RunSpec "
+            "(for example grid(depth=[4, 8]))"
+        )
+    if settings is None or isinstance(settings, TrainSettings):
+        per_config = [settings if settings is not None else TrainSettings()] * len(configs)
+    else:
+        per_config = list(settings)
+        if len(per_config) != len(configs):
+            raise ValueError(
+                f"settings: {len(per_config)} settings given for {len(configs)} "
+                "configurations; give one TrainSettings or one per configuration"
+            )
+    runs = []
+    for item, item_settings in zip(configs, per_config):
+        if isinstance(item, RunSpec):
+            runs.append(item)
+        elif isinstance(item, NetConfig):
+            runs.append(RunSpec(item, item_settings))
+        else:
+            raise ValueError(f"configs: expected NetConfig or RunSpec items, got {type(item).__name__}")
+    if lrs is not None:
+        lrs = [check_positive("lrs", lr) for lr in lrs]
+        if not lrs:
+            raise ValueError("lrs=[] is not allowed: give at least one learning rate (or None)")
+        runs = [RunSpec(r.config, r.settings.with_(lr=lr)) for r in runs for lr in lrs]
+    return runs
+
+
+def sweep(
+    configs: Sequence[NetConfig | RunSpec] | NetConfig,
+    data: Dataset,
+    settings: TrainSettings | Sequence[TrainSettings] | None = None,
+    *,
+    lrs: Sequence[float] | None = None,
+    device: Any = None,
+    progress: bool = True,
+    memory_limit_bytes: int | None = None,
+) -> SweepResult:
+    """Train every run of a grid, stacking runs that share shapes into batched groups.
+
+    Args:
+        configs: network configurations or runs (from :func:`grid`).
+        data: the data set (moved to ``device``).
+        settings: one :class:`TrainSettings` for every configuration, or one per configuration
+            (ignored for :class:`RunSpec` items, which carry their own).
+        lrs: when given, every run is repeated with each of these learning rates.
+        device: where to train (default: the data's device; ``"auto"`` picks a GPU if any).
+        progress: show a tqdm progress bar.
+        memory_limit_bytes: the memory a group may use (default: a fraction of the device's
+            free memory, see :data:`MEMORY_FRACTION`); larger groups are split into chunks.
+
+    Returns:
+        A :class:`SweepResult`; divergence is reported per run, never raised.
+    """
+    runs = _as_runs(configs, settings, lrs)
+    target = _resolve_device(device, data)
+    if data.device != target:
+        data = data.to(target)
+    totals = [check_run(r.config, data, r.settings) for r in runs]
+    limit = int(memory_limit_bytes) if memory_limit_bytes is not None else memory_limit(target)
+    grouped: dict[tuple, list[int]] = {}
+    for i, run in enumerate(runs):
+        grouped.setdefault(run.group_key(), []).append(i)
+    groups = []
+    for members in grouped.values():
+        first = runs[members[0]]
+        n_eval = max(len(x) for x in (data.x_train, data.x_test))
+        if first.settings.eval_size is not None:
+            n_eval = min(n_eval, first.settings.eval_size)
+        estimate = estimate_memory(first.config, first.settings, n_eval, data.x_train.dtype)
+        per_chunk = (limit - estimate.shared) // estimate.per_model
+        if per_chunk < 1:
+            raise ValueError(
+                f"memory: one model of {first.label} needs about {_mib(estimate.total(1))} "
+                f"(parameters {_mib(estimate.parameters)}, activations {_mib(estimate.activations)}), "
+                f"more than the limit of {_mib(limit)} on {target}; lower batch_size, eval_size or "
+                "width, or raise memory_limit_bytes"
+            )
+        chunks = [members[i : i + per_chunk] for i in range(0, len(members), per_chunk)]
+        groups.append(GroupInfo(members, chunks, estimate, limit))
+    start = time.perf_counter()
+    outcomes: dict[int, _RunOutcome] = {}
+    steps_needed = sum(totals[g.runs[0]] * len(g.chunks) for g in groups)
+    with tqdm(total=steps_needed, desc=f"sweep of {len(runs)} runs", disable=not progress) as bar:
+        for group in groups:
+            for chunk in group.chunks:
+                results = _train_chunk([runs[i] for i in chunk], data, bar)
+                outcomes.update(zip(chunk, results))
+    if target.type == "cuda":
+        torch.cuda.synchronize(target)
+    wall_time = time.perf_counter() - start
+    return SweepResult(*_tables(runs, outcomes), runs, groups, str(target), wall_time)
+
+
+def _tables(runs: list[RunSpec], outcomes: dict[int, _RunOutcome]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, summaries = [], []
+    for i, run in enumerate(runs):
+        outcome = outcomes[i]
+        described = _describe(i, run)
+        diverged = outcome.diverged_step is not None
+        for step, train_loss, train_error, test_loss, test_error in outcome.records:
+            rows.append(
+                {
+                    **described,
+                    "step": step,
+                    "train_loss": float(train_loss),
+                    "train_error": float(train_error),
+                    "test_loss": float(test_loss),
+                    "test_error": float(test_error),
+                    "diverged": diverged,
+                    "diverged_step": outcome.diverged_step,
+                }
+            )
+        last = outcome.records[-1] if outcome.records and not diverged else (math.nan,) * 5
+        summaries.append(
+            {
+                **described,
+                "final_train_loss": float(last[1]),
+                "final_train_error": float(last[2]),
+                "final_test_loss": float(last[3]),
+                "final_test_error": float(last[4]),
+                "diverged": diverged,
+                "diverged_step": outcome.diverged_step,
+                "diverged_layer": outcome.diverged_layer,
+                "steps_done": outcome.steps_done,
+                "message": divergence_message(outcome.diverged_step, outcome.diverged_layer)
+                if diverged
+                else "",
+            }
+        )
+    table, summary = pd.DataFrame(rows), pd.DataFrame(summaries)
+    for frame in (table, summary):
+        frame["diverged_step"] = frame["diverged_step"].astype("Int64")
+    summary["diverged_layer"] = summary["diverged_layer"].astype("Int64")
+    return table, summary
+
+
+@dataclass
+class LRSearchResult:
+    """The best learning rate per architecture, from one batched sweep.
+
+    Attributes:
+        best: one row per architecture (``arch`` = index into the configurations): label,
+            the configuration's fields, best_lr, and that run's final_train_error,
+            final_train_loss, final_test_error; best_lr is NaN when every rate diverged.
+        table: one row per (architecture, learning rate): arch, label, lr,
+            final_train_error, final_train_loss, final_test_error, diverged.
+        sweep: the underlying :class:`SweepResult`.
+    """
+
+    best: pd.DataFrame
+    table: pd.DataFrame
+    sweep: SweepResult
+
+    def best_lr(self, arch: int) -> float:
+        """The chosen learning rate of architecture ``arch`` (its index in the configurations)."""
+        return float(self.best.loc[self.best["arch"] == arch, "best_lr"].iloc[0])
+
+
+def lr_search(
+    configs: Sequence[NetConfig] | NetConfig,
+    data: Dataset,
+    lrs: Sequence[float],
+    settings: TrainSettings | None = None,
+    *,
+    device: Any = None,
+    progress: bool = True,
+    memory_limit_bytes: int | None = None,
+) -> LRSearchResult:
+    """Pick, per architecture, the learning rate with the lowest final training error.
+
+    All (architecture, rate) pairs train in ONE sweep (as the paper chose a rate per
+    architecture). Diverged runs are never picked; ties in error go to the lower final
+    training loss, then to the smaller rate.
+    """
+    configs = [configs] if isinstance(configs, NetConfig) else list(configs)
+    if lrs is None or not list(lrs):
+        raise ValueError("lrs: give at least one learning rate to search")
+    result = sweep(
+        configs,
+        data,
+        settings,
+        lrs=lrs,
+        device=device,
+        progress=progress,
+        memory_limit_bytes=memory_limit_bytes,
+    )
+    n_lrs = len(list(lrs))
+    table = result.summary[
+        ["label", "lr", "final_train_error", "final_train_loss", "final_test_error", "diverged"]
+    ].copy()
+    table.insert(0, "arch", np.repeat(np.arange(len(configs)), n_lrs))
+    best_rows = []
+    for arch, config in enumerate(configs):
+        candidates = table[(table["arch"] == arch) & ~table["diverged"]]
+        candidates = candidates.sort_values(["final_train_error", "final_train_loss", "lr"])
+        row = {"arch": arch, "label": config.label(), **config.as_dict()}
+        if len(candidates):
+            chosen = candidates.iloc[0]
+            row.update(
+                best_lr=float(chosen["lr"]),
+                final_train_error=float(chosen["final_train_error"]),
+                final_train_loss=float(chosen["final_train_loss"]),
+                final_test_error=float(chosen["final_test_error"]),
+            )
+        else:
+            row.update(
+                best_lr=math.nan,
+                final_train_error=math.nan,
+                final_train_loss=math.nan,
+                final_test_error=math.nan,
+            )
+        best_rows.append(row)
+    return LRSearchResult(pd.DataFrame(best_rows), table.reset_index(drop=True), result)
