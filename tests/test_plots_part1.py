@@ -10,7 +10,7 @@ from explodegrad.core.config import NetConfig
 from explodegrad.core.data import gaussian_data
 from explodegrad.core.nets import build_mlp
 from explodegrad.plots.gsc_meaning import plot_perturbation_check, plot_rescaling
-from explodegrad.plots.impact import plot_depth_study, plot_optimizer_gsc, plot_update_sizes
+from explodegrad.plots.optimizers import plot_depth_study, plot_optimizer_gsc, plot_update_sizes
 from explodegrad.plots.survey import plot_survey, plot_survey_profiles
 from explodegrad.studies.depth_limit import depth_study
 from explodegrad.studies.gsc_meaning import perturbation_check, rescaling_comparison

@@ -8,13 +8,13 @@ from matplotlib.figure import Figure
 
 from explodegrad.core.data import gaussian_data
 from explodegrad.core.scales import Scale
-from explodegrad.plots.depth_study import (
+from explodegrad.plots.effective_depth import (
     plot_effective_depth,
     plot_effective_depth_study,
     plot_path_fractions,
     plot_taylor_study,
 )
-from explodegrad.plots.remedies import plot_orthogonal_state, plot_width_vs_depth
+from explodegrad.plots.orthogonal import plot_orthogonal_state, plot_width_vs_depth
 from explodegrad.studies.common import Architecture, study_settings
 from explodegrad.studies.effective_depth import effective_depth_study
 from explodegrad.studies.orthogonal import orthogonal_initial_state

@@ -12,7 +12,7 @@ One concept per file: :mod:`~explodegrad.plots.theme` (the look and shared helpe
 file per measure or study (gsc, domain, residual, taylor, training, sweep, chain, layers).
 """
 
-from explodegrad.plots.chain import (
+from explodegrad.plots.chain_rule import (
     plot_gradient_descent_path,
     plot_init_scales,
     plot_linear_gradients,
@@ -22,19 +22,20 @@ from explodegrad.plots.chain import (
     plot_scalar_chain,
 )
 from explodegrad.plots.collapsing_domain import plot_domain_tradeoff, plot_survey_domains
-from explodegrad.plots.depth_study import (
+from explodegrad.plots.dilution import plot_dilution, plot_path_contributions
+from explodegrad.plots.domain import plot_domain_stats
+from explodegrad.plots.effective_depth import (
     plot_effective_depth,
     plot_effective_depth_study,
     plot_path_fractions,
     plot_taylor_study,
 )
-from explodegrad.plots.domain import plot_domain_stats
 from explodegrad.plots.gsc import plot_gsc_matrix, plot_gsc_profile
 from explodegrad.plots.gsc_meaning import plot_perturbation_check, plot_rescaling
-from explodegrad.plots.impact import plot_depth_study, plot_optimizer_gsc, plot_update_sizes
-from explodegrad.plots.layers import plot_layer_rms
-from explodegrad.plots.remedies import plot_orthogonal_state, plot_width_vs_depth
-from explodegrad.plots.residual import plot_dilution, plot_path_contributions
+from explodegrad.plots.loop import plot_gradient_norms, plot_training_history
+from explodegrad.plots.optimizers import plot_depth_study, plot_optimizer_gsc, plot_update_sizes
+from explodegrad.plots.orthogonal import plot_orthogonal_state, plot_width_vs_depth
+from explodegrad.plots.signal_scale import plot_layer_rms
 from explodegrad.plots.survey import plot_survey, plot_survey_profiles
 from explodegrad.plots.sweep import plot_sweep_heatmap, plot_sweep_lines
 from explodegrad.plots.taylor import plot_taylor_curve
@@ -52,7 +53,6 @@ from explodegrad.plots.theme import (
     overflow_notes,
     set_theme,
 )
-from explodegrad.plots.training import plot_gradient_norms, plot_training_history
 
 __all__ = [
     "FIGSIZE",

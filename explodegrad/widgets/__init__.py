@@ -10,13 +10,13 @@ displays it as a cell's last expression)::
 """
 
 from explodegrad.widgets.base import CACHE_SIZE, Drawing, Explorer, Progress, figure_data, render_png
-from explodegrad.widgets.chain import chain_explorer
+from explodegrad.widgets.chain_rule import chain_explorer
+from explodegrad.widgets.dilution import dilution_explorer
 from explodegrad.widgets.domain import domain_explorer
 from explodegrad.widgets.gsc import gsc_explorer
+from explodegrad.widgets.loop import training_explorer
 from explodegrad.widgets.paths import path_explorer
-from explodegrad.widgets.residual import dilution_explorer
-from explodegrad.widgets.start import start_here_explorer
-from explodegrad.widgets.training import training_explorer
+from explodegrad.widgets.signal_scale import start_here_explorer
 
 __all__ = [
     "CACHE_SIZE",

@@ -8,8 +8,8 @@ from matplotlib.figure import Figure
 
 from explodegrad.core.config import NetConfig
 from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.plots.loop import plot_gradient_norms, plot_training_history
 from explodegrad.plots.theme import new_panels
-from explodegrad.plots.training import plot_gradient_norms, plot_training_history
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
 from explodegrad.training.optimizers import OPTIMIZERS
 from explodegrad.widgets.base import Explorer, Progress

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from explodegrad.core.checks import check_int
 from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.measures.dilution import DilutionResult, dilution_profile
-from explodegrad.plots.residual import plot_dilution
+from explodegrad.plots.dilution import plot_dilution
 from explodegrad.widgets.base import Explorer
 from explodegrad.widgets.controls import (
     NetSetting,

@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 
 from explodegrad.core.device import DeviceChoice
-from explodegrad.plots.chain import plot_linear_gradients, plot_scalar_chain
+from explodegrad.plots.chain_rule import plot_linear_gradients, plot_scalar_chain
 from explodegrad.plots.theme import new_panels
 from explodegrad.studies.chain_rule import ChainResult, LinearGradients, deep_linear_gradients, scalar_chain
 from explodegrad.widgets.base import Explorer
