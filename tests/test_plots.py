@@ -2,6 +2,9 @@
 overflow as a marker plus a note, the paper's layer numbering in the labels, and clear errors."""
 
 import dataclasses
+import importlib
+import re
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -382,30 +385,83 @@ def test_log_axis_writes_powers_of_ten_in_plain_text():
     assert major(1.0) == "1" and ax.yaxis.get_minor_formatter()(2.0) == "2"
 
 
-@pytest.mark.parametrize(
-    "function, argument",
-    [
-        (plots.plot_gsc_profile, "profile"),
-        (plots.plot_gsc_matrix, "matrix"),
-        (plots.plot_domain_stats, "stats"),
-        (plots.plot_dilution, "result"),
-        (plots.plot_path_contributions, "paths"),
-        (plots.plot_taylor_curve, "curve"),
-        (plots.plot_training_history, "history"),
-        (plots.plot_gradient_norms, "history"),
-        (plots.plot_scalar_chain, "result"),
-        (plots.plot_init_scales, "result"),
-    ],
-)
-def test_plots_refuse_the_wrong_result(function, argument):
-    with pytest.raises(ValueError, match=f"^{argument}: expected"):
+#: Every plot function that draws one kind of result, and the argument that holds it.
+RESULT_ARGUMENTS = [
+    (plots.plot_gsc_profile, "profile"),
+    (plots.plot_gsc_matrix, "matrix"),
+    (plots.plot_domain_stats, "stats"),
+    (plots.plot_dilution, "result"),
+    (plots.plot_path_contributions, "paths"),
+    (plots.plot_taylor_curve, "curve"),
+    (plots.plot_training_history, "history"),
+    (plots.plot_gradient_norms, "history"),
+    (plots.plot_scalar_chain, "result"),
+    (plots.plot_linear_gradients, "result"),
+    (plots.plot_init_scales, "result"),
+    (plots.plot_overflow, "result"),
+    (plots.plot_gradient_descent_path, "result"),
+    (plots.plot_rnn_time_gradients, "result"),
+    (plots.plot_recurrent_gradients, "results"),
+    (plots.plot_rescaling, "comparison"),
+    (plots.plot_perturbation_check, "check"),
+    (plots.plot_survey, "result"),
+    (plots.plot_survey_profiles, "result"),
+    (plots.plot_survey_domains, "result"),
+    (plots.plot_domain_tradeoff, "result"),
+    (plots.plot_optimizer_gsc, "study"),
+    (plots.plot_update_sizes, "study"),
+    (plots.plot_depth_study, "study"),
+    (plots.plot_effective_depth, "study"),
+    (plots.plot_effective_depth_study, "study"),
+    (plots.plot_path_fractions, "trajectory"),
+    (plots.plot_taylor_study, "study"),
+    (plots.plot_orthogonal_state, "result"),
+    (plots.plot_width_vs_depth, "result"),
+]
+
+
+@pytest.mark.parametrize(("function", "argument"), RESULT_ARGUMENTS, ids=lambda f: getattr(f, "__name__", f))
+def test_plots_refuse_the_wrong_result_with_a_type_error_naming_its_home(function, argument):
+    with pytest.raises(TypeError, match=f"^{argument}: expected an? [A-Z]\\w+ from explodegrad\\.") as error:
         function(np.ones(3))
+    assert error.value.args[0].endswith("got ndarray") or error.value.args[0].endswith("got float64")
+    source = re.search(r"from (explodegrad[\w.]+)", str(error.value))[1]
+    module, name = source.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), name)), f"{source} is not a function"
+
+
+def test_every_plot_function_is_checked_and_re_exported():
+    """plots.__all__ holds every public plot function of every plot file, and each one that takes
+    a result is in RESULT_ARGUMENTS (the sweep plots also take a bare table)."""
+    package = Path(plots.__file__).parent
+    defined = set()
+    for path in package.glob("[!_]*.py"):
+        module = importlib.import_module(f"explodegrad.plots.{path.stem}")
+        defined |= {
+            n for n, f in vars(module).items() if n.startswith("plot_") and f.__module__ == module.__name__
+        }
+    assert defined <= set(plots.__all__)
+    assert defined - {"plot_layer_rms", "plot_sweep_heatmap", "plot_sweep_lines"} == {
+        f.__name__ for f, _ in RESULT_ARGUMENTS
+    }
+
+
+def test_plot_files_mirror_the_measures_studies_and_training_they_draw():
+    """plots/<name>.py draws results of measures/<name>.py, studies/<name>.py or training/<name>.py."""
+    root = Path(plots.__file__).parent.parent
+    homes = {p.stem for layer in ("measures", "studies", "training") for p in (root / layer).glob("[!_]*.py")}
+    files = {p.stem for p in (root / "plots").glob("[!_]*.py")} - {"theme"}
+    assert files <= homes, f"plot files without a measure, study or training module: {sorted(files - homes)}"
 
 
 def test_plots_refuse_bad_axes(profile):
-    with pytest.raises(ValueError, match="axes=.* sequence of 2 matplotlib Axes"):
+    with pytest.raises(TypeError, match="axes=.* sequence of 2 matplotlib Axes"):
         plots.plot_gsc_profile(profile, raw=True, ax=plt.subplots()[1])
-    with pytest.raises(ValueError, match="ax='left' is not allowed"):
+    with pytest.raises(ValueError, match="axes=.* sequence of 2 matplotlib Axes"):
+        plots.plot_gsc_profile(profile, raw=True, ax=[plt.subplots()[1]])
+    with pytest.raises(TypeError, match="ax='left' is not allowed"):
         plots.plot_gsc_profile(profile, ax="left")
-    with pytest.raises(ValueError, match="table: expected|result: expected a SweepResult"):
+    with pytest.raises(
+        TypeError, match="result: expected a SweepResult from explodegrad.training.sweep.sweep"
+    ):
         plots.plot_sweep_heatmap([1, 2], x="a", y="b")

@@ -9,8 +9,9 @@ from matplotlib.figure import Figure
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import gaussian_data
 from explodegrad.core.nets import build_mlp
+from explodegrad.plots.depth_limit import plot_depth_study
 from explodegrad.plots.gsc_meaning import plot_perturbation_check, plot_rescaling
-from explodegrad.plots.optimizers import plot_depth_study, plot_optimizer_gsc, plot_update_sizes
+from explodegrad.plots.optimizers import plot_optimizer_gsc, plot_update_sizes
 from explodegrad.plots.survey import plot_survey, plot_survey_profiles
 from explodegrad.studies.depth_limit import depth_study
 from explodegrad.studies.gsc_meaning import perturbation_check, rescaling_comparison
@@ -66,12 +67,13 @@ def test_survey_profiles_one_line_per_architecture(survey):
     [
         (lambda s: plot_survey(s, value="loss"), "value"),
         (lambda s: plot_survey_profiles(s, labels=["gelu/none"]), "labels"),
-        (lambda s: plot_survey(pd.DataFrame()), "result"),
     ],
 )
 def test_survey_plots_bad_input(survey, call, argument):
     with pytest.raises(ValueError, match=argument):
         call(survey)
+    with pytest.raises(TypeError, match="result: expected a SurveyResult from explodegrad.studies.survey"):
+        plot_survey(pd.DataFrame())
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +133,7 @@ def test_meaning_plots(data):
     check = perturbation_check(net, data.x_train, data.y_train, layers=(2, 3), num_directions=3)
     fig = plot_perturbation_check(check)
     assert len(fig.axes[0].collections) == 2
-    with pytest.raises(ValueError, match="check"):
+    with pytest.raises(TypeError, match="check"):
         plot_perturbation_check(comparison)
-    with pytest.raises(ValueError, match="comparison"):
+    with pytest.raises(TypeError, match="comparison"):
         plot_rescaling(check)

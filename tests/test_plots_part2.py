@@ -14,7 +14,8 @@ from explodegrad.plots.effective_depth import (
     plot_path_fractions,
     plot_taylor_study,
 )
-from explodegrad.plots.orthogonal import plot_orthogonal_state, plot_width_vs_depth
+from explodegrad.plots.orthogonal import plot_orthogonal_state
+from explodegrad.plots.width_depth import plot_width_vs_depth
 from explodegrad.studies.common import Architecture, study_settings
 from explodegrad.studies.effective_depth import effective_depth_study
 from explodegrad.studies.orthogonal import orthogonal_initial_state
@@ -57,7 +58,7 @@ def test_effective_depth_draws_one_line_per_architecture(study):
         np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), expected)
     with pytest.raises(ValueError, match="skip='identity'"):
         plot_effective_depth(study, skip="identity")
-    with pytest.raises(ValueError, match="study"):
+    with pytest.raises(TypeError, match="study"):
         plot_effective_depth(study.table)
 
 
@@ -115,7 +116,7 @@ def test_orthogonal_state_marks_an_overflow(data):
     left = plot_orthogonal_state(broken).axes[0]
     assert "overflow" in _texts(left) and name in _texts(left)
     np.testing.assert_array_equal(left.get_lines()[0].get_ydata(), [1.0])
-    with pytest.raises(ValueError, match="OrthogonalStateResult"):
+    with pytest.raises(TypeError, match="OrthogonalStateResult"):
         plot_orthogonal_state(result.table)
 
 
@@ -128,7 +129,7 @@ def test_width_vs_depth_annotates_widths_and_diverged_depths(data):
     table.loc[1, ["final_train_error", "final_test_error"]] = np.nan
     ax = plot_width_vs_depth(replace(result, table=table)).axes[0]
     assert "diverged at depth 6" in _texts(ax)
-    with pytest.raises(ValueError, match="WidthDepthResult"):
+    with pytest.raises(TypeError, match="WidthDepthResult"):
         plot_width_vs_depth(table)
 
 
@@ -162,7 +163,7 @@ def survey(data):
 
 
 def test_survey_domains_draw_one_panel_per_activation_and_one_line_per_norm(survey):
-    from explodegrad.plots.collapsing_domain import plot_survey_domains
+    from explodegrad.plots.survey import plot_survey_domains
 
     fig = plot_survey_domains(survey, "linear_fit_error")
     assert [ax.get_title() for ax in fig.axes] == ["relu", "tanh"]
@@ -175,7 +176,7 @@ def test_survey_domains_draw_one_panel_per_activation_and_one_line_per_norm(surv
 
 
 def test_domain_tradeoff_places_every_architecture_and_lists_overflow(survey):
-    from explodegrad.plots.collapsing_domain import plot_domain_tradeoff
+    from explodegrad.plots.survey import plot_domain_tradeoff
 
     fig = plot_domain_tradeoff(survey)
     left = fig.axes[0]
@@ -188,5 +189,5 @@ def test_domain_tradeoff_places_every_architecture_and_lists_overflow(survey):
     broken = replace(survey, table=table)
     left = plot_domain_tradeoff(broken).axes[0]
     assert "relu/none" in _texts(left) and "not finite" in _texts(left)
-    with pytest.raises(ValueError, match="SurveyResult"):
+    with pytest.raises(TypeError, match="SurveyResult"):
         plot_domain_tradeoff(table)

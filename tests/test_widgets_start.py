@@ -164,13 +164,13 @@ def test_plot_layer_rms_reports_overflow_instead_of_drawing_it():
 
 
 @pytest.mark.parametrize(
-    "rms, ax, message",
+    "rms, ax, error, message",
     [
-        (np.array([]), None, "rms: expected a non-empty 1-d array"),
-        (np.ones((2, 2)), None, "rms: expected"),
-        (np.ones(3), "axes", "ax='axes'"),
+        (np.array([]), None, ValueError, "rms: expected a non-empty 1-d array"),
+        (np.ones((2, 2)), None, ValueError, "rms: expected"),
+        (np.ones(3), "axes", TypeError, "ax='axes'"),
     ],
 )
-def test_plot_layer_rms_bad_input(rms, ax, message):
-    with pytest.raises(ValueError, match=message):
+def test_plot_layer_rms_bad_input(rms, ax, error, message):
+    with pytest.raises(error, match=message):
         plots.plot_layer_rms(rms, ax=ax)

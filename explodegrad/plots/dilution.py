@@ -1,4 +1,7 @@
-"""Figures of dilution (measured vs Pythagorean prediction) and of path (lambda) contributions."""
+"""Figure of dilution: a residual block's GSC measured against the Pythagorean prediction.
+
+Draws :func:`explodegrad.measures.dilution.dilution_profile`'s result.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from explodegrad.measures.dilution import DilutionResult
-from explodegrad.measures.paths import PathContributions
+from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import (
     draw_finite,
-    figure_and_axes,
     figure_and_panels,
     finish,
     integer_x,
@@ -33,11 +35,7 @@ def plot_dilution(
     when the skip dominates (large k); where the measured and predicted points agree, the
     orthogonality the argument assumes holds.
     """
-    if not isinstance(result, DilutionResult):
-        raise ValueError(
-            f"result: expected a DilutionResult from explodegrad.measures.dilution.dilution_profile, "
-            f"got {type(result).__name__}"
-        )
+    check_result("result", result, DilutionResult, "explodegrad.measures.dilution.dilution_profile")
     fig, (gsc_ax, ratio_ax) = figure_and_panels(axes, 2)
     if result.layers.size == 0:
         gsc_ax.text(0.5, 0.5, "no residual blocks", transform=gsc_ax.transAxes, ha="center")
@@ -76,47 +74,5 @@ def plot_dilution(
         xlabel=BLOCK_LABEL,
         ylabel="skip-to-residual ratio ||x|| / ||r(x)||",
         title="dilution: skip vs. branch size",
-    )
-    return fig
-
-
-def plot_path_contributions(
-    paths: PathContributions, *, ax: Axes | None = None, label: str | None = None, title: str | None = None
-) -> Figure:
-    """Each lambda's share of the gradient (paths through exactly lambda residual Jacobians),
-    on a log axis, with the threshold and the effective depth it gives."""
-    if not isinstance(paths, PathContributions):
-        raise ValueError(
-            f"paths: expected a PathContributions from "
-            f"explodegrad.measures.paths.path_contributions, got {type(paths).__name__}"
-        )
-    fig, ax = figure_and_axes(ax)
-    lambdas = paths.lambdas.astype(float)
-    _, bad = draw_finite(
-        ax,
-        lambdas,
-        paths.fraction,
-        log=True,
-        marker="o",
-        markersize=3,
-        label=label or "share of the gradient",
-    )
-    log_axis(ax)
-    ax.axhline(paths.threshold, color="0.5", linestyle=":", label=f"threshold {paths.threshold:g}")
-    if paths.effective_depth >= 0:
-        ax.axvline(
-            paths.effective_depth,
-            color="C3",
-            linestyle="--",
-            label=f"effective depth {paths.effective_depth}",
-        )
-    mark_overflow(ax, lambdas[bad], None, what="contribution", where="lambda")
-    integer_x(ax)
-    finish(
-        ax,
-        xlabel="lambda: residual Jacobians on the path",
-        ylabel="share of summed norms",
-        title=title if title is not None else f"{paths.label} (skip: {paths.skip})",
-        legend=True,
     )
     return fig

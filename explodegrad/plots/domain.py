@@ -1,4 +1,7 @@
-"""Figures of the collapsing domain: how much of its nonlinearity each hidden layer uses."""
+"""Figures of the collapsing domain: how much of its nonlinearity each hidden layer uses.
+
+Draws :func:`explodegrad.measures.domain.domain_stats`'s result.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from explodegrad.measures.domain import DomainStats
+from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import draw_finite, figure_and_panels, finish, integer_x, mark_overflow
 
 #: The panels of :func:`plot_domain_stats`: (field of DomainStats, y label, fixed y range or None).
@@ -32,11 +36,7 @@ def plot_domain_stats(
 
     Pass the ``axes`` of an earlier call and a ``label`` to overlay several networks.
     """
-    if not isinstance(stats, DomainStats):
-        raise ValueError(
-            f"stats: expected a DomainStats from explodegrad.measures.domain.domain_stats, got "
-            f"{type(stats).__name__}"
-        )
+    check_result("stats", stats, DomainStats, "explodegrad.measures.domain.domain_stats")
     fig, panels = figure_and_panels(axes, len(DOMAIN_PANELS), sharex=True, suptitle=True)
     if stats.layers.size == 0:
         for ax in panels:

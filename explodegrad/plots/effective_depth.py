@@ -1,4 +1,7 @@
-"""Chapter 06's study: effective depth during training, path lengths, and the Taylor experiment."""
+"""Chapter 06's study: effective depth during training, path lengths, and the Taylor experiment.
+
+Draws :func:`explodegrad.studies.effective_depth.effective_depth_study`'s result.
+"""
 
 from __future__ import annotations
 
@@ -11,30 +14,19 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from explodegrad.core.checks import check_choice
+from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import FIGSIZE, figure_and_axes
 from explodegrad.studies.effective_depth import EffectiveDepthStudy, EffectiveDepthTrajectory
+
+#: Where an :class:`EffectiveDepthStudy` comes from (named in type errors).
+STUDY_SOURCE = "explodegrad.studies.effective_depth.effective_depth_study"
 
 #: The skips a trajectory records, and how plots name them.
 SKIP_NAMES = {
     "since_init": "skip = the layer at initialization",
     "natural": "natural skip (identity for ResNets, best affine fit for plain layers)",
 }
-
-
-def _check_skip(skip: str) -> str:
-    if skip not in SKIP_NAMES:
-        raise ValueError(
-            f"skip={skip!r} is not supported: skip must be one of {', '.join(repr(s) for s in SKIP_NAMES)}"
-        )
-    return skip
-
-
-def _check_study(study: object) -> None:
-    if not isinstance(study, EffectiveDepthStudy):
-        raise ValueError(
-            f"study: expected an EffectiveDepthStudy from "
-            f"explodegrad.studies.effective_depth.effective_depth_study, got {type(study).__name__}"
-        )
 
 
 def plot_effective_depth(
@@ -48,8 +40,8 @@ def plot_effective_depth(
         ax: draw into these axes (default: a new figure).
         title: axes title.
     """
-    _check_study(study)
-    skip = _check_skip(skip)
+    check_result("study", study, EffectiveDepthStudy, STUDY_SOURCE)
+    skip = check_choice("skip", skip, SKIP_NAMES)
     fig, ax = figure_and_axes(ax)
     for label in study.labels:
         trajectory = study.trajectories[label]
@@ -85,9 +77,13 @@ def plot_path_fractions(
         ax: draw into these axes (default: a new figure).
         title: axes title (default: the architecture and the skip).
     """
-    if not isinstance(trajectory, EffectiveDepthTrajectory):
-        raise ValueError(f"trajectory: expected an EffectiveDepthTrajectory, got {type(trajectory).__name__}")
-    skip = _check_skip(skip)
+    check_result(
+        "trajectory",
+        trajectory,
+        EffectiveDepthTrajectory,
+        "explodegrad.studies.effective_depth.track_effective_depth (or a study's trajectories)",
+    )
+    skip = check_choice("skip", skip, SKIP_NAMES)
     fractions = trajectory.fractions_since_init if skip == "since_init" else trajectory.fractions_natural
     if checkpoints is None:
         start = 1 if skip == "since_init" and len(trajectory.steps) > 1 else 0
@@ -145,9 +141,8 @@ def plot_taylor_study(
     "breaks", :func:`explodegrad.studies.effective_depth.taylor_break`), a larger marker is drawn.
     Non-finite errors cannot occur (errors are fractions), so nothing is left out.
     """
-    _check_study(study)
-    if x not in ("linear_layers", "k"):
-        raise ValueError(f"x={x!r} is not supported: x must be 'linear_layers' or 'k'")
+    check_result("study", study, EffectiveDepthStudy, STUDY_SOURCE)
+    x = check_choice("x", x, ("linear_layers", "k"))
     fig, ax = figure_and_axes(ax)
     first = study.seeds[0]  # the curves are the first seed's runs; take that seed's row of the table
     table = study.table[study.table["seed"] == first].set_index("label")
@@ -184,7 +179,7 @@ def plot_taylor_study(
 
 def plot_effective_depth_study(study: EffectiveDepthStudy, *, title: str | None = None) -> Figure:
     """Two panels: effective depth during training (skip = initial layer) and the Taylor curves."""
-    _check_study(study)
+    check_result("study", study, EffectiveDepthStudy, STUDY_SOURCE)
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
     plot_effective_depth(study, ax=left)
     plot_taylor_study(study, ax=right)

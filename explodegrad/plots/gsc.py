@@ -1,4 +1,7 @@
-"""Figures of the gradient scale coefficient: a GSC profile and the whole GSC(k, l) table."""
+"""Figures of the gradient scale coefficient: a GSC profile and the whole GSC(k, l) table.
+
+Draws the results of :mod:`explodegrad.measures.gsc` (``gsc_profile``, ``gsc_matrix``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from explodegrad.measures.gsc import GSCMatrix, GSCProfile
+from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import (
     LAYER_LABEL_WITH_INPUT,
     OVERFLOW_COLOR,
@@ -56,11 +60,7 @@ def plot_gsc_profile(
         title: title of the GSC panel (default: the network's label).
         fit: draw the fitted line (when a fit could be made).
     """
-    if not isinstance(profile, GSCProfile):
-        raise ValueError(
-            f"profile: expected a GSCProfile from explodegrad.measures.gsc.gsc_profile, got "
-            f"{type(profile).__name__}"
-        )
+    check_result("profile", profile, GSCProfile, "explodegrad.measures.gsc.gsc_profile")
     if raw:
         fig, (gsc_ax, raw_ax) = figure_and_panels(ax, 2)
     else:
@@ -131,11 +131,7 @@ def plot_gsc_matrix(matrix: GSCMatrix, *, ax: Axes | None = None, title: str | N
 
     Entries that overflowed (k > l but not finite) are marked with a red 'x'.
     """
-    if not isinstance(matrix, GSCMatrix):
-        raise ValueError(
-            f"matrix: expected a GSCMatrix from explodegrad.measures.gsc.gsc_matrix, got "
-            f"{type(matrix).__name__}"
-        )
+    check_result("matrix", matrix, GSCMatrix, "explodegrad.measures.gsc.gsc_matrix")
     fig, ax = figure_and_axes(ax, figsize=(5.6, 4.6))
     layers = matrix.layers
     with np.errstate(divide="ignore", invalid="ignore"):

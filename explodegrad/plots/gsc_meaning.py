@@ -1,4 +1,7 @@
-"""What the GSC means (chapter 2): rescaling invariance and the perturbation check."""
+"""What the GSC means (chapter 2): rescaling invariance and the perturbation check.
+
+Draws the results of :mod:`explodegrad.studies.gsc_meaning`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import FIGSIZE, figure_and_axes
 from explodegrad.studies.gsc_meaning import PerturbationCheck, RescalingComparison
 
@@ -23,11 +27,9 @@ def plot_rescaling(comparison: RescalingComparison, *, title: str | None = None)
     The two networks compute the same function: the raw gradient jumps at the rescaled
     layer, the GSC lies on top of itself.
     """
-    if not isinstance(comparison, RescalingComparison):
-        raise ValueError(
-            f"comparison: expected a RescalingComparison from "
-            f"explodegrad.studies.gsc_meaning.rescaling_comparison, got {type(comparison).__name__}"
-        )
+    check_result(
+        "comparison", comparison, RescalingComparison, "explodegrad.studies.gsc_meaning.rescaling_comparison"
+    )
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
     panels = (
         (left, comparison.raw_before, comparison.raw_after, "raw gradient ||d loss / d f_k||"),
@@ -61,11 +63,7 @@ def plot_perturbation_check(
     Points on the dashed diagonal mean: nudging f_k by a relative amount moves the loss
     GSC(k, 0) times as much, relatively.
     """
-    if not isinstance(check, PerturbationCheck):
-        raise ValueError(
-            f"check: expected a PerturbationCheck from "
-            f"explodegrad.studies.gsc_meaning.perturbation_check, got {type(check).__name__}"
-        )
+    check_result("check", check, PerturbationCheck, "explodegrad.studies.gsc_meaning.perturbation_check")
     fig, ax = figure_and_axes(ax)
     directions = check.gains.shape[1]
     xs = np.repeat(check.gsc, directions)

@@ -1,4 +1,7 @@
-"""Figures of one training run: loss and error curves, and per-layer gradient norms."""
+"""Figures of one training run: loss and error curves, and per-layer gradient norms.
+
+Draws the :class:`~explodegrad.training.loop.TrainHistory` of :func:`explodegrad.training.loop.train`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import (
     LAYER_LABEL,
     OVERFLOW_COLOR,
@@ -20,15 +24,6 @@ from explodegrad.plots.theme import (
     mark_overflow,
 )
 from explodegrad.training.loop import TrainHistory
-
-
-def _check_history(history: object) -> TrainHistory:
-    if not isinstance(history, TrainHistory):
-        raise ValueError(
-            f"history: expected a TrainHistory from explodegrad.training.loop.train, got "
-            f"{type(history).__name__}"
-        )
-    return history
 
 
 def _mark_divergence(ax: Axes, history: TrainHistory) -> None:
@@ -51,7 +46,7 @@ def plot_training_history(
     Pass the ``axes`` of an earlier call and a ``label`` to overlay several runs (the legend
     then names each run; the figure title names the first).
     """
-    history = _check_history(history)
+    check_result("history", history, TrainHistory, "explodegrad.training.loop.train")
     fig, (loss_ax, error_ax) = figure_and_panels(axes, 2, sharex=True, suptitle=True)
     steps = history.steps.astype(float)
     prefix = f"{label}: " if label else ""
@@ -107,7 +102,7 @@ def plot_gradient_norms(
 ) -> Figure:
     """Per-layer gradient norm ||d loss / d theta_k|| against the layer k, one curve per
     recorded step (default: the first update, the middle and the last record), log axis."""
-    history = _check_history(history)
+    check_result("history", history, TrainHistory, "explodegrad.training.loop.train")
     fig, ax = figure_and_axes(ax)
     records = np.flatnonzero(history.steps > 0)
     if records.size == 0:

@@ -1,4 +1,7 @@
-"""The impact studies of chapter 3: GSC under each optimizer, error against depth, update sizes."""
+"""Chapter 3's optimizer study: the GSC under each optimizer during training, and update sizes.
+
+Draws :func:`explodegrad.studies.optimizers.optimizer_study`'s result.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from explodegrad.plots.theme import FIGSIZE, figure_and_axes
-from explodegrad.studies.depth_limit import DepthStudy
+from explodegrad.core.checks import check_choice
+from explodegrad.plots._checks import check_result
+from explodegrad.plots.theme import FIGSIZE, figure_and_axes, note_missing
 from explodegrad.studies.optimizers import OptimizerStudy
 
 #: What :func:`plot_optimizer_gsc` can show, and its axis label.
@@ -20,16 +24,6 @@ OPTIMIZER_VALUES = {
 }
 
 
-def _check(result: object, kind: type, where: str) -> None:
-    if not isinstance(result, kind):
-        raise ValueError(f"result: expected a {kind.__name__} from {where}, got {type(result).__name__}")
-
-
-def _note_missing(ax: Axes, what: list[str], why: str) -> None:
-    if what:
-        ax.text(0.02, 0.95, f"{why}: " + ", ".join(what), transform=ax.transAxes, va="top", color="crimson")
-
-
 def plot_optimizer_gsc(
     study: OptimizerStudy, *, value: str = "gsc_first_layer", ax: Axes | None = None, title: str | None = None
 ) -> Figure:
@@ -38,12 +32,8 @@ def plot_optimizer_gsc(
 
     Non-finite measurements (an overflow) are left out and listed in a note.
     """
-    _check(study, OptimizerStudy, "explodegrad.studies.optimizers.optimizer_study")
-    if value not in OPTIMIZER_VALUES:
-        raise ValueError(
-            f"value={value!r} is not supported: value must be one of "
-            f"{', '.join(repr(v) for v in OPTIMIZER_VALUES)}"
-        )
+    check_result("study", study, OptimizerStudy, "explodegrad.studies.optimizers.optimizer_study")
+    value = check_choice("value", value, OPTIMIZER_VALUES)
     fig, ax = figure_and_axes(ax)
     missing = []
     for index, (optimizer, runs) in enumerate(study.gsc.groupby("optimizer", sort=False)):
@@ -70,7 +60,7 @@ def plot_optimizer_gsc(
     ax.set_xlabel("training step")
     ax.set_ylabel(OPTIMIZER_VALUES[value])
     ax.legend(fontsize="small")
-    _note_missing(ax, missing, "not finite (overflow) at some steps")
+    note_missing(ax, missing, "not finite (overflow) at some steps")
     ax.set_title(title or study.label)
     return fig
 
@@ -83,7 +73,7 @@ def plot_update_sizes(study: OptimizerStudy, *, title: str | None = None) -> Fig
     initialization). One colour per optimizer, one line per seed. Both
     x axes count layers from the output (k = 1 the readout, k = L the first layer).
     """
-    _check(study, OptimizerStudy, "explodegrad.studies.optimizers.optimizer_study")
+    check_result("study", study, OptimizerStudy, "explodegrad.studies.optimizers.optimizer_study")
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
     start = None
     for index, (optimizer, runs) in enumerate(study.updates.groupby("optimizer", sort=False)):
@@ -118,41 +108,4 @@ def plot_update_sizes(study: OptimizerStudy, *, title: str | None = None) -> Fig
     right.set_ylabel("GSC(k, 0)")
     fig.suptitle(title or study.label)
     fig.tight_layout()
-    return fig
-
-
-def plot_depth_study(
-    study: DepthStudy, *, value: str = "final_train_error", ax: Axes | None = None, title: str | None = None
-) -> Figure:
-    """Training (or test) error against depth, one line per architecture, at each run's best rate:
-    the median over the seeds, with a bar from the smallest to the largest.
-
-    A depth where every learning rate diverged has no point and is listed in a note.
-    """
-    _check(study, DepthStudy, "explodegrad.studies.depth_limit.depth_study")
-    if value not in ("final_train_error", "final_test_error"):
-        raise ValueError(
-            f"value={value!r} is not supported: value must be 'final_train_error' or 'final_test_error'"
-        )
-    fig, ax = figure_and_axes(ax)
-    missing = []
-    for architecture, rows in study.table.groupby("architecture", sort=False):
-        grouped = rows.groupby("depth")[value]
-        depths = np.asarray(sorted(grouped.groups))
-        median, low, high = (
-            grouped.agg(how).reindex(depths).to_numpy(dtype=float) for how in ("median", "min", "max")
-        )
-        finite = np.isfinite(median)
-        rate = float(rows.loc[rows["depth"] == depths[-1], "rate_init"].median())
-        label = f"{architecture} (r = {rate:.2f} at init)"
-        (line,) = ax.plot(depths[finite], median[finite], marker="o", label=label)
-        ax.vlines(depths[finite], low[finite], high[finite], color=line.get_color(), linewidth=3, alpha=0.35)
-        missing += [f"{architecture} d{d}" for d in depths[~finite]]
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("depth (weight layers)")
-    kind = "training" if value == "final_train_error" else "test"
-    ax.set_ylabel(f"{kind} error after {study.steps} steps")
-    ax.legend(fontsize="small")
-    _note_missing(ax, missing, "every learning rate diverged")
-    ax.set_title(title or f"{kind} error against depth ({study.optimizer}, best learning rate per depth)")
     return fig

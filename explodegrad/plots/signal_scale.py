@@ -1,4 +1,8 @@
-"""Per-layer size of f_k at initialization (notebook 00's first figure)."""
+"""Per-layer size of f_k at initialization (notebook 00's first figure).
+
+Draws the ``rms`` of :func:`explodegrad.studies.signal_scale.measure_layer_rms` (or any array from
+:func:`explodegrad.core.trace.layer_rms`).
+"""
 
 from __future__ import annotations
 

@@ -30,7 +30,10 @@ def _frame(result: SweepResult | pd.DataFrame, which: str) -> pd.DataFrame:
         return getattr(result, which)
     if isinstance(result, pd.DataFrame):
         return result
-    raise ValueError(f"result: expected a SweepResult or a pandas DataFrame, got {type(result).__name__}")
+    raise TypeError(
+        "result: expected a SweepResult from explodegrad.training.sweep.sweep or a pandas DataFrame, "
+        f"got {type(result).__name__}"
+    )
 
 
 def _check_columns(frame: pd.DataFrame, **columns: str | None) -> None:

@@ -1,4 +1,7 @@
-"""Figure of Taylor compression: error after linearizing the top k layers."""
+"""Figure of Taylor compression: error after linearizing the top k layers.
+
+Draws :func:`explodegrad.measures.taylor.taylor_compression`'s result.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from explodegrad.core.checks import check_choice
 from explodegrad.measures.taylor import TaylorCurve
+from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import draw_finite, figure_and_axes, finish, integer_x, mark_overflow
 
 METRICS = {"error": ("train_error", "training error"), "loss": ("train_loss", "training loss")}
@@ -23,15 +28,8 @@ def plot_taylor_curve(
     """Training error (or loss) against k, the number of top layers replaced by their
     first-order Taylor expansion (k = 0: the network itself). A flat curve up to large k means
     the top layers act almost linearly on the data: the network is effectively shallower."""
-    if not isinstance(curve, TaylorCurve):
-        raise ValueError(
-            f"curve: expected a TaylorCurve from explodegrad.measures.taylor.taylor_compression, "
-            f"got {type(curve).__name__}"
-        )
-    if metric not in METRICS:
-        raise ValueError(
-            f"metric={metric!r} is not supported: metric must be one of {', '.join(repr(m) for m in METRICS)}"
-        )
+    check_result("curve", curve, TaylorCurve, "explodegrad.measures.taylor.taylor_compression")
+    metric = check_choice("metric", metric, METRICS)
     field, ylabel = METRICS[metric]
     fig, ax = figure_and_axes(ax)
     ks = curve.ks.astype(float)

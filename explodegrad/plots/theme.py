@@ -107,12 +107,8 @@ def figure_and_axes(ax: Axes | None, figsize: tuple[float, float] = FIGSIZE) -> 
         fig, (ax,) = new_panels(1, panel_size=figsize)
         return fig, ax
     if not isinstance(ax, Axes):
-        raise ValueError(f"ax={ax!r} is not allowed: ax must be a matplotlib Axes or None")
+        raise TypeError(f"ax={ax!r} is not allowed: ax must be a matplotlib Axes or None")
     return ax.figure, ax
-
-
-# Backward-compatible private name (used before plots became a package).
-_figure_and_axes = figure_and_axes
 
 
 def figure_and_panels(
@@ -121,15 +117,17 @@ def figure_and_panels(
     """``count`` side-by-side panels: the given ``axes``, or a new figure (see :func:`new_panels`).
 
     Raises:
-        ValueError: when ``axes`` is not a sequence of exactly ``count`` matplotlib Axes.
+        TypeError: when ``axes`` is not a sequence of matplotlib Axes.
+        ValueError: when it is one, but not of exactly ``count`` Axes.
     """
     if axes is None:
         return new_panels(count, sharex=sharex, suptitle=suptitle)
     given = list(axes) if isinstance(axes, (Sequence, np.ndarray)) else None
-    if given is None or len(given) != count or not all(isinstance(a, Axes) for a in given):
-        raise ValueError(
-            f"axes={axes!r} is not allowed: axes must be None or a sequence of {count} matplotlib Axes"
-        )
+    allowed = f"axes must be None or a sequence of {count} matplotlib Axes"
+    if given is None or not all(isinstance(a, Axes) for a in given):
+        raise TypeError(f"axes={axes!r} is not allowed: {allowed}")
+    if len(given) != count:
+        raise ValueError(f"axes={axes!r} is not allowed: {allowed}")
     return given[0].figure, given
 
 
@@ -219,6 +217,14 @@ def _wrap_to_axes(ax: Axes, text: str) -> str:
 def overflow_notes(ax: Axes) -> list[str]:
     """The overflow notes drawn into ``ax``, each on one line (for tests and explorers)."""
     return [" ".join(t.get_text().split()) for t in ax.texts if t.get_gid() == OVERFLOW_NOTE_GID]
+
+
+def note_missing(ax: Axes, what: list[str], why: str) -> None:
+    """Write ``why: a, b, c`` in red at the top left of ``ax`` when something could not be drawn."""
+    if what:
+        ax.text(
+            0.02, 0.95, f"{why}: " + ", ".join(what), transform=ax.transAxes, va="top", color=OVERFLOW_COLOR
+        )
 
 
 def auto_log_scale(ax: Axes, *values: np.ndarray) -> bool:

@@ -70,13 +70,19 @@ class ReportFigure:
 
 def report_figures(stored: dict[str, StoredPart]) -> dict[str, list[ReportFigure]]:
     """The figures of each report section, drawn by :mod:`explodegrad.plots` from the stored results."""
-    from explodegrad.plots.collapsing_domain import plot_domain_tradeoff, plot_survey_domains
+    from explodegrad.plots.depth_limit import plot_depth_study
     from explodegrad.plots.dilution import plot_dilution
     from explodegrad.plots.effective_depth import plot_effective_depth_study
     from explodegrad.plots.gsc_meaning import plot_perturbation_check, plot_rescaling
-    from explodegrad.plots.optimizers import plot_depth_study, plot_optimizer_gsc, plot_update_sizes
-    from explodegrad.plots.orthogonal import plot_orthogonal_state, plot_width_vs_depth
-    from explodegrad.plots.survey import plot_survey, plot_survey_profiles
+    from explodegrad.plots.optimizers import plot_optimizer_gsc, plot_update_sizes
+    from explodegrad.plots.orthogonal import plot_orthogonal_state
+    from explodegrad.plots.survey import (
+        plot_domain_tradeoff,
+        plot_survey,
+        plot_survey_domains,
+        plot_survey_profiles,
+    )
+    from explodegrad.plots.width_depth import plot_width_vs_depth
 
     meaning = stored["gsc-meaning"].objects
     survey = stored["survey"].objects["survey"]

@@ -19,7 +19,7 @@ from explodegrad.core.checks import check_int
 from explodegrad.core.data import load_digits
 from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.measures.paths import PathContributions
-from explodegrad.plots.dilution import plot_path_contributions
+from explodegrad.plots.paths import plot_path_contributions
 from explodegrad.studies.effective_depth import paths_at_initialization
 from explodegrad.widgets.base import Explorer
 

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from explodegrad.core.checks import check_int
 from explodegrad.core.config import INITS
 from explodegrad.core.device import DeviceChoice, pick_device
-from explodegrad.plots import plot_layer_rms
+from explodegrad.plots.signal_scale import plot_layer_rms
 from explodegrad.studies.signal_scale import LayerRMS, measure_layer_rms
 from explodegrad.widgets.base import Explorer
 
