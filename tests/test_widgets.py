@@ -2,6 +2,8 @@
 view controls only redraw, a repeated setting comes from the cache, a bad combination shows a
 message, and each explorer says where it runs."""
 
+from pathlib import Path
+
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
@@ -309,3 +311,13 @@ def test_overflow_marker_survives_into_the_explorer_figure():
     )  # real PNG rendering of an overflow
     fig = explorer.last_figure
     assert any(line.get_gid() == OVERFLOW_MARKER_GID for line in fig.axes[0].get_lines())
+
+
+def test_explorer_files_mirror_the_measures_studies_and_training_they_rerun():
+    """widgets/<name>.py reruns measures/, studies/ or training/<name>.py and draws with plots/<name>.py."""
+    root = Path(widgets.__file__).parent.parent
+    homes = {p.stem for layer in ("measures", "studies", "training") for p in (root / layer).glob("[!_]*.py")}
+    explorers = {p.stem for p in (root / "widgets").glob("[!_]*.py")} - {"base", "controls"}
+    assert explorers <= homes, f"explorer files without a home: {sorted(explorers - homes)}"
+    plot_files = {p.stem for p in (root / "plots").glob("[!_]*.py")}
+    assert explorers <= plot_files, f"explorer files without a plot file: {sorted(explorers - plot_files)}"

@@ -62,6 +62,26 @@ def test_going_back_to_a_setting_hits_the_cache():
     np.testing.assert_allclose(explorer.last_figure_data[0]["lines"][0][1], np.linspace(0, 1, 11) ** 2)
 
 
+def test_an_argument_check_type_error_is_shown_in_plain_words_too():
+    def experiment(n):
+        if n == 2:
+            raise TypeError("n=2 is not allowed: n must be odd (got an even int)")
+        if n == 3:
+            raise KeyError("n")
+        return n
+
+    explorer = widgets.Explorer(
+        {"n": w.IntSlider(value=1)}, experiment, lambda r: plt.figure(), "t", device=CPU
+    )
+    explorer.controls["n"].value = 2
+    assert (
+        explorer.last_error
+        == "Could not run this setting: n=2 — n=2 is not allowed: n must be odd (got an even int)"
+    )
+    explorer.controls["n"].value = 3
+    assert explorer.last_error == "Could not run this setting: n=3 — KeyError: 'n'"
+
+
 def test_cache_forgets_the_least_recently_used_setting():
     explorer, calls = _power_explorer(cache_size=2)
     explorer.controls["n"].value = 3  # cache: 2, 3
@@ -103,7 +123,7 @@ def test_explorer_shows_the_device_and_displays_as_a_widget():
 def test_explorer_refuses_bad_construction():
     with pytest.raises(ValueError, match="controls="):
         widgets.Explorer({}, lambda: 0, lambda r: None, "empty", device=CPU)
-    with pytest.raises(ValueError, match=r"controls\['n'\]"):
+    with pytest.raises(TypeError, match=r"controls\['n'\]=3 is not allowed: a control needs a .value"):
         widgets.Explorer({"n": 3}, lambda n: 0, lambda r: None, "bad", device=CPU)
     with pytest.raises(ValueError, match="cache_size=0"):
         _power_explorer(cache_size=0)

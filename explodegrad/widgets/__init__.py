@@ -1,9 +1,12 @@
 """Explorers: controls that rerun a real experiment and redraw its figure.
 
 Every explorer follows one pattern, :class:`~explodegrad.widgets.base.Explorer`
-(controls -> experiment -> result -> figure in an Output area); each explorer family lives in
-its own file and is created by a single function call that returns the explorer (a notebook
-displays it as a cell's last expression)::
+(controls -> experiment -> result -> figure in an Output area); the sliders and dropdowns it
+is built from live in :mod:`~explodegrad.widgets.controls`. Each explorer lives in the file
+named after the measure, study or training module it reruns (``widgets/gsc.py`` explores
+``measures/gsc.py``, ``widgets/chain_rule.py`` ``studies/chain_rule.py``, ``widgets/loop.py``
+``training/loop.py``) and draws with the plot file of the same name. It is created by a single
+function call that returns the explorer (a notebook displays it as a cell's last expression)::
 
     from explodegrad import widgets
     widgets.gsc_explorer(depth=20, width=64)

@@ -12,7 +12,9 @@ Every explorer of the course follows one pattern, :class:`Explorer`::
   ``draw`` and never rerun the experiment;
 * a label says which device the experiments run on;
 * an error inside the experiment (or the drawing) is shown in plain words in the output area,
-  and the explorer keeps working;
+  and the explorer keeps working: the library's own argument checks (``ValueError`` for a bad
+  value, ``TypeError`` for a wrong type) already say what is allowed, so their message is shown
+  as it is; any other error is prefixed with its type;
 * the figure is rendered to PNG here (not by the notebook's display hook), so the time it
   takes is measured (``last_timings``) and tests can compare images by hash;
 * the last result, figure, plotted data, PNG and timings stay on the object, so tests can
@@ -209,7 +211,7 @@ class Explorer:
         for group in (controls, view_controls):
             for control_name, control in group.items():
                 if not hasattr(control, "value"):
-                    raise ValueError(
+                    raise TypeError(
                         f"controls[{control_name!r}]={control!r} is not allowed: a control needs a .value"
                     )
                 if hasattr(control, "continuous_update"):
@@ -378,7 +380,9 @@ class Explorer:
         self.status.value = f"{_format_settings({**values, **view})}: {how}"
 
     def _show_error(self, values: dict[str, Any], error: Exception) -> None:
-        reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+        """Print why the setting failed: an argument check's own sentence, else the error's type too."""
+        plain = isinstance(error, (ValueError, TypeError))
+        reason = str(error) if plain else f"{type(error).__name__}: {error}"
         message = f"Could not run this setting: {_format_settings(values)} — {reason}"
         self.last_result, self.last_drawing = None, None
         self.last_error = message

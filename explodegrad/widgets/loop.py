@@ -6,6 +6,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from explodegrad.core.checks import check_choice
 from explodegrad.core.config import NetConfig
 from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.plots.loop import plot_gradient_norms, plot_training_history
@@ -33,11 +34,7 @@ def training_settings(
     optimizer: str, lr: float, clipping: str, clip: float, steps: int, seed: int = 0
 ) -> TrainSettings:
     """The explorer's training settings: batches of 128, a record every 10 updates."""
-    if clipping not in CLIPPING:
-        raise ValueError(
-            f"clipping={clipping!r} is not supported: clipping must be one of "
-            f"{', '.join(repr(c) for c in CLIPPING)}"
-        )
+    clipping = check_choice("clipping", clipping, CLIPPING)
     return TrainSettings(
         optimizer=optimizer,
         lr=lr,
