@@ -1,6 +1,7 @@
 """Self-check exercises: every exercise accepts its reference, rejects a wrong answer with a hint."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -8,6 +9,8 @@ import torch
 
 from explodegrad.course import exercises
 from explodegrad.course.exercises import (
+    COMPUTED_ANSWERS,
+    EXERCISE_DATA,
     EXERCISES,
     AnswerFormatError,
     ChoiceAnswer,
@@ -23,9 +26,12 @@ from explodegrad.course.exercises import (
     choice,
     exercises_for,
     items,
+    load_chapter,
+    load_exercises,
     number,
     register,
     text,
+    with_choices,
 )
 
 ALL = sorted(EXERCISES)
@@ -125,6 +131,10 @@ def test_unknown_keys_and_chapters_list_what_is_available():
         ask("09", "anything")
     with pytest.raises(ValueError, match="chapter"):
         exercises_for("one")
+    with pytest.raises(TypeError, match="chapter"):
+        exercises_for(1.0)
+    with pytest.raises(TypeError, match="key"):
+        check("01", 3, 1)
 
 
 def test_ask_shows_the_question_and_how_to_answer():
@@ -161,6 +171,8 @@ def test_adding_an_exercise_takes_one_call(scratch_registry):
     assert check("08", "answer", 42) and not check("08", "answer", 41)
     with pytest.raises(ValueError, match="taken"):
         register(added)
+    with pytest.raises(TypeError, match="Exercise"):
+        register("answer")
 
 
 def test_a_custom_checker_needs_a_reference_answer(scratch_registry):
@@ -184,13 +196,21 @@ def test_a_custom_checker_needs_a_reference_answer(scratch_registry):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(key=""), dict(question="  "), dict(hint=None), dict(checker=42), dict(chapter="one")]
+    "kwargs, error",
+    [
+        (dict(key=""), ValueError),
+        (dict(question="  "), ValueError),
+        (dict(chapter="one"), ValueError),
+        (dict(hint=None), TypeError),
+        (dict(checker=42), TypeError),
+        (dict(chapter=1.5), TypeError),
+    ],
 )
-def test_exercise_rejects_bad_fields(kwargs):
+def test_exercise_rejects_bad_fields(kwargs, error):
     fields = (
         dict(chapter="08", key="k", question="q?", checker=number(1.0), hint="h", explanation="e") | kwargs
     )
-    with pytest.raises(ValueError, match=next(iter(kwargs))):
+    with pytest.raises(error, match=next(iter(kwargs))):
         Exercise(**fields)
 
 
@@ -207,6 +227,13 @@ def test_checker_factories_reject_bad_references():
         items("")
     with pytest.raises(AnswerFormatError):
         NumberAnswer(1.0)("one")
+    for wrong_type in (lambda: number("1.0"), lambda: number(1.0, rel_tol=None), lambda: choice(2)):
+        with pytest.raises(TypeError):
+            wrong_type()
+    with pytest.raises(TypeError, match="accepted"):
+        text("linear", 1)
+    with pytest.raises(TypeError, match="synonyms"):
+        items("he", synonyms={"kaiming": 1})
 
 
 def test_chapter_01_answers_agree_with_the_library():
@@ -225,3 +252,112 @@ def test_chapter_01_answers_agree_with_the_library():
     spread = scales.gradient_rms.max(axis=1) / scales.gradient_rms.min(axis=1)
     assert check("01", "init-stable", {name for name, s in zip(scales.inits, spread) if s < 10})
     assert check("01", "overflow-depth", math.floor(math.log10(torch.finfo(torch.float32).max)) + 1)
+
+
+# ----------------------------------------------------------------------------- the chapters' files
+
+CHAPTER_FILES = sorted(EXERCISE_DATA.glob("ch*.toml"))
+
+
+def test_there_is_one_file_per_chapter_and_each_registers_its_exercises():
+    assert [path.name for path in CHAPTER_FILES] == [f"ch{chapter}.toml" for chapter in chapters()]
+    loaded = [(e.chapter, e.key) for path in CHAPTER_FILES for e in load_chapter(path)]
+    assert loaded == list(EXERCISES)  # every exercise comes from its chapter's file, once, in file order
+    assert len(set(loaded)) == len(loaded) == 32
+
+
+@pytest.mark.parametrize("path", CHAPTER_FILES, ids=[p.name for p in CHAPTER_FILES])
+def test_a_chapter_file_holds_only_its_own_chapter(path):
+    chapter = re.fullmatch(r"ch(\d\d)\.toml", path.name).group(1)
+    found = load_chapter(path)
+    assert found and {e.chapter for e in found} == {chapter}
+    assert [e.key for e in found] == [e.key for e in exercises_for(chapter)]
+
+
+def test_computed_answers_are_the_formulas_the_explanations_state():
+    assert COMPUTED_ANSWERS["scalar chain 1.1 over 30 layers"]() == 1.1**30
+    assert COMPUTED_ANSWERS["batch-norm relu mean-field rate"]() == math.sqrt(math.pi / (math.pi - 1))
+    assert COMPUTED_ANSWERS["pythagorean block gsc k 3 branch 5"]() == pytest.approx(
+        math.sqrt(3.4), rel=1e-15
+    )
+    assert EXERCISES[("03", "bn-gsc-depth")].reference_answer == pytest.approx(1.2111739**49, rel=1e-5)
+    used = set()
+    for path in CHAPTER_FILES:
+        used |= set(re.findall(r'computed = "([^"]+)"', path.read_text(encoding="utf-8")))
+    assert used == set(COMPUTED_ANSWERS)  # no dead entries
+
+
+def test_choices_are_rendered_as_lettered_lines_under_the_question():
+    assert with_choices("Which?", ["one", "two"]) == "Which?\n\n(a) one  \n(b) two\n\n*(a letter)*"
+    assert EXERCISES[("04", "pseudo-linear")].checker.options == "abc"
+
+
+def write(folder, name, body):
+    path = folder / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+GOOD = """
+[[exercise]]
+key = "sum"
+question = "6 x 7? *(a number)*"
+answer = { number = 42 }
+hint = "Look again at section 'Sums'."
+explanation = "42."
+
+[[exercise]]
+key = "pick"
+question = "Which is even?"
+choices = ["three", "four"]
+answer = { choice = "b" }
+hint = "Look again at section 'Parity'."
+explanation = "Four."
+"""
+
+
+def test_a_new_chapter_file_is_one_table_per_exercise(tmp_path, scratch_registry):
+    write(tmp_path, "ch09.toml", GOOD)
+    added = load_exercises(tmp_path)
+    assert [(e.chapter, e.key) for e in added] == [("09", "sum"), ("09", "pick")]
+    assert check(9, "sum", 42) and not check(9, "sum", 41)
+    assert check("09", "pick", "b") and ask("09", "pick").text.endswith(
+        "(a) three  \n(b) four\n\n*(a letter)*"
+    )
+
+
+@pytest.mark.parametrize(
+    "name, body, error, match",
+    [
+        ("exercises.toml", GOOD, ValueError, "chNN.toml"),
+        ("ch09.toml", "[[exercise]\nkey = 1", ValueError, "ch09.toml is not valid TOML"),
+        ("ch09.toml", "title = 'x'", ValueError, "only \\[\\[exercise\\]\\]"),
+        ("ch09.toml", GOOD + GOOD, ValueError, "key='sum' appears twice"),
+        ("ch09.toml", GOOD.replace("hint", "tip", 1), ValueError, "unknown fields \\['tip'\\]"),
+        ("ch09.toml", GOOD.replace("number = 42", "number = '42'"), TypeError, "ch09.toml: value must be"),
+        ("ch09.toml", GOOD.replace("number = 42", "number = 42, choice = 'a'"), ValueError, "exactly one"),
+        ("ch09.toml", GOOD.replace("number = 42", "number = 42, synonyms = {}"), ValueError, "takes only"),
+        (
+            "ch09.toml",
+            GOOD.replace("number = 42", "computed = 'six times seven'"),
+            ValueError,
+            "known computed",
+        ),
+        ("ch09.toml", GOOD.replace('choices = ["three", "four"]\n', ""), ValueError, "choices"),
+        ("ch09.toml", GOOD.replace('"6 x 7? *(a number)*"', "6"), TypeError, "question must be a string"),
+        (
+            "ch09.toml",
+            GOOD.replace('["three", "four"]', '["three", 4]'),
+            TypeError,
+            "choices must be strings",
+        ),
+    ],
+)
+def test_a_bad_chapter_file_is_named_in_the_error(tmp_path, name, body, error, match):
+    with pytest.raises(error, match=match):
+        load_chapter(write(tmp_path, name, body))
+
+
+def test_loading_an_empty_folder_says_what_is_missing(tmp_path):
+    with pytest.raises(ValueError, match="chNN.toml"):
+        load_exercises(tmp_path)

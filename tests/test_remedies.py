@@ -8,6 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
+from explodegrad.claims import get_claim
+from explodegrad.claims.registry import Judgement
+from explodegrad.claims.remedies import REMEDIES, remedies_summary, remedy_row
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import gaussian_data
 from explodegrad.core.nets import build_from_config
@@ -21,10 +24,10 @@ from explodegrad.studies.remedies import (
     RemedyEvidence,
     clipping_evidence,
     collect_remedy_evidence,
+    find_evidence,
     initialization_evidence,
     normalization_evidence,
     optimizer_evidence,
-    remedies_summary,
     skip_comparison,
     skip_connection_evidence,
     width_evidence,
@@ -206,7 +209,7 @@ def test_evidence_from_a_survey_cites_its_numbers(data):
     assert norm.measured[1].with_remedy == survey.row("relu", "batch")["sign_diversity_last"]
     with pytest.raises(ValueError, match="not in this survey"):
         skip_connection_evidence(survey, "tanh", "none")
-    with pytest.raises(ValueError, match="survey"):
+    with pytest.raises(TypeError, match="survey"):
         normalization_evidence(survey.table)
 
 
@@ -228,33 +231,68 @@ def test_initialization_width_and_optimizer_evidence(orthogonal, width_depth, da
     assert optimizer.measured[2].without == study.histories[("sgd", 0)].final_train_error
     with pytest.raises(ValueError, match="remedy='rmsprop'"):
         optimizer_evidence(study, data, remedy="rmsprop")
+    for wrong_type in (
+        lambda: initialization_evidence(width_depth),
+        lambda: width_evidence(orthogonal),
+        lambda: optimizer_evidence(orthogonal, data),
+        lambda: find_evidence([init, width], 3),
+    ):
+        with pytest.raises(TypeError):
+            wrong_type()
+    assert find_evidence([init, width], "width") is width
 
 
-def test_summary_table_lists_every_remedy_with_its_numbers():
+def test_summary_table_states_claims_and_lists_every_remedy_with_its_numbers():
     items = [
         RemedyEvidence(
-            "skip",
+            "skip connections (ResNet)",
             "a vs b",
-            "explosion",
-            "depth",
             "05",
             (Measured("GSC", 14.25, 2.5), Measured("error", 0.5, float("nan"))),
         ),
-        RemedyEvidence("width", "c vs d", "compounding", "features", "07", (Measured("steps", 120, 40),)),
+        RemedyEvidence("width instead of depth", "c vs d", "07", (Measured("steps", 120, 40),)),
     ]
-    summary = remedies_summary(items)
+    judged = Judgement("05/resnets-explode-far-less", "The ResNets explode less.", "holds", "0.1 < 0.5", {})
+    summary = remedies_summary(items, [judged])
     assert list(summary.table.columns) == ["remedy", "touches", "does_not_touch", "evidence", "chapters"]
     assert summary.table.loc[0, "evidence"] == (
         "a vs b: GSC: 14.2 without, 2.5 with; error: 0.5 without, n/a with"
     )
     assert summary.table.loc[1, "evidence"] == "c vs d: steps: 120 without, 40 with"
+    # a judged claim brings its sentence and verdict, an unjudged one its registry sentence
+    assert summary.table.loc[0, "touches"] == (
+        "exploding gradients — The ResNets explode less. (✅ holds: 05/resnets-explode-far-less)"
+    )
+    assert summary.table.loc[0, "does_not_touch"].endswith(
+        f"{get_claim('06/resnet-short-paths').sentence} (claim 06/resnet-short-paths, not judged here)"
+    )
+    assert summary.table.loc[1, "does_not_touch"].startswith("what depth buys")  # descriptive, no claim
     assert len(summary.measurements) == 3
     assert list(summary.measurements["quantity"]) == ["GSC", "error", "steps"]
-    assert "touches:      explosion" in summary.summary()
+    assert "touches:      exploding gradients — The ResNets explode less." in summary.summary()
     with pytest.raises(ValueError, match="evidence"):
         remedies_summary([])
-    with pytest.raises(ValueError, match="evidence"):
+    with pytest.raises(TypeError, match="RemedyEvidence"):
         remedies_summary(["skip"])
+    with pytest.raises(ValueError, match="'layer normalization' is not allowed"):
+        remedies_summary([RemedyEvidence("layer normalization", "e vs f", "03", ())])
+    with pytest.raises(TypeError, match="Judgement"):
+        remedies_summary(items, ["05/resnets-explode-far-less"])
+
+
+def test_every_remedy_row_is_backed_by_registered_claims_and_matches_its_evidence():
+    for row in REMEDIES:
+        for claim_id in row.touches_claims + row.does_not_touch_claims:
+            assert get_claim(claim_id).sentence  # a ValueError here names an unknown id
+        assert remedy_row(RemedyEvidence(f"{row.remedy} (x)", "a vs b", "07", ())) is row
+    assert [row.remedy for row in REMEDIES] == [
+        "skip connections",
+        "orthogonal initial state",
+        "batch normalization",
+        "gradient clipping",
+        "adaptive optimizer",
+        "width instead of depth",
+    ]
 
 
 def test_architecture_name_names_the_initializer():
@@ -298,5 +336,5 @@ def test_skip_comparison_pairs_plain_and_residual_rows(data):
     )
     with pytest.raises(ValueError, match="residual=\\(False, True\\)"):
         skip_comparison(plain_only)
-    with pytest.raises(ValueError, match="survey"):
+    with pytest.raises(TypeError, match="survey"):
         skip_comparison(survey.table)

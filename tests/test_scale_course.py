@@ -145,6 +145,10 @@ def test_setup_refuses_bad_input():
         course.setup(seed=-1, quiet=True)
     with pytest.raises(ValueError, match="device='tpu'"):
         course.setup(device="tpu", quiet=True)
+    with pytest.raises(TypeError, match="scale"):
+        course.setup(scale=20, quiet=True)
+    with pytest.raises(TypeError, match="quiet"):
+        course.setup(quiet="yes")
 
 
 def test_measure_layer_rms_is_layer_rms_of_a_traced_network():

@@ -9,7 +9,8 @@ with one line quoting the numbers. Notebooks print the verdict next to the sente
     claims.show(optimizers, "03/adaptive-optimizers-still-explode")
 
 and ``python -m explodegrad claims --scale quick`` judges them all. Thresholds live in
-:mod:`explodegrad.claims.thresholds`.
+:mod:`explodegrad.claims.thresholds`; the remedies table (:func:`remedies_summary`) states its
+results through these claims.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from explodegrad.claims.evidence import STUDIES, EvidenceSetting, clear_cache, s
 from explodegrad.claims.explosion import definition as exploding_definition
 from explodegrad.claims.explosion import explodes
 from explodegrad.claims.registry import CHAPTERS, Claim, Judgement, all_claims, get_claim, judge
+from explodegrad.claims.remedies import REMEDIES, RemediesSummary, remedies_summary
 from explodegrad.claims.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS, Check
 
 
@@ -89,6 +91,8 @@ __all__ = [
     "HOLDS",
     "INCONCLUSIVE",
     "Judgement",
+    "REMEDIES",
+    "RemediesSummary",
     "STUDIES",
     "VERDICTS",
     "all_claims",
@@ -99,6 +103,7 @@ __all__ = [
     "explodes",
     "get_claim",
     "judge",
+    "remedies_summary",
     "setting",
     "show",
     "study",

@@ -64,7 +64,15 @@ def setup(
         device: ``"auto"``, ``"cuda"``, ``"mps"`` or ``"cpu"`` (default: ``$EXPLODEGRAD_DEVICE``,
             then auto).
         quiet: do not print.
+
+    Raises:
+        TypeError: for an argument of the wrong type (e.g. ``scale=20``).
+        ValueError: for an unknown scale or device name, or a negative seed.
     """
+    if scale is not None and not isinstance(scale, (str, Scale)):
+        raise TypeError(f"scale must be 'quick', 'paper', a Scale or None, got {type(scale).__name__}")
+    if not isinstance(quiet, bool):
+        raise TypeError(f"quiet must be True or False, got {type(quiet).__name__}")
     seed = seed_everything(seed)
     if isinstance(scale, str):
         scale = check_choice("scale", scale, tuple(SCALES))

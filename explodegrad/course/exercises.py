@@ -7,18 +7,24 @@ A wrong answer gets a hint that points back to the section that teaches the idea
     ask("01", "chain-gradient")              # shows the question
     check("01", "chain-gradient", 1.1**30)   # ✅ Correct: ...
 
-Adding an exercise is one :func:`register` call::
+The questions, answers, hints and explanations are data: one TOML file per chapter in
+``explodegrad/course/exercise_data/`` (``ch01.toml`` ... ``ch07.toml``), read once on import.
+Adding an exercise is one ``[[exercise]]`` table there::
 
-    register(Exercise(
-        chapter="03", key="my-key", question="...?",
-        checker=number(1.21, rel_tol=0.02),   # or text(...), choice("b"), items(...)
-        hint="Look again at section 'X': ...",
-        explanation="Because ...",
-    ))
+    [[exercise]]
+    key = "my-key"
+    question = "How much ...? *(a number)*"
+    answer = { number = 1.21, rel_tol = 0.02 }
+    hint = "Look again at section 'X': ..."
+    explanation = "Because ..."
 
-Answers may be numbers (relative tolerance), words (case-insensitive, with synonyms), a
-letter for a multiple choice, or a set of names; any callable ``answer -> bool`` works too
-(then give ``reference_answer``).
+An ``answer`` is one of ``number`` (with optional ``rel_tol``, ``abs_tol``), ``computed`` (the
+name of a reference in :data:`COMPUTED_ANSWERS`, for answers that are formulas or library
+values; tolerances as for ``number``), ``text`` (accepted words, the first is the reference),
+``choice`` (the right letter; the exercise then lists its ``choices``, which are rendered as
+(a), (b), ... under the question) or ``items`` (a set of names, with optional ``synonyms``).
+In code, :func:`register` adds an :class:`Exercise` whose checker may be any callable
+``answer -> bool`` (then give ``reference_answer``).
 """
 
 from __future__ import annotations
@@ -26,12 +32,37 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import string
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from explodegrad.measures.dilution import pythagorean_block_gsc
+from explodegrad.studies.survey import BATCHNORM_RELU_MEAN_FIELD_RATE
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 #: Every registered exercise, by (chapter, key).
 EXERCISES: dict[tuple[str, str], Exercise] = {}
+
+#: Where the chapters' exercise files live (``ch01.toml`` ...), shipped as package data.
+EXERCISE_DATA = Path(__file__).with_name("exercise_data")
+
+#: Reference answers that are computed rather than written down, by the name an exercise file
+#: gives as ``answer.computed``; library values come from the library, so they cannot drift.
+COMPUTED_ANSWERS: dict[str, Callable[[], float]] = {
+    "scalar chain 1.1 over 30 layers": lambda: 1.1**30,
+    "linear rnn 0.9 over 20 steps": lambda: 0.9**20,
+    "rate 1.2 over 30 layers": lambda: 1.2**30,
+    "batch-norm relu mean-field rate": lambda: BATCHNORM_RELU_MEAN_FIELD_RATE,
+    "batch-norm relu mean-field rate over 49 layers": lambda: BATCHNORM_RELU_MEAN_FIELD_RATE**49,
+    "pythagorean block gsc k 3 branch 5": lambda: pythagorean_block_gsc(3.0, 5.0),
+}
 
 
 # ----------------------------------------------------------------------------- answer checkers
@@ -154,24 +185,38 @@ class SetAnswer:
 
 def number(value: float, rel_tol: float = 0.01, abs_tol: float = 0.0) -> NumberAnswer:
     """A checker accepting numbers within ``rel_tol`` (relative) or ``abs_tol`` of ``value``."""
-    if not isinstance(value, numbers.Real) or not math.isfinite(value):
+    for name, given in (("value", value), ("rel_tol", rel_tol), ("abs_tol", abs_tol)):
+        if isinstance(given, bool) or not isinstance(given, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(given).__name__}")
+    if not math.isfinite(value):
         raise ValueError(f"value={value!r} is not allowed: value must be a finite number")
     if rel_tol < 0 or abs_tol < 0:
         raise ValueError(f"rel_tol={rel_tol!r}, abs_tol={abs_tol!r} are not allowed: tolerances must be >= 0")
     return NumberAnswer(float(value), float(rel_tol), float(abs_tol))
 
 
+def _check_names(argument: str, names: tuple[Any, ...]) -> None:
+    """``TypeError`` unless every one of ``names`` is a string."""
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"{argument} must be strings, got {type(name).__name__} {name!r}")
+
+
 def text(*accepted: str) -> TextAnswer:
     """A checker accepting any of the given words or phrases (the first is the reference)."""
-    if not accepted or not all(isinstance(a, str) and a.strip() for a in accepted):
+    _check_names("accepted", accepted)
+    if not accepted or not all(a.strip() for a in accepted):
         raise ValueError(f"accepted={accepted!r} is not allowed: give at least one non-empty string")
     return TextAnswer(tuple(accepted))
 
 
 def choice(correct: str, options: str = "abcd") -> ChoiceAnswer:
     """A checker for a multiple choice whose right letter is ``correct``."""
+    for name, given in (("correct", correct), ("options", options)):
+        if not isinstance(given, str):
+            raise TypeError(f"{name} must be a string of letters, got {type(given).__name__}")
     options = options.lower()
-    if not isinstance(correct, str) or correct.lower() not in options or len(correct) != 1:
+    if correct.lower() not in options or len(correct) != 1:
         raise ValueError(
             f"correct={correct!r} is not allowed: correct must be one of the letters {', '.join(options)}"
         )
@@ -180,7 +225,12 @@ def choice(correct: str, options: str = "abcd") -> ChoiceAnswer:
 
 def items(*accepted: str, synonyms: Mapping[str, str] | None = None) -> SetAnswer:
     """A checker accepting exactly the set of names ``accepted`` (order and case ignored)."""
-    if not accepted or not all(isinstance(a, str) and a.strip() for a in accepted):
+    _check_names("accepted", accepted)
+    if synonyms is not None and not (
+        isinstance(synonyms, Mapping) and all(isinstance(s, str) for pair in synonyms.items() for s in pair)
+    ):
+        raise TypeError(f"synonyms must map names to names (strings), got {synonyms!r}")
+    if not accepted or not all(a.strip() for a in accepted):
         raise ValueError(f"accepted={accepted!r} is not allowed: give at least one non-empty name")
     return SetAnswer(frozenset(accepted), dict(synonyms or {}))
 
@@ -190,7 +240,9 @@ def items(*accepted: str, synonyms: Mapping[str, str] | None = None) -> SetAnswe
 
 def normalize_chapter(chapter: Any) -> str:
     """``1``, ``"1"`` and ``"01"`` all mean chapter ``"01"``; ``ValueError`` otherwise."""
-    if isinstance(chapter, bool) or not isinstance(chapter, (int, str)) or not str(chapter).strip().isdigit():
+    if isinstance(chapter, bool) or not isinstance(chapter, (int, str)):
+        raise TypeError(f"chapter must be a chapter number such as 1 or '01', got {type(chapter).__name__}")
+    if not str(chapter).strip().isdigit():
         raise ValueError(
             f"chapter={chapter!r} is not allowed: chapter must be a chapter number such as 1 or '01'"
         )
@@ -281,10 +333,12 @@ class Exercise:
         object.__setattr__(self, "chapter", normalize_chapter(self.chapter))
         for name in ("key", "question", "hint", "explanation"):
             value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+            if not value.strip():
                 raise ValueError(f"{name}={value!r} is not allowed: {name} must be a non-empty string")
         if not callable(self.checker):
-            raise ValueError(f"checker={self.checker!r} is not allowed: checker must be callable")
+            raise TypeError(f"checker must be callable (answer -> bool), got {type(self.checker).__name__}")
         if self.reference_answer is None:
             reference = getattr(self.checker, "reference", None)
             if reference is None:
@@ -323,7 +377,7 @@ class Exercise:
 def register(exercise: Exercise) -> Exercise:
     """Add ``exercise`` to :data:`EXERCISES` and return it; a taken (chapter, key) is a ``ValueError``."""
     if not isinstance(exercise, Exercise):
-        raise ValueError(f"exercise={exercise!r} is not allowed: register takes an Exercise")
+        raise TypeError(f"exercise must be an Exercise, got {type(exercise).__name__}")
     slot = (exercise.chapter, exercise.key)
     if slot in EXERCISES:
         raise ValueError(f"key={exercise.key!r} is taken in chapter {exercise.chapter}: choose another key")
@@ -350,6 +404,8 @@ def exercises_for(chapter: Any) -> list[Exercise]:
 
 def get_exercise(chapter: Any, key: str) -> Exercise:
     """The exercise (chapter, key); ``ValueError`` listing the chapter's keys when unknown."""
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a string such as 'chain-gradient', got {type(key).__name__}")
     listed = exercises_for(chapter)
     for exercise in listed:
         if exercise.key == key:
@@ -370,501 +426,142 @@ def check(chapter: Any, key: str, answer: Any) -> Feedback:
     return get_exercise(chapter, key).check(answer)
 
 
-# ----------------------------------------------------------------------------- chapter 01
+# ----------------------------------------------------------------------------- the chapters' files
 
-register(
-    Exercise(
-        chapter="01",
-        key="chain-gradient",
-        question="A chain of 30 layers multiplies its input by w = 1.1 at every layer. By what factor "
-        "is the gradient dy/dx multiplied? *(a number)*",
-        checker=number(1.1**30, rel_tol=0.01),
-        hint="Look again at section 'A scalar chain': the gradient is a product of L copies of w, "
-        "one per layer (`scalar_chain(1.1, 30)` computes it).",
-        explanation="dy/dx = w^L = 1.1^30 ≈ 17.4: ten percent per layer compounds to a factor 17 "
-        "over 30 layers.",
-    )
-)
-register(
-    Exercise(
-        chapter="01",
-        key="vanishing-depth",
-        question="In a scalar chain with w = 0.5, after how many layers does the gradient first drop "
-        "below one millionth (1e-6)? *(a whole number)*",
-        checker=number(20, rel_tol=0.0),
-        hint="Look again at section 'A scalar chain': the gradient after L layers is 0.5^L; find the "
-        "first L with 0.5^L < 1e-6 (that is, L > log(1e-6) / log(0.5)).",
-        explanation="0.5^19 ≈ 1.9e-6 but 0.5^20 ≈ 9.5e-7: halving twenty times loses six orders of "
-        "magnitude. Factors below 1 make gradients vanish just as fast as factors above 1 "
-        "make them explode.",
-    )
-)
-register(
-    Exercise(
-        chapter="01",
-        key="overflow-depth",
-        question="float32 holds numbers up to about 3.4e38. A signal of size 1 is multiplied by 10 at "
-        "every layer. At which depth does it first overflow to inf? *(a whole number)*",
-        checker=number(39, rel_tol=0.0),
-        hint="Look again at section 'Numbers overflow' (`find_overflow`): after L layers the signal "
-        "is 10^L; find the first L with 10^L > 3.4e38.",
-        explanation="10^38 < 3.4e38 < 10^39, so depth 39. A real network overflows a few layers "
-        "earlier: its inputs and sums start larger than 1.",
-    )
-)
-register(
-    Exercise(
-        chapter="01",
-        key="gd-threshold",
-        question="Gradient descent on the loss 0.5·(x² + 20·y²). Above which learning rate does it "
-        "diverge? *(a number)*",
-        checker=number(0.1, rel_tol=0.01),
-        hint="Look again at section 'Overshooting': each step multiplies y by (1 − lr·20); it grows "
-        "when |1 − lr·20| > 1, i.e. when lr > 2 / (largest curvature).",
-        explanation="lr > 2/20 = 0.1 diverges: the steep direction overshoots further at every step, "
-        "even though the flat direction (curvature 1) would still want a larger step.",
-    )
-)
-register(
-    Exercise(
-        chapter="01",
-        key="linear-rnn",
-        question="A linear RNN's recurrent matrix is 0.9 × an orthogonal matrix. How large is "
-        "||d h_T / d h_{T−20}||_qm, the gradient 20 steps back? *(a number)*",
-        checker=number(0.9**20, rel_tol=0.01),
-        hint="Look again at section 'Recurrent networks': backpropagation through time multiplies "
-        "the same matrix once per step, and an orthogonal matrix keeps norms, so only the 0.9 "
-        "counts: radius^t.",
-        explanation="0.9^20 ≈ 0.12: a recurrent network is a deep network with one shared matrix, so "
-        "its spectral radius decides explosion (> 1) or vanishing (< 1) over time.",
-    )
-)
-register(
-    Exercise(
-        chapter="01",
-        key="init-stable",
-        question="In a 20-layer ReLU network of width 100, which of the initializers 'gaussian' "
-        "(std 1), 'xavier' and 'he' keep the gradient's RMS within a factor 10 from the "
-        "output to the first layer? *(a set of names, e.g. {'xavier', 'he'})*",
-        checker=items("he", synonyms={"kaiming": "he", "glorot": "xavier", "he init": "he"}),
-        hint="Look again at section 'Remedies: initialization' (`init_scales`): a naive std-1 "
-        "draw multiplies scales by about sqrt(width/2) per ReLU layer; Xavier's variance is "
-        "half of what ReLU needs, so each layer loses a factor sqrt(2).",
-        explanation="Only He: std sqrt(2/fan_in) makes up for ReLU zeroing half its inputs. Xavier "
-        "shrinks the gradient by about sqrt(2)^19 ≈ 700 over 20 layers; std 1 explodes it.",
-    )
-)
+#: The kinds of ``answer`` an exercise file may give, and the other keys each kind allows.
+ANSWER_KINDS: dict[str, tuple[str, ...]] = {
+    "number": ("rel_tol", "abs_tol"),
+    "computed": ("rel_tol", "abs_tol"),
+    "text": (),
+    "choice": (),
+    "items": ("synonyms",),
+}
+_EXERCISE_FIELDS = ("key", "question", "choices", "answer", "hint", "explanation")
+_CHAPTER_FILE = re.compile(r"ch(\d\d)\.toml")
 
 
-register(
-    Exercise(
-        chapter="01",
-        key="clip-norm",
-        question="A gradient has norm 50. You clip it by norm with threshold 1. What is its norm "
-        "afterwards? *(a number)*",
-        checker=number(1.0, rel_tol=0.01),
-        hint="Look again at section 'Remedies: gradient clipping': clipping by norm rescales the "
-        "whole gradient so that its norm is at most the threshold, keeping its direction.",
-        explanation="1: the gradient is divided by 50, so it points the same way but the step it "
-        "produces is bounded, whatever happened in the backward pass.",
-    )
-)
+def with_choices(stem: str, choices: list[str]) -> str:
+    """The question with its options under it as (a), (b), ... and the answer format."""
+    options = "  \n".join(f"({letter}) {option}" for letter, option in zip(string.ascii_lowercase, choices))
+    return f"{stem}\n\n{options}\n\n*(a letter)*"
 
 
-# ----------------------------------------------------------------------------- chapter 02
-
-register(
-    Exercise(
-        chapter="02",
-        key="gsc-relative",
-        question="GSC(k, l) = 30. You perturb f_k by a small random amount, 1% of its size. By about "
-        "how many percent does f_l move? *(a number, in percent)*",
-        checker=number(30, rel_tol=0.02),
-        hint="Look again at section 'What the GSC measures': GSC(k, l) is the ratio of relative "
-        "changes, (||Δf_l|| / ||f_l||) / (||Δf_k|| / ||f_k||).",
-        explanation="30 × 1% = 30%: a small relative change far from the output becomes a large "
-        "relative change near it. That is what 'exploding' means in a scale-free way.",
-    )
-)
-register(
-    Exercise(
-        chapter="02",
-        key="rescaling",
-        question="Layer k's output is multiplied by 10 and the next layer's weights are divided by 10, "
-        "so the network computes exactly the same function. What happens?\n\n"
-        "(a) the raw gradient ||d loss / d f_k|| and GSC(k, 0) both shrink 10×  \n"
-        "(b) the raw gradient shrinks 10×, the GSC does not change  \n"
-        "(c) the raw gradient and the GSC both grow 10×  \n"
-        "(d) neither changes\n\n*(a letter)*",
-        checker=choice("b"),
-        hint="Look again at section 'Why not the raw gradient?': the Jacobian from f_k shrinks 10× "
-        "while ||f_k|| grows 10×; the GSC multiplies the two.",
-        explanation="The raw gradient depends on how a layer happens to be scaled; the GSC, "
-        "||J||_qm · ||f_k|| / ||f_l||, does not, so it measures the network's function "
-        "rather than its parametrization.",
-    )
-)
-register(
-    Exercise(
-        chapter="02",
-        key="orthogonal",
-        question="An orthogonal linear network: every layer is a square orthogonal matrix and there is "
-        "no nonlinearity. What is GSC(k, l) for every pair k > l ≥ 1? *(a number)*",
-        checker=number(1.0, rel_tol=1e-6),
-        hint="Look again at section 'Defining the GSC': an orthogonal Jacobian has ||J||_qm = 1, and "
-        "orthogonal layers keep ||f_k|| = ||f_l||.",
-        explanation="GSC = 1 · ||f_k|| / ||f_l|| = 1 everywhere: no explosion at all, the ideal the "
-        "orthogonal initial state of chapter 07 recreates for ReLU networks.",
-    )
-)
-register(
-    Exercise(
-        chapter="02",
-        key="rate-ratio",
-        question="If GSC(k, 0) ≈ 1.2^k, how many times larger is the GSC at layer 40 than at layer 10? "
-        "*(a number)*",
-        checker=number(1.2**30, rel_tol=0.01),
-        hint="Look again at section 'The explosion rate': GSC(k, 0) ≈ c·r^k, so the ratio between "
-        "layers 40 and 10 is r^(40 − 10); c cancels.",
-        explanation="1.2^30 ≈ 237: a modest 20% per layer compounds to more than two orders of "
-        "magnitude across 30 layers.",
-    )
-)
-register(
-    Exercise(
-        chapter="02",
-        key="name-it",
-        question="The GSC grows like c·r^(k − l). What is the phenomenon called when r > 1? "
-        "*(a word or two)*",
-        checker=text(
-            "exploding gradients",
-            "exploding gradient",
-            "gradient explosion",
-            "explosion",
-            "exploding",
-            "the exploding gradient problem",
-            "exploding gradient problem",
-        ),
-        hint="Look again at section 'The explosion rate': r > 1 means the GSC multiplies by r at every "
-        "layer going back from the output.",
-        explanation="Exploding gradients, in the paper's scale-free sense: the GSC grows "
-        "exponentially with the distance between layers.",
-    )
-)
+def _expect(where: str, name: str, value: Any, kind: type) -> None:
+    """``TypeError`` naming ``where`` and ``name`` unless ``value`` is a ``kind``."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{where}: {name} must be {kind.__name__}, got {value!r}")
 
 
-# ----------------------------------------------------------------------------- chapters 03 - 07
-
-register(
-    Exercise(
-        chapter="03",
-        key="bn-relu-rate",
-        question="By the paper's mean-field argument, by what factor does the GSC of a batch-"
-        "normalized ReLU network grow per layer? *(a number)*",
-        checker=number(math.sqrt(math.pi / (math.pi - 1)), rel_tol=0.02),
-        hint="Look again at section 'Batch normalization causes it': the mean-field estimate "
-        "is sqrt(π / (π − 1)), and the measured rate of the relu/batch row agrees with it.",
-        explanation="sqrt(π / (π − 1)) ≈ 1.21 per layer: a factor 1.21^50 ≈ 14,000 over 50 layers, even "
-        "though batch norm keeps every layer's activations at unit scale. (The table's "
-        "GSC(input, 0) of about 3,300 is smaller because it also holds the fit's constant c, "
-        "which is below 1 here: the rate is what each layer adds.)",
-    )
-)
-register(
-    Exercise(
-        chapter="03",
-        key="bn-gsc-depth",
-        question="A batch-normalized ReLU network explodes at r ≈ 1.21 per layer. About how large is "
-        "GSC(k, l) for two layers 49 apart (take the constant c ≈ 1)? *(a number)*",
-        checker=number(math.sqrt(math.pi / (math.pi - 1)) ** 49, rel_tol=0.15),
-        hint="Look again at section 'The GSC layer by layer': exploding gradients with rate r mean "
-        "GSC(k, l) ≈ c·r^(k − l); across 49 layers that is r^49 (take c ≈ 1).",
-        explanation="1.21^49 ≈ 11,000: a small relative change of the first layer moves the output "
-        "about ten thousand times as much, relatively.",
-    )
-)
-register(
-    Exercise(
-        chapter="03",
-        key="worst-norm",
-        question="In the table of 3 activations × 3 normalizations, which normalization gives the "
-        "ReLU network by far the largest GSC from the input to the loss? *(a word)*",
-        checker=text(
-            "batch", "batch norm", "batch normalization", "batchnorm", "batch-norm", "batch normalisation"
-        ),
-        hint="Look again at section 'The table': compare the rows relu/none, relu/batch and "
-        "relu/layer in the column GSC(input, 0).",
-        explanation="Batch normalization: it keeps activations at unit scale, yet it is what makes "
-        "the ReLU network's gradients explode. Normalizing the forward pass does not "
-        "normalize the backward pass.",
-    )
-)
-register(
-    Exercise(
-        chapter="03",
-        key="adam",
-        question="You switch from SGD to Adam, which rescales every parameter's step by its own "
-        "running gradient size. What happens to the exploding gradients?\n\n"
-        "(a) they disappear: Adam's steps no longer depend on the gradient's size  \n"
-        "(b) they stay: the GSC measures the network's function, and its rate stays above "
-        "the exploding threshold during training  \n"
-        "(c) they turn into vanishing gradients\n\n*(a letter)*",
-        checker=choice("b", options="abc"),
-        hint="Look again at section 'Adam and RMSprop do not remove it': follow GSC(L, 0) during "
-        "training under each optimizer.",
-        explanation="Adam changes how big a step is, not how strongly a small relative change of a "
-        "lower layer is amplified on its way to the loss: after training the fitted rate "
-        "stays above the exploding threshold in every seed (claim "
-        "03/adaptive-optimizers-still-explode).",
-    )
-)
-register(
-    Exercise(
-        chapter="03",
-        key="depth-error",
-        question="At the quick scale, the two exploding architectures end the depth study's largest "
-        "depth with a clearly higher training error than tanh without normalization. What "
-        "does that show?\n\n"
-        "(a) exploding gradients limit the trainable depth: the paper's claim, measured  \n"
-        "(b) with two learning rates and 200 steps on digits, the exploding networks are "
-        "harder to train deep; a depth limit would need a wider rate grid, more steps and "
-        "harder data  \n"
-        "(c) nothing: every architecture fits the training set\n\n*(a letter)*",
-        checker=choice("b", options="abc"),
-        hint="Look again at section 'Training error against depth': how many learning rates were "
-        "tried, for how many steps, and is the ordering by the size of the GSC?",
-        explanation="A higher error after 200 steps at the better of two rates can also mean 'needed "
-        "another rate or more steps', and tanh/layer (a GSC of a few) can end worse than "
-        "relu/batch (hundreds). It is evidence about this budget, not a measured depth "
-        "limit.",
-    )
-)
+def answer_checker(answer: Mapping[str, Any], choices: list[str] | None = None) -> Callable[[Any], bool]:
+    """The checker an exercise file's ``answer`` table describes (see the module docstring)."""
+    if not isinstance(answer, Mapping):
+        raise TypeError(f"answer must be a table such as {{ number = 1.0 }}, got {answer!r}")
+    kinds = [kind for kind in ANSWER_KINDS if kind in answer]
+    if len(kinds) != 1:
+        raise ValueError(
+            f"answer={dict(answer)!r} is not allowed: give exactly one of {', '.join(ANSWER_KINDS)}"
+        )
+    kind = kinds[0]
+    extra = set(answer) - {kind, *ANSWER_KINDS[kind]}
+    if extra:
+        raise ValueError(
+            f"answer={dict(answer)!r} is not allowed: a {kind} answer takes only "
+            f"{', '.join((kind, *ANSWER_KINDS[kind]))}"
+        )
+    if (kind == "choice") != (choices is not None):
+        raise ValueError(
+            "choices: a choice answer needs the exercise's choices, and only a choice answer has them"
+        )
+    value = answer[kind]
+    if kind in ("number", "computed"):
+        tolerances = {name: answer[name] for name in ANSWER_KINDS[kind] if name in answer}
+        if kind == "computed":
+            _expect("answer", "computed", value, str)
+            if value not in COMPUTED_ANSWERS:
+                raise ValueError(
+                    f"computed={value!r} is not allowed: known computed answers are "
+                    f"{', '.join(repr(name) for name in COMPUTED_ANSWERS)}"
+                )
+            value = COMPUTED_ANSWERS[value]()
+        return number(value, **tolerances)
+    if kind == "choice":
+        _expect("answer", "choices", choices, list)
+        _check_names("choices", tuple(choices))
+        if len(choices) < 2:
+            raise ValueError(f"choices={choices!r} is not allowed: give at least two options")
+        return choice(value, string.ascii_lowercase[: len(choices)])
+    _expect("answer", kind, value, list)
+    if kind == "text":
+        return text(*value)
+    return items(*value, synonyms=answer.get("synonyms"))
 
 
-# ----------------------------------------------------------------------------- chapters 04 - 07
+def exercise_from_table(chapter: str, table: Mapping[str, Any]) -> Exercise:
+    """One ``[[exercise]]`` table of a chapter's file as an :class:`Exercise` (not registered)."""
+    if not isinstance(table, Mapping):
+        raise TypeError(f"an exercise must be a table, got {table!r}")
+    unknown = set(table) - set(_EXERCISE_FIELDS)
+    missing = {"key", "question", "answer", "hint", "explanation"} - set(table)
+    if unknown or missing:
+        raise ValueError(
+            f"exercise {table.get('key')!r}: unknown fields {sorted(unknown)}, "
+            f"missing fields {sorted(missing)}; "
+            f"the fields are {', '.join(_EXERCISE_FIELDS)}"
+        )
+    choices = table.get("choices")
+    checker = answer_checker(table["answer"], choices)
+    question = table["question"]
+    if choices is not None:
+        _expect("exercise", "question", question, str)
+        question = with_choices(question, choices)
+    return Exercise(
+        chapter=chapter,
+        key=table["key"],
+        question=question,
+        checker=checker,
+        hint=table["hint"],
+        explanation=table["explanation"],
+    )
 
-register(
-    Exercise(
-        chapter="04",
-        key="sign-diversity",
-        question="A neuron's pre-activation is positive on 90 of 100 inputs and negative on 10. What "
-        "is its sign diversity? *(a number)*",
-        checker=number(0.1, rel_tol=0.01),
-        hint="Look again at section 'Spread and sign diversity': min(P, N) / (P + N), with P and N "
-        "the counts of positive and negative pre-activations.",
-        explanation="min(90, 10) / 100 = 0.1: the neuron is nearly always on, so on this batch a ReLU "
-        "there acts almost like a linear function (a collapsing domain).",
-    )
-)
-register(
-    Exercise(
-        chapter="04",
-        key="pseudo-linear",
-        question="A ReLU neuron's pre-activation is positive on every input of the batch (sign "
-        "diversity 0). On that batch the neuron acts like:\n\n"
-        "(a) the zero function  \n(b) a linear function  \n(c) a step function\n\n"
-        "*(a letter)*",
-        checker=choice("b", options="abc"),
-        hint="Look again at section 'Pseudo-linearity': relu(u) = u whenever u > 0.",
-        explanation="relu(u) = u on every input, so the neuron is exactly linear there: layers whose "
-        "neurons rarely change sign add little nonlinearity (pseudo-linearity).",
-    )
-)
-register(
-    Exercise(
-        chapter="04",
-        key="collapse-depth",
-        question="A 20-layer network acts as an affine map on its data in its top 15 layers (they "
-        "are pseudo-linear there). Affine maps compose into one affine map. At most how "
-        "many layers does a network need to compute the same function on that data? "
-        "*(a whole number)*",
-        checker=number(6, rel_tol=0.0),
-        hint="Look again at section 'Pseudo-linearity': the bottom 5 layers stay as they are; the "
-        "top 15 affine layers merge into a single affine layer.",
-        explanation="5 + 1 = 6 layers: a network that is pseudo-linear beyond depth k can do no more "
-        "than a network about k layers deep, whatever its nominal depth.",
-    )
-)
-register(
-    Exercise(
-        chapter="04",
-        key="tradeoff",
-        question="Compare relu/none with relu/batch in this chapter's table. Batch normalization:\n\n"
-        "(a) prevents exploding gradients but lets the domain collapse  \n"
-        "(b) keeps the domain from collapsing but makes the gradients explode  \n"
-        "(c) fixes both  \n(d) fixes neither\n\n*(a letter)*",
-        checker=choice("b"),
-        hint="Look again at section 'The tradeoff': read the GSC column and the sign-diversity column "
-        "of the rows relu/none and relu/batch.",
-        explanation="Batch norm re-centres every layer, so neurons keep changing sign (no collapse), "
-        "and that very re-centring makes the GSC grow about 1.21 times per layer: the "
-        "paper's tradeoff between the two pathologies.",
-    )
-)
-register(
-    Exercise(
-        chapter="05",
-        key="dilution",
-        question="A residual block b(x) = x + r(x) has r(x) orthogonal to x, ||x|| = 3·||r(x)||, and "
-        "the residual branch has GSC 5. What is the block's GSC? *(a number)*",
-        checker=number(math.sqrt((9 + 25) / 10), rel_tol=0.01),
-        hint="Look again at section 'The Pythagorean argument': "
-        "GSC_b² = (k² + GSC_r²) / (k² + 1) with k = ||x|| / ||r(x)||.",
-        explanation="sqrt((9 + 25) / 10) ≈ 1.84, far below the branch's 5: the skip connection dilutes "
-        "the branch's explosion.",
-    )
-)
-register(
-    Exercise(
-        chapter="05",
-        key="dilution-limit",
-        question="The skip-to-residual ratio k = ||x|| / ||r(x)|| grows without bound (the branch is "
-        "scaled down towards 0). What does the block's GSC tend to? *(a number)*",
-        checker=number(1.0, rel_tol=1e-6),
-        hint="Look again at section 'The Pythagorean argument': divide the numerator and the "
-        "denominator of (k² + GSC_r²) / (k² + 1) by k² and let k grow.",
-        explanation="GSC_b → 1: a block that is almost the identity neither explodes nor vanishes, "
-        "whatever its branch does. That is how ResNets tame exploding gradients.",
-    )
-)
-register(
-    Exercise(
-        chapter="05",
-        key="no-skip",
-        question="In the Pythagorean formula, set k = 0 (the skip is negligible next to the "
-        "residual). The block's GSC then equals:\n\n"
-        "(a) 1  \n(b) the branch's GSC  \n(c) 0  \n(d) k\n\n*(a letter)*",
-        checker=choice("b"),
-        hint="Look again at section 'The Pythagorean argument': put k = 0 into "
-        "GSC_b² = (k² + GSC_r²) / (k² + 1).",
-        explanation="GSC_b = GSC_r: without a skip worth the name, the block is just its branch, and "
-        "stacking such blocks explodes like a plain network.",
-    )
-)
-register(
-    Exercise(
-        chapter="06",
-        key="effective-depth",
-        question="What is the effective depth of a network?\n\n"
-        "(a) its number of layers  \n(b) its number of residual blocks  \n"
-        "(c) the largest number λ of residual Jacobians in a path whose λ-contribution is "
-        "still a set fraction of the whole gradient  \n"
-        "(d) the depth at which the GSC first exceeds 10\n\n*(a letter)*",
-        checker=choice("c"),
-        hint="Look again at section 'The residual trick': the Jacobian expands into paths through λ "
-        "residual Jacobians, and the effective depth asks which λ still matter.",
-        explanation="Paths through many residual Jacobians contribute almost nothing, so a deep "
-        "network can train like an ensemble of much shallower ones.",
-    )
-)
-register(
-    Exercise(
-        chapter="06",
-        key="since-init",
-        question="The skip of every layer is the layer itself at initialization. What is the "
-        "network's effective depth at step 0, before any training? *(a whole number)*",
-        checker=number(0, abs_tol=0.0),
-        hint="Look again at section 'During training': with this skip the residual r = f − s is what "
-        "training changed; what is it before the first step?",
-        explanation="0: every residual is exactly zero at initialization, so only the λ = 0 path "
-        "(all skips) carries anything. Training grows the effective depth from there.",
-    )
-)
-register(
-    Exercise(
-        chapter="06",
-        key="path-count",
-        question="A plain network has L = 20 layers. Into how many λ-contributions (λ = 0, 1, ...) "
-        "does the residual trick split its Jacobian? *(a whole number)*",
-        checker=number(21, rel_tol=0.0),
-        hint="Look again at section 'The residual trick': a path can go through anywhere from 0 to L "
-        "residual Jacobians.",
-        explanation="λ = 0, 1, ..., 20: 21 contributions, which add up to the whole Jacobian (the "
-        "2^20 single paths are grouped by their number of residual Jacobians).",
-    )
-)
-register(
-    Exercise(
-        chapter="06",
-        key="taylor-linear",
-        question="Replacing the top 6 layers of a trained network by their first-order Taylor "
-        "expansion leaves its training error unchanged. How do those layers act on the "
-        "data they see? *(one word)*",
-        checker=text(
-            "linear",
-            "linearly",
-            "affine",
-            "affinely",
-            "almost linear",
-            "almost linearly",
-            "nearly linear",
-            "pseudo-linear",
-            "pseudo-linearly",
-            "like a linear map",
-        ),
-        hint="Look again at section 'The Taylor experiment': a first-order Taylor expansion is an "
-        "affine map; when it does as well as the layers, what were the layers doing?",
-        explanation="(Almost) linearly: those 6 layers add no depth on this data, so the network is "
-        "effectively shallower than it looks.",
-    )
-)
-register(
-    Exercise(
-        chapter="07",
-        key="looks-linear",
-        question="A ReLU network starts in the looks-linear orthogonal initial state. What is its "
-        "GSC(k, l) between two hidden layers at initialization? *(a number)*",
-        checker=number(1.0, rel_tol=1e-3),
-        hint="Look again at section 'The orthogonal initial state': relu(u) − relu(−u) = u makes "
-        "the initial network exactly an orthogonal linear map.",
-        explanation="An orthogonal linear map has GSC 1 between every pair of hidden layers: no "
-        "explosion at the start of training, whatever the depth.",
-    )
-)
-register(
-    Exercise(
-        chapter="07",
-        key="clipping",
-        question="Gradient clipping by norm divides every layer's gradient by the same factor. What "
-        "does it do to the network's GSC at that step?\n\n"
-        "(a) it divides it by the same factor  \n(b) nothing: the GSC is unchanged  \n"
-        "(c) it brings it to 1\n\n*(a letter)*",
-        checker=choice("b", options="abc"),
-        hint="Look again at section 'The remedies table', row 'gradient clipping': the GSC is a "
-        "property of the network's function, and clipping only shrinks the step.",
-        explanation="Nothing: clipping changes how far a step goes, not how the network amplifies a "
-        "relative change on its way to the loss (the first-update balance between layers "
-        "is identical with and without it).",
-    )
-)
-register(
-    Exercise(
-        chapter="07",
-        key="budget-width",
-        question="An MLP with 64 inputs, one hidden layer of width w (no normalization) and 10 "
-        "classes has 64·w + w + 10·w + 10 parameters. What is the largest w that keeps it "
-        "within 82,122 parameters? *(a whole number)*",
-        checker=number(1094, rel_tol=0.0),
-        hint="Look again at section 'Width instead of depth': solve 75·w + 10 ≤ 82,122 and round down.",
-        explanation="w = 1094 (75 · 1094 + 10 = 82,060). The study's widths come from the same count "
-        "(with batch norm's 2 parameters per neuron added): explodegrad.studies.remedies."
-        "width_for_budget.",
-    )
-)
-register(
-    Exercise(
-        chapter="07",
-        key="adam-first-step",
-        question="Adam's very first update moves every parameter by:\n\n"
-        "(a) the learning rate times its gradient  \n"
-        "(b) about the learning rate, whatever the size of its gradient  \n"
-        "(c) nothing: Adam needs a few steps to warm up\n\n*(a letter)*",
-        checker=choice("b", options="abc"),
-        hint="Look again at section 'The remedies table', row 'adaptive optimizer': Adam divides "
-        "the gradient by the root of its running square, and at the first step both are the "
-        "same gradient.",
-        explanation="About the learning rate: g / sqrt(g²) = ±1 for every parameter, so a layer's "
-        "step no longer grows with its exploding gradient; yet the GSC, a property of the "
-        "network, is untouched.",
-    )
-)
+
+def load_chapter(path: str | Path) -> list[Exercise]:
+    """The exercises of one chapter file ``chNN.toml``, in file order (not registered).
+
+    Raises:
+        ValueError: for a file name that is not ``chNN.toml``, invalid TOML, a repeated key or
+            a bad field; every message names the file (and the exercise).
+        TypeError: for a field of the wrong type.
+    """
+    path = Path(path)
+    match = _CHAPTER_FILE.fullmatch(path.name)
+    if match is None:
+        raise ValueError(
+            f"path={str(path)!r} is not allowed: an exercise file is named chNN.toml, e.g. ch01.toml"
+        )
+    try:
+        content = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path.name} is not valid TOML: {error}") from error
+    if set(content) != {"exercise"} or not isinstance(content["exercise"], list):
+        raise ValueError(f"{path.name}: the file must hold only [[exercise]] tables, found {sorted(content)}")
+    found: list[Exercise] = []
+    for table in content["exercise"]:
+        try:
+            exercise = exercise_from_table(match.group(1), table)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{path.name}: {error}") from error
+        if any(earlier.key == exercise.key for earlier in found):
+            raise ValueError(f"{path.name}: key={exercise.key!r} appears twice; keys are unique per chapter")
+        found.append(exercise)
+    return found
+
+
+def load_exercises(folder: str | Path = EXERCISE_DATA) -> list[Exercise]:
+    """Read every ``chNN.toml`` of ``folder`` in chapter order and :func:`register` its exercises."""
+    files = sorted(Path(folder).glob("ch*.toml"))
+    if not files:
+        raise ValueError(f"folder={str(folder)!r} is not allowed: it holds no chNN.toml exercise files")
+    return [register(exercise) for path in files for exercise in load_chapter(path)]
+
+
+load_exercises()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from explodegrad.claims import Judgement, exploding_definition
+from explodegrad.claims import Judgement, exploding_definition, remedies_summary
 from explodegrad.core.data import Dataset
 from explodegrad.reproduce.figures import (
     ReportFigure,
@@ -44,7 +44,6 @@ from explodegrad.studies.remedies import (
     RemedyEvidence,
     initialization_evidence,
     normalization_evidence,
-    remedies_summary,
     skip_connection_evidence,
     width_evidence,
 )
@@ -103,7 +102,7 @@ def write_report(
         info=info,
         table=table,
         claims=list(stored["claims"].objects["judgements"]),
-        remedies=remedies_summary(remedy_evidence(stored)),
+        remedies=remedies_summary(remedy_evidence(stored), stored["claims"].objects["judgements"]),
         figures=figures,
         figure_folder=f"figures-{name}",
         results_name=f"results-{name}-scale.json",

@@ -1,20 +1,16 @@
-"""Remedies and their tradeoffs: the orthogonal initial state, width instead of depth, a summary.
+"""Remedies and their tradeoffs: each remedy's measured evidence, without and with it.
 
-Three studies for chapter 07 (Philipp, Song & Carbonell, 2018), numbers only:
+Chapter 07 (Philipp, Song & Carbonell, 2018) sets each remedy against a baseline: skip
+connections, the orthogonal initial state (:mod:`explodegrad.studies.orthogonal`),
+normalization, gradient clipping, an adaptive optimizer and width instead of depth
+(:mod:`explodegrad.studies.width_depth`). The ``*_evidence`` functions turn those studies'
+results into :class:`RemedyEvidence` (the measured numbers without and with the remedy), or
+:func:`collect_remedy_evidence` runs whatever is missing and returns all six;
+:func:`skip_comparison` pairs plain and residual rows of a survey.
 
-* :func:`orthogonal_initial_state`: train networks that start as an (almost) orthogonal
-  linear map (the looks-linear ReLU initialization, :mod:`explodegrad.core.init`; orthogonal tanh)
-  next to a usual He-initialized one, and measure the GSC between the hidden layers at every
-  checkpoint. The looks-linear network has GSC(k, l) = 1 exactly between hidden layers at
-  step 0; what training does to it is measured, not assumed.
-* :func:`width_vs_depth`: at a fixed parameter budget, networks of several depths, each as
-  wide as the budget allows, trained in ONE batched sweep with a learning-rate search per
-  depth (:func:`explodegrad.training.sweep.lr_search`); their final training and test errors.
-* :func:`remedies_summary`: a table of remedies (skip connections, initialization,
-  normalization, clipping, optimizers, width), each with which pathology it touches, which
-  it does not, and the measured numbers behind the verdict (:class:`RemedyEvidence`, built
-  by the ``*_evidence`` functions from results of chapters 03-07, or all at once by
-  :func:`collect_remedy_evidence`).
+Numbers only: what each remedy touches and what it leaves alone are results, stated by claims;
+the table that puts those sentences, their verdicts and these numbers together is
+:func:`explodegrad.claims.remedies.remedies_summary`.
 
 GSC measurements follow :mod:`explodegrad.measures.gsc`: batch norm is always measured with the batch's
 statistics (training mode). Layers are numbered from the output (k = 1 the readout, k = L the
@@ -74,7 +70,7 @@ def skip_comparison(survey: SurveyResult) -> pd.DataFrame:
         ValueError: when no architecture appears in both layouts.
     """
     if not isinstance(survey, SurveyResult):
-        raise ValueError(
+        raise TypeError(
             f"survey: expected a SurveyResult from explodegrad.studies.survey, got {type(survey).__name__}"
         )
     table = survey.table
@@ -134,21 +130,20 @@ def _number(value: float) -> str:
 
 @dataclass(frozen=True)
 class RemedyEvidence:
-    """What one remedy does, with the numbers that show it.
+    """One remedy's measured numbers, without and with it.
+
+    What the remedy touches and what it leaves alone are results, so they are claims
+    (:mod:`explodegrad.claims.remedies` attaches them); this holds the numbers only.
 
     Attributes:
         remedy: its name, e.g. ``skip connections (ResNet)``.
         comparison: the two networks or runs compared, e.g. ``relu/batch plain vs residual``.
-        touches: the pathology it acts on, and how.
-        does_not_touch: what it leaves alone (or makes worse).
         chapters: where the course measures it, e.g. ``05, 06``.
         measured: the measured quantities.
     """
 
     remedy: str
     comparison: str
-    touches: str
-    does_not_touch: str
     chapters: str
     measured: tuple[Measured, ...]
 
@@ -159,7 +154,7 @@ class RemedyEvidence:
 
 def _survey_row(survey: SurveyResult, activation: str, norm: str, residual: bool) -> dict[str, Any]:
     if not isinstance(survey, SurveyResult):
-        raise ValueError(
+        raise TypeError(
             f"survey: expected a SurveyResult from explodegrad.studies.survey, got {type(survey).__name__}"
         )
     return survey.row(activation, norm, residual)
@@ -199,9 +194,6 @@ def skip_connection_evidence(
     return RemedyEvidence(
         remedy="skip connections (ResNet)",
         comparison=f"{activation}/{norm} plain vs residual, depth {plain['depth']}",
-        touches="exploding gradients: each block's GSC is diluted towards 1 (Pythagorean argument)",
-        does_not_touch="depth itself: gradients flow along short paths, the effective depth stays "
-        "well below the nominal depth",
         chapters="05, 06",
         measured=tuple(measured),
     )
@@ -216,10 +208,6 @@ def normalization_evidence(
     return RemedyEvidence(
         remedy=f"{norm} normalization",
         comparison=f"{activation}/none vs {activation}/{norm}, depth {without['depth']}, at initialization",
-        touches="the collapsing domain: every layer's pre-activations are re-centred and rescaled, "
-        "so neurons keep changing sign",
-        does_not_touch="exploding gradients: batch norm causes them (mean-field rate about 1.21 "
-        "per layer for ReLU)",
         chapters="03, 04",
         measured=(
             Measured("GSC(input, loss)", without["gsc_input"], with_norm["gsc_input"]),
@@ -246,8 +234,10 @@ def initialization_evidence(
 
     Defaults: the first architecture of ``result`` is the baseline, the second the remedy.
     """
-    if not isinstance(result, OrthogonalStateResult) or len(result.names) < 2:
-        raise ValueError("result: expected an OrthogonalStateResult with at least two architectures")
+    if not isinstance(result, OrthogonalStateResult):
+        raise TypeError(f"result: expected an OrthogonalStateResult, got {type(result).__name__}")
+    if len(result.names) < 2:
+        raise ValueError(f"result: holds {result.names}; the comparison needs at least two architectures")
     baseline = result.names[0] if baseline is None else baseline
     remedy = result.names[1] if remedy is None else remedy
     for argument, name in (("baseline", baseline), ("remedy", remedy)):
@@ -265,10 +255,6 @@ def initialization_evidence(
     return RemedyEvidence(
         remedy="orthogonal initial state",
         comparison=f"{baseline} vs {remedy}, depth {int(before['depth'])}{_seeds_note(result.seeds)}",
-        touches="exploding gradients at initialization: the network starts as an orthogonal "
-        "linear map, GSC 1",
-        does_not_touch="training: it starts pseudo-linear (a linear function), and the GSC "
-        "drifts away from 1 as it learns",
         chapters="07",
         measured=(
             Measured("GSC(L, 2) at initialization", before["hidden_gsc_init"], after["hidden_gsc_init"]),
@@ -294,7 +280,7 @@ def clipping_evidence(
     GSC(L, 0) after training and the final training error.
     """
     if not isinstance(config, NetConfig):
-        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig")
+        raise TypeError(f"config must be a NetConfig, got {type(config).__name__}")
     inputs, targets = data.batch(min(256, len(data.x_train)), seed=settings.seed)
 
     def run(bound: float | None) -> tuple[tuple[float, float, float], TrainHistory]:
@@ -313,9 +299,6 @@ def clipping_evidence(
     return RemedyEvidence(
         remedy=f"gradient clipping (norm {clip_norm:.3g})",
         comparison=f"{config.activation}/{config.norm} depth {config.depth}, {settings.optimizer}",
-        touches="the size of a step: no overflow, no overshooting (chapter 01)",
-        does_not_touch="the GSC and the balance between layers: every layer's gradient is scaled "
-        "by the same factor",
         chapters="01, 03",
         measured=(
             Measured(
@@ -338,8 +321,8 @@ def optimizer_evidence(
         baseline, remedy: the optimizers compared.
     """
     if not isinstance(study, OptimizerStudy):
-        raise ValueError(
-            f"study: expected an OptimizerStudy from explodegrad.studies.depth_limit, got "
+        raise TypeError(
+            "study: expected an OptimizerStudy from explodegrad.studies.optimizers, got "
             f"{type(study).__name__}"
         )
     for argument, name in (("baseline", baseline), ("remedy", remedy)):
@@ -361,9 +344,6 @@ def optimizer_evidence(
     return RemedyEvidence(
         remedy=f"adaptive optimizer ({remedy})",
         comparison=f"{study.label}, {baseline} vs {remedy} ({seeds})",
-        touches="step sizes: every parameter moves by about the learning rate, so the layers' "
-        "updates no longer follow the gradient's growth towards the input",
-        does_not_touch="exploding gradients: the GSC does not depend on how weights are scaled",
         chapters="03",
         measured=(
             Measured(
@@ -384,7 +364,7 @@ def optimizer_evidence(
 def width_evidence(result: WidthDepthResult, deep: int | None = None) -> RemedyEvidence:
     """Width instead of depth: the deepest (or ``deep``) network against the shallowest, same budget."""
     if not isinstance(result, WidthDepthResult):
-        raise ValueError(f"result: expected a WidthDepthResult, got {type(result).__name__}")
+        raise TypeError(f"result: expected a WidthDepthResult, got {type(result).__name__}")
     table = result.table.groupby("depth").median(numeric_only=True)
     deep = int(table.index.max()) if deep is None else deep
     if deep not in table.index:
@@ -398,9 +378,6 @@ def width_evidence(result: WidthDepthResult, deep: int | None = None) -> RemedyE
             f"{int(narrow['width'])} vs depth {shallow} width {int(wide['width'])}"
             f"{_seeds_note(result.seeds)}"
         ),
-        touches="the compounding of exploding gradients over many layers",
-        does_not_touch="what depth buys: compositional features a shallow network must pay for "
-        "with far more width (the digits here are easy)",
         chapters="03, 07",
         measured=(
             Measured("final training error", narrow["final_train_error"], wide["final_train_error"]),
@@ -423,6 +400,8 @@ def batch_norm_clipping(
 
 def find_evidence(evidence: Sequence[RemedyEvidence], remedy: str) -> RemedyEvidence:
     """The evidence whose remedy starts with ``remedy`` (e.g. ``"gradient clipping"``)."""
+    if not isinstance(remedy, str):
+        raise TypeError(f"remedy must be a string such as 'gradient clipping', got {type(remedy).__name__}")
     found = [item for item in evidence if item.remedy.startswith(remedy)]
     if len(found) != 1:
         raise ValueError(
@@ -430,73 +409,6 @@ def find_evidence(evidence: Sequence[RemedyEvidence], remedy: str) -> RemedyEvid
             f"{[item.remedy for item in evidence]}"
         )
     return found[0]
-
-
-@dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
-class RemediesSummary:
-    """The remedies table.
-
-    Attributes:
-        table: one row per remedy: remedy, touches, does_not_touch, evidence (the measured
-            numbers as text), chapters.
-        measurements: one row per measured quantity: remedy, comparison, quantity, without,
-            with_remedy.
-        evidence: the :class:`RemedyEvidence` items, in order.
-    """
-
-    table: pd.DataFrame
-    measurements: pd.DataFrame
-    evidence: tuple[RemedyEvidence, ...]
-
-    def summary(self) -> str:
-        """Plain text, one block per remedy (numbers with 3 significant digits)."""
-        blocks = []
-        for item in self.evidence:
-            blocks.append(
-                "\n".join(
-                    [
-                        f"{item.remedy}  (chapters {item.chapters})",
-                        f"  touches:      {item.touches}",
-                        f"  does not:     {item.does_not_touch}",
-                        f"  measured:     {item.comparison}",
-                        *(f"                - {m.text()}" for m in item.measured),
-                    ]
-                )
-            )
-        return "\n\n".join(blocks)
-
-
-def remedies_summary(evidence: Sequence[RemedyEvidence]) -> RemediesSummary:
-    """The remedies table from measured evidence (see the ``*_evidence`` functions)."""
-    items = tuple(evidence)
-    if not items or not all(isinstance(item, RemedyEvidence) for item in items):
-        raise ValueError("evidence: give at least one RemedyEvidence (e.g. from skip_connection_evidence)")
-    table = pd.DataFrame(
-        [
-            {
-                "remedy": e.remedy,
-                "touches": e.touches,
-                "does_not_touch": e.does_not_touch,
-                "evidence": e.evidence(),
-                "chapters": e.chapters,
-            }
-            for e in items
-        ]
-    )
-    measurements = pd.DataFrame(
-        [
-            {
-                "remedy": e.remedy,
-                "comparison": e.comparison,
-                "quantity": m.quantity,
-                "without": float(m.without),
-                "with_remedy": float(m.with_remedy),
-            }
-            for e in items
-            for m in e.measured
-        ]
-    )
-    return RemediesSummary(table=table, measurements=measurements, evidence=items)
 
 
 def collect_remedy_evidence(
