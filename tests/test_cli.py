@@ -143,6 +143,7 @@ def test_version(capsys):
     assert stopped.value.code == 0 and capsys.readouterr().out.strip() == f"explodegrad {__version__}"
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch: about 6 s on a 2-core CPU
 def test_python_dash_m_runs_the_cli():
     done = subprocess.run(
         [sys.executable, "-m", "explodegrad", "reproduce", "--scale", "nope"],

@@ -1,9 +1,20 @@
 """NetConfig: validation of every field and the derived layer counts."""
 
 import dataclasses
+import math
 
+import numpy as np
 import pytest
+import torch
 
+from explodegrad.core.checks import (
+    check_choice,
+    check_finite,
+    check_float_dtype,
+    check_fraction,
+    check_int,
+    check_positive,
+)
 from explodegrad.core.config import ACTIVATIONS, INITS, NORMS, NetConfig
 
 
@@ -68,9 +79,32 @@ def test_sizes_below_one_raise(argument):
         NetConfig(**{argument: 0})
 
 
-def test_non_integer_depth_raises():
-    with pytest.raises(ValueError, match=r"depth=2\.5 .*integer"):
-        NetConfig(depth=2.5)
+@pytest.mark.parametrize("depth", [2.5, 3.0, "3", True, None])
+def test_depth_of_the_wrong_type_raises_type_error(depth):
+    # True is an int to Python, but a depth of True must not build a depth-1 network.
+    with pytest.raises(TypeError, match=r"depth=.* must be an integer >= 1 \(got "):
+        NetConfig(depth=depth)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "message"),
+    [
+        ("width", 8.0, r"width=8\.0 .*integer"),
+        ("activation", None, r"activation=None .*string"),
+        ("init_scale", "1", r"init_scale='1' .*number"),
+        ("residual_scale", False, r"residual_scale=False .*number"),
+        ("residual", "yes", r"residual='yes' .*True or False"),
+    ],
+)
+def test_other_wrong_types_raise_type_error(argument, value, message):
+    with pytest.raises(TypeError, match=message):
+        NetConfig(**{argument: value})
+
+
+def test_numpy_integers_are_integers():
+    config = NetConfig(depth=np.int64(4), width=np.int32(8))
+    assert (config.depth, config.width) == (4, 8)
+    assert type(config.depth) is int
 
 
 def test_non_positive_init_scale_raises():
@@ -106,3 +140,39 @@ def test_looks_linear_refuses_activations_it_cannot_serve():
 def test_looks_linear_refuses_norms_residuals_and_odd_widths(changes, argument):
     with pytest.raises(ValueError, match=rf"{argument}="):
         NetConfig(init="looks_linear", **changes)
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "wrong_type", "out_of_range"),
+    [
+        (lambda v: check_int("n", v, 1, 5), 3, [3.0, "3", True, None], [0, 6]),
+        (lambda v: check_positive("lr", v), 0.5, ["0.5", False, None, [1.0]], [0, -1.0, math.inf, math.nan]),
+        (lambda v: check_fraction("p", v), 1, ["1", True], [0.0, 1.5, math.nan]),
+        (lambda v: check_finite("x", v), -2.0, ["-2", None], [math.inf, -math.inf, math.nan]),
+        (lambda v: check_choice("norm", v, NORMS), "Batch", [None, 1, ("batch",)], ["group", ""]),
+        (check_float_dtype, "float64", [64, None, float], ["float128", torch.int64]),
+    ],
+)
+def test_checks_raise_type_error_for_a_wrong_type_and_value_error_out_of_range(
+    check, value, wrong_type, out_of_range
+):
+    check(value)
+    for bad in wrong_type:
+        with pytest.raises(TypeError, match=r"is not allowed: .* must be .*\(got "):
+            check(bad)
+    for bad in out_of_range:
+        with pytest.raises(ValueError, match=r"is not (allowed|supported): .* must "):
+            check(bad)
+
+
+def test_checks_return_plain_python_values():
+    assert check_int("n", np.int64(4), 1) == 4 and type(check_int("n", np.int64(4), 1)) is int
+    assert check_positive("lr", np.float32(0.5)) == 0.5 and check_positive("lr", 0, allow_zero=True) == 0.0
+    assert check_choice("norm", "Batch", NORMS) == "batch"
+    assert check_float_dtype("FLOAT32") is torch.float32 and check_float_dtype(torch.float16) is torch.float16
+    assert check_fraction("p", 1) == 1.0
+    with pytest.raises(ValueError, match=r"p=1 .*\(0, 1\)"):
+        check_fraction("p", 1, inclusive_high=False)

@@ -126,8 +126,6 @@ def test_measurement_leaves_the_network_alone_and_serializes():
         (lambda: sign_diversity(torch.zeros(0, 3)), "preacts"),
         (lambda: preactivation_std(torch.zeros(3, 0)), "preacts"),
         (lambda: linear_fit_error(torch.zeros(3, 2), "swish"), "activation"),
-        (lambda: linear_fit_error(torch.zeros(3, 2), 3), "activation"),
-        (lambda: domain_stats(torch.nn.Linear(8, 4), gaussian_inputs()), "net"),
         (lambda: domain_stats(build_mlp(3, 8, in_features=8), gaussian_inputs(features=5)), "inputs"),
         (lambda: domain_stats(build_mlp(3, 8, in_features=8), gaussian_inputs()[:0]), "inputs"),
         (lambda: domain_stats(build_mlp(3, 8, in_features=8), gaussian_inputs()).at(1), "k"),
@@ -135,4 +133,17 @@ def test_measurement_leaves_the_network_alone_and_serializes():
 )
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=argument):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda: linear_fit_error(torch.zeros(3, 2), 3), "activation"),
+        (lambda: sign_diversity(torch.zeros(3, 2, dtype=torch.bool)), "preacts"),
+        (lambda: domain_stats(torch.nn.Linear(8, 4), gaussian_inputs()), "net"),
+    ],
+)
+def test_wrong_types_raise_type_error_naming_the_argument(call, argument):
+    with pytest.raises(TypeError, match=argument):
         call()

@@ -288,11 +288,9 @@ def test_profile_accessors_and_json():
         (lambda net, x, y: gsc_profile(net, x * float("nan"), y), "inputs"),
         (lambda net, x, y: gsc_profile(net, x, y + 10), "targets"),
         (lambda net, x, y: gsc_profile(net, x, y[:3]), "targets"),
-        (lambda net, x, y: gsc_profile(net, x, y.double()), "targets"),
         (lambda net, x, y: gsc_profile(net, x, y, method="magic"), "method"),
         (lambda net, x, y: gsc_profile(net, x, y, probe="uniform"), "probe"),
         (lambda net, x, y: gsc_profile(net, x, y, num_probes=0), "num_probes"),
-        (lambda net, x, y: gsc_profile(torch.nn.Linear(6, 4), x, y), "net"),
         (lambda net, x, y: gsc_profile(net, x, y).gsc_at(0), "k"),
         (lambda net, x, y: gsc_matrix(net, x, y).at(2, 3), "l"),
         (lambda net, x, y: gsc_matrix(net, x, y, num_probes=-2, method="probe"), "num_probes"),
@@ -309,4 +307,21 @@ def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     net = small_net()
     x, y = gaussian_batch(8, 6, 4, dtype=torch.float64)
     with pytest.raises(ValueError, match=argument):
+        call(net, x, y)
+
+
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda net, x, y: gsc_profile(net, x, y.double()), "targets"),
+        (lambda net, x, y: gsc_profile(torch.nn.Linear(6, 4), x, y), "net"),
+        (lambda net, x, y: gsc_profile(net, x, y, num_probes=2.0), "num_probes"),
+        (lambda net, x, y: gsc_profile(net, x, y, method=None), "method"),
+        (lambda net, x, y: relative_perturbation_gain(net, x, y, 3, epsilon="small"), "epsilon"),
+    ],
+)
+def test_wrong_types_raise_type_error_naming_the_argument(call, argument):
+    net = small_net()
+    x, y = gaussian_batch(8, 6, 4, dtype=torch.float64)
+    with pytest.raises(TypeError, match=argument):
         call(net, x, y)

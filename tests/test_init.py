@@ -117,5 +117,7 @@ def test_bad_init_arguments_raise():
         initialize(nn.Linear(3, 3), "uniform")
     with pytest.raises(ValueError, match="scale=0"):
         initialize(nn.Linear(3, 3), "he", scale=0)
-    with pytest.raises(ValueError, match="net: init='looks_linear' needs a DeepMLP"):
+    with pytest.raises(TypeError, match="scale='2'"):
+        initialize(nn.Linear(3, 3), "he", scale="2")
+    with pytest.raises(TypeError, match="net: init='looks_linear' needs a DeepMLP"):
         initialize(nn.Sequential(nn.Linear(3, 3)), "looks_linear")

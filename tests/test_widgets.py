@@ -9,15 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from helpers import CPU
 
 from explodegrad import widgets
-from explodegrad.core.device import DeviceChoice
 from explodegrad.measures.gsc import GSCProfile
 from explodegrad.plots.theme import OVERFLOW_MARKER_GID
 from explodegrad.widgets import base
 from explodegrad.widgets.base import figure_data, render_png
 
-CPU = DeviceChoice(torch.device("cpu"), "CPU", "test")
 SMALL = {"depth": 6, "width": 16, "device": CPU}
 
 

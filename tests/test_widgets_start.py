@@ -4,13 +4,10 @@ import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-import torch
+from helpers import CPU
 from matplotlib.figure import Figure
 
 from explodegrad import plots, widgets
-from explodegrad.core.device import DeviceChoice
-
-CPU = DeviceChoice(torch.device("cpu"), "CPU", "test")
 
 
 def _power_explorer(**options):

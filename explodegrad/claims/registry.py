@@ -90,6 +90,10 @@ _REGISTRY: dict[str, Claim] = {}
 
 def claim(claim_id: str, sentence: str, study: str) -> Callable[[Callable[[Any], Check]], Claim]:
     """Decorator: register ``predicate`` as the claim ``claim_id`` judged on ``study``."""
+    if not isinstance(claim_id, str):
+        raise TypeError(
+            f"claim_id must be a string like '03/adam-does-not-remove', got {type(claim_id).__name__}"
+        )
     chapter, _, slug = claim_id.partition("/")
     if chapter not in CHAPTERS or not slug:
         raise ValueError(
@@ -114,6 +118,8 @@ def _load_all() -> None:
 def all_claims(chapter: str | None = None) -> list[Claim]:
     """Every registered claim in course order, or one chapter's."""
     _load_all()
+    if chapter is not None and not isinstance(chapter, str):
+        raise TypeError(f"chapter={chapter!r} is not allowed: chapter must be a string, one of {CHAPTERS}")
     if chapter is not None and chapter not in CHAPTERS:
         raise ValueError(f"chapter={chapter!r} is not allowed: chapter must be one of {CHAPTERS}")
     return [c for c in _REGISTRY.values() if chapter is None or c.chapter == chapter]

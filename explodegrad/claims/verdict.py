@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from explodegrad.core.checks import check_choice, check_positive
 from explodegrad.core.seeds import median_range
 
 HOLDS = "holds"
@@ -72,10 +73,8 @@ def compare(
         when every value misses it by more than ``margin``; *inconclusive* otherwise, and
         whenever a value is not finite.
     """
-    if op not in (">", "<"):
-        raise ValueError(f"op={op!r} is not allowed: op must be '>' or '<'")
-    if not margin >= 0:
-        raise ValueError(f"margin={margin!r} is not allowed: margin must be a number >= 0")
+    op = check_choice("op", op, (">", "<"))
+    margin = check_positive("margin", margin, allow_zero=True)
     array = _as_array(values)
     sign = 1.0 if op == ">" else -1.0
     seeds = f" over {array.size} seeds" if array.size > 1 else ""

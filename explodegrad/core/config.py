@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from explodegrad.core.checks import check_choice, check_int, check_positive
 
 ACTIVATIONS = ("relu", "tanh", "selu", "sigmoid", "linear", "gelu", "leaky_relu", "softplus")
@@ -71,6 +73,11 @@ class NetConfig:
         set_(self, "in_features", check_int("in_features", self.in_features, 1))
         set_(self, "out_features", check_int("out_features", self.out_features, 1))
         set_(self, "seed", check_int("seed", self.seed, 0))
+        if not isinstance(self.residual, (bool, np.bool_)):
+            raise TypeError(
+                f"residual={self.residual!r} is not allowed: residual must be True or False "
+                f"(got {type(self.residual).__name__})"
+            )
         set_(self, "residual", bool(self.residual))
         if self.residual and (self.depth < 2 + self.block_depth or (self.depth - 2) % self.block_depth):
             raise ValueError(

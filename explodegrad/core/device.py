@@ -44,6 +44,7 @@ def pick_device(preference: str | None = None) -> DeviceChoice:
             ``EXPLODEGRAD_DEVICE`` environment variable is read, then ``"auto"`` is used.
 
     Raises:
+        TypeError: for a preference that is not a string (nor None).
         ValueError: for an unknown name, or a device asked for by name that is not present.
     """
     source = "asked for"

@@ -104,7 +104,7 @@ def _looks_linear(net: nn.Module, scale: float, generator: torch.Generator) -> N
     units = getattr(net, "units", None)
     config = getattr(net, "config", None)
     if units is None or config is None:
-        raise ValueError("net: init='looks_linear' needs a DeepMLP built by explodegrad.core.nets.build_mlp")
+        raise TypeError("net: init='looks_linear' needs a DeepMLP built by explodegrad.core.nets.build_mlp")
     linears = [unit.linear for unit in units]
     if len(linears) == 1:  # a single readout: nothing mirrored, just orthogonal
         out_f, in_f = linears[0].weight.shape

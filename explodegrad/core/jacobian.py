@@ -27,6 +27,8 @@ METHODS = ("exact", "probe")
 
 def qm_norm(matrix: Tensor) -> float:
     """Quadratic-mean norm ``||A||_F / sqrt(columns)`` of a matrix."""
+    if not isinstance(matrix, Tensor):
+        raise TypeError(f"matrix: expected a torch.Tensor, got {type(matrix).__name__}")
     if matrix.ndim != 2 or matrix.shape[1] == 0:
         raise ValueError(f"matrix: expected a 2-d matrix with columns, got shape {tuple(matrix.shape)}")
     return float(torch.linalg.matrix_norm(matrix.double()) / math.sqrt(matrix.shape[1]))

@@ -61,7 +61,9 @@ class Scale:
     reason: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name={self.name!r} is not allowed: name must be a non-empty string")
+        if not self.name:
             raise ValueError(f"name={self.name!r} is not allowed: name must be a non-empty string")
         set_ = object.__setattr__
         set_(self, "depth", check_int("depth", self.depth, 1))
@@ -144,7 +146,7 @@ def pick_scale(
         if device_choice is None:
             device_choice = pick_device()
         if not isinstance(device_choice, DeviceChoice):
-            raise ValueError(
+            raise TypeError(
                 f"device_choice={device_choice!r} is not allowed: pass a DeviceChoice "
                 "from explodegrad.pick_device(), or None"
             )
@@ -185,7 +187,7 @@ def load_scale_data(
 ) -> Dataset:
     """The data set a scale names, cut to its ``n_train`` / ``n_test`` (CIFAR-10 is not downloaded here)."""
     if not isinstance(scale, Scale):
-        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+        raise TypeError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
     if scale.dataset == "cifar10":
         return load_cifar10(
             data_root, download=False, n_train=scale.n_train, n_test=scale.n_test, device=device, dtype=dtype

@@ -116,7 +116,9 @@ def batch_statistics(net: nn.Module) -> Iterator[None]:
 
 
 def check_batch(inputs: Tensor, net: DeepMLP) -> None:
-    """Raise ``ValueError`` for an empty batch or a feature count the network cannot take."""
+    """Raise ``TypeError`` for a non-tensor, ``ValueError`` for an empty batch or a wrong feature count."""
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"inputs: expected a torch.Tensor (batch x features), got {type(inputs).__name__}")
     if inputs.ndim != 2:
         raise ValueError(f"inputs: expected a (batch x features) matrix, got shape {tuple(inputs.shape)}")
     if inputs.shape[0] == 0:

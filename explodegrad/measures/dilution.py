@@ -124,7 +124,9 @@ def dilution_profile(
         1; a branch whose output is exactly zero, or overflow, gives inf/nan entries, never an
         exception.
     """
-    if not isinstance(net, DeepMLP) or not net.config.residual:
+    if not isinstance(net, DeepMLP):
+        raise TypeError(f"net: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}")
+    if not net.config.residual:
         raise ValueError(
             "net: dilution needs a residual network (residual=True), e.g. "
             "build_mlp(..., residual=True); a plain network has no skip connection to dilute"
@@ -148,7 +150,7 @@ def dilution_profile(
             norm_x = float(torch.linalg.norm(x.double()))
             norm_branch = float(torch.linalg.norm(branch_out.double()))
             norm_out = float(torch.linalg.norm(output.double()))
-            norm_r = abs(unit.residual_scale) * norm_branch
+            norm_r = abs(net.config.residual_scale) * norm_branch
             options = dict(method=method, num_probes=num_probes, probe=probe, seed=seed)
             block_qm = jacobian_qm_norm(unit, x, **options)
             branch_qm = jacobian_qm_norm(branch, x, **options)

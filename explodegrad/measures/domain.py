@@ -111,7 +111,7 @@ def _as_preactivations(preacts: Any) -> Tensor:
             f"preacts: expected a non-empty (batch x neurons) matrix, got shape {tuple(values.shape)}"
         )
     if values.dtype.is_complex or values.dtype == torch.bool:
-        raise ValueError(f"preacts: expected real numbers, got dtype {values.dtype}")
+        raise TypeError(f"preacts: expected real numbers, got dtype {values.dtype}")
     return values.detach().to(torch.float64)
 
 
@@ -157,7 +157,7 @@ def _resolve_activation(activation: str | Callable[[Tensor], Tensor]) -> Callabl
     if isinstance(activation, str):
         return make_activation(check_choice("activation", activation, ACTIVATIONS))
     if not callable(activation):
-        raise ValueError(
+        raise TypeError(
             f"activation={activation!r} is not allowed: give a name from {ACTIVATIONS} or a callable"
         )
     return activation
@@ -207,7 +207,7 @@ def domain_stats(net: DeepMLP, inputs: Tensor) -> DomainStats:
         A :class:`DomainStats` for k = 2 ... L (empty arrays for a network without hidden layers).
     """
     if not isinstance(net, DeepMLP):
-        raise ValueError(f"net: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}")
+        raise TypeError(f"net: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}")
     x = torch.as_tensor(inputs)
     check_batch(x, net)
     parameter = next(net.parameters())

@@ -142,8 +142,12 @@ def _check_initial_net(net: DeepMLP, initial_net: DeepMLP | None) -> DeepMLP:
             "initial_net: skip='init' needs the network at initialization, e.g. "
             "initial_net=copy.deepcopy(net) taken before training"
         )
-    if not isinstance(initial_net, DeepMLP) or initial_net.config.shape_key() != net.config.shape_key():
-        got = initial_net.config.label() if isinstance(initial_net, DeepMLP) else type(initial_net).__name__
+    if not isinstance(initial_net, DeepMLP):
+        raise TypeError(
+            f"initial_net: expected a DeepMLP from explodegrad.build_mlp, got {type(initial_net).__name__}"
+        )
+    if initial_net.config.shape_key() != net.config.shape_key():
+        got = initial_net.config.label()
         raise ValueError(
             f"initial_net: {got} does not match net ({net.config.label()}): it must have the same "
             "architecture (depth, width, activation, norm, residual layout, input and output sizes)"
@@ -191,7 +195,7 @@ def path_vjp_terms(
     probe = check_choice("probe", probe, PROBES)
     num_probes = check_int("num_probes", num_probes, 1)
     if not isinstance(net, DeepMLP):
-        raise ValueError(
+        raise TypeError(
             f"net: expected a DeepMLP from explodegrad.core.nets.build_mlp, got {type(net).__name__}"
         )
     check_batch(inputs, net)

@@ -113,8 +113,8 @@ def taylor_compression(
     reference = check_choice("reference", reference, REFERENCES)
     try:
         check_batch(data_inputs, net)
-    except ValueError as error:  # name this function's argument, not trace's
-        raise ValueError(f"data_{error}") from None
+    except (TypeError, ValueError) as error:  # name this function's argument, not trace's
+        raise type(error)(f"data_{error}") from None
     if data_targets.ndim != 1 or data_targets.shape[0] != data_inputs.shape[0]:
         raise ValueError(
             f"data_targets: expected {data_inputs.shape[0]} labels (one per input), got shape "
