@@ -127,8 +127,27 @@ def test_bad_arguments_raise_naming_the_argument(kwargs, argument):
         build_mlp(**kwargs)
 
 
-@pytest.mark.parametrize("k", [0, 6, 2.5])
+@pytest.mark.parametrize("k", [0, 6])
 def test_layer_outside_1_to_L_raises(k):
     net = build_mlp(depth=5, width=4)
     with pytest.raises(ValueError, match="k="):
         net.layer(k)
+
+
+def test_layer_of_a_non_integer_raises_type_error():
+    with pytest.raises(TypeError, match="k=2.5"):
+        build_mlp(depth=5, width=4).layer(2.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_residual_scale_is_a_buffer_exact_in_the_networks_dtype(dtype):
+    """A buffer (so stacked networks can each have their own), not in the state_dict (the
+    configuration carries it), holding 0.3 rounded once to the network's dtype."""
+    net = build_mlp(depth=4, width=8, residual=True, residual_scale=0.3, in_features=8, dtype=dtype)
+    block = net.layer(2)
+    assert "residual_scale" in dict(block.named_buffers())
+    assert not any(key.endswith("residual_scale") for key in net.state_dict())
+    assert block.residual_scale.dtype == dtype
+    assert block.residual_scale.item() == torch.tensor(0.3, dtype=dtype).item()
+    x = torch.randn(5, 8, dtype=dtype)
+    assert torch.equal(block(x), x + 0.3 * block._branch(x)[0])  # as with a Python float

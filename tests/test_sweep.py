@@ -1,12 +1,14 @@
-"""Stacked sweeps: equal to train() run by run, masking of diverged models, grouping, memory."""
+"""Stacked sweeps: the stacked DeepMLP equals the plain one, sweeps equal train() run by run,
+results do not depend on chunking, masking of diverged models, grouping, memory, bad input."""
 
 import numpy as np
 import pytest
 import torch
 
-from explodegrad import NetConfig, load_digits
+from explodegrad import NetConfig, build_from_config, load_digits
 from explodegrad.training.loop import TrainSettings, train
-from explodegrad.training.sweep import RunSpec, StackedMLP, estimate_memory, grid, lr_search, sweep
+from explodegrad.training.stacked import NetStack, flat_row
+from explodegrad.training.sweep import RunSpec, estimate_memory, grid, lr_search, sweep
 
 TINY = NetConfig(depth=3, width=8)
 SETTINGS = TrainSettings(steps=15, batch_size=32, record_every=5, eval_size=200)
@@ -87,20 +89,82 @@ def test_different_shapes_and_optimizers_form_separate_groups(digits64):
     assert len(result.groups) == 4 and len(result.summary) == 4
 
 
-def test_memory_limit_splits_into_chunks_with_equal_results(digits64):
-    runs = grid(NetConfig(depth=3, width=8), SETTINGS, init_seed=[0, 1, 2])
+@pytest.mark.parametrize(
+    "config, settings",
+    [
+        (NetConfig(depth=3, width=8), SETTINGS),
+        (NetConfig(depth=6, width=8, residual=True, norm="batch"), SETTINGS.with_(optimizer="adam", lr=1e-3)),
+    ],
+)
+def test_results_are_identical_whatever_the_chunk_size(digits64, config, settings):
+    runs = [
+        RunSpec(config.with_(seed=s, residual_scale=0.5 * (s + 1)), settings.with_(lr=settings.lr * (s + 1)))
+        for s in range(3)
+    ]
+    runs.append(RunSpec(config.with_(seed=3), settings.with_(lr=1e200)))  # diverges: masked
     whole = sweep(runs, digits64, progress=False)
-    per_model = whole.groups[0].memory.per_model
-    shared = whole.groups[0].memory.shared
-    chunked = sweep(runs, digits64, progress=False, memory_limit_bytes=shared + 2 * per_model)
-    assert [len(c) for c in chunked.groups[0].chunks] == [2, 1]
-    columns = ["run", "step", "train_loss", "test_loss", "train_error"]
-    # equal up to rounding: a chunk's matrix products have other sizes, so BLAS may sum differently
-    np.testing.assert_allclose(
-        chunked.table[columns].to_numpy(), whole.table[columns].to_numpy(), rtol=0, atol=1e-12
-    )
+    memory = whole.groups[0].memory
+    assert [len(c) for c in whole.groups[0].chunks] == [4]
+    columns = ["run", "step", "train_loss", "test_loss", "train_error", "test_error"]
+    # equal up to rounding, not bitwise: PyTorch's batched reductions (bias and batch-norm
+    # gradients over the models' channels side by side) take other paths for other chunk sizes
+    for per_chunk, sizes in ((2, [2, 2]), (3, [3, 1]), (1, [1, 1, 1, 1])):
+        chunked = sweep(runs, digits64, progress=False, memory_limit_bytes=memory.total(per_chunk))
+        assert [len(c) for c in chunked.groups[0].chunks] == sizes
+        np.testing.assert_allclose(
+            chunked.table[columns].to_numpy(), whole.table[columns].to_numpy(), rtol=0, atol=1e-11
+        )
+        assert chunked.summary["diverged"].tolist() == [False] * 3 + [True]
+        for name in ("steps_done", "diverged_step", "diverged_layer"):
+            assert chunked.summary[name].tolist() == whole.summary[name].tolist()
+
+
+def test_a_model_that_does_not_fit_is_refused(digits64):
+    runs = grid(NetConfig(depth=3, width=8), SETTINGS, init_seed=[0, 1])
+    memory = sweep(runs[:1], digits64, progress=False).groups[0].memory
     with pytest.raises(ValueError, match="memory: one model .* more than the limit"):
-        sweep(runs, digits64, progress=False, memory_limit_bytes=shared + per_model // 2)
+        sweep(runs, digits64, progress=False, memory_limit_bytes=memory.shared + memory.per_model // 2)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"norm": "batch"},
+        {"norm": "layer", "activation": "tanh"},
+        {"residual": True, "norm": "batch", "depth": 8, "block_depth": 3},
+        {"residual": True, "activation": "selu", "depth": 6},
+    ],
+)
+@pytest.mark.parametrize("models", [1, 3])
+def test_the_stack_runs_the_same_deep_mlp(changes, models):
+    """Logits, gradients and batch-norm running statistics of a stack equal each network's own
+    (a stack of one runs without vmap, as train() uses it)."""
+    configs = [
+        NetConfig(
+            depth=5, width=8, in_features=6, out_features=3, seed=s, residual_scale=0.3 * (s + 1)
+        ).with_(**changes)
+        for s in range(models)
+    ]
+    nets = [build_from_config(c, dtype=torch.float64) for c in configs]
+    stack = NetStack(nets)
+    x, y = torch.randn(7, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    losses, logits = stack.losses(x, y)
+    grads = stack.gradients(losses.sum())
+    for m, net in enumerate(nets):
+        net_logits = net(x)  # one training-mode pass each, as the stack made one
+        torch.testing.assert_close(logits[m], net_logits, rtol=0, atol=1e-13)
+        loss = torch.nn.functional.cross_entropy(net_logits, y)
+        expected = flat_row(torch.autograd.grad(loss, list(net.parameters())), models > 1)
+        torch.testing.assert_close(grads[m], expected, rtol=0, atol=1e-13)
+        for name, buffer in net.named_buffers():  # running statistics, residual scales
+            torch.testing.assert_close(stack.buffers[name][m], buffer, rtol=0, atol=1e-15)
+    fresh = [build_from_config(c, dtype=torch.float64) for c in configs]
+    stack.copy_to(fresh)
+    for m, net in enumerate(fresh):
+        torch.testing.assert_close(
+            flat_row(list(net.parameters()), models > 1), stack.params[m], rtol=0, atol=0
+        )
 
 
 def test_memory_estimate_counts_parameters_exactly():
@@ -109,7 +173,7 @@ def test_memory_estimate_counts_parameters_exactly():
     scalars = (8 * 64 + 8) + (8 * 8 + 8) + (10 * 8 + 10) + 2 * (2 * 8)  # linears + 2 batch norms
     assert estimate.parameters == 4 * scalars
     assert estimate.total(3) - estimate.total(2) == estimate.per_model
-    stacked = StackedMLP([config], dtype=torch.float32)
+    stacked = NetStack.from_configs([config], dtype=torch.float32)
     assert stacked.params.numel() == scalars
 
 
@@ -165,7 +229,6 @@ def test_lr_search_picks_the_lowest_final_training_error(digits64):
             "settings: 2",
         ),
         (lambda d: sweep([TINY.with_(in_features=32)], d, progress=False), "config: in_features"),
-        (lambda d: sweep(["relu"], d, progress=False), "configs: expected NetConfig"),
         (lambda d: grid(depth=[]), r"depth=\[\]"),
         (lambda d: grid(colour=["red"]), "colour"),
         (lambda d: grid(optimizer=["sgd", "lbfgs"]), "optimizer='lbfgs'"),
@@ -177,8 +240,32 @@ def test_bad_input_names_the_argument(digits64, call, argument):
         call(digits64)
 
 
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (
+            lambda d: sweep(["relu"], d, progress=False),
+            "configs: expected NetConfig or RunSpec items, got str",
+        ),
+        (lambda d: sweep(TINY, "digits", progress=False), "data: expected a Dataset"),
+        (
+            lambda d: sweep(TINY, d, settings={"lr": 0.1}, progress=False),
+            "settings: expected a TrainSettings",
+        ),
+        (lambda d: sweep(TINY, d, lrs=["fast"], progress=False), "lrs='fast'"),
+        (lambda d: sweep(TINY, d, memory_limit_bytes="1 GB", progress=False), "memory_limit_bytes='1 GB'"),
+        (lambda d: lr_search([TINY], d, None, progress=False), "lrs: expected a sequence"),
+        (lambda d: NetStack.from_configs(TINY), "configs: expected a sequence of NetConfig"),
+        (lambda d: NetStack(["net"]), "nets: expected a sequence of DeepMLP"),
+    ],
+)
+def test_wrong_types_raise_type_error(digits64, call, argument):
+    with pytest.raises(TypeError, match=argument):
+        call(digits64)
+
+
 def test_incompatible_shapes_cannot_be_forced_into_one_group():
     with pytest.raises(ValueError, match="configs: configuration 1 .* cannot be stacked"):
-        StackedMLP([NetConfig(depth=3, width=8), NetConfig(depth=3, width=12)])
+        NetStack.from_configs([NetConfig(depth=3, width=8), NetConfig(depth=3, width=12)])
     with pytest.raises(ValueError, match="configs: the list is empty"):
-        StackedMLP([])
+        NetStack.from_configs([])

@@ -61,8 +61,46 @@ def test_train_refuses_mismatched_data_and_too_big_batches(digits):
         train(NetConfig(depth=3, width=8, in_features=32), digits, QUICK, progress=False)
     with pytest.raises(ValueError, match="batch_size=5000"):
         train(SMALL, digits, QUICK, batch_size=5000, progress=False)
-    with pytest.raises(ValueError, match="net_or_config"):
-        train("relu", digits, QUICK, progress=False)
+
+
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (
+            lambda d: train("relu", d, QUICK, progress=False),
+            "net_or_config: expected a DeepMLP or a NetConfig",
+        ),
+        (lambda d: train(SMALL, "digits", QUICK, progress=False), "data: expected a Dataset"),
+        (lambda d: train(SMALL, d, {"lr": 0.1}, progress=False), "settings: expected a TrainSettings"),
+        (lambda d: train(SMALL, d, QUICK, callback=5, progress=False), "callback: expected a function"),
+        (lambda d: QUICK.with_(betas="fast"), "betas='fast'"),
+        (lambda d: QUICK.with_(milestones=0.5), "milestones=0.5"),
+        (lambda d: QUICK.with_(lr="0.1"), "lr='0.1'"),
+        (lambda d: QUICK.with_(steps=2.5), "steps=2.5"),
+        (lambda d: QUICK.with_(optimizer=3), "optimizer=3"),
+        (lambda d: layer_slices("net"), "net: expected a DeepMLP"),
+        (lambda d: clip_gradients([1.0, 2.0], clip_norm=1.0), "grads: expected a torch.Tensor"),
+        (lambda d: init_state("sgd", [0.0], _hyper(QUICK)), "params: expected a torch.Tensor"),
+    ],
+)
+def test_wrong_types_raise_type_error(digits, call, argument):
+    with pytest.raises(TypeError, match=argument):
+        call(digits)
+
+
+def test_train_updates_the_networks_own_parameters_in_place(digits64):
+    """No rebinding of ``p.data``: the same tensors, the same storage, new values, and the
+    batch-norm running statistics of the run."""
+    net = build_mlp(depth=4, width=16, norm="batch", seed=1, dtype=torch.float64)
+    params = list(net.parameters())
+    storage = [p.data_ptr() for p in params]
+    before = [p.detach().clone() for p in params]
+    history = train(net, digits64, QUICK, progress=False)
+    assert all(p is q for p, q in zip(net.parameters(), params))
+    assert [p.data_ptr() for p in net.parameters()] == storage
+    assert all(not torch.equal(p, b) for p, b in zip(params, before))
+    assert int(net.units[0].norm.num_batches_tracked) == history.steps_done == QUICK.steps
+    assert not torch.equal(net.units[0].norm.running_mean, torch.zeros(16, dtype=torch.float64))
 
 
 def test_epochs_replace_steps(digits):

@@ -97,15 +97,19 @@ class ResidualBlock(nn.Module):
     """``x + residual_scale * r(x)`` with an identity skip.
 
     The recorded pre-activation is that of the branch's first layer, the one fed by the
-    block's input.
+    block's input. ``residual_scale`` is a (non-persistent) 0-d buffer, not a Python float, so
+    that networks stacked with ``torch.func`` (:mod:`explodegrad.training.stacked`) can each
+    have their own; it is not saved in the ``state_dict`` (the configuration carries it).
     """
+
+    residual_scale: Tensor
 
     def __init__(
         self, width: int, activation: str, norm: str, block_depth: int, residual_scale: float
     ) -> None:
         super().__init__()
         self.branch = nn.ModuleList(PreActivationLayer(width, activation, norm) for _ in range(block_depth))
-        self.residual_scale = residual_scale
+        self.register_buffer("residual_scale", torch.tensor(float(residual_scale)), persistent=False)
 
     def residual(self, x: Tensor) -> Tensor:
         """The scaled residual branch ``residual_scale * r(x)`` alone."""
@@ -262,4 +266,9 @@ def build_from_config(config: NetConfig, device: Any = None, dtype: torch.dtype 
     with torch.random.fork_rng(devices=[]):
         net = DeepMLP(config)
     initialize(net, config.init, scale=config.init_scale, seed=config.seed)
-    return net.to(device=device, dtype=dtype)
+    net = net.to(device=device, dtype=dtype)
+    with torch.no_grad():  # exact in the final dtype, not rounded through float32 first
+        for unit in net.units:
+            if isinstance(unit, ResidualBlock):
+                unit.residual_scale.fill_(config.residual_scale)
+    return net

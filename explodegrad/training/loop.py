@@ -1,12 +1,15 @@
-"""One training loop for one network, recording what the course plots.
+"""The training loop, for one network or many, recording what the course plots.
 
-:func:`train` runs SGD (with momentum), Adam or RMSprop with an optional schedule and
-gradient clipping on a :class:`~explodegrad.core.nets.DeepMLP`, and returns a
-:class:`TrainHistory`: train and test loss and error, per-layer gradient norms and relative
-update sizes, optional GSC and domain measurements, and where training diverged.
+:func:`train_stack` is the one loop: it trains a :class:`~explodegrad.training.stacked.NetStack`
+(one or many networks run together with ``torch.func``) with SGD (with momentum), Adam or
+RMSprop, an optional schedule and gradient clipping. :func:`train` runs it on a stack of one
+:class:`~explodegrad.core.nets.DeepMLP` and returns a :class:`TrainHistory`: train and test
+loss and error, per-layer gradient norms and relative update sizes, optional GSC and domain
+measurements, and where training diverged; :func:`explodegrad.training.sweep.sweep` runs it on
+groups of many.
 
-Conventions shared with :mod:`explodegrad.training.sweep` (so that a sweep of one configuration
-reproduces ``train()`` step for step):
+Conventions (the same for one network and a sweep, so a sweep of one configuration reproduces
+``train()`` step for step):
 
 * Update t (1-based) draws minibatch t, computes the mean cross-entropy, its gradient, and
   checks both are finite. If not, the run stops *before* applying update t and records
@@ -39,8 +42,10 @@ from tqdm.auto import tqdm
 from explodegrad.core.checks import check_choice, check_fraction, check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
-from explodegrad.core.nets import DeepMLP, build_from_config, per_example_loss
+from explodegrad.core.nets import DeepMLP, build_from_config
 from explodegrad.core.trace import frozen_batch_statistics, trace
+from explodegrad.measures.domain import domain_stats
+from explodegrad.measures.gsc import gsc_profile
 from explodegrad.training.optimizers import (
     OPTIMIZERS,
     SCHEDULES,
@@ -51,6 +56,27 @@ from explodegrad.training.optimizers import (
     init_state,
     schedule_factor,
 )
+from explodegrad.training.stacked import (  # layer_slices: re-exported, its home moved
+    NetStack,
+    first_nonfinite_layer,
+    layer_slices,
+    per_layer_norms,
+)
+
+__all__ = [
+    "Measurement",
+    "RunRecords",
+    "TrainHistory",
+    "TrainSettings",
+    "check_run",
+    "divergence_message",
+    "evaluation_sets",
+    "layer_slices",
+    "minibatches",
+    "stack_hyperparameters",
+    "train",
+    "train_stack",
+]
 
 
 def _check_rate(argument: str, value: Any) -> float:
@@ -122,8 +148,13 @@ class TrainSettings:
         set_(self, "optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS))
         set_(self, "lr", check_positive("lr", self.lr))
         set_(self, "momentum", _check_rate("momentum", self.momentum))
-        betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else None
-        if betas is None or len(betas) != 2:
+        if not isinstance(self.betas, (tuple, list)):
+            raise TypeError(
+                f"betas={self.betas!r} is not allowed: betas must be a pair (beta1, beta2), "
+                f"got {type(self.betas).__name__}"
+            )
+        betas = tuple(self.betas)
+        if len(betas) != 2:
             raise ValueError(f"betas={self.betas!r} is not allowed: betas must be a pair (beta1, beta2)")
         set_(self, "betas", (_check_rate("betas[0]", betas[0]), _check_rate("betas[1]", betas[1])))
         set_(self, "alpha", _check_rate("alpha", self.alpha))
@@ -131,12 +162,12 @@ class TrainSettings:
         set_(self, "weight_decay", check_positive("weight_decay", self.weight_decay, allow_zero=True))
         set_(self, "schedule", check_choice("schedule", self.schedule, SCHEDULES))
         set_(self, "gamma", check_fraction("gamma", self.gamma))
-        milestones = tuple(self.milestones) if isinstance(self.milestones, (tuple, list)) else None
-        if milestones is None:
-            raise ValueError(
+        if not isinstance(self.milestones, (tuple, list)):
+            raise TypeError(
                 f"milestones={self.milestones!r} is not allowed: milestones must be a "
-                "tuple of fractions in (0, 1)"
+                f"tuple of fractions in (0, 1), got {type(self.milestones).__name__}"
             )
+        milestones = tuple(self.milestones)
         set_(
             self,
             "milestones",
@@ -209,17 +240,20 @@ def stack_hyperparameters(
     )
 
 
-def minibatches(n: int, batch_size: int, seed: int) -> Iterator[Tensor]:
-    """Endless minibatch indices (CPU): a seeded permutation per epoch, cut into full batches.
+def minibatches(
+    n: int, batch_size: int, seed: int, device: torch.device | str | None = None
+) -> Iterator[Tensor]:
+    """Endless minibatch indices: a seeded permutation per epoch, cut into full batches.
 
-    The same ``seed`` gives the same sequence on every device, so ``train()`` and ``sweep()``
-    see the same minibatches.
+    The permutation is drawn on the CPU, so the same ``seed`` gives the same sequence on every
+    device and ``train()`` and ``sweep()`` see the same minibatches; it is moved to ``device``
+    (default: the CPU) once per epoch, so the batches are slices already there.
     """
     n = check_int("n", n, 1)
     batch_size = check_int("batch_size", batch_size, 1, n)
     generator = torch.Generator().manual_seed(seed)
     while True:
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n - batch_size + 1, batch_size):
             yield order[start : start + batch_size]
 
@@ -253,38 +287,6 @@ def check_run(config: NetConfig, data: Dataset, settings: TrainSettings) -> int:
                 f"{name}={value} is not allowed with norm='batch': batch statistics need at least 2 examples"
             )
     return settings.total_steps(n_train)
-
-
-def layer_slices(net: DeepMLP) -> tuple[list[Tensor], list[tuple[int, int]]]:
-    """The parameters in flat order and the column range of each layer, by paper number.
-
-    ``slices[k - 1]`` is the range of layer k's parameters (1 = readout).
-    """
-    params: list[Tensor] = []
-    ranges: list[tuple[int, int]] = []
-    offset = 0
-    for unit in net.units:
-        start = offset
-        for p in unit.parameters():
-            params.append(p)
-            offset += p.numel()
-        ranges.append((start, offset))
-    if len(params) != len(list(net.parameters())):
-        raise ValueError("net: every parameter must belong to one of net.units")
-    return params, ranges[::-1]
-
-
-def first_nonfinite_layer(grads: Tensor, slices: Sequence[tuple[int, int]]) -> int | None:
-    """The smallest k whose gradient (one model's flat row) has a NaN or Inf, or None."""
-    for k, (start, end) in enumerate(slices, start=1):
-        if not bool(torch.isfinite(grads[start:end]).all()):
-            return k
-    return None
-
-
-def per_layer_norms(flat: Tensor, slices: Sequence[tuple[int, int]]) -> Tensor:
-    """Euclidean norm of each layer's part of each row: ``(models, layers)``."""
-    return torch.stack([torch.linalg.vector_norm(flat[:, s:e].double(), dim=1) for s, e in slices], 1)
 
 
 def divergence_message(step: int, layer: int | None) -> str:
@@ -369,86 +371,175 @@ class TrainHistory:
         )
 
 
-class _Recorder:
-    """Collects records during a run and builds :class:`TrainHistory` snapshots."""
+@dataclass
+class RunRecords:
+    """What one model of a stacked run recorded; :func:`train_stack` returns one per model.
 
-    def __init__(self, net: DeepMLP, settings: TrainSettings) -> None:
-        self.net, self.settings = net, settings
-        self.rows: list[tuple[int, float, float, float, float, float]] = []
-        self.grad_norms: list[np.ndarray] = []
-        self.update_ratios: list[np.ndarray] = []
-        self.measurements: list[Measurement] = []
-        self.diverged_step: int | None = None
-        self.diverged_layer: int | None = None
-        self.message = ""
-        self.steps_done = 0
-        self.start = time.perf_counter()
+    Attributes:
+        rows: one ``(step, train_loss, train_error, test_loss, test_error, lr)`` per record.
+        grad_norms, update_ratios: per record, the per-layer gradient norm (before clipping)
+            and relative update size of the update that produced it (NaN at step 0).
+        diverged_step, diverged_layer: where the model's loss or gradient stopped being
+            finite (see :mod:`explodegrad.training.loop`), or None.
+        diverged_batch: the minibatch indices of that step, for a closer look.
+        steps_done: updates applied to the model.
+    """
 
-    def add(
-        self,
-        step: int,
-        losses: dict[str, tuple[float, float]],
-        lr: float,
-        grad_norms: np.ndarray,
-        update_ratio: np.ndarray,
-    ) -> None:
-        self.rows.append((step, *losses["train"], *losses["test"], lr))
-        self.grad_norms.append(grad_norms)
-        self.update_ratios.append(update_ratio)
+    rows: list[tuple[int, float, float, float, float, float]] = field(default_factory=list)
+    grad_norms: list[np.ndarray] = field(default_factory=list)
+    update_ratios: list[np.ndarray] = field(default_factory=list)
+    diverged_step: int | None = None
+    diverged_layer: int | None = None
+    diverged_batch: Tensor | None = None
+    steps_done: int = 0
 
-    def history(self) -> TrainHistory:
-        cols = np.array(self.rows, dtype=np.float64).reshape(-1, 6)
-        num_layers = self.net.num_layers
-        diverged = self.diverged_step is not None
-        last = cols[-1] if len(cols) and not diverged else np.full(6, math.nan)
-        return TrainHistory(
-            label=self.net.config.label(),
-            config=self.net.config,
-            settings=self.settings,
-            layers=np.arange(1, num_layers + 1),
-            steps=cols[:, 0].astype(np.int64),
-            train_loss=cols[:, 1],
-            train_error=cols[:, 2],
-            test_loss=cols[:, 3],
-            test_error=cols[:, 4],
-            learning_rate=cols[:, 5],
-            grad_norms=np.array(self.grad_norms, dtype=np.float64).reshape(-1, num_layers),
-            update_ratio=np.array(self.update_ratios, dtype=np.float64).reshape(-1, num_layers),
-            measurements=list(self.measurements),
-            diverged=diverged,
-            diverged_step=self.diverged_step,
-            diverged_layer=self.diverged_layer,
-            message=self.message,
-            final_train_loss=float(last[1]),
-            final_train_error=float(last[2]),
-            final_test_loss=float(last[3]),
-            final_test_error=float(last[4]),
-            steps_done=self.steps_done,
-            wall_time=time.perf_counter() - self.start,
+
+def train_stack(
+    stack: NetStack,
+    data: Dataset,
+    settings: Sequence[TrainSettings],
+    *,
+    bar: Any = None,
+    on_step: Callable[[int], Any] | None = None,
+    on_record: Callable[[int, list[RunRecords]], bool] | None = None,
+) -> list[RunRecords]:
+    """The training loop: train every model of ``stack`` together, one setting per model.
+
+    :func:`train` runs it on a stack of one network and :func:`explodegrad.training.sweep.sweep`
+    on a group of many, so one network and a sweep take the same steps. A model whose loss or
+    gradient stops being finite is masked from then on (its gradient zeroed, its learning
+    rate 0) and its values never enter another model's arithmetic; the loop ends when every
+    model has diverged.
+
+    Args:
+        stack: the networks, trained in place.
+        data: the data set, on the stack's device and in its dtype.
+        settings: one :class:`TrainSettings` per model, equal in :meth:`TrainSettings.group_key`.
+        bar: a tqdm bar advanced by one per update (None: none).
+        on_step: called with 0 before training and with t after update t.
+        on_record: called with the step and the records after every record; True stops.
+    """
+    if not isinstance(stack, NetStack):
+        raise TypeError(f"stack: expected a NetStack, got {type(stack).__name__}")
+    if len(settings) != stack.num_models:
+        raise ValueError(f"settings: {len(settings)} settings given for a stack of {stack.num_models} models")
+    shared = settings[0]
+    if any(s.group_key() != shared.group_key() for s in settings):
+        raise ValueError("settings: the models of one stack must agree on everything but per-model numbers")
+    total = shared.total_steps(len(data.x_train))
+    hyper = stack_hyperparameters(settings, stack.device, stack.dtype)
+    state = init_state(shared.optimizer, stack.params, hyper)
+    evaluation = evaluation_sets(data, shared.eval_size, shared.seed)
+    slices = stack.layer_slices
+    runs = [RunRecords() for _ in range(stack.num_models)]
+    active = torch.ones(stack.num_models, 1, dtype=torch.bool, device=stack.device)
+    all_active = True
+    nan_rows = np.full((stack.num_models, len(slices)), math.nan)
+
+    def record(step: int, lrs: Sequence[float], grad_norms: np.ndarray, ratios: np.ndarray) -> bool:
+        (train_loss, train_error), (test_loss, test_error) = (
+            stack.evaluate(*evaluation[split]) for split in ("train", "test")
         )
+        for m, run in enumerate(runs):
+            if run.diverged_step is None:
+                run.rows.append((step, train_loss[m], train_error[m], test_loss[m], test_error[m], lrs[m]))
+                run.grad_norms.append(grad_norms[m])
+                run.update_ratios.append(ratios[m])
+        return on_record is not None and on_record(step, runs) is True
+
+    if on_step is not None:
+        on_step(0)
+    stop = record(0, [math.nan] * len(runs), nan_rows, nan_rows)
+    batches = minibatches(len(data.x_train), shared.batch_size, shared.seed, device=data.device)
+    for step in range(1, total + 1):
+        if stop:
+            break
+        index = next(batches)
+        losses, _ = stack.losses(data.x_train[index], data.y_train[index])
+        loss_finite = torch.isfinite(losses)
+        grads = stack.gradients(torch.where(loss_finite, losses, 0.0).sum())
+        finite = (loss_finite & torch.isfinite(grads).all(dim=1)).unsqueeze(1)
+        newly = active & ~finite
+        if bool(newly.any()):
+            for m in newly.squeeze(1).nonzero().flatten().tolist():
+                layer = 0 if not bool(loss_finite[m]) else first_nonfinite_layer(grads[m], slices)
+                runs[m].diverged_step, runs[m].diverged_layer, runs[m].diverged_batch = step, layer, index
+            active, all_active = active & finite, False
+            if not bool(active.any()):
+                if bar is not None:
+                    bar.update(total - step + 1)
+                break
+        if not all_active:
+            grads = torch.where(active, grads, 0.0)
+        recording = step % shared.record_every == 0 or step == total
+        if recording:
+            grad_norms = per_layer_norms(grads, slices).cpu().numpy()
+            before = stack.params.clone()
+        grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
+        factor = schedule_factor(shared.schedule, step, total, shared.gamma, shared.milestones)
+        apply_update(stack.params, grads, state, hyper, hyper.lr * factor * active)
+        for run in runs:
+            if run.diverged_step is None:
+                run.steps_done = step
+        if bar is not None:
+            bar.update(1)
+        if on_step is not None:
+            on_step(step)
+        if recording:
+            change = per_layer_norms(stack.params - before, slices)
+            ratios = (change / per_layer_norms(before, slices)).cpu().numpy()
+            stop = record(step, [s.lr * factor for s in settings], grad_norms, ratios)
+    return runs
 
 
-@torch.no_grad()
-def _evaluate(net: DeepMLP, x: Tensor, y: Tensor) -> tuple[float, float]:
-    """Mean loss and error rate on one batch (batch statistics, running averages untouched)."""
-    with frozen_batch_statistics(net):
-        logits = net(x)
-    loss = per_example_loss(logits, y).mean()
-    error = (logits.argmax(dim=1) != y).double().mean()
-    return float(loss), float(error)
+def _history(
+    net: DeepMLP,
+    settings: TrainSettings,
+    run: RunRecords,
+    measurements: list[Measurement],
+    message: str,
+    wall_time: float,
+) -> TrainHistory:
+    """A :class:`TrainHistory` snapshot of one model's records."""
+    cols = np.array(run.rows, dtype=np.float64).reshape(-1, 6)
+    num_layers = net.num_layers
+    diverged = run.diverged_step is not None
+    last = cols[-1] if len(cols) and not diverged else np.full(6, math.nan)
+    return TrainHistory(
+        label=net.config.label(),
+        config=net.config,
+        settings=settings,
+        layers=np.arange(1, num_layers + 1),
+        steps=cols[:, 0].astype(np.int64),
+        train_loss=cols[:, 1],
+        train_error=cols[:, 2],
+        test_loss=cols[:, 3],
+        test_error=cols[:, 4],
+        learning_rate=cols[:, 5],
+        grad_norms=np.array(run.grad_norms, dtype=np.float64).reshape(-1, num_layers),
+        update_ratio=np.array(run.update_ratios, dtype=np.float64).reshape(-1, num_layers),
+        measurements=list(measurements),
+        diverged=diverged,
+        diverged_step=run.diverged_step,
+        diverged_layer=run.diverged_layer,
+        message=message,
+        final_train_loss=float(last[1]),
+        final_train_error=float(last[2]),
+        final_test_loss=float(last[3]),
+        final_test_error=float(last[4]),
+        steps_done=run.steps_done,
+        wall_time=wall_time,
+    )
 
 
 def _measure(net: DeepMLP, step: int, batch: tuple[Tensor, Tensor]) -> Measurement:
-    from explodegrad.measures.domain import domain_stats  # measures sit beside train; imported lazily
-    from explodegrad.measures.gsc import gsc_profile
-
     inputs, targets = batch
     return Measurement(step, gsc_profile(net, inputs, targets), domain_stats(net, inputs))
 
 
 def _forward_overflow_layer(net: DeepMLP, x: Tensor) -> int | None:
     """The first layer from the input whose output is not finite, for the divergence message."""
-    with torch.no_grad():
+    with torch.no_grad(), frozen_batch_statistics(net):
         recorded = trace(net, x)
     for k in range(net.num_layers, 0, -1):
         if not bool(torch.isfinite(recorded.f(k)).all()):
@@ -457,11 +548,13 @@ def _forward_overflow_layer(net: DeepMLP, x: Tensor) -> int | None:
 
 
 def _prepare(net_or_config: DeepMLP | NetConfig, data: Dataset) -> tuple[DeepMLP, Dataset]:
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data: expected a Dataset (e.g. load_digits()), got {type(data).__name__}")
     if isinstance(net_or_config, NetConfig):
         net = build_from_config(net_or_config, device=data.device, dtype=data.x_train.dtype)
         return net, data
     if not isinstance(net_or_config, DeepMLP):
-        raise ValueError(
+        raise TypeError(
             f"net_or_config: expected a DeepMLP or a NetConfig, got {type(net_or_config).__name__}"
         )
     net = net_or_config
@@ -491,6 +584,11 @@ def train(
 ) -> TrainHistory:
     """Train one network and record its history.
 
+    The network runs as a :class:`~explodegrad.training.stacked.NetStack` of one through
+    :func:`train_stack`, the loop a sweep runs too; its parameters and batch-norm running
+    statistics are written back in place whenever it is observed (measurements, callbacks,
+    the end of the run).
+
     Args:
         net_or_config: a network (trained in place) or a configuration to build one from
             (on the data's device, in the data's dtype).
@@ -505,79 +603,53 @@ def train(
         The :class:`TrainHistory`. A NaN/Inf loss or gradient stops the run cleanly and is
         reported in it, never raised.
     """
+    if settings is not None and not isinstance(settings, TrainSettings):
+        raise TypeError(f"settings: expected a TrainSettings or None, got {type(settings).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"callback: expected a function (step, history) -> bool, got {type(callback).__name__}"
+        )
     settings = (settings if settings is not None else TrainSettings()).with_(**overrides)
     net, data = _prepare(net_or_config, data)
     total = check_run(net.config, data, settings)
     net.train()
-    params, slices = layer_slices(net)
-    flat = torch.cat([p.detach().reshape(-1) for p in params]).unsqueeze(0)
-    offset = 0
-    for p in params:  # the network's parameters become views of one flat row
-        p.data = flat[0, offset : offset + p.numel()].view_as(p)
-        offset += p.numel()
-    hyper = stack_hyperparameters([settings], flat.device, flat.dtype)
-    state = init_state(settings.optimizer, flat, hyper)
-    evaluation = evaluation_sets(data, settings.eval_size, settings.seed)
+    stack = NetStack([net])
     measure_batch = (
         data.batch(min(settings.measure_size, len(data.x_train)), seed=settings.seed)
         if settings.measure_every is not None
         else None
     )
-    recorder = _Recorder(net, settings)
-    nan_row = np.full(net.num_layers, math.nan)
+    measurements: list[Measurement] = []
+    message = ""
+    start = time.perf_counter()
 
-    def measure(step: int) -> None:
+    def on_step(step: int) -> None:
         if measure_batch is not None and (step % settings.measure_every == 0 or step == total):
-            recorder.measurements.append(_measure(net, step, measure_batch))
+            stack.copy_to([net])
+            measurements.append(_measure(net, step, measure_batch))
 
-    def record(step: int, lr: float, grad_norms: np.ndarray, ratio: np.ndarray) -> bool:
-        recorder.add(step, {s: _evaluate(net, *xy) for s, xy in evaluation.items()}, lr, grad_norms, ratio)
-        bar.set_postfix(loss=f"{recorder.rows[-1][1]:.3g}", error=f"{recorder.rows[-1][2]:.3f}")
-        if callback is not None and callback(step, recorder.history()) is True:
-            recorder.message = f"stopped by the callback after step {step}"
+    def on_record(step: int, runs: list[RunRecords]) -> bool:
+        nonlocal message
+        bar.set_postfix(loss=f"{runs[0].rows[-1][1]:.3g}", error=f"{runs[0].rows[-1][2]:.3f}")
+        if callback is None:
+            return False
+        stack.copy_to([net])
+        elapsed = time.perf_counter() - start
+        if callback(step, _history(net, settings, runs[0], measurements, message, elapsed)) is True:
+            message = f"stopped by the callback after step {step}"
             return True
         return False
 
     bar = tqdm(total=total, desc=net.config.label(), disable=not progress)
     try:
-        measure(0)
-        stop = record(0, math.nan, nan_row, nan_row)
-        batches = minibatches(len(data.x_train), settings.batch_size, settings.seed)
-        for step in range(1, total + 1):
-            if stop:
-                break
-            index = next(batches).to(data.device)
-            x, y = data.x_train[index], data.y_train[index]
-            loss = per_example_loss(net(x), y).mean()
-            loss_finite = bool(torch.isfinite(loss))
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            grads = torch.cat(
-                [(g if g is not None else torch.zeros_like(p)).reshape(1, -1) for g, p in zip(grads, params)],
-                dim=1,
-            )
-            if not (loss_finite and bool(torch.isfinite(grads).all())):
-                layer = 0 if not loss_finite else first_nonfinite_layer(grads[0], slices)
-                recorder.diverged_step, recorder.diverged_layer = step, layer
-                recorder.message = divergence_message(step, layer)
-                if layer == 0 and (where := _forward_overflow_layer(net, x)) is not None:
-                    recorder.message += f"; the first non-finite output is layer {where}'s"
-                break
-            recording = step % settings.record_every == 0 or step == total
-            if recording:
-                grad_norms = per_layer_norms(grads, slices)[0].cpu().numpy()
-                before = flat.clone()
-            grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
-            lr = settings.lr * schedule_factor(
-                settings.schedule, step, total, settings.gamma, settings.milestones
-            )
-            apply_update(flat, grads, state, hyper, torch.full_like(hyper.lr, lr))
-            recorder.steps_done = step
-            bar.update(1)
-            measure(step)
-            if recording:
-                change = per_layer_norms(flat - before, slices)[0]
-                ratio = (change / per_layer_norms(before, slices)[0]).cpu().numpy()
-                stop = record(step, lr, grad_norms, ratio)
+        (run,) = train_stack(stack, data, [settings], bar=bar, on_step=on_step, on_record=on_record)
     finally:
+        stack.copy_to([net])
         bar.close()
-    return recorder.history()
+    if run.diverged_step is not None:
+        message = divergence_message(run.diverged_step, run.diverged_layer)
+        if run.diverged_layer == 0:
+            where = _forward_overflow_layer(net, data.x_train[run.diverged_batch])
+            if where is not None:
+                message += f"; the first non-finite output is layer {where}'s"
+    return _history(net, settings, run, measurements, message, time.perf_counter() - start)

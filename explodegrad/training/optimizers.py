@@ -1,8 +1,8 @@
 """Functional optimizers, gradient clipping and learning-rate schedules on stacked models.
 
-One home for the update rule, shared by :func:`explodegrad.training.loop.train` (one network) and
-:func:`explodegrad.training.sweep.sweep` (many networks at once), so that a sweep of one
-configuration reproduces ``train()`` step for step.
+One home for the update rule, applied by :func:`explodegrad.training.loop.train_stack`, the
+loop that trains one network (:func:`~explodegrad.training.loop.train`) and many at once
+(:func:`~explodegrad.training.sweep.sweep`).
 
 Parameters, gradients and optimizer buffers are *flat matrices*: one row per model, one
 column per scalar parameter. Every reduction (the global gradient norm, ...) runs along a
@@ -81,9 +81,17 @@ class OptimizerState:
     buffers: dict[str, Tensor] = field(default_factory=dict)
 
 
+def _check_tensor(argument: str, value: object) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{argument}: expected a torch.Tensor, got {type(value).__name__}")
+
+
 def init_state(kind: str, params: Tensor, hyper: Hyperparameters) -> OptimizerState:
     """Fresh optimizer state for the flat parameter matrix ``params``."""
     kind = check_choice("optimizer", kind, OPTIMIZERS)
+    _check_tensor("params", params)
+    if not isinstance(hyper, Hyperparameters):
+        raise TypeError(f"hyper: expected Hyperparameters, got {type(hyper).__name__}")
     zeros = lambda: torch.zeros_like(params)  # noqa: E731 - tiny local helper
     if kind == "sgd":
         buffers = {"momentum": zeros()} if hyper.momentum is not None else {}
@@ -105,6 +113,7 @@ def clip_gradients(
             as ``torch.nn.utils.clip_grad_norm_`` does; a ``(models, 1)`` column or a float.
         clip_value: then clamp every entry to ``[-clip_value, clip_value]``.
     """
+    _check_tensor("grads", grads)
     squeeze = grads.ndim == 1
     out = grads.unsqueeze(0) if squeeze else grads
     if clip_norm is not None:
@@ -131,6 +140,8 @@ def apply_update(
         lr: the learning rate of this step per model, ``(models, 1)``: the base rate times
             the schedule, and 0 for a model whose training stopped.
     """
+    if not isinstance(state, OptimizerState):
+        raise TypeError(f"state: expected an OptimizerState from init_state, got {type(state).__name__}")
     state.step += 1
     if hyper.weight_decay is not None:
         grads = grads + hyper.weight_decay * params

@@ -1,22 +1,25 @@
 """Train many configurations at once on one device: the GPU-backed experiments.
 
 Runs whose networks share shapes (:meth:`NetConfig.shape_key`) and whose settings agree on
-everything but per-model numbers (:meth:`TrainSettings.group_key`) form a *group*. A group's
-parameters are stacked into one flat matrix (one row per model) and the whole group runs
-forward, backward and the optimizer update together with batched matrix products
-``(models x batch x width) @ (models x width x width)``, so many small networks cost little
-more than a few. Each model keeps its own initialization (its configuration's seed and
-initializer), residual scale and optimizer numbers (learning rate, momentum, ...), so a
-learning-rate search is one batched run.
+everything but per-model numbers (:meth:`TrainSettings.group_key`) form a *group*. A group
+trains as one :class:`~explodegrad.training.stacked.NetStack`: the same
+:class:`~explodegrad.core.nets.DeepMLP` for every model, run together with ``torch.func``
+(batched matrix products ``(models x batch x width) @ (models x width x width)``), so many
+small networks cost little more than a few. Each model keeps its own initialization (its
+configuration's seed and initializer), residual scale and optimizer numbers (learning rate,
+momentum, ...), so a learning-rate search is one batched run.
 
-Every model of a group sees the same minibatches as :func:`explodegrad.training.loop.train` with the
-same seed, so a sweep of one configuration reproduces ``train()`` step for step. A model
-whose loss or gradient stops being finite is masked from then on (its update stopped, its
-gradient zeroed) and reported; its values never enter another model's arithmetic.
+A group trains with :func:`explodegrad.training.loop.train_stack`, the loop
+:func:`explodegrad.training.loop.train` runs for one network: every model sees the same
+minibatches as ``train()`` with the same seed, so a sweep of one configuration reproduces
+``train()`` step for step. A model whose loss or gradient stops being finite is masked from
+then on (its update stopped, its gradient zeroed) and reported; its values never enter
+another model's arithmetic.
 
-Batch norm runs functionally in training mode: each model normalizes with its own batch
-statistics. No running averages are kept; recorded losses and errors, like ``train()``'s,
-use the statistics of the evaluation batch (``eval_size`` examples of each split).
+Batch norm runs in training mode: each model normalizes with its own batch statistics (its
+running averages are kept per model but not used); recorded losses and errors, like
+``train()``'s, use the statistics of the evaluation batch (``eval_size`` examples of each
+split). Results do not depend on how a group is split into chunks.
 
 Before a group runs, its memory is estimated (parameters, gradients, optimizer state,
 activations); a group that would not fit under the limit is split into chunks that do,
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -36,30 +40,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
 from tqdm.auto import tqdm
 
 from explodegrad.core.checks import check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import pick_device
-from explodegrad.core.nets import build_from_config, make_activation, per_example_loss
-from explodegrad.training.loop import (
-    TrainSettings,
-    check_run,
-    divergence_message,
-    evaluation_sets,
-    first_nonfinite_layer,
-    layer_slices,
-    minibatches,
-    stack_hyperparameters,
-)
-from explodegrad.training.optimizers import apply_update, clip_gradients, init_state, schedule_factor
+from explodegrad.training.loop import RunRecords, TrainSettings, check_run, divergence_message, train_stack
+from explodegrad.training.stacked import NetStack
 
 #: Share of the free memory a sweep may plan to use (the rest is headroom for the allocator,
 #: temporaries the estimate leaves out, and other programs).
 MEMORY_FRACTION = {"cuda": 0.8, "cpu": 0.5, "mps": 0.5}
-NORM_EPS = 1e-5  # torch's default for BatchNorm1d and LayerNorm
 
 
 @dataclass(frozen=True)
@@ -203,139 +195,6 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
 
-class StackedMLP:
-    """Many networks of one shape as one flat parameter matrix and a batched forward pass.
-
-    Built from :class:`NetConfig` s with equal :meth:`~NetConfig.shape_key`; each model is
-    initialized exactly as :func:`explodegrad.core.nets.build_from_config` would. ``params`` is
-    the (models x scalars) matrix in the order of ``DeepMLP.units`` (weight matrices stored
-    transposed, so a row is a permutation of the network's parameters; per-layer column
-    ranges are those of :func:`explodegrad.training.loop.layer_slices`); the per-parameter views
-    used by the forward pass share its storage, so an in-place update of ``params`` is seen
-    at once.
-    """
-
-    def __init__(
-        self,
-        configs: Sequence[NetConfig],
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        configs = list(configs)
-        if not configs:
-            raise ValueError("configs: the list is empty; give at least one NetConfig")
-        key = configs[0].shape_key()
-        for i, config in enumerate(configs):
-            if config.shape_key() != key:
-                raise ValueError(
-                    f"configs: configuration {i} ({config.label()}) cannot be stacked with "
-                    f"configuration 0 ({configs[0].label()}): their shapes differ "
-                    f"({config.shape_key()} vs {key}); only configurations with equal "
-                    "NetConfig.shape_key() share a group"
-                )
-        self.configs = configs
-        self.config = configs[0]
-        self.num_models = len(configs)
-        rows = []
-        for config in configs:
-            net = build_from_config(config, device=device, dtype=dtype)
-            params, self.layer_slices = layer_slices(net)
-            names = [f"{i}.{name}" for i, unit in enumerate(net.units) for name, _ in unit.named_parameters()]
-            # weights are stored transposed, (in x out), so that batched products need no
-            # transpose and weight gradients come out contiguous; the first layer's stays
-            # (out x in): its shared input makes it one matrix product for all models
-            params = [
-                p.detach().T if name.endswith("weight") and p.ndim == 2 and i else p.detach()
-                for i, (name, p) in enumerate(zip(names, params))
-            ]
-            rows.append(torch.cat([p.reshape(-1) for p in params]))
-        self.params = torch.stack(rows)
-        self.num_layers = len(self.layer_slices)
-        shapes = [p.shape for p in params]
-        self.leaves: list[Tensor] = []
-        self._views: dict[str, Tensor] = {}
-        offset = 0
-        for name, shape in zip(names, shapes):
-            count = math.prod(shape)
-            view = self.params[:, offset : offset + count].view(self.num_models, *shape)
-            view.requires_grad_(True)
-            self.leaves.append(view)
-            self._views[name] = view
-            offset += count
-        self._units = [type(unit).__name__ for unit in net.units]
-        self._activation = make_activation(self.config.activation)
-        self.residual_scale = torch.tensor(
-            [c.residual_scale for c in configs], device=self.params.device, dtype=self.params.dtype
-        ).view(-1, 1, 1)
-
-    @property
-    def device(self) -> torch.device:
-        return self.params.device
-
-    def _linear(self, h: Tensor, prefix: str) -> Tensor:
-        weight_t, bias = self._views[prefix + "weight"], self._views[prefix + "bias"]
-        if h.ndim == 2:  # the shared input: ONE (batch x in) @ (in x models*out) product
-            weight = weight_t  # this layer's weight is stored untransposed, (models x out x in)
-            models, fan_out, fan_in = weight.shape
-            stacked = weight.reshape(models * fan_out, fan_in)
-            return (h @ stacked.T).view(-1, models, fan_out).transpose(0, 1) + bias.unsqueeze(1)
-        return torch.baddbmm(bias.unsqueeze(1), h, weight_t)
-
-    def _norm(self, h: Tensor, prefix: str) -> Tensor:
-        norm = self.config.norm
-        if norm == "none":
-            return h
-        weight, bias = self._views[prefix + "weight"].unsqueeze(1), self._views[prefix + "bias"].unsqueeze(1)
-        if norm == "layer":
-            return torch.nn.functional.layer_norm(h, h.shape[-1:], eps=NORM_EPS) * weight + bias
-        mean = h.mean(dim=1, keepdim=True)  # batch norm: each model over its own batch
-        var = h.var(dim=1, unbiased=False, keepdim=True)
-        return (h - mean) * torch.rsqrt(var + NORM_EPS) * weight + bias
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(models x batch x classes)`` of every model on the shared batch ``x``."""
-        h = x
-        for i, kind in enumerate(self._units):
-            if kind == "DenseLayer":
-                h = self._activation(self._norm(self._linear(h, f"{i}.linear."), f"{i}.norm."))
-            elif kind == "ResidualBlock":
-                r = h
-                for j in range(self.config.block_depth):
-                    pre = self._norm(r, f"{i}.branch.{j}.norm.")
-                    r = self._linear(self._activation(pre), f"{i}.branch.{j}.linear.")
-                h = h + self.residual_scale * r
-            else:
-                h = self._linear(h, f"{i}.linear.")
-        return h
-
-    __call__ = forward
-
-    def losses(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-model mean loss ``(models,)`` and the logits on one batch."""
-        logits = self.forward(x)
-        models, batch, classes = logits.shape
-        per_example = per_example_loss(logits.reshape(models * batch, classes), y.repeat(models))
-        return per_example.view(models, batch).mean(dim=1), logits
-
-    def gradients(self, total_loss: Tensor) -> Tensor:
-        """The flat (models x scalars) gradient of a sum of per-model losses."""
-        grads = torch.autograd.grad(total_loss, self.leaves, allow_unused=True)
-        return torch.cat(
-            [
-                (g if g is not None else torch.zeros_like(leaf)).reshape(self.num_models, -1)
-                for g, leaf in zip(grads, self.leaves)
-            ],
-            dim=1,
-        )
-
-    @torch.no_grad()
-    def evaluate(self, x: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Per-model mean loss and error rate on one batch (batch statistics)."""
-        loss, logits = self.losses(x, y)
-        error = (logits.argmax(dim=2) != y).double().mean(dim=1)
-        return loss.double().cpu().numpy(), error.cpu().numpy()
-
-
 @dataclass
 class GroupInfo:
     """How one group of runs was executed."""
@@ -391,63 +250,10 @@ def _describe(index: int, run: RunSpec) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _RunOutcome:
-    records: list[tuple[int, float, float, float, float]]
-    diverged_step: int | None = None
-    diverged_layer: int | None = None
-    steps_done: int = 0
-
-
-def _train_chunk(runs: list[RunSpec], data: Dataset, bar: Any) -> list[_RunOutcome]:
-    """Train runs of one group together; return each run's records and fate."""
-    settings = runs[0].settings
-    model = StackedMLP([r.config for r in runs], device=data.device, dtype=data.x_train.dtype)
-    hyper = stack_hyperparameters([r.settings for r in runs], model.device, model.params.dtype)
-    state = init_state(settings.optimizer, model.params, hyper)
-    total = settings.total_steps(len(data.x_train))
-    evaluation = evaluation_sets(data, settings.eval_size, settings.seed)
-    outcomes = [_RunOutcome([]) for _ in runs]
-    active = torch.ones(len(runs), 1, dtype=torch.bool, device=model.device)
-    alive = [True] * len(runs)
-
-    def record(step: int) -> None:
-        (train_loss, train_error), (test_loss, test_error) = (
-            model.evaluate(*evaluation[s]) for s in ("train", "test")
-        )
-        for m, outcome in enumerate(outcomes):
-            if alive[m]:
-                outcome.records.append((step, train_loss[m], train_error[m], test_loss[m], test_error[m]))
-
-    record(0)
-    batches = minibatches(len(data.x_train), settings.batch_size, settings.seed)
-    for step in range(1, total + 1):
-        index = next(batches).to(data.device)
-        losses, _ = model.losses(data.x_train[index], data.y_train[index])
-        loss_finite = torch.isfinite(losses)
-        grads = model.gradients(torch.where(loss_finite, losses, 0.0).sum())
-        finite = (loss_finite & torch.isfinite(grads).all(dim=1)).unsqueeze(1)
-        newly = active & ~finite
-        if bool(newly.any()):
-            for m in newly.squeeze(1).nonzero().flatten().tolist():
-                layer = 0 if not bool(loss_finite[m]) else first_nonfinite_layer(grads[m], model.layer_slices)
-                outcomes[m].diverged_step, outcomes[m].diverged_layer = step, layer
-                alive[m] = False
-            active = active & finite
-        if not any(alive):
-            bar.update(total - step + 1)
-            break
-        if not all(alive):
-            grads = torch.where(active, grads, 0.0)
-        grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
-        factor = schedule_factor(settings.schedule, step, total, settings.gamma, settings.milestones)
-        apply_update(model.params, grads, state, hyper, hyper.lr * factor * active)
-        for m in range(len(runs)):
-            outcomes[m].steps_done += alive[m]
-        bar.update(1)
-        if step % settings.record_every == 0 or step == total:
-            record(step)
-    return outcomes
+def _train_chunk(runs: list[RunSpec], data: Dataset, bar: Any) -> list[RunRecords]:
+    """Train the runs of one chunk of a group together: one stack, the one training loop."""
+    stack = NetStack.from_configs([r.config for r in runs], device=data.device, dtype=data.x_train.dtype)
+    return train_stack(stack, data, [r.settings for r in runs], bar=bar)
 
 
 def _resolve_device(device: Any, data: Dataset) -> torch.device:
@@ -461,6 +267,10 @@ def _resolve_device(device: Any, data: Dataset) -> torch.device:
 def _as_runs(
     configs: Any, settings: TrainSettings | Sequence[TrainSettings] | None, lrs: Sequence[float] | None
 ) -> list[RunSpec]:
+    if settings is not None and not isinstance(settings, (TrainSettings, Sequence)):
+        raise TypeError(
+            f"settings: expected a TrainSettings, a sequence of them or None, got {type(settings).__name__}"
+        )
     if isinstance(configs, (NetConfig, RunSpec)):
         configs = [configs]
     configs = list(configs) if isinstance(configs, Iterable) else None
@@ -473,6 +283,9 @@ def _as_runs(
         per_config = [settings if settings is not None else TrainSettings()] * len(configs)
     else:
         per_config = list(settings)
+        for item in per_config:
+            if not isinstance(item, TrainSettings):
+                raise TypeError(f"settings: expected TrainSettings items, got {type(item).__name__}")
         if len(per_config) != len(configs):
             raise ValueError(
                 f"settings: {len(per_config)} settings given for {len(configs)} "
@@ -485,8 +298,10 @@ def _as_runs(
         elif isinstance(item, NetConfig):
             runs.append(RunSpec(item, item_settings))
         else:
-            raise ValueError(f"configs: expected NetConfig or RunSpec items, got {type(item).__name__}")
+            raise TypeError(f"configs: expected NetConfig or RunSpec items, got {type(item).__name__}")
     if lrs is not None:
+        if not isinstance(lrs, Iterable) or isinstance(lrs, str):
+            raise TypeError(f"lrs: expected a sequence of learning rates or None, got {type(lrs).__name__}")
         lrs = [check_positive("lrs", lr) for lr in lrs]
         if not lrs:
             raise ValueError("lrs=[] is not allowed: give at least one learning rate (or None)")
@@ -520,6 +335,15 @@ def sweep(
     Returns:
         A :class:`SweepResult`; divergence is reported per run, never raised.
     """
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data: expected a Dataset (e.g. load_digits()), got {type(data).__name__}")
+    if memory_limit_bytes is not None and (
+        not isinstance(memory_limit_bytes, numbers.Integral) or isinstance(memory_limit_bytes, bool)
+    ):
+        raise TypeError(
+            f"memory_limit_bytes={memory_limit_bytes!r} is not allowed: memory_limit_bytes must be "
+            f"an integer number of bytes or None, got {type(memory_limit_bytes).__name__}"
+        )
     runs = _as_runs(configs, settings, lrs)
     target = _resolve_device(device, data)
     if data.device != target:
@@ -547,7 +371,7 @@ def sweep(
         chunks = [members[i : i + per_chunk] for i in range(0, len(members), per_chunk)]
         groups.append(GroupInfo(members, chunks, estimate, limit))
     start = time.perf_counter()
-    outcomes: dict[int, _RunOutcome] = {}
+    outcomes: dict[int, RunRecords] = {}
     steps_needed = sum(totals[g.runs[0]] * len(g.chunks) for g in groups)
     with tqdm(total=steps_needed, desc=f"sweep of {len(runs)} runs", disable=not progress) as bar:
         for group in groups:
@@ -560,13 +384,13 @@ def sweep(
     return SweepResult(*_tables(runs, outcomes), runs, groups, str(target), wall_time)
 
 
-def _tables(runs: list[RunSpec], outcomes: dict[int, _RunOutcome]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _tables(runs: list[RunSpec], outcomes: dict[int, RunRecords]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, summaries = [], []
     for i, run in enumerate(runs):
         outcome = outcomes[i]
         described = _describe(i, run)
         diverged = outcome.diverged_step is not None
-        for step, train_loss, train_error, test_loss, test_error in outcome.records:
+        for step, train_loss, train_error, test_loss, test_error, _ in outcome.rows:
             rows.append(
                 {
                     **described,
@@ -579,7 +403,7 @@ def _tables(runs: list[RunSpec], outcomes: dict[int, _RunOutcome]) -> tuple[pd.D
                     "diverged_step": outcome.diverged_step,
                 }
             )
-        last = outcome.records[-1] if outcome.records and not diverged else (math.nan,) * 5
+        last = outcome.rows[-1] if outcome.rows and not diverged else (math.nan,) * 6
         summaries.append(
             {
                 **described,
@@ -642,8 +466,10 @@ def lr_search(
     training loss, then to the smaller rate.
     """
     configs = [configs] if isinstance(configs, NetConfig) else list(configs)
-    if lrs is None or not list(lrs):
-        raise ValueError("lrs: give at least one learning rate to search")
+    if not isinstance(lrs, Iterable) or isinstance(lrs, str):
+        raise TypeError(f"lrs: expected a sequence of learning rates, got {type(lrs).__name__}")
+    if not list(lrs):
+        raise ValueError("lrs=[] is not allowed: give at least one learning rate to search")
     result = sweep(
         configs,
         data,
