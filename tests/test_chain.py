@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from explodegrad.core.data import gaussian_data, load_digits
-from explodegrad.measures.gsc import growth_factor
+from explodegrad.measures.gsc import fit_explosion_rate, growth_factor, log_linear_fit
 from explodegrad.studies.chain_rule import deep_linear_gradients, init_scales, scalar_chain
+from explodegrad.studies.clipping import CLIPPING_RUNS, ClippingResult, clipping_comparison
 from explodegrad.studies.gradient_descent import gradient_descent_path, quadratic_loss
 from explodegrad.studies.overflow import find_overflow
 from explodegrad.studies.recurrent import (
@@ -35,6 +36,15 @@ def digits():
 def test_growth_factor_of_a_geometric_sequence_is_its_ratio():
     steps = np.arange(6)
     assert growth_factor(steps, 3.0**steps) == pytest.approx(3.0, rel=1e-12)
+
+
+def test_growth_factor_and_the_explosion_rate_share_one_fit():
+    layers = np.arange(2, 9)
+    values = 0.5 * 1.3**layers * np.exp(0.01 * np.sin(layers))  # not exactly geometric
+    slope, log_c, r_squared = log_linear_fit(layers - 0, values)
+    fit = fit_explosion_rate(np.arange(1, 10), np.r_[1.0, values, 1.0], fit_range=(2, 8))
+    assert growth_factor(layers, values) == math.exp(slope) == fit.rate
+    assert fit.r_squared == r_squared < 1 and math.exp(log_c) == pytest.approx(0.5, rel=0.05)
 
 
 def test_growth_factor_skips_overflowed_and_vanished_values():
@@ -68,10 +78,16 @@ def test_scalar_chain_overflow_is_reported_not_raised():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(depth=0), dict(weight=float("nan")), dict(weight="big"), dict(depth=2.5)]
+    ("kwargs", "error"),
+    [
+        (dict(depth=0), ValueError),
+        (dict(weight=float("nan")), ValueError),
+        (dict(weight="big"), TypeError),
+        (dict(depth=2.5), TypeError),
+    ],
 )
-def test_scalar_chain_rejects_bad_input(kwargs):
-    with pytest.raises(ValueError, match=next(iter(kwargs))):
+def test_scalar_chain_rejects_bad_input(kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
         scalar_chain(**kwargs)
 
 
@@ -165,7 +181,6 @@ def test_find_overflow_is_deterministic(tiny_data):
         dict(sigma=-1.0),
         dict(activation="swish"),
         dict(train_depth=0),
-        dict(data=42),
         dict(batch=10_000),
     ],
 )
@@ -173,6 +188,47 @@ def test_find_overflow_rejects_bad_input(kwargs, tiny_data):
     options = dict(width=4, max_depth=3, data=tiny_data, batch=8) | kwargs
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         find_overflow(**options)
+
+
+def test_find_overflow_rejects_wrong_types(tiny_data):
+    with pytest.raises(TypeError, match="data=42"):
+        find_overflow(width=4, max_depth=3, data=42)
+    with pytest.raises(TypeError, match="device=1"):
+        find_overflow(width=4, max_depth=3, data=tiny_data, device=1)
+
+
+def test_find_overflow_is_a_frozen_result_with_one_serialization(tiny_data):
+    result = find_overflow(width=4, sigma=10.0, dtype="float16", max_depth=6, data=tiny_data, steps=2)
+    with pytest.raises(AttributeError):
+        result.depth = 3
+    assert result.summary() == result.message == str(result)
+    as_dict = result.to_dict()
+    assert as_dict["depth"] == result.depth == 5  # 10^5 passes float16's largest, 65504
+    assert as_dict["train_losses"] == [None]  # a non-finite number becomes null in JSON
+
+
+# ----------------------------------------------------------------------------- clipping
+
+
+def test_clipping_comparison_reads_like_a_dict_of_runs_per_seed(digits):
+    result = clipping_comparison(data=digits, seeds=(0, 3), steps=2, depth=3, width=8)
+    assert isinstance(result, ClippingResult) and list(result) == list(CLIPPING_RUNS)
+    assert all(len(result[name]) == 2 for name in CLIPPING_RUNS) and result.seeds == (0, 3)
+    assert [run.settings.seed for run in result["no clipping"]] == [0, 3]
+    assert result["clip_norm=1"][0].settings.clip_norm == 1.0
+    assert result.summary().splitlines()[0] == "SGD (momentum 0.9) at lr 0.1, 2 seeds"
+    assert set(result.to_dict()) == {"runs", "seeds", "lr"}
+
+
+def test_clipping_comparison_defaults_come_from_the_scale(digits):
+    from helpers import TINY
+
+    result = clipping_comparison(scale=TINY.with_(num_seeds=1), data=digits, depth=2, width=4)
+    assert result.seeds == (0,) and result["no clipping"][0].steps_done <= TINY.train_steps
+    with pytest.raises(TypeError, match="scale="):
+        clipping_comparison(scale="quick")
+    with pytest.raises(TypeError, match="data="):
+        clipping_comparison(data=[1, 2], seeds=1, steps=1)
 
 
 # ----------------------------------------------------------------------------- overshooting
@@ -292,6 +348,16 @@ def test_recurrent_gradients_untrained_twice_and_seeded(digits):
 def test_recurrent_gradients_rejects_bad_input(kwargs, digits):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         recurrent_gradients(data=digits, **kwargs)
+
+
+def test_recurrent_gradients_is_a_frozen_result(digits):
+    result = recurrent_gradients("gru", steps_trained=1, hidden=4, data=digits, device="cpu")
+    with pytest.raises(AttributeError):
+        result.seed = 3
+    assert result.summary().startswith("gru (4 units, rows, seed 0)")
+    assert result.to_dict()["time_steps"] == list(range(1, 9))
+    with pytest.raises(TypeError, match="data="):
+        recurrent_gradients(data=3)
 
 
 def test_recurrent_gradients_needs_digits():

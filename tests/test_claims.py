@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from explodegrad import claims, cli
-from explodegrad.claims import thresholds
+from explodegrad.claims import evidence, thresholds
 from explodegrad.claims.verdict import (
     DOES_NOT_HOLD,
     HOLDS,
@@ -104,6 +104,25 @@ def test_every_chapter_states_claims_and_every_claim_names_a_study():
         assert item.study in claims.STUDIES, item.claim_id
         assert item.sentence.endswith(".") and "  " not in item.sentence
     assert [c.claim_id for c in claims.all_claims("05")] == [i for i in ids if i.startswith("05/")]
+
+
+def test_every_study_module_declares_exactly_the_claims_judged_on_it():
+    declared: dict[str, str] = {}
+    for name, module in evidence.STUDY_MODULES.items():
+        assert name in claims.STUDIES, name
+        assert module.__name__.startswith(("explodegrad.studies.", "explodegrad.measures.")), name
+    for module in set(evidence.STUDY_MODULES.values()):
+        for claim_id in getattr(module, "CLAIMS", ()):
+            assert claim_id not in declared, f"{claim_id} declared twice"
+            declared[claim_id] = module.__name__
+    assert set(evidence.STUDY_MODULES) == set(claims.STUDIES)
+    for item in claims.all_claims():
+        module = evidence.STUDY_MODULES[item.study]
+        if module.__name__.startswith("explodegrad.studies."):
+            assert declared.get(item.claim_id) == module.__name__, item.claim_id
+        else:  # a measurement judged directly: no study module declares it
+            assert item.claim_id not in declared, item.claim_id
+    assert set(declared) <= {c.claim_id for c in claims.all_claims()}
 
 
 def test_unknown_ids_chapters_scales_and_seed_counts_are_refused():

@@ -4,13 +4,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import TINY
 
 from explodegrad.core.config import NetConfig
-from explodegrad.core.data import gaussian_data
+from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.core.nets import build_from_config
-from explodegrad.core.scales import QUICK, Scale
+from explodegrad.core.scales import QUICK
 from explodegrad.measures.taylor import TaylorCurve
-from explodegrad.studies.common import Architecture, default_dtype, study_data, study_settings
+from explodegrad.studies.common import (
+    Architecture,
+    architecture_label,
+    default_dtype,
+    resolve_data,
+    resolve_device,
+    study_settings,
+)
 from explodegrad.studies.effective_depth import (
     EffectiveDepthStudy,
     effective_depth_study,
@@ -21,15 +29,6 @@ from explodegrad.studies.effective_depth import (
     track_effective_depth,
 )
 
-TINY = Scale(
-    name="tiny", depth=6, width=8, batch_size=16, train_steps=6, dataset="gaussian", n_train=64, n_test=16
-)
-
-
-@pytest.fixture(scope="module")
-def data():
-    return gaussian_data(n_train=64, n_test=16, in_features=6, num_classes=3, seed=0)
-
 
 @pytest.fixture(scope="module")
 def study(data):
@@ -39,7 +38,7 @@ def study(data):
         Architecture("linear", "none"),
     ]
     return effective_depth_study(
-        TINY, architectures, data=data, checkpoints=3, measure_size=32, taylor_size=48, num_probes=2
+        architectures, scale=TINY, data=data, checkpoints=3, measure_size=32, taylor_size=48, num_probes=2
     )
 
 
@@ -103,7 +102,7 @@ def test_natural_skip_and_study_settings():
     assert study_settings(QUICK, lr=0.1).lr == 0.1
     with pytest.raises(ValueError, match="checkpoints=0"):
         study_settings(QUICK, checkpoints=0)
-    with pytest.raises(ValueError, match="scale="):
+    with pytest.raises(TypeError, match="scale="):
         study_settings("quick")
 
 
@@ -151,27 +150,55 @@ def test_an_affine_network_has_no_depth_to_find(study):
 
 def test_study_rejects_bad_input(data):
     with pytest.raises(ValueError, match="architectures=\\[\\]"):
-        effective_depth_study(TINY, [], data=data)
+        effective_depth_study([], scale=TINY, data=data)
     with pytest.raises(ValueError, match="repeat"):
-        effective_depth_study(TINY, [Architecture("relu"), Architecture("relu")], data=data)
-    with pytest.raises(ValueError, match="not an Architecture"):
-        effective_depth_study(TINY, [("relu", "none")], data=data)
-    with pytest.raises(ValueError, match="scale="):
-        effective_depth_study("quick", data=data)
+        effective_depth_study([Architecture("relu"), Architecture("relu")], scale=TINY, data=data)
+    with pytest.raises(TypeError, match="not an Architecture"):
+        effective_depth_study([("relu", "none")], scale=TINY, data=data)
+    with pytest.raises(TypeError, match="scale="):
+        effective_depth_study(scale="quick", data=data)
+    with pytest.raises(TypeError, match="device=3"):
+        effective_depth_study(scale=TINY, data=data, device=3)
     with pytest.raises(ValueError, match="tolerance=2"):
-        effective_depth_study(TINY, data=data, tolerance=2)
+        effective_depth_study(scale=TINY, data=data, tolerance=2)
 
 
 def test_studies_train_in_float64_on_the_cpu_and_float32_on_a_gpu(data):
     assert default_dtype() == default_dtype("cpu") == torch.float64
     assert default_dtype("cuda") == default_dtype(torch.device("mps")) == torch.float32
-    loaded = study_data(TINY)
+    loaded = resolve_data(scale=TINY, device="cpu")
     assert loaded.x_train.dtype == torch.float64 and loaded.x_train.shape == (64, 64)
-    assert study_data(TINY, data) is data
-    with pytest.raises(ValueError, match="data='digits'"):
-        study_data(TINY, "digits")
-    with pytest.raises(ValueError, match="scale="):
-        study_data(None)
+    assert resolve_data(data, scale=TINY) is data  # a given Dataset is used as it is
+    assert resolve_data(data, dtype=torch.float64).x_train.dtype == torch.float64
+    named = resolve_data("digits", device="cpu", dtype=torch.float32)
+    assert named.name == "digits" and named.x_train.dtype == torch.float32
+    with pytest.raises(TypeError, match="data=3"):
+        resolve_data(3)
+    with pytest.raises(TypeError, match="scale="):
+        resolve_data(scale="quick")
+    with pytest.raises(ValueError, match="dtype=torch.float16"):
+        resolve_data(data, dtype=torch.float16)
+
+
+def test_one_device_resolver_takes_names_devices_and_the_setups_choice(data):
+    cpu = torch.device("cpu")
+    choice = DeviceChoice(cpu, "CPU", "test")
+    assert resolve_device("cpu") == resolve_device(cpu) == resolve_device(choice) == cpu
+    assert resolve_device(None, data) == data.device  # where the data already is
+    assert resolve_device(None) == pick_device().device  # else the setup's choice
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)  # a name needs no GPU to be named
+    with pytest.raises(TypeError, match="device=0"):
+        resolve_device(0)
+    with pytest.raises(ValueError, match="device='gpu'"):
+        resolve_device("gpu")
+
+
+def test_one_label_function_names_every_architecture():
+    assert architecture_label("relu", "batch") == Architecture("relu", "batch").label == "relu/batch"
+    assert architecture_label("tanh", "none", True) == "tanh/none/res"
+    assert architecture_label("relu", "none", init="looks_linear") == "relu/none/looks_linear"
+    assert Architecture("tanh", "batch", residual=True).name == "tanh/batch/xavier/res"
+    assert Architecture("relu", init="looks_linear").name == "relu/none/looks_linear"
 
 
 def test_paths_at_initialization_find_no_depth_where_there_is_none(data):

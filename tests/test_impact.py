@@ -73,7 +73,7 @@ def test_update_sizes_without_updates_are_nan(data):
 
 
 def test_update_sizes_bad_input(data):
-    with pytest.raises(ValueError, match="history"):
+    with pytest.raises(TypeError, match="history"):
         relative_update_sizes({"update_ratio": [1.0]})
     history = train(tiny_config(), data, TrainSettings(steps=1, batch_size=16), progress=False)
     with pytest.raises(ValueError, match="statistic"):
@@ -85,7 +85,7 @@ def test_update_sizes_bad_input(data):
 
 @pytest.fixture(scope="module")
 def study(data):
-    return optimizer_study(tiny_config(norm="batch"), data, steps=6, measure_every=3, seeds=1)
+    return optimizer_study(tiny_config(norm="batch"), data=data, steps=6, measure_every=3, seeds=1)
 
 
 def test_optimizer_study_measures_every_optimizer_at_the_same_steps(study):
@@ -126,7 +126,7 @@ def test_optimizer_study_summary_has_one_line_per_optimizer(study):
 
 def test_optimizer_study_runs_every_seed_and_reports_median_and_range(data):
     result = optimizer_study(
-        tiny_config(norm="batch"), data, optimizers=("sgd",), steps=2, measure_every=2, seeds=(0, 4)
+        tiny_config(norm="batch"), ("sgd",), data=data, steps=2, measure_every=2, seeds=(0, 4)
     )
     assert result.seeds == (0, 4) and list(result.runs["seed"]) == [0, 4]
     ends = result.values("sgd", "gsc_end")
@@ -135,13 +135,13 @@ def test_optimizer_study_runs_every_seed_and_reports_median_and_range(data):
     assert f"{np.median(ends):.3g} [{ends.min():.3g}, {ends.max():.3g}]" in line
     # one seed of a multi-seed study is the single-seed study of that seed
     alone = optimizer_study(
-        tiny_config(norm="batch"), data, optimizers=("sgd",), steps=2, measure_every=2, seeds=(4,)
+        tiny_config(norm="batch"), ("sgd",), data=data, steps=2, measure_every=2, seeds=(4,)
     )
     assert alone.values("sgd", "gsc_end")[0] == ends[1]
     with pytest.raises(ValueError, match="optimizer='adam' is not allowed"):
         result.values("adam", "gsc_end")
     with pytest.raises(ValueError, match="seeds=0 is not allowed"):
-        optimizer_study(tiny_config(), data, steps=1, seeds=0)
+        optimizer_study(tiny_config(), data=data, steps=1, seeds=0)
 
 
 def test_optimizer_study_trains_in_float64_on_a_cpu_by_default(data):
@@ -156,28 +156,29 @@ def test_optimizer_study_trains_in_float64_on_a_cpu_by_default(data):
 
 def test_optimizer_study_takes_the_learning_rates_given(data):
     result = optimizer_study(
-        tiny_config(), data, optimizers=("adam",), lrs={"adam": 0.005}, steps=2, measure_every=2, seeds=1
+        tiny_config(), ("adam",), {"adam": 0.005}, data=data, steps=2, measure_every=2, seeds=1
     )
     assert list(result.gsc["lr"]) == [0.005, 0.005]
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "argument"),
+    ("kwargs", "argument", "error"),
     [
-        (dict(optimizers=("sgd", "lbfgs")), "optimizers"),
-        (dict(optimizers=()), "optimizers"),
-        (dict(lrs=[0.1]), "lrs"),
-        (dict(lrs={"sgd": -1.0}), "lrs"),
-        (dict(steps=0), "steps"),
-        (dict(measure_every=0), "measure_every"),
-        (dict(config="relu"), "config"),
-        (dict(scale="quick"), "scale"),
-        (dict(dtype=torch.float16), "dtype"),
-        (dict(data=[1.0]), "data"),
+        (dict(optimizers=("sgd", "lbfgs")), "optimizers", ValueError),
+        (dict(optimizers=()), "optimizers", ValueError),
+        (dict(lrs=[0.1]), "lrs", TypeError),
+        (dict(lrs={"sgd": -1.0}), "lrs", ValueError),
+        (dict(steps=0), "steps", ValueError),
+        (dict(measure_every=0), "measure_every", ValueError),
+        (dict(config="relu"), "config", TypeError),
+        (dict(scale="quick"), "scale", TypeError),
+        (dict(device=torch.float64), "device", TypeError),
+        (dict(dtype=torch.float16), "dtype", ValueError),
+        (dict(data=[1.0]), "data", TypeError),
     ],
 )
-def test_optimizer_study_bad_input(data, kwargs, argument):
-    with pytest.raises(ValueError, match=argument):
+def test_optimizer_study_bad_input(data, kwargs, argument, error):
+    with pytest.raises(error, match=argument):
         optimizer_study(**({"config": tiny_config(), "data": data, "steps": 2} | kwargs))
 
 
@@ -190,16 +191,16 @@ def test_default_depths_follow_the_scale():
 
 
 def test_default_architectures_explode_or_not_as_documented():
+    # relu/batch explodes at the mean-field rate: measured once, in test_gsc.py.
     survey = architecture_survey(
-        activations=("relu", "tanh"),
-        norms=("batch", "layer", "none"),
+        activations=("tanh",),
+        norms=("layer", "none"),
         depth=20,
         width=64,
         data="digits",
         batch_size=256,
     )
     assert DEFAULT_ARCHITECTURES == (("relu", "batch"), ("tanh", "layer"), ("tanh", "none"))
-    assert survey.row("relu", "batch")["rate"] > 1.15
     assert survey.row("tanh", "layer")["rate"] > 1.05
     assert survey.row("tanh", "none")["rate"] < 1.02
 
@@ -244,20 +245,21 @@ def test_depth_study_trains_every_seed_in_one_sweep(data):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "argument"),
+    ("kwargs", "argument", "error"),
     [
-        (dict(architectures=(("relu",),)), "architectures"),
-        (dict(architectures=(("relu", "group"),)), "architectures"),
-        (dict(architectures=3), "architectures"),
-        (dict(depths=()), "depths"),
-        (dict(depths=(0,)), "depths"),
-        (dict(width=0), "width"),
-        (dict(data=3), "data"),
-        (dict(dtype=torch.int64), "dtype"),
+        (dict(architectures=(("relu",),)), "architectures", ValueError),
+        (dict(architectures=(("relu", "group"),)), "architectures", ValueError),
+        (dict(architectures=3), "architectures", TypeError),
+        (dict(depths=()), "depths", ValueError),
+        (dict(depths=(0,)), "depths", ValueError),
+        (dict(width=0), "width", ValueError),
+        (dict(data=3), "data", TypeError),
+        (dict(scale=object()), "scale", TypeError),
+        (dict(dtype=torch.int64), "dtype", ValueError),
     ],
 )
-def test_depth_study_bad_input(data, kwargs, argument):
-    with pytest.raises(ValueError, match=argument):
+def test_depth_study_bad_input(data, kwargs, argument, error):
+    with pytest.raises(error, match=argument):
         depth_study(
             **({"depths": (2,), "lrs": (0.1,), "data": data, "width": 4, "steps": 1, "seeds": 1} | kwargs)
         )

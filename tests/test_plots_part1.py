@@ -79,7 +79,7 @@ def test_survey_plots_bad_input(survey, call, argument):
 @pytest.fixture(scope="module")
 def study(data):
     config = NetConfig(depth=4, width=8, activation="relu", norm="batch", in_features=10, out_features=3)
-    return optimizer_study(config, data.to("cpu"), steps=4, measure_every=2, seeds=1)
+    return optimizer_study(config, data=data.to("cpu"), steps=4, measure_every=2, seeds=1)
 
 
 def test_optimizer_gsc_one_line_per_optimizer(study):
@@ -93,9 +93,7 @@ def test_optimizer_gsc_one_line_per_optimizer(study):
 
 def test_optimizer_gsc_draws_every_seed_in_its_optimizer_colour(data):
     config = NetConfig(depth=4, width=8, activation="relu", norm="batch", in_features=10, out_features=3)
-    seeded = optimizer_study(
-        config, data.to("cpu"), optimizers=("sgd", "adam"), steps=2, measure_every=2, seeds=2
-    )
+    seeded = optimizer_study(config, ("sgd", "adam"), data=data.to("cpu"), steps=2, measure_every=2, seeds=2)
     lines = [line for line in plot_optimizer_gsc(seeded).axes[0].get_lines() if line.get_linestyle() != "--"]
     assert len(lines) == 4
     assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -20,7 +21,8 @@ from explodegrad.core.data import load_digits
 from explodegrad.core.nets import build_mlp
 from explodegrad.core.scales import PAPER, QUICK, SCALES, Scale
 from explodegrad.core.seeds import resolve_seeds
-from explodegrad.measures import dilution
+from explodegrad.measures import dilution, domain
+from explodegrad.measures import gsc as gsc_measure
 from explodegrad.studies import (
     chain_rule,
     clipping,
@@ -37,7 +39,6 @@ from explodegrad.studies import (
     survey,
     width_depth,
 )
-from explodegrad.studies.common import study_data
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ def setting(scale: Scale | None = None, seeds: Any = None, device: Any = None) -
         scale = SCALES[check_choice("scale", scale, tuple(SCALES))]
     if not isinstance(scale, Scale):
         raise TypeError(f"scale must be a Scale or one of {tuple(SCALES)}, got {type(scale).__name__}")
-    device = getattr(device, "device", device)  # a DeviceChoice carries its torch device
-    return EvidenceSetting(scale, resolve_seeds(seeds, scale.num_seeds), torch.device(device or "cpu"))
+    device = torch.device("cpu") if device is None else common.resolve_device(device)
+    return EvidenceSetting(scale, resolve_seeds(seeds, scale.num_seeds), device)
 
 
 # ----------------------------------------------------------------------------- chapter 01
@@ -114,10 +115,10 @@ def recurrent_study(where: EvidenceSetting) -> dict[str, list[recurrent.Recurren
     }
 
 
-def clipping_runs(where: EvidenceSetting) -> dict[str, list[Any]]:
+def clipping_runs(where: EvidenceSetting) -> clipping.ClippingResult:
     """name -> one training history per seed: a 10-layer ReLU network, SGD at lr 0.1, with and
-    without clipping (chapter 01)."""
-    return clipping.clipping_comparison(steps=where.scale.train_steps, seeds=where.seeds)
+    without clipping, on the bundled digits (chapter 01)."""
+    return clipping.clipping_comparison(steps=where.scale.train_steps, seeds=where.seeds, device=where.device)
 
 
 # ----------------------------------------------------------------------------- chapter 02
@@ -190,17 +191,17 @@ def architecture_survey(where: EvidenceSetting) -> survey.SurveyResult:
 
 def optimizers_study(where: EvidenceSetting) -> optimizers.OptimizerStudy:
     """SGD, Adam and RMSprop on batch-normalized ReLU, every seed (chapter 03)."""
-    return optimizers.optimizer_study(scale=where.scale, seeds=where.seeds, device=where.device)
+    return optimizers.optimizer_study(scale=where.scale, device=where.device, seeds=where.seeds)
 
 
 def depth_errors(where: EvidenceSetting) -> depth_limit.DepthStudy:
     """Training error against depth for two exploding and one calm architecture (chapter 03)."""
-    return depth_limit.depth_study(scale=where.scale, seeds=where.seeds, device=where.device)
+    return depth_limit.depth_study(scale=where.scale, device=where.device, seeds=where.seeds)
 
 
 def dilution_study(where: EvidenceSetting) -> dilution.DilutionResult:
     """Dilution in a batch-normalized ReLU ResNet of the scale's size at initialization (chapter 05)."""
-    data = study_data(where.scale, device=where.device)
+    data = common.resolve_data(scale=where.scale, device=where.device)
     inputs, _ = data.batch(min(256, len(data.x_train)))
     net = build_mlp(
         depth=where.scale.depth + where.scale.depth % 2,
@@ -239,23 +240,23 @@ def paths_at_init(where: EvidenceSetting) -> dict[str, Any]:
 
 def effective_depth_study(where: EvidenceSetting) -> effective_depth.EffectiveDepthStudy:
     """Effective depth during training and the Taylor experiment, every seed (chapter 06)."""
-    return effective_depth.effective_depth_study(where.scale, seeds=where.seeds, device=where.device)
+    return effective_depth.effective_depth_study(scale=where.scale, device=where.device, seeds=where.seeds)
 
 
 def orthogonal_study(where: EvidenceSetting) -> orthogonal.OrthogonalStateResult:
     """He, looks-linear and orthogonal tanh starts in training, every seed (chapter 07)."""
-    return orthogonal.orthogonal_initial_state(where.scale, seeds=where.seeds, device=where.device)
+    return orthogonal.orthogonal_initial_state(scale=where.scale, device=where.device, seeds=where.seeds)
 
 
 def width_depth_study(where: EvidenceSetting) -> width_depth.WidthDepthResult:
     """Width against depth at one parameter budget, every seed (chapter 07)."""
-    return width_depth.width_vs_depth(where.scale, seeds=where.seeds, device=where.device)
+    return width_depth.width_vs_depth(scale=where.scale, device=where.device, seeds=where.seeds)
 
 
 def clipping_study(where: EvidenceSetting) -> remedies.RemedyEvidence:
     """Clipping by norm on batch-normalized ReLU: the first update's balance with and without."""
     return remedies.batch_norm_clipping(
-        where.scale, study_data(where.scale, device=where.device), where.seeds[0]
+        where.scale, common.resolve_data(scale=where.scale, device=where.device), where.seeds[0]
     )
 
 
@@ -281,6 +282,32 @@ STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "orthogonal": orthogonal_study,
     "width-depth": width_depth_study,
     "clipping": clipping_study,
+}
+
+#: Study name -> the module whose experiment it runs; a module of :mod:`explodegrad.studies`
+#: lists the claims judged on it in its ``CLAIMS`` (the remaining three are measurements of
+#: :mod:`explodegrad.measures`, judged directly).
+STUDY_MODULES: dict[str, ModuleType] = {
+    "scalar-chains": chain_rule,
+    "deep-linear": chain_rule,
+    "overflow": overflow,
+    "overshoot": gradient_descent,
+    "recurrent": recurrent,
+    "clipping-runs": clipping,
+    "init-scales": chain_rule,
+    "rescaling": gsc_meaning,
+    "perturbation": gsc_meaning,
+    "relu-profiles": gsc_measure,
+    "pseudo-linearity": domain,
+    "survey": survey,
+    "optimizers": optimizers,
+    "depth-errors": depth_limit,
+    "dilution": dilution,
+    "paths-at-init": effective_depth,
+    "effective-depth": effective_depth,
+    "orthogonal": orthogonal,
+    "width-depth": width_depth,
+    "clipping": remedies,
 }
 
 _CACHE: dict[tuple[str, EvidenceSetting], Any] = {}

@@ -670,6 +670,40 @@ def gsc_matrix(
 # --------------------------------------------------------------------------- the rate fit
 
 
+def log_linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """The one log-linear least-squares fit: ``log y = log c + slope * x``.
+
+    Args:
+        x: positions (layers, time steps), at least two distinct ones.
+        y: finite positive values, one per position.
+
+    Returns:
+        ``(slope, log_c, r_squared)``; R^2 is 1 when the values are all equal.
+    """
+    x = np.asarray(x, dtype=float)
+    log_y = np.log(np.asarray(y, dtype=float))
+    slope, log_c = np.polyfit(x, log_y, 1)
+    residual = log_y - (log_c + slope * x)
+    total = float(((log_y - log_y.mean()) ** 2).sum())
+    r_squared = 1.0 if total <= 1e-24 else 1.0 - float((residual**2).sum()) / total
+    return float(slope), float(log_c), r_squared
+
+
+def growth_factor(steps: np.ndarray, values: np.ndarray) -> float:
+    """Fitted factor per step: exp of the slope of :func:`log_linear_fit` of values against steps.
+
+    Only finite positive values enter the fit (overflowed or vanished entries are skipped);
+    NaN when fewer than two remain.
+    """
+    steps = np.asarray(steps, dtype=float)
+    values = np.asarray(values, dtype=float)
+    usable = np.isfinite(values) & (values > 0)
+    if usable.sum() < 2:
+        return float("nan")
+    slope, _, _ = log_linear_fit(steps[usable], values[usable])
+    return float(np.exp(slope))
+
+
 def fit_explosion_rate(
     layers: Sequence[int] | np.ndarray,
     gsc: Sequence[float] | np.ndarray,
@@ -744,11 +778,7 @@ def fit_explosion_rate(
             f"no rate fitted: the GSC is not finite and positive at layer(s) {where}",
             window_range,
         )
-    log_y = np.log(y)
-    slope, log_c = np.polyfit(x.astype(float), log_y, 1)
-    residual = log_y - (log_c + slope * x)
-    total = float(((log_y - log_y.mean()) ** 2).sum())
-    r_squared = 1.0 if total <= 1e-24 else 1.0 - float((residual**2).sum()) / total
+    slope, log_c, r_squared = log_linear_fit(x, y)
     rate = math.exp(slope)
     intercept = math.exp(log_c) if log_c < 700 else float("inf")
     return ExplosionFit(
@@ -801,18 +831,3 @@ def relative_perturbation_gain(
         base, moved = forward(f_k), forward(f_k + nudge)
         gain = float((moved - base).double().norm() / base.double().norm()) / epsilon
     return gain if math.isfinite(gain) else float("nan")
-
-
-def growth_factor(steps: np.ndarray, values: np.ndarray) -> float:
-    """Fitted factor per step: exp of the least-squares slope of log(values) against steps.
-
-    Only finite positive values enter the fit (overflowed or vanished entries are skipped);
-    NaN when fewer than two remain.
-    """
-    steps = np.asarray(steps, dtype=float)
-    values = np.asarray(values, dtype=float)
-    usable = np.isfinite(values) & (values > 0)
-    if usable.sum() < 2:
-        return float("nan")
-    slope = np.polyfit(steps[usable], np.log(values[usable]), 1)[0]
-    return float(np.exp(slope))

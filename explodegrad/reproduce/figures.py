@@ -13,7 +13,6 @@ import pandas as pd
 from explodegrad.reproduce.parts import arch_part_name
 from explodegrad.reproduce.plan import DILUTION_ARCHITECTURES, TABLE_ARCHITECTURES
 from explodegrad.reproduce.store import StoredPart
-from explodegrad.studies.common import architecture_name
 from explodegrad.studies.depth_limit import DEFAULT_ARCHITECTURES as IMPACT_ARCHITECTURES
 from explodegrad.studies.effective_depth import EffectiveDepthStudy
 
@@ -50,7 +49,7 @@ def _impact_study(stored: dict[str, StoredPart]) -> Any:
 def _activation_study(stored: dict[str, StoredPart], activation: str) -> EffectiveDepthStudy:
     named = [
         (
-            architecture_name(a) if a.init == "looks_linear" else a.label,
+            a.name if a.init == "looks_linear" else a.label,
             stored[arch_part_name(a)].objects["study"],
         )
         for a in TABLE_ARCHITECTURES

@@ -1,54 +1,18 @@
-"""Results as plain JSON values, and files written atomically (a reader never sees half a file)."""
+"""Results as plain JSON values, and files written atomically (a reader never sees half a file).
+
+The conversion itself is :func:`explodegrad.studies.common.to_jsonable` (a study result
+serializes through its ``to_dict()``); this module writes it to disk.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import torch
+from explodegrad.studies.common import to_jsonable
 
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON values for results: arrays and tables become lists, non-finite numbers None.
-
-    Handles numbers (numpy too), strings, None, lists, tuples, dicts, numpy arrays, pandas
-    DataFrames (a list of row dicts) and Series, tensors, dataclasses (field by field, or
-    their ``to_dict()`` when they have one) and paths; anything else becomes its ``str``.
-    """
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, torch.Tensor):
-        return to_jsonable(value.detach().cpu().numpy())
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(item) for item in value.tolist()] if value.ndim else to_jsonable(value.item())
-    if isinstance(value, pd.DataFrame):
-        return [{str(k): to_jsonable(v) for k, v in row.items()} for row in value.to_dict(orient="records")]
-    if isinstance(value, pd.Series):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(item) for item in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        as_dict = getattr(value, "to_dict", None)
-        if callable(as_dict):
-            return to_jsonable(as_dict())
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    return str(value)
+__all__ = ["to_jsonable"]
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -19,7 +19,7 @@ from explodegrad.core.data import Dataset
 from explodegrad.core.nets import build_mlp
 from explodegrad.measures.dilution import dilution_profile
 from explodegrad.reproduce.plan import DILUTION_ARCHITECTURES, PAPER_SIZE, TABLE_ARCHITECTURES, ReportPlan
-from explodegrad.studies.common import Architecture, architecture_name, study_settings
+from explodegrad.studies.common import Architecture, study_settings
 from explodegrad.studies.depth_limit import DEFAULT_ARCHITECTURES as IMPACT_ARCHITECTURES
 from explodegrad.studies.depth_limit import default_depths, depth_study
 from explodegrad.studies.effective_depth import effective_depth_study
@@ -55,7 +55,7 @@ class Part:
 
 def arch_part_name(architecture: Architecture) -> str:
     """The part name of one table row, e.g. ``arch-relu-batch-he-res``."""
-    return "arch-" + architecture_name(architecture).replace("/", "-").replace("_", "-")
+    return "arch-" + architecture.name.replace("/", "-").replace("_", "-")
 
 
 def _architecture(options: dict[str, Any]) -> Architecture:
@@ -98,7 +98,7 @@ def run_gsc_meaning(plan: ReportPlan, data: Dataset, options: dict[str, Any]) ->
 
 
 def _surveys(plan: ReportPlan, data: Dataset, depth: int, width: int) -> dict[str, Any]:
-    common = dict(data=data, scale=plan.scale, seed=plan.seed, depth=depth, width=width)
+    common = dict(data=data, scale=plan.scale, seeds=(plan.seed,), depth=depth, width=width)
     return {
         "survey": architecture_survey(
             ("relu", "tanh", "selu"), ("none", "batch", "layer"), residual=(False, True), **common
@@ -151,7 +151,7 @@ def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -
     chosen = search.best_lr(0)
     lr_used = chosen if math.isfinite(chosen) else min(plan.lrs)
     study = effective_depth_study(
-        scale, [architecture], data=data, settings=settings.with_(lr=lr_used), seeds=(plan.seed,)
+        [architecture], scale=scale, data=data, settings=settings.with_(lr=lr_used), seeds=(plan.seed,)
     )
     return {"search": search, "study": study, "lr_used": lr_used}
 
@@ -174,12 +174,12 @@ def run_optimizers(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> 
 
 def run_orthogonal(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapter 07: the looks-linear orthogonal initial state against He and orthogonal tanh."""
-    return {"result": orthogonal_initial_state(plan.scale, data=data, seeds=(plan.seed,))}
+    return {"result": orthogonal_initial_state(scale=plan.scale, data=data, seeds=(plan.seed,))}
 
 
 def run_width_vs_depth(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapter 07: deeper-narrower against shallower-wider networks at one parameter budget."""
-    return {"result": width_vs_depth(plan.scale, data=data, lrs=plan.lrs, seeds=(plan.seed,))}
+    return {"result": width_vs_depth(scale=plan.scale, data=data, lrs=plan.lrs, seeds=(plan.seed,))}
 
 
 def run_clipping(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +225,7 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
         parts.append(
             Part(
                 arch_part_name(architecture),
-                f"{architecture_name(architecture)}: rate search, effective depth, Taylor",
+                f"{architecture.name}: rate search, effective depth, Taylor",
                 "03, 06",
                 run_architecture,
                 _arch_options(architecture),

@@ -17,7 +17,7 @@ from explodegrad.claims import HOLDS, explodes
 from explodegrad.reproduce.parts import arch_part_name
 from explodegrad.reproduce.plan import TABLE_ARCHITECTURES
 from explodegrad.reproduce.store import StoredPart
-from explodegrad.studies.common import Architecture, architecture_name
+from explodegrad.studies.common import Architecture
 
 
 def architecture_table(stored: dict[str, StoredPart]) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def architecture_table(stored: dict[str, StoredPart]) -> pd.DataFrame:
         depth_row = objects["study"].table.iloc[0]
         rows.append(
             {
-                "architecture": architecture_name(architecture),
+                "architecture": architecture.name,
                 "explodes": _explodes(measured),
                 "layers": int(depth_row["num_layers"]),
                 "gsc_init": float(measured["gsc_first_layer"]),
@@ -84,7 +84,7 @@ def survey_table(objects: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "architecture": architecture_name(architecture),
+                "architecture": architecture.name,
                 "explodes": _explodes(measured),
                 "gsc_init": measured["gsc_first_layer"],
                 "rate_init": measured["rate"],

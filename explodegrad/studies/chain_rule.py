@@ -22,11 +22,18 @@ from explodegrad.core.data import gaussian_data
 from explodegrad.core.nets import build_mlp
 from explodegrad.core.trace import trace
 from explodegrad.measures.gsc import growth_factor
-from explodegrad.studies.common import float64_norm, float64_rms
+from explodegrad.studies.common import StudyResult, float64_norm, float64_rms
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = (
+    "01/scalar-chain-exact",
+    "01/linear-grows-sigma",
+    "01/he-keeps-scale",
+)
 
 
-@dataclass
-class ChainResult:
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
+class ChainResult(StudyResult):
     """A scalar chain y = w * w * ... * w * x (``depth`` multiplications by ``weight``).
 
     Attributes:
@@ -52,6 +59,13 @@ class ChainResult:
     def input_gradient(self) -> float:
         """dy/dx = w^L."""
         return float(self.gradients[-1])
+
+    def summary(self) -> str:
+        """One line: the output and dy/dx = w^L."""
+        return (
+            f"w = {self.weight:g}, {self.depth} multiplications: y = {self.output:.4g}, "
+            f"dy/dx = {self.input_gradient:.4g} (w^L = {float(self.predicted[-1]):.4g})"
+        )
 
 
 def scalar_chain(weight: float = 1.1, depth: int = 30, x: float = 1.0) -> ChainResult:
@@ -83,8 +97,8 @@ def scalar_chain(weight: float = 1.1, depth: int = 30, x: float = 1.0) -> ChainR
     )
 
 
-@dataclass
-class LinearGradients:
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
+class LinearGradients(StudyResult):
     """Gradient norms of a deep linear network with per-layer gain sigma.
 
     Attributes:
@@ -107,6 +121,13 @@ class LinearGradients:
     def predicted_growth(self) -> float:
         """The prediction: each Gaussian layer multiplies the gradient norm by about sigma."""
         return self.sigma
+
+    def summary(self) -> str:
+        """One line: the fitted growth per layer against the prediction sigma."""
+        return (
+            f"linear network, depth {self.depth}, width {self.width}, seed {self.seed}: the gradient "
+            f"grows by {self.growth_factor:.3f} per layer (predicted: sigma = {self.sigma:g})"
+        )
 
 
 def deep_linear_gradients(
@@ -158,8 +179,8 @@ def deep_linear_gradients(
     )
 
 
-@dataclass
-class InitScales:
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
+class InitScales(StudyResult):
     """Per-layer activation and gradient scales of one network shape under several initializers.
 
     Attributes:
@@ -187,6 +208,16 @@ class InitScales:
     def row(self, init: str) -> int:
         """The row of ``init`` in the arrays."""
         return self.inits.index(check_choice("init", init, self.inits))
+
+    def summary(self) -> str:
+        """One line per initializer: the gradient's growth per layer and the first layer's RMS."""
+        lines = [f"{self.activation}, depth {self.depth}, width {self.width}"]
+        for i, init in enumerate(self.inits):
+            lines.append(
+                f"{init:>10}: gradient x{self.gradient_growth[i]:.3f} per layer, RMS of f_L "
+                f"{self.activation_rms[i, -1]:.3g}"
+            )
+        return "\n".join(lines)
 
 
 def init_scales(

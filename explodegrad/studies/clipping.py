@@ -5,15 +5,22 @@ does not change (chapters 01 and 07).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
 
 from explodegrad.core.checks import check_int, check_positive
 from explodegrad.core.config import NetConfig
-from explodegrad.core.data import Dataset, load_digits
+from explodegrad.core.data import Dataset
+from explodegrad.core.scales import Scale
+from explodegrad.core.seeds import median_range, resolve_seeds
+from explodegrad.studies.common import StudyResult, resolve_data, resolve_scale
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = ("01/clipping-rescues",)
 
 #: The clipping comparison of chapter 01: name -> the clipping settings of the run.
 CLIPPING_RUNS = {
@@ -23,33 +30,74 @@ CLIPPING_RUNS = {
 }
 
 
+@dataclass(frozen=True, eq=False)  # holds training histories: compare fields, not results
+class ClippingResult(StudyResult, Mapping):
+    """Training runs without and with clipping, per seed; reads like the dict name -> runs.
+
+    Attributes:
+        runs: name (:data:`CLIPPING_RUNS`) -> one :class:`~explodegrad.training.loop.TrainHistory`
+            per seed, in the order of ``seeds``.
+        seeds: the seeds (each seeds the weights and the minibatches, shared by every setting).
+        lr: SGD's learning rate.
+    """
+
+    runs: dict[str, list[TrainHistory]]
+    seeds: tuple[int, ...]
+    lr: float
+
+    def __getitem__(self, name: str) -> list[TrainHistory]:
+        return self.runs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.runs)
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def summary(self) -> str:
+        """One line per setting: how many runs diverged, and the final training error, as the median
+        [min, max] over the seeds that did not diverge."""
+        lines = [f"SGD (momentum 0.9) at lr {self.lr:g}, {len(self.seeds)} seeds"]
+        for name, histories in self.runs.items():
+            errors = [h.final_train_error for h in histories if not h.diverged]
+            diverged = len(histories) - len(errors)
+            error = median_range(errors, ".3f") if errors else "n/a"
+            lines.append(f"{name:>16}: {diverged} diverged; final training error {error}")
+        return "\n".join(lines)
+
+
 def clipping_comparison(
-    steps: int = 200,
-    seeds: int | Sequence[int] = 3,
     *,
+    scale: Scale | None = None,
+    device: Any = None,
+    data: Dataset | str | None = None,
+    seeds: int | Sequence[int] | None = None,
+    steps: int | None = None,
     depth: int = 10,
     width: int = 64,
     lr: float = 0.1,
-    data: Dataset | None = None,
-) -> dict[str, list[TrainHistory]]:
+) -> ClippingResult:
     """SGD (momentum 0.9) at a learning rate that diverges, without and with clipping, per seed.
 
-    A ReLU network (He init, float64 on the bundled digits) is trained once per seed without
-    clipping, with clipping by norm (1) and by value (0.01), from the same weights and
-    minibatches. Divergence is a result (``history.diverged``), never an error.
+    A ReLU network (He init) is trained once per seed without clipping, with clipping by norm
+    (1) and by value (0.01), from the same weights and minibatches (batch 128). Divergence is a
+    result (``history.diverged``), never an error.
 
-    Returns:
-        name (:data:`CLIPPING_RUNS`) -> one :class:`~explodegrad.training.loop.TrainHistory` per seed.
+    Args:
+        scale: sets the defaults of ``steps`` and ``seeds`` (default QUICK: 200 steps, 3 seeds).
+        device: see :func:`~explodegrad.studies.common.resolve_device`.
+        data: a Dataset, a data set name, or None for the bundled digits (whatever the scale's
+            data set: this is chapter 01's small demonstration), float64 on the CPU.
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``).
+        steps: updates per run (default: the scale's ``train_steps``).
+        depth, width: the network's size.
+        lr: SGD's learning rate (0.1 diverges without clipping).
     """
-    steps = check_int("steps", steps, 1)
-    chosen = (
-        tuple(range(check_int("seeds", seeds, 1)))
-        if isinstance(seeds, int)
-        else tuple(check_int("seeds", seed, 0) for seed in seeds)
-    )
-    if not chosen:
-        raise ValueError("seeds=() is not allowed: give at least one seed")
-    digits = load_digits(dtype=torch.float64) if data is None else data
+    scale = resolve_scale(scale)
+    chosen = resolve_seeds(seeds, scale.num_seeds)
+    steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
+    lr = check_positive("lr", lr)
+    digits = resolve_data("digits" if data is None else data, scale=scale, device=device)
     runs: dict[str, list[TrainHistory]] = {name: [] for name in CLIPPING_RUNS}
     for seed in chosen:
         config = NetConfig(
@@ -60,17 +108,11 @@ def clipping_comparison(
             seed=seed,
         )
         settings = TrainSettings(
-            optimizer="sgd",
-            lr=check_positive("lr", lr),
-            momentum=0.9,
-            steps=steps,
-            batch_size=128,
-            record_every=10,
-            seed=seed,
+            optimizer="sgd", lr=lr, momentum=0.9, steps=steps, batch_size=128, record_every=10, seed=seed
         )
         for name, clip in CLIPPING_RUNS.items():
             runs[name].append(train(config, digits, settings.with_(**clip), progress=False))
-    return runs
+    return ClippingResult(runs=runs, seeds=chosen, lr=lr)
 
 
 def first_update_sizes(config: NetConfig, data: Dataset, settings: TrainSettings) -> np.ndarray:

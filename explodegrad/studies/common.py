@@ -1,12 +1,34 @@
-"""The study vocabulary: the architecture type, default initializations, the one label
-function, the data and dtype policy, and small float64 helpers shared by the chapter studies.
+"""The study vocabulary and protocol: the architecture type, default initializations, the one
+label function, and one resolver each for a study's ``scale``, ``device``, ``data`` and dtype.
+
+Every study in :mod:`explodegrad.studies` takes the same keyword-only arguments and resolves
+them here:
+
+* ``scale``: a :class:`~explodegrad.core.scales.Scale`, or None for
+  :data:`~explodegrad.core.scales.QUICK` (:func:`resolve_scale`);
+* ``device``: a name (``"cpu"``, ``"cuda"``, ``"auto"``), a :class:`torch.device`, a
+  :class:`~explodegrad.core.device.DeviceChoice` (what the notebooks' setup call holds), or
+  None: where given data already is, else :func:`~explodegrad.core.device.pick_device`'s
+  choice (:func:`resolve_device`);
+* ``data``: a :class:`~explodegrad.core.data.Dataset`, a data set name, or None for the scale's
+  (:func:`resolve_data`), in the dtype of :func:`default_dtype` unless told otherwise;
+* ``seeds``: a count or the seeds themselves
+  (:func:`explodegrad.core.seeds.resolve_seeds`).
+
+Every study returns a frozen :class:`StudyResult`: ``to_dict()`` is its one serialization
+route (plain JSON values, see :func:`to_jsonable`) and ``summary()`` its short printout. Every
+study module lists the claims judged on its results in a ``CLAIMS`` tuple of claim ids.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 
@@ -32,49 +54,124 @@ DEFAULT_INITS = {
 }
 
 
-def architecture_label(activation: str, norm: str, residual: bool = False) -> str:
-    """The key of one architecture in a survey, e.g. ``"relu/batch"`` or ``"tanh/none/res"``."""
-    return f"{activation}/{norm}" + ("/res" if residual else "")
+def architecture_label(activation: str, norm: str, residual: bool = False, init: str | None = None) -> str:
+    """The one name of an architecture in tables, plots and claims.
+
+    E.g. ``"relu/batch"``, ``"tanh/none/res"``, or with an initializer ``"relu/none/looks_linear"``
+    and ``"tanh/batch/xavier/res"``: ``init`` is named when given, left out when None.
+    """
+    return f"{activation}/{norm}" + (f"/{init}" if init is not None else "") + ("/res" if residual else "")
 
 
-def check_scale(scale: Scale | None) -> Scale:
+# ----------------------------------------------------------------------------- the resolvers
+
+
+def resolve_scale(scale: Scale | None) -> Scale:
+    """The study's scale: ``scale`` itself, or :data:`~explodegrad.core.scales.QUICK` for None.
+
+    Raises:
+        TypeError: ``scale`` is neither a Scale nor None.
+    """
     if scale is None:
         return QUICK
     if not isinstance(scale, Scale):
-        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...) or None")
+        raise TypeError(
+            f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...) or None, "
+            f"got {type(scale).__name__}"
+        )
     return scale
 
 
-def resolve_data(
-    data: Dataset | str | None, scale: Scale, seed: int, device: Any, dtype: torch.dtype | None
-) -> Dataset:
-    """The study's data on ``device`` in ``dtype`` (default: float64 on a CPU, float32 elsewhere).
+def resolve_device(device: Any = None, data: Any = None) -> torch.device:
+    """Where a study runs.
 
-    ``device`` may be a torch device or its name, ``"auto"`` (a GPU when there is one), a
-    :class:`~explodegrad.core.device.DeviceChoice`, or None (where the data already is).
+    Args:
+        device: a name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"``: a GPU when
+            there is one), a :class:`torch.device`, a :class:`~explodegrad.core.device.DeviceChoice`
+            (the setup call's ``ctx.device``), or None: the device of ``data`` when it is a
+            Dataset, else :func:`~explodegrad.core.device.pick_device`'s choice (which honours
+            ``EXPLODEGRAD_DEVICE``).
+        data: the study's ``data`` argument (only read when ``device`` is None).
+
+    Raises:
+        TypeError: ``device`` is of another type.
+        ValueError: a name torch does not know.
     """
     if isinstance(device, DeviceChoice):
-        device = device.device
-    elif isinstance(device, str) and device == "auto":
-        device = pick_device().device
-    if data is not None and not isinstance(data, (str, Dataset)):
-        raise ValueError(
-            f"data={data!r} is not allowed: give a Dataset, a data set name "
-            "('digits', 'gaussian', 'cifar10') or None (the scale's data)"
+        return device.device
+    if isinstance(device, torch.device):
+        return device
+    if device is None:
+        return data.device if isinstance(data, Dataset) else pick_device().device
+    if not isinstance(device, str):
+        raise TypeError(
+            f"device={device!r} is not allowed: device must be a name ('cpu', 'cuda', 'auto'), a "
+            f"torch.device, a DeviceChoice or None, got {type(device).__name__}"
         )
-    if dtype is None:
-        where = data.device if isinstance(data, Dataset) and device is None else torch.device(device or "cpu")
-        dtype = torch.float64 if where.type == "cpu" else torch.float32
-    if dtype not in (torch.float32, torch.float64):
+    if device == "auto":
+        return pick_device("auto").device
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device={device!r} is not allowed: give 'cpu', 'cuda', 'cuda:<index>', 'mps' or 'auto'"
+        ) from None
+
+
+def default_dtype(device: Any = None) -> torch.dtype:
+    """The one dtype rule: float64 on the CPU, float32 on a GPU.
+
+    On the CPU, float32 sums depend on the number of threads, and over a few hundred training
+    steps the differences grow into different printed results; float64 keeps them identical
+    (at about twice the cost). On a GPU, float32 is the fast choice. ``device`` is anything
+    :func:`resolve_device` takes; None means the CPU.
+    """
+    where = torch.device("cpu") if device is None else resolve_device(device)
+    return torch.float64 if where.type == "cpu" else torch.float32
+
+
+def resolve_data(
+    data: Dataset | str | None = None,
+    *,
+    scale: Scale | None = None,
+    seed: int = 0,
+    device: Any = None,
+    dtype: torch.dtype | None = None,
+) -> Dataset:
+    """The one data resolver: the study's data on its device, in its dtype.
+
+    Args:
+        data: a Dataset (used as it is unless ``device`` or ``dtype`` say otherwise), a data
+            set name (``"digits"``, ``"gaussian"``, ``"cifar10"``), or None for the scale's data.
+        scale: where None takes its data from (None: QUICK).
+        seed: the seed of the split (digits) or of the samples (gaussian) when data is loaded.
+        device: see :func:`resolve_device` (None: a given Dataset stays where it is).
+        dtype: float32 or float64. None: :func:`default_dtype` of the device for data loaded
+            here; a given Dataset keeps its own.
+
+    Raises:
+        TypeError: ``data`` or ``dtype`` of the wrong type.
+    """
+    scale = resolve_scale(scale)
+    if data is not None and not isinstance(data, (str, Dataset)):
+        raise TypeError(
+            f"data={data!r} is not allowed: give a Dataset, a data set name "
+            f"('digits', 'gaussian', 'cifar10') or None (the scale's data), got {type(data).__name__}"
+        )
+    if dtype is not None and dtype not in (torch.float32, torch.float64):
+        if not isinstance(dtype, torch.dtype):
+            raise TypeError(f"dtype={dtype!r} is not allowed: dtype must be a torch.dtype or None")
         raise ValueError(
             f"dtype={dtype!r} is not allowed: dtype must be torch.float32, torch.float64 or None"
         )
-    if data is None:
-        return load_scale_data(scale, device=device, seed=seed, dtype=dtype)
-    if isinstance(data, str):
-        return load_dataset(data, device=device, seed=seed, dtype=dtype)
-    dataset = data if device is None else data.to(device)
-    if dataset.x_train.dtype == dtype:
+    where = resolve_device(device, data)
+    if not isinstance(data, Dataset):
+        dtype = default_dtype(where) if dtype is None else dtype
+        if data is None:
+            return load_scale_data(scale, device=where, seed=seed, dtype=dtype)
+        return load_dataset(data, device=where, seed=seed, dtype=dtype)
+    dataset = data if device is None else data.to(where)
+    if dtype is None or dataset.x_train.dtype == dtype:
         return dataset
     return Dataset(
         dataset.name,
@@ -88,9 +185,71 @@ def resolve_data(
     )
 
 
+# ----------------------------------------------------------------------------- results
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON values: arrays and tables become lists, non-finite numbers None.
+
+    Handles numbers (numpy too), strings, None, lists, tuples, dicts, numpy arrays, pandas
+    DataFrames (a list of row dicts) and Series, tensors, dataclasses (their ``to_dict()`` when
+    they have one, else field by field) and paths; anything else becomes its ``str``.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, torch.Tensor):
+        return to_jsonable(value.detach().cpu().numpy())
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(item) for item in value.tolist()] if value.ndim else to_jsonable(value.item())
+    if isinstance(value, pd.DataFrame):
+        return [{str(k): to_jsonable(v) for k, v in row.items()} for row in value.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        serialize = getattr(value, "to_dict", None)
+        if callable(serialize):
+            return to_jsonable(serialize())
+        return _fields_to_jsonable(value)
+    return str(value)
+
+
+def _fields_to_jsonable(value: Any) -> dict[str, Any]:
+    return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+
+
+class StudyResult:
+    """What every study returns (a frozen dataclass deriving from this): one serialization
+    route, :meth:`to_dict`, and a short printout, :meth:`summary`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON values (what the report and the evidence files store)."""
+        return _fields_to_jsonable(self)
+
+    def summary(self) -> str:
+        """A short fixed-format table of the result's main numbers."""
+        raise NotImplementedError(f"{type(self).__name__} must define summary()")
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
 def config_for(
     activation: str, norm: str, depth: int, width: int, data: Dataset, seed: int, init: str | None = None
 ) -> NetConfig:
+    """A plain network for ``data`` with the activation's default initializer unless ``init`` is given."""
     return NetConfig(
         depth=depth,
         width=width,
@@ -133,8 +292,14 @@ class Architecture:
 
     @property
     def label(self) -> str:
-        """E.g. ``relu/batch`` or ``tanh/none/res`` (as in :mod:`explodegrad.studies.survey`)."""
+        """E.g. ``relu/batch`` or ``tanh/none/res`` (:func:`architecture_label` without the initializer)."""
         return architecture_label(self.activation, self.norm, self.residual)
+
+    @property
+    def name(self) -> str:
+        """The label with the initializer, e.g. ``relu/none/looks_linear`` or ``tanh/batch/xavier/res``."""
+        init = self.init or DEFAULT_INITS[self.activation]
+        return architecture_label(self.activation, self.norm, self.residual, init)
 
     def config(self, depth: int, width: int, in_features: int, out_features: int, seed: int = 0) -> NetConfig:
         """The network configuration at a given size.
@@ -159,40 +324,16 @@ class Architecture:
         )
 
 
-def default_dtype(device: Any = None) -> torch.dtype:
-    """The dtype a study trains in: float64 on the CPU, float32 on a GPU.
-
-    On the CPU, float32 sums depend on the number of threads, and over a few hundred training
-    steps the differences grow into different printed results; float64 keeps them identical
-    (at about twice the cost). On a GPU, float32 is the fast choice.
-    """
-    return (
-        torch.float64
-        if torch.device(device if device is not None else "cpu").type == "cpu"
-        else torch.float32
-    )
-
-
-def study_data(scale: Scale, data: Dataset | None = None, seed: int = 0, device: Any = None) -> Dataset:
-    """The data set a study uses: ``data`` itself, or the scale's on ``device`` in :func:`default_dtype`."""
-    if not isinstance(scale, Scale):
-        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
-    if data is None:
-        return load_scale_data(scale, device=device, seed=seed, dtype=default_dtype(device))
-    if not isinstance(data, Dataset):
-        raise ValueError(f"data={data!r} is not allowed: data must be a Dataset or None")
-    return data
-
-
-def study_settings(scale: Scale, checkpoints: int | None = None, **overrides: Any) -> TrainSettings:
+def study_settings(
+    scale: Scale | None = None, checkpoints: int | None = None, **overrides: Any
+) -> TrainSettings:
     """Training settings for a study at a scale: SGD, momentum 0.9, lr 0.01, the scale's steps and batch.
 
     ``checkpoints`` records are taken after step 0 (every ``steps // checkpoints`` updates;
     default :data:`DEFAULT_CHECKPOINTS`, or one per step for shorter runs); ``overrides``
     change any :class:`~explodegrad.training.loop.TrainSettings` field.
     """
-    if not isinstance(scale, Scale):
-        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    scale = resolve_scale(scale)
     if checkpoints is None:
         checkpoints = min(DEFAULT_CHECKPOINTS, scale.train_steps)
     checkpoints = check_int("checkpoints", checkpoints, 1, scale.train_steps)
@@ -220,9 +361,3 @@ def float64_norm(tensor: Tensor) -> float:
 
 def all_finite(tensor: Tensor) -> bool:
     return bool(torch.isfinite(tensor).all())
-
-
-def architecture_name(architecture: Architecture) -> str:
-    """A label that names the initializer too, e.g. ``relu/none/looks_linear``."""
-    init = architecture.init or DEFAULT_INITS[architecture.activation]
-    return f"{architecture.activation}/{architecture.norm}/{init}" + ("/res" if architecture.residual else "")

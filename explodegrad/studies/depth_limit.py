@@ -36,9 +36,24 @@ from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table
 from explodegrad.measures.gsc import gsc_profile
-from explodegrad.studies.common import DEFAULT_INITS, check_scale, config_for, resolve_data
+from explodegrad.studies.common import (
+    DEFAULT_INITS,
+    StudyResult,
+    architecture_label,
+    config_for,
+    default_dtype,
+    resolve_data,
+    resolve_device,
+    resolve_scale,
+)
 from explodegrad.training.loop import TrainSettings
 from explodegrad.training.sweep import LRSearchResult, lr_search
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = (
+    "03/shallow-all-train",
+    "03/exploding-train-worse-deep",
+)
 
 #: Learning rates a depth study searches by default (SGD with momentum 0.9): two, so that the
 #: quick scale stays within a CPU's time budget; the best of the two is kept per depth.
@@ -52,7 +67,7 @@ DEFAULT_ARCHITECTURES = (("relu", "batch"), ("tanh", "layer"), ("tanh", "none"))
 
 
 @dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
-class DepthStudy:
+class DepthStudy(StudyResult):
     """Training error against depth, each (architecture, depth, seed) at its best learning rate.
 
     Attributes:
@@ -105,7 +120,7 @@ class DepthStudy:
 
 def default_depths(scale: Scale) -> tuple[int, ...]:
     """The depths a depth study trains by default: 2, half the scale's depth, it, and twice it."""
-    depth = check_scale(scale).depth
+    depth = resolve_scale(scale).depth
     return tuple(sorted({2, max(2, depth // 2), max(2, depth), 2 * depth}))
 
 
@@ -114,7 +129,10 @@ def _check_architectures(architectures: Any) -> list[tuple[str, str, str]]:
     try:
         items = [tuple(item) for item in architectures]
     except TypeError:
-        items = []
+        raise TypeError(
+            f"architectures={architectures!r} is not allowed: give a sequence of (activation, norm) "
+            "or (activation, norm, init) tuples, e.g. (('relu', 'batch'), ('tanh', 'none'))"
+        ) from None
     if not items or any(len(item) not in (2, 3) for item in items):
         raise ValueError(
             f"architectures={architectures!r} is not allowed: give a sequence of "
@@ -135,14 +153,14 @@ def depth_study(
     depths: Sequence[int] | None = None,
     lrs: Sequence[float] = DEFAULT_SEARCH_LRS,
     *,
-    data: Dataset | str | None = None,
     scale: Scale | None = None,
+    device: Any = None,
+    data: Dataset | str | None = None,
+    seeds: int | Sequence[int] | None = None,
     width: int | None = None,
     steps: int | None = None,
     optimizer: str = "sgd",
     momentum: float = 0.9,
-    seeds: int | Sequence[int] | None = None,
-    device: Any = None,
     dtype: torch.dtype | None = None,
     progress: bool = False,
 ) -> DepthStudy:
@@ -154,22 +172,24 @@ def depth_study(
             init) triples.
         depths: the depths (default :func:`default_depths` of the scale).
         lrs: learning rates searched for every (architecture, depth).
-        data: a Dataset, a data set name, or None for the scale's data.
         scale: sizes (default :data:`explodegrad.core.scales.QUICK`).
+        device: where to train (:func:`~explodegrad.studies.common.resolve_device`; default the
+            data's, else the setup's choice).
+        data: a Dataset, a data set name, or None for the scale's data.
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
+            draws the weights, and every seed picks its own best rate. The minibatch order is
+            the first seed's for every run, so that all runs share one sweep.
         width: neurons per hidden layer (default: the scale's).
         steps: updates per run (default: the scale's ``train_steps``).
         optimizer: the optimizer of every run.
         momentum: SGD's momentum.
-        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
-            draws the weights, and every seed picks its own best rate. The minibatch order is
-            the first seed's for every run, so that all runs share one sweep.
-        device: where to train (``"auto"`` picks a GPU when there is one; default the data's).
         dtype: float64 or float32; default float64 on a CPU, float32 on a GPU (see
             :func:`optimizer_study`).
         progress: show a progress bar.
     """
-    scale = check_scale(scale)
+    scale = resolve_scale(scale)
     seeds = resolve_seeds(seeds, scale.num_seeds)
+    device = resolve_device(device, data)
     triples = _check_architectures(architectures)
     depths = default_depths(scale) if depths is None else depths
     if isinstance(depths, (str, bytes)) or not list(depths):
@@ -178,7 +198,8 @@ def depth_study(
     width = check_int("width", scale.width if width is None else width, 1)
     steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
     lrs = tuple(check_positive("lrs", lr) for lr in lrs)
-    dataset = resolve_data(data, scale, seeds[0], device, dtype)
+    dtype = default_dtype(device) if dtype is None else dtype
+    dataset = resolve_data(data, scale=scale, seed=seeds[0], device=device, dtype=dtype)
     configs = [
         config_for(activation, norm, depth, width, dataset, seed, init)
         for activation, norm, init in triples
@@ -205,8 +226,9 @@ def depth_study(
         default_init = config.init == DEFAULT_INITS[config.activation]
         rows.append(
             {
-                "architecture": f"{config.activation}/{config.norm}"
-                + ("" if default_init else f"/{config.init}"),
+                "architecture": architecture_label(
+                    config.activation, config.norm, init=None if default_init else config.init
+                ),
                 "activation": config.activation,
                 "norm": config.norm,
                 "init": config.init,

@@ -55,11 +55,21 @@ from explodegrad.measures.paths import DEFAULT_THRESHOLD, PathContributions, pat
 from explodegrad.measures.taylor import TaylorCurve, taylor_compression
 from explodegrad.studies.common import (
     Architecture,
+    StudyResult,
     architecture_label,
-    study_data,
+    resolve_data,
+    resolve_scale,
     study_settings,
 )
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = (
+    "06/resnet-short-paths",
+    "06/trained-effective-depth-below-nominal",
+    "06/bn-relu-breaks-sooner",
+    "06/deeper-breaks-sooner",
+)
 
 #: Default rise of the training error that counts as "the Taylor-compressed network broke".
 DEFAULT_TAYLOR_TOLERANCE = 0.05
@@ -145,7 +155,7 @@ class EffectiveDepthTrajectory:
 
 
 @dataclass(frozen=True, eq=False)  # holds a DataFrame: compare fields, not results
-class EffectiveDepthStudy:
+class EffectiveDepthStudy(StudyResult):
     """Effective depth during training and the Taylor curves of several architectures.
 
     Attributes:
@@ -243,7 +253,7 @@ def track_effective_depth(
         The trajectory, the trained network and its training history.
     """
     if not isinstance(config, NetConfig):
-        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig")
+        raise TypeError(f"config={config!r} is not allowed: config must be a NetConfig")
     n_train = int(data.x_train.shape[0])
     measure_size = check_int("measure_size", measure_size, 2, n_train)
     threshold = check_fraction("threshold", threshold)
@@ -334,7 +344,7 @@ def _resolve_architectures(architectures: Sequence[Architecture] | None) -> list
         raise ValueError("architectures=[] is not allowed: give at least one Architecture")
     for item in chosen:
         if not isinstance(item, Architecture):
-            raise ValueError(
+            raise TypeError(
                 f"architectures: {item!r} is not an Architecture (e.g. "
                 "Architecture('relu', 'batch', residual=True))"
             )
@@ -345,10 +355,12 @@ def _resolve_architectures(architectures: Sequence[Architecture] | None) -> list
 
 
 def effective_depth_study(
-    scale: Scale,
     architectures: Sequence[Architecture] | None = None,
     *,
-    data: Dataset | None = None,
+    scale: Scale | None = None,
+    device: Any = None,
+    data: Dataset | str | None = None,
+    seeds: int | Sequence[int] | None = None,
     settings: TrainSettings | None = None,
     depth: int | None = None,
     width: int | None = None,
@@ -358,17 +370,20 @@ def effective_depth_study(
     threshold: float = DEFAULT_THRESHOLD,
     tolerance: float = DEFAULT_TAYLOR_TOLERANCE,
     num_probes: int = 2,
-    seeds: int | Sequence[int] | None = None,
-    device: Any = None,
     progress: bool = False,
 ) -> EffectiveDepthStudy:
     """Train each architecture, track its effective depth, then run the Taylor experiment on it.
 
     Args:
-        scale: sizes (depth, width, steps, batch, data set) of :mod:`explodegrad.core.scales`.
         architectures: the :class:`Architecture` s (default :data:`DEFAULT_ARCHITECTURES`).
-        data: the data set (default :func:`study_data`: the scale's, on ``device``, float64
-            on the CPU).
+        scale: sizes (depth, width, steps, batch, data set) of :mod:`explodegrad.core.scales`
+            (default QUICK).
+        device: where to run (:func:`~explodegrad.studies.common.resolve_device`; default the
+            data's, else the setup's choice).
+        data: a Dataset, a data set name or None (:func:`~explodegrad.studies.common.resolve_data`:
+            the scale's, float64 on the CPU; a given Dataset is used in its own dtype).
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
+            draws the weights, the minibatch order, the measurement batches and the probes.
         settings: training settings (default :func:`study_settings` with ``checkpoints``).
         depth, width: override the scale's network size.
         checkpoints: records after step 0 when ``settings`` is not given (see
@@ -378,20 +393,16 @@ def effective_depth_study(
         threshold: share for the effective depth.
         tolerance: rise of the training error that counts as broken (:func:`taylor_break`).
         num_probes: random probes of each path measurement.
-        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
-            draws the weights, the minibatch order, the measurement batches and the probes.
-        device: where to run when ``data`` is not given (default: the CPU).
         progress: show progress bars.
 
     Returns:
         An :class:`EffectiveDepthStudy`.
     """
-    if not isinstance(scale, Scale):
-        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    scale = resolve_scale(scale)
     chosen = _resolve_architectures(architectures)
     seeds = resolve_seeds(seeds, scale.num_seeds)
     tolerance = check_fraction("tolerance", tolerance)
-    data = study_data(scale, data, seeds[0], device)
+    data = resolve_data(data, scale=scale, seed=seeds[0], device=device)
     base_settings = study_settings(scale, checkpoints) if settings is None else settings
     depth = check_int("depth", scale.depth if depth is None else depth, 4)
     width = check_int("width", scale.width if width is None else width, 1)

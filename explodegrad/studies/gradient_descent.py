@@ -10,10 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from explodegrad.core.checks import check_finite, check_int, check_positive
+from explodegrad.studies.common import StudyResult
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = ("01/overshoot-threshold",)
 
 
-@dataclass
-class PathResult:
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
+class PathResult(StudyResult):
     """Gradient descent on the quadratic loss 0.5 * sum_i c_i x_i^2.
 
     Attributes:
@@ -41,6 +45,14 @@ class PathResult:
     def predicted_diverges(self) -> bool:
         """The closed-form verdict: some coordinate grows, i.e. lr > 2 / max(c)."""
         return bool(self.factors.max() > 1.0)
+
+    def summary(self) -> str:
+        """One line: the step size against the threshold 2 / max(c), and what happened."""
+        verdict = "diverged" if self.diverged else "converged"
+        return (
+            f"lr = {self.lr:g} (threshold 2 / max(c) = {self.threshold:.4g}): {verdict}, loss "
+            f"{self.losses[0]:.4g} -> {self.losses[-1]:.4g} in {len(self.losses) - 1} steps"
+        )
 
 
 def quadratic_loss(points: np.ndarray, curvature: Sequence[float]) -> np.ndarray:

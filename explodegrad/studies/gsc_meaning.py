@@ -26,6 +26,13 @@ from torch import Tensor
 from explodegrad.core.checks import check_int, check_positive
 from explodegrad.core.nets import DeepMLP, per_example_loss
 from explodegrad.measures.gsc import gsc_profile, relative_perturbation_gain
+from explodegrad.studies.common import StudyResult
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = (
+    "02/rescaling-moves-raw-not-gsc",
+    "02/gsc-is-perturbation-gain",
+)
 
 #: Activations with ``act(a z) = a act(z)`` for every ``a > 0``: rescaling passes through them.
 HOMOGENEOUS_ACTIVATIONS = ("relu", "leaky_relu", "linear")
@@ -66,7 +73,7 @@ def rescale_layer(net: DeepMLP, k: int, factor: float) -> DeepMLP:
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
-class RescalingComparison:
+class RescalingComparison(StudyResult):
     """Raw gradients and GSC of a network and of its rescaled twin (same function).
 
     Attributes:
@@ -95,6 +102,10 @@ class RescalingComparison:
     loss_before: float
     loss_after: float
     max_logit_change: float
+
+    def summary(self) -> str:
+        """The :meth:`table` around the rescaled layer."""
+        return self.table()
 
     def table(self, layers: tuple[int, ...] | None = None) -> str:
         """Fixed-format lines comparing the two networks at a few layers (default: around k)."""
@@ -174,7 +185,7 @@ def rescaling_comparison(
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
-class PerturbationCheck:
+class PerturbationCheck(StudyResult):
     """GSC(k, 0) next to the brute-force relative-perturbation gain, for several layers k.
 
     Attributes:
@@ -201,6 +212,10 @@ class PerturbationCheck:
     def ratio(self) -> np.ndarray:
         """rms_gain / gsc: close to 1 when the GSC means what it says."""
         return self.rms_gain / self.gsc
+
+    def summary(self) -> str:
+        """The :meth:`table`."""
+        return self.table()
 
     def table(self) -> str:
         """Fixed-format lines: k, GSC(k, 0), the RMS gain and their ratio."""

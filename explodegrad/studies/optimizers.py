@@ -18,9 +18,24 @@ from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import resolve_seeds, seed_table
-from explodegrad.studies.common import check_scale, config_for, resolve_data
+from explodegrad.studies.common import (
+    StudyResult,
+    config_for,
+    default_dtype,
+    resolve_data,
+    resolve_device,
+    resolve_scale,
+)
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
 from explodegrad.training.optimizers import OPTIMIZERS
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = (
+    "03/adaptive-optimizers-still-explode",
+    "03/sgd-lowers-but-keeps",
+    "03/adaptive-equal-steps",
+    "07/adam-keeps-the-explosion",
+)
 
 #: Learning rates used when none are given: the usual starting points of each optimizer.
 DEFAULT_LRS = {"sgd": 0.01, "adam": 1e-3, "rmsprop": 1e-3}
@@ -38,7 +53,7 @@ def relative_update_sizes(history: TrainHistory, statistic: str = "median") -> n
         ``sizes[k - 1]`` for layer k; NaN for every layer when no update was recorded.
     """
     if not isinstance(history, TrainHistory):
-        raise ValueError(
+        raise TypeError(
             f"history: expected a TrainHistory from explodegrad.training.loop, got {type(history).__name__}"
         )
     statistic = check_choice("statistic", statistic, ("median", "mean"))
@@ -50,7 +65,7 @@ def relative_update_sizes(history: TrainHistory, statistic: str = "median") -> n
 
 
 @dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
-class OptimizerStudy:
+class OptimizerStudy(StudyResult):
     """How the GSC of one architecture evolves under several optimizers, over several seeds.
 
     Attributes:
@@ -141,15 +156,15 @@ class OptimizerStudy:
 
 def optimizer_study(
     config: NetConfig | None = None,
-    data: Dataset | str | None = None,
     optimizers: Sequence[str] = ("sgd", "adam", "rmsprop"),
     lrs: dict[str, float] | None = None,
     *,
     scale: Scale | None = None,
+    device: Any = None,
+    data: Dataset | str | None = None,
+    seeds: int | Sequence[int] | None = None,
     steps: int | None = None,
     measure_every: int | None = None,
-    seeds: int | Sequence[int] | None = None,
-    device: Any = None,
     dtype: torch.dtype | None = None,
     progress: bool = False,
 ) -> OptimizerStudy:
@@ -159,40 +174,44 @@ def optimizer_study(
         config: the architecture (default: a batch-normalized ReLU network of the scale's
             depth and width, He init, which explodes at initialization); its input and
             output sizes are set from the data, its weight seed from each seed.
-        data: a Dataset, a data set name, or None for the scale's data.
         optimizers: names from :data:`explodegrad.training.optimizers.OPTIMIZERS`.
         lrs: optimizer -> learning rate (missing ones from :data:`DEFAULT_LRS`).
         scale: sizes (default :data:`explodegrad.core.scales.QUICK`).
-        steps: updates per run (default: the scale's ``train_steps``).
-        measure_every: updates between GSC measurements (default: a tenth of the run).
+        device: where to train (:func:`~explodegrad.studies.common.resolve_device`: a name, a
+            torch device, the setup's DeviceChoice; default the data's, else the setup's choice).
+        data: a Dataset, a data set name, or None for the scale's data.
         seeds: a count or the seeds themselves (default: the scale's ``num_seeds``). Each seed
             draws the weights and the minibatch order; within a seed every optimizer starts
             from the same weights and sees the same minibatches.
-        device: where to train (``"auto"`` picks a GPU when there is one; default the data's).
-        dtype: float64 or float32; default float64 on a CPU and float32 on a GPU. Training is
-            chaotic: the digits of one run change with the CPU's rounding, hence the seeds.
+        steps: updates per run (default: the scale's ``train_steps``).
+        measure_every: updates between GSC measurements (default: a tenth of the run).
+        dtype: float64 or float32; default :func:`~explodegrad.studies.common.default_dtype`
+            (float64 on a CPU, float32 on a GPU), given data included. Training is chaotic: the
+            digits of one run change with the CPU's rounding, hence the seeds.
         progress: show progress bars.
     """
-    scale = check_scale(scale)
+    scale = resolve_scale(scale)
     seeds = resolve_seeds(seeds, scale.num_seeds)
+    device = resolve_device(device, data)
     if isinstance(optimizers, str):
         optimizers = (optimizers,)
     optimizers = tuple(check_choice("optimizers", name, OPTIMIZERS) for name in optimizers)
     if not optimizers:
         raise ValueError(f"optimizers=() is not allowed: give at least one of {OPTIMIZERS}")
     if lrs is not None and not isinstance(lrs, dict):
-        raise ValueError(f"lrs={lrs!r} is not allowed: lrs must be a dict optimizer -> learning rate")
+        raise TypeError(f"lrs={lrs!r} is not allowed: lrs must be a dict optimizer -> learning rate")
     rates = {
         name: check_positive(f"lrs[{name!r}]", (lrs or {}).get(name, DEFAULT_LRS[name]))
         for name in optimizers
     }
     steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
     every = check_int("measure_every", max(1, steps // 10) if measure_every is None else measure_every, 1)
-    dataset = resolve_data(data, scale, seeds[0], device, dtype)
+    dtype = default_dtype(device) if dtype is None else dtype
+    dataset = resolve_data(data, scale=scale, seed=seeds[0], device=device, dtype=dtype)
     if config is None:
         config = config_for("relu", "batch", scale.depth, scale.width, dataset, seeds[0])
     if not isinstance(config, NetConfig):
-        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig or None")
+        raise TypeError(f"config={config!r} is not allowed: config must be a NetConfig or None")
     config = config.with_(in_features=dataset.in_features, out_features=dataset.num_classes)
     batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
     gsc_rows, update_rows, run_rows, histories = [], [], [], {}

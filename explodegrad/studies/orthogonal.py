@@ -19,11 +19,19 @@ from explodegrad.core.seeds import resolve_seeds, seed_table
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.common import (
     Architecture,
-    architecture_name,
-    study_data,
+    StudyResult,
+    resolve_data,
+    resolve_scale,
     study_settings,
 )
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = (
+    "07/looks-linear-starts-at-one",
+    "07/orthogonal-trains-faster",
+    "07/orthogonal-state-is-left",
+)
 
 #: The orthogonal-initial-state study's default architectures: the usual He-initialized ReLU
 #: network, the same network in the looks-linear orthogonal initial state, and tanh with
@@ -47,11 +55,11 @@ def steps_to_error(history: TrainHistory, target: float = DEFAULT_TARGET_ERROR) 
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays and a DataFrame: compare fields, not results
-class OrthogonalStateResult:
+class OrthogonalStateResult(StudyResult):
     """GSC and training error of several initial states, at every checkpoint.
 
     Attributes:
-        names: the architectures (:func:`architecture_name`), in the order given.
+        names: the architectures (:attr:`~explodegrad.studies.common.Architecture.name`), in the order given.
         steps: name -> the checkpoints (0 = initialization).
         hidden_gsc: name -> GSC(L, 2), first layer to last hidden layer, per checkpoint.
         rate: name -> the fitted explosion rate r of GSC(k, 0), per checkpoint.
@@ -111,42 +119,46 @@ class OrthogonalStateResult:
 
 
 def orthogonal_initial_state(
-    scale: Scale,
     architectures: Sequence[Architecture] | None = None,
     *,
-    data: Dataset | None = None,
+    scale: Scale | None = None,
+    device: Any = None,
+    data: Dataset | str | None = None,
+    seeds: int | Sequence[int] | None = None,
     settings: TrainSettings | None = None,
     depth: int | None = None,
     width: int | None = None,
     measure_size: int = 256,
     target_error: float = DEFAULT_TARGET_ERROR,
-    seeds: int | Sequence[int] | None = None,
-    device: Any = None,
     progress: bool = False,
 ) -> OrthogonalStateResult:
     """Train each initial state and measure its GSC at every checkpoint.
 
     Args:
-        scale: sizes of :mod:`explodegrad.core.scales`.
         architectures: :class:`~explodegrad.studies.common.Architecture` s with their ``init``
             (default :data:`ORTHOGONAL_ARCHITECTURES`; ``looks_linear`` needs ReLU, no norm,
             an even width).
-        data: the data set (default :func:`~explodegrad.studies.common.study_data`: the scale's,
-            on ``device``, float64 on the CPU).
+        scale: sizes of :mod:`explodegrad.core.scales` (default QUICK).
+        device: where to run (:func:`~explodegrad.studies.common.resolve_device`; default the
+            data's, else the setup's choice).
+        data: a Dataset, a data set name or None (:func:`~explodegrad.studies.common.resolve_data`:
+            the scale's, float64 on the CPU; a given Dataset is used in its own dtype).
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each
+            seeds the weights, the minibatches, the measurement batch and the probes.
         settings: training settings (default :func:`~explodegrad.studies.common.study_settings`).
         depth, width: override the scale's network size.
         measure_size: examples of the fixed training batch the GSC is measured on.
         target_error: the training error :func:`steps_to_error` waits for.
-        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each
-            seeds the weights, the minibatches, the measurement batch and the probes.
-        device: where to run when ``data`` is not given.
         progress: show progress bars.
     """
-    seeds = resolve_seeds(seeds, scale.num_seeds if isinstance(scale, Scale) else 1)
-    data = study_data(scale, data, seeds[0], device)
+    scale = resolve_scale(scale)
+    seeds = resolve_seeds(seeds, scale.num_seeds)
+    data = resolve_data(data, scale=scale, seed=seeds[0], device=device)
     chosen = list(ORTHOGONAL_ARCHITECTURES if architectures is None else architectures)
-    if not chosen or not all(isinstance(a, Architecture) for a in chosen):
-        raise ValueError(
+    if not chosen:
+        raise ValueError("architectures=[] is not allowed: give at least one Architecture")
+    if not all(isinstance(a, Architecture) for a in chosen):
+        raise TypeError(
             f"architectures={architectures!r} is not allowed: give Architecture s, e.g. "
             "Architecture('relu', 'none', init='looks_linear')"
         )
@@ -155,7 +167,7 @@ def orthogonal_initial_state(
     depth = check_int("depth", scale.depth if depth is None else depth, 4)
     width = check_int("width", scale.width if width is None else width, 2)
     measure_size = check_int("measure_size", min(measure_size, len(data.x_train)), 2)
-    names = [architecture_name(a) for a in chosen]
+    names = [a.name for a in chosen]
     if len(set(names)) != len(names):
         raise ValueError(f"architectures: the names {names} repeat; give each architecture once")
     steps, hidden, rates, errors, histories, rows = {}, {}, {}, {}, {}, []

@@ -14,14 +14,17 @@ from torch import Tensor
 
 from explodegrad.core.checks import check_choice, check_float_dtype, check_int, check_positive, dtype_name
 from explodegrad.core.config import ACTIVATIONS
-from explodegrad.core.data import Dataset, load_dataset
+from explodegrad.core.data import Dataset
 from explodegrad.core.nets import DeepMLP, build_mlp, per_example_loss
 from explodegrad.core.trace import trace
-from explodegrad.studies.common import all_finite
+from explodegrad.studies.common import StudyResult, all_finite, resolve_data
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = ("01/overflow-depth",)
 
 
-@dataclass
-class OverflowResult:
+@dataclass(frozen=True, eq=False)  # holds an array: compare fields, not results
+class OverflowResult(StudyResult):
     """Where a finite-precision network first overflows, and when training it first breaks.
 
     Attributes:
@@ -61,6 +64,10 @@ class OverflowResult:
     def overflowed(self) -> bool:
         """True when some depth up to ``max_depth`` overflowed."""
         return self.depth is not None
+
+    def summary(self) -> str:
+        """The one-line :attr:`message`."""
+        return self.message
 
     def __str__(self) -> str:
         return self.message
@@ -132,8 +139,9 @@ def find_overflow(
     dtype: Any = torch.float32,
     max_depth: int = 200,
     *,
-    activation: str = "linear",
+    device: Any = None,
     data: Dataset | str = "digits",
+    activation: str = "linear",
     batch: int | None = None,
     train_depth: int | None = None,
     steps: int = 20,
@@ -156,9 +164,11 @@ def find_overflow(
         dtype: ``torch.float16``, ``torch.bfloat16``, ``torch.float32`` or ``torch.float64``
             (or its name).
         max_depth: deepest network tried.
+        device: where to run (:func:`~explodegrad.studies.common.resolve_device`; default the
+            data's, else the setup's choice).
+        data: a :class:`~explodegrad.core.data.Dataset` or a data set name (loaded in float32;
+            the batch is then cast to ``dtype``).
         activation: hidden activation (``"linear"`` makes the growth exactly sigma per layer).
-        data: a :class:`~explodegrad.core.data.Dataset` or a name for
-            :func:`~explodegrad.core.data.load_dataset`.
         batch: examples in the fixed batch (default: 64, or all when there are fewer).
         train_depth: depth of the network trained by SGD.
         steps, lr: the SGD run.
@@ -174,10 +184,9 @@ def find_overflow(
     seed = check_int("seed", seed, 0)
     if train_depth is not None:
         train_depth = check_int("train_depth", train_depth, 1)
-    if isinstance(data, str):
-        data = load_dataset(data)
-    if not isinstance(data, Dataset):
-        raise ValueError(f"data={data!r} is not allowed: data must be a Dataset or a data set name")
+    if data is None:
+        raise TypeError("data=None is not allowed: data must be a Dataset or a data set name")
+    data = resolve_data(data, device=device, dtype=torch.float32 if isinstance(data, str) else None)
     available = int(data.x_train.shape[0])
     batch = min(64, available) if batch is None else check_int("batch", batch, 1, available)
     x, y = data.batch(batch, seed=seed)
@@ -193,6 +202,7 @@ def find_overflow(
             in_features=data.in_features,
             out_features=data.num_classes,
             seed=seed,
+            device=x.device,
             dtype=dtype,
         )
 

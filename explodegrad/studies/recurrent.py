@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from explodegrad.core.checks import check_choice, check_int, check_positive
-from explodegrad.core.data import Dataset, load_digits
+from explodegrad.core.data import Dataset
 from explodegrad.core.init import orthogonal_matrix
 from explodegrad.core.nets import per_example_loss
 from explodegrad.measures.gsc import growth_factor
-from explodegrad.studies.common import float64_norm
+from explodegrad.studies.common import StudyResult, float64_norm, resolve_data
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = (
+    "01/rnn-init-fades",
+    "01/rnn-training-uses-early-rows",
+)
 
 #: Recurrent cells :func:`recurrent_gradients` compares.
 CELLS = ("rnn", "lstm", "gru")
@@ -37,8 +44,8 @@ RECURRENT_MATRICES = ("orthogonal", "gaussian")
 RNN_ACTIVATIONS = ("tanh", "linear")
 
 
-@dataclass
-class RNNTimeGradients:
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
+class RNNTimeGradients(StudyResult):
     """How d h_T / d h_{T-t} of a vanilla RNN scales with the distance t.
 
     Attributes:
@@ -60,6 +67,14 @@ class RNNTimeGradients:
     gradient_norms: np.ndarray
     predicted: np.ndarray
     growth_factor: float
+
+    def summary(self) -> str:
+        """One line: the fitted growth per step against the spectral radius."""
+        return (
+            f"{self.activation} RNN, {self.matrix} W of spectral radius {self.spectral_radius:g}: "
+            f"||d h_T / d h_(T-t)|| grows by {self.growth_factor:.4g} per step over "
+            f"{len(self.steps_back) - 1} steps"
+        )
 
 
 def recurrent_matrix(
@@ -139,8 +154,8 @@ def rnn_gradient_vs_time(
     )
 
 
-@dataclass
-class RecurrentGradients:
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
+class RecurrentGradients(StudyResult):
     """Input gradients of a recurrent digit classifier over time, before and after training.
 
     Attributes:
@@ -175,6 +190,15 @@ class RecurrentGradients:
     def first_to_last_trained(self) -> float:
         """The same ratio after training."""
         return float(self.gradient_trained[0] / self.gradient_trained[-1])
+
+    def summary(self) -> str:
+        """One line: the first-to-last gradient ratio and the test accuracy, before and after training."""
+        return (
+            f"{self.cell} ({self.hidden} units, {self.reading}, seed {self.seed}): ||grad t=1|| / "
+            f"||grad t={len(self.time_steps)}|| {self.first_to_last_init:.3f} at init, "
+            f"{self.first_to_last_trained:.3f} after {self.steps_trained} steps; test accuracy "
+            f"{self.accuracy_init:.3f} -> {self.accuracy_trained:.3f}"
+        )
 
 
 class SequenceClassifier(nn.Module):
@@ -216,7 +240,7 @@ def _input_gradients(
     (grad,) = torch.autograd.grad(per_example_loss(logits, labels).sum(), inputs)
     per_example = grad.double().pow(2).sum(dim=2)  # (batch, time): ||d loss_i / d x_{i,t}||^2
     accuracy = float((logits.argmax(dim=1) == labels).double().mean())
-    return per_example.mean(dim=0).sqrt().numpy(), accuracy
+    return per_example.mean(dim=0).sqrt().cpu().numpy(), accuracy
 
 
 def recurrent_gradients(
@@ -224,11 +248,12 @@ def recurrent_gradients(
     steps_trained: int = 200,
     seed: int = 0,
     *,
+    device: Any = None,
+    data: Dataset | str | None = None,
     hidden: int = 32,
     reading: str = "rows",
     lr: float = 0.01,
     batch: int = 64,
-    data: Dataset | None = None,
 ) -> RecurrentGradients:
     """Train a recurrent classifier briefly on the bundled digits and measure ||d loss / d x_t||.
 
@@ -240,12 +265,15 @@ def recurrent_gradients(
     Args:
         cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
         steps_trained: Adam steps (0 measures the untrained model twice).
-        seed: seed of the weights and of the mini-batches.
+        seed: seed of the weights and of the mini-batches (and of the digits' split when
+            ``data`` is not given). One run; callers repeat it per seed.
+        device: where to run (:func:`~explodegrad.studies.common.resolve_device`; default the
+            data's, else the setup's choice).
+        data: the digits (default: the bundled digits, float32 like torch's recurrent cells).
         hidden: hidden units.
         reading: ``"rows"`` or ``"columns"`` of each digit per time step.
         lr: Adam's step size.
         batch: mini-batch size.
-        data: the digits (default: :func:`explodegrad.core.data.load_digits`).
     """
     cell = check_choice("cell", cell, CELLS)
     steps_trained = check_int("steps_trained", steps_trained, 0)
@@ -253,7 +281,12 @@ def recurrent_gradients(
     hidden = check_int("hidden", hidden, 1)
     reading = check_choice("reading", reading, READINGS)
     lr = check_positive("lr", lr)
-    data = load_digits(seed=seed) if data is None else data
+    data = resolve_data(
+        "digits" if data is None else data,
+        seed=seed,
+        device=device,
+        dtype=torch.float32 if data is None else None,
+    )
     train_x, train_y = digit_sequences(data, "train", reading)
     test_x, test_y = digit_sequences(data, "test", reading)
     batch = check_int("batch", batch, 1, int(train_x.shape[0]))

@@ -42,7 +42,7 @@ from explodegrad.studies.clipping import first_update_sizes, global_gradient_nor
 from explodegrad.studies.common import (
     Architecture,
     architecture_label,
-    study_data,
+    resolve_data,
     study_settings,
 )
 from explodegrad.studies.effective_depth import EffectiveDepthStudy
@@ -51,6 +51,9 @@ from explodegrad.studies.orthogonal import OrthogonalStateResult, orthogonal_ini
 from explodegrad.studies.survey import SurveyResult, architecture_survey
 from explodegrad.studies.width_depth import WidthDepthResult, width_vs_depth
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = ("07/clipping-keeps-balance",)
 
 
 def skip_comparison(survey: SurveyResult) -> pd.DataFrame:
@@ -435,7 +438,7 @@ def collect_remedy_evidence(
             relu/batch and relu/batch/res (run at the scale's size when missing).
         optimizers: an :func:`~explodegrad.studies.optimizers.optimizer_study` with ``sgd`` and ``adam``
             (run when missing, on batch-normalized ReLU).
-        data: the data set (default :func:`~explodegrad.studies.common.study_data`: the scale's,
+        data: the data set (default :func:`~explodegrad.studies.common.resolve_data`: the scale's,
             on ``device``, float64 on the CPU).
         clip_norm: the clipping bound of the clipping comparison (default: see
             :func:`clipping_evidence`).
@@ -445,7 +448,7 @@ def collect_remedy_evidence(
     """
     seeds = resolve_seeds(seeds, scale.num_seeds if isinstance(scale, Scale) else 1)
     seed = seeds[0]
-    data = study_data(scale, data, seed, device)
+    data = resolve_data(data, scale=scale, seed=seed, device=device)
     if survey is None:
         survey = architecture_survey(
             activations=("relu",),
@@ -453,14 +456,14 @@ def collect_remedy_evidence(
             residual=(False, True),
             data=data,
             scale=scale,
-            seed=seed,
+            seeds=(seed,),
         )
     if optimizers is None:
         optimizers = optimizer_study(data=data, optimizers=("sgd", "adam"), scale=scale, seeds=seeds)
     if orthogonal is None:
-        orthogonal = orthogonal_initial_state(scale, data=data, seeds=seeds)
+        orthogonal = orthogonal_initial_state(scale=scale, data=data, seeds=seeds)
     if width_depth is None:
-        width_depth = width_vs_depth(scale, data=data, seeds=seeds)
+        width_depth = width_vs_depth(scale=scale, data=data, seeds=seeds)
     return [
         skip_connection_evidence(survey, "relu", "batch", effective_depth),
         initialization_evidence(orthogonal),

@@ -13,10 +13,11 @@ import torch
 from explodegrad.core.data import load_digits
 from explodegrad.core.nets import build_mlp
 from explodegrad.core.trace import layer_rms, trace
+from explodegrad.studies.common import StudyResult
 
 
 @dataclass(frozen=True, eq=False)
-class LayerRMS:
+class LayerRMS(StudyResult):
     """Per-layer RMS of a freshly built network on one batch (paper numbering).
 
     Attributes:

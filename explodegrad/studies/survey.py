@@ -32,13 +32,38 @@ import torch
 
 from explodegrad.core.checks import check_choice, check_int
 from explodegrad.core.config import ACTIVATIONS, INITS, NORMS
-from explodegrad.core.data import Dataset, load_dataset
+from explodegrad.core.data import Dataset
 from explodegrad.core.jacobian import METHODS
 from explodegrad.core.nets import build_mlp
-from explodegrad.core.scales import QUICK, Scale, load_scale_data
+from explodegrad.core.scales import Scale
+from explodegrad.core.seeds import resolve_seeds
 from explodegrad.measures.domain import DomainStats, domain_stats
 from explodegrad.measures.gsc import GSCProfile, gsc_profile
-from explodegrad.studies.common import DEFAULT_INITS, architecture_label
+from explodegrad.studies.common import (
+    DEFAULT_INITS,
+    StudyResult,
+    architecture_label,
+    resolve_data,
+    resolve_device,
+    resolve_scale,
+)
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = (
+    "03/most-popular-explode",
+    "03/batch-norm-explodes",
+    "03/bn-relu-mean-field",
+    "03/plain-relu-tanh-calm",
+    "03/layer-norm-tanh-not-relu",
+    "03/selu-mild",
+    "03/calm-relu-collapsed",
+    "04/signs-kept",
+    "04/tradeoff",
+    "04/bn-relu-most-nonlinear",
+    "05/resnets-explode-far-less",
+    "05/resnets-near-one",
+    "07/batch-norm-tradeoff",
+)
 
 #: The paper's mean-field explosion rate of a batch-normalized ReLU network: sqrt(pi / (pi - 1)).
 BATCHNORM_RELU_MEAN_FIELD_RATE = math.sqrt(math.pi / (math.pi - 1.0))
@@ -65,7 +90,7 @@ COLUMNS = (
 
 
 @dataclass(frozen=True, eq=False)  # holds a DataFrame: compare fields, not results
-class SurveyResult:
+class SurveyResult(StudyResult):
     """One row of numbers per architecture, and each architecture's full measurements.
 
     Attributes:
@@ -144,7 +169,7 @@ def _resolve_inits(inits: dict[str, str] | str | None, activations: Sequence[str
         chosen = check_choice("inits", inits, INITS)
         return dict.fromkeys(activations, chosen)
     if not isinstance(inits, dict):
-        raise ValueError(
+        raise TypeError(
             f"inits={inits!r} is not allowed: give None (a default per activation), "
             "one initializer name, or a dict activation -> initializer name"
         )
@@ -155,36 +180,21 @@ def _resolve_inits(inits: dict[str, str] | str | None, activations: Sequence[str
     return resolved
 
 
-def _resolve_data(
-    data: Dataset | str | None, scale: Scale, seed: int, device: Any, dtype: torch.dtype
-) -> Dataset:
-    if data is None:
-        return load_scale_data(scale, device=device, seed=seed, dtype=dtype)
-    if isinstance(data, str):
-        return load_dataset(data, device=device, seed=seed, dtype=dtype)
-    if not isinstance(data, Dataset):
-        raise ValueError(
-            f"data={data!r} is not allowed: give a Dataset, a data set name "
-            "('digits', 'gaussian', 'cifar10') or None (the scale's data)"
-        )
-    return data
-
-
 def architecture_survey(
     activations: Sequence[str] = ("relu", "tanh", "selu"),
     norms: Sequence[str] = ("none", "batch", "layer"),
     residual: Sequence[bool] = (False,),
-    depth: int | None = None,
-    width: int | None = None,
-    data: Dataset | str | None = None,
-    batch_size: int | None = None,
-    seed: int = 0,
-    inits: dict[str, str] | str | None = None,
-    method: str = "probe",
     *,
     scale: Scale | None = None,
-    num_probes: int | None = None,
     device: Any = None,
+    data: Dataset | str | None = None,
+    seeds: int | Sequence[int] | None = None,
+    depth: int | None = None,
+    width: int | None = None,
+    batch_size: int | None = None,
+    inits: dict[str, str] | str | None = None,
+    method: str = "probe",
+    num_probes: int | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> SurveyResult:
     """Measure every combination of activation, normalization and residual layout at initialization.
@@ -194,18 +204,20 @@ def architecture_survey(
         norms: names from :data:`explodegrad.core.config.NORMS`.
         residual: which layouts to include (``(False,)``: plain networks only). Residual
             networks use blocks of two layers, so ``depth`` must then be even.
-        depth, width: the networks' size (default: the scale's).
+        scale: where the defaults come from (default: :data:`explodegrad.core.scales.QUICK`).
+        device: where the networks run (see :func:`~explodegrad.studies.common.resolve_device`;
+            default: the data's device, else the setup's choice).
         data: a :class:`~explodegrad.core.data.Dataset`, a data set name, or None for the scale's.
+        seeds: one seed (a 1-tuple, or the count 1; default ``(0,)``) of the weights, the batch
+            and the probes, shared by all architectures so that they see the same batch. A
+            survey at initialization in float64 is deterministic, so it takes a single seed.
+        depth, width: the networks' size (default: the scale's).
         batch_size: examples in the measured batch (default: the scale's, capped at the
             training set's size).
-        seed: seed of the weights, the batch and the probes (one seed for all architectures,
-            so they see the same batch).
         inits: None (a default per activation, :data:`DEFAULT_INITS`), one initializer for
             all, or a dict activation -> initializer.
         method: ``"probe"`` (one batched backward pass) or ``"exact"`` (small networks only).
-        scale: where the defaults come from (default: :data:`explodegrad.core.scales.QUICK`).
         num_probes: probes per backward pass (default: see :func:`explodegrad.measures.gsc.gsc_profile`).
-        device: where the networks run (default: the data's device).
         dtype: the networks' dtype; float64 by default, so printed digits agree across machines.
 
     Returns:
@@ -219,21 +231,24 @@ def architecture_survey(
     if not layouts:
         raise ValueError("residual=() is not allowed: give (False,), (True,) or (False, True)")
     method = check_choice("method", method, METHODS)
-    seed = check_int("seed", seed, 0)
-    if scale is None:
-        scale = QUICK
-    if not isinstance(scale, Scale):
-        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...) or None")
+    chosen = resolve_seeds(seeds, 1)
+    if len(chosen) != 1:
+        raise ValueError(
+            f"seeds={seeds!r} is not allowed: a survey at initialization is deterministic and takes "
+            "one seed, e.g. seeds=(0,)"
+        )
+    seed = chosen[0]
+    scale = resolve_scale(scale)
     depth = check_int("depth", scale.depth if depth is None else depth, 1)
     width = check_int("width", scale.width if width is None else width, 1)
     init_of = _resolve_inits(inits, activations)
-    dataset = _resolve_data(data, scale, seed, device, dtype)
+    device = resolve_device(device, data)
+    dataset = resolve_data(data, scale=scale, seed=seed, device=device, dtype=dtype)
     n_train = int(dataset.x_train.shape[0])
     batch_size = check_int(
         "batch_size", min(scale.batch_size, n_train) if batch_size is None else batch_size, 2, n_train
     )
     inputs, targets = dataset.batch(batch_size, seed=seed)
-    device = dataset.device if device is None else device
     inputs, targets = inputs.to(device=device, dtype=dtype), targets.to(device)
     rows, profiles, domains = [], {}, {}
     for activation, norm, layout in itertools.product(activations, norms, layouts):

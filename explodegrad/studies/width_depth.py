@@ -16,11 +16,17 @@ from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table
 from explodegrad.studies.common import (
     Architecture,
-    study_data,
+    StudyResult,
+    architecture_label,
+    resolve_data,
+    resolve_scale,
     study_settings,
 )
 from explodegrad.training.loop import TrainSettings
 from explodegrad.training.sweep import LRSearchResult, lr_search
+
+#: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
+CLAIMS = ("07/width-beats-depth",)
 
 #: Learning rates the width-vs-depth study searches (SGD with momentum 0.9).
 DEFAULT_WIDTH_LRS = (0.03, 0.1, 0.3)
@@ -74,15 +80,14 @@ def width_for_budget(config: NetConfig, depth: int, budget: int) -> int:
     return low
 
 
-def default_budget_depths(scale: Scale) -> tuple[int, ...]:
+def default_budget_depths(scale: Scale | None = None) -> tuple[int, ...]:
     """Depths compared at a fixed budget: 2, 4, 8, the scale's depth and twice it."""
-    if not isinstance(scale, Scale):
-        raise ValueError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
+    scale = resolve_scale(scale)
     return tuple(sorted({2, 4, 8, scale.depth, 2 * scale.depth}))
 
 
 @dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
-class WidthDepthResult:
+class WidthDepthResult(StudyResult):
     """Deeper-narrower against shallower-wider networks with the same parameter budget.
 
     Attributes:
@@ -128,41 +133,48 @@ class WidthDepthResult:
 
 
 def width_vs_depth(
-    scale: Scale,
     depths: Sequence[int] | None = None,
     budget: int | None = None,
     *,
+    scale: Scale | None = None,
+    device: Any = None,
+    data: Dataset | str | None = None,
+    seeds: int | Sequence[int] | None = None,
     architecture: Architecture | None = None,
     lrs: Sequence[float] = DEFAULT_WIDTH_LRS,
-    data: Dataset | None = None,
     settings: TrainSettings | None = None,
-    seeds: int | Sequence[int] | None = None,
-    device: Any = None,
     progress: bool = False,
 ) -> WidthDepthResult:
     """Train networks of several depths at one parameter budget, each as wide as the budget allows.
 
     Args:
-        scale: sizes of :mod:`explodegrad.core.scales`.
         depths: the depths (default :func:`default_budget_depths`), each >= 2.
         budget: the parameter budget (default: the scale's network, depth x width).
+        scale: sizes of :mod:`explodegrad.core.scales` (default QUICK).
+        device: where to train (:func:`~explodegrad.studies.common.resolve_device`; default the
+            data's, else the setup's choice).
+        data: a Dataset, a data set name or None (:func:`~explodegrad.studies.common.resolve_data`:
+            the scale's, float64 on the CPU; a given Dataset is used in its own dtype).
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
+            draws the weights and picks its own best rate; all seeds train in the same sweep
+            (with the first seed's minibatch order).
         architecture: activation, norm and init of every network (default: batch-normalized
             ReLU with He init, whose gradients explode with depth).
         lrs: learning rates searched for every depth (SGD by default); all runs train in ONE
             batched sweep and each depth keeps its best rate (lowest final training error).
-        data: the data set (default :func:`~explodegrad.studies.common.study_data`: the scale's,
-            on ``device``, float64 on the CPU).
         settings: training settings (default :func:`~explodegrad.studies.common.study_settings`).
-        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
-            draws the weights and picks its own best rate; all seeds train in the same sweep
-            (with the first seed's minibatch order).
-        device: where to train when ``data`` is not given.
         progress: show a progress bar.
     """
-    seeds = resolve_seeds(seeds, scale.num_seeds if isinstance(scale, Scale) else 1)
-    data = study_data(scale, data, seeds[0], device)
+    scale = resolve_scale(scale)
+    seeds = resolve_seeds(seeds, scale.num_seeds)
+    data = resolve_data(data, scale=scale, seed=seeds[0], device=device)
     architecture = Architecture("relu", "batch", init="he") if architecture is None else architecture
-    if not isinstance(architecture, Architecture) or architecture.residual:
+    if not isinstance(architecture, Architecture):
+        raise TypeError(
+            f"architecture={architecture!r} is not allowed: give a plain Architecture, "
+            "e.g. Architecture('relu', 'batch')"
+        )
+    if architecture.residual:
         raise ValueError(
             f"architecture={architecture!r} is not allowed: give a plain Architecture, "
             "e.g. Architecture('relu', 'batch')"
@@ -199,7 +211,7 @@ def width_vs_depth(
     return WidthDepthResult(
         table=pd.DataFrame(rows),
         budget=budget,
-        architecture=f"{base.activation}/{base.norm}/{base.init}",
+        architecture=architecture_label(base.activation, base.norm, init=base.init),
         search=search,
         seeds=seeds,
     )
