@@ -4,10 +4,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from helpers import TINY
 from matplotlib.figure import Figure
 
-from explodegrad.core.data import gaussian_data
-from explodegrad.core.scales import Scale
 from explodegrad.plots.effective_depth import (
     plot_effective_depth,
     plot_effective_depth_study,
@@ -21,21 +20,14 @@ from explodegrad.studies.effective_depth import effective_depth_study
 from explodegrad.studies.orthogonal import orthogonal_initial_state
 from explodegrad.studies.width_depth import width_vs_depth
 
-TINY = Scale(
-    name="tiny", depth=6, width=8, batch_size=16, train_steps=4, dataset="gaussian", n_train=64, n_test=16
-)
-
-
-@pytest.fixture(scope="module")
-def data():
-    return gaussian_data(n_train=64, n_test=16, in_features=6, num_classes=3, seed=0)
+TINY = TINY.with_(train_steps=4)  # figures need fewer steps than the studies
 
 
 @pytest.fixture(scope="module")
 def study(data):
     return effective_depth_study(
-        TINY,
         [Architecture("relu", "none"), Architecture("tanh", residual=True)],
+        scale=TINY,
         data=data,
         checkpoints=2,
         measure_size=32,
@@ -88,8 +80,8 @@ def test_taylor_study_uses_linear_layers_or_k(study):
 
 def test_taylor_study_of_several_seeds_draws_the_first_seed(data):
     seeded = effective_depth_study(
-        TINY,
         [Architecture("relu", "none")],
+        scale=TINY,
         data=data,
         checkpoints=1,
         measure_size=32,
@@ -106,7 +98,7 @@ def test_taylor_study_of_several_seeds_draws_the_first_seed(data):
 
 def test_orthogonal_state_marks_an_overflow(data):
     result = orthogonal_initial_state(
-        TINY, data=data, settings=study_settings(TINY, checkpoints=2), measure_size=32
+        scale=TINY, data=data, settings=study_settings(TINY, checkpoints=2), measure_size=32
     )
     fig = plot_orthogonal_state(result)
     left, right = fig.axes
@@ -121,7 +113,7 @@ def test_orthogonal_state_marks_an_overflow(data):
 
 
 def test_width_vs_depth_annotates_widths_and_diverged_depths(data):
-    result = width_vs_depth(TINY, depths=[2, 6], data=data, lrs=[0.05])
+    result = width_vs_depth([2, 6], scale=TINY, data=data, lrs=[0.05])
     ax = plot_width_vs_depth(result).axes[0]
     assert len(ax.get_lines()) == 2
     assert "width 8" in _texts(ax)

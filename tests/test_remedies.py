@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import TINY
 
 from explodegrad.claims import get_claim
 from explodegrad.claims.registry import Judgement
@@ -14,9 +15,9 @@ from explodegrad.claims.remedies import REMEDIES, remedies_summary, remedy_row
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import gaussian_data
 from explodegrad.core.nets import build_from_config
-from explodegrad.core.scales import PAPER, QUICK, Scale
+from explodegrad.core.scales import PAPER, QUICK
 from explodegrad.studies.clipping import first_update_sizes, update_spread
-from explodegrad.studies.common import Architecture, architecture_name, study_settings
+from explodegrad.studies.common import Architecture, study_settings
 from explodegrad.studies.optimizers import optimizer_study
 from explodegrad.studies.orthogonal import OrthogonalStateResult, orthogonal_initial_state, steps_to_error
 from explodegrad.studies.remedies import (
@@ -41,26 +42,17 @@ from explodegrad.studies.width_depth import (
 )
 from explodegrad.training.loop import TrainSettings, train
 
-TINY = Scale(
-    name="tiny", depth=6, width=8, batch_size=16, train_steps=6, dataset="gaussian", n_train=64, n_test=16
-)
-
-
-@pytest.fixture(scope="module")
-def data():
-    return gaussian_data(n_train=64, n_test=16, in_features=6, num_classes=3, seed=0)
-
 
 @pytest.fixture(scope="module")
 def orthogonal(data):
     return orthogonal_initial_state(
-        TINY, data=data, settings=study_settings(TINY, checkpoints=2), measure_size=32, target_error=0.6
+        scale=TINY, data=data, settings=study_settings(TINY, checkpoints=2), measure_size=32, target_error=0.6
     )
 
 
 @pytest.fixture(scope="module")
 def width_depth(data):
-    return width_vs_depth(TINY, depths=[2, 3, 6], data=data, lrs=[0.01, 0.1])
+    return width_vs_depth([2, 3, 6], scale=TINY, data=data, lrs=[0.01, 0.1])
 
 
 @pytest.mark.parametrize(
@@ -133,11 +125,13 @@ def test_steps_to_error_finds_the_first_record_at_or_below_the_target(data):
 
 def test_orthogonal_study_rejects_bad_input(data):
     with pytest.raises(ValueError, match="width=7"):  # looks-linear mirrors neurons in pairs
-        orthogonal_initial_state(TINY, data=data, width=7)
-    with pytest.raises(ValueError, match="architectures="):
-        orthogonal_initial_state(TINY, [("relu", "none")], data=data)
+        orthogonal_initial_state(scale=TINY, data=data, width=7)
+    with pytest.raises(TypeError, match="architectures="):
+        orthogonal_initial_state([("relu", "none")], scale=TINY, data=data)
     with pytest.raises(ValueError, match="repeat"):
-        orthogonal_initial_state(TINY, [Architecture("relu"), Architecture("relu", init="he")], data=data)
+        orthogonal_initial_state(
+            [Architecture("relu"), Architecture("relu", init="he")], scale=TINY, data=data
+        )
 
 
 def test_width_vs_depth_keeps_every_network_within_the_budget(width_depth):
@@ -153,9 +147,9 @@ def test_width_vs_depth_keeps_every_network_within_the_budget(width_depth):
     np.testing.assert_array_equal(table["final_train_error"], best["final_train_error"])
     assert "at most" in width_depth.summary()
     with pytest.raises(ValueError, match="depths=1"):
-        width_vs_depth(TINY, depths=[1, 4])
+        width_vs_depth([1, 4], scale=TINY)
     with pytest.raises(ValueError, match="architecture="):
-        width_vs_depth(TINY, architecture=Architecture("relu", residual=True))
+        width_vs_depth(scale=TINY, architecture=Architecture("relu", residual=True))
 
 
 def test_update_spread_and_clipping_leaves_layer_balance_unchanged():
@@ -226,7 +220,7 @@ def test_initialization_width_and_optimizer_evidence(orthogonal, width_depth, da
     with pytest.raises(ValueError, match="deep=5"):
         width_evidence(width_depth, deep=5)
     config = NetConfig(depth=4, width=8, norm="batch", in_features=6, out_features=3)
-    study = optimizer_study(config, data, optimizers=("sgd", "adam"), scale=TINY, steps=4)
+    study = optimizer_study(config, ("sgd", "adam"), data=data, scale=TINY, steps=4)
     optimizer = optimizer_evidence(study, data)
     assert optimizer.measured[2].without == study.histories[("sgd", 0)].final_train_error
     with pytest.raises(ValueError, match="remedy='rmsprop'"):
@@ -296,8 +290,8 @@ def test_every_remedy_row_is_backed_by_registered_claims_and_matches_its_evidenc
 
 
 def test_architecture_name_names_the_initializer():
-    assert architecture_name(Architecture("relu", "none", init="looks_linear")) == "relu/none/looks_linear"
-    assert architecture_name(Architecture("tanh", "batch", residual=True)) == "tanh/batch/xavier/res"
+    assert Architecture("relu", "none", init="looks_linear").name == "relu/none/looks_linear"
+    assert Architecture("tanh", "batch", residual=True).name == "tanh/batch/xavier/res"
 
 
 def test_collect_remedy_evidence_covers_six_remedies(orthogonal, width_depth, data):

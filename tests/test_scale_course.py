@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from helpers import CPU
 
 from explodegrad import __version__, course
 from explodegrad.core.data import DATA_ENV, load_digits
@@ -17,7 +18,6 @@ from explodegrad.core.trace import layer_rms, trace
 from explodegrad.studies import signal_scale
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CPU = DeviceChoice(torch.device("cpu"), "CPU", "test")
 FAKE_GPU = DeviceChoice(torch.device("cuda"), "a pretend GPU", "test")
 
 
@@ -85,7 +85,7 @@ def test_bad_scale_names_raise(monkeypatch):
 
 
 def test_bad_device_choice_raises():
-    with pytest.raises(ValueError, match="device_choice='cpu'"):
+    with pytest.raises(TypeError, match="device_choice='cpu'"):
         pick_scale("cpu")
 
 
@@ -111,7 +111,7 @@ def test_load_scale_data_follows_the_scale():
     assert small.x_train.shape == (100, 64) and small.x_test.shape == (30, 64)
     gauss = load_scale_data(QUICK.with_(dataset="gaussian", n_train=40, n_test=8))
     assert gauss.x_train.shape == (40, 64) and gauss.x_test.shape == (8, 64)
-    with pytest.raises(ValueError, match="scale='quick'"):
+    with pytest.raises(TypeError, match="scale='quick'"):
         load_scale_data("quick")
 
 

@@ -248,7 +248,7 @@ def _json_list(values: np.ndarray) -> list[float | None]:
 def _prepare(net: Any, inputs: Any, targets: Any) -> tuple[Tensor, Tensor | None]:
     """Validate the network, the batch and the labels; put the batch on the network's device/dtype."""
     if not isinstance(net, DeepMLP):
-        raise ValueError(f"net: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}")
+        raise TypeError(f"net: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}")
     parameter = next(net.parameters())
     x = torch.as_tensor(inputs)
     check_batch(x, net)
@@ -264,7 +264,7 @@ def _prepare(net: Any, inputs: Any, targets: Any) -> tuple[Tensor, Tensor | None
             f"{tuple(y.shape)}"
         )
     if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-        raise ValueError(f"targets: class labels must be integers, got dtype {y.dtype}")
+        raise TypeError(f"targets: class labels must be integers, got dtype {y.dtype}")
     classes = net.config.out_features
     if int(y.min()) < 0 or int(y.max()) >= classes:
         raise ValueError(
