@@ -1,11 +1,16 @@
 """explodegrad: why deep networks are hard to train, measured.
 
 A small library behind a Jupyter course that follows Philipp, Song & Carbonell, "The
-exploding gradient problem demystified" (arXiv:1712.05577). Data flows one way::
+exploding gradient problem demystified" (arXiv:1712.05577). One package per layer; data
+flows one way, and a package imports only those before it (``make lint`` checks it)::
 
-    config -> nets -> trace -> measures (gsc, domain, residual, taylor) -> studies (several
-           seeds) -> claims (verdicts with margins, explodegrad.claims) -> plots -> widgets
-           -> notebooks / cli
+    core -> measures -> training -> studies -> claims -> plots -> widgets -> course | reproduce
+    (nets, data,  (gsc, domain,  (loop,     (one file   (verdicts   (draw a   (explorers) (notebooks'
+     trace, ...)   paths, ...)    stacked)   per chapter  with       result)               setup; the
+                                             experiment)  margins)                         report)
+
+This module re-exports the public building blocks, so ``from explodegrad import build_mlp,
+gsc_profile, train`` works; studies, claims, plots and widgets are imported by their package.
 """
 
 from explodegrad.core.config import ACTIVATIONS, INITS, NORMS, NetConfig

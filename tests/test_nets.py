@@ -151,3 +151,11 @@ def test_residual_scale_is_a_buffer_exact_in_the_networks_dtype(dtype):
     assert block.residual_scale.item() == torch.tensor(0.3, dtype=dtype).item()
     x = torch.randn(5, 8, dtype=dtype)
     assert torch.equal(block(x), x + 0.3 * block._branch(x)[0])  # as with a Python float
+
+
+def test_build_mlp_takes_the_setup_calls_device_choice():
+    from explodegrad.core.device import DeviceChoice
+
+    choice = DeviceChoice(torch.device("cpu"), "CPU", "test")
+    net = build_mlp(3, 8, "relu", "none", "he", in_features=4, device=choice)
+    assert all(p.device == torch.device("cpu") for p in net.parameters())

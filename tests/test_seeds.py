@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from explodegrad.core.scales import PAPER, QUICK
-from explodegrad.core.seeds import median_range, resolve_seeds, seed_table
+from explodegrad.core.seeds import median_range, resolve_seeds, seed_table, seed_values
 
 
 def test_the_scales_run_several_seeds():
@@ -53,3 +53,17 @@ def test_seed_table_has_one_row_per_key_in_first_seen_order():
         {"name": "b", "value": "2.0 [1.0, 3.0]"},
         {"name": "a", "value": "6.0 [5.0, 7.0]"},
     ]
+
+
+def test_seed_values_selects_by_every_key_and_turns_missing_into_nan():
+    frame = pd.DataFrame(
+        {"name": ["a", "a", "b", "a"], "depth": [2, 2, 2, 4], "steps": [3, pd.NA, 5, 7]}
+    ).astype({"steps": "Int64"})
+    np.testing.assert_array_equal(seed_values(frame, "steps", name="a", depth=2), [3.0, np.nan])
+    np.testing.assert_array_equal(seed_values(frame, "steps", name="a"), [3.0, np.nan, 7.0])
+    with pytest.raises(
+        ValueError, match=r"name='c', depth=2 is not allowed: the study trained name in \['a', 'b'\]"
+    ):
+        seed_values(frame, "steps", name="c", depth=2)
+    with pytest.raises(ValueError, match="column='loss' is not allowed"):
+        seed_values(frame, "loss", name="a")

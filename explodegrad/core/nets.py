@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from explodegrad.core.checks import check_int
 from explodegrad.core.config import NetConfig
+from explodegrad.core.device import DeviceChoice
 
 
 def make_activation(name: str) -> nn.Module:
@@ -234,7 +235,8 @@ def build_mlp(
     Args:
         depth, width, activation, norm, init, residual, residual_scale, block_depth,
         in_features, out_features, init_scale, seed: see :class:`explodegrad.core.config.NetConfig`.
-        device: where the parameters live (default: the CPU).
+        device: where the parameters live: a torch device or its name, or the setup call's
+            :class:`~explodegrad.core.device.DeviceChoice` (default: the CPU).
         dtype: parameter dtype (default: torch's default, float32).
 
     Returns:
@@ -266,6 +268,8 @@ def build_from_config(config: NetConfig, device: Any = None, dtype: torch.dtype 
     with torch.random.fork_rng(devices=[]):
         net = DeepMLP(config)
     initialize(net, config.init, scale=config.init_scale, seed=config.seed)
+    if isinstance(device, DeviceChoice):  # the setup call's ctx.device
+        device = device.device
     net = net.to(device=device, dtype=dtype)
     with torch.no_grad():  # exact in the final dtype, not rounded through float32 first
         for unit in net.units:

@@ -105,3 +105,21 @@ def seed_everything(seed: int) -> int:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return seed
+
+
+def seed_values(frame: pd.DataFrame, column: str, **where: Any) -> np.ndarray:
+    """One value of ``frame[column]`` per seed for the rows matching every ``key=value`` of ``where``.
+
+    Missing values (a run that never reached a target, ``pd.NA`` or None) come back as NaN. A
+    selection that matches no row is a ``ValueError`` naming the values the study has.
+    """
+    if column not in frame.columns:
+        raise ValueError(f"column={column!r} is not allowed: the table has {list(frame.columns)}")
+    mask = np.ones(len(frame), dtype=bool)
+    for key, value in where.items():
+        mask &= (frame[key] == value).to_numpy()
+    if not mask.any():
+        known = "; ".join(f"{key} in {sorted(set(frame[key]))}" for key in where)
+        shown = ", ".join(f"{key}={value!r}" for key, value in where.items())
+        raise ValueError(f"{shown} is not allowed: the study trained {known}")
+    return frame.loc[mask, column].astype("Float64").to_numpy(dtype=float, na_value=np.nan)

@@ -34,7 +34,7 @@ from explodegrad.core.config import INITS, NORMS
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import Scale
-from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table
+from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table, seed_values
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.common import (
     DEFAULT_INITS,
@@ -92,14 +92,7 @@ class DepthStudy(StudyResult):
 
     def values(self, architecture: str, depth: int, column: str) -> np.ndarray:
         """One value of ``table[column]`` per seed for (architecture, depth)."""
-        rows = self.table[(self.table["architecture"] == architecture) & (self.table["depth"] == depth)]
-        if not len(rows):
-            raise ValueError(
-                f"(architecture, depth)=({architecture!r}, {depth!r}) is not allowed: the study "
-                f"trained {sorted(set(self.table['architecture']))} at depths "
-                f"{sorted(set(self.table['depth']))}"
-            )
-        return rows[column].to_numpy(dtype=float)
+        return seed_values(self.table, column, architecture=architecture, depth=depth)
 
     def summary(self) -> str:
         """Per architecture and depth: GSC(L, 0) at init, the chosen rates and the training error,

@@ -50,7 +50,7 @@ from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import DeepMLP, build_from_config
 from explodegrad.core.scales import Scale
-from explodegrad.core.seeds import resolve_seeds, seed_table
+from explodegrad.core.seeds import resolve_seeds, seed_table, seed_values
 from explodegrad.measures.paths import DEFAULT_THRESHOLD, PathContributions, path_contributions
 from explodegrad.measures.taylor import TaylorCurve, taylor_compression
 from explodegrad.studies.common import (
@@ -58,6 +58,7 @@ from explodegrad.studies.common import (
     StudyResult,
     architecture_label,
     resolve_data,
+    resolve_device,
     resolve_scale,
     study_settings,
 )
@@ -188,13 +189,7 @@ class EffectiveDepthStudy(StudyResult):
 
     def values(self, label: str, column: str) -> np.ndarray:
         """One value of ``table[column]`` per seed for the architecture ``label`` (NaN: never broke)."""
-        if label not in self.labels:
-            raise ValueError(f"label={label!r} is not allowed: the study trained {self.labels}")
-        return (
-            self.table.loc[self.table["label"] == label, column]
-            .astype("Float64")
-            .to_numpy(dtype=float, na_value=np.nan)
-        )
+        return seed_values(self.table, column, label=label)
 
     def summary(self) -> str:
         """Per architecture: L, the training error, the effective depths (natural skip at init and
@@ -318,10 +313,12 @@ def paths_at_initialization(
         batch_size: examples in the batch (use more than ``width`` for a plain network, so the
             affine fit does not just interpolate the batch).
         num_probes, threshold, seed: see :func:`explodegrad.measures.paths.path_contributions`.
-        device, dtype: where and in which precision the network runs.
+        device, dtype: where and in which precision the network runs (``device`` as in
+            :func:`~explodegrad.studies.common.resolve_device`; None: the data's device, or the CPU).
     """
     from explodegrad.core.data import load_digits  # the explorer passes its own data; this is the fallback
 
+    device = resolve_device(device, data) if device is not None else None
     data = load_digits(seed=seed, device=device, dtype=dtype) if data is None else data
     inputs, _ = data.batch(check_int("batch_size", min(batch_size, len(data.x_train)), 2), seed=seed)
     inputs = inputs.to(device=device if device is not None else inputs.device, dtype=dtype)

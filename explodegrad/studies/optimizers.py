@@ -17,7 +17,7 @@ from explodegrad.core.checks import check_choice, check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.scales import Scale
-from explodegrad.core.seeds import resolve_seeds, seed_table
+from explodegrad.core.seeds import resolve_seeds, seed_table, seed_values
 from explodegrad.studies.common import (
     StudyResult,
     config_for,
@@ -97,9 +97,7 @@ class OptimizerStudy(StudyResult):
 
     def values(self, optimizer: str, column: str) -> np.ndarray:
         """One value of ``runs[column]`` per seed for ``optimizer`` (a ValueError names the known ones)."""
-        if optimizer not in self.optimizers:
-            raise ValueError(f"optimizer={optimizer!r} is not allowed: the study trained {self.optimizers}")
-        return self.runs.loc[self.runs["optimizer"] == optimizer, column].to_numpy(dtype=float)
+        return seed_values(self.runs, column, optimizer=optimizer)
 
     def summary(self) -> str:
         """Per optimizer the GSC and rate at the start and the end (with the R^2 of the final fit),

@@ -15,7 +15,7 @@ from explodegrad.core.checks import check_fraction, check_int
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import Scale
-from explodegrad.core.seeds import resolve_seeds, seed_table
+from explodegrad.core.seeds import resolve_seeds, seed_table, seed_values
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.common import (
     Architecture,
@@ -86,13 +86,7 @@ class OrthogonalStateResult(StudyResult):
 
     def values(self, name: str, column: str) -> np.ndarray:
         """One value of ``table[column]`` per seed for the initial state ``name`` (NaN: never reached)."""
-        if name not in self.names:
-            raise ValueError(f"name={name!r} is not allowed: the study trained {self.names}")
-        return (
-            self.table.loc[self.table["name"] == name, column]
-            .astype("Float64")
-            .to_numpy(dtype=float, na_value=np.nan)
-        )
+        return seed_values(self.table, column, name=name)
 
     def summary(self) -> str:
         """Per initial state: GSC(L, 2) and the rate at the start and the end, the steps to the

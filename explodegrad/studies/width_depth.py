@@ -13,7 +13,7 @@ from explodegrad.core.checks import check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.scales import Scale
-from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table
+from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table, seed_values
 from explodegrad.studies.common import (
     Architecture,
     StudyResult,
@@ -111,9 +111,7 @@ class WidthDepthResult(StudyResult):
 
     def values(self, depth: int, column: str) -> np.ndarray:
         """One value of ``table[column]`` per seed at ``depth``."""
-        if depth not in self.depths:
-            raise ValueError(f"depth={depth!r} is not allowed: the study trained depths {self.depths}")
-        return self.table.loc[self.table["depth"] == depth, column].to_numpy(dtype=float)
+        return seed_values(self.table, column, depth=depth)
 
     def summary(self) -> str:
         """Per depth: the width, the parameters, the chosen rates and the errors, as the median

@@ -129,13 +129,14 @@ def architecture_controls(
     norm: str,
     init: str,
     residual: bool,
-    residual_scale: float,
+    residual_scale: float | None,
     *,
     max_depth: int,
     max_width: int,
 ) -> dict[str, w.ValueWidget]:
     """The controls that define a network, keyed like :func:`~explodegrad.core.nets.build_mlp`'s
-    arguments, with the residual scale greyed out while the network is plain."""
+    arguments, with the residual scale greyed out while the network is plain (no residual-scale
+    slider when ``residual_scale`` is None)."""
     controls = {
         "depth": depth_slider(depth, maximum=max_depth),
         "width": width_slider(width, maximum=max_width),
@@ -143,9 +144,10 @@ def architecture_controls(
         "norm": norm_dropdown(norm),
         "init": init_dropdown(init),
         "residual": residual_checkbox(residual),
-        "residual_scale": residual_scale_slider(residual_scale),
     }
-    link_residual_scale(controls["residual"], controls["residual_scale"])
+    if residual_scale is not None:
+        controls["residual_scale"] = residual_scale_slider(residual_scale)
+        link_residual_scale(controls["residual"], controls["residual_scale"])
     return controls
 
 

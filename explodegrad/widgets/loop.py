@@ -14,17 +14,7 @@ from explodegrad.plots.theme import new_panels
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
 from explodegrad.training.optimizers import OPTIMIZERS
 from explodegrad.widgets.base import Explorer, Progress
-from explodegrad.widgets.controls import (
-    activation_dropdown,
-    choice,
-    depth_slider,
-    digits,
-    init_dropdown,
-    log_slider,
-    norm_dropdown,
-    residual_checkbox,
-    width_slider,
-)
+from explodegrad.widgets.controls import architecture_controls, choice, digits, log_slider
 
 #: Ways to clip the gradient, as the explorer's dropdown names them.
 CLIPPING = ("none", "norm", "value")
@@ -112,12 +102,9 @@ def training_explorer(
     device = device if device is not None else pick_device()
     progress = Progress("training")
     controls = {
-        "depth": depth_slider(depth, maximum=max_depth),
-        "width": width_slider(width, maximum=max_width),
-        "activation": activation_dropdown(activation),
-        "norm": norm_dropdown(norm),
-        "init": init_dropdown(init),
-        "residual": residual_checkbox(residual),
+        **architecture_controls(
+            depth, width, activation, norm, init, residual, None, max_depth=max_depth, max_width=max_width
+        ),
         "optimizer": choice("optimizer", OPTIMIZERS, optimizer, OPTIMIZERS),
         "lr": log_slider("learning rate", lr, -4.0, 0.5),
         "clipping": choice("clipping", CLIPPING, clipping, CLIPPING),
