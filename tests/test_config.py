@@ -176,3 +176,28 @@ def test_checks_return_plain_python_values():
     assert check_fraction("p", 1) == 1.0
     with pytest.raises(ValueError, match=r"p=1 .*\(0, 1\)"):
         check_fraction("p", 1, inclusive_high=False)
+
+
+def test_residual_depth_is_the_deepest_valid_resnet_not_deeper():
+    from explodegrad.core.config import residual_depth
+
+    assert [residual_depth(d) for d in (4, 5, 20, 21, 50)] == [4, 4, 20, 20, 50]
+    assert residual_depth(11, block_depth=3) == 11 and residual_depth(10, block_depth=3) == 8
+    for depth in (4, 9, 50):
+        NetConfig(depth=residual_depth(depth), residual=True)  # always a valid residual network
+    with pytest.raises(ValueError, match="depth=3"):
+        residual_depth(3)
+
+
+def test_num_parameters_counts_what_a_built_network_holds():
+    from explodegrad import build_from_config
+
+    for config in (
+        NetConfig(depth=1, width=5, in_features=3, out_features=2),
+        NetConfig(depth=5, width=6, norm="layer", in_features=3, out_features=2),
+        NetConfig(depth=6, width=4, norm="batch", residual=True, in_features=3, out_features=2),
+    ):
+        assert config.num_parameters() == sum(p.numel() for p in build_from_config(config).parameters())
+        assert len(config.linear_shapes()) == sum(
+            1 for m in build_from_config(config).modules() if isinstance(m, torch.nn.Linear)
+        )

@@ -36,7 +36,6 @@ from explodegrad.studies.remedies import (
 from explodegrad.studies.survey import architecture_survey
 from explodegrad.studies.width_depth import (
     default_budget_depths,
-    parameter_count,
     width_for_budget,
     width_vs_depth,
 )
@@ -67,16 +66,16 @@ def width_depth(data):
 )
 def test_parameter_count_matches_the_built_network(config):
     net = build_from_config(config)
-    assert parameter_count(config) == sum(p.numel() for p in net.parameters())
+    assert config.num_parameters() == sum(p.numel() for p in net.parameters())
 
 
 def test_width_for_budget_is_the_widest_network_within_the_budget():
     base = NetConfig(in_features=64, out_features=10, norm="batch")
-    budget = parameter_count(base.with_(depth=20, width=64))
+    budget = base.with_(depth=20, width=64).num_parameters()
     for depth in (2, 5, 20, 40):
         width = width_for_budget(base, depth, budget)
-        assert parameter_count(base.with_(depth=depth, width=width)) <= budget
-        assert parameter_count(base.with_(depth=depth, width=width + 1)) > budget
+        assert base.with_(depth=depth, width=width).num_parameters() <= budget
+        assert base.with_(depth=depth, width=width + 1).num_parameters() > budget
     assert width_for_budget(base, 20, budget) == 64
     with pytest.raises(ValueError, match="budget=50"):  # width 1 at depth 5 needs 99
         width_for_budget(base, 5, 50)
@@ -137,8 +136,9 @@ def test_orthogonal_study_rejects_bad_input(data):
 def test_width_vs_depth_keeps_every_network_within_the_budget(width_depth):
     table = width_depth.table
     assert list(table["depth"]) == [2, 3, 6]
-    assert width_depth.budget == parameter_count(
-        NetConfig(depth=6, width=8, norm="batch", in_features=6, out_features=3)
+    assert (
+        width_depth.budget
+        == NetConfig(depth=6, width=8, norm="batch", in_features=6, out_features=3).num_parameters()
     )
     assert (table["parameters"] <= width_depth.budget).all()
     assert table.loc[2, "width"] == 8  # the scale's own network uses the whole budget

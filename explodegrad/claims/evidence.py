@@ -17,7 +17,9 @@ from typing import Any
 import torch
 
 from explodegrad.core.checks import check_choice
+from explodegrad.core.config import residual_depth
 from explodegrad.core.data import load_digits
+from explodegrad.core.device import default_dtype, resolve_device
 from explodegrad.core.nets import build_mlp
 from explodegrad.core.scales import PAPER, QUICK, SCALES, Scale
 from explodegrad.core.seeds import resolve_seeds
@@ -55,7 +57,7 @@ class EvidenceSetting:
         scales (it is cheap), the scale's own size otherwise (small test scales)."""
         if self.scale.name in (QUICK.name, PAPER.name):
             return PAPER.depth, PAPER.width
-        return self.scale.depth + self.scale.depth % 2, self.scale.width
+        return residual_depth(self.scale.depth), self.scale.width
 
 
 def setting(scale: Scale | None = None, seeds: Any = None, device: Any = None) -> EvidenceSetting:
@@ -65,7 +67,7 @@ def setting(scale: Scale | None = None, seeds: Any = None, device: Any = None) -
         scale = SCALES[check_choice("scale", scale, tuple(SCALES))]
     if not isinstance(scale, Scale):
         raise TypeError(f"scale must be a Scale or one of {tuple(SCALES)}, got {type(scale).__name__}")
-    device = torch.device("cpu") if device is None else common.resolve_device(device)
+    device = torch.device("cpu") if device is None else resolve_device(device)
     return EvidenceSetting(scale, resolve_seeds(seeds, scale.num_seeds), device)
 
 
@@ -204,7 +206,7 @@ def dilution_study(where: EvidenceSetting) -> dilution.DilutionResult:
     data = common.resolve_data(scale=where.scale, device=where.device)
     inputs, _ = data.batch(min(256, len(data.x_train)))
     net = build_mlp(
-        depth=where.scale.depth + where.scale.depth % 2,
+        depth=residual_depth(where.scale.depth),
         width=where.scale.width,
         activation="relu",
         norm="batch",
@@ -225,14 +227,14 @@ def paths_at_init(where: EvidenceSetting) -> dict[str, Any]:
     scale = where.scale
     return {
         a.label: effective_depth.paths_at_initialization(
-            depth=scale.depth + scale.depth % 2,
+            depth=residual_depth(scale.depth),
             width=scale.width,
             activation=a.activation,
             norm=a.norm,
             residual=a.residual,
             batch_size=2 * scale.batch_size,
             device=where.device,
-            dtype=common.default_dtype(where.device),
+            dtype=default_dtype(where.device),
         )
         for a in effective_depth.DEFAULT_ARCHITECTURES
     }

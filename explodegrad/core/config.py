@@ -23,6 +23,18 @@ INITS = ("he", "xavier", "lecun", "gaussian", "orthogonal", "looks_linear")
 LOOKS_LINEAR_ACTIVATIONS = ("relu",)
 
 
+def residual_depth(depth: int, block_depth: int = 2) -> int:
+    """The deepest residual network of at most ``depth`` weight layers: 2 + a multiple of ``block_depth``.
+
+    A residual network is an input layer, blocks of ``block_depth`` layers and a readout, so
+    depth 50 stays 50 and depth 21 becomes 20 (with blocks of 2). The one rule every study and
+    explorer uses to fit a ResNet to a plain network's depth.
+    """
+    depth = check_int("depth", depth, 2 + block_depth)
+    block_depth = check_int("block_depth", block_depth, 1)
+    return depth - (depth - 2) % block_depth
+
+
 @dataclass(frozen=True)
 class NetConfig:
     """Everything that defines a multilayer perceptron before its weights are drawn.
@@ -116,6 +128,27 @@ class NetConfig:
     def num_layers(self) -> int:
         """Addressable layers L: f_1 (logits) ... f_L (first layer's output)."""
         return self.num_blocks + 2 if self.residual else self.depth
+
+    def linear_shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of every linear map, from the input to the output."""
+        if self.depth == 1:
+            return [(self.out_features, self.in_features)]
+        hidden = self.num_blocks * self.block_depth if self.residual else self.depth - 2
+        return (
+            [(self.width, self.in_features)]
+            + [(self.width, self.width)] * hidden
+            + [(self.out_features, self.width)]
+        )
+
+    def num_parameters(self) -> int:
+        """Trainable scalars of the network this describes (no network is built).
+
+        Linear layers count weights and biases; batch and layer norm add a scale and a shift per
+        neuron of every normalized (hidden) layer.
+        """
+        shapes = self.linear_shapes()
+        linear = sum(out * inp + out for out, inp in shapes)
+        return linear + (0 if self.norm == "none" else 2 * self.width * (len(shapes) - 1))
 
     def shape_key(self) -> tuple:
         """What must agree for two configurations to be trained as one stacked group."""

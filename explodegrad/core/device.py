@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from explodegrad.core.checks import check_choice
+from explodegrad.core.data import Dataset
 
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 #: Environment variable that overrides the automatic choice (e.g. ``EXPLODEGRAD_DEVICE=cpu``).
@@ -84,3 +86,51 @@ def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def resolve_device(device: Any = None, data: Any = None) -> torch.device:
+    """Where a study or a training run goes.
+
+    Args:
+        device: a name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"``: a GPU when
+            there is one), a :class:`torch.device`, a :class:`~explodegrad.core.device.DeviceChoice`
+            (the setup call's ``ctx.device``), or None: the device of ``data`` when it is a
+            Dataset, else :func:`~explodegrad.core.device.pick_device`'s choice (which honours
+            ``EXPLODEGRAD_DEVICE``).
+        data: the study's ``data`` argument (only read when ``device`` is None).
+
+    Raises:
+        TypeError: ``device`` is of another type.
+        ValueError: a name torch does not know.
+    """
+    if isinstance(device, DeviceChoice):
+        return device.device
+    if isinstance(device, torch.device):
+        return device
+    if device is None:
+        return data.device if isinstance(data, Dataset) else pick_device().device
+    if not isinstance(device, str):
+        raise TypeError(
+            f"device={device!r} is not allowed: device must be a name ('cpu', 'cuda', 'auto'), a "
+            f"torch.device, a DeviceChoice or None, got {type(device).__name__}"
+        )
+    if device == "auto":
+        return pick_device("auto").device
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device={device!r} is not allowed: give 'cpu', 'cuda', 'cuda:<index>', 'mps' or 'auto'"
+        ) from None
+
+
+def default_dtype(device: Any = None) -> torch.dtype:
+    """The one dtype rule: float64 on the CPU, float32 on a GPU.
+
+    On the CPU, float32 sums depend on the number of threads, and over a few hundred training
+    steps the differences grow into different printed results; float64 keeps them identical
+    (at about twice the cost). On a GPU, float32 is the fast choice. ``device`` is anything
+    :func:`resolve_device` takes; None means the CPU.
+    """
+    where = torch.device("cpu") if device is None else resolve_device(device)
+    return torch.float64 if where.type == "cpu" else torch.float32

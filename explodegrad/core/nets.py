@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from explodegrad.core.checks import check_int
 from explodegrad.core.config import NetConfig
-from explodegrad.core.device import DeviceChoice
+from explodegrad.core.device import resolve_device
 
 
 def make_activation(name: str) -> nn.Module:
@@ -268,8 +268,7 @@ def build_from_config(config: NetConfig, device: Any = None, dtype: torch.dtype 
     with torch.random.fork_rng(devices=[]):
         net = DeepMLP(config)
     initialize(net, config.init, scale=config.init_scale, seed=config.seed)
-    if isinstance(device, DeviceChoice):  # the setup call's ctx.device
-        device = device.device
+    device = None if device is None else resolve_device(device)
     net = net.to(device=device, dtype=dtype)
     with torch.no_grad():  # exact in the final dtype, not rounded through float32 first
         for unit in net.units:

@@ -167,9 +167,19 @@ def layer_rms(forward_trace: Trace) -> np.ndarray:
     It shows at a glance whether signals grow, shrink or stay put through depth. Computed in
     float64; an overflowed layer gives ``inf`` (or ``nan``), reported, never raised.
     """
-    return np.array(
-        [
-            float(forward_trace.f(k).detach().double().pow(2).mean().sqrt())
-            for k in range(1, forward_trace.num_layers + 1)
-        ]
-    )
+    return np.array([float64_rms(forward_trace.f(k)) for k in range(1, forward_trace.num_layers + 1)])
+
+
+def float64_rms(tensor: Tensor) -> float:
+    """Root mean square, computed in float64 so that large float32 entries do not overflow it."""
+    return float(tensor.detach().double().pow(2).mean().sqrt())
+
+
+def float64_norm(tensor: Tensor) -> float:
+    """Euclidean norm of all entries, in float64 (large float32 entries do not overflow it)."""
+    return float(torch.linalg.vector_norm(tensor.detach().double()))
+
+
+def all_finite(tensor: Tensor) -> bool:
+    """Whether every entry is finite (no NaN, no inf)."""
+    return bool(torch.isfinite(tensor).all())

@@ -20,9 +20,9 @@ from explodegrad.core.checks import check_choice, check_finite, check_int, check
 from explodegrad.core.config import ACTIVATIONS, INITS
 from explodegrad.core.data import gaussian_data
 from explodegrad.core.nets import build_mlp
-from explodegrad.core.trace import trace
+from explodegrad.core.trace import float64_norm, float64_rms, trace
 from explodegrad.measures.gsc import growth_factor
-from explodegrad.studies.common import StudyResult, float64_norm, float64_rms
+from explodegrad.studies.common import StudyResult
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (

@@ -85,7 +85,7 @@ def clipping_comparison(
 
     Args:
         scale: sets the defaults of ``steps`` and ``seeds`` (default QUICK: 200 steps, 3 seeds).
-        device: see :func:`~explodegrad.studies.common.resolve_device`.
+        device: see :func:`~explodegrad.core.device.resolve_device`.
         data: a Dataset, a data set name, or None for the bundled digits (whatever the scale's
             data set: this is chapter 01's small demonstration), float64 on the CPU.
         seeds: a count or the seeds themselves (default: the scale's ``num_seeds``).

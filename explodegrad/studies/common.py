@@ -30,12 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
 
 from explodegrad.core.checks import check_choice, check_int
-from explodegrad.core.config import ACTIVATIONS, INITS, NORMS, NetConfig
+from explodegrad.core.config import ACTIVATIONS, INITS, NORMS, NetConfig, residual_depth
 from explodegrad.core.data import Dataset, load_dataset
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import default_dtype, resolve_device
 from explodegrad.core.scales import QUICK, Scale, load_scale_data
 from explodegrad.training.loop import TrainSettings
 
@@ -80,54 +79,6 @@ def resolve_scale(scale: Scale | None) -> Scale:
             f"got {type(scale).__name__}"
         )
     return scale
-
-
-def resolve_device(device: Any = None, data: Any = None) -> torch.device:
-    """Where a study runs.
-
-    Args:
-        device: a name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"``: a GPU when
-            there is one), a :class:`torch.device`, a :class:`~explodegrad.core.device.DeviceChoice`
-            (the setup call's ``ctx.device``), or None: the device of ``data`` when it is a
-            Dataset, else :func:`~explodegrad.core.device.pick_device`'s choice (which honours
-            ``EXPLODEGRAD_DEVICE``).
-        data: the study's ``data`` argument (only read when ``device`` is None).
-
-    Raises:
-        TypeError: ``device`` is of another type.
-        ValueError: a name torch does not know.
-    """
-    if isinstance(device, DeviceChoice):
-        return device.device
-    if isinstance(device, torch.device):
-        return device
-    if device is None:
-        return data.device if isinstance(data, Dataset) else pick_device().device
-    if not isinstance(device, str):
-        raise TypeError(
-            f"device={device!r} is not allowed: device must be a name ('cpu', 'cuda', 'auto'), a "
-            f"torch.device, a DeviceChoice or None, got {type(device).__name__}"
-        )
-    if device == "auto":
-        return pick_device("auto").device
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ValueError(
-            f"device={device!r} is not allowed: give 'cpu', 'cuda', 'cuda:<index>', 'mps' or 'auto'"
-        ) from None
-
-
-def default_dtype(device: Any = None) -> torch.dtype:
-    """The one dtype rule: float64 on the CPU, float32 on a GPU.
-
-    On the CPU, float32 sums depend on the number of threads, and over a few hundred training
-    steps the differences grow into different printed results; float64 keeps them identical
-    (at about twice the cost). On a GPU, float32 is the fast choice. ``device`` is anything
-    :func:`resolve_device` takes; None means the CPU.
-    """
-    where = torch.device("cpu") if device is None else resolve_device(device)
-    return torch.float64 if where.type == "cpu" else torch.float32
 
 
 def resolve_data(
@@ -307,9 +258,7 @@ class Architecture:
         A residual network needs ``depth = 2 + a multiple of 2``; an odd ``depth`` is lowered
         by one for it (so depth 50 stays 50 and depth 21 becomes 20).
         """
-        depth = check_int("depth", depth, 4 if self.residual else 1)
-        if self.residual and depth % 2:
-            depth -= 1
+        depth = residual_depth(depth) if self.residual else check_int("depth", depth, 1)
         return NetConfig(
             depth=depth,
             width=width,
@@ -348,16 +297,3 @@ def study_settings(
         seed=0,
     )
     return base.with_(**overrides)
-
-
-def float64_rms(tensor: Tensor) -> float:
-    """Root mean square, computed in float64 so that large float32 entries do not overflow it."""
-    return float(tensor.detach().double().pow(2).mean().sqrt())
-
-
-def float64_norm(tensor: Tensor) -> float:
-    return float(torch.linalg.vector_norm(tensor.detach().double()))
-
-
-def all_finite(tensor: Tensor) -> bool:
-    return bool(torch.isfinite(tensor).all())

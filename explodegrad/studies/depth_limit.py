@@ -21,6 +21,7 @@ error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,24 +31,23 @@ import pandas as pd
 import torch
 
 from explodegrad.core.checks import check_choice, check_int, check_positive
-from explodegrad.core.config import INITS, NORMS
+from explodegrad.core.config import INITS, NORMS, NetConfig
 from explodegrad.core.data import Dataset
+from explodegrad.core.device import default_dtype, resolve_device
 from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table, seed_values
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.common import (
     DEFAULT_INITS,
+    Architecture,
     StudyResult,
     architecture_label,
-    config_for,
-    default_dtype,
     resolve_data,
-    resolve_device,
     resolve_scale,
 )
 from explodegrad.training.loop import TrainSettings
-from explodegrad.training.sweep import LRSearchResult, lr_search
+from explodegrad.training.sweep import LRSearchResult, best_rate, lr_search
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
@@ -76,7 +76,12 @@ class DepthStudy(StudyResult):
             norm, init, depth, seed, label, gsc_init (GSC(L, 0) of the initial network on a
             measurement batch), rate_init (its fitted r), best_lr (NaN when every rate
             diverged), final_train_error, final_test_error.
-        search: the underlying :class:`~explodegrad.training.sweep.LRSearchResult` (every rate's run).
+        search: the first :class:`~explodegrad.training.sweep.LRSearchResult` (every rate's run of
+            the initial grid; None for a study read back from stored evidence).
+        rates: every run tried, one row per (architecture, depth, seed, lr): the final training
+            error and loss and whether it diverged (the widened rates included).
+        data_name: the data set trained on.
+        width: neurons per hidden layer.
         steps: updates per run.
         optimizer: the optimizer used.
         lrs: the learning rates searched.
@@ -84,11 +89,14 @@ class DepthStudy(StudyResult):
     """
 
     table: pd.DataFrame
-    search: LRSearchResult
+    search: LRSearchResult | None
     steps: int
     optimizer: str
     lrs: tuple[float, ...] = ()
     seeds: tuple[int, ...] = (0,)
+    rates: pd.DataFrame | None = None
+    data_name: str = ""
+    width: int = 0
 
     def values(self, architecture: str, depth: int, column: str) -> np.ndarray:
         """One value of ``table[column]`` per seed for (architecture, depth)."""
@@ -117,32 +125,69 @@ def default_depths(scale: Scale) -> tuple[int, ...]:
     return tuple(sorted({2, max(2, depth // 2), max(2, depth), 2 * depth}))
 
 
-def _check_architectures(architectures: Any) -> list[tuple[str, str, str]]:
-    """(activation, norm, init) triples; a missing init is the activation's default."""
+def _check_architectures(architectures: Any) -> list[Architecture]:
+    """:class:`~explodegrad.studies.common.Architecture` s from those, or from (activation, norm)
+    and (activation, norm, init) tuples (a missing init is the activation's default)."""
     try:
-        items = [tuple(item) for item in architectures]
+        items = list(architectures)
     except TypeError:
         raise TypeError(
-            f"architectures={architectures!r} is not allowed: give a sequence of (activation, norm) "
-            "or (activation, norm, init) tuples, e.g. (('relu', 'batch'), ('tanh', 'none'))"
-        ) from None
-    if not items or any(len(item) not in (2, 3) for item in items):
-        raise ValueError(
-            f"architectures={architectures!r} is not allowed: give a sequence of "
-            "(activation, norm) or (activation, norm, init) tuples, e.g. "
+            f"architectures={architectures!r} is not allowed: give a sequence of Architecture objects "
+            "or (activation, norm) or (activation, norm, init) tuples, e.g. "
             "(('relu', 'batch'), ('tanh', 'none'))"
-        )
-    triples = []
+        ) from None
+    if not items:
+        raise ValueError(f"architectures={architectures!r} is not allowed: give at least one architecture")
+    chosen = []
     for item in items:
+        if isinstance(item, Architecture):
+            chosen.append(item)
+            continue
+        if isinstance(item, (str, bytes)) or not isinstance(item, Sequence) or len(item) not in (2, 3):
+            raise ValueError(
+                f"architectures={architectures!r} is not allowed: give a sequence of Architecture objects "
+                "or (activation, norm) or (activation, norm, init) tuples, e.g. "
+                "(('relu', 'batch'), ('tanh', 'none'))"
+            )
         activation = check_choice("architectures", item[0], tuple(DEFAULT_INITS))
         norm = check_choice("architectures", item[1], NORMS)
-        init = check_choice("architectures", item[2], INITS) if len(item) == 3 else DEFAULT_INITS[activation]
-        triples.append((activation, norm, init))
-    return triples
+        init = check_choice("architectures", item[2], INITS) if len(item) == 3 else None
+        chosen.append(Architecture(activation, norm, init=init))
+    return chosen
+
+
+def _study_label(architecture: Architecture) -> str:
+    """The architecture's key in the table: its label, with the initializer when it is not the default."""
+    default_init = architecture.init in (None, DEFAULT_INITS[architecture.activation])
+    return architecture_label(
+        architecture.activation,
+        architecture.norm,
+        architecture.residual,
+        init=None if default_init else architecture.init,
+    )
+
+
+def widened_rate(grid: Sequence[float], chosen: Sequence[float]) -> list[float]:
+    """The rates to add to a log-spaced ``grid`` so that no seed's ``chosen`` rate sits at its edge.
+
+    One more rate below the grid when a seed chose its smallest rate, one above when a seed chose
+    its largest, each one grid step (the grid's geometric step) away; none when every chosen rate
+    is inside (NaN: every rate diverged, which says to go lower).
+    """
+    grid = sorted(grid)
+    if len(grid) < 2:
+        return []
+    step = (grid[-1] / grid[0]) ** (1.0 / (len(grid) - 1))
+    added = []
+    if any(math.isnan(rate) or rate <= grid[0] for rate in chosen):
+        added.append(grid[0] / step)
+    if any(rate >= grid[-1] for rate in chosen if not math.isnan(rate)):
+        added.append(grid[-1] * step)
+    return added
 
 
 def depth_study(
-    architectures: Sequence[tuple[str, str]] = DEFAULT_ARCHITECTURES,
+    architectures: Sequence[Architecture | tuple[str, ...]] = DEFAULT_ARCHITECTURES,
     depths: Sequence[int] | None = None,
     lrs: Sequence[float] = DEFAULT_SEARCH_LRS,
     *,
@@ -154,19 +199,21 @@ def depth_study(
     steps: int | None = None,
     optimizer: str = "sgd",
     momentum: float = 0.9,
+    widen: int = 0,
+    eval_size: int = 1024,
     dtype: torch.dtype | None = None,
     progress: bool = False,
 ) -> DepthStudy:
-    """Train each architecture at each depth with each learning rate and seed (one batched sweep).
+    """Train each architecture at each depth with each learning rate and seed (batched sweeps).
 
     Args:
-        architectures: (activation, norm) pairs, each with its activation's default
-            initializer (:data:`explodegrad.studies.common.DEFAULT_INITS`), or (activation, norm,
-            init) triples.
+        architectures: :class:`~explodegrad.studies.common.Architecture` s, or (activation, norm)
+            pairs with the activation's default initializer
+            (:data:`explodegrad.studies.common.DEFAULT_INITS`), or (activation, norm, init) triples.
         depths: the depths (default :func:`default_depths` of the scale).
-        lrs: learning rates searched for every (architecture, depth).
+        lrs: learning rates searched for every (architecture, depth); log-spaced when ``widen``.
         scale: sizes (default :data:`explodegrad.core.scales.QUICK`).
-        device: where to train (:func:`~explodegrad.studies.common.resolve_device`; default the
+        device: where to train (:func:`~explodegrad.core.device.resolve_device`; default the
             data's, else the setup's choice).
         data: a Dataset, a data set name, or None for the scale's data.
         seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
@@ -176,6 +223,11 @@ def depth_study(
         steps: updates per run (default: the scale's ``train_steps``).
         optimizer: the optimizer of every run.
         momentum: SGD's momentum.
+        widen: how many times the grid of an (architecture, depth) may grow by one rate at an
+            edge where a seed chose the grid's smallest or largest rate (see
+            :func:`widened_rate`); the table's ``at_edge`` says where a chosen rate still sits at
+            the edge afterwards.
+        eval_size: training examples the final training error is measured on.
         dtype: float64 or float32; default float64 on a CPU, float32 on a GPU (see
             :func:`optimizer_study`).
         progress: show a progress bar.
@@ -183,7 +235,7 @@ def depth_study(
     scale = resolve_scale(scale)
     seeds = resolve_seeds(seeds, scale.num_seeds)
     device = resolve_device(device, data)
-    triples = _check_architectures(architectures)
+    chosen = _check_architectures(architectures)
     depths = default_depths(scale) if depths is None else depths
     if isinstance(depths, (str, bytes)) or not list(depths):
         raise ValueError(f"depths={depths!r} is not allowed: give a sequence of integers >= 1")
@@ -191,55 +243,95 @@ def depth_study(
     width = check_int("width", scale.width if width is None else width, 1)
     steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
     lrs = tuple(check_positive("lrs", lr) for lr in lrs)
+    widen = check_int("widen", widen, 0)
     dtype = default_dtype(device) if dtype is None else dtype
     dataset = resolve_data(data, scale=scale, seed=seeds[0], device=device, dtype=dtype)
-    configs = [
-        config_for(activation, norm, depth, width, dataset, seed, init)
-        for activation, norm, init in triples
+    runs = [
+        (architecture, architecture.config(depth, width, dataset.in_features, dataset.num_classes, seed))
+        for architecture in chosen
         for depth in depths
         for seed in seeds
     ]
-    batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
+    configs = [config for _, config in runs]
     settings = TrainSettings(
         optimizer=optimizer,
         momentum=momentum,
         steps=steps,
-        batch_size=batch_size,
+        batch_size=min(scale.batch_size, int(dataset.x_train.shape[0])),
         record_every=steps,
-        eval_size=1024,
+        eval_size=eval_size,
         seed=seeds[0],
     )
     search = lr_search(configs, dataset, list(lrs), settings, device=dataset.device, progress=progress)
+    tried = search.table.copy()
+    grids = {index: list(lrs) for index in range(len(configs))}
+    for _ in range(widen):
+        extra: dict[float, list[int]] = {}  # new rate -> runs (every seed of a group) to train at it
+        for group in _groups(runs):
+            best = [best_rate(tried[tried["arch"] == index])["best_lr"] for index in group]
+            for rate in widened_rate(grids[group[0]], best):
+                extra.setdefault(rate, []).extend(group)
+        if not extra:
+            break
+        for rate, indices in extra.items():
+            more = lr_search(
+                [configs[i] for i in indices],
+                dataset,
+                [rate],
+                settings,
+                device=dataset.device,
+                progress=progress,
+            ).table
+            more["arch"] = [indices[i] for i in more["arch"]]
+            tried = pd.concat([tried, more], ignore_index=True)
+            for index in indices:
+                grids[index].append(rate)
     inputs, targets = dataset.batch(min(256, len(dataset.x_train)), seed=seeds[0])
     rows = []
-    for arch, config in enumerate(configs):
+    for index, (architecture, config) in enumerate(runs):
         net = build_from_config(config, dtype=torch.float64)
         profile = gsc_profile(net, inputs.cpu().double(), targets.cpu(), seed=config.seed)
-        best = search.best.iloc[arch]
-        default_init = config.init == DEFAULT_INITS[config.activation]
+        best = best_rate(tried[tried["arch"] == index])
+        grid = sorted(grids[index])
         rows.append(
             {
-                "architecture": architecture_label(
-                    config.activation, config.norm, init=None if default_init else config.init
-                ),
+                "architecture": _study_label(architecture),
                 "activation": config.activation,
                 "norm": config.norm,
+                "residual": config.residual,
                 "init": config.init,
                 "depth": config.depth,
                 "seed": config.seed,
                 "label": config.label(),
                 "gsc_init": profile.first_layer_gsc,
                 "rate_init": profile.fit.rate,
-                "best_lr": float(best["best_lr"]),
-                "final_train_error": float(best["final_train_error"]),
-                "final_test_error": float(best["final_test_error"]),
+                "best_lr": best["best_lr"],
+                "at_edge": bool(math.isnan(best["best_lr"]) or best["best_lr"] in (grid[0], grid[-1]))
+                and len(grid) > 1,
+                "final_train_error": best["final_train_error"],
+                "final_test_error": best["final_test_error"],
             }
         )
+    table = pd.DataFrame(rows)
+    rates = tried.merge(
+        table[["architecture", "depth", "seed"]].rename_axis("arch").reset_index(), on="arch"
+    )[["architecture", "depth", "seed", "lr", "final_train_error", "final_train_loss", "diverged"]]
     return DepthStudy(
-        table=pd.DataFrame(rows),
+        table=table,
         search=search,
         steps=steps,
         optimizer=settings.optimizer,
         lrs=lrs,
         seeds=seeds,
+        rates=rates.sort_values(["architecture", "depth", "seed", "lr"], ignore_index=True),
+        data_name=dataset.name,
+        width=width,
     )
+
+
+def _groups(runs: Sequence[tuple[Architecture, NetConfig]]) -> list[list[int]]:
+    """The run indices of each (architecture, depth), every seed together."""
+    groups: dict[tuple[Architecture, int], list[int]] = {}
+    for index, (architecture, config) in enumerate(runs):
+        groups.setdefault((architecture, config.depth), []).append(index)
+    return list(groups.values())

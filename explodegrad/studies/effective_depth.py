@@ -48,6 +48,7 @@ import torch
 from explodegrad.core.checks import check_fraction, check_int
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
+from explodegrad.core.device import resolve_device
 from explodegrad.core.nets import DeepMLP, build_from_config
 from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import resolve_seeds, seed_table, seed_values
@@ -58,7 +59,6 @@ from explodegrad.studies.common import (
     StudyResult,
     architecture_label,
     resolve_data,
-    resolve_device,
     resolve_scale,
     study_settings,
 )
@@ -314,7 +314,7 @@ def paths_at_initialization(
             affine fit does not just interpolate the batch).
         num_probes, threshold, seed: see :func:`explodegrad.measures.paths.path_contributions`.
         device, dtype: where and in which precision the network runs (``device`` as in
-            :func:`~explodegrad.studies.common.resolve_device`; None: the data's device, or the CPU).
+            :func:`~explodegrad.core.device.resolve_device`; None: the data's device, or the CPU).
     """
     from explodegrad.core.data import load_digits  # the explorer passes its own data; this is the fallback
 
@@ -375,7 +375,7 @@ def effective_depth_study(
         architectures: the :class:`Architecture` s (default :data:`DEFAULT_ARCHITECTURES`).
         scale: sizes (depth, width, steps, batch, data set) of :mod:`explodegrad.core.scales`
             (default QUICK).
-        device: where to run (:func:`~explodegrad.studies.common.resolve_device`; default the
+        device: where to run (:func:`~explodegrad.core.device.resolve_device`; default the
             data's, else the setup's choice).
         data: a Dataset, a data set name or None (:func:`~explodegrad.studies.common.resolve_data`:
             the scale's, float64 on the CPU; a given Dataset is used in its own dtype).

@@ -16,16 +16,10 @@ import torch
 from explodegrad.core.checks import check_choice, check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
+from explodegrad.core.device import default_dtype, resolve_device
 from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import resolve_seeds, seed_table, seed_values
-from explodegrad.studies.common import (
-    StudyResult,
-    config_for,
-    default_dtype,
-    resolve_data,
-    resolve_device,
-    resolve_scale,
-)
+from explodegrad.studies.common import StudyResult, config_for, resolve_data, resolve_scale
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
 from explodegrad.training.optimizers import OPTIMIZERS
 
@@ -175,7 +169,7 @@ def optimizer_study(
         optimizers: names from :data:`explodegrad.training.optimizers.OPTIMIZERS`.
         lrs: optimizer -> learning rate (missing ones from :data:`DEFAULT_LRS`).
         scale: sizes (default :data:`explodegrad.core.scales.QUICK`).
-        device: where to train (:func:`~explodegrad.studies.common.resolve_device`: a name, a
+        device: where to train (:func:`~explodegrad.core.device.resolve_device`: a name, a
             torch device, the setup's DeviceChoice; default the data's, else the setup's choice).
         data: a Dataset, a data set name, or None for the scale's data.
         seeds: a count or the seeds themselves (default: the scale's ``num_seeds``). Each seed
@@ -183,7 +177,7 @@ def optimizer_study(
             from the same weights and sees the same minibatches.
         steps: updates per run (default: the scale's ``train_steps``).
         measure_every: updates between GSC measurements (default: a tenth of the run).
-        dtype: float64 or float32; default :func:`~explodegrad.studies.common.default_dtype`
+        dtype: float64 or float32; default :func:`~explodegrad.core.device.default_dtype`
             (float64 on a CPU, float32 on a GPU), given data included. Training is chaotic: the
             digits of one run change with the CPU's rounding, hence the seeds.
         progress: show progress bars.

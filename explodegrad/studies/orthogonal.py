@@ -133,7 +133,7 @@ def orthogonal_initial_state(
             (default :data:`ORTHOGONAL_ARCHITECTURES`; ``looks_linear`` needs ReLU, no norm,
             an even width).
         scale: sizes of :mod:`explodegrad.core.scales` (default QUICK).
-        device: where to run (:func:`~explodegrad.studies.common.resolve_device`; default the
+        device: where to run (:func:`~explodegrad.core.device.resolve_device`; default the
             data's, else the setup's choice).
         data: a Dataset, a data set name or None (:func:`~explodegrad.studies.common.resolve_data`:
             the scale's, float64 on the CPU; a given Dataset is used in its own dtype).

@@ -16,8 +16,8 @@ from explodegrad.core.checks import check_choice, check_float_dtype, check_int, 
 from explodegrad.core.config import ACTIVATIONS
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import DeepMLP, build_mlp, per_example_loss
-from explodegrad.core.trace import trace
-from explodegrad.studies.common import StudyResult, all_finite, resolve_data
+from explodegrad.core.trace import all_finite, trace
+from explodegrad.studies.common import StudyResult, resolve_data
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = ("01/overflow-depth",)
@@ -164,7 +164,7 @@ def find_overflow(
         dtype: ``torch.float16``, ``torch.bfloat16``, ``torch.float32`` or ``torch.float64``
             (or its name).
         max_depth: deepest network tried.
-        device: where to run (:func:`~explodegrad.studies.common.resolve_device`; default the
+        device: where to run (:func:`~explodegrad.core.device.resolve_device`; default the
             data's, else the setup's choice).
         data: a :class:`~explodegrad.core.data.Dataset` or a data set name (loaded in float32;
             the batch is then cast to ``dtype``).

@@ -20,8 +20,9 @@ from explodegrad.core.checks import check_choice, check_int, check_positive
 from explodegrad.core.data import Dataset
 from explodegrad.core.init import orthogonal_matrix
 from explodegrad.core.nets import per_example_loss
+from explodegrad.core.trace import float64_norm
 from explodegrad.measures.gsc import growth_factor
-from explodegrad.studies.common import StudyResult, float64_norm, resolve_data
+from explodegrad.studies.common import StudyResult, resolve_data
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
@@ -267,7 +268,7 @@ def recurrent_gradients(
         steps_trained: Adam steps (0 measures the untrained model twice).
         seed: seed of the weights and of the mini-batches (and of the digits' split when
             ``data`` is not given). One run; callers repeat it per seed.
-        device: where to run (:func:`~explodegrad.studies.common.resolve_device`; default the
+        device: where to run (:func:`~explodegrad.core.device.resolve_device`; default the
             data's, else the setup's choice).
         data: the digits (default: the bundled digits, float32 like torch's recurrent cells).
         hidden: hidden units.

@@ -33,6 +33,7 @@ import torch
 from explodegrad.core.checks import check_choice, check_int
 from explodegrad.core.config import ACTIVATIONS, INITS, NORMS
 from explodegrad.core.data import Dataset
+from explodegrad.core.device import resolve_device
 from explodegrad.core.jacobian import METHODS
 from explodegrad.core.nets import build_mlp
 from explodegrad.core.scales import Scale
@@ -44,7 +45,6 @@ from explodegrad.studies.common import (
     StudyResult,
     architecture_label,
     resolve_data,
-    resolve_device,
     resolve_scale,
 )
 
@@ -205,7 +205,7 @@ def architecture_survey(
         residual: which layouts to include (``(False,)``: plain networks only). Residual
             networks use blocks of two layers, so ``depth`` must then be even.
         scale: where the defaults come from (default: :data:`explodegrad.core.scales.QUICK`).
-        device: where the networks run (see :func:`~explodegrad.studies.common.resolve_device`;
+        device: where the networks run (see :func:`~explodegrad.core.device.resolve_device`;
             default: the data's device, else the setup's choice).
         data: a :class:`~explodegrad.core.data.Dataset`, a data set name, or None for the scale's.
         seeds: one seed (a 1-tuple, or the count 1; default ``(0,)``) of the weights, the batch

@@ -32,29 +32,6 @@ CLAIMS = ("07/width-beats-depth",)
 DEFAULT_WIDTH_LRS = (0.03, 0.1, 0.3)
 
 
-def parameter_count(config: NetConfig) -> int:
-    """The number of trainable scalars of the network ``config`` describes (no network is built).
-
-    Linear layers count weights and biases; batch and layer norm add a scale and a shift per
-    neuron of every normalized layer.
-    """
-    if not isinstance(config, NetConfig):
-        raise ValueError(f"config={config!r} is not allowed: config must be a NetConfig")
-    c = config
-    if c.depth == 1:
-        return c.out_features * c.in_features + c.out_features
-    hidden = c.num_blocks * c.block_depth if c.residual else c.depth - 2
-    linear = (
-        c.width * c.in_features
-        + c.width
-        + hidden * (c.width * c.width + c.width)
-        + c.out_features * c.width
-        + c.out_features
-    )
-    normalized = 0 if c.norm == "none" else (1 + hidden) * 2 * c.width
-    return linear + normalized
-
-
 def width_for_budget(config: NetConfig, depth: int, budget: int) -> int:
     """The largest width whose network (``config`` at ``depth``) has at most ``budget`` parameters.
 
@@ -65,7 +42,7 @@ def width_for_budget(config: NetConfig, depth: int, budget: int) -> int:
     depth = check_int("depth", depth, 2)
 
     def count(width: int) -> int:
-        return parameter_count(config.with_(depth=depth, width=width))
+        return config.with_(depth=depth, width=width).num_parameters()
 
     if count(1) > budget:
         raise ValueError(
@@ -149,7 +126,7 @@ def width_vs_depth(
         depths: the depths (default :func:`default_budget_depths`), each >= 2.
         budget: the parameter budget (default: the scale's network, depth x width).
         scale: sizes of :mod:`explodegrad.core.scales` (default QUICK).
-        device: where to train (:func:`~explodegrad.studies.common.resolve_device`; default the
+        device: where to train (:func:`~explodegrad.core.device.resolve_device`; default the
             data's, else the setup's choice).
         data: a Dataset, a data set name or None (:func:`~explodegrad.studies.common.resolve_data`:
             the scale's, float64 on the CPU; a given Dataset is used in its own dtype).
@@ -182,7 +159,7 @@ def width_vs_depth(
         raise ValueError(f"depths={depths!r} is not allowed: give a sequence of integers >= 2")
     depths = sorted({check_int("depths", d, 2) for d in depths})
     base = architecture.config(scale.depth, scale.width, data.in_features, data.num_classes, seeds[0])
-    budget = parameter_count(base) if budget is None else check_int("budget", budget, 1)
+    budget = base.num_parameters() if budget is None else check_int("budget", budget, 1)
     configs = [
         base.with_(depth=d, width=width_for_budget(base, d, budget), seed=seed)
         for d in depths
@@ -199,7 +176,7 @@ def width_vs_depth(
                 "depth": config.depth,
                 "seed": config.seed,
                 "width": config.width,
-                "parameters": parameter_count(config),
+                "parameters": config.num_parameters(),
                 "best_lr": float(best["best_lr"]),
                 "final_train_error": float(best["final_train_error"]),
                 "final_train_loss": float(best["final_train_loss"]),

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from explodegrad.core.checks import check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
-from explodegrad.core.device import pick_device
+from explodegrad.core.device import resolve_device
 from explodegrad.training.loop import RunRecords, TrainSettings, check_run, divergence_message, train_stack
 from explodegrad.training.stacked import NetStack
 
@@ -148,10 +148,8 @@ def estimate_memory(
     examples (a few live tensors of that size at a time).
     """
     size = torch.empty((), dtype=dtype).element_size()
-    linears = _linear_shapes(config)
-    num_params = sum(o * i + o for o, i in linears) + (
-        0 if config.norm == "none" else 2 * config.width * (len(linears) - 1)
-    )
+    linears = config.linear_shapes()
+    num_params = config.num_parameters()
     buffers = {"sgd": 1 if settings.momentum else 0, "adam": 2, "rmsprop": 1}[settings.optimizer]
     saved_per_linear = 2 + (3 if config.norm != "none" else 0)
     outputs = sum(o for o, _ in linears)
@@ -165,15 +163,6 @@ def estimate_memory(
         activations=max(train_activations, eval_activations) * size,
         shared=(settings.batch_size + n_eval) * config.in_features * size,
     )
-
-
-def _linear_shapes(config: NetConfig) -> list[tuple[int, int]]:
-    """(out, in) of every linear map, from input to output."""
-    c = config
-    if c.depth == 1:
-        return [(c.out_features, c.in_features)]
-    hidden = c.num_blocks * c.block_depth if c.residual else c.depth - 2
-    return [(c.width, c.in_features)] + [(c.width, c.width)] * hidden + [(c.out_features, c.width)]
 
 
 def memory_limit(device: torch.device | str) -> int:
@@ -254,14 +243,6 @@ def _train_chunk(runs: list[RunSpec], data: Dataset, bar: Any) -> list[RunRecord
     """Train the runs of one chunk of a group together: one stack, the one training loop."""
     stack = NetStack.from_configs([r.config for r in runs], device=data.device, dtype=data.x_train.dtype)
     return train_stack(stack, data, [r.settings for r in runs], bar=bar)
-
-
-def _resolve_device(device: Any, data: Dataset) -> torch.device:
-    if device is None:
-        return data.device
-    if isinstance(device, str) and device.lower() == "auto":
-        return pick_device("auto").device
-    return torch.device(device)
 
 
 def _as_runs(
@@ -345,7 +326,7 @@ def sweep(
             f"an integer number of bytes or None, got {type(memory_limit_bytes).__name__}"
         )
     runs = _as_runs(configs, settings, lrs)
-    target = _resolve_device(device, data)
+    target = resolve_device(device, data)
     if data.device != target:
         data = data.to(target)
     totals = [check_run(r.config, data, r.settings) for r in runs]
@@ -484,25 +465,30 @@ def lr_search(
         ["label", "lr", "final_train_error", "final_train_loss", "final_test_error", "diverged"]
     ].copy()
     table.insert(0, "arch", np.repeat(np.arange(len(configs)), n_lrs))
-    best_rows = []
-    for arch, config in enumerate(configs):
-        candidates = table[(table["arch"] == arch) & ~table["diverged"]]
-        candidates = candidates.sort_values(["final_train_error", "final_train_loss", "lr"])
-        row = {"arch": arch, "label": config.label(), **config.as_dict()}
-        if len(candidates):
-            chosen = candidates.iloc[0]
-            row.update(
-                best_lr=float(chosen["lr"]),
-                final_train_error=float(chosen["final_train_error"]),
-                final_train_loss=float(chosen["final_train_loss"]),
-                final_test_error=float(chosen["final_test_error"]),
-            )
-        else:
-            row.update(
-                best_lr=math.nan,
-                final_train_error=math.nan,
-                final_train_loss=math.nan,
-                final_test_error=math.nan,
-            )
-        best_rows.append(row)
+    best_rows = [
+        {"arch": arch, "label": config.label(), **config.as_dict(), **best_rate(table[table["arch"] == arch])}
+        for arch, config in enumerate(configs)
+    ]
     return LRSearchResult(pd.DataFrame(best_rows), table.reset_index(drop=True), result)
+
+
+def best_rate(runs: pd.DataFrame) -> dict[str, float]:
+    """The best of one architecture's runs at several rates: the lowest final training error.
+
+    ``runs`` has the columns lr, final_train_error, final_train_loss, final_test_error and
+    diverged. Diverged runs are never picked; ties in error go to the lower final training loss,
+    then to the smaller rate. Every value is NaN when every run diverged.
+    """
+    candidates = runs[~runs["diverged"].astype(bool)]
+    candidates = candidates.sort_values(["final_train_error", "final_train_loss", "lr"])
+    if not len(candidates):
+        return dict.fromkeys(
+            ("best_lr", "final_train_error", "final_train_loss", "final_test_error"), math.nan
+        )
+    chosen = candidates.iloc[0]
+    return {
+        "best_lr": float(chosen["lr"]),
+        "final_train_error": float(chosen["final_train_error"]),
+        "final_train_loss": float(chosen["final_train_loss"]),
+        "final_test_error": float(chosen["final_test_error"]),
+    }

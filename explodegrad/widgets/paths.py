@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from explodegrad.core.checks import check_int
+from explodegrad.core.config import residual_depth
 from explodegrad.core.data import load_digits
 from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.measures.paths import PathContributions
@@ -45,7 +46,7 @@ def path_explorer(
     max_depth = check_int("max_depth", max_depth, 4)
     depth = check_int("depth", depth, 4, max_depth)
     controls = {
-        "depth": w.IntSlider(value=depth - depth % 2, min=4, max=max_depth, step=2, description="depth"),
+        "depth": w.IntSlider(value=residual_depth(depth), min=4, max=max_depth, step=2, description="depth"),
         "residual": w.Checkbox(value=True, description="residual"),
         "residual_scale": w.FloatLogSlider(
             value=1.0, base=10, min=-2, max=0.5, step=0.25, description="branch scale"

@@ -11,7 +11,8 @@ from explodegrad.core.data import gaussian_data
 from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import PAPER, QUICK
 from explodegrad.measures.gsc import gsc_profile
-from explodegrad.studies.depth_limit import DEFAULT_ARCHITECTURES, default_depths, depth_study
+from explodegrad.studies.common import Architecture
+from explodegrad.studies.depth_limit import DEFAULT_ARCHITECTURES, default_depths, depth_study, widened_rate
 from explodegrad.studies.optimizers import DEFAULT_LRS, optimizer_study, relative_update_sizes
 from explodegrad.studies.survey import architecture_survey
 from explodegrad.training.loop import TrainSettings, train
@@ -229,6 +230,40 @@ def test_depth_study_table(data):
     profile = gsc_profile(build_from_config(config, dtype=torch.float64), inputs.double(), targets)
     assert table.iloc[1]["gsc_init"] == profile.first_layer_gsc
     assert len(result.summary().splitlines()) == 6
+
+
+def test_widened_rate_adds_one_grid_step_beyond_each_edge_a_seed_chose():
+    grid = (0.01, 0.1, 1.0)
+    assert widened_rate(grid, [0.1, 0.1]) == []
+    assert widened_rate(grid, [0.1, 1.0]) == pytest.approx([10.0])
+    assert widened_rate(grid, [0.01, 0.1]) == pytest.approx([0.001])
+    assert widened_rate(grid, [0.01, 1.0]) == pytest.approx([0.001, 10.0])
+    assert widened_rate(grid, [math.nan]) == pytest.approx([0.001])  # every rate diverged: go lower
+    assert widened_rate((0.1,), [0.1]) == []  # one rate: no grid to widen
+
+
+def test_depth_study_widens_the_grid_until_the_chosen_rate_is_inside(data):
+    # Tiny rates barely move the network: the largest rate of the grid wins, so the grid grows.
+    result = depth_study(
+        [Architecture("tanh", "none"), Architecture("relu", "batch", residual=True)],
+        depths=(4,),
+        lrs=(1e-5, 1e-4, 1e-3),
+        data=data,
+        width=8,
+        steps=4,
+        seeds=2,
+        widen=2,
+    )
+    assert list(result.table["architecture"]) == ["tanh/none"] * 2 + ["relu/batch/res"] * 2
+    assert list(result.table["residual"]) == [False, False, True, True]
+    for row in result.table.itertuples():
+        tried = result.rates[
+            (result.rates["architecture"] == row.architecture) & (result.rates["seed"] == row.seed)
+        ]
+        assert sorted(tried["lr"]) == pytest.approx([1e-5, 1e-4, 1e-3, 1e-2, 1e-1])  # two rates added above
+        best = tried[~tried["diverged"]].sort_values(["final_train_error", "final_train_loss", "lr"]).iloc[0]
+        assert row.best_lr == best["lr"] and row.final_train_error == best["final_train_error"]
+        assert row.at_edge == (row.best_lr in (tried["lr"].min(), tried["lr"].max()))
 
 
 def test_depth_study_trains_every_seed_in_one_sweep(data):

@@ -7,18 +7,11 @@ import torch
 from helpers import TINY
 
 from explodegrad.core.config import NetConfig
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceChoice, default_dtype, pick_device, resolve_device
 from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import QUICK
 from explodegrad.measures.taylor import TaylorCurve
-from explodegrad.studies.common import (
-    Architecture,
-    architecture_label,
-    default_dtype,
-    resolve_data,
-    resolve_device,
-    study_settings,
-)
+from explodegrad.studies.common import Architecture, architecture_label, resolve_data, study_settings
 from explodegrad.studies.effective_depth import (
     EffectiveDepthStudy,
     effective_depth_study,
