@@ -264,13 +264,17 @@ def test_gradient_descent_overflow_is_reported_not_raised():
         dict(steps=0),
         dict(curvature=(1.0, -2.0)),
         dict(curvature=()),
-        dict(curvature="ab"),
         dict(start=(1.0, 2.0, 3.0)),
     ],
 )
 def test_gradient_descent_rejects_bad_input(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         gradient_descent_path(**kwargs)
+
+
+def test_gradient_descent_refuses_a_curvature_of_the_wrong_type():
+    with pytest.raises(TypeError, match="curvature"):
+        gradient_descent_path(curvature="ab")
 
 
 # ----------------------------------------------------------------------------- RNN over time
@@ -397,7 +401,6 @@ def test_init_scales_uses_the_gaussian_std():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(inits="he"),
         dict(inits=()),
         dict(inits=("he", "magic")),
         dict(activation="swish"),
@@ -408,3 +411,8 @@ def test_init_scales_uses_the_gaussian_std():
 def test_init_scales_rejects_bad_input(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         init_scales(**kwargs)
+
+
+def test_init_scales_refuses_a_single_name_for_inits():
+    with pytest.raises(TypeError, match="inits='he' is not allowed: inits must be a sequence"):
+        init_scales(inits="he")

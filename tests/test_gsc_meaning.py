@@ -68,7 +68,7 @@ def test_rescaling_bad_input(changes, k, factor, argument):
 
 
 def test_rescaling_needs_a_network():
-    with pytest.raises(ValueError, match="net"):
+    with pytest.raises(TypeError, match="net"):
         rescale_layer(torch.nn.Linear(3, 3), 2, 2.0)
 
 

@@ -9,7 +9,7 @@ default) and reports each number as the median and the range over them.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -91,11 +91,6 @@ def chosen_rates(frame: pd.DataFrame, keys: str | Sequence[str], column: str = "
         lambda rates: "/".join(f"{rate:g}" for rate in sorted(set(rates.dropna()))) or "diverged"
     )
     return chosen.to_numpy()
-
-
-def per_seed(results: Sequence[Any], value: Callable[[Any], float]) -> np.ndarray:
-    """``value(result)`` for every seed's result, as a float array."""
-    return np.asarray([float(value(result)) for result in results], dtype=float)
 
 
 def seed_everything(seed: int) -> int:

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from explodegrad.core.checks import check_choice, check_int, check_positive
 from explodegrad.core.jacobian import METHODS, PROBES, frobenius_sq_from_probes, jacobian_matrix, make_probes
+from explodegrad.core.jsonable import to_jsonable
 from explodegrad.core.nets import DeepMLP, per_example_loss
 from explodegrad.core.trace import Trace, batch_statistics, check_batch, trace
 
@@ -81,9 +82,9 @@ class ExplosionFit:
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-safe dict (non-finite numbers become None)."""
         return {
-            "rate": _json_float(self.rate),
-            "intercept": _json_float(self.intercept),
-            "r_squared": _json_float(self.r_squared),
+            "rate": to_jsonable(float(self.rate)),
+            "intercept": to_jsonable(float(self.intercept)),
+            "r_squared": to_jsonable(float(self.r_squared)),
             "num_points": self.num_points,
             "ok": self.ok,
             "message": self.message,
@@ -178,12 +179,12 @@ class GSCProfile:
             "probe_is_exact": self.probe_is_exact,
             "batch_size": self.batch_size,
             "layers": [int(k) for k in self.layers],
-            "gsc": _json_list(self.gsc),
-            "output_grad_norms": _json_list(self.output_grad_norms),
-            "weight_grad_norms": _json_list(self.weight_grad_norms),
-            "value_norms": _json_list(self.value_norms),
-            "jacobian_qm_norms": _json_list(self.jacobian_qm_norms),
-            "reference_norm": _json_float(self.reference_norm),
+            "gsc": to_jsonable(np.asarray(self.gsc, dtype=float)),
+            "output_grad_norms": to_jsonable(np.asarray(self.output_grad_norms, dtype=float)),
+            "weight_grad_norms": to_jsonable(np.asarray(self.weight_grad_norms, dtype=float)),
+            "value_norms": to_jsonable(np.asarray(self.value_norms, dtype=float)),
+            "jacobian_qm_norms": to_jsonable(np.asarray(self.jacobian_qm_norms, dtype=float)),
+            "reference_norm": to_jsonable(float(self.reference_norm)),
             "fit": self.fit.to_dict(),
             "overflow_layer": self.overflow_layer,
             "message": self.message,
@@ -228,18 +229,10 @@ class GSCMatrix:
             "method": self.method,
             "num_probes": self.num_probes,
             "layers": [int(k) for k in self.layers],
-            "gsc": [_json_list(row) for row in self.gsc],
+            "gsc": to_jsonable(np.asarray(self.gsc, dtype=float)),
             "overflow_layer": self.overflow_layer,
             "message": self.message,
         }
-
-
-def _json_float(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
-
-
-def _json_list(values: np.ndarray) -> list[float | None]:
-    return [_json_float(v) for v in np.asarray(values, dtype=float)]
 
 
 # --------------------------------------------------------------------------- input checks

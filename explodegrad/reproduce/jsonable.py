@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from explodegrad.studies.common import to_jsonable
+from explodegrad.core.jsonable import to_jsonable
 
 __all__ = ["to_jsonable"]
 

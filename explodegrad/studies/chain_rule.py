@@ -241,7 +241,12 @@ def init_scales(
     depth = check_int("depth", depth, 1)
     width = check_int("width", width, 1)
     activation = check_choice("activation", activation, ACTIVATIONS)
-    if isinstance(inits, str) or not inits:
+    if isinstance(inits, (str, bytes)) or not isinstance(inits, (list, tuple)):
+        raise TypeError(
+            f"inits={inits!r} is not allowed: inits must be a sequence (a list or tuple) of "
+            f"names from {', '.join(repr(i) for i in INITS)}, got {type(inits).__name__}"
+        )
+    if not inits:
         raise ValueError(
             f"inits={inits!r} is not allowed: inits must be a non-empty sequence of "
             f"names from {', '.join(repr(i) for i in INITS)}"

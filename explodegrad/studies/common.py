@@ -22,19 +22,16 @@ study module lists the claims judged on its results in a ``CLAIMS`` tuple of cla
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
 
 from explodegrad.core.checks import check_choice, check_int
 from explodegrad.core.config import ACTIVATIONS, INITS, NORMS, NetConfig, residual_depth
 from explodegrad.core.data import Dataset, load_dataset
 from explodegrad.core.device import default_dtype, resolve_device
+from explodegrad.core.jsonable import fields_to_jsonable
 from explodegrad.core.scales import QUICK, Scale, load_scale_data
 from explodegrad.training.loop import TrainSettings
 
@@ -139,55 +136,13 @@ def resolve_data(
 # ----------------------------------------------------------------------------- results
 
 
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON values: arrays and tables become lists, non-finite numbers None.
-
-    Handles numbers (numpy too), strings, None, lists, tuples, dicts, numpy arrays, pandas
-    DataFrames (a list of row dicts) and Series, tensors, dataclasses (their ``to_dict()`` when
-    they have one, else field by field) and paths; anything else becomes its ``str``.
-    """
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, torch.Tensor):
-        return to_jsonable(value.detach().cpu().numpy())
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(item) for item in value.tolist()] if value.ndim else to_jsonable(value.item())
-    if isinstance(value, pd.DataFrame):
-        return [{str(k): to_jsonable(v) for k, v in row.items()} for row in value.to_dict(orient="records")]
-    if isinstance(value, pd.Series):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(item) for item in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        serialize = getattr(value, "to_dict", None)
-        if callable(serialize):
-            return to_jsonable(serialize())
-        return _fields_to_jsonable(value)
-    return str(value)
-
-
-def _fields_to_jsonable(value: Any) -> dict[str, Any]:
-    return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-
-
 class StudyResult:
     """What every study returns (a frozen dataclass deriving from this): one serialization
     route, :meth:`to_dict`, and a short printout, :meth:`summary`."""
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain JSON values (what the report and the evidence files store)."""
-        return _fields_to_jsonable(self)
+        return fields_to_jsonable(self)
 
     def summary(self) -> str:
         """A short fixed-format table of the result's main numbers."""

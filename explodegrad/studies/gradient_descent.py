@@ -88,7 +88,7 @@ def gradient_descent_path(
     lr = check_positive("lr", lr)
     steps = check_int("steps", steps, 1)
     if isinstance(curvature, (str, bytes)) or not isinstance(curvature, Sequence | np.ndarray):
-        raise ValueError(
+        raise TypeError(
             f"curvature={curvature!r} is not allowed: curvature must be a sequence of "
             "positive numbers, one per coordinate"
         )

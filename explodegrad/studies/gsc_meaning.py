@@ -51,7 +51,7 @@ def rescale_layer(net: DeepMLP, k: int, factor: float) -> DeepMLP:
         factor: a > 0.
     """
     if not isinstance(net, DeepMLP):
-        raise ValueError(f"net: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}")
+        raise TypeError(f"net: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}")
     config = net.config
     if config.residual or config.norm != "none" or config.activation not in HOMOGENEOUS_ACTIVATIONS:
         raise ValueError(
