@@ -196,6 +196,32 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--json", metavar="FILE", default=None, help="also write the verdicts as JSON")
     claims.add_argument("--quiet", action="store_true", help="do not print progress lines")
     claims.set_defaults(command_parser=claims)
+
+    evidence = commands.add_parser(
+        "evidence",
+        help="compute the stored evidence (studies at the evidence scale) with its provenance",
+        description="Run the studies whose results ship with the package as stored evidence "
+        "(explodegrad/studies/evidence_data/*.json) at the evidence scale, and write each with "
+        "its provenance: commit, command, machine, device, torch, date, wall time, seeds, data "
+        "and checksum, study version. CIFAR-10 is read from --data-root or $EXPLODEGRAD_DATA.",
+    )
+    evidence.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="which stored files to compute (default: all): depth-limit-cifar10, depth-limit-digits",
+    )
+    evidence.add_argument(
+        "--device", choices=DEVICE_CHOICES, default=None, help="where to run (default: the CPU)"
+    )
+    evidence.add_argument(
+        "--seeds", type=_positive_int, default=None, metavar="N", help="seeds (default: the scale's, 3)"
+    )
+    evidence.add_argument(
+        "--out", default=None, help="folder to write to (default: the package's evidence_data/)"
+    )
+    evidence.add_argument("--data-root", default=None, help="folder holding cifar-10-batches-py")
+    evidence.set_defaults(command_parser=evidence)
     return parser
 
 
@@ -225,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     if args.command == "claims":
         return _claims(args)
+    if args.command == "evidence":
+        return _evidence(args, " ".join(["python -m explodegrad", shlex.join(arguments)]))
     _check_reproduce_arguments(args.command_parser, args)
 
     import matplotlib
@@ -295,6 +323,24 @@ def _claims(args: argparse.Namespace) -> int:
                 handle,
                 indent=1,
             )
+    return 0
+
+
+def _evidence(args: argparse.Namespace, command: str) -> int:
+    """``python -m explodegrad evidence``: compute stored evidence files."""
+    from explodegrad.reproduce.evidence import EVIDENCE, compute
+    from explodegrad.studies.stored import EVIDENCE_DIR
+
+    parser = args.command_parser
+    unknown = [name for name in args.names if name not in EVIDENCE]
+    if unknown:
+        parser.error(f"argument NAME: {', '.join(map(repr, unknown))} not one of {', '.join(EVIDENCE)}")
+    if args.data_root is not None:
+        if not os.path.isdir(args.data_root):
+            parser.error(f"argument --data-root: {args.data_root!r} is not a folder")
+        os.environ["EXPLODEGRAD_DATA"] = args.data_root
+    for name in args.names or list(EVIDENCE):
+        compute(name, out_dir=args.out or EVIDENCE_DIR, device=args.device, seeds=args.seeds, command=command)
     return 0
 
 

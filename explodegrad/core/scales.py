@@ -3,8 +3,9 @@
 Every experiment takes a :class:`Scale`. ``QUICK`` runs every notebook on a 2-core CPU in a
 few minutes (that is what CI runs and what the stored notebook outputs come from); ``PAPER``
 uses the sizes of Philipp et al. (depth 50, width 100, CIFAR-10) and full training, which
-wants a GPU. :func:`pick_scale` chooses by device, and ``EXPLODEGRAD_SCALE=quick|paper``
-overrides the choice.
+wants a GPU; ``EVIDENCE`` sits between them: the studies whose results ship with the package
+as stored evidence (:mod:`explodegrad.studies.stored`) run at it. :func:`pick_scale` chooses
+by device, and ``EXPLODEGRAD_SCALE=quick|evidence|paper`` overrides the choice.
 """
 
 from __future__ import annotations
@@ -99,7 +100,23 @@ QUICK = Scale(
 PAPER = Scale(
     name="paper", depth=50, width=100, batch_size=128, train_steps=10_000, dataset="cifar10", num_seeds=5
 )
-SCALES = {"quick": QUICK, "paper": PAPER}
+#: Between the two, for the stored evidence of chapters 03, 06 and 07: the paper's width and depth
+#: (depths up to 50), CIFAR-10, several seeds, float32. The training set is cut to its first 500
+#: examples so that 200 steps (about 50 epochs) let the shallow networks fit it: the question
+#: is which networks can be *trained* (training error), and a small set answers it at a CPU's
+#: cost (about half an hour for the depth-limit study on 2 cores, minutes on a GPU).
+EVIDENCE = Scale(
+    name="evidence",
+    depth=50,
+    width=100,
+    batch_size=128,
+    train_steps=200,
+    dataset="cifar10",
+    n_train=500,
+    n_test=500,
+    num_seeds=3,
+)
+SCALES = {"quick": QUICK, "evidence": EVIDENCE, "paper": PAPER}
 
 
 def cifar10_available(root: str | os.PathLike | None = None) -> bool:
@@ -123,7 +140,7 @@ def pick_scale(
 
     Args:
         device_choice: the device experiments run on (default: :func:`pick_device`).
-        override: ``"quick"``, ``"paper"`` or a :class:`Scale`; beats the environment
+        override: ``"quick"``, ``"evidence"``, ``"paper"`` or a :class:`Scale`; beats the environment
             variable ``EXPLODEGRAD_SCALE``, which beats the device rule.
         data_root: where to look for CIFAR-10 for the paper scale. When it is not found the
             paper scale falls back to the bundled digits, and ``reason`` says so.
@@ -152,7 +169,7 @@ def pick_scale(
             )
         name = "paper" if device_choice.is_gpu else "quick"
         why = "a GPU is available" if device_choice.is_gpu else "no GPU: sized for a CPU"
-        why += f"; set {SCALE_ENV}=quick|paper to choose"
+        why += f"; set {SCALE_ENV}=quick|evidence|paper to choose"
     scale = SCALES[name]
     if scale.dataset == "cifar10" and not cifar10_available(data_root):
         why += (

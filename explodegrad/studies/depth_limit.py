@@ -34,8 +34,9 @@ from explodegrad.core.checks import check_choice, check_int, check_positive
 from explodegrad.core.config import INITS, NORMS, NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import default_dtype, resolve_device
+from explodegrad.core.jsonable import to_jsonable
 from explodegrad.core.nets import build_from_config
-from explodegrad.core.scales import Scale
+from explodegrad.core.scales import EVIDENCE, Scale
 from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table, seed_values
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.common import (
@@ -58,6 +59,32 @@ CLAIMS = (
 #: Learning rates a depth study searches by default (SGD with momentum 0.9): two, so that the
 #: quick scale stays within a CPU's time budget; the best of the two is kept per depth.
 DEFAULT_SEARCH_LRS = (0.01, 0.1)
+
+
+#: The version of the depth study's computation. Stored evidence records it; bump it when a
+#: change alters what :func:`depth_study` computes, and the stored files become stale (a test
+#: fails until they are computed again with ``python -m explodegrad evidence``).
+STUDY_VERSION = 1
+
+#: The stored evidence's architectures: plain ReLU, tanh and SELU without normalization,
+#: batch-normalized ReLU and layer-normalized tanh, and the residual versions of those that
+#: explode at initialization (batch-normalized ReLU, layer-normalized tanh, SELU).
+EVIDENCE_ARCHITECTURES = (
+    Architecture("relu", "none"),
+    Architecture("relu", "batch"),
+    Architecture("tanh", "none"),
+    Architecture("tanh", "layer"),
+    Architecture("selu", "none"),
+    Architecture("relu", "batch", residual=True),
+    Architecture("tanh", "layer", residual=True),
+    Architecture("selu", "none", residual=True),
+)
+#: The stored evidence's depths.
+EVIDENCE_DEPTHS = (10, 30, 50)
+#: The stored evidence's initial grid of learning rates (SGD, momentum 0.9), log-spaced; it
+#: grows by up to :data:`EVIDENCE_WIDEN` rates on a side where a seed chose the edge.
+EVIDENCE_LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+EVIDENCE_WIDEN = 2
 
 
 #: The default architectures of :func:`depth_study`: batch-normalized ReLU and layer-normalized
@@ -98,6 +125,49 @@ class DepthStudy(StudyResult):
     data_name: str = ""
     width: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field but ``search`` as plain JSON values (``rates`` holds every run's outcome)."""
+        return {
+            "table": to_jsonable(self.table),
+            "steps": self.steps,
+            "optimizer": self.optimizer,
+            "lrs": list(self.lrs),
+            "seeds": list(self.seeds),
+            "rates": to_jsonable(self.rates),
+            "data_name": self.data_name,
+            "width": self.width,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DepthStudy:
+        """The study back from :meth:`to_dict` (``search`` is None; missing numbers are NaN)."""
+        table = pd.DataFrame(values["table"])
+        numeric = [
+            "gsc_init",
+            "rate_init",
+            "r_squared_init",
+            "best_lr",
+            "final_train_error",
+            "final_test_error",
+        ]
+        table[numeric] = table[numeric].astype(float)
+        rates = pd.DataFrame(values["rates"]) if values.get("rates") is not None else None
+        if rates is not None:
+            rates[["lr", "final_train_error", "final_train_loss"]] = rates[
+                ["lr", "final_train_error", "final_train_loss"]
+            ].astype(float)
+        return cls(
+            table=table,
+            search=None,
+            steps=int(values["steps"]),
+            optimizer=str(values["optimizer"]),
+            lrs=tuple(float(rate) for rate in values["lrs"]),
+            seeds=tuple(int(seed) for seed in values["seeds"]),
+            rates=rates,
+            data_name=str(values.get("data_name", "")),
+            width=int(values.get("width", 0)),
+        )
+
     def values(self, architecture: str, depth: int, column: str) -> np.ndarray:
         """One value of ``table[column]`` per seed for (architecture, depth)."""
         return seed_values(self.table, column, architecture=architecture, depth=depth)
@@ -113,8 +183,15 @@ class DepthStudy(StudyResult):
         )
         table.insert(3, "best lr", chosen_rates(self.table, ["architecture", "depth"]))
         rates = ", ".join(f"{rate:g}" for rate in self.lrs)
+        tried = sorted(set(self.rates["lr"])) if self.rates is not None else list(self.lrs)
+        widened = [rate for rate in tried if not any(math.isclose(rate, r) for r in self.lrs)]
+        note = f"; grid widened by {', '.join(f'{r:.3g}' for r in widened)} at its edges" if widened else ""
+        if "at_edge" in self.table and self.table["at_edge"].any():
+            edge = self.table[self.table["at_edge"]]
+            where = sorted(set(edge["architecture"] + " d" + edge["depth"].astype(str)))
+            note += f"; still at an edge: {', '.join(where)}"
         return (
-            f"{self.optimizer}, {self.steps} steps, best of the rates {{{rates}}} per run; median "
+            f"{self.optimizer}, {self.steps} steps, best of the rates {{{rates}}} per run{note}; median "
             f"[min, max] over {len(self.seeds)} seeds\n{table.to_string(index=False)}"
         )
 
@@ -305,6 +382,7 @@ def depth_study(
                 "label": config.label(),
                 "gsc_init": profile.first_layer_gsc,
                 "rate_init": profile.fit.rate,
+                "r_squared_init": profile.fit.r_squared,
                 "best_lr": best["best_lr"],
                 "at_edge": bool(math.isnan(best["best_lr"]) or best["best_lr"] in (grid[0], grid[-1]))
                 and len(grid) > 1,
@@ -326,6 +404,44 @@ def depth_study(
         rates=rates.sort_values(["architecture", "depth", "seed", "lr"], ignore_index=True),
         data_name=dataset.name,
         width=width,
+    )
+
+
+def depth_limit_evidence(
+    *,
+    data: Dataset | str = "cifar10",
+    device: Any = None,
+    seeds: int | Sequence[int] | None = None,
+    architectures: Sequence[Architecture] = EVIDENCE_ARCHITECTURES,
+    depths: Sequence[int] = EVIDENCE_DEPTHS,
+    lrs: Sequence[float] = EVIDENCE_LRS,
+    widen: int = EVIDENCE_WIDEN,
+    progress: bool = False,
+) -> DepthStudy:
+    """The depth-limit study of the stored evidence: :func:`depth_study` at the evidence scale.
+
+    Every architecture of :data:`EVIDENCE_ARCHITECTURES` at every depth of
+    :data:`EVIDENCE_DEPTHS`, a log-spaced grid of rates widened at its edges, the scale's seeds,
+    in float32 (on a CPU too: the stored numbers are judged over seeds with margins, and an
+    integrity test recomputes one configuration within a stated tolerance). ``data`` is
+    ``"cifar10"`` (the evidence scale's first 500 training examples) or ``"digits"`` (the same
+    number of the bundled digits), or a Dataset. The other arguments exist to recompute a part
+    of it (the integrity test) or to run it elsewhere.
+    """
+    scale = EVIDENCE
+    if isinstance(data, str) and data == "digits":
+        scale = EVIDENCE.with_(dataset="digits")
+    return depth_study(
+        architectures,
+        depths,
+        lrs,
+        scale=scale,
+        device=device,
+        data=None if isinstance(data, str) else data,
+        seeds=seeds,
+        widen=widen,
+        dtype=torch.float32,
+        progress=progress,
     )
 
 

@@ -1,0 +1,116 @@
+"""Compute the stored evidence and write it with its provenance (``python -m explodegrad evidence``).
+
+Each entry of :data:`EVIDENCE` is one stored file of :mod:`explodegrad.studies.stored`: a
+study at the evidence scale on one data set. :func:`compute` runs it and writes the JSON
+document, recording the commit, the exact command, the machine, the device, torch, the date,
+the wall time, the seeds, the data set with its checksum, and the study's version stamp.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from explodegrad.core.checks import check_choice
+from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.scales import EVIDENCE as EVIDENCE_SCALE
+from explodegrad.core.seeds import resolve_seeds
+from explodegrad.reproduce.machine import machine_description
+from explodegrad.studies import depth_limit, stored
+from explodegrad.studies.common import resolve_data
+
+
+@dataclass(frozen=True)
+class EvidenceEntry:
+    """One stored file: its name, the study module, the data set and how to compute it."""
+
+    name: str
+    study: str
+    data: str
+    compute: Callable[..., Any]
+
+
+EVIDENCE = {
+    entry.name: entry
+    for entry in (
+        EvidenceEntry("depth-limit-cifar10", "depth_limit", "cifar10", depth_limit.depth_limit_evidence),
+        EvidenceEntry("depth-limit-digits", "depth_limit", "digits", depth_limit.depth_limit_evidence),
+    )
+}
+
+
+def _git(*arguments: str) -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        done = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _data_provenance(name: str, seeds: tuple[int, ...]) -> dict[str, Any]:
+    scale = EVIDENCE_SCALE if name == "cifar10" else EVIDENCE_SCALE.with_(dataset=name)
+    data = resolve_data(scale=scale, seed=seeds[0], device="cpu", dtype=torch.float32)
+    source = data.source or name
+    if name == "cifar10" and "shared" in str(source):
+        source = f"{source} (a real CIFAR-10 subset in the official layout: the full set was absent)"
+    return {
+        "name": data.name,
+        "source": str(source),
+        "n_train": int(data.x_train.shape[0]),
+        "n_test": int(data.x_test.shape[0]),
+        "checksum": stored.data_checksum(data),
+    }
+
+
+def compute(
+    name: str,
+    *,
+    out_dir: str | Path = stored.EVIDENCE_DIR,
+    device: DeviceChoice | str | None = None,
+    seeds: int | None = None,
+    command: str = "",
+    log: Callable[[str], None] | None = print,
+) -> Path:
+    """Run the stored study ``name`` and write ``<out_dir>/<name>.json``; return its path."""
+    entry = EVIDENCE[check_choice("name", name, tuple(EVIDENCE))]
+    choice = device if isinstance(device, DeviceChoice) else pick_device(device or "cpu")
+    chosen_seeds = resolve_seeds(seeds, EVIDENCE_SCALE.num_seeds)
+    if log:
+        log(f"{entry.name}: {entry.study} on {entry.data}, seeds {chosen_seeds}, {choice.name}")
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    result = entry.compute(
+        data=entry.data, device=choice.device, seeds=chosen_seeds, progress=log is not None
+    )
+    wall = time.perf_counter() - clock
+    provenance = {
+        "commit": _git("rev-parse", "HEAD") or "unknown",
+        "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "command": command or f"python -m explodegrad evidence {entry.name}",
+        "machine": machine_description(choice),
+        "device": "GPU" if choice.is_gpu else "CPU",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": started.isoformat(timespec="seconds"),
+        "wall_time_s": round(wall, 1),
+        "seeds": list(chosen_seeds),
+        "data": _data_provenance(entry.data, chosen_seeds),
+        "scale": {"name": EVIDENCE_SCALE.name, "describe": EVIDENCE_SCALE.describe()},
+    }
+    doc = stored.document(result, name=entry.name, study=entry.study, provenance=provenance)
+    path = Path(out_dir) / f"{entry.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    if log:
+        log(f"{entry.name}: {wall / 60:.1f} min, written to {path}")
+    return path
