@@ -133,7 +133,7 @@ def test_unknown_ids_chapters_scales_and_seed_counts_are_refused():
     with pytest.raises(ValueError, match="chapter='08' is not allowed"):
         claims.all_claims("08")
     with pytest.raises(
-        ValueError, match="scale='huge' is not supported: scale must be one of 'quick', 'paper'"
+        ValueError, match="scale='huge' is not supported: scale must be one of 'quick', 'evidence', 'paper'"
     ):
         claims.evaluate("huge")
     with pytest.raises(ValueError, match="seeds=0 is not allowed"):

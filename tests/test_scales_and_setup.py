@@ -77,7 +77,7 @@ def test_argument_beats_environment_variable(monkeypatch):
 
 
 def test_bad_scale_names_raise(monkeypatch):
-    with pytest.raises(ValueError, match=r"override='huge' .*'quick', 'paper'"):
+    with pytest.raises(ValueError, match=r"override='huge' .*'quick', 'evidence', 'paper'"):
         pick_scale(CPU, "huge")
     monkeypatch.setenv(SCALE_ENV, "fast")
     with pytest.raises(ValueError, match=rf"{SCALE_ENV}='fast'"):

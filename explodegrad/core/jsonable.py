@@ -54,5 +54,13 @@ def to_jsonable(value: Any) -> Any:
 
 
 def fields_to_jsonable(value: Any) -> dict[str, Any]:
-    """A dataclass's fields by name, as plain JSON values."""
-    return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    """A dataclass's fields by name, as plain JSON values.
+
+    A field declared with ``metadata={"serialize": False}`` is left out (a large object that
+    another field already summarizes, such as a study's underlying sweep).
+    """
+    return {
+        f.name: to_jsonable(getattr(value, f.name))
+        for f in dataclasses.fields(value)
+        if f.metadata.get("serialize", True)
+    }

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,6 @@ from explodegrad.core.checks import check_choice, check_int, check_positive
 from explodegrad.core.config import INITS, NORMS, NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import default_dtype, resolve_device
-from explodegrad.core.jsonable import to_jsonable
 from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import EVIDENCE, Scale
 from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table, seed_values
@@ -116,7 +115,7 @@ class DepthStudy(StudyResult):
     """
 
     table: pd.DataFrame
-    search: LRSearchResult | None
+    search: LRSearchResult | None = field(metadata={"serialize": False})  # ``rates`` summarizes it
     steps: int
     optimizer: str
     lrs: tuple[float, ...] = ()
@@ -124,19 +123,6 @@ class DepthStudy(StudyResult):
     rates: pd.DataFrame | None = None
     data_name: str = ""
     width: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field but ``search`` as plain JSON values (``rates`` holds every run's outcome)."""
-        return {
-            "table": to_jsonable(self.table),
-            "steps": self.steps,
-            "optimizer": self.optimizer,
-            "lrs": list(self.lrs),
-            "seeds": list(self.seeds),
-            "rates": to_jsonable(self.rates),
-            "data_name": self.data_name,
-            "width": self.width,
-        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DepthStudy:
