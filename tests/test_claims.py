@@ -286,3 +286,76 @@ def test_study_results_are_cached_per_setting():
     with pytest.raises(ValueError, match="study='nothing' is not allowed"):
         claims.study("nothing", where)
     assert np.isclose(first[0.09].threshold, 0.1)
+
+
+# ----------------------------------------------------------------------------- depth limit (evidence scale)
+
+
+def _limit_study(errors: dict[tuple[str, int], float]):
+    """A depth-limit result with chosen numbers: relu/batch explodes (r 1.2), relu/none does not (r 1.0)."""
+    import pandas as pd
+
+    from explodegrad.studies.depth_limit import DepthStudy
+
+    rows = []
+    for (label, depth), error in errors.items():
+        exploding = label.startswith("relu/batch") and not label.endswith("/res")
+        for seed in range(3):
+            rows.append(
+                {
+                    "architecture": label,
+                    "depth": depth,
+                    "seed": seed,
+                    "rate_init": 1.2 if exploding else 1.0,
+                    "r_squared_init": 0.99,
+                    "final_train_error": error + 0.001 * seed,
+                }
+            )
+    return DepthStudy(table=pd.DataFrame(rows), search=None, steps=200, optimizer="sgd", seeds=(0, 1, 2))
+
+
+def test_depth_limit_claims_on_chosen_numbers():
+    from explodegrad.claims import DOES_NOT_HOLD, HOLDS, get_claim
+
+    good = {
+        ("relu/none", 10): 0.0,
+        ("relu/batch", 10): 0.0,
+        ("relu/batch/res", 10): 0.0,
+        ("relu/none", 50): 0.02,
+        ("relu/batch", 50): 0.6,
+        ("relu/batch/res", 50): 0.05,
+    }
+    study = _limit_study(good)
+    for claim_id in (
+        "03/depth-limit-shallow-trains",
+        "03/depth-limit-exploding-degrade",
+        "03/depth-limit-calm-train-deep",
+        "03/depth-limit-exploding-worse",
+        "03/depth-limit-resnets-rescue",
+    ):
+        judgement = get_claim(claim_id).judge(study)
+        assert judgement.verdict == HOLDS, judgement.text()
+    assert (
+        "exploding at init: relu/batch; not exploding: relu/none"
+        in get_claim("03/depth-limit-exploding-worse").judge(study).line
+    )
+    bad = _limit_study(
+        {**good, ("relu/none", 50): 0.07, ("relu/batch", 50): 0.01, ("relu/batch/res", 50): 0.3}
+    )
+    for claim_id in (
+        "03/depth-limit-exploding-degrade",
+        "03/depth-limit-exploding-worse",
+        "03/depth-limit-resnets-rescue",
+    ):
+        assert get_claim(claim_id).judge(bad).verdict == DOES_NOT_HOLD, claim_id
+
+
+def test_evidence_claims_are_judged_at_the_evidence_scale_only():
+    from explodegrad import claims
+
+    claim = claims.get_claim("03/depth-limit-exploding-worse")
+    assert claim.judged_at("evidence") and not claim.judged_at("quick")
+    assert claims.get_claim("03/batch-norm-explodes").judged_at("quick")
+    assert not claims.get_claim("03/batch-norm-explodes").judged_at("evidence")
+    with pytest.raises(ValueError, match="not judged at the tiny scale"):
+        claims.evaluate(TINY, claim_ids=["03/depth-limit-exploding-worse"])

@@ -8,7 +8,9 @@ with one line quoting the numbers. Notebooks print the verdict next to the sente
     from explodegrad import claims
     claims.show(optimizers, "03/adaptive-optimizers-still-explode")
 
-and ``python -m explodegrad claims --scale quick`` judges them all. Thresholds live in
+and ``python -m explodegrad claims --scale quick`` judges them all. Claims about heavy studies
+(the depth limit at depth 50 on CIFAR-10) are judged at the ``evidence`` scale, on the stored
+evidence shipped with the package (``python -m explodegrad claims --scale evidence``). Thresholds live in
 :mod:`explodegrad.claims.thresholds`; the remedies table (:func:`remedies_summary`) states its
 results through these claims.
 """
@@ -47,7 +49,17 @@ def evaluate(
         log: called with a line before each study is computed (e.g. ``print``).
     """
     where = setting(scale, seeds, device)
-    chosen = all_claims(chapter) if claim_ids is None else [get_claim(i) for i in claim_ids]
+    if claim_ids is None:
+        chosen = [c for c in all_claims(chapter) if c.judged_at(where.scale.name)]
+    else:
+        chosen = [get_claim(i) for i in claim_ids]
+        elsewhere = [c for c in chosen if not c.judged_at(where.scale.name)]
+        if elsewhere:
+            raise ValueError(
+                f"claim_ids: {', '.join(c.claim_id for c in elsewhere)} are not judged at the "
+                f"{where.scale.name} scale (see Claim.scales; the evidence scale's claims are judged "
+                "with scale='evidence')"
+            )
     judgements = []
     for name in dict.fromkeys(c.study for c in chosen):
         if log is not None:

@@ -21,7 +21,7 @@ from explodegrad.core.config import residual_depth
 from explodegrad.core.data import load_digits
 from explodegrad.core.device import default_dtype, resolve_device
 from explodegrad.core.nets import build_mlp
-from explodegrad.core.scales import PAPER, QUICK, SCALES, Scale
+from explodegrad.core.scales import EVIDENCE, PAPER, QUICK, SCALES, Scale
 from explodegrad.core.seeds import resolve_seeds
 from explodegrad.measures import dilution, domain
 from explodegrad.measures import gsc as gsc_measure
@@ -38,6 +38,7 @@ from explodegrad.studies import (
     overflow,
     recurrent,
     remedies,
+    stored,
     survey,
     width_depth,
 )
@@ -263,6 +264,14 @@ def clipping_study(where: EvidenceSetting) -> remedies.RemedyEvidence:
 
 
 #: Study name -> builder. Every claim names one of these.
+def depth_limit_study(where: EvidenceSetting) -> depth_limit.DepthStudy:
+    """The depth limit on CIFAR-10 (chapter 03): at the evidence scale the stored evidence shipped
+    with the package; computed (half an hour on a 2-core CPU) when it is absent or at another scale."""
+    if where.scale.name == EVIDENCE.name and "depth-limit-cifar10" in stored.stored_names():
+        return stored.load("depth-limit-cifar10").result
+    return depth_limit.depth_limit_evidence(data=where.scale.dataset, device=where.device, seeds=where.seeds)
+
+
 STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "scalar-chains": scalar_chains,
     "deep-linear": deep_linear,
@@ -278,6 +287,7 @@ STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "survey": architecture_survey,
     "optimizers": optimizers_study,
     "depth-errors": depth_errors,
+    "depth-limit": depth_limit_study,
     "dilution": dilution_study,
     "paths-at-init": paths_at_init,
     "effective-depth": effective_depth_study,
@@ -285,6 +295,7 @@ STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "width-depth": width_depth_study,
     "clipping": clipping_study,
 }
+
 
 #: Study name -> the module whose experiment it runs; a module of :mod:`explodegrad.studies`
 #: lists the claims judged on it in its ``CLAIMS`` (the remaining three are measurements of
@@ -304,6 +315,7 @@ STUDY_MODULES: dict[str, ModuleType] = {
     "survey": survey,
     "optimizers": optimizers,
     "depth-errors": depth_limit,
+    "depth-limit": depth_limit,
     "dilution": dilution,
     "paths-at-init": effective_depth,
     "effective-depth": effective_depth,

@@ -65,12 +65,19 @@ class Claim:
         sentence: the claim in the course's words.
         study: the name of the study (:data:`explodegrad.claims.evidence.STUDIES`).
         predicate: study result -> :class:`~explodegrad.claims.verdict.Check`.
+        scales: the scales it is judged at, by name; None: every scale but ``evidence`` (whose
+            claims are judged on stored evidence, :mod:`explodegrad.studies.stored`).
     """
 
     claim_id: str
     sentence: str
     study: str
     predicate: Callable[[Any], Check]
+    scales: tuple[str, ...] | None = None
+
+    def judged_at(self, scale_name: str) -> bool:
+        """Whether :func:`explodegrad.claims.evaluate` judges this claim at the scale ``scale_name``."""
+        return scale_name != EVIDENCE_SCALE if self.scales is None else scale_name in self.scales
 
     @property
     def chapter(self) -> str:
@@ -86,10 +93,14 @@ class Claim:
 
 
 _REGISTRY: dict[str, Claim] = {}
+#: The scale whose claims are judged on stored evidence only (see :attr:`Claim.scales`).
+EVIDENCE_SCALE = "evidence"
 
 
-def claim(claim_id: str, sentence: str, study: str) -> Callable[[Callable[[Any], Check]], Claim]:
-    """Decorator: register ``predicate`` as the claim ``claim_id`` judged on ``study``."""
+def claim(
+    claim_id: str, sentence: str, study: str, *, scales: tuple[str, ...] | None = None
+) -> Callable[[Callable[[Any], Check]], Claim]:
+    """Decorator: register ``predicate`` as the claim ``claim_id`` judged on ``study`` (at ``scales``)."""
     if not isinstance(claim_id, str):
         raise TypeError(
             f"claim_id must be a string like '03/adam-does-not-remove', got {type(claim_id).__name__}"
@@ -103,7 +114,7 @@ def claim(claim_id: str, sentence: str, study: str) -> Callable[[Callable[[Any],
     def register(predicate: Callable[[Any], Check]) -> Claim:
         if claim_id in _REGISTRY:
             raise ValueError(f"claim_id={claim_id!r} is registered twice")
-        registered = Claim(claim_id, " ".join(sentence.split()), study, predicate)
+        registered = Claim(claim_id, " ".join(sentence.split()), study, predicate, scales)
         _REGISTRY[claim_id] = registered
         return registered
 

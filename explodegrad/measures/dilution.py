@@ -18,7 +18,7 @@ from explodegrad.core.nets import DeepMLP, ResidualBlock
 from explodegrad.core.trace import check_batch, frozen_batch_statistics, trace
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
 class DilutionResult:
     """Dilution of every residual block, in network order (input to output).
 

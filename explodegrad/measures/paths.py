@@ -48,7 +48,7 @@ DEFAULT_THRESHOLD = 0.01
 # Dilution
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
 class PathContributions:
     """How a network's vector-Jacobian product splits into paths of lambda residual Jacobians.
 

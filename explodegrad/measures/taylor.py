@@ -35,7 +35,7 @@ from explodegrad.core.trace import check_batch
 REFERENCES = ("mean",)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
 class TaylorCurve:
     """Training error and loss after replacing the top k layers by their linearization.
 

@@ -53,6 +53,12 @@ from explodegrad.training.sweep import LRSearchResult, best_rate, lr_search
 CLAIMS = (
     "03/shallow-all-train",
     "03/exploding-train-worse-deep",
+    "03/depth-limit-shallow-trains",
+    "03/depth-limit-exploding-degrade",
+    "03/depth-limit-calm-train-deep",
+    "03/depth-limit-exploding-worse",
+    "03/depth-limit-resnets-rescue",
+    "03/depth-limit-error-grows-with-gsc",
 )
 
 #: Learning rates a depth study searches by default (SGD with momentum 0.9): two, so that the

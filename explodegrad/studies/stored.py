@@ -85,7 +85,7 @@ def validate(document: Any) -> list[str]:
         ("result", dict),
     ):
         if not isinstance(document.get(key), kind):
-            problems.append(f"{key} must be a {kind.__name__}, got {type(document.get(key)).__name__}")
+            problems.append(f"{key} must be of type {kind.__name__}, got {type(document.get(key)).__name__}")
     if isinstance(document.get("study"), str) and document["study"] not in STORED_STUDIES:
         problems.append(f"study {document['study']!r} is not one of {sorted(STORED_STUDIES)}")
     provenance = document.get("provenance")

@@ -3,17 +3,30 @@ optimizers do to the explosion, and what depth does to the training error."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from explodegrad.claims.explosion import explodes, explodes_in_every_seed
 from explodegrad.claims.registry import claim
 from explodegrad.claims.thresholds import (
     BATCHNORM_RELU_MEAN_FIELD_RATE,
     COLLAPSED_SIGN_DIVERSITY,
+    ERROR_GAP,
     EXPLODING_RATE,
     MEAN_FIELD_TOLERANCE,
     RATE_MARGIN,
     TRAINED_ERROR,
 )
-from explodegrad.claims.verdict import Check, all_of, between, compare, count, negate
+from explodegrad.claims.verdict import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    Check,
+    all_of,
+    between,
+    compare,
+    count,
+    negate,
+    note,
+)
 
 POPULAR = [
     (activation, norm) for activation in ("relu", "tanh", "selu") for norm in ("none", "batch", "layer")
@@ -207,3 +220,194 @@ def _deep(study) -> Check:
             for name in ("relu/batch", "tanh/layer")
         )
     )
+
+
+# ----------------------------------------------------------------------------- the depth limit
+# Judged at the evidence scale on the stored study (depth 10, 30, 50, width 100, CIFAR-10's first
+# 500 training examples, every rate of a widened grid, 3 seeds).
+
+EVIDENCE_ONLY = ("evidence",)
+
+
+def _plain_by_explosion(study, depth: int) -> tuple[list[str], list[str], list[str]]:
+    """The plain architectures at ``depth`` that explode at initialization in every seed, those
+    that explode in none, and those in between (by the one definition of exploding)."""
+    exploding, calm, unclear = [], [], []
+    for label in dict.fromkeys(study.table["architecture"]):
+        if label.endswith("/res"):
+            continue
+        check = explodes_in_every_seed(
+            label, study.values(label, depth, "rate_init"), study.values(label, depth, "r_squared_init")
+        )
+        {HOLDS: exploding, DOES_NOT_HOLD: calm}.get(check.verdict, unclear).append(label)
+    return exploding, calm, unclear
+
+
+def _named(check: Check, exploding: list[str], calm: list[str], unclear: list[str]) -> Check:
+    text = f"exploding at init: {', '.join(exploding) or 'none'}; not exploding: {', '.join(calm) or 'none'}"
+    if unclear:
+        text += f"; unclear (left out): {', '.join(unclear)}"
+    return note(check, text)
+
+
+@claim(
+    "03/depth-limit-shallow-trains",
+    f"At depth 10 every architecture of the depth-limit study fits its training examples (training error "
+    f"below {TRAINED_ERROR:g}) at its best learning rate, in every seed.",
+    "depth-limit",
+    scales=EVIDENCE_ONLY,
+)
+def _limit_shallow(study) -> Check:
+    depth = min(int(d) for d in study.table["depth"])
+    return all_of(
+        *(
+            compare(
+                f"{label} d{depth} training error",
+                study.values(label, depth, "final_train_error"),
+                "<",
+                TRAINED_ERROR,
+                0.02,
+            )
+            for label in dict.fromkeys(study.table["architecture"])
+        )
+    )
+
+
+@claim(
+    "03/depth-limit-exploding-degrade",
+    f"Every plain architecture that explodes at initialization at depth 50 ends with a training error at "
+    f"least {ERROR_GAP:g} higher at depth 50 than at depth 10, in every seed, even at its own best "
+    f"learning rate.",
+    "depth-limit",
+    scales=EVIDENCE_ONLY,
+)
+def _limit_degrade(study) -> Check:
+    deep, shallow = max(int(d) for d in study.table["depth"]), min(int(d) for d in study.table["depth"])
+    exploding, calm, unclear = _plain_by_explosion(study, deep)
+    if not exploding:
+        raise ValueError("no plain architecture explodes at initialization in every seed")
+    check = all_of(
+        *(
+            compare(
+                f"{label} training error d{deep} minus d{shallow}",
+                study.values(label, deep, "final_train_error")
+                - study.values(label, shallow, "final_train_error"),
+                ">",
+                ERROR_GAP,
+                0.02,
+            )
+            for label in exploding
+        )
+    )
+    return _named(check, exploding, calm, unclear)
+
+
+@claim(
+    "03/depth-limit-calm-train-deep",
+    f"Every plain architecture that does not explode at initialization still fits its training examples at "
+    f"depth 50 (training error below {TRAINED_ERROR:g}), in every seed.",
+    "depth-limit",
+    scales=EVIDENCE_ONLY,
+)
+def _limit_calm(study) -> Check:
+    deep = max(int(d) for d in study.table["depth"])
+    exploding, calm, unclear = _plain_by_explosion(study, deep)
+    if not calm:
+        raise ValueError("every plain architecture explodes (or is unclear) at initialization")
+    check = all_of(
+        *(
+            compare(
+                f"{label} d{deep} training error",
+                study.values(label, deep, "final_train_error"),
+                "<",
+                TRAINED_ERROR,
+                0.02,
+            )
+            for label in calm
+        )
+    )
+    return _named(check, exploding, calm, unclear)
+
+
+@claim(
+    "03/depth-limit-exploding-worse",
+    "At depth 50 every plain architecture that explodes at initialization ends with a higher training error "
+    "than every plain one that does not: each seed of an exploding one against the worst seed of each calm "
+    "one.",
+    "depth-limit",
+    scales=EVIDENCE_ONLY,
+)
+def _limit_worse(study) -> Check:
+    deep = max(int(d) for d in study.table["depth"])
+    exploding, calm, unclear = _plain_by_explosion(study, deep)
+    if not exploding or not calm:
+        raise ValueError("the study needs plain architectures that explode and plain ones that do not")
+    worst_calm = max(float(study.values(label, deep, "final_train_error").max()) for label in calm)
+    check = all_of(
+        *(
+            compare(
+                f"{label} d{deep} training error minus the worst non-exploding one",
+                study.values(label, deep, "final_train_error") - worst_calm,
+                ">",
+                0.0,
+                0.02,
+            )
+            for label in exploding
+        )
+    )
+    return _named(check, exploding, calm, unclear)
+
+
+@claim(
+    "03/depth-limit-resnets-rescue",
+    "At depth 50 the ResNet version of each architecture that explodes ends with a lower training error than "
+    "the plain version, seed by seed.",
+    "depth-limit",
+    scales=EVIDENCE_ONLY,
+)
+def _limit_resnets(study) -> Check:
+    deep = max(int(d) for d in study.table["depth"])
+    labels = set(study.table["architecture"])
+    exploding, calm, unclear = _plain_by_explosion(study, deep)
+    paired = [label for label in exploding if f"{label}/res" in labels]
+    if not paired:
+        raise ValueError("no exploding plain architecture has a residual version in the study")
+    check = all_of(
+        *(
+            compare(
+                f"{label} d{deep} training error, plain minus ResNet",
+                study.values(label, deep, "final_train_error")
+                - study.values(f"{label}/res", deep, "final_train_error"),
+                ">",
+                0.0,
+                0.02,
+            )
+            for label in paired
+        )
+    )
+    return _named(check, exploding, calm, unclear)
+
+
+@claim(
+    "03/depth-limit-error-grows-with-gsc",
+    "Among the plain architectures that explode, the larger the GSC(L, 0) at initialization at depth 50, the "
+    "higher the training error at depth 50 (medians over the seeds, each step up by more than 0.02). A "
+    "pattern first seen in the stored CIFAR-10 study, stated as a claim so that every other run (the "
+    "digits, a rerun, a GPU) tests it.",
+    "depth-limit",
+    scales=EVIDENCE_ONLY,
+)
+def _limit_gsc_order(study) -> Check:
+    deep = max(int(d) for d in study.table["depth"])
+    exploding, calm, unclear = _plain_by_explosion(study, deep)
+    if len(exploding) < 2:
+        raise ValueError("fewer than two plain architectures explode in every seed")
+    by_gsc = sorted(exploding, key=lambda label: float(np.median(study.values(label, deep, "gsc_init"))))
+    errors = [float(np.median(study.values(label, deep, "final_train_error"))) for label in by_gsc]
+    check = all_of(
+        *(
+            compare(f"median training error {high} minus {low}", errors[i + 1] - errors[i], ">", 0.0, 0.02)
+            for i, (low, high) in enumerate(zip(by_gsc, by_gsc[1:]))
+        )
+    )
+    return _named(check, exploding, calm, unclear)
