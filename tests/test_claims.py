@@ -277,7 +277,7 @@ def test_verdicts_are_the_same_under_another_cpus_rounding(tmp_path):
             lambda capability: _verdicts_under(capability, tmp_path), ("default", "avx2")
         )
     assert default == avx2
-    assert len(default) == len(claims.all_claims())
+    assert len(default) == len([c for c in claims.all_claims() if c.judged_at("quick")])
 
 
 def test_study_results_are_cached_per_setting():
