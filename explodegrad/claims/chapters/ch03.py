@@ -258,7 +258,7 @@ def _named(check: Check, exploding: list[str], calm: list[str], unclear: list[st
     scales=EVIDENCE_ONLY,
 )
 def _limit_shallow(study) -> Check:
-    depth = min(int(d) for d in study.table["depth"])
+    depth = int(study.table["depth"].min())
     return all_of(
         *(
             compare(
@@ -282,7 +282,7 @@ def _limit_shallow(study) -> Check:
     scales=EVIDENCE_ONLY,
 )
 def _limit_degrade(study) -> Check:
-    deep, shallow = max(int(d) for d in study.table["depth"]), min(int(d) for d in study.table["depth"])
+    deep, shallow = _deepest(study), int(study.table["depth"].min())
     exploding, calm, unclear = _plain_by_explosion(study, deep)
     if not exploding:
         raise ValueError("no plain architecture explodes at initialization in every seed")
@@ -310,7 +310,7 @@ def _limit_degrade(study) -> Check:
     scales=EVIDENCE_ONLY,
 )
 def _limit_calm(study) -> Check:
-    deep = max(int(d) for d in study.table["depth"])
+    deep = _deepest(study)
     exploding, calm, unclear = _plain_by_explosion(study, deep)
     if not calm:
         raise ValueError("every plain architecture explodes (or is unclear) at initialization")
@@ -338,7 +338,7 @@ def _limit_calm(study) -> Check:
     scales=EVIDENCE_ONLY,
 )
 def _limit_worse(study) -> Check:
-    deep = max(int(d) for d in study.table["depth"])
+    deep = _deepest(study)
     exploding, calm, unclear = _plain_by_explosion(study, deep)
     if not exploding or not calm:
         raise ValueError("the study needs plain architectures that explode and plain ones that do not")
@@ -366,7 +366,7 @@ def _limit_worse(study) -> Check:
     scales=EVIDENCE_ONLY,
 )
 def _limit_resnets(study) -> Check:
-    deep = max(int(d) for d in study.table["depth"])
+    deep = _deepest(study)
     labels = set(study.table["architecture"])
     exploding, calm, unclear = _plain_by_explosion(study, deep)
     paired = [label for label in exploding if f"{label}/res" in labels]
@@ -398,7 +398,7 @@ def _limit_resnets(study) -> Check:
     scales=EVIDENCE_ONLY,
 )
 def _limit_gsc_order(study) -> Check:
-    deep = max(int(d) for d in study.table["depth"])
+    deep = _deepest(study)
     exploding, calm, unclear = _plain_by_explosion(study, deep)
     if len(exploding) < 2:
         raise ValueError("fewer than two plain architectures explode in every seed")
