@@ -19,6 +19,7 @@ import os
 import pickle
 import shutil
 import tarfile
+import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from explodegrad.core.checks import check_choice, check_int
+from explodegrad.core.checks import check_choice, check_float_dtype, check_fraction, check_int
 
 DATASETS = ("digits", "gaussian", "cifar10")
 DATA_ENV = "EXPLODEGRAD_DATA"
@@ -38,6 +39,10 @@ CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_FILE = "test_batch"
+#: Largest seed the loaders take (numpy and torch both accept it).
+MAX_SEED = 2**63 - 1
+#: Share of the available memory a synthetic data set may plan to use.
+DATA_MEMORY_FRACTION = 0.5
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -57,6 +62,28 @@ class Dataset:
     class_names: tuple[str, ...] = field(default=())
     source: str = ""
 
+    def __post_init__(self) -> None:
+        """Refuse, where data enters, what would give silently wrong results later."""
+        if not isinstance(self.name, str):
+            raise TypeError(f"name={self.name!r} is not allowed: name must be a string")
+        self.num_classes = check_int("num_classes", self.num_classes, 2)
+        features = None
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            _check_inputs(f"x_{split}", x, split)
+            _check_labels(f"y_{split}", y, len(x), self.num_classes)
+            if features is not None and x.shape[1] != features:
+                raise ValueError(
+                    f"x_test: {x.shape[1]} features per example, but x_train has {features}; "
+                    "both splits need the same features"
+                )
+            features = x.shape[1]
+        if self.x_test.dtype != self.x_train.dtype or self.x_test.device != self.x_train.device:
+            raise ValueError(
+                f"x_test: dtype {self.x_test.dtype} on {self.x_test.device}, but x_train is "
+                f"{self.x_train.dtype} on {self.x_train.device}; both splits need the same"
+            )
+
     @property
     def in_features(self) -> int:
         return int(self.x_train.shape[1])
@@ -67,6 +94,7 @@ class Dataset:
 
     def to(self, device: Any) -> Dataset:
         """The same data on another device."""
+        device = _check_device(device)
         move = lambda t: t.to(device)  # noqa: E731 - tiny local helper
         return Dataset(
             self.name,
@@ -82,6 +110,7 @@ class Dataset:
     def batch(self, size: int, seed: int = 0, split: str = "train") -> tuple[Tensor, Tensor]:
         """A fixed random batch (seeded), e.g. for measurements at initialization."""
         split = check_choice("split", split, ("train", "test"))
+        seed = check_int("seed", seed, 0, MAX_SEED)
         x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
         size = check_int("size", size, 1, int(x.shape[0]))
         order = torch.randperm(int(x.shape[0]), generator=torch.Generator().manual_seed(seed))[:size]
@@ -95,6 +124,96 @@ class Dataset:
         )
 
 
+def _first_bad_row(bad_rows: Tensor) -> int:
+    """The index of the first True entry of a 1-D boolean tensor."""
+    return int(torch.nonzero(bad_rows)[0, 0])
+
+
+def _check_inputs(argument: str, x: Any, split: str) -> None:
+    """Inputs: a 2-D floating tensor with at least one row, every value finite."""
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{argument}: expected a torch.Tensor of shape (examples, features), got {type(x).__name__} "
+            "(convert with torch.as_tensor(array, dtype=torch.float32))"
+        )
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{argument}: the inputs must be floating-point (float32 or float64), got {x.dtype}; "
+            "convert them with .float() or .double()"
+        )
+    if x.ndim != 2:
+        raise ValueError(
+            f"{argument}: expected a 2-D tensor (examples, features), got shape {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{argument}: the {split} split is empty; it needs at least one example")
+    if x.shape[1] == 0:
+        raise ValueError(f"{argument}: the examples have no features (shape {tuple(x.shape)})")
+    finite = torch.isfinite(x).all(dim=1)
+    if not bool(finite.all()):
+        row = _first_bad_row(~finite)
+        value = x[row][~torch.isfinite(x[row])][0].item()
+        raise ValueError(
+            f"{argument}: row {row} holds a non-finite value ({value}); every input must be a finite "
+            "number (clean or drop such rows before building the data set)"
+        )
+
+
+def _check_labels(argument: str, y: Any, n: int, num_classes: int) -> None:
+    """Labels: a 1-D integer tensor, one per example, each in ``0 .. num_classes - 1``."""
+    if not isinstance(y, Tensor):
+        raise TypeError(f"{argument}: expected a torch.Tensor of class indices, got {type(y).__name__}")
+    if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
+        raise TypeError(
+            f"{argument}: labels must be integer class indices (torch.long), got {y.dtype}; "
+            "convert them with .long() once they are whole numbers"
+        )
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"{argument}: expected one label per example ({n}), got shape {tuple(y.shape)}")
+    outside = (y < 0) | (y >= num_classes)
+    if bool(outside.any()):
+        row = _first_bad_row(outside)
+        raise ValueError(
+            f"{argument}: row {row} has label {int(y[row])}, outside 0 .. {num_classes - 1} "
+            f"(num_classes={num_classes})"
+        )
+
+
+def _check_bool(argument: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"{argument}={value!r} is not allowed: {argument} must be True or False "
+            f"(got {type(value).__name__})"
+        )
+    return value
+
+
+def _check_device(device: Any) -> Any:
+    """``device`` as torch takes it, refusing unknown names and a GPU that is not there."""
+    if device is None:
+        return None
+    from explodegrad.core.device import resolve_device  # core.device imports this module
+
+    where = resolve_device(device)
+    if where.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} is not allowed: no CUDA GPU is available here; use 'cpu' or 'auto'"
+        )
+    if where.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} is not allowed: no Apple GPU (mps) is available here")
+    return where
+
+
+def _available_memory() -> int:
+    """Bytes of memory available to this process now."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil is usually there
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 def _standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
@@ -103,8 +222,14 @@ def _standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
+    test_fraction = check_fraction("test_fraction", test_fraction, inclusive_high=False)
     n_test = int(round(n * test_fraction))
+    if n_test in (0, n):
+        empty = "test" if n_test == 0 else "training"
+        raise ValueError(
+            f"test_fraction={test_fraction!r} is not allowed: it leaves no {empty} examples out of {n}"
+        )
+    order = np.random.default_rng(seed).permutation(n)
     return order[n_test:], order[:n_test]
 
 
@@ -120,6 +245,8 @@ def _make(
     device: Any,
     dtype: torch.dtype,
 ) -> Dataset:
+    dtype = check_float_dtype(dtype)
+    device = _check_device(device)
     x_tr, x_te = _standardize(x_tr.astype(np.float64), x_te.astype(np.float64))
     as_x = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
     as_y = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)  # noqa: E731
@@ -129,8 +256,16 @@ def _make(
 def load_digits(
     test_fraction: float = 0.2, seed: int = 0, device: Any = None, dtype: torch.dtype = torch.float32
 ) -> Dataset:
-    """scikit-learn's bundled 8x8 digits, standardized, split with a seeded permutation."""
+    """scikit-learn's bundled 8x8 digits, standardized, split with a seeded permutation.
+
+    Raises:
+        ValueError: ``test_fraction`` outside (0, 1) or leaving a split empty, a negative
+            ``seed``, a non-floating ``dtype``, an unknown or absent ``device``.
+    """
     from sklearn.datasets import load_digits as sklearn_digits
+
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    check_float_dtype(dtype)
 
     bunch = sklearn_digits()
     x, y = bunch.data, bunch.target
@@ -164,6 +299,9 @@ def gaussian_data(
     n_test = check_int("n_test", n_test, 1)
     in_features = check_int("in_features", in_features, 1)
     num_classes = check_int("num_classes", num_classes, 2)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    dtype = check_float_dtype(dtype)
+    _check_gaussian_memory(n_train, n_test, in_features, num_classes, dtype)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n_train + n_test, in_features))
     teacher = rng.standard_normal((in_features, num_classes))
@@ -181,6 +319,28 @@ def gaussian_data(
         device,
         dtype,
     )
+
+
+def gaussian_memory_bytes(
+    n_train: int, n_test: int, in_features: int, num_classes: int, dtype: torch.dtype = torch.float32
+) -> int:
+    """Peak bytes :func:`gaussian_data` needs: float64 draws, their standardized copies, the tensors."""
+    values = (n_train + n_test) * in_features
+    element = torch.empty((), dtype=dtype).element_size()
+    return 3 * 8 * values + element * values + 8 * in_features * (num_classes + 2)
+
+
+def _check_gaussian_memory(
+    n_train: int, n_test: int, in_features: int, num_classes: int, dtype: torch.dtype
+) -> None:
+    needed = gaussian_memory_bytes(n_train, n_test, in_features, num_classes, dtype)
+    allowed = int(_available_memory() * DATA_MEMORY_FRACTION)
+    if needed > allowed:
+        raise ValueError(
+            f"n_train={n_train}, n_test={n_test}, in_features={in_features} is not allowed: the data "
+            f"set would need about {needed / 2**30:,.1f} GiB, more than the {allowed / 2**30:,.1f} GiB "
+            "this machine can spare now (half its available memory); lower n_train, n_test or in_features"
+        )
 
 
 def md5_of(path: Path) -> str:
@@ -232,23 +392,74 @@ def download_cifar10(root: Path, url: str = CIFAR10_URL, md5: str | None = CIFAR
 
 
 def _extract(archive: Path, md5: str | None) -> Path:
+    """Unpack the archive next to itself: into a temporary folder, renamed only when complete.
+
+    A failed or interrupted unpack therefore never leaves a half-filled ``cifar-10-batches-py``
+    that a later call would take for the data set.
+    """
     if md5 is not None and md5_of(archive) != md5:
         raise ValueError(
             f"The CIFAR-10 archive {archive} is corrupt or not the official one: expected MD5 "
             f"{md5}, got {md5_of(archive)}. Delete it and download it again."
         )
+    target = archive.parent / CIFAR10_FOLDER
+    staging = Path(tempfile.mkdtemp(prefix=f".{CIFAR10_FOLDER}-unpacking-", dir=archive.parent))
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: refuse unsafe paths
-                tar.extractall(archive.parent, filter="data")
-            else:  # pragma: no cover - old patch releases
-                tar.extractall(archive.parent)
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise ValueError(f"The CIFAR-10 archive {archive} could not be unpacked: {error}") from None
-    folder = archive.parent / CIFAR10_FOLDER
-    if not folder.is_dir():
-        raise ValueError(f"The archive {archive} holds no '{CIFAR10_FOLDER}' folder")
-    return folder
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: refuse unsafe paths
+                    tar.extractall(staging, filter="data")
+                else:  # pragma: no cover - old patch releases
+                    tar.extractall(staging)
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise ValueError(f"The CIFAR-10 archive {archive} could not be unpacked: {error}") from None
+        unpacked = staging / CIFAR10_FOLDER
+        if not unpacked.is_dir():
+            raise ValueError(f"The archive {archive} holds no '{CIFAR10_FOLDER}' folder")
+        missing = [n for n in (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE) if not (unpacked / n).is_file()]
+        if missing:
+            raise ValueError(f"The CIFAR-10 archive {archive} is incomplete: it lacks {', '.join(missing)}")
+        if not target.is_dir():  # another process may have finished first: keep its copy
+            unpacked.replace(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _check_root(root: Any) -> Path | None:
+    if root is None:
+        return None
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(
+            f"root={root!r} is not allowed: root must be a path (str or pathlib.Path) or None "
+            f"(got {type(root).__name__})"
+        )
+    if str(root).strip() == "":
+        raise ValueError("root='' is not allowed: give the folder holding CIFAR-10, or None")
+    return Path(root).expanduser()
+
+
+def _check_md5(md5: Any) -> str | None:
+    if md5 is None:
+        return None
+    if not isinstance(md5, str):
+        raise TypeError(f"md5={md5!r} is not allowed: md5 must be a 32-digit hex string or None")
+    if len(md5) != 32 or any(c not in "0123456789abcdefABCDEF" for c in md5):
+        raise ValueError(f"md5={md5!r} is not allowed: md5 must be a 32-digit hex string or None")
+    return md5.lower()
+
+
+def _found_in(place: Path, md5: str | None) -> Path | None:
+    """The CIFAR-10 folder in ``place`` (the folder, its parent, or the archive), else None."""
+    if place.name == CIFAR10_FOLDER and place.is_dir():
+        return place
+    if (place / CIFAR10_FOLDER).is_dir():
+        return place / CIFAR10_FOLDER
+    if place.is_file() and place.name.endswith(".tar.gz"):
+        return _extract(place, md5)
+    if (place / CIFAR10_ARCHIVE).is_file():
+        return _extract(place / CIFAR10_ARCHIVE, md5)
+    return None
 
 
 def find_cifar10(
@@ -257,46 +468,107 @@ def find_cifar10(
     url: str = CIFAR10_URL,
     md5: str | None = CIFAR10_MD5,
 ) -> Path:
-    """The ``cifar-10-batches-py`` folder: found, unpacked from an archive, or downloaded."""
-    candidates: list[Path] = []
-    if root is not None:
-        candidates.append(Path(root).expanduser())
-    if os.environ.get(DATA_ENV):
-        candidates.append(Path(os.environ[DATA_ENV]).expanduser())
-    candidates.append(Path.home() / ".cache" / "explodegrad")
-    for place in candidates:
-        if place.name == CIFAR10_FOLDER and place.is_dir():
-            return place
-        if (place / CIFAR10_FOLDER).is_dir():
-            return place / CIFAR10_FOLDER
-        if place.is_file() and place.name.endswith(".tar.gz"):
-            return _extract(place, md5)
-        if (place / CIFAR10_ARCHIVE).is_file():
-            return _extract(place / CIFAR10_ARCHIVE, md5)
+    """The ``cifar-10-batches-py`` folder: found, unpacked from an archive, or downloaded.
+
+    A ``root`` that is given is the only place searched (a typo is an error, never a silent
+    fallback to ``$EXPLODEGRAD_DATA`` or the cache); a download then goes there. Without it,
+    ``$EXPLODEGRAD_DATA`` and then ``~/.cache/explodegrad`` are searched.
+
+    Raises:
+        DatasetNotFoundError: nothing found (and no download asked for, or it failed).
+        ValueError: a corrupt archive; TypeError: arguments of the wrong type.
+    """
+    place = _check_root(root)
+    download = _check_bool("download", download)
+    md5 = _check_md5(md5)
+    if not isinstance(url, str):
+        raise TypeError(f"url={url!r} is not allowed: url must be a string")
+    if place is not None:
+        candidates = [place]
+    else:
+        candidates = [default_data_root()]
+        if os.environ.get(DATA_ENV):
+            candidates.append(Path.home() / ".cache" / "explodegrad")
+    for candidate in candidates:
+        found = _found_in(candidate, md5)
+        if found is not None:
+            return found
     if download:
         return _extract(download_cifar10(candidates[0], url=url, md5=md5), md5)
+    if place is not None:
+        raise DatasetNotFoundError(
+            f"root={str(root)!r} holds no CIFAR-10 (the root given is the only place searched; "
+            f"{DATA_ENV} and the cache are not used when root= is given).\n" + _how_to_get(candidates)
+        )
     raise DatasetNotFoundError(_how_to_get(candidates))
 
 
-def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    if not path.is_file():
-        raise ValueError(f"The CIFAR-10 folder {path.parent} is incomplete: expected the file {path.name}")
+def _unpickle(path: Path, what: str) -> Any:
     try:
         with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
-        labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as error:
+            return pickle.load(handle, encoding="bytes")
+    except Exception as error:  # noqa: BLE001 - a corrupt pickle raises almost anything
         raise ValueError(
-            f"The CIFAR-10 batch {path} is corrupt: expected a pickled dict with b'data' "
-            f"(N x 3072 uint8) and b'labels' ({type(error).__name__}: {error})"
+            f"The CIFAR-10 file {path} is corrupt: expected {what} ({type(error).__name__}: {error}); "
+            "delete the folder and unpack or download the archive again"
         ) from None
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+
+
+def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (N x 3072 uint8) and labels (N, in 0..9) of one batch file, checked."""
+    if not path.is_file():
+        raise ValueError(f"The CIFAR-10 folder {path.parent} is incomplete: expected the file {path.name}")
+    expected = "a pickled dict with b'data' (N x 3072 uint8) and b'labels'"
+    batch = _unpickle(path, expected)
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise ValueError(f"The CIFAR-10 batch {path} is corrupt: expected {expected}")
+    try:
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"The CIFAR-10 batch {path} is corrupt: {error}") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or labels.ndim != 1 or len(labels) != len(data):
         raise ValueError(
             f"The CIFAR-10 batch {path} is corrupt: expected N x 3072 pixels and N labels, got "
-            f"{data.shape} and {len(labels)}"
+            f"{data.shape} and {labels.shape}"
         )
-    return data, labels
+    if data.dtype != np.uint8:
+        if data.dtype.kind not in "iu":
+            raise ValueError(
+                f"The CIFAR-10 batch {path} is corrupt: pixels must be uint8 (0 .. 255), got {data.dtype}"
+            )
+        outside = ((data < 0) | (data > 255)).any(axis=1)
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            value = int(data[row][(data[row] < 0) | (data[row] > 255)][0])
+            raise ValueError(
+                f"The CIFAR-10 batch {path} is corrupt: row {row} has pixel value {value}, outside 0 .. 255"
+            )
+        data = data.astype(np.uint8)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"The CIFAR-10 batch {path} is corrupt: labels must be integers 0 .. 9, got {labels.dtype}"
+        )
+    outside = (labels < 0) | (labels > 9)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise ValueError(
+            f"The CIFAR-10 batch {path} is corrupt: row {row} has label {int(labels[row])}, outside 0 .. 9"
+        )
+    return data, labels.astype(np.int64)
+
+
+def _read_class_names(path: Path) -> tuple[str, ...]:
+    """The ten class names of ``batches.meta``, checked."""
+    expected = "a pickled dict with b'label_names' (10 names)"
+    meta = _unpickle(path, expected)
+    names = meta.get(b"label_names") if isinstance(meta, dict) else None
+    if not isinstance(names, (list, tuple)) or len(names) != 10:
+        raise ValueError(f"The CIFAR-10 file {path} is corrupt: expected {expected}")
+    try:
+        return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"The CIFAR-10 file {path} is corrupt: {error}") from None
 
 
 def load_cifar10(
@@ -315,26 +587,32 @@ def load_cifar10(
         root: a folder holding ``cifar-10-batches-py`` or the official archive, the folder
             itself, or the archive's path. Default: ``$EXPLODEGRAD_DATA``, then
             ``~/.cache/explodegrad``.
-        download: fetch the official archive (MD5-checked) when no local copy is found.
+        download: fetch the official archive (MD5-checked) when no local copy is found (into
+            ``root`` when given).
         n_train, n_test: keep only the first examples (quick runs).
         url, md5: where to download from and the checksum to verify (tests use their own).
+
+    Raises:
+        DatasetNotFoundError: no copy found (a ``root`` given is the only place searched).
+        ValueError: a corrupt archive or batch (labels outside 0..9, pixels outside 0..255,
+            an unreadable ``batches.meta``), naming the file and the first bad row.
     """
+    if n_train is not None:
+        n_train = check_int("n_train", n_train, 1)
+    if n_test is not None:
+        n_test = check_int("n_test", n_test, 1)
+    dtype = check_float_dtype(dtype)
     folder = find_cifar10(root, download=download, url=url, md5=md5)
     parts = [_read_batch(folder / name) for name in CIFAR10_TRAIN_FILES]
     x_tr = np.concatenate([p[0] for p in parts])
     y_tr = np.concatenate([p[1] for p in parts])
     x_te, y_te = _read_batch(folder / CIFAR10_TEST_FILE)
     if n_train is not None:
-        n_train = check_int("n_train", n_train, 1)
         x_tr, y_tr = x_tr[:n_train], y_tr[:n_train]
     if n_test is not None:
-        n_test = check_int("n_test", n_test, 1)
         x_te, y_te = x_te[:n_test], y_te[:n_test]
-    names: tuple[str, ...] = ()
     meta = folder / "batches.meta"
-    if meta.is_file():
-        with open(meta, "rb") as handle:
-            names = tuple(n.decode() for n in pickle.load(handle, encoding="bytes")[b"label_names"])
+    names = _read_class_names(meta) if meta.is_file() else ()
     return _make("cifar10", x_tr, y_tr, x_te, y_te, 10, names, f"CIFAR-10 from {folder}", device, dtype)
 
 
