@@ -1,26 +1,43 @@
 """Gradient clipping: training with and without clipping over several seeds
-(:func:`clipping_comparison`), and the per-layer update sizes that show what clipping does and
+(:func:`clipping_comparison`), clipping on a network whose gradients explode with depth
+(:func:`clipping_on_exploding`), and the per-layer update sizes that show what clipping does and
 does not change (chapters 01 and 07).
+
+Two different failures are kept apart. The 10-layer ReLU network of :data:`CLIPPING_RUNS` at
+learning rate 0.1 fails because the *step* is too large (learning-rate instability, as on the
+quadratic of :mod:`explodegrad.studies.gradient_descent`); its gradients do not grow with depth.
+The batch-normalized ReLU network of :func:`clipping_on_exploding` has gradients that grow
+geometrically from the output to the input (its GSC explodes): there clipping bounds the step
+but divides every layer's gradient by the same factor, so the network's explosion stays.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from explodegrad.core.checks import check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
+from explodegrad.core.nets import DeepMLP, build_mlp
 from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import median_range, resolve_seeds
-from explodegrad.studies.common import StudyResult, resolve_data, resolve_scale
+from explodegrad.measures.gsc import gsc_profile
+from explodegrad.studies.common import StudyResult, architecture_label, resolve_data, resolve_scale
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
+from explodegrad.training.optimizers import clip_gradients
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
-CLAIMS = ("01/clipping-rescues",)
+CLAIMS = ("01/clipping-rescues", "01/clipping-keeps-explosion")
+
+#: Clipping threshold of :func:`clipping_on_exploding` (the global gradient norm of the
+#: batch-normalized ReLU network at initialization is far above it, so clipping acts).
+EXPLODING_CLIP_NORM = 1.0
 
 #: The clipping comparison of chapter 01: name -> the clipping settings of the run.
 CLIPPING_RUNS = {
@@ -44,6 +61,7 @@ class ClippingResult(StudyResult, Mapping):
     runs: dict[str, list[TrainHistory]]
     seeds: tuple[int, ...]
     lr: float
+    exploding: ClippedExplosion | None = None
 
     def __getitem__(self, name: str) -> list[TrainHistory]:
         return self.runs[name]
@@ -63,6 +81,79 @@ class ClippingResult(StudyResult, Mapping):
             diverged = len(histories) - len(errors)
             error = median_range(errors, ".3f") if errors else "n/a"
             lines.append(f"{name:>16}: {diverged} diverged; final training error {error}")
+        if self.exploding is not None:
+            lines.append(self.exploding.summary())
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
+class ClippedExplosion(StudyResult):
+    """Clipping by norm on a network whose gradients explode with depth, per seed.
+
+    Attributes:
+        label: the network, e.g. ``relu/batch/he d20 w64``.
+        seeds: one network (weights and minibatches) per seed.
+        clip_norm: the bound on the global gradient norm.
+        lr: SGD's learning rate (momentum 0.9).
+        steps: updates per training run.
+        layers: paper layer numbers k = 1 (the readout) ... L (the first layer).
+        weight_grad_norms: (seeds x layers) ``||d loss / d W_k||`` at initialization, before clipping.
+        clipped_grad_norms: (seeds x layers) the same after :func:`clip_gradients` by ``clip_norm``.
+        rate_init, r_squared_init: per seed, the GSC's fitted rate at initialization (and R^2).
+        rate_clipped, r_squared_clipped: after ``steps`` updates with clipping.
+        rate_unclipped, r_squared_unclipped: after ``steps`` updates without clipping.
+        clipped_fraction: per seed, the share of recorded updates whose gradient norm exceeded
+            ``clip_norm`` (so that clipping changed them).
+        error_clipped, error_unclipped: per seed, the final training error (NaN if diverged).
+    """
+
+    label: str
+    seeds: tuple[int, ...]
+    clip_norm: float
+    lr: float
+    steps: int
+    layers: np.ndarray
+    weight_grad_norms: np.ndarray
+    clipped_grad_norms: np.ndarray
+    rate_init: np.ndarray
+    r_squared_init: np.ndarray
+    rate_clipped: np.ndarray
+    r_squared_clipped: np.ndarray
+    rate_unclipped: np.ndarray
+    r_squared_unclipped: np.ndarray
+    clipped_fraction: np.ndarray
+    error_clipped: np.ndarray
+    error_unclipped: np.ndarray
+
+    @property
+    def first_to_readout(self) -> np.ndarray:
+        """Per seed, the first layer's gradient norm over the readout's, before clipping."""
+        return self.weight_grad_norms[:, -1] / self.weight_grad_norms[:, 0]
+
+    @property
+    def first_to_readout_clipped(self) -> np.ndarray:
+        """The same ratio after clipping (equal to :attr:`first_to_readout`: one common factor)."""
+        return self.clipped_grad_norms[:, -1] / self.clipped_grad_norms[:, 0]
+
+    @property
+    def clip_factors(self) -> np.ndarray:
+        """Per seed, the factor clipping divided the first gradient by (1: not clipped)."""
+        return self.weight_grad_norms[:, 0] / self.clipped_grad_norms[:, 0]
+
+    def summary(self) -> str:
+        """The GSC's rate at initialization and after training with and without clipping."""
+        lines = [
+            f"{self.label}, SGD (momentum 0.9) lr {self.lr:g}, {self.steps} steps, "
+            f"clip_norm {self.clip_norm:g}, {len(self.seeds)} seeds (median [min, max])",
+            f"  first-layer / readout gradient at init: {median_range(self.first_to_readout, '.1f')} "
+            f"(after clipping {median_range(self.first_to_readout_clipped, '.1f')}; "
+            f"clipping divides by {median_range(self.clip_factors, '.1f')})",
+            f"  GSC rate r at init {median_range(self.rate_init, '.3f')}; after training with clipping "
+            f"{median_range(self.rate_clipped, '.3f')}, without {median_range(self.rate_unclipped, '.3f')}",
+            f"  updates clipped: {median_range(self.clipped_fraction, '.2f')} of those recorded; "
+            f"training error with clipping {median_range(self.error_clipped, '.3f')}, "
+            f"without {median_range(self.error_unclipped, '.3f')}",
+        ]
         return "\n".join(lines)
 
 
@@ -76,6 +167,7 @@ def clipping_comparison(
     depth: int = 10,
     width: int = 64,
     lr: float = 0.1,
+    exploding: bool = True,
 ) -> ClippingResult:
     """SGD (momentum 0.9) at a learning rate that diverges, without and with clipping, per seed.
 
@@ -92,6 +184,9 @@ def clipping_comparison(
         steps: updates per run (default: the scale's ``train_steps``).
         depth, width: the network's size.
         lr: SGD's learning rate (0.1 diverges without clipping).
+        exploding: also run :func:`clipping_on_exploding` (same scale, seeds and data) and keep
+            it as ``result.exploding``; this network's failure is learning-rate instability,
+            that one's gradients explode with depth.
     """
     scale = resolve_scale(scale)
     chosen = resolve_seeds(seeds, scale.num_seeds)
@@ -112,7 +207,126 @@ def clipping_comparison(
         )
         for name, clip in CLIPPING_RUNS.items():
             runs[name].append(train(config, digits, settings.with_(**clip), progress=False))
-    return ClippingResult(runs=runs, seeds=chosen, lr=lr)
+    deep = (
+        clipping_on_exploding(scale=scale, device=device, data=digits, seeds=chosen, steps=steps)
+        if exploding
+        else None
+    )
+    return ClippingResult(runs=runs, seeds=chosen, lr=lr, exploding=deep)
+
+
+def layer_gradients(net: DeepMLP, inputs: torch.Tensor, targets: torch.Tensor) -> list[torch.Tensor]:
+    """The mean loss's gradient for every layer's parameters, flattened, readout first (k = 1 ... L)."""
+    loss = torch.nn.functional.cross_entropy(net(inputs), targets)
+    units = [net.layer(k) for k in range(1, net.num_layers + 1)]
+    params = [[p for p in unit.parameters() if p.requires_grad] for unit in units]
+    grads = torch.autograd.grad(loss, [p for group in params for p in group])
+    flat, start = [], 0
+    for group in params:
+        flat.append(torch.cat([g.reshape(-1) for g in grads[start : start + len(group)]]))
+        start += len(group)
+    return flat
+
+
+def clipped_layer_norms(grads: list[torch.Tensor], clip_norm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-layer gradient norms before and after clipping the whole gradient by ``clip_norm`` (with
+    the training loop's own :func:`~explodegrad.training.optimizers.clip_gradients`)."""
+    clip_norm = check_positive("clip_norm", clip_norm)
+    if not grads:
+        raise ValueError("grads: expected one gradient per layer, got none")
+    sizes = [g.numel() for g in grads]
+    clipped = torch.split(clip_gradients(torch.cat(grads), clip_norm), sizes)
+    before = np.array([float(torch.linalg.vector_norm(g.double())) for g in grads])
+    after = np.array([float(torch.linalg.vector_norm(g.double())) for g in clipped])
+    return before, after
+
+
+def clipping_on_exploding(
+    *,
+    scale: Scale | None = None,
+    device: Any = None,
+    data: Dataset | str | None = None,
+    seeds: int | Sequence[int] | None = None,
+    steps: int | None = None,
+    depth: int | None = None,
+    width: int | None = None,
+    lr: float = 0.1,
+    clip_norm: float = EXPLODING_CLIP_NORM,
+) -> ClippedExplosion:
+    """Clipping by norm on a batch-normalized ReLU network, whose gradients explode with depth.
+
+    Per seed: the network's per-layer gradient norms at initialization before and after
+    clipping, its GSC rate at initialization, then two copies trained with SGD (momentum 0.9),
+    one with clipping and one without, from the same weights and minibatches, and the GSC rate
+    of each after training. GSC profiles are measured on one fixed batch of 128 examples.
+
+    Args:
+        scale: defaults of ``steps``, ``seeds``, ``depth`` and ``width`` (default QUICK).
+        device: see :func:`~explodegrad.core.device.resolve_device`.
+        data: a Dataset, a name, or None for the bundled digits (float64 on the CPU).
+        seeds: a count or the seeds themselves (default: the scale's ``num_seeds``).
+        steps: updates per run (default: the scale's ``train_steps``).
+        depth, width: the network's size (default: the scale's).
+        lr: SGD's learning rate.
+        clip_norm: the bound on the global gradient norm.
+    """
+    scale = resolve_scale(scale)
+    chosen = resolve_seeds(seeds, scale.num_seeds)
+    steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
+    depth = check_int("depth", scale.depth if depth is None else depth, 3)
+    width = check_int("width", scale.width if width is None else width, 1)
+    lr = check_positive("lr", lr)
+    clip_norm = check_positive("clip_norm", clip_norm)
+    digits = resolve_data("digits" if data is None else data, scale=scale, device=device)
+    names = (
+        "weight_grad_norms clipped_grad_norms rate_init r_squared_init rate_clipped r_squared_clipped "
+        "rate_unclipped r_squared_unclipped clipped_fraction error_clipped error_unclipped"
+    )
+    fields: dict[str, list[Any]] = {name: [] for name in names.split(" ")}
+    label = ""
+    for seed in chosen:
+        net = build_mlp(
+            depth,
+            width,
+            "relu",
+            norm="batch",
+            init="he",
+            in_features=digits.in_features,
+            out_features=digits.num_classes,
+            seed=seed,
+            device=digits.x_train.device,
+            dtype=digits.x_train.dtype,
+        )
+        label = f"{architecture_label('relu', 'batch', init='he')} d{depth} w{width}"
+        inputs, targets = digits.batch(min(128, len(digits.x_train)), seed=seed)
+        before, after = clipped_layer_norms(layer_gradients(net, inputs, targets), clip_norm)
+        fields["weight_grad_norms"].append(before)
+        fields["clipped_grad_norms"].append(after)
+        profile = gsc_profile(net, inputs, targets)
+        fields["rate_init"].append(profile.rate)
+        fields["r_squared_init"].append(profile.fit.r_squared)
+        settings = TrainSettings(
+            optimizer="sgd", lr=lr, momentum=0.9, steps=steps, batch_size=128, record_every=10, seed=seed
+        )
+        for name, clip in (("clipped", clip_norm), ("unclipped", None)):
+            trained = copy.deepcopy(net)
+            history = train(trained, digits, settings.with_(clip_norm=clip), progress=False)
+            after_training = gsc_profile(trained, inputs, targets)
+            fields[f"rate_{name}"].append(after_training.rate)
+            fields[f"r_squared_{name}"].append(after_training.fit.r_squared)
+            fields[f"error_{name}"].append(history.final_train_error)
+            if clip is not None:
+                norms = global_gradient_norms(history)
+                fields["clipped_fraction"].append(float(np.mean(norms > clip_norm)) if norms.size else 0.0)
+    return ClippedExplosion(
+        label=label,
+        seeds=chosen,
+        clip_norm=clip_norm,
+        lr=lr,
+        steps=steps,
+        layers=np.arange(1, depth + 1),
+        **{name: np.asarray(values, dtype=float) for name, values in fields.items()},
+    )
 
 
 def first_update_sizes(config: NetConfig, data: Dataset, settings: TrainSettings) -> np.ndarray:

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import torch
 
+from explodegrad.claims.explosion import explodes_in_every_seed
 from explodegrad.claims.registry import claim
-from explodegrad.claims.thresholds import TRAINED_ERROR
+from explodegrad.claims.thresholds import EXPLODING_RATE, RATE_MARGIN, TRAINED_ERROR
 from explodegrad.claims.verdict import Check, all_of, between, boolean, compare, exact
 
 
@@ -130,6 +131,39 @@ def _clipping(runs) -> Check:
         ),
         compare("clip_norm=1 training error", errors("clip_norm=1"), "<", TRAINED_ERROR, 0.03),
         compare("clip_value=0.01 training error", errors("clip_value=0.01"), "<", TRAINED_ERROR, 0.03),
+    )
+
+
+@claim(
+    "01/clipping-keeps-explosion",
+    f"Clipping bounds the step, not the explosion: in a batch-normalized ReLU network, whose GSC explodes "
+    f"at initialization in every seed, clipping by norm changes most updates but divides every "
+    f"layer's gradient by the same factor (the first layer's gradient over the readout's is unchanged), and "
+    f"after training with clipping the GSC's fitted rate is still above {EXPLODING_RATE:g} per layer in "
+    f"every seed.",
+    "clipping-runs",
+)
+def _clipping_explosion(runs) -> Check:
+    deep = runs.exploding
+    if deep is None:
+        raise ValueError("the clipping runs were made without the exploding network (exploding=False)")
+    before, after = deep.first_to_readout, deep.first_to_readout_clipped
+    return all_of(
+        explodes_in_every_seed(f"{deep.label} at init", deep.rate_init, deep.r_squared_init),
+        compare("share of recorded updates that clipping changed", deep.clipped_fraction, ">", 0.5, 0.1),
+        exact(
+            "first-layer / readout gradient, after over before clipping",
+            float(np.max(np.abs(after / before - 1.0))),
+            1e-9,
+        ),
+        compare(
+            "fitted rate r after training with clipping "
+            f"(R^2 {', '.join(f'{q:.2f}' for q in deep.r_squared_clipped)})",
+            deep.rate_clipped,
+            ">",
+            EXPLODING_RATE,
+            RATE_MARGIN,
+        ),
     )
 
 
