@@ -6,21 +6,95 @@ each verdict with the numbers it used; ``--json FILE`` also writes them.
 ``reproduce`` runs the headline experiments of chapters 02-07 headless, through the same
 library functions the notebooks use, and writes a Markdown report, its figures and a JSON of
 every number (see :mod:`explodegrad.reproduce`). Bad arguments end with a usage message and
-exit status 2; an interrupted run resumes from the parts it already wrote.
+exit status 2, before anything is computed (the output folder too: a file, a folder that
+cannot be created or written, an empty name); an interrupted run (Ctrl-C or SIGTERM) says
+what it kept, exits with 130 or 143, and resumes from the parts it already wrote.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from explodegrad.core.device import DEVICE_CHOICES, DEVICE_ENV
 
 #: Exit status of a run stopped with Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
+#: Exit status of a run stopped with SIGTERM (128 + SIGTERM), as shells report it.
+TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a run stops as it does on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (in the main thread only)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave the default
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(error: KeyboardInterrupt, kept: str) -> int:
+    """Say what an interrupted command kept; the exit status of the signal that stopped it."""
+    how = "terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted"
+    print(f"\n{how}: {kept}", file=sys.stderr)
+    return TERMINATED if isinstance(error, Terminated) else INTERRUPTED
+
+
+def _writable_folder_problem(path: str) -> str | None:
+    """Why ``path`` cannot be (created and) written as an output folder, or None; creates nothing."""
+    if not path.strip():
+        return f"{path!r} is not allowed: give a folder name (e.g. explodegrad-report)"
+    target = os.path.abspath(os.path.expanduser(path))
+    if os.path.exists(target):
+        if not os.path.isdir(target):
+            return f"{path!r} is a file, not a folder"
+        if not os.access(target, os.W_OK | os.X_OK):
+            return f"{path!r} is a folder this user cannot write to"
+        return None
+    parent = os.path.dirname(target)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{path!r} cannot be created: {parent!r} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{path!r} cannot be created: {parent!r} is a folder this user cannot write to"
+    return None
+
+
+def _writable_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be written as a file, or None; creates nothing."""
+    if not path.strip():
+        return f"{path!r} is not allowed: give a file name (e.g. verdicts.json)"
+    target = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(target):
+        return f"{path!r} is a folder, not a file"
+    if os.path.exists(target):
+        return None if os.access(target, os.W_OK) else f"{path!r} is a file this user cannot write to"
+    parent = os.path.dirname(target)
+    if not os.path.isdir(parent):
+        return f"{path!r} cannot be written: its folder {parent!r} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{path!r} cannot be written: {parent!r} is a folder this user cannot write to"
+    return None
+
 
 DESCRIPTION = """\
 Reproduce the study of Philipp, Song & Carbonell, "The exploding gradient problem demystified"
@@ -227,10 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_reproduce_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse, with a usage error, what argparse cannot see: a missing device or data folder."""
+    """Refuse, with a usage error, what argparse cannot see: a bad output folder, a missing
+    device or data folder."""
     from explodegrad.core.device import pick_device
     from explodegrad.core.scales import cifar10_available
 
+    problem = _writable_folder_problem(args.out)
+    if problem is not None:
+        parser.error(f"argument --out: {problem}")
     try:
         pick_device(args.device)
     except ValueError as error:
@@ -250,10 +328,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(arguments)
-    if args.command == "claims":
-        return _claims(args)
-    if args.command == "evidence":
-        return _evidence(args, " ".join(["python -m explodegrad", shlex.join(arguments)]))
+    with _sigterm_as_interrupt():
+        if args.command == "claims":
+            return _claims(args)
+        if args.command == "evidence":
+            return _evidence(args, " ".join(["python -m explodegrad", shlex.join(arguments)]))
+        return _reproduce(args, arguments)
+
+
+def _reproduce(args: argparse.Namespace, arguments: list[str]) -> int:
+    """``python -m explodegrad reproduce``: check every argument, then run or resume the report."""
     _check_reproduce_arguments(args.command_parser, args)
 
     import matplotlib
@@ -275,13 +359,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             command=command,
             log=None if args.quiet else print,
         )
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: finished parts are kept in {args.out}/parts/{args.scale}/; run the same "
-            "command again to resume",
-            file=sys.stderr,
+    except KeyboardInterrupt as stopped:
+        return _stopped(
+            stopped,
+            f"finished parts are kept in {args.out}/parts/{args.scale}/; run the same command again "
+            "to resume",
         )
-        return INTERRUPTED
     if args.quiet:
         print(f"report: {result.report}\nnumbers: {result.results}")
     return 0
@@ -303,14 +386,21 @@ def _claims(args: argparse.Namespace) -> int:
                 claims.get_claim(claim_id)
     except ValueError as error:
         parser.error(str(error))
-    judgements = claims.evaluate(
-        SCALES[args.scale],
-        args.seeds,
-        device,
-        chapter=args.chapter,
-        claim_ids=args.claim_ids,
-        log=None if args.quiet else print,
-    )
+    if args.json is not None:
+        problem = _writable_file_problem(args.json)
+        if problem is not None:
+            parser.error(f"argument --json: {problem}")
+    try:
+        judgements = claims.evaluate(
+            SCALES[args.scale],
+            args.seeds,
+            device,
+            chapter=args.chapter,
+            claim_ids=args.claim_ids,
+            log=None if args.quiet else print,
+        )
+    except KeyboardInterrupt as stopped:
+        return _stopped(stopped, "no verdict was printed or written; run the same command again")
     print(claims.table(judgements))
     counts = {verdict: sum(j.verdict == verdict for j in judgements) for verdict in claims.VERDICTS}
     print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + f" ({len(judgements)} claims)")
@@ -340,8 +430,16 @@ def _evidence(args: argparse.Namespace, command: str) -> int:
         if not os.path.isdir(args.data_root):
             parser.error(f"argument --data-root: {args.data_root!r} is not a folder")
         os.environ["EXPLODEGRAD_DATA"] = args.data_root
-    for name in args.names or list(EVIDENCE):
-        compute(name, out_dir=args.out or EVIDENCE_DIR, device=args.device, seeds=args.seeds, command=command)
+    if args.out is not None:
+        problem = _writable_folder_problem(args.out)
+        if problem is not None:
+            parser.error(f"argument --out: {problem}")
+    out_dir = args.out or EVIDENCE_DIR
+    try:
+        for name in args.names or list(EVIDENCE):
+            compute(name, out_dir=out_dir, device=args.device, seeds=args.seeds, command=command)
+    except KeyboardInterrupt as stopped:
+        return _stopped(stopped, f"the files finished before the stop are kept in {out_dir}")
     return 0
 
 

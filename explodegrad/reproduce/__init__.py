@@ -13,9 +13,14 @@ figures with :mod:`explodegrad.plots` and writes the report::
                                     result objects, which the figures are drawn from)
 
 Resuming: a part is reused when its JSON is there, its *key* (format version, scale, seed,
-searched learning rates and the part's own options) matches, and its pickle loads; anything
-else is recomputed. An interrupted run therefore continues where it stopped; ``fresh=True``
+searched learning rates and the part's own options) matches, and the checksums written with
+it (of the JSON and of the pickle) still match; anything else is recomputed, and the run says
+which part and why. An interrupted run therefore continues where it stopped; ``fresh=True``
 recomputes everything. The pickles are trusted input: only resume from folders you wrote.
+
+``results-<scale>-scale.json`` holds no machine-dependent value except the run's explicit
+provenance and timings (``meta``: machine, device, load, dates, command, jobs, times; each
+part's ``wall_time`` and ``device``): two runs of the same command give the same numbers.
 
 Parts do not depend on each other, so ``jobs > 1`` computes them in separate processes. On a
 GPU that is what keeps the device busy: networks of width 100 are launch-bound, and several
@@ -44,7 +49,8 @@ import multiprocessing
 import os
 import sys
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from explodegrad.core.checks import check_int
@@ -100,6 +106,8 @@ from explodegrad.reproduce.store import (
     load_plan_data,
     part_key,
     pending_parts,
+    recompute_notice,
+    sort_parts,
 )
 from explodegrad.reproduce.tables import (
     architecture_table,
@@ -142,6 +150,7 @@ __all__ = [
     "part_key",
     "pending_parts",
     "plan_parts",
+    "recompute_notice",
     "remedy_evidence",
     "report_figures",
     "report_scale",
@@ -159,6 +168,7 @@ __all__ = [
     "run_survey_paper_size",
     "run_width_vs_depth",
     "save_figures",
+    "sort_parts",
     "survey_table",
     "to_jsonable",
     "write_report",
@@ -177,6 +187,8 @@ class ReproduceResult:
         computed: parts computed by this run.
         reused: parts reused from an earlier run.
         wall_time: seconds this run took.
+        recomputed: stored parts this run refused and computed again, with the reason (a
+            checksum that no longer matches, other settings, ...).
     """
 
     report: Path
@@ -186,6 +198,7 @@ class ReproduceResult:
     computed: list[str]
     reused: list[str]
     wall_time: float
+    recomputed: dict[str, str] = field(default_factory=dict)
 
 
 def resolve_jobs(jobs: int | str | None, device: DeviceChoice) -> int:
@@ -252,7 +265,13 @@ def reproduce(
     say(f"explodegrad reproduce: {plan.describe()}")
     say(f"  scale chosen because: {plan.scale.reason}")
     say(f"  device: {choice}; {jobs} job(s); parts in {store.folder}")
-    stored, todo = pending_parts(parts, plan, store, fresh)
+    stored, todo, reasons = sort_parts(parts, plan, store, fresh)
+    for name, reason in reasons.items():
+        notice = recompute_notice(name, reason, store.folder)
+        if log is not None:
+            say(f"  {notice}")
+        else:
+            warnings.warn(notice, RuntimeWarning, stacklevel=2)
     if stored:
         say(f"  reusing {len(stored)} finished part(s) from {store.folder} (--fresh recomputes them)")
     device_name = str(choice.device)
@@ -277,13 +296,13 @@ def reproduce(
                     part = futures[future]
                     say(f"  [{done}/{total}] {part.name}: done in {future.result():.1f} s")
             except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
+                _stop_workers(pool)
                 raise
     for part in todo:
-        found = store.load(part, plan)
+        found, why = store.inspect(part, plan)
         if found is None:
             raise RuntimeError(
-                f"part {part.name!r} was computed but could not be read back from {store.folder}"
+                f"part {part.name!r} was computed but could not be read back from {store.folder}: {why}"
             )
         found.computed = True
         stored[part.name] = found
@@ -301,4 +320,15 @@ def reproduce(
         computed=info.computed,
         reused=info.reused,
         wall_time=time.perf_counter() - start,
+        recomputed=reasons,
     )
+
+
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (a part killed mid-way leaves no
+    record: the store writes its JSON last, atomically)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public way before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()

@@ -16,8 +16,9 @@ from explodegrad.core.checks import check_choice, check_int, check_positive
 from explodegrad.core.scales import Scale, pick_scale
 from explodegrad.studies.common import Architecture
 
-#: Bumped whenever what a part stores changes; parts written under another format are recomputed.
-FORMAT_VERSION = 1
+#: Bumped whenever what a part stores changes; parts written under another format are recomputed
+#: (2: each part carries the SHA-256 of its pickle and of its record).
+FORMAT_VERSION = 2
 #: The scales :func:`reproduce` knows. ``tiny`` is a seconds-long smoke test of the pipeline.
 REPORT_SCALES = ("tiny", "quick", "paper")
 #: A smoke-test size: every part runs in well under a second on a CPU; the numbers mean little.

@@ -1,19 +1,24 @@
 """The parts store: finished parts on disk, their keys, and what a resumed run can reuse.
 
-A part is kept as ``<name>.json`` (key and numbers) and ``<name>.pkl`` (result objects). It is
-reused when its key (format version, scale, seed, searched learning rates and the part's own
-options) matches and its pickle loads; anything else is computed again. The pickles are
-trusted input: only resume from folders you wrote.
+A part is kept as ``<name>.json`` (key, numbers and checksums) and ``<name>.pkl`` (result
+objects). The JSON carries the SHA-256 of the pickle and of its own content, both written with
+the part. A part is reused when its key (format version, scale, seed, searched learning rates
+and the part's own options) matches, both checksums match and the pickle holds this part's
+results; anything else is computed again, and the run says which part and why (a truncated,
+edited or swapped file, other settings). The pickles are trusted input: only resume from
+folders you wrote.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import os
 import pickle
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +31,10 @@ from explodegrad.core.scales import load_scale_data
 from explodegrad.core.seeds import seed_everything
 from explodegrad.reproduce.jsonable import _dump_json, _write_atomic, to_jsonable
 from explodegrad.reproduce.parts import Part
-from explodegrad.reproduce.plan import FORMAT_VERSION, ReportPlan
+from explodegrad.reproduce.plan import FORMAT_VERSION, Log, ReportPlan
+
+#: What a part's JSON says when nothing is stored yet (a plain first run: nothing to report).
+MISSING = "not computed yet"
 
 
 @dataclass
@@ -68,8 +76,35 @@ def part_key(part: Part, plan: ReportPlan) -> dict[str, Any]:
     )
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _record_checksum(record: dict[str, Any]) -> str:
+    """The SHA-256 of a part's JSON record without its own checksum field (canonical form)."""
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode())
+
+
+def _key_difference(stored: Any, wanted: dict[str, Any]) -> str:
+    """Which entries of two part keys differ, in words (``seed: 0 -> 1``)."""
+    if not isinstance(stored, dict):
+        return "its key is missing"
+    changes = []
+    for name in sorted(set(stored) | set(wanted)):
+        old, new = stored.get(name), wanted.get(name)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            inner = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+            changes += [f"{name}.{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in inner]
+        else:
+            changes.append(f"{name}: {old!r} -> {new!r}")
+    return "; ".join(changes)
+
+
 class PartStore:
-    """The folder of finished parts: ``<name>.json`` (key and numbers) and ``<name>.pkl`` (objects)."""
+    """The folder of finished parts: ``<name>.json`` (key, numbers, checksums) and ``<name>.pkl``."""
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
@@ -78,35 +113,64 @@ class PartStore:
         """The JSON and pickle paths of a part."""
         return self.folder / f"{name}.json", self.folder / f"{name}.pkl"
 
-    def load(self, part: Part, plan: ReportPlan) -> StoredPart | None:
-        """The stored part, or None when missing, written for another key, or unreadable."""
+    def inspect(self, part: Part, plan: ReportPlan) -> tuple[StoredPart | None, str]:
+        """The stored part and ``""``, or None and why it cannot be reused (:data:`MISSING`
+        when it was never stored)."""
         json_path, pickle_path = self.paths(part.name)
+        if not json_path.exists():
+            return None, MISSING
         try:
-            stored = json.loads(json_path.read_text())
-            if stored.get("key") != part_key(part, plan):
-                return None
-            with open(pickle_path, "rb") as handle:
-                objects = pickle.load(handle)
-        except Exception:  # noqa: BLE001 - any unreadable file means: compute it again
-            return None
-        return StoredPart(
+            stored = json.loads(json_path.read_bytes())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            return None, f"its record {json_path.name} is unreadable, truncated or edited ({error})"
+        if not isinstance(stored, dict) or "sha256" not in stored:
+            return None, f"its record {json_path.name} has no checksum (written by an older explodegrad)"
+        if stored["sha256"] != _record_checksum(stored):
+            return None, f"its record {json_path.name} does not match its checksum (edited or truncated)"
+        wanted = part_key(part, plan)
+        if stored.get("key") != wanted:
+            return None, f"it was computed with other settings ({_key_difference(stored.get('key'), wanted)})"
+        try:
+            data = pickle_path.read_bytes()
+        except OSError as error:
+            return None, f"its objects file {pickle_path.name} is missing or unreadable ({error.strerror})"
+        if _sha256(data) != stored.get("pickle_sha256"):
+            return None, (
+                f"its objects file {pickle_path.name} does not match the checksum in {json_path.name} "
+                "(truncated, edited or another part's)"
+            )
+        try:
+            objects = pickle.loads(data)
+        except Exception as error:  # noqa: BLE001 - an unpickling failure raises almost anything
+            return None, f"its objects file {pickle_path.name} could not be loaded ({type(error).__name__})"
+        numbers = stored.get("numbers", {})
+        if not isinstance(objects, dict) or not isinstance(numbers, dict) or set(objects) != set(numbers):
+            return None, f"its objects file {pickle_path.name} holds results of another part"
+        found = StoredPart(
             part.name,
-            stored.get("numbers", {}),
+            numbers,
             objects,
             float(stored.get("wall_time", 0.0)),
             str(stored.get("device", "")),
             computed=False,
         )
+        return found, ""
+
+    def load(self, part: Part, plan: ReportPlan) -> StoredPart | None:
+        """The stored part, or None when missing, written for another key, or failing its checksums."""
+        return self.inspect(part, plan)[0]
 
     def save(
         self, part: Part, plan: ReportPlan, objects: dict[str, Any], wall_time: float, device: str
     ) -> StoredPart:
-        """Store a finished part: the pickle first, then the JSON that marks it complete."""
+        """Store a finished part: the pickle first, then the JSON (with both checksums) that marks
+        it complete."""
         self.folder.mkdir(parents=True, exist_ok=True)
         json_path, pickle_path = self.paths(part.name)
         json_path.unlink(missing_ok=True)
         numbers = to_jsonable(objects)
-        _write_atomic(pickle_path, pickle.dumps(objects, protocol=pickle.HIGHEST_PROTOCOL))
+        data = pickle.dumps(objects, protocol=pickle.HIGHEST_PROTOCOL)
+        _write_atomic(pickle_path, data)
         record = {
             "key": part_key(part, plan),
             "title": part.title,
@@ -115,7 +179,9 @@ class PartStore:
             "device": device,
             "finished": _dt.datetime.now().isoformat(timespec="seconds"),
             "numbers": numbers,
+            "pickle_sha256": _sha256(data),
         }
+        record["sha256"] = _record_checksum(record)
         _write_atomic(json_path, _dump_json(record))
         return StoredPart(part.name, numbers, objects, wall_time, device, computed=True)
 
@@ -145,22 +211,54 @@ def compute_part(part: Part, plan: ReportPlan, device: str, folder: str) -> floa
     return wall_time
 
 
-def pending_parts(
+def sort_parts(
     parts: Sequence[Part], plan: ReportPlan, store: PartStore, fresh: bool = False
+) -> tuple[dict[str, StoredPart], list[Part], dict[str, str]]:
+    """Split ``parts`` into those the store gives back (by name), those still to compute, and
+    why each stored-but-refused part is recomputed (by name; parts never stored are not listed)."""
+    stored: dict[str, StoredPart] = {}
+    todo: list[Part] = []
+    reasons: dict[str, str] = {}
+    for part in parts:
+        found, why = (None, MISSING) if fresh else store.inspect(part, plan)
+        if found is None:
+            todo.append(part)
+            if why != MISSING:
+                reasons[part.name] = why
+        else:
+            stored[part.name] = found
+    return stored, todo, reasons
+
+
+def recompute_notice(name: str, reason: str, folder: Path) -> str:
+    """The line a run prints for a stored part it computes again."""
+    return (
+        f"part {name!r} in {folder} is computed again: {reason} (--fresh, or fresh=True, recomputes "
+        "every part)"
+    )
+
+
+def pending_parts(
+    parts: Sequence[Part],
+    plan: ReportPlan,
+    store: PartStore,
+    fresh: bool = False,
+    log: Log | None = None,
 ) -> tuple[dict[str, StoredPart], list[Part]]:
     """Split ``parts`` into those the store can give back (by name) and those still to compute.
 
-    With ``fresh`` every part is to compute. A part counts as stored only when its key matches
-    and its pickle loads (see :meth:`PartStore.load`).
+    With ``fresh`` every part is to compute. A part counts as stored only when its key and
+    checksums match and its pickle holds its results (see :meth:`PartStore.inspect`); every
+    stored part refused is announced with the reason, through ``log`` or, without one, as a
+    :class:`RuntimeWarning`.
     """
-    stored: dict[str, StoredPart] = {}
-    todo: list[Part] = []
-    for part in parts:
-        found = None if fresh else store.load(part, plan)
-        if found is None:
-            todo.append(part)
+    stored, todo, reasons = sort_parts(parts, plan, store, fresh)
+    for name, reason in reasons.items():
+        notice = recompute_notice(name, reason, store.folder)
+        if log is not None:
+            log(f"  {notice}")
         else:
-            stored[part.name] = found
+            warnings.warn(notice, RuntimeWarning, stacklevel=2)
     return stored, todo
 
 

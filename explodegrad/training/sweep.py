@@ -34,7 +34,7 @@ import numbers
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -42,11 +42,19 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from explodegrad.core.checks import check_positive
+from explodegrad.core.checks import check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import resolve_device
-from explodegrad.training.loop import RunRecords, TrainSettings, check_run, divergence_message, train_stack
+from explodegrad.core.nets import build_from_config
+from explodegrad.training.loop import (
+    RunRecords,
+    TrainSettings,
+    _forward_overflow_layer,
+    check_run,
+    divergence_message,
+    train_stack,
+)
 from explodegrad.training.stacked import NetStack
 
 #: Share of the free memory a sweep may plan to use (the rest is headroom for the allocator,
@@ -186,12 +194,17 @@ def _mib(n: float) -> str:
 
 @dataclass
 class GroupInfo:
-    """How one group of runs was executed."""
+    """How one group of runs was executed.
+
+    ``chunks`` and ``limit`` follow from the memory free when the sweep ran, so they stay out
+    of the group's JSON (``to_jsonable``): a result written to disk does not depend on the
+    machine's free memory.
+    """
 
     runs: list[int]
-    chunks: list[list[int]]
+    chunks: list[list[int]] = field(metadata={"serialize": False})
     memory: MemoryEstimate
-    limit: int
+    limit: int = field(metadata={"serialize": False})
 
 
 @dataclass
@@ -239,10 +252,22 @@ def _describe(index: int, run: RunSpec) -> dict[str, Any]:
     }
 
 
-def _train_chunk(runs: list[RunSpec], data: Dataset, bar: Any) -> list[RunRecords]:
-    """Train the runs of one chunk of a group together: one stack, the one training loop."""
+def _train_chunk(runs: list[RunSpec], data: Dataset, bar: Any) -> list[tuple[RunRecords, int | None]]:
+    """Train the runs of one chunk of a group together: one stack, the one training loop.
+
+    Returns each run's records and, for a run whose forward pass overflowed, the first layer
+    whose output is not finite (as :func:`~explodegrad.training.loop.train` names it).
+    """
     stack = NetStack.from_configs([r.config for r in runs], device=data.device, dtype=data.x_train.dtype)
-    return train_stack(stack, data, [r.settings for r in runs], bar=bar)
+    records = train_stack(stack, data, [r.settings for r in runs], bar=bar)
+    overflow: list[int | None] = [None] * len(runs)
+    if any(r.diverged_layer == 0 for r in records):
+        nets = [build_from_config(r.config, device=data.device, dtype=data.x_train.dtype) for r in runs]
+        stack.copy_to(nets)
+        for m, record in enumerate(records):
+            if record.diverged_layer == 0 and record.diverged_batch is not None:
+                overflow[m] = _forward_overflow_layer(nets[m], data.x_train[record.diverged_batch])
+    return list(zip(records, overflow))
 
 
 def _as_runs(
@@ -325,6 +350,10 @@ def sweep(
             f"memory_limit_bytes={memory_limit_bytes!r} is not allowed: memory_limit_bytes must be "
             f"an integer number of bytes or None, got {type(memory_limit_bytes).__name__}"
         )
+    if memory_limit_bytes is not None:
+        memory_limit_bytes = check_int("memory_limit_bytes", memory_limit_bytes, 1)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress={progress!r} is not allowed: progress must be True or False")
     runs = _as_runs(configs, settings, lrs)
     target = resolve_device(device, data)
     if data.device != target:
@@ -352,7 +381,7 @@ def sweep(
         chunks = [members[i : i + per_chunk] for i in range(0, len(members), per_chunk)]
         groups.append(GroupInfo(members, chunks, estimate, limit))
     start = time.perf_counter()
-    outcomes: dict[int, RunRecords] = {}
+    outcomes: dict[int, tuple[RunRecords, int | None]] = {}
     steps_needed = sum(totals[g.runs[0]] * len(g.chunks) for g in groups)
     with tqdm(total=steps_needed, desc=f"sweep of {len(runs)} runs", disable=not progress) as bar:
         for group in groups:
@@ -365,10 +394,22 @@ def sweep(
     return SweepResult(*_tables(runs, outcomes), runs, groups, str(target), wall_time)
 
 
-def _tables(runs: list[RunSpec], outcomes: dict[int, RunRecords]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _message(outcome: RunRecords, overflow_layer: int | None) -> str:
+    """The summary's sentence for a run: empty, or where it diverged (as ``train()`` says it)."""
+    if outcome.diverged_step is None:
+        return ""
+    message = divergence_message(outcome.diverged_step, outcome.diverged_layer)
+    if overflow_layer is not None:
+        message += f"; the first non-finite output is layer {overflow_layer}'s"
+    return message
+
+
+def _tables(
+    runs: list[RunSpec], outcomes: dict[int, tuple[RunRecords, int | None]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, summaries = [], []
     for i, run in enumerate(runs):
-        outcome = outcomes[i]
+        outcome, overflow_layer = outcomes[i]
         described = _describe(i, run)
         diverged = outcome.diverged_step is not None
         for step, train_loss, train_error, test_loss, test_error, _ in outcome.rows:
@@ -396,9 +437,7 @@ def _tables(runs: list[RunSpec], outcomes: dict[int, RunRecords]) -> tuple[pd.Da
                 "diverged_step": outcome.diverged_step,
                 "diverged_layer": outcome.diverged_layer,
                 "steps_done": outcome.steps_done,
-                "message": divergence_message(outcome.diverged_step, outcome.diverged_layer)
-                if diverged
-                else "",
+                "message": _message(outcome, overflow_layer),
             }
         )
     table, summary = pd.DataFrame(rows), pd.DataFrame(summaries)
