@@ -11,10 +11,13 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from explodegrad.claims.explosion import EXPLOSION_WORDS, explosion_verdict
+from explodegrad.claims.thresholds import EXPLODING_R_SQUARED, EXPLODING_RATE
 from explodegrad.measures.gsc import GSCMatrix, GSCProfile
 from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import (
     LAYER_LABEL_WITH_INPUT,
+    MIN_GSC_DECADES,
     OVERFLOW_COLOR,
     OVERFLOW_MARKER_GID,
     OVERFLOW_NOTE_GID,
@@ -22,10 +25,40 @@ from explodegrad.plots.theme import (
     figure_and_axes,
     figure_and_panels,
     finish,
+    honest_log_span,
     integer_x,
     log_axis,
     mark_overflow,
 )
+
+#: ``gid`` of the rate printed large in a GSC panel (tests find it by it).
+RATE_NOTE_GID = "rate-note"
+
+
+def rate_note(profile: GSCProfile) -> str:
+    """The rate and the verdict of the one definition of exploding, e.g.
+    ``r = 1.216 per layer: explodes (R² 1.00)``."""
+    if not profile.fit.ok:
+        return "no rate fitted"
+    verdict = EXPLOSION_WORDS[explosion_verdict(profile).verdict]
+    word = {"explodes": "explodes", "no": "does not explode", "borderline": "borderline"}[verdict]
+    return f"r = {profile.rate:.3f} per layer: {word} (R² {profile.fit.r_squared:.2f})"
+
+
+def _draw_rate_note(ax: Axes, profile: GSCProfile) -> None:
+    """The rate large in the lower right corner, the verdict and the thresholds under it."""
+    head, _, tail = rate_note(profile).partition(": ")
+    style = {"transform": ax.transAxes, "ha": "right", "gid": RATE_NOTE_GID}
+    ax.text(0.98, 0.11, head, va="bottom", fontsize="large", fontweight="bold", **style)
+    if tail:
+        ax.text(
+            0.98,
+            0.10,
+            f"{tail}; exploding: r > {EXPLODING_RATE:g}, R² > {EXPLODING_R_SQUARED:g}",
+            va="top",
+            fontsize="x-small",
+            **style,
+        )
 
 
 def _overflow_note(profile: GSCProfile) -> str | None:
@@ -47,7 +80,10 @@ def plot_gsc_profile(
     """GSC(k, l) against the layer k on a log axis, with the fitted explosion rate in the legend.
 
     Exploding gradients show as a straight rising line: GSC(k, l) ~ c r^(k - l). The fitted
-    line (dashed) covers the fit window and its legend entry gives r. With ``raw=True`` a
+    line (dashed) covers the fit window and its legend entry gives r. The y axis spans at least
+    :data:`~explodegrad.plots.theme.MIN_GSC_DECADES` decades, so that a flat profile looks flat
+    (a zoomed axis would stretch noise of a few percent into a climb), and the rate is printed
+    large with the verdict of the one definition of exploding. With ``raw=True`` a
     second panel shows the raw gradient norms ||d mean-loss / d f_k|| of the same network,
     which also change when a layer's output is merely rescaled. Non-finite values are
     marked at the top of the panel with the profile's own overflow sentence.
@@ -83,14 +119,21 @@ def plot_gsc_profile(
             label=f"fit: r = {profile.rate:.3g} per layer",
         )
     mark_overflow(gsc_ax, layers[bad], _overflow_note(profile) if profile.overflowed else None, what="GSC")
+    drawn = [profile.gsc]
+    if fit and profile.fit.ok and profile.fit.fit_range is not None:
+        drawn.append(np.asarray(profile.fit.predict(ks, l), dtype=float))
+    honest_log_span(gsc_ax, np.concatenate(drawn), MIN_GSC_DECADES)
+    if fit:
+        _draw_rate_note(gsc_ax, profile)
     integer_x(gsc_ax)
     finish(
         gsc_ax,
         xlabel=LAYER_LABEL_WITH_INPUT,
         ylabel=f"GSC(k, {l})",
         title=title if title is not None else profile.label,
-        legend=True,
     )
+    if any(not h.get_label().startswith("_") for h in gsc_ax.get_legend_handles_labels()[0]):
+        gsc_ax.legend(loc="upper left")
     if raw_ax is not None:
         grads = profile.output_grad_norms
         if np.isnan(grads).all() and not profile.overflowed:
@@ -115,6 +158,7 @@ def plot_gsc_profile(
                 label="||d loss / d f_k||",
             )
             log_axis(raw_ax)
+            honest_log_span(raw_ax, grads, MIN_GSC_DECADES)
             mark_overflow(raw_ax, layers[raw_bad], None, what="gradient")
         integer_x(raw_ax)
         finish(

@@ -22,6 +22,26 @@ from matplotlib.ticker import Formatter, LogLocator, MaxNLocator
 
 #: The palette every figure uses (readable for colour-blind learners).
 PALETTE = "colorblind"
+#: One colour per normalization in every chapter (seaborn's colour-blind palette: blue, orange,
+#: green). A residual variant keeps its normalization's colour and is drawn hatched or dashed.
+NORM_COLORS = {"none": "#0173b2", "batch": "#de8f05", "layer": "#029e73"}
+#: One colour per activation in every chapter, none shared with a normalization (vermilion,
+#: purple, brown, pink, grey, yellow, light blue, ...: the rest of the colour-blind palette).
+ACTIVATION_COLORS = {
+    "relu": "#d55e00",
+    "tanh": "#cc78bc",
+    "selu": "#ca9161",
+    "sigmoid": "#fbafe4",
+    "linear": "#949494",
+    "gelu": "#ece133",
+    "leaky_relu": "#56b4e9",
+    "softplus": "#000000",
+}
+#: One marker per normalization, for figures that colour by activation.
+NORM_MARKERS = {"none": "o", "batch": "s", "layer": "^"}
+#: The smallest span, in decades, of a GSC axis (see :func:`honest_log_span`): a flat profile
+#: then looks flat, whatever its noise.
+MIN_GSC_DECADES = 2.0
 #: Default size of a single-panel figure, in inches.
 FIGSIZE = (6.4, 3.8)
 #: Size of one panel when a figure has several side by side, in inches.
@@ -296,6 +316,35 @@ class MinorLogLocator(LogLocator):
         ticks = MaxNLocator(nbins=4).tick_values(low, high)
         ticks = ticks[(ticks > 0) & (ticks >= low) & (ticks <= high)]
         return [t for t in ticks if abs(np.log10(t) - round(np.log10(t))) > 1e-9]
+
+
+def norm_color(norm: str) -> str:
+    """The course's colour of a normalization (:data:`NORM_COLORS`); grey for an unknown name."""
+    return NORM_COLORS.get(norm, "0.4")
+
+
+def activation_color(activation: str) -> str:
+    """The course's colour of an activation (:data:`ACTIVATION_COLORS`); grey for an unknown name."""
+    return ACTIVATION_COLORS.get(activation, "0.4")
+
+
+def honest_log_span(ax: Axes, values: np.ndarray, decades: float = MIN_GSC_DECADES) -> tuple[float, float]:
+    """Widen a log y axis to at least ``decades`` decades around the finite positive ``values``
+    (centred on their geometric middle), so that a nearly flat curve is drawn nearly flat
+    instead of filling the panel; return the limits set (or the axis' own when nothing is finite)."""
+    array = np.asarray(values, dtype=float)
+    array = array[np.isfinite(array) & (array > 0)]
+    if array.size == 0:
+        return ax.get_ylim()
+    low, high = np.log10(array.min()), np.log10(array.max())
+    pad = 0.08 * (high - low)
+    low, high = low - pad, high + pad
+    if high - low < decades:
+        middle = (low + high) / 2.0
+        low, high = middle - decades / 2.0, middle + decades / 2.0
+    limits = (10.0**low, 10.0**high)
+    ax.set_ylim(*limits)
+    return limits
 
 
 def log_axis(ax: Axes, which: str = "y") -> None:

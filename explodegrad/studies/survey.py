@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -35,7 +36,7 @@ from explodegrad.core.config import ACTIVATIONS, INITS, NORMS
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import resolve_device
 from explodegrad.core.jacobian import METHODS
-from explodegrad.core.nets import build_mlp
+from explodegrad.core.nets import build_mlp, make_activation
 from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import resolve_seeds
 from explodegrad.measures.domain import DomainStats, domain_stats
@@ -50,6 +51,7 @@ from explodegrad.studies.common import (
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
+    "02/layer-norm-rates-derived",
     "03/most-popular-explode",
     "03/batch-norm-explodes",
     "03/bn-relu-mean-field",
@@ -60,13 +62,78 @@ CLAIMS = (
     "04/signs-kept",
     "04/tradeoff",
     "04/bn-relu-most-nonlinear",
+    "04/level-is-loss-factor",
     "05/resnets-explode-far-less",
+    "05/skip-raises-calm-rates",
     "05/resnets-near-one",
     "07/batch-norm-tradeoff",
 )
 
 #: The paper's mean-field explosion rate of a batch-normalized ReLU network: sqrt(pi / (pi - 1)).
 BATCHNORM_RELU_MEAN_FIELD_RATE = math.sqrt(math.pi / (math.pi - 1.0))
+#: The normalizations :func:`mean_field_rate` derives a rate for.
+MEAN_FIELD_NORMS = ("batch", "layer")
+#: Gauss-Legendre nodes per half line in :func:`mean_field_rate` (each half is smooth for every
+#: activation the library knows, so the quadrature is exact to rounding error).
+_QUADRATURE_NODES = 200
+#: Where the Gaussian integrals are cut off: the density beyond 12 standard deviations is < 1e-31.
+_QUADRATURE_CUTOFF = 12.0
+
+
+def gaussian_moments(activation: str) -> dict[str, float]:
+    """E[phi(z)], E[phi(z)^2] and E[phi'(z)^2] for z ~ N(0, 1), by Gauss-Legendre quadrature on
+    each half line (float64; exact to about 1e-14).
+
+    Args:
+        activation: a name of :data:`explodegrad.core.config.ACTIVATIONS`.
+
+    Returns:
+        ``{"mean": E[phi], "second_moment": E[phi^2], "variance": Var[phi], "slope_sq": E[phi'^2]}``.
+    """
+    activation = check_choice("activation", activation, ACTIVATIONS)
+    nodes, weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
+    half = _QUADRATURE_CUTOFF / 2.0
+    positive = half * (nodes + 1.0)  # (0, cutoff)
+    z = np.concatenate([-positive, positive])
+    w = np.concatenate([weights, weights]) * half * np.exp(-(z**2) / 2.0) / math.sqrt(2.0 * math.pi)
+    points = torch.tensor(z, dtype=torch.float64, requires_grad=True)
+    values = make_activation(activation)(points)
+    (slopes,) = torch.autograd.grad(values.sum(), points)
+    phi, slope = values.detach().numpy(), slopes.numpy()
+    mean, second = float(w @ phi), float(w @ phi**2)
+    return {
+        "mean": mean,
+        "second_moment": second,
+        "variance": second - mean**2,
+        "slope_sq": float(w @ slope**2),
+    }
+
+
+def mean_field_rate(activation: str, norm: str) -> float:
+    """The explosion rate per layer of a normalized network in the mean-field limit.
+
+    Each layer is linear -> norm -> activation, so every pre-activation z is standardized:
+    z ~ N(0, 1). Backwards, one layer multiplies the GSC by
+
+        r^2 = E[phi'(z)^2] / S,
+
+    the activation's gradient gain over what the next normalization divides by: batch norm
+    standardizes each neuron over the batch, removing the mean of phi(z), so S = Var[phi(z)];
+    layer norm divides each example's pre-activations by their RMS over the neurons, whose mean
+    is about 0 for zero-mean weights, so S = E[phi(z)^2]. For ReLU, E[relu'^2] = E[relu^2] = 1/2
+    and Var[relu] = 1/2 - 1/(2 pi): batch norm gives r = sqrt(pi / (pi - 1)) = 1.21, layer norm
+    r = 1. For tanh (odd, mean 0) both give the same r = 1.085.
+
+    Args:
+        activation: a name of :data:`explodegrad.core.config.ACTIVATIONS`.
+        norm: ``"batch"`` or ``"layer"`` (:data:`MEAN_FIELD_NORMS`).
+    """
+    norm = check_choice("norm", norm, MEAN_FIELD_NORMS)
+    moments = gaussian_moments(activation)
+    divisor = moments["variance"] if norm == "batch" else moments["second_moment"]
+    if divisor <= 0.0:
+        raise ValueError(f"activation={activation!r} is not allowed with norm={norm!r}: phi(z) is constant")
+    return math.sqrt(moments["slope_sq"] / divisor)
 
 
 #: The columns of :attr:`SurveyResult.table`, in order.

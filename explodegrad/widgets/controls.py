@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import ipywidgets as w
 import torch
+import traitlets
 from torch import Tensor
 
 from explodegrad.core.checks import check_int
@@ -27,11 +28,76 @@ BATCH_SIZE = 128
 _STYLE = {"description_width": "initial"}
 
 
+class _ReportsClamping(traitlets.HasTraits):
+    """A slider that says when a value set from code lay outside its range.
+
+    ipywidgets clamps such a value to the nearest end of the range without a word; these sliders
+    clamp too, and write what happened into their ``clamped`` trait (empty when the last value
+    set was in range), which :func:`clamp_notice` shows in the explorer.
+    """
+
+    clamped = traitlets.Unicode("")
+
+    def _bounds(self) -> tuple[float, float]:
+        return self.min, self.max
+
+    @traitlets.validate("value")
+    def _validate_value(self, proposal: dict) -> float:
+        requested = proposal["value"]
+        low, high = self._bounds()
+        value = min(max(requested, low), high)
+        self.clamped = (
+            f"{self.description} = {requested:g} is outside its range {low:g} to {high:g}: "
+            f"set to {value:g} instead"
+            if value != requested
+            else ""
+        )
+        return value
+
+
+class ClampReportingIntSlider(_ReportsClamping, w.IntSlider):
+    """An IntSlider that reports a clamped value (see :class:`_ReportsClamping`)."""
+
+
+class ClampReportingFloatSlider(_ReportsClamping, w.FloatSlider):
+    """A FloatSlider that reports a clamped value (see :class:`_ReportsClamping`)."""
+
+
+class ClampReportingFloatLogSlider(_ReportsClamping, w.FloatLogSlider):
+    """A FloatLogSlider that reports a clamped value (its range is base**min to base**max)."""
+
+    def _bounds(self) -> tuple[float, float]:
+        return self.base**self.min, self.base**self.max
+
+
+def clamp_notice(controls: dict[str, w.Widget]) -> w.HTML:
+    """A line in the explorer that says which values set from code were clamped to a slider's
+    range (empty while none was): ipywidgets would clamp them silently."""
+    notice = w.HTML("")
+    notice.add_class("explodegrad-clamp-notice")
+    reporting = [c for c in controls.values() if isinstance(c, _ReportsClamping)]
+
+    def refresh(_change: dict | None = None) -> None:
+        notes = [c.clamped for c in reporting if c.clamped]
+        notice.value = "" if not notes else "<span style='color:crimson'>⚠ " + "; ".join(notes) + "</span>"
+
+    for control in reporting:
+        control.observe(refresh, names="clamped")
+    refresh()
+    return notice
+
+
+def clamp_notes(notice: w.HTML) -> str:
+    """The plain text of a :func:`clamp_notice` (for tests and printing)."""
+    text = notice.value.removeprefix("<span style='color:crimson'>⚠ ").removesuffix("</span>")
+    return text
+
+
 def depth_slider(value: int, *, minimum: int = 2, maximum: int = 60, step: int = 1) -> w.IntSlider:
     """The depth slider (weight layers), described "depth"."""
     maximum = check_int("max_depth", maximum, minimum)
     value = check_int("depth", value, minimum, maximum)
-    return w.IntSlider(
+    return ClampReportingIntSlider(
         value=value,
         min=minimum,
         max=maximum,
@@ -46,7 +112,7 @@ def width_slider(value: int, *, minimum: int = 8, maximum: int = 128, step: int 
     """Neurons per hidden layer."""
     maximum = check_int("max_width", maximum, minimum)
     value = check_int("width", value, 1, maximum)
-    return w.IntSlider(
+    return ClampReportingIntSlider(
         value=value,
         min=min(minimum, value),
         max=maximum,
@@ -100,7 +166,7 @@ def residual_checkbox(value: bool = False) -> w.Checkbox:
 
 def residual_scale_slider(value: float = 1.0, *, maximum: float = 2.0) -> w.FloatSlider:
     """The skip strength: the residual branch's multiplier s (0: every block is the identity)."""
-    return w.FloatSlider(
+    return ClampReportingFloatSlider(
         value=float(value),
         min=0.0,
         max=float(maximum),
@@ -155,7 +221,7 @@ def log_slider(
     description: str, value: float, low_exponent: float, high_exponent: float, step: float = 0.25
 ) -> w.FloatLogSlider:
     """A slider over powers of ten (learning rates, scales)."""
-    return w.FloatLogSlider(
+    return ClampReportingFloatLogSlider(
         value=float(value),
         base=10,
         min=low_exponent,

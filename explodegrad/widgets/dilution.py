@@ -5,13 +5,17 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from explodegrad.core.checks import check_int
+from explodegrad.core.config import INITS
 from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.measures.dilution import DilutionResult, dilution_profile
 from explodegrad.plots.dilution import plot_dilution
+from explodegrad.studies.common import DEFAULT_INITS
 from explodegrad.widgets.base import Explorer
 from explodegrad.widgets.controls import (
     NetSetting,
     activation_dropdown,
+    choice,
+    clamp_notice,
     depth_slider,
     log_slider,
     norm_dropdown,
@@ -20,17 +24,35 @@ from explodegrad.widgets.controls import (
 
 #: Linear layers per residual branch in the dilution explorer.
 BLOCK_DEPTH = 2
+#: The init dropdown's first option: the activation's usual initializer (He for ReLU, Xavier
+#: for tanh, LeCun for SELU; :data:`explodegrad.studies.common.DEFAULT_INITS`).
+DEFAULT_INIT = "default"
+#: Initializers the dilution explorer offers (looks-linear is for plain ReLU networks).
+DILUTION_INITS = (DEFAULT_INIT, *(name for name in INITS if name != "looks_linear"))
+
+
+def resolved_init(activation: str, init: str) -> str:
+    """The initializer used: ``init`` itself, or the activation's usual one for ``"default"``."""
+    return DEFAULT_INITS.get(activation, "he") if init == DEFAULT_INIT else init
 
 
 def measure_dilution(
-    setting: NetSetting, depth: int, width: int, activation: str, norm: str, residual_scale: float
+    setting: NetSetting,
+    depth: int,
+    width: int,
+    activation: str,
+    norm: str,
+    residual_scale: float,
+    init: str = DEFAULT_INIT,
 ) -> DilutionResult:
-    """Dilution of every block of a freshly built residual network (He init) on one batch.
+    """Dilution of every block of a freshly built residual network on one batch; ``init`` is an
+    initializer name or ``"default"`` (the activation's usual one, see :func:`resolved_init`).
 
     Jacobian norms come from one Rademacher probe per block (the exact method needs a full
     Jacobian per block: minutes instead of a fraction of a second at depth 50).
     """
-    net = setting.network(depth, width, activation, norm, "he", True, residual_scale)
+    init = resolved_init(activation, init)
+    net = setting.network(depth, width, activation, norm, init, True, residual_scale)
     inputs, _ = setting.batch()
     return dilution_profile(net, inputs, method="probe", num_probes=1, seed=setting.seed)
 
@@ -51,6 +73,7 @@ def dilution_explorer(
     activation: str = "relu",
     norm: str = "batch",
     residual_scale: float = 1.0,
+    init: str = DEFAULT_INIT,
     *,
     max_depth: int = 60,
     max_width: int = 128,
@@ -65,6 +88,8 @@ def dilution_explorer(
 
     Args:
         depth, width, activation, norm, residual_scale: the starting setting.
+        init: an initializer, or ``"default"``: the activation's usual one (He for ReLU,
+            Xavier for tanh, LeCun for SELU), so that tanh is not measured with He weights.
         max_depth, max_width: slider ranges.
         device: where to run (default: :func:`~explodegrad.core.device.pick_device`).
         seed: seed of the weights, the batch and the probes.
@@ -85,6 +110,7 @@ def dilution_explorer(
         "width": width_slider(width, maximum=max_width),
         "activation": activation_dropdown(activation),
         "norm": norm_dropdown(norm),
+        "init": choice("init", DILUTION_INITS, init, DILUTION_INITS),
         "residual_scale": log_slider("residual scale", residual_scale, -2.0, 0.5),
     }
 
@@ -101,5 +127,6 @@ def dilution_explorer(
         "Dilution: how skip connections tame a block's GSC",
         device=device,
         describe=describe_dilution,
+        extras=[clamp_notice(controls)],
         name="dilution",
     )

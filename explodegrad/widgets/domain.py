@@ -11,6 +11,7 @@ from explodegrad.widgets.base import Explorer
 from explodegrad.widgets.controls import (
     NetSetting,
     architecture_controls,
+    clamp_notice,
 )
 
 
@@ -97,5 +98,6 @@ def domain_explorer(
         "The collapsing domain: what each layer's nonlinearity sees",
         device=device,
         describe=describe_domain,
+        extras=[clamp_notice(controls)],
         name="domain",
     )

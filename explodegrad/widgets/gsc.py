@@ -6,11 +6,12 @@ from matplotlib.figure import Figure
 
 from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.measures.gsc import GSCProfile, gsc_profile
-from explodegrad.plots.gsc import plot_gsc_profile
+from explodegrad.plots.gsc import plot_gsc_profile, rate_note
 from explodegrad.widgets.base import Explorer
 from explodegrad.widgets.controls import (
     NetSetting,
     architecture_controls,
+    clamp_notice,
     toggle,
 )
 
@@ -33,9 +34,11 @@ def measure_gsc(
 
 
 def describe_gsc(profile: GSCProfile) -> str:
-    """The line under the figure: the network, its GSC from the first layer and the fit."""
+    """The line under the figure: the network, its rate with the verdict of the one definition of
+    exploding, and its GSC from the first layer (a level, which also holds the loss's own factor)."""
     return (
-        f"{profile.label}: GSC(L, 0) = {profile.first_layer_gsc:.3g} from the first layer; {profile.message}"
+        f"{profile.label}: {rate_note(profile)}; GSC(L, 0) = {profile.first_layer_gsc:.3g} from the "
+        f"first layer (a level: it also holds the loss and readout factors); {profile.message}"
     )
 
 
@@ -97,5 +100,6 @@ def gsc_explorer(
         device=device,
         describe=describe_gsc,
         view_controls={"raw": toggle("raw gradient norms", raw)},
+        extras=[clamp_notice(controls)],
         name="gsc",
     )

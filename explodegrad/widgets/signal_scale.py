@@ -14,6 +14,7 @@ from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.plots.signal_scale import plot_layer_rms
 from explodegrad.studies.signal_scale import LayerRMS, measure_layer_rms
 from explodegrad.widgets.base import Explorer
+from explodegrad.widgets.controls import clamp_notice, depth_slider
 
 
 def start_here_explorer(
@@ -28,7 +29,7 @@ def start_here_explorer(
     max_depth = check_int("max_depth", max_depth, 2)
     depth = check_int("depth", depth, 1, max_depth)
     controls = {
-        "depth": w.IntSlider(value=depth, min=1, max=max_depth, description="depth"),
+        "depth": depth_slider(depth, minimum=1, maximum=max_depth),
         "activation": w.Dropdown(
             options=["relu", "tanh", "selu", "sigmoid", "linear"], value="relu", description="activation"
         ),
@@ -48,4 +49,5 @@ def start_here_explorer(
         "Start here: how big is each layer's output?",
         device=device,
         describe=LayerRMS.summary,
+        extras=[clamp_notice(controls)],
     )

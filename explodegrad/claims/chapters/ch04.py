@@ -105,3 +105,28 @@ def _bn_relu(survey) -> Check:
         boolean("relu/batch has the largest rate", by_rate[0] == "relu/batch", f"largest: {by_rate[0]}"),
         compare("largest rate minus the next", float(rates[-1] - rates[-2]), ">", 0.05, 0.01),
     )
+
+
+@claim(
+    "04/level-is-loss-factor",
+    "tanh without normalization has the smallest GSC from the input to the loss of the nine, yet it does "
+    "not vanish with depth: its rate r is within 0.01 of 1, and its level is mostly the loss's own factor "
+    "GSC(1, 0) (tiny logits), which the layers between change by less than a factor 2.",
+    "survey",
+)
+def _level_is_loss_factor(survey) -> Check:
+    table = survey.table[~survey.table["residual"]]
+    smallest = table.sort_values("gsc_input")["label"].iloc[0]
+    profile = survey.profiles["tanh/none"]
+    loss_factor = profile.gsc_at(1)
+    return all_of(
+        boolean("tanh/none has the smallest GSC(input, 0)", smallest == "tanh/none", f"smallest: {smallest}"),
+        compare("tanh/none |r - 1|", abs(profile.rate - 1.0), "<", 0.01, 0.002),
+        compare(
+            f"tanh/none GSC(input, 0) {profile.input_gsc:.3f} / GSC(1, 0) {loss_factor:.3f}",
+            profile.input_gsc / loss_factor,
+            "<",
+            2.0,
+            0.1,
+        ),
+    )

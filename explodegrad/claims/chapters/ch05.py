@@ -100,6 +100,28 @@ def _far_less(survey) -> Check:
 
 
 @claim(
+    "05/skip-raises-calm-rates",
+    "Where the plain network does not explode, the skip does not lower the rate per weight layer: tanh "
+    "without normalization goes from below 1 to above 1 (by more than 0.005), and ReLU without normalization "
+    "and with layer norm stay within 0.005 of their plain rate.",
+    "survey",
+)
+def _calm_rates(survey) -> Check:
+    def change(activation: str, norm: str) -> float:
+        plain, resnet = survey.row(activation, norm), survey.row(activation, norm, residual=True)
+        return math.exp(_per_layer_log_rate(resnet, True)) - float(plain["rate"])
+
+    return all_of(
+        compare("tanh/none per-layer rate, ResNet minus plain", change("tanh", "none"), ">", 0.005, 0.002),
+        compare("tanh/none plain rate", float(survey.row("tanh", "none")["rate"]), "<", 1.0, 0.001),
+        *(
+            compare(f"{a}/{n} |per-layer rate, ResNet minus plain|", abs(change(a, n)), "<", 0.005, 0.002)
+            for a, n in (("relu", "none"), ("relu", "layer"))
+        ),
+    )
+
+
+@claim(
     "05/resnets-near-one",
     "Every ResNet's GSC from the input to the loss stays within a factor 4 of 1, whether its plain twin "
     "explodes (up to thousands) or shrinks the signal (down to 0.06).",
