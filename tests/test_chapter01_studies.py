@@ -9,7 +9,14 @@ import torch
 from explodegrad.core.data import gaussian_data, load_digits
 from explodegrad.measures.gsc import fit_explosion_rate, growth_factor, log_linear_fit
 from explodegrad.studies.chain_rule import deep_linear_gradients, init_scales, scalar_chain
-from explodegrad.studies.clipping import CLIPPING_RUNS, ClippingResult, clipping_comparison
+from explodegrad.studies.clipping import (
+    CLIPPING_RUNS,
+    ClippedExplosion,
+    ClippingResult,
+    clipped_layer_norms,
+    clipping_comparison,
+    clipping_on_exploding,
+)
 from explodegrad.studies.gradient_descent import gradient_descent_path, quadratic_loss
 from explodegrad.studies.overflow import find_overflow
 from explodegrad.studies.recurrent import (
@@ -211,13 +218,13 @@ def test_find_overflow_is_a_frozen_result_with_one_serialization(tiny_data):
 
 
 def test_clipping_comparison_reads_like_a_dict_of_runs_per_seed(digits):
-    result = clipping_comparison(data=digits, seeds=(0, 3), steps=2, depth=3, width=8)
+    result = clipping_comparison(data=digits, seeds=(0, 3), steps=2, depth=3, width=8, exploding=False)
     assert isinstance(result, ClippingResult) and list(result) == list(CLIPPING_RUNS)
     assert all(len(result[name]) == 2 for name in CLIPPING_RUNS) and result.seeds == (0, 3)
     assert [run.settings.seed for run in result["no clipping"]] == [0, 3]
     assert result["clip_norm=1"][0].settings.clip_norm == 1.0
     assert result.summary().splitlines()[0] == "SGD (momentum 0.9) at lr 0.1, 2 seeds"
-    assert set(result.to_dict()) == {"runs", "seeds", "lr"}
+    assert set(result.to_dict()) == {"runs", "seeds", "lr", "exploding"} and result.exploding is None
 
 
 def test_clipping_comparison_defaults_come_from_the_scale(digits):
@@ -225,10 +232,104 @@ def test_clipping_comparison_defaults_come_from_the_scale(digits):
 
     result = clipping_comparison(scale=TINY.with_(num_seeds=1), data=digits, depth=2, width=4)
     assert result.seeds == (0,) and result["no clipping"][0].steps_done <= TINY.train_steps
+    assert isinstance(result.exploding, ClippedExplosion) and result.exploding.label == "relu/batch/he d6 w8"
+    assert result.exploding.steps == TINY.train_steps and result.exploding.seeds == (0,)
     with pytest.raises(TypeError, match="scale="):
         clipping_comparison(scale="quick")
     with pytest.raises(TypeError, match="data="):
         clipping_comparison(data=[1, 2], seeds=1, steps=1)
+
+
+def test_clipping_by_norm_divides_every_layer_by_one_factor_down_to_the_bound():
+    grads = [
+        torch.full((4,), 3.0),
+        torch.full((9,), 1.0),
+        torch.zeros(2),
+    ]  # global norm sqrt(36 + 9) = sqrt(45)
+    before, after = clipped_layer_norms(grads, 1.5)
+    np.testing.assert_allclose(before, [6.0, 3.0, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(after, before * 1.5 / math.sqrt(45.0), rtol=1e-6)
+    assert np.sqrt(np.sum(after**2)) == pytest.approx(1.5, rel=1e-6)
+    unclipped_before, unclipped_after = clipped_layer_norms(grads, 100.0)  # below the bound: unchanged
+    np.testing.assert_array_equal(unclipped_before, unclipped_after)
+    with pytest.raises(ValueError, match="clip_norm"):
+        clipped_layer_norms(grads, 0.0)
+    with pytest.raises(ValueError, match="grads"):
+        clipped_layer_norms([], 1.0)
+
+
+@pytest.fixture(scope="module")
+def clipped_explosion(digits):
+    return clipping_on_exploding(data=digits, seeds=(0, 1), steps=20, depth=12, width=16)
+
+
+def test_clipping_on_the_batch_norm_network_keeps_the_explosion(clipped_explosion):
+    result = clipped_explosion
+    assert result.label == "relu/batch/he d12 w16" and result.weight_grad_norms.shape == (2, 12)
+    # the gradients grow with depth: the first layer gets many times the readout's
+    assert (result.first_to_readout > 3).all() and (result.rate_init > 1.1).all()
+    # clipping acts (the global norm is above 1) and is one factor for all layers
+    assert (result.clip_factors > 1).all() and (result.clipped_fraction > 0).all()
+    np.testing.assert_allclose(result.first_to_readout_clipped, result.first_to_readout, rtol=1e-9)
+    np.testing.assert_allclose(np.sqrt(np.sum(result.clipped_grad_norms**2, axis=1)), 1.0, rtol=1e-6)
+    assert np.isfinite(result.rate_clipped).all() and np.isfinite(result.rate_unclipped).all()
+    lines = result.summary().splitlines()
+    assert lines[0].startswith(
+        "relu/batch/he d12 w16, SGD (momentum 0.9) lr 0.1, 20 steps, clip_norm 1, 2 seeds"
+    )
+
+
+def test_the_clipping_claim_is_judged_on_the_exploding_runs(clipped_explosion):
+    from explodegrad import claims
+
+    class Runs:  # what the claim reads of a ClippingResult
+        exploding = clipped_explosion
+
+    judgement = claims.judge("01/clipping-keeps-explosion", Runs())
+    assert judgement.verdict == "holds", judgement.line
+    assert "error" in judgement.line and "at init seed 1" in judgement.line
+
+    class Without:
+        exploding = None
+
+    assert claims.judge("01/clipping-keeps-explosion", Without()).verdict == "inconclusive"
+
+
+def test_clipping_on_exploding_refuses_bad_arguments(digits):
+    with pytest.raises(ValueError, match="depth"):
+        clipping_on_exploding(data=digits, seeds=1, steps=1, depth=2)
+    with pytest.raises(ValueError, match="clip_norm"):
+        clipping_on_exploding(data=digits, seeds=1, steps=1, depth=4, width=4, clip_norm=-1.0)
+    with pytest.raises(TypeError, match="data="):
+        clipping_on_exploding(data=[1, 2], seeds=1, steps=1)
+
+
+def test_the_clipping_plots_keep_a_fixed_loss_axis_and_mark_divergence(clipped_explosion, digits):
+    import matplotlib.pyplot as plt
+
+    from explodegrad.plots.clipping import LOSS_RANGE, plot_clipped_explosion, plot_clipping_comparison
+    from explodegrad.plots.theme import overflow_notes
+
+    runs = clipping_comparison(data=digits, seeds=1, steps=30, depth=10, width=64, lr=5.0, exploding=False)
+    assert runs["no clipping"][0].diverged  # lr 5 overflows
+    fig = plot_clipping_comparison(runs)
+    assert fig.axes[0].get_ylim() == pytest.approx(LOSS_RANGE)
+    assert any("no clipping: diverged at step" in note for note in overflow_notes(fig.axes[0]))
+    fig2 = plot_clipped_explosion(clipped_explosion, seed_index=1)
+    assert fig2.axes[1].get_ylim()[0] == pytest.approx(0.95)
+    with pytest.raises(
+        TypeError, match="result: expected a ClippingResult from explodegrad.studies.clipping"
+    ):
+        plot_clipping_comparison(clipped_explosion)
+    with pytest.raises(
+        TypeError, match="result: expected a ClippedExplosion from explodegrad.studies.clipping"
+    ):
+        plot_clipped_explosion(runs)
+    with pytest.raises(ValueError, match="seed_index=2 is not allowed"):
+        plot_clipped_explosion(clipped_explosion, seed_index=2)
+    with pytest.raises(ValueError, match="loss_range"):
+        plot_clipping_comparison(runs, loss_range=(1.0, 0.1))
+    plt.close("all")
 
 
 # ----------------------------------------------------------------------------- overshooting

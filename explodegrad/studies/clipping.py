@@ -230,14 +230,15 @@ def layer_gradients(net: DeepMLP, inputs: torch.Tensor, targets: torch.Tensor) -
 
 def clipped_layer_norms(grads: list[torch.Tensor], clip_norm: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-layer gradient norms before and after clipping the whole gradient by ``clip_norm`` (with
-    the training loop's own :func:`~explodegrad.training.optimizers.clip_gradients`)."""
+    the training loop's own :func:`~explodegrad.training.optimizers.clip_gradients`), in float64."""
     clip_norm = check_positive("clip_norm", clip_norm)
     if not grads:
         raise ValueError("grads: expected one gradient per layer, got none")
     sizes = [g.numel() for g in grads]
+    grads = [g.detach().double() for g in grads]
     clipped = torch.split(clip_gradients(torch.cat(grads), clip_norm), sizes)
-    before = np.array([float(torch.linalg.vector_norm(g.double())) for g in grads])
-    after = np.array([float(torch.linalg.vector_norm(g.double())) for g in clipped])
+    before = np.array([float(torch.linalg.vector_norm(g)) for g in grads])
+    after = np.array([float(torch.linalg.vector_norm(g)) for g in clipped])
     return before, after
 
 
