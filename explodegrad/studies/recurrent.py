@@ -244,6 +244,17 @@ def _input_gradients(
     return per_example.mean(dim=0).sqrt().cpu().numpy(), accuracy
 
 
+def minibatch_indices(n: int, steps: int, batch: int, seed: int, device: Any = None) -> Tensor:
+    """``steps`` minibatches of ``batch`` indices drawn with replacement, ``(steps x batch)``.
+
+    Drawn on the CPU from a seeded generator (the same numbers on every device), then moved to
+    ``device`` in one copy, so the training loop indexes the data where it lives without a
+    host round trip per step.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(n, (steps, batch), generator=generator).to(device)
+
+
 def recurrent_gradients(
     cell: str = "lstm",
     steps_trained: int = 200,
@@ -296,15 +307,14 @@ def recurrent_gradients(
         model = SequenceClassifier(cell, train_x.shape[2], hidden, data.num_classes).to(train_x)
     gradient_init, accuracy_init = _input_gradients(model, test_x, test_y)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
     losses = []
-    for _ in range(steps_trained):
-        chosen = torch.randint(int(train_x.shape[0]), (batch,), generator=generator).to(train_x.device)
+    for chosen in minibatch_indices(int(train_x.shape[0]), steps_trained, batch, seed, train_x.device):
         optimizer.zero_grad(set_to_none=True)
         loss = per_example_loss(model(train_x[chosen]), train_y[chosen]).mean()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(loss.detach())
+    train_losses = torch.stack(losses).double().cpu().numpy() if losses else np.zeros(0)
     gradient_trained, accuracy_trained = _input_gradients(model, test_x, test_y)
     return RecurrentGradients(
         cell=cell,
@@ -315,7 +325,7 @@ def recurrent_gradients(
         time_steps=np.arange(1, train_x.shape[1] + 1),
         gradient_init=gradient_init,
         gradient_trained=gradient_trained,
-        train_losses=np.array(losses),
+        train_losses=train_losses,
         accuracy_init=accuracy_init,
         accuracy_trained=accuracy_trained,
     )
