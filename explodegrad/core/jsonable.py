@@ -64,3 +64,15 @@ def fields_to_jsonable(value: Any) -> dict[str, Any]:
         for f in dataclasses.fields(value)
         if f.metadata.get("serialize", True)
     }
+
+
+def frame_from_records(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A DataFrame back from :func:`to_jsonable`'s list of row dicts: a column whose values are
+    numbers or None (a non-finite number written as null) becomes float with NaN."""
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        values = [v for v in frame[column] if v is not None]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if frame[column].dtype == object and values and numeric:
+            frame[column] = frame[column].astype(float)
+    return frame

@@ -8,6 +8,7 @@ the wall time, the seeds, the data set with its checksum, and the study's versio
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import subprocess
@@ -25,7 +26,7 @@ from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.core.scales import EVIDENCE as EVIDENCE_SCALE
 from explodegrad.core.seeds import resolve_seeds
 from explodegrad.reproduce.machine import machine_description
-from explodegrad.studies import depth_limit, stored
+from explodegrad.studies import depth_limit, effective_depth, optimizers, stored
 from explodegrad.studies.common import resolve_data
 
 
@@ -44,6 +45,19 @@ EVIDENCE = {
     for entry in (
         EvidenceEntry("depth-limit-cifar10", "depth_limit", "cifar10", depth_limit.depth_limit_evidence),
         EvidenceEntry("depth-limit-digits", "depth_limit", "digits", depth_limit.depth_limit_evidence),
+        *(
+            EvidenceEntry(
+                f"optimizers-{key}-cifar10",
+                "optimizers",
+                "cifar10",
+                functools.partial(optimizers.optimizer_evidence, architecture=key),
+            )
+            for key in optimizers.EVIDENCE_ARCHITECTURES
+        ),
+        # Retrains the depth-50 networks of the stored depth-limit study: computed after it.
+        EvidenceEntry(
+            "trained-depth-cifar10", "effective_depth", "cifar10", effective_depth.trained_depth_evidence
+        ),
     )
 }
 

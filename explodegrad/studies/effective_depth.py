@@ -45,10 +45,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explodegrad.core.checks import check_fraction, check_int
+from explodegrad.core.checks import check_choice, check_fraction, check_int
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import resolve_device
+from explodegrad.core.jsonable import frame_from_records
 from explodegrad.core.nets import DeepMLP, build_from_config
 from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import resolve_seeds, seed_table, seed_values
@@ -74,6 +75,10 @@ CLAIMS = (
 
 #: Default rise of the training error that counts as "the Taylor-compressed network broke".
 DEFAULT_TAYLOR_TOLERANCE = 0.05
+
+#: The version of the trained-depth computation (:func:`trained_depth_study`), recorded in
+#: stored evidence; bump it when a change alters what it computes.
+STUDY_VERSION = 1
 
 
 #: The study's default architectures: an exploding (ReLU + batch norm) and a milder (tanh)
@@ -102,6 +107,17 @@ def linear_layers_in_top(config: NetConfig, k: int) -> int:
         return k
     blocks = min(max(k - 1, 0), config.num_blocks)
     return min(k, 1) + blocks * config.block_depth + (1 if k == config.num_layers else 0)
+
+
+def units_to_weight_layers(config: NetConfig, units: int) -> int:
+    """A path length lambda in weight layers: a residual block's lambda counts its
+    ``block_depth`` weight layers (the path goes through the whole branch), a plain layer's one.
+
+    An operational choice for comparing plain and residual networks in one unit; negative
+    values (no depth: the contributions overflowed) pass through unchanged.
+    """
+    units = check_int("units", units, -1)
+    return units * config.block_depth if config.residual and units > 0 else units
 
 
 def taylor_break(curve: TaylorCurve, tolerance: float = DEFAULT_TAYLOR_TOLERANCE) -> int | None:
@@ -460,3 +476,235 @@ def effective_depth_study(
         data_name=data.name,
         seeds=seeds,
     )
+
+
+@dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
+class TrainedDepthStudy(StudyResult):
+    """Effective depth and the Taylor experiment on the trained networks of a depth-limit study.
+
+    Attributes:
+        table: one row per (architecture, seed): label, seed, activation, norm, residual, depth
+            (weight layers), num_layers (addressable layers L), lr (the depth study's chosen
+            rate), search_train_error (that run's training error in the depth study),
+            final_train_error (this retraining's), depth_since_init (effective depth with skip =
+            the layer at initialization, in lambda units) and depth_since_init_layers (in weight
+            layers, :func:`units_to_weight_layers`), depth_natural / depth_natural_layers (the
+            natural skip), taylor_break_k and taylor_break_linear_layers (NaN: never broke).
+        taylor: one row per (label, seed, k): linear_layers (weight layers replaced), train_error.
+        depth: the depth of the networks (weight layers).
+        width: neurons per hidden layer.
+        steps: updates per run.
+        data_name: the data set.
+        seeds: the seeds.
+        threshold: the share for the effective depth.
+        tolerance: the rise of training error that counts as broken (:func:`taylor_break`).
+    """
+
+    table: pd.DataFrame
+    taylor: pd.DataFrame
+    depth: int
+    width: int
+    steps: int
+    data_name: str
+    seeds: tuple[int, ...]
+    threshold: float
+    tolerance: float
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainedDepthStudy:
+        """The study back from :meth:`to_dict`."""
+        return cls(
+            table=frame_from_records(values["table"]),
+            taylor=frame_from_records(values["taylor"]),
+            depth=int(values["depth"]),
+            width=int(values["width"]),
+            steps=int(values["steps"]),
+            data_name=str(values["data_name"]),
+            seeds=tuple(int(seed) for seed in values["seeds"]),
+            threshold=float(values["threshold"]),
+            tolerance=float(values["tolerance"]),
+        )
+
+    @property
+    def labels(self) -> list[str]:
+        """The architectures, in the study's order."""
+        return list(dict.fromkeys(self.table["label"]))
+
+    def values(self, label: str, column: str) -> np.ndarray:
+        """One value of ``table[column]`` per seed for the architecture ``label`` (NaN: never broke)."""
+        return seed_values(self.table, column, label=label)
+
+    def summary(self) -> str:
+        """Per architecture, in weight layers: the effective depths after training and the
+        layers whose linearization first breaks the network, each as the median [min, max]
+        over the seeds."""
+        table = seed_table(
+            self.table,
+            ["label", "depth"],
+            {
+                "final_train_error": "train err",
+                "depth_since_init_layers": "eff. depth (init skip)",
+                "depth_natural_layers": "eff. depth (natural skip)",
+                "taylor_break_linear_layers": "Taylor breaks at",
+            },
+            {"final_train_error": ".3f"},
+        )
+        table = table.rename(columns={"label": "architecture", "depth": "layers"})
+        return (
+            f"trained depth-{self.depth} networks, {self.data_name}, in weight layers; median [min, max] "
+            f"over {len(self.seeds)} seeds (n/a: never broke)\n{table.to_string(index=False)}"
+        )
+
+
+def trained_depth_study(
+    depth_study: Any,
+    data: Dataset,
+    *,
+    depth: int | None = None,
+    measure_size: int = 256,
+    taylor_size: int = 1024,
+    threshold: float = DEFAULT_THRESHOLD,
+    tolerance: float = DEFAULT_TAYLOR_TOLERANCE,
+    num_probes: int = 2,
+    momentum: float = 0.9,
+    labels: Sequence[str] | None = None,
+    progress: bool = False,
+) -> TrainedDepthStudy:
+    """Retrain the depth study's networks at one depth with their chosen rates, then measure
+    their effective depth and run the Taylor experiment on them.
+
+    The depth study (:func:`explodegrad.studies.depth_limit.depth_study`, e.g. the stored
+    evidence) keeps no weights; each (architecture, seed) is trained again exactly as its sweep
+    did (same weights, rate, steps, minibatch order, optimizer), so ``final_train_error`` can be
+    checked against ``search_train_error``: the two differ only by the rounding of one network
+    trained alone instead of stacked with others. Runs whose rates all diverged are skipped.
+
+    Args:
+        depth_study: a DepthStudy (its table and settings).
+        data: the data set it was trained on (same examples, e.g. the stored file's checksum).
+        depth: the depth to use (default: the study's largest).
+        measure_size, threshold, num_probes: the batch, share and probes of the path
+            contributions (:func:`explodegrad.measures.paths.path_contributions`), measured after
+            training with skip = the layer at initialization and with the natural skip.
+        taylor_size: training examples the Taylor curves are evaluated on.
+        tolerance: rise of the training error that counts as broken (:func:`taylor_break`).
+        momentum: the depth study's SGD momentum.
+        labels: only these architectures (default: every one).
+        progress: show progress bars.
+    """
+    table = depth_study.table
+    depth = int(table["depth"].max()) if depth is None else check_int("depth", depth, 1)
+    rows_in = table[(table["depth"] == depth) & table["best_lr"].notna()]
+    if labels is not None:
+        rows_in = rows_in[rows_in["architecture"].isin(list(labels))]
+    if rows_in.empty:
+        raise ValueError(f"depth={depth} is not allowed: the depth study has no trained run at that depth")
+    seeds = tuple(int(seed) for seed in depth_study.seeds)
+    n_train = int(data.x_train.shape[0])
+    settings = TrainSettings(
+        optimizer=depth_study.optimizer,
+        momentum=momentum,
+        steps=depth_study.steps,
+        batch_size=min(128, n_train),
+        record_every=depth_study.steps,
+        eval_size=1024,
+        seed=seeds[0],
+    )
+    taylor_inputs, taylor_targets = data.batch(
+        check_int("taylor_size", min(taylor_size, n_train), 1), seed=seeds[0]
+    )
+    measure_inputs, _ = data.batch(check_int("measure_size", min(measure_size, n_train), 2), seed=seeds[0])
+    threshold = check_fraction("threshold", threshold)
+    rows, curves = [], []
+    for _, run in rows_in.iterrows():
+        architecture = Architecture(
+            str(run["activation"]), str(run["norm"]), bool(run["residual"]), init=str(run["init"])
+        )
+        config = architecture.config(
+            depth, depth_study.width, data.in_features, data.num_classes, int(run["seed"])
+        )
+        net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
+        initial = copy.deepcopy(net)
+        history = train(net, data, settings.with_(lr=float(run["best_lr"])), progress=progress)
+        net.train()  # measured with the batch's own statistics, as during training
+        options = dict(num_probes=num_probes, threshold=threshold, seed=seeds[0])
+        since_init = path_contributions(net, measure_inputs, skip="init", initial_net=initial, **options)
+        natural = path_contributions(net, measure_inputs, skip=natural_skip(config), **options)
+        curve = taylor_compression(net, taylor_inputs, taylor_targets)
+        broke = taylor_break(curve, tolerance)
+        label = str(run["architecture"])
+        since_init, natural = since_init.effective_depth, natural.effective_depth
+        rows.append(
+            {
+                "label": label,
+                "seed": int(run["seed"]),
+                "activation": config.activation,
+                "norm": config.norm,
+                "residual": config.residual,
+                "depth": config.depth,
+                "num_layers": config.num_layers,
+                "lr": float(run["best_lr"]),
+                "search_train_error": float(run["final_train_error"]),
+                "final_train_error": history.final_train_error,
+                "depth_since_init": since_init,
+                "depth_since_init_layers": units_to_weight_layers(config, since_init),
+                "depth_natural": natural,
+                "depth_natural_layers": units_to_weight_layers(config, natural),
+                "taylor_break_k": np.nan if broke is None else broke,
+                "taylor_break_linear_layers": np.nan
+                if broke is None
+                else linear_layers_in_top(config, broke),
+            }
+        )
+        for k, error in zip(curve.ks.tolist(), curve.train_error.tolist()):
+            curves.append(
+                {
+                    "label": label,
+                    "seed": int(run["seed"]),
+                    "k": int(k),
+                    "linear_layers": linear_layers_in_top(config, int(k)),
+                    "train_error": float(error),
+                }
+            )
+    return TrainedDepthStudy(
+        table=pd.DataFrame(rows),
+        taylor=pd.DataFrame(curves),
+        depth=depth,
+        width=int(depth_study.width),
+        steps=int(depth_study.steps),
+        data_name=data.name,
+        seeds=seeds,
+        threshold=threshold,
+        tolerance=check_fraction("tolerance", tolerance),
+    )
+
+
+def trained_depth_evidence(
+    *,
+    data: str = "cifar10",
+    device: Any = None,
+    seeds: int | Sequence[int] | None = None,
+    labels: Sequence[str] | None = None,
+    progress: bool = False,
+) -> TrainedDepthStudy:
+    """The stored evidence's trained-depth study: the depth-50 networks of the stored depth-limit
+    study on ``data`` (``"cifar10"`` or ``"digits"``), retrained in float32 and measured.
+
+    ``seeds`` must be the stored study's (default); ``labels`` restricts the architectures (the
+    integrity test recomputes one).
+    """
+    from explodegrad.core.scales import EVIDENCE
+    from explodegrad.studies import stored
+
+    data = check_choice("data", data, ("cifar10", "digits"))
+    evidence = stored.load(f"depth-limit-{data}")
+    study_seeds = tuple(evidence.result.seeds)
+    if seeds is not None and tuple(resolve_seeds(seeds, len(study_seeds))) != study_seeds:
+        raise ValueError(
+            f"seeds={seeds!r} is not allowed: the stored depth-limit study used the seeds {study_seeds}"
+        )
+    scale = EVIDENCE if data == "cifar10" else EVIDENCE.with_(dataset="digits")
+    dataset = resolve_data(
+        scale=scale, seed=study_seeds[0], device=resolve_device(device), dtype=torch.float32
+    )
+    return trained_depth_study(evidence.result, dataset, labels=labels, progress=progress)

@@ -1,12 +1,18 @@
 """Chapter 3: optimizers and the GSC. SGD, Adam and RMSprop train the same network over several
 seeds; the GSC and the relative update size per layer are recorded (:func:`optimizer_study`).
+
+At the evidence scale (:func:`optimizer_evidence`, stored with the package) each optimizer first
+gets its own learning rate (:func:`tune_rates`: a log-spaced grid, chosen by the median final
+training error over the seeds), then trains the depth-50 network of an exploding and of a calm
+architecture on CIFAR-10.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,11 +23,13 @@ from explodegrad.core.checks import check_choice, check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import default_dtype, resolve_device
-from explodegrad.core.scales import Scale
+from explodegrad.core.jsonable import frame_from_records
+from explodegrad.core.scales import EVIDENCE, Scale
 from explodegrad.core.seeds import resolve_seeds, seed_table, seed_values
-from explodegrad.studies.common import StudyResult, config_for, resolve_data, resolve_scale
+from explodegrad.studies.common import Architecture, StudyResult, config_for, resolve_data, resolve_scale
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
 from explodegrad.training.optimizers import OPTIMIZERS
+from explodegrad.training.sweep import lr_search
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
@@ -33,6 +41,26 @@ CLAIMS = (
 
 #: Learning rates used when none are given: the usual starting points of each optimizer.
 DEFAULT_LRS = {"sgd": 0.01, "adam": 1e-3, "rmsprop": 1e-3}
+
+#: The version of this study's computation, recorded in stored evidence (see
+#: :mod:`explodegrad.studies.stored`); bump it when a change alters what the study computes.
+STUDY_VERSION = 1
+
+#: The stored evidence's architectures, by the name in the file name: batch-normalized ReLU
+#: explodes at initialization (r about 1.21 per layer), ReLU without normalization does not
+#: (r about 1.01).
+EVIDENCE_ARCHITECTURES = {
+    "relu-batch": Architecture("relu", "batch"),
+    "relu-none": Architecture("relu", "none"),
+}
+#: Each optimizer's log-spaced grid at the evidence scale (SGD with momentum 0.9).
+EVIDENCE_GRIDS = {
+    "sgd": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+    "adam": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+    "rmsprop": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+}
+#: GSC measurements per run at the evidence scale (step 0 included: every 40 of 200 steps).
+EVIDENCE_MEASURE_EVERY = 40
 
 
 def relative_update_sizes(history: TrainHistory, statistic: str = "median") -> np.ndarray:
@@ -74,16 +102,47 @@ class OptimizerStudy(StudyResult):
             rate_start, rate_end, r_squared_start, r_squared_end (of the fitted rates),
             final_train_error, diverged, update_ratio (the first layer's relative update size
             over that of layer k = 2).
-        histories: (optimizer, seed) -> its :class:`~explodegrad.training.loop.TrainHistory`.
+        histories: (optimizer, seed) -> its :class:`~explodegrad.training.loop.TrainHistory`
+            (empty for a study read back from stored evidence).
         seeds: the seeds (each seeds the weights, the minibatch order and the probes).
+        layers: one row per (optimizer, seed, measurement, layer k): optimizer, seed, step,
+            layer, gsc (GSC(k, 0); NaN at and below the reference layer) and update_size (that
+            record's ``||delta theta_k|| / ||theta_k||``; NaN at step 0): the per-layer view
+            over training.
+        tuning: the learning-rate search when the rates were tuned (:func:`tune_rates`), else
+            None: one row per (optimizer, lr, seed) with final_train_error and diverged, and
+            chosen / at_edge flags.
+        data_name: the data set trained on.
     """
 
     label: str
     gsc: pd.DataFrame
     updates: pd.DataFrame
     runs: pd.DataFrame
-    histories: dict[tuple[str, int], TrainHistory]
+    histories: dict[tuple[str, int], TrainHistory] = field(metadata={"serialize": False})
     seeds: tuple[int, ...]
+    layers: pd.DataFrame | None = None
+    tuning: pd.DataFrame | None = None
+    data_name: str = ""
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> OptimizerStudy:
+        """The study back from :meth:`to_dict` (without the histories)."""
+
+        def frame(key: str) -> pd.DataFrame | None:
+            return None if values.get(key) is None else frame_from_records(values[key])
+
+        return cls(
+            label=str(values["label"]),
+            gsc=frame("gsc"),
+            updates=frame("updates"),
+            runs=frame("runs"),
+            histories={},
+            seeds=tuple(int(seed) for seed in values["seeds"]),
+            layers=frame("layers"),
+            tuning=frame("tuning"),
+            data_name=str(values.get("data_name", "")),
+        )
 
     @property
     def optimizers(self) -> tuple[str, ...]:
@@ -206,7 +265,7 @@ def optimizer_study(
         raise TypeError(f"config={config!r} is not allowed: config must be a NetConfig or None")
     config = config.with_(in_features=dataset.in_features, out_features=dataset.num_classes)
     batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
-    gsc_rows, update_rows, run_rows, histories = [], [], [], {}
+    gsc_rows, update_rows, run_rows, layer_rows, histories = [], [], [], [], {}
     for seed in seeds:
         settings = TrainSettings(
             steps=steps,
@@ -240,6 +299,23 @@ def optimizer_study(
                         "train_error": errors.get(measurement.step, math.nan),
                     }
                 )
+            record = {int(step): row for row, step in enumerate(history.steps.tolist())}
+            for measurement in history.measurements:
+                profile = measurement.gsc
+                row = record.get(measurement.step)
+                for k in history.layers:
+                    layer_rows.append(
+                        {
+                            "optimizer": name,
+                            "seed": seed,
+                            "step": measurement.step,
+                            "layer": int(k),
+                            "gsc": profile.gsc_at(int(k)) if k > profile.reference else math.nan,
+                            "update_size": math.nan
+                            if row is None or measurement.step == 0
+                            else float(history.update_ratio[row, k - 1]),
+                        }
+                    )
             sizes = relative_update_sizes(history)
             start, end = history.measurements[0].gsc, history.measurements[-1].gsc
             for k in history.layers:
@@ -277,4 +353,116 @@ def optimizer_study(
         runs=pd.DataFrame(run_rows),
         histories=histories,
         seeds=seeds,
+        layers=pd.DataFrame(layer_rows),
+        data_name=dataset.name,
     )
+
+
+def tune_rates(
+    config: NetConfig,
+    data: Dataset,
+    grids: dict[str, Sequence[float]],
+    *,
+    seeds: Sequence[int],
+    steps: int,
+    batch_size: int,
+    eval_size: int = 1024,
+    progress: bool = False,
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Each optimizer's own learning rate: the rate of its grid with the lowest median final
+    training error over the seeds (one batched sweep per optimizer; diverged runs count as
+    error 1; ties go to the smaller rate).
+
+    The sweep trains every seed's weights with the first seed's minibatch order. Returns
+    optimizer -> chosen rate, and one row per (optimizer, lr, seed): final_train_error,
+    diverged, chosen, at_edge (the chosen rate is the grid's smallest or largest).
+    """
+    if not isinstance(grids, dict) or not grids:
+        raise TypeError(f"grids={grids!r} is not allowed: give a dict optimizer -> learning rates")
+    seeds = tuple(seeds)
+    chosen, frames = {}, []
+    for name, grid in grids.items():
+        name = check_choice("grids", name, OPTIMIZERS)
+        grid = sorted(check_positive(f"grids[{name!r}]", rate) for rate in grid)
+        settings = TrainSettings(
+            optimizer=name,
+            steps=steps,
+            batch_size=batch_size,
+            record_every=steps,
+            eval_size=eval_size,
+            seed=seeds[0],
+        )
+        search = lr_search(
+            [config.with_(seed=seed) for seed in seeds],
+            data,
+            grid,
+            settings,
+            device=data.device,
+            progress=progress,
+        )
+        table = search.table[["arch", "lr", "final_train_error", "diverged"]].copy()
+        table.insert(0, "optimizer", name)
+        table["seed"] = [seeds[int(i)] for i in table["arch"]]
+        errors = table["final_train_error"].where(~table["diverged"].astype(bool), 1.0).fillna(1.0)
+        median = errors.groupby(table["lr"]).median()
+        best = float(median.index[int(np.argmin(median.to_numpy()))])  # ties: the smaller rate
+        chosen[name] = best
+        table["chosen"] = np.isclose(table["lr"], best)
+        table["at_edge"] = bool(len(grid) > 1 and best in (grid[0], grid[-1]))
+        frames.append(table.drop(columns="arch"))
+    return chosen, pd.concat(frames, ignore_index=True)
+
+
+def optimizer_evidence(
+    *,
+    architecture: str = "relu-batch",
+    data: Dataset | str = "cifar10",
+    device: Any = None,
+    seeds: int | Sequence[int] | None = None,
+    grids: dict[str, Sequence[float]] | None = None,
+    progress: bool = False,
+) -> OptimizerStudy:
+    """The optimizer study of the stored evidence: depth 50, width 100, 200 steps, float32.
+
+    Every optimizer of :data:`EVIDENCE_GRIDS` gets its own rate (:func:`tune_rates`), then
+    trains ``architecture`` (a key of :data:`EVIDENCE_ARCHITECTURES`) from each seed's weights
+    with :func:`optimizer_study`, measuring the GSC and the per-layer update sizes every
+    :data:`EVIDENCE_MEASURE_EVERY` steps. ``data`` is ``"cifar10"`` (the evidence scale's 500
+    training examples), ``"digits"`` or a Dataset.
+    """
+    key = check_choice("architecture", architecture, tuple(EVIDENCE_ARCHITECTURES))
+    scale = EVIDENCE.with_(dataset="digits") if isinstance(data, str) and data == "digits" else EVIDENCE
+    seeds = resolve_seeds(seeds, scale.num_seeds)
+    device = resolve_device(device, data if isinstance(data, Dataset) else None)
+    dataset = resolve_data(
+        None if isinstance(data, str) else data,
+        scale=scale,
+        seed=seeds[0],
+        device=device,
+        dtype=torch.float32,
+    )
+    config = EVIDENCE_ARCHITECTURES[key].config(
+        scale.depth, scale.width, dataset.in_features, dataset.num_classes, seeds[0]
+    )
+    batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
+    rates, tuning = tune_rates(
+        config,
+        dataset,
+        dict(EVIDENCE_GRIDS if grids is None else grids),
+        seeds=seeds,
+        steps=scale.train_steps,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    study = optimizer_study(
+        config,
+        tuple(rates),
+        rates,
+        scale=scale,
+        data=dataset,
+        seeds=seeds,
+        measure_every=EVIDENCE_MEASURE_EVERY,
+        dtype=torch.float32,
+        progress=progress,
+    )
+    return dataclasses.replace(study, tuning=tuning)

@@ -35,7 +35,11 @@ SCHEMA = "explodegrad.stored-evidence/1"
 #: Where the stored files live (package data).
 EVIDENCE_DIR = Path(__file__).resolve().parent / "evidence_data"
 #: The studies that can be stored: module name (in :mod:`explodegrad.studies`) -> result class.
-STORED_STUDIES = {"depth_limit": "DepthStudy"}
+STORED_STUDIES = {
+    "depth_limit": "DepthStudy",
+    "optimizers": "OptimizerStudy",
+    "effective_depth": "TrainedDepthStudy",
+}
 #: What every ``provenance`` holds, and what its ``data`` entry holds.
 PROVENANCE_KEYS = (
     "commit",
