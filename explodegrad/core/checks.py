@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
+from torch import Tensor
 
 
 def _is_integer(value: Any) -> bool:
@@ -140,3 +143,203 @@ def check_float_dtype(dtype: Any) -> torch.dtype:
 def dtype_name(dtype: torch.dtype) -> str:
     """``torch.float64`` -> ``'float64'``, for labels and JSON."""
     return str(dtype).removeprefix("torch.")
+
+
+#: The largest seed torch's generators take: a signed 64-bit integer.
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(argument: str, value: Any) -> int:
+    """Return ``value`` as an ``int`` if it is a seed torch accepts, ``0 <= seed < 2**63``."""
+    return check_int(argument, value, 0, MAX_SEED)
+
+
+def check_bool(argument: str, value: Any) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (numpy booleans too); no truthy strings or ints."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{argument}={value!r} is not allowed: {argument} must be True or False "
+            f"(got {type(value).__name__})"
+        )
+    return bool(value)
+
+
+def check_callable(argument: str, value: Any) -> Any:
+    """Return ``value`` if it can be called, else ``TypeError``."""
+    if not callable(value):
+        raise TypeError(
+            f"{argument}={value!r} is not allowed: {argument} must be a function (got {type(value).__name__})"
+        )
+    return value
+
+
+def check_tensor(argument: str, value: Any) -> Tensor:
+    """Return ``value`` if it is a ``torch.Tensor``, else ``TypeError``."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{argument}: expected a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def check_numbers(argument: str, values: Any, *, integers: bool = False) -> np.ndarray:
+    """``values`` as a float (or int) numpy array if every entry is a real number (not a bool).
+
+    Raises ``TypeError`` for strings, booleans, complex numbers and other non-numbers, and
+    ``ValueError`` for non-integral values where ``integers`` is asked for.
+    """
+    kind = "integers" if integers else "real numbers"
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{argument}={values!r} is not allowed: {argument} must be a sequence of {kind}")
+    if isinstance(values, Tensor):
+        values = values.detach().cpu().numpy()
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):  # ragged nests
+        raise TypeError(
+            f"{argument}={values!r} is not allowed: {argument} must be a sequence of {kind}"
+        ) from None
+    if array.dtype == object:
+        if not all(_is_real(v) for v in array.ravel()):
+            raise TypeError(f"{argument}={values!r} is not allowed: {argument} must hold {kind} only")
+        array = array.astype(float)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{argument}={values!r} is not allowed: {argument} must hold {kind} only "
+            f"(got numpy dtype {array.dtype})"
+        )
+    if integers:
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (np.mod(array, 1) == 0)):
+            raise ValueError(f"{argument}={array.tolist()!r} is not allowed: {argument} must be integers")
+        return array.astype(np.int64)
+    return array.astype(float)
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def machine_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def format_bytes(size: float) -> str:
+    """``1.7e10`` -> ``'17 GB'``: a size in bytes in words."""
+    for unit, step in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= step:
+            return f"{size / step:.3g} {unit}"
+    return f"{size:.0f} bytes"
+
+
+def check_memory(settings: str, what: str, needed_bytes: float) -> None:
+    """Refuse ``settings`` up front when ``what`` would need more memory than the machine has.
+
+    Args:
+        settings: the arguments that set the size, as the caller wrote them (``"width=1000000"``).
+        what: the thing to be made, in words (``"this network"``).
+        needed_bytes: the estimate.
+
+    Raises:
+        ValueError: naming the settings, the estimate and the machine's memory.
+    """
+    available = machine_memory_bytes()
+    if available is not None and needed_bytes > available:
+        raise ValueError(
+            f"{settings} is not allowed: {what} would need about {format_bytes(needed_bytes)} of "
+            f"memory, more than this machine's {format_bytes(available)}; choose a smaller size"
+        )
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _first_bad_row(bad: Tensor) -> int:
+    """Index of the first row of a (rows x ...) boolean tensor with a True entry."""
+    rows = bad.reshape(bad.shape[0], -1).any(dim=1)
+    return int(torch.nonzero(rows)[0, 0])
+
+
+def _as_tensor(argument: str, value: Any, what: str) -> Tensor:
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return torch.from_numpy(value)
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{argument}: expected {what} (a torch.Tensor), got {type(value).__name__}")
+    return value
+
+
+def check_batch(
+    inputs: Any,
+    targets: Any = None,
+    num_classes: int | None = None,
+    *,
+    in_features: int | None = None,
+    inputs_name: str = "inputs",
+    targets_name: str = "targets",
+) -> tuple[Tensor, Tensor | None]:
+    """A batch where data enters a measure: finite float features and integer labels in range.
+
+    Args:
+        inputs: a (batch x features) float tensor (a numpy float array is converted).
+        targets: None, or one integer class label per example (tensor or numpy array).
+        num_classes: labels must lie in ``0 .. num_classes - 1`` (not checked when None).
+        in_features: the feature count the network takes (not checked when None).
+        inputs_name, targets_name: the caller's names for the two arguments, for the messages.
+
+    Returns:
+        ``(inputs, targets)`` as tensors; the labels as ``torch.long``.
+
+    Raises:
+        TypeError: a non-tensor, integer or boolean features, non-integer labels.
+        ValueError: a wrong shape, an empty batch, a non-finite feature or a label out of range
+            (naming the first bad row).
+    """
+    x = _as_tensor(inputs_name, inputs, "a (batch x features) matrix of floating-point numbers")
+    if not x.dtype.is_floating_point:
+        raise TypeError(
+            f"{inputs_name}: expected floating-point features, got dtype {x.dtype} (convert with "
+            f"{inputs_name}.float() or .double())"
+        )
+    if x.ndim != 2:
+        raise ValueError(f"{inputs_name}: expected a (batch x features) matrix, got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{inputs_name}: the batch is empty; measures need at least one example")
+    if in_features is not None and x.shape[1] != in_features:
+        raise ValueError(
+            f"{inputs_name}: {x.shape[1]} features given, but the network takes in_features={in_features}"
+        )
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        row = _first_bad_row(~finite)
+        value = x[row][~finite[row]][0].item()
+        raise ValueError(
+            f"{inputs_name}: row {row} holds {value} (not a finite number); the data must be finite "
+            "(a NaN or inf in the data is not an overflow of the network: check how the data was made)"
+        )
+    if targets is None:
+        return x, None
+    y = _as_tensor(targets_name, targets, "integer class labels")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise TypeError(
+            f"{targets_name}: class labels must be integers, got dtype {y.dtype} (convert with "
+            f"{targets_name}.long())"
+        )
+    if y.ndim == 1 and y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{targets_name}: {y.shape[0]} labels for a batch of {x.shape[0]} inputs; expected one "
+            "class label per example"
+        )
+    if y.ndim != 1:
+        raise ValueError(
+            f"{targets_name}: expected one class label per example (shape ({x.shape[0]},)), got shape "
+            f"{tuple(y.shape)}"
+        )
+    if num_classes is not None:
+        bad = (y < 0) | (y >= num_classes)
+        if bool(bad.any()):
+            row = int(torch.nonzero(bad)[0, 0])
+            raise ValueError(
+                f"{targets_name}: row {row} holds label {int(y[row])}, but labels must lie in "
+                f"0..{num_classes - 1} (the network has out_features={num_classes})"
+            )
+    return x, y.long()

@@ -8,12 +8,10 @@ and group sweeps (configurations with the same shapes train together).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-import numpy as np
-
-from explodegrad.core.checks import check_choice, check_int, check_positive
+from explodegrad.core.checks import check_bool, check_choice, check_int, check_positive, check_seed
 
 ACTIVATIONS = ("relu", "tanh", "selu", "sigmoid", "linear", "gelu", "leaky_relu", "softplus")
 NORMS = ("none", "batch", "layer")
@@ -21,6 +19,29 @@ INITS = ("he", "xavier", "lecun", "gaussian", "orthogonal", "looks_linear")
 #: Activations the looks-linear orthogonal initial state can serve: it relies on
 #: ``relu(u) - relu(-u) = u``, which holds for ReLU only.
 LOOKS_LINEAR_ACTIVATIONS = ("relu",)
+#: The deepest network a configuration may describe. Every layer is a Python module, built
+#: in about half a millisecond, so depth 20,000 already takes 10 s; the course's networks
+#: stay far below this bound.
+MAX_DEPTH = 10_000
+#: Measured seconds to build one layer (for the estimate in the refusal's message).
+SECONDS_PER_LAYER = 5e-4
+
+
+def check_depth(depth: Any, argument: str = "depth") -> int:
+    """Return ``depth`` if it is an integer in ``1 .. MAX_DEPTH``; the refusal says why the bound.
+
+    Raises ``TypeError`` for a non-integer (a bool, a float, a string), ``ValueError`` for an
+    integer out of range, with the time a network that deep would take to build.
+    """
+    depth = check_int(argument, depth, 1)
+    if depth > MAX_DEPTH:
+        raise ValueError(
+            f"{argument}={depth} is not allowed: {argument} must be an integer >= 1 and <= "
+            f"{MAX_DEPTH}; building {depth} layers would take about "
+            f"{depth * SECONDS_PER_LAYER:.0f} s (one Python module per layer), and every forward "
+            "and backward pass as long again"
+        )
+    return depth
 
 
 def residual_depth(depth: int, block_depth: int = 2) -> int:
@@ -30,8 +51,8 @@ def residual_depth(depth: int, block_depth: int = 2) -> int:
     depth 50 stays 50 and depth 21 becomes 20 (with blocks of 2). The one rule every study and
     explorer uses to fit a ResNet to a plain network's depth.
     """
-    depth = check_int("depth", depth, 2 + block_depth)
     block_depth = check_int("block_depth", block_depth, 1)
+    depth = check_int("depth", depth, 2 + block_depth)
     return depth - (depth - 2) % block_depth
 
 
@@ -74,7 +95,7 @@ class NetConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "depth", check_int("depth", self.depth, 1))
+        set_(self, "depth", check_depth(self.depth))
         set_(self, "width", check_int("width", self.width, 1))
         set_(self, "activation", check_choice("activation", self.activation, ACTIVATIONS))
         set_(self, "norm", check_choice("norm", self.norm, NORMS))
@@ -84,13 +105,8 @@ class NetConfig:
         set_(self, "block_depth", check_int("block_depth", self.block_depth, 1))
         set_(self, "in_features", check_int("in_features", self.in_features, 1))
         set_(self, "out_features", check_int("out_features", self.out_features, 1))
-        set_(self, "seed", check_int("seed", self.seed, 0))
-        if not isinstance(self.residual, (bool, np.bool_)):
-            raise TypeError(
-                f"residual={self.residual!r} is not allowed: residual must be True or False "
-                f"(got {type(self.residual).__name__})"
-            )
-        set_(self, "residual", bool(self.residual))
+        set_(self, "seed", check_seed("seed", self.seed))
+        set_(self, "residual", check_bool("residual", self.residual))
         if self.residual and (self.depth < 2 + self.block_depth or (self.depth - 2) % self.block_depth):
             raise ValueError(
                 f"depth={self.depth} is not allowed for a residual network with "
@@ -165,6 +181,13 @@ class NetConfig:
 
     def with_(self, **changes: Any) -> NetConfig:
         """A copy with some fields changed (validated again)."""
+        known = [field.name for field in fields(self)]
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise TypeError(
+                f"{unknown[0]}={changes[unknown[0]]!r} is not allowed: NetConfig has no field "
+                f"{unknown[0]!r}; the fields are {', '.join(known)}"
+            )
         return replace(self, **changes)
 
     def label(self) -> str:

@@ -106,7 +106,7 @@ def resolve_device(device: Any = None, data: Any = None) -> torch.device:
     if isinstance(device, DeviceChoice):
         return device.device
     if isinstance(device, torch.device):
-        return device
+        return _check_available(device, device)
     if device is None:
         return data.device if isinstance(data, Dataset) else pick_device().device
     if not isinstance(device, str):
@@ -117,11 +117,37 @@ def resolve_device(device: Any = None, data: Any = None) -> torch.device:
     if device == "auto":
         return pick_device("auto").device
     try:
-        return torch.device(device)
+        where = torch.device(device)
     except RuntimeError:
+        hint = " (a GPU is 'cuda' or 'mps')" if device.lower() == "gpu" else ""
         raise ValueError(
-            f"device={device!r} is not allowed: give 'cpu', 'cuda', 'cuda:<index>', 'mps' or 'auto'"
+            f"device={device!r} is not allowed: give 'cpu', 'cuda', 'cuda:<index>', 'mps' or 'auto'{hint}"
         ) from None
+    return _check_available(where, device)
+
+
+def _check_available(where: torch.device, given: Any) -> torch.device:
+    """``where`` if this machine has it; else the same ``ValueError`` :func:`pick_device` gives."""
+    if where.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={given!r} is not available here: no CUDA GPU was found; use 'auto' or 'cpu'"
+            )
+        count = torch.cuda.device_count()
+        if where.index is not None and where.index >= count:
+            raise ValueError(
+                f"device={given!r} is not available here: this machine has {count} CUDA GPU(s), "
+                f"cuda:0 .. cuda:{count - 1}"
+            )
+    elif where.type == "mps" and not _mps_available():
+        raise ValueError(
+            f"device={given!r} is not available here: no Apple GPU was found; use 'auto' or 'cpu'"
+        )
+    elif where.type != "cpu":
+        raise ValueError(
+            f"device={given!r} is not allowed: explodegrad runs on 'cpu', 'cuda', 'cuda:<index>' or 'mps'"
+        )
+    return where
 
 
 def default_dtype(device: Any = None) -> torch.dtype:

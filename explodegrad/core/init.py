@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from explodegrad.core.checks import check_choice, check_positive
+from explodegrad.core.checks import check_choice, check_float_dtype, check_int, check_positive, check_seed
 from explodegrad.core.config import INITS
 
 
@@ -39,6 +39,10 @@ def orthogonal_matrix(
     Drawn uniformly (Haar) by the QR decomposition of a Gaussian matrix with the signs of R's
     diagonal folded into Q. ``dtype`` defaults to torch's default dtype.
     """
+    rows = check_int("rows", rows, 1)
+    cols = check_int("cols", cols, 1)
+    _check_generator(generator)
+    dtype = None if dtype is None else check_float_dtype(dtype)
     big, small = max(rows, cols), min(rows, cols)
     gaussian = torch.randn(big, small, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(gaussian)
@@ -48,6 +52,10 @@ def orthogonal_matrix(
 
 def weight_std(init: str, fan_in: int, fan_out: int, scale: float) -> float:
     """Standard deviation of a Gaussian initializer (not for orthogonal ones)."""
+    init = check_choice("init", init, ("he", "xavier", "lecun", "gaussian"))
+    fan_in = check_int("fan_in", fan_in, 1)
+    fan_out = check_int("fan_out", fan_out, 1)
+    scale = check_positive("scale", scale)
     return (
         scale
         * {
@@ -57,6 +65,14 @@ def weight_std(init: str, fan_in: int, fan_out: int, scale: float) -> float:
             "gaussian": 1.0,
         }[init]
     )
+
+
+def _check_generator(generator: object) -> None:
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator: expected a torch.Generator (e.g. torch.Generator().manual_seed(0)), got "
+            f"{type(generator).__name__}"
+        )
 
 
 def _reset_norms_and_biases(net: nn.Module) -> None:
@@ -79,8 +95,11 @@ def initialize(net: nn.Module, init: str = "he", scale: float = 1.0, seed: int =
         scale: multiplier of the standard deviation (absolute std for ``"gaussian"``).
         seed: seed of the private generator.
     """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net: expected a torch module (e.g. from build_mlp), got {type(net).__name__}")
     init = check_choice("init", init, INITS)
     scale = check_positive("scale", scale)
+    seed = check_seed("seed", seed)
     generator = torch.Generator().manual_seed(seed)
     _reset_norms_and_biases(net)
     if init == "looks_linear":
@@ -125,8 +144,14 @@ def effective_linear_map(net: nn.Module) -> Tensor:
 
     Only the first half of each mirrored weight is used, as the construction implies.
     """
-    units = net.units
-    config = net.config
+    units = getattr(net, "units", None)
+    config = getattr(net, "config", None)
+    if units is None or config is None or getattr(config, "init", None) != "looks_linear":
+        raise TypeError(
+            "net: effective_linear_map needs a DeepMLP built with init='looks_linear' "
+            f"(build_mlp(..., init='looks_linear')), got {type(net).__name__}"
+            + (f" with init={config.init!r}" if config is not None else "")
+        )
     if len(units) == 1:
         return units[0].linear.weight.detach().clone()
     half = config.width // 2

@@ -19,7 +19,15 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from explodegrad.core.checks import check_choice, check_int
+from explodegrad.core.checks import (
+    check_callable,
+    check_choice,
+    check_float_dtype,
+    check_int,
+    check_memory,
+    check_seed,
+    check_tensor,
+)
 
 PROBES = ("rademacher", "gaussian")
 METHODS = ("exact", "probe")
@@ -45,6 +53,18 @@ def make_probes(
     """``num_probes`` random vectors of ``shape`` with identity second moment, stacked on dim 0."""
     probe = check_choice("probe", probe, PROBES)
     num_probes = check_int("num_probes", num_probes, 1)
+    if isinstance(shape, torch.Size):
+        shape = tuple(shape)
+    if not isinstance(shape, tuple):
+        raise TypeError(f"shape={shape!r} is not allowed: shape must be a tuple of sizes, e.g. (64, 10)")
+    shape = tuple(check_int("shape", size, 1) for size in shape)
+    seed = check_seed("seed", seed)
+    dtype = check_float_dtype(dtype)
+    check_memory(
+        f"num_probes={num_probes}",
+        f"{num_probes} probes of shape {shape}",
+        3 * 8 * num_probes * math.prod(shape),
+    )
     generator = torch.Generator().manual_seed(seed)
     draw = torch.randn((num_probes, *shape), generator=generator, dtype=torch.float64)
     if probe == "rademacher":
@@ -54,6 +74,10 @@ def make_probes(
 
 def jacobian_matrix(function: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """The full Jacobian of ``function`` at ``x`` as an (outputs x inputs) matrix."""
+    check_callable("function", function)
+    check_tensor("x", x)
+    if x.numel() == 0:
+        raise ValueError("x: the input is empty; a Jacobian needs at least one entry")
     jac = torch.autograd.functional.jacobian(function, x.detach())
     out_numel = jac.numel() // x.numel()
     return jac.reshape(out_numel, x.numel())
@@ -74,6 +98,10 @@ def frobenius_sq_from_probes(
         One scalar tensor per input: the mean over probes of ``||J^T v||^2``. Inputs the output
         does not depend on get 0.
     """
+    check_tensor("output", output)
+    check_tensor("probes", probes)
+    if isinstance(inputs, Tensor) or not all(isinstance(t, Tensor) for t in inputs):
+        raise TypeError(f"inputs: expected a list of torch.Tensors, got {type(inputs).__name__}")
     if probes.shape[1:] != output.shape:
         raise ValueError(f"probes: shape {tuple(probes.shape)} does not match output {tuple(output.shape)}")
     grads = torch.autograd.grad(
@@ -103,6 +131,8 @@ def jacobian_qm_norm(
 ) -> float:
     """``||J||_qm`` of ``function`` at ``x``, exactly or estimated from ``num_probes`` probes."""
     method = check_choice("method", method, METHODS)
+    check_callable("function", function)
+    check_tensor("x", x)
     if x.numel() == 0:
         raise ValueError("x: the input is empty; a Jacobian needs at least one entry")
     if method == "exact":

@@ -20,7 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from explodegrad.core.checks import check_int
+from explodegrad.core.checks import (
+    check_float_dtype,
+    check_int,
+    check_memory,
+    check_tensor,
+    dtype_name,
+)
 from explodegrad.core.config import NetConfig
 from explodegrad.core.device import resolve_device
 
@@ -147,7 +153,13 @@ class Readout(nn.Module):
 
 
 def per_example_loss(logits: Tensor, targets: Tensor) -> Tensor:
-    """f_0: the cross-entropy of every example (a vector, not its mean)."""
+    """f_0: the cross-entropy of every example (a vector, not its mean).
+
+    Labels are not range-checked here (this runs inside every measure): they are checked where
+    data enters (:func:`explodegrad.core.checks.check_batch`).
+    """
+    check_tensor("logits", logits)
+    check_tensor("targets", targets)
     return F.cross_entropy(logits, targets, reduction="none")
 
 
@@ -159,7 +171,7 @@ class DeepMLP(nn.Module):
 
     def __init__(self, config: NetConfig) -> None:
         super().__init__()
-        self.config = config
+        self.config = _check_config(config)
         c = config
         units: list[nn.Module]
         if c.residual:
@@ -259,17 +271,83 @@ def build_mlp(
     return build_from_config(config, device=device, dtype=dtype)
 
 
+def _check_config(config: Any) -> NetConfig:
+    if not isinstance(config, NetConfig):
+        raise TypeError(
+            f"config: expected a NetConfig (e.g. NetConfig(depth=10, width=100)), got {type(config).__name__}"
+        )
+    return config
+
+
+def network_memory_bytes(config: NetConfig, dtype: torch.dtype | None = None) -> int:
+    """About how many bytes building the network of ``config`` takes at its peak.
+
+    The parameters are made in torch's default dtype, then converted to ``dtype``; the largest
+    weight matrix is drawn in float64 (three copies: the draw, the scaled draw, a QR factor).
+    """
+    config = _check_config(config)
+    final = torch.get_default_dtype() if dtype is None else check_float_dtype(dtype)
+    default_size = torch.empty((), dtype=torch.get_default_dtype()).element_size()
+    final_size = torch.empty((), dtype=final).element_size()
+    parameters = config.num_parameters()
+    largest = max(out * inp for out, inp in config.linear_shapes())
+    converted = parameters * final_size if final != torch.get_default_dtype() else 0
+    return parameters * default_size + converted + 3 * 8 * largest
+
+
+def check_network_size(config: NetConfig, dtype: torch.dtype | None = None) -> None:
+    """Refuse, before any allocation, a network that needs more memory than the machine has."""
+    needed = network_memory_bytes(config, dtype)
+    settings = f"depth={config.depth}, width={config.width}"
+    if config.in_features > config.width or config.out_features > config.width:
+        settings += f", in_features={config.in_features}, out_features={config.out_features}"
+    check_memory(settings, f"this network ({config.num_parameters():,} parameters)", needed)
+
+
+def _check_weights_finite(net: DeepMLP, dtype: torch.dtype) -> None:
+    """The initial weights must be finite numbers in the network's dtype (a huge ``init_scale``)."""
+    from explodegrad.core.init import weight_std
+
+    for linear in net.linear_layers():
+        if not bool(torch.isfinite(linear.weight).all()):
+            config = net.config
+            fan_out, fan_in = linear.weight.shape
+            std = config.init_scale * (
+                1.0
+                if config.init in ("orthogonal", "looks_linear")
+                else weight_std(config.init, fan_in, fan_out, 1.0)
+            )
+            made_in = torch.get_default_dtype()  # the modules are made (and drawn into) in it
+            limiting = made_in if torch.finfo(made_in).max < torch.finfo(dtype).max else dtype
+            raise ValueError(
+                f"init_scale={config.init_scale:g} is not allowed: the initial weights (std {std:.3g} "
+                f"in the {fan_out} x {fan_in} layer) overflow to inf in {dtype_name(limiting)}, which "
+                f"holds at most {torch.finfo(limiting).max:.3g}; choose a smaller init_scale"
+            )
+
+
 def build_from_config(config: NetConfig, device: Any = None, dtype: torch.dtype | None = None) -> DeepMLP:
-    """Build and initialize the network a :class:`NetConfig` describes (seeded, no global RNG use)."""
+    """Build and initialize the network a :class:`NetConfig` describes (seeded, no global RNG use).
+
+    Raises:
+        TypeError: ``config`` is not a NetConfig, ``dtype`` not a dtype, ``device`` not a device.
+        ValueError: a non-floating dtype, an unknown or absent device, a network larger than the
+            machine's memory (refused before allocating, with the estimate), or an ``init_scale``
+            whose weights overflow in ``dtype``.
+    """
     from explodegrad.core.init import (
         initialize,  # init sits beside nets; imported here to keep nets standalone
     )
 
+    config = _check_config(config)
+    dtype = None if dtype is None else check_float_dtype(dtype)
+    device = None if device is None else resolve_device(device)
+    check_network_size(config, dtype)
     with torch.random.fork_rng(devices=[]):
         net = DeepMLP(config)
     initialize(net, config.init, scale=config.init_scale, seed=config.seed)
-    device = None if device is None else resolve_device(device)
     net = net.to(device=device, dtype=dtype)
+    _check_weights_finite(net, dtype or torch.get_default_dtype())
     with torch.no_grad():  # exact in the final dtype, not rounded through float32 first
         for unit in net.units:
             if isinstance(unit, ResidualBlock):

@@ -9,14 +9,17 @@ default) and reports each number as the median and the range over them.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from explodegrad.core.checks import check_int
+from explodegrad.core.checks import MAX_SEED, check_int, check_seed
+
+#: The most seeds one study may run (each seed is a whole training run).
+MAX_SEEDS = 1000
 
 
 def resolve_seeds(seeds: int | Sequence[int] | None, default: int) -> tuple[int, ...]:
@@ -27,19 +30,25 @@ def resolve_seeds(seeds: int | Sequence[int] | None, default: int) -> tuple[int,
         TypeError: something that is neither a count nor a sequence of integers.
     """
     if seeds is None:
-        return tuple(range(check_int("num_seeds", default, 1)))
-    if isinstance(seeds, (bool, str, bytes, float)):
-        raise TypeError(f"seeds must be a count (an int >= 1) or a sequence of ints, got {seeds!r}")
+        return tuple(range(check_int("num_seeds", default, 1, MAX_SEEDS)))
+    if isinstance(seeds, (bool, str, bytes, float)) or not isinstance(seeds, (int, np.integer, Iterable)):
+        raise TypeError(
+            f"seeds={seeds!r} is not allowed: seeds must be a count (an int >= 1) or a sequence of ints "
+            f"(got {type(seeds).__name__})"
+        )
     if isinstance(seeds, (int, np.integer)):
-        if seeds < 1:
+        if seeds < 1 or seeds > MAX_SEEDS:
             raise ValueError(
-                f"seeds={seeds!r} is not allowed: seeds must be a count >= 1 or a sequence of seeds >= 0"
+                f"seeds={seeds!r} is not allowed: seeds must be a count in 1..{MAX_SEEDS} (each seed is "
+                f"a whole run) or a sequence of seeds in 0..{MAX_SEED}"
             )
         return tuple(range(int(seeds)))
     try:
-        chosen = tuple(check_int("seeds", seed, 0) for seed in seeds)
+        chosen = tuple(check_seed("seeds", seed) for seed in seeds)
     except TypeError:
-        raise TypeError(f"seeds must be a count (an int >= 1) or a sequence of ints, got {seeds!r}") from None
+        raise TypeError(
+            f"seeds={seeds!r} is not allowed: seeds must be a count (an int >= 1) or a sequence of ints"
+        ) from None
     if not chosen:
         raise ValueError("seeds=() is not allowed: give at least one seed")
     if len(set(chosen)) != len(chosen):
@@ -49,7 +58,11 @@ def resolve_seeds(seeds: int | Sequence[int] | None, default: int) -> tuple[int,
 
 def median_range(values: Sequence[float] | np.ndarray, fmt: str = ".3g") -> str:
     """``median [min, max]`` of the finite values, e.g. ``1.94 [1.7, 3.03]``; the value alone for one."""
-    array = np.asarray(values, dtype=float)
+    _check_format("fmt", fmt)
+    try:
+        array = np.asarray(values, dtype=float).ravel()  # None and pd.NA become NaN: "n/a"
+    except (TypeError, ValueError):
+        raise TypeError(f"values={values!r} is not allowed: values must be numbers") from None
     finite = array[np.isfinite(array)]
     if finite.size == 0:
         return "n/a"
@@ -60,6 +73,32 @@ def median_range(values: Sequence[float] | np.ndarray, fmt: str = ".3g") -> str:
         f"{format(float(finite.max()), fmt)}]"
     )
     return text if finite.size == array.size else f"{text} ({array.size - finite.size} n/a)"
+
+
+def _check_format(argument: str, fmt: object) -> str:
+    if not isinstance(fmt, str):
+        raise TypeError(
+            f"{argument}={fmt!r} is not allowed: {argument} must be a number format such as '.3g'"
+        )
+    try:
+        format(1.5, fmt)
+    except ValueError:
+        raise ValueError(
+            f"{argument}={fmt!r} is not allowed: {argument} must be a number format such as '.3g'"
+        ) from None
+    return fmt
+
+
+def _check_frame(frame: object, columns: Iterable[str], argument: str) -> pd.DataFrame:
+    """``frame`` if it is a DataFrame holding every one of ``columns`` (named by ``argument``)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame: expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{argument}={missing[0]!r} is not allowed: the table's columns are {list(frame.columns)}"
+        )
+    return frame
 
 
 def seed_table(
@@ -73,7 +112,15 @@ def seed_table(
         columns: column -> its header in the result.
         formats: column -> number format (default ``.3g``).
     """
+    if isinstance(keys, str):
+        keys = [keys]
+    if not isinstance(columns, dict):
+        raise TypeError(f"columns: expected a dict column -> header, got {type(columns).__name__}")
+    _check_frame(frame, keys, "keys")
+    _check_frame(frame, columns, "columns")
     formats = formats or {}
+    for fmt in formats.values():
+        _check_format("formats", fmt)
     rows = []
     for key, group in frame.groupby(list(keys), sort=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -87,6 +134,8 @@ def seed_table(
 def chosen_rates(frame: pd.DataFrame, keys: str | Sequence[str], column: str = "best_lr") -> np.ndarray:
     """Per ``keys`` group (first-seen order), the distinct rates the seeds chose, e.g. ``0.01/0.1``
     (``diverged`` when every seed's runs diverged)."""
+    _check_frame(frame, [keys] if isinstance(keys, str) else keys, "keys")
+    _check_frame(frame, [column], "column")
     chosen = frame.groupby(keys, sort=False)[column].agg(
         lambda rates: "/".join(f"{rate:g}" for rate in sorted(set(rates.dropna()))) or "diverged"
     )
@@ -95,7 +144,7 @@ def chosen_rates(frame: pd.DataFrame, keys: str | Sequence[str], column: str = "
 
 def seed_everything(seed: int) -> int:
     """Seed Python's, NumPy's and torch's global generators (all devices); return the seed."""
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -108,8 +157,13 @@ def seed_values(frame: pd.DataFrame, column: str, **where: Any) -> np.ndarray:
     Missing values (a run that never reached a target, ``pd.NA`` or None) come back as NaN. A
     selection that matches no row is a ``ValueError`` naming the values the study has.
     """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame: expected a pandas DataFrame, got {type(frame).__name__}")
     if column not in frame.columns:
         raise ValueError(f"column={column!r} is not allowed: the table has {list(frame.columns)}")
+    for key in where:
+        if key not in frame.columns:
+            raise ValueError(f"{key}={where[key]!r} is not allowed: the table has no column {key!r}")
     mask = np.ones(len(frame), dtype=bool)
     for key, value in where.items():
         mask &= (frame[key] == value).to_numpy()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explodegrad.core.checks import check_int
+from explodegrad.core.checks import check_batch, check_bool, check_int, check_tensor
 from explodegrad.core.nets import DeepMLP, per_example_loss
 
 
@@ -115,19 +115,41 @@ def batch_statistics(net: nn.Module) -> Iterator[None]:
             module.training = mode
 
 
-def check_batch(inputs: Tensor, net: DeepMLP) -> None:
-    """Raise ``TypeError`` for a non-tensor, ``ValueError`` for an empty batch or a wrong feature count."""
-    if not isinstance(inputs, Tensor):
-        raise TypeError(f"inputs: expected a torch.Tensor (batch x features), got {type(inputs).__name__}")
-    if inputs.ndim != 2:
-        raise ValueError(f"inputs: expected a (batch x features) matrix, got shape {tuple(inputs.shape)}")
-    if inputs.shape[0] == 0:
-        raise ValueError("inputs: the batch is empty; measures need at least one example")
-    expected = net.config.in_features
-    if inputs.shape[1] != expected:
-        raise ValueError(
-            f"inputs: {inputs.shape[1]} features given, but the network takes in_features={expected}"
+def check_net(net: object, argument: str = "net") -> DeepMLP:
+    """``net`` if it is a :class:`DeepMLP`, else ``TypeError``."""
+    if not isinstance(net, DeepMLP):
+        raise TypeError(
+            f"{argument}: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}"
         )
+    return net
+
+
+def prepare_batch(
+    net: DeepMLP,
+    inputs: object,
+    targets: object = None,
+    *,
+    inputs_name: str = "inputs",
+    targets_name: str = "targets",
+) -> tuple[Tensor, Tensor | None]:
+    """Check a batch where it enters a measure and put it on the network's device and dtype.
+
+    Features must be finite floats with the network's ``in_features`` columns, labels integers
+    in ``0 .. out_features - 1`` (:func:`explodegrad.core.checks.check_batch`; the messages
+    name the first bad row). A numpy array is converted.
+    """
+    net = check_net(net)
+    x, y = check_batch(
+        inputs,
+        targets,
+        net.config.out_features,
+        in_features=net.config.in_features,
+        inputs_name=inputs_name,
+        targets_name=targets_name,
+    )
+    parameter = next(net.parameters())
+    x = x.to(device=parameter.device, dtype=parameter.dtype)
+    return x, None if y is None else y.to(device=parameter.device)
 
 
 def trace(net: DeepMLP, inputs: Tensor, targets: Tensor | None = None, *, keep_graph: bool = False) -> Trace:
@@ -135,17 +157,18 @@ def trace(net: DeepMLP, inputs: Tensor, targets: Tensor | None = None, *, keep_g
 
     Args:
         net: a network from :func:`explodegrad.core.nets.build_mlp`.
-        inputs: a (batch x in_features) tensor.
-        targets: class labels; when given, the trace also holds f_0, the per-example losses.
+        inputs: a (batch x in_features) tensor of finite floats (put on the network's device
+            and dtype; a numpy array is converted).
+        targets: integer class labels in 0..out_features - 1; when given, the trace also holds
+            f_0, the per-example losses.
         keep_graph: keep the tensors in the autograd graph (the input then requires grad), so
             gradients with respect to any f_k can be taken afterwards.
 
     Batch norm uses the batch statistics in training mode; running averages are left as
     they were.
     """
-    check_batch(inputs, net)
-    if targets is not None and targets.shape[0] != inputs.shape[0]:
-        raise ValueError(f"targets: {targets.shape[0]} labels for a batch of {inputs.shape[0]} inputs")
+    keep_graph = check_bool("keep_graph", keep_graph)
+    inputs, targets = prepare_batch(net, inputs, targets)
     x = inputs.detach().clone().requires_grad_(True) if keep_graph else inputs
     outputs: list[Tensor] = []
     preacts: list[Tensor] = []
@@ -167,19 +190,26 @@ def layer_rms(forward_trace: Trace) -> np.ndarray:
     It shows at a glance whether signals grow, shrink or stay put through depth. Computed in
     float64; an overflowed layer gives ``inf`` (or ``nan``), reported, never raised.
     """
+    if not isinstance(forward_trace, Trace):
+        raise TypeError(
+            f"forward_trace: expected a Trace (from explodegrad.trace), got {type(forward_trace).__name__}"
+        )
     return np.array([float64_rms(forward_trace.f(k)) for k in range(1, forward_trace.num_layers + 1)])
 
 
 def float64_rms(tensor: Tensor) -> float:
     """Root mean square, computed in float64 so that large float32 entries do not overflow it."""
+    check_tensor("tensor", tensor)
     return float(tensor.detach().double().pow(2).mean().sqrt())
 
 
 def float64_norm(tensor: Tensor) -> float:
     """Euclidean norm of all entries, in float64 (large float32 entries do not overflow it)."""
+    check_tensor("tensor", tensor)
     return float(torch.linalg.vector_norm(tensor.detach().double()))
 
 
 def all_finite(tensor: Tensor) -> bool:
     """Whether every entry is finite (no NaN, no inf)."""
+    check_tensor("tensor", tensor)
     return bool(torch.isfinite(tensor).all())

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from explodegrad.core.checks import check_choice, check_int
+from explodegrad.core.checks import check_choice, check_int, check_numbers, check_seed
 from explodegrad.core.jacobian import METHODS, PROBES, jacobian_qm_norm
 from explodegrad.core.nets import DeepMLP, ResidualBlock
-from explodegrad.core.trace import check_batch, frozen_batch_statistics, trace
+from explodegrad.core.trace import frozen_batch_statistics, prepare_batch, trace
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
@@ -62,8 +62,8 @@ def pythagorean_block_gsc(
     Returns:
         The predicted block GSC, a float for scalar input, else an array.
     """
-    k = np.asarray(skip_to_residual, dtype=float)
-    g = np.asarray(residual_gsc, dtype=float)
+    k = check_numbers("skip_to_residual", skip_to_residual)
+    g = check_numbers("residual_gsc", residual_gsc)
     for name, value in (("skip_to_residual", k), ("residual_gsc", g)):
         if np.any(value < 0):
             raise ValueError(f"{name}={value.tolist()!r} is not allowed: {name} must be >= 0")
@@ -134,7 +134,8 @@ def dilution_profile(
     method = check_choice("method", method, METHODS)
     probe = check_choice("probe", probe, PROBES)
     num_probes = check_int("num_probes", num_probes, 1)
-    check_batch(inputs, net)
+    seed = check_seed("seed", seed)
+    inputs, _ = prepare_batch(net, inputs)
     recorded = trace(net, inputs).detached()
     rows: list[tuple[float, ...]] = []
     layers: list[int] = []

@@ -36,10 +36,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explodegrad.core.checks import check_choice
+from explodegrad.core.checks import check_bool, check_choice, check_numbers
 from explodegrad.core.config import ACTIVATIONS
 from explodegrad.core.nets import DeepMLP, make_activation
-from explodegrad.core.trace import check_batch, trace
+from explodegrad.core.trace import prepare_batch, trace
 
 #: A variance below this fraction of the mean square counts as zero (a constant neuron).
 RELATIVE_VARIANCE_FLOOR = 1e-10
@@ -103,7 +103,13 @@ class DomainStats:
 
 def _as_preactivations(preacts: Any) -> Tensor:
     """A (batch x neurons) float64 matrix; a 1-d input is one neuron."""
-    values = torch.as_tensor(preacts)
+    if isinstance(preacts, (np.ndarray, list, tuple)):
+        preacts = torch.from_numpy(check_numbers("preacts", preacts))
+    if not isinstance(preacts, Tensor):
+        raise TypeError(
+            f"preacts: expected a (batch x neurons) tensor of real numbers, got {type(preacts).__name__}"
+        )
+    values = preacts
     if values.ndim == 1:
         values = values[:, None]
     if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
@@ -112,7 +118,15 @@ def _as_preactivations(preacts: Any) -> Tensor:
         )
     if values.dtype.is_complex or values.dtype == torch.bool:
         raise TypeError(f"preacts: expected real numbers, got dtype {values.dtype}")
-    return values.detach().to(torch.float64)
+    values = values.detach().to(torch.float64)
+    finite = torch.isfinite(values)
+    if not bool(finite.all()):
+        row = int(torch.nonzero(~finite.all(dim=1))[0, 0])
+        raise ValueError(
+            f"preacts: row {row} holds a value that is not a finite number; the statistics need "
+            "finite pre-activations (an overflowed layer has none to measure)"
+        )
+    return values
 
 
 def _neuron_std(values: Tensor) -> Tensor:
@@ -146,6 +160,7 @@ def preactivation_std(preacts: Any, relative: bool = False) -> float:
             is 0 (all pre-activations exactly zero).
     """
     values = _as_preactivations(preacts)
+    relative = check_bool("relative", relative)
     spread = float(_neuron_std(values).mean())
     if not relative:
         return spread
@@ -206,12 +221,7 @@ def domain_stats(net: DeepMLP, inputs: Tensor) -> DomainStats:
     Returns:
         A :class:`DomainStats` for k = 2 ... L (empty arrays for a network without hidden layers).
     """
-    if not isinstance(net, DeepMLP):
-        raise TypeError(f"net: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}")
-    x = torch.as_tensor(inputs)
-    check_batch(x, net)
-    parameter = next(net.parameters())
-    x = x.to(device=parameter.device, dtype=parameter.dtype)
+    x, _ = prepare_batch(net, inputs)
     modules = list(net.modules())
     modes = [module.training for module in modules]
     for module in modules:

@@ -36,11 +36,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explodegrad.core.checks import check_choice, check_int, check_positive
+from explodegrad.core.checks import check_choice, check_int, check_numbers, check_positive, check_seed
 from explodegrad.core.jacobian import METHODS, PROBES, frobenius_sq_from_probes, jacobian_matrix, make_probes
 from explodegrad.core.jsonable import to_jsonable
 from explodegrad.core.nets import DeepMLP, per_example_loss
-from explodegrad.core.trace import Trace, batch_statistics, check_batch, trace
+from explodegrad.core.trace import Trace, batch_statistics, prepare_batch, trace
 
 #: Probes used when one probe is not exact (batch norm, a reference above the losses, Gaussian
 #: probes). Measured with ``python benchmarks/bench_gsc.py --accuracy`` (relu, batch norm,
@@ -240,31 +240,7 @@ class GSCMatrix:
 
 def _prepare(net: Any, inputs: Any, targets: Any) -> tuple[Tensor, Tensor | None]:
     """Validate the network, the batch and the labels; put the batch on the network's device/dtype."""
-    if not isinstance(net, DeepMLP):
-        raise TypeError(f"net: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}")
-    parameter = next(net.parameters())
-    x = torch.as_tensor(inputs)
-    check_batch(x, net)
-    x = x.to(device=parameter.device, dtype=parameter.dtype)
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("inputs: the batch contains inf or NaN values; measures need finite inputs")
-    if targets is None:
-        return x, None
-    y = torch.as_tensor(targets)
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"targets: expected one class label per example (shape ({x.shape[0]},)), got shape "
-            f"{tuple(y.shape)}"
-        )
-    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-        raise TypeError(f"targets: class labels must be integers, got dtype {y.dtype}")
-    classes = net.config.out_features
-    if int(y.min()) < 0 or int(y.max()) >= classes:
-        raise ValueError(
-            f"targets: labels must lie in 0..{classes - 1} (out_features={classes}), got "
-            f"values from {int(y.min())} to {int(y.max())}"
-        )
-    return x, y.to(device=parameter.device, dtype=torch.long)
+    return prepare_batch(net, inputs, targets)
 
 
 def _check_reference(
@@ -532,7 +508,7 @@ def gsc_profile(
     """
     method = check_choice("method", method, METHODS)
     probe = check_choice("probe", probe, PROBES)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     x, y = _prepare(net, inputs, targets)
     num_layers = net.num_layers
     reference = _check_reference(reference, num_layers, y)
@@ -615,7 +591,7 @@ def gsc_matrix(
     """
     method = check_choice("method", method, METHODS)
     probe = check_choice("probe", probe, PROBES)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     if num_probes is not None:
         num_probes = check_int("num_probes", num_probes, 1)
     x, y = _prepare(net, inputs, targets)
@@ -673,8 +649,16 @@ def log_linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     Returns:
         ``(slope, log_c, r_squared)``; R^2 is 1 when the values are all equal.
     """
-    x = np.asarray(x, dtype=float)
-    log_y = np.log(np.asarray(y, dtype=float))
+    x = check_numbers("x", x)
+    y = check_numbers("y", y)
+    if x.ndim != 1 or x.shape != y.shape or np.unique(x).size < 2:
+        raise ValueError(
+            f"x, y: expected two 1-d sequences of equal length with at least two distinct x, got "
+            f"shapes {x.shape} and {y.shape}"
+        )
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(y > 0)):
+        raise ValueError("y: a log-linear fit needs finite x and finite positive y")
+    log_y = np.log(y)
     slope, log_c = np.polyfit(x, log_y, 1)
     residual = log_y - (log_c + slope * x)
     total = float(((log_y - log_y.mean()) ** 2).sum())
@@ -688,8 +672,13 @@ def growth_factor(steps: np.ndarray, values: np.ndarray) -> float:
     Only finite positive values enter the fit (overflowed or vanished entries are skipped);
     NaN when fewer than two remain.
     """
-    steps = np.asarray(steps, dtype=float)
-    values = np.asarray(values, dtype=float)
+    steps = check_numbers("steps", steps)
+    values = check_numbers("values", values)
+    if steps.ndim != 1 or steps.shape != values.shape:
+        raise ValueError(
+            f"steps, values: expected two 1-d sequences of equal length, got shapes {steps.shape} "
+            f"and {values.shape}"
+        )
     usable = np.isfinite(values) & (values > 0)
     if usable.sum() < 2:
         return float("nan")
@@ -723,16 +712,13 @@ def fit_explosion_rate(
         An :class:`ExplosionFit`; ``ok`` is False (with a message saying why) when a GSC in the
         window is not finite or not positive, or fewer than :data:`MIN_FIT_POINTS` layers remain.
     """
-    ks = np.asarray(layers)
-    values = np.asarray(gsc, dtype=float)
+    ks = check_numbers("layers", layers, integers=True)
+    values = check_numbers("gsc", gsc)
     if ks.ndim != 1 or values.ndim != 1 or ks.shape != values.shape or ks.size == 0:
         raise ValueError(
             f"layers, gsc: expected two non-empty 1-d sequences of equal length, got shapes "
             f"{ks.shape} and {values.shape}"
         )
-    if not np.all(np.equal(np.mod(ks, 1), 0)):
-        raise ValueError(f"layers: layer numbers must be integers, got {ks.tolist()}")
-    ks = ks.astype(int)
     reference = check_int("reference", reference, 0)
     if ks.min() <= reference:
         raise ValueError(f"layers: every layer must lie above reference={reference}, got {int(ks.min())}")
@@ -740,8 +726,10 @@ def fit_explosion_rate(
     if fit_range is None:
         first, last = max(reference + 1, 2), num_layers
     else:
-        if len(fit_range) != 2:
-            raise ValueError(f"fit_range={fit_range!r} is not allowed: fit_range must be (first, last)")
+        if not isinstance(fit_range, (tuple, list)) or len(fit_range) != 2:
+            raise TypeError(
+                f"fit_range={fit_range!r} is not allowed: fit_range must be a pair (first, last) of layers"
+            )
         first = check_int("fit_range", fit_range[0], reference + 1)
         last = check_int("fit_range", fit_range[1], first)
     window = (ks >= first) & (ks <= last)
@@ -813,7 +801,7 @@ def relative_perturbation_gain(
     if k <= l:
         raise ValueError(f"k={k} is not allowed: k must be above l={l}")
     epsilon = check_positive("epsilon", epsilon)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     with batch_statistics(net), torch.no_grad():
         f_k = trace(net, x, y).f(k)
         direction = torch.randn(

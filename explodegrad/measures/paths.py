@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explodegrad.core.checks import check_choice, check_fraction, check_int
+from explodegrad.core.checks import check_choice, check_fraction, check_int, check_numbers, check_seed
 from explodegrad.core.jacobian import PROBES, make_probes
 from explodegrad.core.nets import DeepMLP, ResidualBlock, per_example_loss
-from explodegrad.core.trace import check_batch, frozen_batch_statistics, trace
+from explodegrad.core.trace import all_finite, frozen_batch_statistics, prepare_batch, trace
 
 SKIPS = ("identity", "init", "linear_fit")
 
@@ -68,6 +68,9 @@ class PathContributions:
         skip: the skip function: ``"identity"``, ``"init"`` or ``"linear_fit"``.
         source: where the backward pass started: ``"logits"`` (f_1) or ``"loss"`` (f_0).
         label: the network's label.
+        overflow_layer: the layer nearest the input whose output is not finite (the network
+            overflowed in the forward pass), or None.
+        message: a plain sentence: the effective depth, or why there is none (overflow).
     """
 
     lambdas: np.ndarray
@@ -79,6 +82,13 @@ class PathContributions:
     skip: str
     source: str
     label: str
+    overflow_layer: int | None = None
+    message: str = ""
+
+    @property
+    def overflowed(self) -> bool:
+        """Whether the network's values or the contributions became inf/NaN (no depth then)."""
+        return self.effective_depth < 0
 
 
 def effective_depth(
@@ -104,7 +114,7 @@ def effective_depth(
     if isinstance(contributions, PathContributions):
         norms = contributions.contribution_norms
     else:
-        norms = np.asarray(contributions, dtype=float)
+        norms = check_numbers("contributions", contributions)
     if norms.ndim != 1 or norms.size == 0:
         raise ValueError(
             f"contributions: expected a non-empty 1-d sequence of norms, got shape {norms.shape}"
@@ -131,6 +141,8 @@ def _batched_vjp(unit: nn.Module, x: Tensor, vectors: Tensor) -> Tensor:
 
 def _affine_fit_matrix(x: Tensor, y: Tensor) -> Tensor:
     """The (in x out) matrix A of the least-squares affine fit ``y ~ x A + b`` on the batch."""
+    if not (all_finite(x) and all_finite(y)):  # an overflowed layer: no fit, NaN contributions
+        return torch.full((x.shape[1], y.shape[1]), torch.nan, dtype=x.dtype, device=x.device)
     xc = x - x.mean(0, keepdim=True)
     yc = y - y.mean(0, keepdim=True)
     return torch.linalg.pinv(xc) @ yc
@@ -194,11 +206,8 @@ def path_vjp_terms(
     source = check_choice("source", source, SOURCES)
     probe = check_choice("probe", probe, PROBES)
     num_probes = check_int("num_probes", num_probes, 1)
-    if not isinstance(net, DeepMLP):
-        raise TypeError(
-            f"net: expected a DeepMLP from explodegrad.core.nets.build_mlp, got {type(net).__name__}"
-        )
-    check_batch(inputs, net)
+    seed = check_seed("seed", seed)
+    inputs, targets = prepare_batch(net, inputs, targets)
     if source == "loss" and targets is None:
         raise ValueError("targets: source='loss' needs the class labels (targets=...)")
     if skip == "identity" and not net.config.residual:
@@ -303,14 +312,37 @@ def path_contributions(
     total = float(terms.sum(1).double().pow(2).sum(dim=(1, 2)).mean().sqrt())
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = norms / norms.sum()
+    depth = effective_depth(norms, threshold)
+    overflow_layer = _forward_overflow_layer(net, inputs)
+    if overflow_layer is not None:
+        message = (
+            f"the network overflowed: its output became inf or NaN at layer {overflow_layer} (counted "
+            "from the output), so the contributions are not finite and there is no effective depth"
+        )
+    elif depth < 0:
+        message = "the contributions overflowed to inf or NaN in the backward pass: no effective depth"
+    else:
+        message = f"effective depth {depth} (threshold {threshold:g})"
     return PathContributions(
         lambdas=np.arange(len(norms)),
         contribution_norms=norms,
         fraction=fraction,
         total_norm=total,
-        effective_depth=effective_depth(norms, threshold),
+        effective_depth=depth,
         threshold=threshold,
         skip=check_choice("skip", skip, SKIPS),
         source=check_choice("source", source, SOURCES),
         label=net.config.label(),
+        overflow_layer=overflow_layer,
+        message=message,
     )
+
+
+def _forward_overflow_layer(net: DeepMLP, inputs: Tensor) -> int | None:
+    """The layer nearest the input whose output is not finite, or None (checked inputs)."""
+    x, _ = prepare_batch(net, inputs)
+    recorded = trace(net, x)
+    for k in range(net.num_layers, 0, -1):
+        if not all_finite(recorded.f(k)):
+            return k
+    return None

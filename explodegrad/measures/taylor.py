@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from explodegrad.core.checks import check_choice, check_int
+from explodegrad.core.checks import check_choice, check_int, check_tensor
 from explodegrad.core.jacobian import jacobian_matrix
 from explodegrad.core.nets import DeepMLP, per_example_loss
-from explodegrad.core.trace import check_batch
+from explodegrad.core.trace import check_net, prepare_batch
 
 REFERENCES = ("mean",)
 
@@ -59,6 +59,11 @@ def _check_ks(ks: Iterable[int] | None, num_layers: int) -> list[int]:
         return list(range(num_layers + 1))
     if isinstance(ks, (int, np.integer)):
         ks = [int(ks)]
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
+        raise TypeError(
+            f"ks={ks!r} is not allowed: ks must be an integer or a sequence of integers in "
+            f"0..{num_layers} (got {type(ks).__name__})"
+        )
     checked = [check_int("ks", k, 0, num_layers) for k in ks]
     if not checked:
         raise ValueError(f"ks=[] is not allowed: ks must list at least one k in 0..{num_layers}")
@@ -77,7 +82,20 @@ def linearized_top_logits(net: DeepMLP, f_below: Tensor, k: int, reference: Tens
     Returns:
         ``g_k(x0) + (f_below - x0) J_g(x0)^T``, a (batch x out_features) tensor.
     """
+    net = check_net(net)
     k = check_int("k", k, 1, net.num_layers)
+    check_tensor("f_below", f_below)
+    check_tensor("reference", reference)
+    # the feature count of f_{k+1}, the input of the top k layers
+    expected = net.config.in_features if k == net.num_layers else net.config.width
+    if f_below.ndim != 2 or f_below.shape[1] != expected:
+        raise ValueError(
+            f"f_below: expected a (batch x {expected}) matrix, f_{k + 1}, got shape {tuple(f_below.shape)}"
+        )
+    if reference.shape != (expected,):
+        raise ValueError(
+            f"reference: expected a vector of {expected} features, got shape {tuple(reference.shape)}"
+        )
 
     def top(point: Tensor) -> Tensor:
         return net.forward_from(k + 1, point.unsqueeze(0), to=1).squeeze(0)
@@ -111,15 +129,11 @@ def taylor_compression(
         A :class:`TaylorCurve`. Errors need not grow with k: do not expect a monotone curve.
     """
     reference = check_choice("reference", reference, REFERENCES)
-    try:
-        check_batch(data_inputs, net)
-    except (TypeError, ValueError) as error:  # name this function's argument, not trace's
-        raise type(error)(f"data_{error}") from None
-    if data_targets.ndim != 1 or data_targets.shape[0] != data_inputs.shape[0]:
-        raise ValueError(
-            f"data_targets: expected {data_inputs.shape[0]} labels (one per input), got shape "
-            f"{tuple(data_targets.shape)}"
-        )
+    if data_targets is None:
+        raise TypeError("data_targets: expected the class labels of data_inputs, got None")
+    data_inputs, data_targets = prepare_batch(
+        net, data_inputs, data_targets, inputs_name="data_inputs", targets_name="data_targets"
+    )
     ks = _check_ks(ks, net.num_layers)
     num_layers = net.num_layers
     was_training = net.training

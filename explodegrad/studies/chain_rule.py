@@ -16,13 +16,28 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explodegrad.core.checks import check_choice, check_finite, check_int, check_positive
-from explodegrad.core.config import ACTIVATIONS, INITS
+from explodegrad.core.checks import (
+    check_choice,
+    check_finite,
+    check_float_dtype,
+    check_int,
+    check_memory,
+    check_positive,
+    check_seed,
+    format_bytes,
+)
+from explodegrad.core.config import ACTIVATIONS, INITS, NetConfig, check_depth
 from explodegrad.core.data import gaussian_data
-from explodegrad.core.nets import build_mlp
+from explodegrad.core.nets import build_mlp, check_network_size
 from explodegrad.core.trace import float64_norm, float64_rms, trace
 from explodegrad.measures.gsc import growth_factor
 from explodegrad.studies.common import StudyResult
+
+#: The longest scalar chain: every multiplication is one tensor and one autograd node (measured
+#: about 20 microseconds and 2 kB each on a laptop CPU), so 100,000 take ~2 s.
+MAX_CHAIN_DEPTH = 100_000
+CHAIN_SECONDS_PER_STEP = 2e-5
+CHAIN_BYTES_PER_STEP = 2_000
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
@@ -77,6 +92,13 @@ def scalar_chain(weight: float = 1.1, depth: int = 30, x: float = 1.0) -> ChainR
     """
     weight = check_finite("weight", weight)
     depth = check_int("depth", depth, 1)
+    if depth > MAX_CHAIN_DEPTH:
+        raise ValueError(
+            f"depth={depth} is not allowed: depth must be an integer >= 1 and <= {MAX_CHAIN_DEPTH}; "
+            f"{depth} multiplications would take about {depth * CHAIN_SECONDS_PER_STEP:.0f} s and "
+            f"{format_bytes(depth * CHAIN_BYTES_PER_STEP)} of memory (one autograd node per "
+            "multiplication), and the curve is settled long before"
+        )
     x = check_finite("x", x)
     w = torch.tensor(weight, dtype=torch.float64)
     values = [torch.tensor(x, dtype=torch.float64, requires_grad=True)]
@@ -95,6 +117,12 @@ def scalar_chain(weight: float = 1.1, depth: int = 30, x: float = 1.0) -> ChainR
         gradients=gradients,
         predicted=predicted,
     )
+
+
+def _check_data_size(batch: int, width: int, dtype: torch.dtype) -> None:
+    """Refuse, before drawing it, a Gaussian batch (and its graph) larger than the machine's memory."""
+    size = torch.empty((), dtype=dtype).element_size()
+    check_memory(f"batch={batch}, width={width}", "the batch", 4 * batch * width * size)
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
@@ -144,12 +172,13 @@ def deep_linear_gradients(
     ``init_scale=sigma``), which multiplies the norm of a vector passing back through it by
     about sigma; so log ||d loss / d f_k|| grows like k log(sigma).
     """
-    depth = check_int("depth", depth, 1)
+    depth = check_depth(depth)
     width = check_int("width", width, 1)
     sigma = check_positive("sigma", sigma)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     batch = check_int("batch", batch, 1)
     num_classes = check_int("num_classes", num_classes, 2)
+    _check_data_size(batch, width, torch.float64)
     net = build_mlp(
         depth,
         width,
@@ -238,9 +267,10 @@ def init_scales(
     and He choose the std from the fan-in so that the scale stays put (He for ReLU). Values
     past the dtype's range show up as inf/NaN in the result.
     """
-    depth = check_int("depth", depth, 1)
+    depth = check_depth(depth)
     width = check_int("width", width, 1)
     activation = check_choice("activation", activation, ACTIVATIONS)
+    dtype = check_float_dtype(dtype)
     if isinstance(inits, (str, bytes)) or not isinstance(inits, (list, tuple)):
         raise TypeError(
             f"inits={inits!r} is not allowed: inits must be a sequence (a list or tuple) of "
@@ -254,7 +284,9 @@ def init_scales(
     names = tuple(check_choice("inits", name, INITS) for name in inits)
     gaussian_std = check_positive("gaussian_std", gaussian_std)
     batch = check_int("batch", batch, 1)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
+    _check_data_size(batch, width, dtype)
+    check_network_size(NetConfig(depth, width, activation, in_features=width), dtype)
     data = gaussian_data(n_train=batch, n_test=1, in_features=width, seed=seed, dtype=dtype)
     scales = tuple(gaussian_std if name == "gaussian" else 1.0 for name in names)
     activation_rms, gradient_rms = [], []
