@@ -167,19 +167,40 @@ def test_survey_domains_draw_one_panel_per_activation_and_one_line_per_norm(surv
         plot_survey_domains(survey, "rate")
 
 
-def test_domain_tradeoff_places_every_architecture_and_lists_overflow(survey):
+def test_domain_tradeoff_places_every_architecture_by_its_rate_and_lists_overflow(survey):
+    from explodegrad.claims.thresholds import EXPLODING_RATE
     from explodegrad.plots.survey import plot_domain_tradeoff
+    from explodegrad.plots.theme import NORM_MARKERS, activation_color
 
     fig = plot_domain_tradeoff(survey)
     left = fig.axes[0]
     points = np.concatenate([c.get_offsets() for c in left.collections])
     assert len(points) == 4
     row = survey.row("relu", "batch")
-    assert any(np.allclose(p, [row["gsc_input"], row["sign_diversity_last"]]) for p in points)
+    assert any(np.allclose(p, [row["rate"], row["sign_diversity_last"]]) for p in points)
+    assert left.texts and all("/" not in t.get_text() for t in left.texts)  # no point labels to overlap
+    assert any(np.allclose(line.get_xdata(), EXPLODING_RATE) for line in left.get_lines())
+    legend = [t.get_text() for t in left.get_legend().get_texts()]
+    assert legend == ["relu", "tanh", "norm: none", "norm: batch"]
+    handle = left.get_legend().legend_handles[0]
+    assert handle.get_color() == activation_color("relu") and NORM_MARKERS["batch"] == "s"
     table = survey.table.copy()
-    table.loc[0, "gsc_input"] = np.inf
+    table.loc[0, "rate"] = np.inf
     broken = replace(survey, table=table)
     left = plot_domain_tradeoff(broken).axes[0]
     assert "relu/none" in _texts(left) and "not finite" in _texts(left)
     with pytest.raises(TypeError, match="SurveyResult"):
         plot_domain_tradeoff(table)
+
+
+def test_survey_domains_show_the_absolute_spread_on_a_log_axis_in_the_norm_colours(survey):
+    from explodegrad.plots.survey import plot_survey_domains
+    from explodegrad.plots.theme import norm_color
+
+    fig = plot_survey_domains(survey, "preact_std")
+    tanh = fig.axes[1]
+    assert tanh.get_yscale() == "log"
+    none, batch = tanh.get_lines()
+    np.testing.assert_array_equal(none.get_ydata(), survey.domains["tanh/none"].preact_std)
+    assert (none.get_color(), batch.get_color()) == (norm_color("none"), norm_color("batch"))
+    assert plot_survey_domains(survey, "sign_diversity").axes[0].get_yscale() == "linear"

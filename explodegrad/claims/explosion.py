@@ -112,12 +112,11 @@ def justification() -> str:
     over_50 = EXPLODING_RATE**50
     return (
         f"r = {EXPLODING_RATE:g} per layer compounds to a factor {over_50:.1f} (about e) over the paper's "
-        f"50 layers: below it a network's GSC changes less from its first layer to its last than the "
-        f"loss and the readout change it anyway (the constant c), so depth is not what makes it large. "
-        f"Finite width alone moves a flat profile's fitted r by about 0.01 (a He-initialized ReLU network "
-        f"of width 64 to 100 measures 1.005 to 1.015), so a threshold nearer 1 would call noise "
-        f"explosion. R^2 > {EXPLODING_R_SQUARED:g} asks that the exponential describe the profile: a "
-        f"flat, noisy profile has some fitted slope but no straight line on a log axis. Within "
+        f"50 layers, no more than the loss and the readout alone can move the level (the constant c): "
+        f"below it, depth is not what makes the GSC large. A profile that is flat in theory (He-initialized "
+        f"ReLU) still has a fitted r a little off 1 at finite width, so a threshold nearer 1 would call "
+        f"noise an explosion. R^2 > {EXPLODING_R_SQUARED:g} asks that the exponential describe the profile: "
+        f"a flat, noisy profile has some fitted slope but no straight line on a log axis. Within "
         f"{RATE_MARGIN:g} of the rate threshold (or {R_SQUARED_MARGIN:g} of the R^2 one) the call is "
         f"'inconclusive'. For a ResNet the rate is per block (its addressable layer, as in the paper)."
     )

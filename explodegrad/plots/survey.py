@@ -10,14 +10,23 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from explodegrad.claims.thresholds import EXPLODING_RATE, RATE_MARGIN
 from explodegrad.core.checks import check_choice
 from explodegrad.plots._checks import check_result
-from explodegrad.plots.theme import FIGSIZE, PALETTE, figure_and_axes, mark_overflow
+from explodegrad.plots.theme import (
+    FIGSIZE,
+    NORM_MARKERS,
+    activation_color,
+    figure_and_axes,
+    log_axis,
+    mark_overflow,
+    norm_color,
+)
 from explodegrad.studies.survey import SurveyResult
 
 #: Where a :class:`SurveyResult` comes from (named in type errors).
@@ -31,10 +40,13 @@ SURVEY_VALUES = {
 }
 #: What :func:`plot_survey_domains` can show: DomainStats field -> axis label.
 DOMAIN_STATISTICS = {
+    "preact_std": "pre-activation std (absolute, log)",
     "preact_std_relative": "pre-activation std / RMS",
     "sign_diversity": "sign diversity",
     "linear_fit_error": "linear fit error 1 - R^2 (0: acts linearly)",
 }
+#: Statistics of :data:`DOMAIN_STATISTICS` drawn on a log axis (an absolute scale, not a fraction).
+LOG_STATISTICS = ("preact_std",)
 #: The domain columns of a survey table :func:`plot_domain_tradeoff` draws, and their labels.
 TRADEOFF_COLUMNS = {
     "sign_diversity_last": "sign diversity at k = 2",
@@ -47,8 +59,10 @@ def plot_survey(
 ) -> Figure:
     """Bars per architecture: activation on the x axis, one bar per normalization.
 
-    The y axis is logarithmic for GSC values, with a dashed line at 1 (no explosion). An
-    architecture whose value is not finite (an overflow) gets no bar and a note instead.
+    The y axis is logarithmic for GSC values, with a dashed line at 1 (no explosion). Each
+    normalization has the course's colour (:data:`explodegrad.plots.theme.NORM_COLORS`); a
+    residual variant keeps it, hatched. An architecture whose value is not finite (an overflow)
+    gets no bar and a note instead.
 
     Args:
         result: from :func:`explodegrad.studies.survey.architecture_survey`.
@@ -63,7 +77,6 @@ def plot_survey(
     fig, ax = figure_and_axes(ax)
     activations = list(dict.fromkeys(table["activation"]))
     groups = list(dict.fromkeys(table["normalization"]))
-    colors = sns.color_palette(PALETTE, len(groups))
     width = 0.8 / len(groups)
     missing = []
     for j, group in enumerate(groups):
@@ -79,7 +92,17 @@ def plot_survey(
                 heights.append(height)
             else:
                 missing.append(f"{activation}/{group}")
-        ax.bar(positions, heights, width=width, color=colors[j], label=group)
+        norm = group.split(" ")[0]
+        residual = group.endswith("residual")
+        ax.bar(
+            positions,
+            heights,
+            width=width,
+            color=norm_color(norm),
+            hatch="//" if residual else None,
+            edgecolor="white" if residual else None,
+            label=group,
+        )
     ax.set_xticks(range(len(activations)), activations)
     ax.set_yscale("log")
     ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
@@ -128,7 +151,16 @@ def plot_survey_profiles(
     for label in chosen:
         profile = result.profiles[label]
         finite = np.isfinite(profile.gsc) & (profile.gsc > 0)
-        ax.plot(profile.layers[finite], profile.gsc[finite], marker="o", markersize=2, label=label)
+        activation, norm = label.split("/")[:2]
+        ax.plot(
+            profile.layers[finite],
+            profile.gsc[finite],
+            marker=NORM_MARKERS.get(norm, "o"),
+            markersize=2,
+            color=norm_color(norm),
+            linestyle=_ACTIVATION_STYLES.get(activation, "-"),
+            label=label,
+        )
         if not finite.all():
             overflowed.append(label)
     ax.set_yscale("log")
@@ -149,6 +181,10 @@ def plot_survey_profiles(
     if title:
         ax.set_title(title)
     return fig
+
+
+#: Line style per activation where lines are coloured by normalization.
+_ACTIVATION_STYLES = {"relu": "-", "tanh": "--", "selu": ":"}
 
 
 def _note(ax: plt.Axes, names: list[str], why: str) -> None:
@@ -187,17 +223,23 @@ def plot_survey_domains(
             stats = result.domains[row.label]
             values = np.asarray(getattr(stats, statistic), dtype=float)
             finite = np.isfinite(values)
+            norm_name = row.label.split("/", 1)[1]
             ax.plot(
                 stats.layers[finite],
                 values[finite],
                 marker="o",
                 markersize=2,
-                label=row.label.split("/", 1)[1],
+                color=norm_color(row.norm),
+                linestyle="--" if row.residual else "-",
+                label=norm_name,
             )
             if not finite.all():
                 missing.append(row.label)
         _note(ax, missing, "not finite (overflow)")
-        ax.set_ylim(bottom=0)
+        if statistic in LOG_STATISTICS:
+            log_axis(ax)
+        else:
+            ax.set_ylim(bottom=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("hidden layer k, counted from the output")
         ax.set_title(activation)
@@ -211,29 +253,59 @@ def plot_survey_domains(
 def plot_domain_tradeoff(result: SurveyResult, *, title: str | None = None) -> Figure:
     """Exploding gradients against the collapsing domain: one point per surveyed architecture.
 
-    Two panels share the x axis, GSC(L + 1, 0) from the input to the loss (log scale, dashed
-    line at 1); the y axes are the last hidden layer's sign diversity and linear fit error.
-    Architectures whose GSC or statistic is not finite are left out and listed.
+    Two panels share the x axis, the fitted explosion rate r per layer (the rate, not the level
+    GSC(L + 1, 0), which also holds the loss's own factor), with the threshold of the one
+    definition of exploding drawn and its inconclusive band shaded; the y axes are the last
+    hidden layer's sign diversity and linear fit error. Colour is the activation, the marker the
+    normalization (the course's palette), so no point needs a text label. Architectures whose
+    rate or statistic is not finite are left out and listed.
     """
     check_result("result", result, SurveyResult, SURVEY_SOURCE)
     table = result.table
-    fig, axes = plt.subplots(1, len(TRADEOFF_COLUMNS), figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
-    gsc = table["gsc_input"].to_numpy(dtype=float)
+    fig, axes = plt.subplots(1, len(TRADEOFF_COLUMNS), figsize=(2 * FIGSIZE[0], FIGSIZE[1] + 0.4))
+    rate = table["rate"].to_numpy(dtype=float)
     for ax, (column, ylabel) in zip(axes, TRADEOFF_COLUMNS.items()):
         values = table[column].to_numpy(dtype=float)
-        shown = np.isfinite(gsc) & (gsc > 0) & np.isfinite(values)
-        for activation, color in zip(dict.fromkeys(table["activation"]), plt.rcParams["axes.prop_cycle"]):
-            rows = shown & (table["activation"] == activation).to_numpy()
-            ax.scatter(gsc[rows], values[rows], color=color["color"], label=activation)
-        for label, x, y in zip(table["label"][shown], gsc[shown], values[shown]):
-            ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
+        shown = np.isfinite(rate) & np.isfinite(values)
+        for i in np.flatnonzero(shown):
+            row = table.iloc[i]
+            ax.scatter(
+                rate[i],
+                values[i],
+                color=activation_color(row["activation"]),
+                marker=NORM_MARKERS.get(row["norm"], "o"),
+                s=55,
+                edgecolor="black" if row["residual"] else "none",
+                zorder=3,
+            )
         _note(ax, list(table["label"][~shown]), "not finite, left out")
-        ax.set_xscale("log")
-        ax.axvline(1.0, color="0.3", linestyle="--", linewidth=1)
-        ax.set_ylim(bottom=0)
-        ax.set_xlabel("GSC(L + 1, 0): input to the loss (log)")
+        ax.axvspan(EXPLODING_RATE - RATE_MARGIN, EXPLODING_RATE + RATE_MARGIN, color="0.9", zorder=0)
+        ax.axvline(EXPLODING_RATE, color="crimson", linestyle="--", linewidth=1)
+        ax.axvline(1.0, color="0.3", linestyle=":", linewidth=1)
+        ax.text(
+            EXPLODING_RATE,
+            1.01,
+            f" exploding: r > {EXPLODING_RATE:g} →",
+            transform=ax.get_xaxis_transform(),
+            color="crimson",
+            fontsize="x-small",
+            va="bottom",
+        )
+        top = float(np.max(values[shown])) if shown.any() else 1.0
+        ax.set_ylim(0, 1.12 * top if top > 0 else 1.0)
+        ax.set_xlabel("fitted explosion rate r per layer (per block for a ResNet)")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize="small")
-    fig.suptitle(title or "the tradeoff: exploding gradients (right) against a collapsing domain (low)")
+    activations = list(dict.fromkeys(table["activation"]))
+    norms = list(dict.fromkeys(table["norm"]))
+    handles = [
+        Line2D([], [], linestyle="none", marker="o", color=activation_color(a), label=a) for a in activations
+    ] + [
+        Line2D([], [], linestyle="none", marker=NORM_MARKERS.get(n, "o"), color="0.4", label=f"norm: {n}")
+        for n in norms
+    ]
+    axes[0].legend(handles=handles, fontsize="small", loc="lower right", ncol=2)
+    fig.suptitle(
+        title or "the tradeoff: exploding gradients (right of the red line) against a collapsing domain (low)"
+    )
     fig.tight_layout()
     return fig

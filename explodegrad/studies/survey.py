@@ -63,6 +63,7 @@ CLAIMS = (
     "04/tradeoff",
     "04/bn-relu-most-nonlinear",
     "04/level-is-loss-factor",
+    "04/tanh-domain-shrinks",
     "05/resnets-explode-far-less",
     "05/skip-raises-calm-rates",
     "05/resnets-near-one",

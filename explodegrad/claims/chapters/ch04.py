@@ -130,3 +130,26 @@ def _level_is_loss_factor(survey) -> Check:
             0.1,
         ),
     )
+
+
+@claim(
+    "04/tanh-domain-shrinks",
+    "Without normalization tanh's domain collapses in size, not in shape: the absolute pre-activation "
+    "spread at the last hidden layer is below 0.15, more than 5 times smaller than at the first hidden "
+    "layer, while the spread relative to the layer's RMS stays above 0.8.",
+    "survey",
+)
+def _tanh_shrinks(survey) -> Check:
+    stats = survey.domains["tanh/none"]
+    first, last = stats.at(int(stats.layers[-1])), stats.at(2)
+    return all_of(
+        compare("tanh/none absolute spread at k = 2", last["preact_std"], "<", 0.15, 0.01),
+        compare(
+            "tanh/none absolute spread, first hidden layer / last",
+            first["preact_std"] / last["preact_std"],
+            ">",
+            5.0,
+            0.5,
+        ),
+        compare("tanh/none relative spread at k = 2", last["preact_std_relative"], ">", 0.8, 0.02),
+    )
