@@ -192,9 +192,43 @@ def architecture_survey(where: EvidenceSetting) -> survey.SurveyResult:
     )
 
 
+def _stored_or(name: str, where: EvidenceSetting, compute: Callable[[], Any]) -> Any:
+    """At the evidence scale the stored file ``name`` when it ships with the package, else ``compute()``."""
+    if where.scale.name == EVIDENCE.name and name in stored.stored_names():
+        return stored.load(name).result
+    return compute()
+
+
 def optimizers_study(where: EvidenceSetting) -> optimizers.OptimizerStudy:
-    """SGD, Adam and RMSprop on batch-normalized ReLU, every seed (chapter 03)."""
+    """SGD, Adam and RMSprop on batch-normalized ReLU, every seed (chapter 03); at the evidence
+    scale the stored depth-50 CIFAR-10 study, each optimizer at its tuned rate."""
+    if where.scale.name == EVIDENCE.name:
+        return _stored_or(
+            "optimizers-relu-batch-cifar10",
+            where,
+            lambda: optimizers.optimizer_evidence(device=where.device, seeds=where.seeds),
+        )
     return optimizers.optimizer_study(scale=where.scale, device=where.device, seeds=where.seeds)
+
+
+def calm_optimizers_study(where: EvidenceSetting) -> optimizers.OptimizerStudy:
+    """The evidence scale's optimizer study on ReLU without normalization (chapter 03)."""
+    return _stored_or(
+        "optimizers-relu-none-cifar10",
+        where,
+        lambda: optimizers.optimizer_evidence(
+            architecture="relu-none", device=where.device, seeds=where.seeds
+        ),
+    )
+
+
+def trained_depth_study(where: EvidenceSetting) -> effective_depth.TrainedDepthStudy:
+    """Effective depth and Taylor on the stored depth-limit study's depth-50 networks (chapter 06)."""
+    return _stored_or(
+        "trained-depth-cifar10",
+        where,
+        lambda: effective_depth.trained_depth_evidence(device=where.device),
+    )
 
 
 def depth_errors(where: EvidenceSetting) -> depth_limit.DepthStudy:
@@ -267,9 +301,13 @@ def clipping_study(where: EvidenceSetting) -> remedies.RemedyEvidence:
 def depth_limit_study(where: EvidenceSetting) -> depth_limit.DepthStudy:
     """The depth limit on CIFAR-10 (chapter 03): at the evidence scale the stored evidence shipped
     with the package; computed (half an hour on a 2-core CPU) when it is absent or at another scale."""
-    if where.scale.name == EVIDENCE.name and "depth-limit-cifar10" in stored.stored_names():
-        return stored.load("depth-limit-cifar10").result
-    return depth_limit.depth_limit_evidence(data=where.scale.dataset, device=where.device, seeds=where.seeds)
+    return _stored_or(
+        "depth-limit-cifar10",
+        where,
+        lambda: depth_limit.depth_limit_evidence(
+            data=where.scale.dataset, device=where.device, seeds=where.seeds
+        ),
+    )
 
 
 STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
@@ -286,11 +324,13 @@ STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "pseudo-linearity": pseudo_linearity,
     "survey": architecture_survey,
     "optimizers": optimizers_study,
+    "optimizers-calm": calm_optimizers_study,
     "depth-errors": depth_errors,
     "depth-limit": depth_limit_study,
     "dilution": dilution_study,
     "paths-at-init": paths_at_init,
     "effective-depth": effective_depth_study,
+    "trained-depth": trained_depth_study,
     "orthogonal": orthogonal_study,
     "width-depth": width_depth_study,
     "clipping": clipping_study,
@@ -314,11 +354,13 @@ STUDY_MODULES: dict[str, ModuleType] = {
     "pseudo-linearity": domain,
     "survey": survey,
     "optimizers": optimizers,
+    "optimizers-calm": optimizers,
     "depth-errors": depth_limit,
     "depth-limit": depth_limit,
     "dilution": dilution,
     "paths-at-init": effective_depth,
     "effective-depth": effective_depth,
+    "trained-depth": effective_depth,
     "orthogonal": orthogonal,
     "width-depth": width_depth,
     "clipping": remedies,

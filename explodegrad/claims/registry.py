@@ -66,7 +66,8 @@ class Claim:
         study: the name of the study (:data:`explodegrad.claims.evidence.STUDIES`).
         predicate: study result -> :class:`~explodegrad.claims.verdict.Check`.
         scales: the scales it is judged at, by name; None: every scale but ``evidence`` (whose
-            claims are judged on stored evidence, :mod:`explodegrad.studies.stored`).
+            claims are judged on stored evidence, :mod:`explodegrad.studies.stored`);
+            :data:`EVERY_SCALE`: every scale, the evidence scale's stored study included.
     """
 
     claim_id: str
@@ -77,6 +78,8 @@ class Claim:
 
     def judged_at(self, scale_name: str) -> bool:
         """Whether :func:`explodegrad.claims.evaluate` judges this claim at the scale ``scale_name``."""
+        if self.scales == EVERY_SCALE:
+            return True
         return scale_name != EVIDENCE_SCALE if self.scales is None else scale_name in self.scales
 
     @property
@@ -95,6 +98,9 @@ class Claim:
 _REGISTRY: dict[str, Claim] = {}
 #: The scale whose claims are judged on stored evidence only (see :attr:`Claim.scales`).
 EVIDENCE_SCALE = "evidence"
+#: ``scales`` of a claim judged at every scale: on the study computed at that scale, and at the
+#: evidence scale on the stored one (its sentence must hold for both).
+EVERY_SCALE = ("*",)
 
 
 def claim(

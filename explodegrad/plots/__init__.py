@@ -18,7 +18,7 @@ orthogonal, width_depth, signal_scale) or ``training/<name>.py`` (loop, sweep). 
 """
 
 from explodegrad.plots.chain_rule import plot_init_scales, plot_linear_gradients, plot_scalar_chain
-from explodegrad.plots.depth_limit import plot_depth_study
+from explodegrad.plots.depth_limit import plot_depth_study, plot_rate_curves
 from explodegrad.plots.dilution import plot_dilution
 from explodegrad.plots.domain import plot_domain_stats
 from explodegrad.plots.effective_depth import (
@@ -26,12 +26,13 @@ from explodegrad.plots.effective_depth import (
     plot_effective_depth_study,
     plot_path_fractions,
     plot_taylor_study,
+    plot_trained_depth,
 )
 from explodegrad.plots.gradient_descent import plot_gradient_descent_path
 from explodegrad.plots.gsc import plot_gsc_matrix, plot_gsc_profile
 from explodegrad.plots.gsc_meaning import plot_perturbation_check, plot_rescaling
 from explodegrad.plots.loop import plot_gradient_norms, plot_training_history
-from explodegrad.plots.optimizers import plot_optimizer_gsc, plot_update_sizes
+from explodegrad.plots.optimizers import plot_layer_trace, plot_optimizer_gsc, plot_update_sizes
 from explodegrad.plots.orthogonal import plot_orthogonal_state
 from explodegrad.plots.overflow import plot_overflow
 from explodegrad.plots.paths import plot_path_contributions
@@ -97,6 +98,9 @@ __all__ += [
     "plot_perturbation_check",
     "plot_rescaling",
     "plot_depth_study",
+    "plot_rate_curves",
+    "plot_trained_depth",
+    "plot_layer_trace",
     "plot_optimizer_gsc",
     "plot_update_sizes",
     "plot_survey",

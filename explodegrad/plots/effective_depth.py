@@ -17,7 +17,11 @@ from matplotlib.ticker import MaxNLocator
 from explodegrad.core.checks import check_choice
 from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import FIGSIZE, figure_and_axes
-from explodegrad.studies.effective_depth import EffectiveDepthStudy, EffectiveDepthTrajectory
+from explodegrad.studies.effective_depth import (
+    EffectiveDepthStudy,
+    EffectiveDepthTrajectory,
+    TrainedDepthStudy,
+)
 
 #: Where an :class:`EffectiveDepthStudy` comes from (named in type errors).
 STUDY_SOURCE = "explodegrad.studies.effective_depth.effective_depth_study"
@@ -185,5 +189,40 @@ def plot_effective_depth_study(study: EffectiveDepthStudy, *, title: str | None 
     plot_taylor_study(study, ax=right)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_trained_depth(study: TrainedDepthStudy, *, title: str | None = None) -> Figure:
+    """Two panels of a trained-depth study, both in weight layers.
+
+    Left: effective depth after training (skip = the layer at initialization) against the
+    weight layers replaced when the Taylor experiment first breaks the network; one colour per
+    architecture, a small dot per seed and a large one at the medians. A network that never
+    broke is drawn at its depth plus one. Right: the first seed's Taylor curves.
+    """
+    check_result("study", study, TrainedDepthStudy, "explodegrad.studies.effective_depth.trained_depth_study")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
+    first = study.seeds[0]
+    for index, label in enumerate(study.labels):
+        colour = f"C{index}"
+        depths = study.values(label, "depth_since_init_layers")
+        breaks = study.values(label, "taylor_break_linear_layers")
+        breaks = np.where(np.isnan(breaks), study.depth + 1, breaks)
+        left.plot(depths, breaks, "o", color=colour, alpha=0.4, markersize=4)
+        left.plot(np.median(depths), np.median(breaks), "o", color=colour, markersize=9, label=label)
+        curve = study.taylor[(study.taylor["label"] == label) & (study.taylor["seed"] == first)]
+        right.plot(
+            curve["linear_layers"], curve["train_error"], marker="o", markersize=2, color=colour, label=label
+        )
+    left.set_xlabel("effective depth after training (weight layers)")
+    left.set_ylabel("weight layers replaced when it breaks")
+    left.legend(fontsize="x-small")
+    left.set_title("deeper in effect, breaks sooner?")
+    right.set_ylim(0, 1)
+    right.set_xlabel("weight layers replaced, counted from the output")
+    right.set_ylabel("training error (eval mode)")
+    right.set_title(f"Taylor experiment, seed {first}")
+    fig.suptitle(title or f"trained depth-{study.depth} networks on {study.data_name}")
     fig.tight_layout()
     return fig

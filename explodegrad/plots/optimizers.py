@@ -109,3 +109,53 @@ def plot_update_sizes(study: OptimizerStudy, *, title: str | None = None) -> Fig
     fig.suptitle(title or study.label)
     fig.tight_layout()
     return fig
+
+
+#: What :func:`plot_layer_trace` can show, and its axis label.
+LAYER_VALUES = {
+    "update_size": "relative update size ||Δθ_k|| / ||θ_k||",
+    "gsc": "GSC(k, 0)",
+}
+
+
+def plot_layer_trace(
+    study: OptimizerStudy, *, value: str = "update_size", title: str | None = None
+) -> Figure:
+    """Per optimizer, one panel: ``value`` against the layer k at each measurement during
+    training (the first seed; darker = later), so a learner sees how each layer's step size or
+    GSC moves over training, not one number per layer.
+
+    Needs the study's per-layer table (``study.layers``); non-finite or non-positive values
+    (the GSC at and below its reference layer, the update size at step 0) are left out.
+    """
+    check_result("study", study, OptimizerStudy, "explodegrad.studies.optimizers.optimizer_study")
+    value = check_choice("value", value, LAYER_VALUES)
+    if study.layers is None or study.layers.empty:
+        raise ValueError("study: it has no per-layer table (layers); run optimizer_study again")
+    first = study.seeds[0]
+    rows = study.layers[study.layers["seed"] == first]
+    optimizers = list(dict.fromkeys(rows["optimizer"]))
+    fig, axes = plt.subplots(
+        1, len(optimizers), figsize=(FIGSIZE[0] * 0.8 * len(optimizers), FIGSIZE[1]), sharey=True
+    )
+    axes = np.atleast_1d(axes)
+    steps = sorted(set(rows["step"]))
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(steps)))
+    lrs = dict(zip(study.runs["optimizer"], study.runs["lr"]))
+    for ax, optimizer in zip(axes, optimizers):
+        mine = rows[rows["optimizer"] == optimizer]
+        for colour, step in zip(colours, steps):
+            at = mine[mine["step"] == step]
+            values = at[value].to_numpy(dtype=float)
+            ok = np.isfinite(values) & (values > 0)
+            if ok.any():
+                ax.plot(at["layer"].to_numpy()[ok], values[ok], color=colour, label=f"step {step}")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("layer k (k = 1: readout)")
+        ax.set_title(f"{optimizer} (lr {lrs.get(optimizer, float('nan')):g})")
+    axes[0].set_ylabel(LAYER_VALUES[value])
+    axes[-1].legend(fontsize="x-small")
+    fig.suptitle(title or f"{study.label}, seed {first}: {LAYER_VALUES[value]} per layer over training")
+    fig.tight_layout()
+    return fig

@@ -21,6 +21,7 @@ error.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,11 +32,11 @@ import pandas as pd
 import torch
 
 from explodegrad.core.checks import check_choice, check_int, check_positive
-from explodegrad.core.config import INITS, NORMS, NetConfig
+from explodegrad.core.config import INITS, NORMS, NetConfig, residual_depth
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import default_dtype, resolve_device
 from explodegrad.core.nets import build_from_config
-from explodegrad.core.scales import EVIDENCE, Scale
+from explodegrad.core.scales import EVIDENCE, QUICK, Scale
 from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table, seed_values
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.common import (
@@ -443,3 +444,100 @@ def _groups(runs: Sequence[tuple[Architecture, NetConfig]]) -> list[list[int]]:
     for index, (architecture, config) in enumerate(runs):
         groups.setdefault((architecture, config.depth), []).append(index)
     return list(groups.values())
+
+
+@dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
+class RateCurves:
+    """Training error against learning rate for one (architecture, depth): what chapter 03's
+    depth-limit explorer draws.
+
+    Attributes:
+        source: where the stored curves come from (a stored file's label).
+        architecture: e.g. ``relu/batch``.
+        depth: weight layers.
+        stored: the stored runs, one row per (seed, lr): final_train_error, diverged.
+        chosen: one row per seed: best_lr (NaN when every rate diverged), final_train_error.
+        rerun: a fresh quick run of the same architecture and depth (one row per lr:
+            final_train_error, diverged), or None.
+        rerun_label: what the rerun was (scale, data, width, steps, seed).
+    """
+
+    source: str
+    architecture: str
+    depth: int
+    stored: pd.DataFrame
+    chosen: pd.DataFrame
+    rerun: pd.DataFrame | None = None
+    rerun_label: str = ""
+
+    def summary(self) -> str:
+        """The chosen rate and training error of each seed, and the rerun's best."""
+        lines = [f"{self.architecture} at depth {self.depth} ({self.source})"]
+        for _, row in self.chosen.iterrows():
+            lr = "every rate diverged" if math.isnan(row["best_lr"]) else f"best lr {row['best_lr']:.3g}"
+            lines.append(f"  seed {int(row['seed'])}: {lr}, training error {row['final_train_error']:.3f}")
+        if self.rerun is not None:
+            best = best_rate(self.rerun)
+            lines.append(
+                f"  your rerun ({self.rerun_label}): best lr {best['best_lr']:.3g}, "
+                f"training error {best['final_train_error']:.3f}"
+            )
+        return "\n".join(lines)
+
+
+def rate_curves(study: DepthStudy, architecture: str, depth: int, *, source: str = "") -> RateCurves:
+    """The stored training error of every rate tried for (architecture, depth), per seed."""
+    if not isinstance(study, DepthStudy) or study.rates is None:
+        raise TypeError(
+            "study: expected a DepthStudy with its rates (e.g. stored.load('depth-limit-cifar10').result)"
+        )
+    architecture = check_choice(
+        "architecture", architecture, tuple(dict.fromkeys(study.table["architecture"]))
+    )
+    depth = check_int("depth", depth, 1)
+    depths = sorted(set(study.table["depth"]))
+    if depth not in depths:
+        raise ValueError(f"depth={depth} is not allowed: the study has the depths {depths}")
+    rates = study.rates[(study.rates["architecture"] == architecture) & (study.rates["depth"] == depth)]
+    table = study.table[(study.table["architecture"] == architecture) & (study.table["depth"] == depth)]
+    return RateCurves(
+        source=source,
+        architecture=architecture,
+        depth=depth,
+        stored=rates[["seed", "lr", "final_train_error", "diverged"]].reset_index(drop=True),
+        chosen=table[["seed", "best_lr", "final_train_error"]].reset_index(drop=True),
+    )
+
+
+def quick_rerun(
+    curves: RateCurves, *, seed: int = 0, steps: int = 100, device: Any = None, progress: bool = False
+) -> RateCurves:
+    """``curves`` with a fresh run of its architecture and depth at the quick scale's data and
+    width (the bundled digits, width 64), ``steps`` updates, one seed, float32, at the first
+    seed's chosen rate and its two neighbours in the stored grid: seconds on a CPU, so a learner
+    can see the same shape (or not) on their own machine."""
+    if not isinstance(curves, RateCurves):
+        raise TypeError(f"curves: expected RateCurves from rate_curves(), got {type(curves).__name__}")
+    steps = check_int("steps", steps, 1, 10_000)
+    parts = curves.architecture.split("/")
+    architecture = Architecture(parts[0], parts[1], residual=parts[-1] == "res")
+    grid = sorted(set(float(rate) for rate in curves.stored["lr"]))
+    first = curves.chosen["best_lr"].dropna()
+    centre = grid.index(float(first.iloc[0])) if len(first) else len(grid) // 2
+    lrs = grid[max(0, centre - 1) : centre + 2]
+    depth = residual_depth(curves.depth) if architecture.residual else curves.depth
+    study = depth_study(
+        [architecture],
+        depths=(depth,),
+        lrs=lrs,
+        scale=QUICK,
+        device=device,
+        seeds=(seed,),
+        steps=steps,
+        dtype=torch.float32,
+        progress=progress,
+    )
+    rerun = study.rates[["lr", "final_train_error", "final_train_loss", "diverged"]].copy()
+    rerun["final_test_error"] = math.nan
+    label = f"digits, width {QUICK.width}, {steps} steps, seed {seed}, float32"
+    return dataclasses.replace(curves, rerun=rerun, rerun_label=label)

@@ -71,6 +71,10 @@ CLAIMS = (
     "06/trained-effective-depth-below-nominal",
     "06/bn-relu-breaks-sooner",
     "06/deeper-breaks-sooner",
+    "06/trained-depth-below-nominal",
+    "06/trained-depth-resnets-shallower",
+    "06/trained-depth-resnets-survive-longer",
+    "06/trained-depth-deeper-breaks-sooner",
 )
 
 #: Default rise of the training error that counts as "the Taylor-compressed network broke".

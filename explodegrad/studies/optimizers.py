@@ -37,6 +37,7 @@ CLAIMS = (
     "03/sgd-lowers-but-keeps",
     "03/adaptive-equal-steps",
     "07/adam-keeps-the-explosion",
+    "03/optimizers-calm-stays-calm",
 )
 
 #: Learning rates used when none are given: the usual starting points of each optimizer.

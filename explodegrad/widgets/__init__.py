@@ -14,6 +14,7 @@ function call that returns the explorer (a notebook displays it as a cell's last
 
 from explodegrad.widgets.base import CACHE_SIZE, Drawing, Explorer, Progress, figure_data, render_png
 from explodegrad.widgets.chain_rule import chain_explorer
+from explodegrad.widgets.depth_limit import depth_limit_explorer
 from explodegrad.widgets.dilution import dilution_explorer
 from explodegrad.widgets.domain import domain_explorer
 from explodegrad.widgets.gsc import gsc_explorer
@@ -29,6 +30,7 @@ __all__ = [
     "figure_data",
     "render_png",
     "chain_explorer",
+    "depth_limit_explorer",
     "domain_explorer",
     "gsc_explorer",
     "dilution_explorer",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from explodegrad.claims.explosion import explodes, explodes_in_every_seed
-from explodegrad.claims.registry import claim
+from explodegrad.claims.registry import EVERY_SCALE, claim
 from explodegrad.claims.thresholds import (
     BATCHNORM_RELU_MEAN_FIELD_RATE,
     COLLAPSED_SIGN_DIVERSITY,
@@ -124,6 +124,7 @@ def _collapsed(survey) -> Check:
     f"After training with Adam or RMSprop the batch-normalized ReLU network still explodes in every seed: "
     f"its fitted rate stays above {EXPLODING_RATE:g} per layer and the exponential still fits.",
     "optimizers",
+    scales=EVERY_SCALE,
 )
 def _adaptive(study) -> Check:
     return all_of(*(explodes_at_end(study, name) for name in ("adam", "rmsprop")))
@@ -143,6 +144,7 @@ def explodes_at_end(study, optimizer: str) -> Check:
     f"Training with SGD moves the GSC: GSC(L, 0) ends clearly below its initial value, yet the fitted rate "
     f"stays above {EXPLODING_RATE:g} per layer in every seed.",
     "optimizers",
+    scales=EVERY_SCALE,
 )
 def _sgd(study) -> Check:
     ratio = study.values("sgd", "gsc_end") / study.values("sgd", "gsc_start")
@@ -158,6 +160,7 @@ def _sgd(study) -> Check:
     "times), and Adam and RMSprop take most of that tilt away: in every seed SGD's ratio of the two is more "
     "than twice theirs.",
     "optimizers",
+    scales=EVERY_SCALE,
 )
 def _steps(study) -> Check:
     sgd = study.values("sgd", "update_ratio")
@@ -411,3 +414,15 @@ def _limit_gsc_order(study) -> Check:
         )
     )
     return _named(check, exploding, calm, unclear)
+
+
+@claim(
+    "03/optimizers-calm-stays-calm",
+    "The ReLU network without normalization, which does not explode at initialization, does not explode "
+    "after training either, with SGD, Adam or RMSprop at its own tuned rate, in any seed (depth 50, "
+    "CIFAR-10).",
+    "optimizers-calm",
+    scales=EVIDENCE_ONLY,
+)
+def _calm_stays(study) -> Check:
+    return all_of(*(negate(explodes_at_end(study, name)) for name in study.optimizers))

@@ -104,3 +104,112 @@ def _pairing(study) -> Check:
             )
         )
     return all_of(*checks)
+
+
+# Judged at the evidence scale on the stored trained-depth study: the depth-50 networks of the
+# stored CIFAR-10 depth-limit study, retrained at their chosen rates (3 seeds), in weight layers.
+
+EVIDENCE_ONLY = ("evidence",)
+#: The plain architectures of the stored study with a residual twin.
+TWINS = (("relu/batch", "relu/batch/res"), ("tanh/layer", "tanh/layer/res"), ("selu/none", "selu/none/res"))
+
+
+def _breaks(study, label: str) -> np.ndarray:
+    """Weight layers replaced when the network first breaks; a network that never broke survives
+    every layer: counted as its depth plus one."""
+    values = study.values(label, "taylor_break_linear_layers")
+    return np.where(np.isnan(values), study.values(label, "depth") + 1, values)
+
+
+@claim(
+    "06/trained-depth-below-nominal",
+    "After training at depth 50, every network's effective depth (skip = the layer at initialization, in "
+    "weight layers) is at most three quarters of its 50 layers, in every seed.",
+    "trained-depth",
+    scales=EVIDENCE_ONLY,
+)
+def _trained_below(study) -> Check:
+    return all_of(
+        *(
+            compare(
+                f"{label} effective depth / layers",
+                study.values(label, "depth_since_init_layers") / study.values(label, "depth"),
+                "<",
+                0.75,
+                0.05,
+            )
+            for label in study.labels
+        )
+    )
+
+
+@claim(
+    "06/trained-depth-resnets-shallower",
+    "After training, each ResNet's effective depth in weight layers is below its plain twin's "
+    "(batch-normalized ReLU, layer-normalized tanh, SELU), by more than 2 layers in every seed.",
+    "trained-depth",
+    scales=EVIDENCE_ONLY,
+)
+def _resnets_shallower(study) -> Check:
+    return all_of(
+        *(
+            compare(
+                f"{plain} minus {resnet}, effective depth (layers)",
+                study.values(plain, "depth_since_init_layers")
+                - study.values(resnet, "depth_since_init_layers"),
+                ">",
+                2.0,
+                1.0,
+            )
+            for plain, resnet in TWINS
+        )
+    )
+
+
+@claim(
+    "06/trained-depth-resnets-survive-longer",
+    "In the Taylor experiment each trained ResNet survives the replacement of more weight layers than its "
+    "plain twin (more than 2 layers more, in every seed).",
+    "trained-depth",
+    scales=EVIDENCE_ONLY,
+)
+def _resnets_survive(study) -> Check:
+    return all_of(
+        *(
+            compare(
+                f"{resnet} minus {plain}, layers replaced before breaking",
+                _breaks(study, resnet) - _breaks(study, plain),
+                ">",
+                2.0,
+                1.0,
+            )
+            for plain, resnet in TWINS
+        )
+    )
+
+
+@claim(
+    "06/trained-depth-deeper-breaks-sooner",
+    "Across the trained depth-50 networks, the greater the effective depth, the sooner the network breaks "
+    "in the Taylor experiment: the rank correlation of the two (medians over the seeds, in weight layers) "
+    "is below -0.5.",
+    "trained-depth",
+    scales=EVIDENCE_ONLY,
+)
+def _deeper_sooner(study) -> Check:
+    depths = [float(np.median(study.values(label, "depth_since_init_layers"))) for label in study.labels]
+    breaks = [float(np.median(_breaks(study, label))) for label in study.labels]
+    return compare(
+        "Spearman(effective depth, layers replaced before breaking)",
+        _spearman(depths, breaks),
+        "<",
+        -0.5,
+        0.1,
+    )
+
+
+def _spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties)."""
+    import pandas as pd
+
+    return float(pd.Series(x).rank().corr(pd.Series(y).rank()))

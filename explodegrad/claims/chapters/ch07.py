@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from explodegrad.claims.chapters.ch03 import explodes_at_end
-from explodegrad.claims.registry import claim
+from explodegrad.claims.registry import EVERY_SCALE, claim
 from explodegrad.claims.thresholds import ERROR_GAP
 from explodegrad.claims.verdict import Check, all_of, compare, exact
 
@@ -128,6 +128,7 @@ def _clipping(evidence) -> Check:
     "Adam changes the steps, not the network's explosion: after training with Adam the batch-normalized "
     "ReLU network still explodes in every seed.",
     "optimizers",
+    scales=EVERY_SCALE,
 )
 def _adam(study) -> Check:
     return explodes_at_end(study, "adam")
