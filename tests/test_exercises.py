@@ -16,10 +16,12 @@ from explodegrad.course.exercises import (
     ChoiceAnswer,
     Exercise,
     Feedback,
+    Mistake,
     NumberAnswer,
     Question,
     SetAnswer,
     TextAnswer,
+    Unanswered,
     ask,
     chapters,
     check,
@@ -29,6 +31,7 @@ from explodegrad.course.exercises import (
     load_chapter,
     load_exercises,
     number,
+    questions,
     register,
     text,
     with_choices,
@@ -72,8 +75,88 @@ def test_every_exercise_accepts_its_reference_and_hints_on_a_wrong_answer(slot):
     assert right.correct and right.message == exercise.explanation
     assert str(right).startswith("✅ Correct: ")
     wrong = check(*slot, wrong_answer(exercise))
-    assert not wrong.correct and exercise.hint in wrong.message
-    assert str(wrong).startswith("❌ Not quite. ") and exercise.hint in wrong._repr_markdown_()
+    hint = exercise.hint_for(wrong_answer(exercise))
+    assert not wrong.correct and hint in wrong.message
+    assert str(wrong).startswith("❌ Not quite. ") and hint in wrong._repr_markdown_()
+
+
+@pytest.mark.parametrize("slot", ALL, ids=["/".join(s) for s in ALL])
+def test_every_exercise_has_hints_for_likely_mistakes_that_point_to_a_section(slot):
+    exercise = EXERCISES[slot]
+    assert exercise.mistakes, "a hint that addresses a likely wrong answer"
+    for mistake in exercise.mistakes:
+        assert "section" in mistake.hint and mistake.hint != exercise.hint
+        assert not mistake.matches(exercise.reference_answer)
+
+
+@pytest.mark.parametrize("slot", ALL, ids=["/".join(s) for s in ALL])
+def test_the_blank_shows_the_question_and_what_to_do_never_the_answer(slot):
+    exercise = EXERCISES[slot]
+    for blank in (check(*slot), check(*slot, ...)):
+        assert isinstance(blank, Unanswered) and not blank
+        shown = str(blank) + blank._repr_markdown_()
+        assert exercise.question in shown and "not answered yet" in shown and "Replace" in shown
+        assert exercise.explanation not in shown and exercise.hint not in shown
+        assert all(m.hint not in shown for m in exercise.mistakes)
+
+
+def test_every_chapter_has_a_predict_then_verify_exercise():
+    for chapter in chapters():
+        predicted = [e for e in exercises_for(chapter) if e.verify]
+        assert predicted, chapter
+        for exercise in predicted:
+            assert exercise.question.startswith(("**Predict, then", "**Compute"))
+            assert exercise.verify in str(check(chapter, exercise.key))
+            assert exercise.verify in str(check(chapter, exercise.key, exercise.reference_answer))
+            assert exercise.verify in ask(chapter, exercise.key)._repr_markdown_()
+
+
+def test_a_likely_mistake_gets_its_own_hint():
+    feedback = check("01", "chain-gradient", 1.1 * 30)
+    assert not feedback and "33 = 1.1 × 30" in feedback.message
+    assert "section 'A scalar chain'" in feedback.message
+    assert "33 = 1.1" not in check("01", "chain-gradient", 5.0).message  # not that mistake: the general hint
+    assert "cancel" in check("02", "rescaling", "a").message  # a wrong letter's own hint
+    wrong_kind = check("01", "chain-gradient", "thirty-three")
+    assert "should be a number" in wrong_kind.message and "33 = 1.1" not in wrong_kind.message
+
+
+def test_chapter_02_tiny_gsc_is_the_few_lines_a_learner_writes_and_the_library_agrees():
+    from explodegrad import build_mlp, gsc_profile
+
+    net = build_mlp(3, 5, "tanh", init="xavier", in_features=4, out_features=3, seed=0, dtype=torch.float64)
+    x = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    f3 = net.forward_from(4, x, to=3)
+    jacobian = torch.autograd.functional.jacobian(lambda h: net.forward_from(3, h), f3)
+    by_hand = jacobian.norm() / f3.numel() ** 0.5 * f3.norm() / net.forward_from(3, f3).norm()
+    assert check("02", "tiny-gsc", by_hand)
+    assert float(by_hand.detach()) == pytest.approx(
+        gsc_profile(net, x, y, reference=1, method="exact").gsc_at(3), rel=1e-10
+    )
+    forgot_the_quadratic_mean = jacobian.norm() * f3.norm() / net.forward_from(3, f3).norm()
+    assert "sqrt(30) too large" in check("02", "tiny-gsc", forgot_the_quadratic_mean).message
+
+
+def test_questions_lists_every_question_of_a_chapter():
+    listed = questions("01")
+    for number_, exercise in enumerate(exercises_for("01"), start=1):
+        assert (
+            f"{number_}. **{exercise.key}**" in listed
+            and f'check("01", "{exercise.key}", your_answer)' in listed
+        )
+    assert "Correct" not in listed
+
+
+def test_a_mistake_must_be_a_wrong_answer(scratch_registry):
+    with pytest.raises(ValueError, match="mistakes: exercise 08/k has a mistake that accepts the reference"):
+        Exercise("08", "k", "q?", number(1.0), "h", "e", mistakes=(Mistake(number(1.0), "no"),))
+    with pytest.raises(TypeError, match="mistakes must be Mistake"):
+        Exercise("08", "k", "q?", number(1.0), "h", "e", mistakes=("two",))
+    with pytest.raises(ValueError, match="hint"):
+        Mistake(number(2.0), " ")
+    with pytest.raises(TypeError, match="verify"):
+        Exercise("08", "k", "q?", number(1.0), "h", "e", verify=3)
 
 
 def test_numbers_are_checked_with_a_relative_tolerance():
@@ -263,7 +346,7 @@ def test_there_is_one_file_per_chapter_and_each_registers_its_exercises():
     assert [path.name for path in CHAPTER_FILES] == [f"ch{chapter}.toml" for chapter in chapters()]
     loaded = [(e.chapter, e.key) for path in CHAPTER_FILES for e in load_chapter(path)]
     assert loaded == list(EXERCISES)  # every exercise comes from its chapter's file, once, in file order
-    assert len(set(loaded)) == len(loaded) == 32
+    assert len(set(loaded)) == len(loaded) == 38
 
 
 @pytest.mark.parametrize("path", CHAPTER_FILES, ids=[p.name for p in CHAPTER_FILES])
@@ -316,14 +399,23 @@ explanation = "Four."
 """
 
 
+MISTAKE = """
+[[exercise.mistake]]
+answer = { choice = "a" }
+hint = "Three is odd."
+"""
+
+
 def test_a_new_chapter_file_is_one_table_per_exercise(tmp_path, scratch_registry):
-    write(tmp_path, "ch09.toml", GOOD)
+    write(tmp_path, "ch09.toml", GOOD + MISTAKE)
     added = load_exercises(tmp_path)
     assert [(e.chapter, e.key) for e in added] == [("09", "sum"), ("09", "pick")]
     assert check(9, "sum", 42) and not check(9, "sum", 41)
     assert check("09", "pick", "b") and ask("09", "pick").text.endswith(
         "(a) three  \n(b) four\n\n*(a letter)*"
     )
+    assert check("09", "pick", "a").message == "Hint: Three is odd."
+    assert "one letter: a, b" in check("09", "pick", "c").message  # not a letter of this exercise
 
 
 @pytest.mark.parametrize(
@@ -344,6 +436,14 @@ def test_a_new_chapter_file_is_one_table_per_exercise(tmp_path, scratch_registry
             "known computed",
         ),
         ("ch09.toml", GOOD.replace('choices = ["three", "four"]\n', ""), ValueError, "choices"),
+        ("ch09.toml", GOOD + MISTAKE.replace('"a"', '"b"'), ValueError, "accepts the reference answer"),
+        (
+            "ch09.toml",
+            GOOD + MISTAKE.replace("hint", "tip"),
+            ValueError,
+            "a mistake has the fields answer, hint",
+        ),
+        ("ch09.toml", GOOD + MISTAKE.replace('"a"', '"z"'), ValueError, "correct='z'"),
         ("ch09.toml", GOOD.replace('"6 x 7? *(a number)*"', "6"), TypeError, "question must be a string"),
         (
             "ch09.toml",

@@ -1,11 +1,14 @@
 """Self-check exercises: each chapter's questions, checked by the library.
 
 A wrong answer gets a hint that points back to the section that teaches the idea, not just
-"wrong"; a right one gets a short explanation. In a notebook::
+"wrong"; a likely wrong answer (adding where the chain rule multiplies, a letter chosen for a
+known reason) gets a hint that addresses that mistake. A right one gets a short explanation.
+In a notebook each exercise is one cell, stored with the learner's blank ``...``::
 
     from explodegrad.course.exercises import ask, check
-    ask("01", "chain-gradient")              # shows the question
+    check("01", "chain-gradient", ...)       # shows the question and what to do
     check("01", "chain-gradient", 1.1**30)   # ✅ Correct: ...
+    ask("01", "chain-gradient")              # the question alone
 
 The questions, answers, hints and explanations are data: one TOML file per chapter in
 ``explodegrad/course/exercise_data/`` (``ch01.toml`` ... ``ch07.toml``), read once on import.
@@ -18,12 +21,20 @@ Adding an exercise is one ``[[exercise]]`` table there::
     hint = "Look again at section 'X': ..."
     explanation = "Because ..."
 
+    [[exercise.mistake]]                 # optional, any number: a likely wrong answer
+    answer = { number = 33 }
+    hint = "You added ... where the chain rule multiplies ..."
+
+A predict-then-verify exercise also gives ``verify``: how the learner checks the prediction with
+an explorer or a few lines of code (shown with the question and with the feedback).
+
 An ``answer`` is one of ``number`` (with optional ``rel_tol``, ``abs_tol``), ``computed`` (the
 name of a reference in :data:`COMPUTED_ANSWERS`, for answers that are formulas or library
 values; tolerances as for ``number``), ``text`` (accepted words, the first is the reference),
 ``choice`` (the right letter; the exercise then lists its ``choices``, which are rendered as
 (a), (b), ... under the question) or ``items`` (a set of names, with optional ``synonyms``).
-In code, :func:`register` adds an :class:`Exercise` whose checker may be any callable
+A mistake's ``answer`` takes the same kinds (a ``choice`` mistake names a wrong letter). In
+code, :func:`register` adds an :class:`Exercise` whose checker may be any callable
 ``answer -> bool`` (then give ``reference_answer``).
 """
 
@@ -39,7 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from explodegrad.core.nets import build_mlp
 from explodegrad.measures.dilution import pythagorean_block_gsc
+from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.survey import BATCHNORM_RELU_MEAN_FIELD_RATE
 
 if sys.version_info >= (3, 11):
@@ -53,11 +68,35 @@ EXERCISES: dict[tuple[str, str], Exercise] = {}
 #: Where the chapters' exercise files live (``ch01.toml`` ...), shipped as package data.
 EXERCISE_DATA = Path(__file__).with_name("exercise_data")
 
+
 #: Reference answers that are computed rather than written down, by the name an exercise file
 #: gives as ``answer.computed``; library values come from the library, so they cannot drift.
+def tiny_network() -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """The tiny network and batch of chapter 02's exercise ``tiny-gsc`` (the learner builds the same)."""
+    net = build_mlp(3, 5, "tanh", init="xavier", in_features=4, out_features=3, seed=0, dtype=torch.float64)
+    inputs = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    return net, inputs, torch.tensor([0, 1, 2, 0, 1, 2])
+
+
+def tiny_network_gsc(k: int = 3, reference: int = 1) -> float:
+    """GSC(k, reference) of :func:`tiny_network`, measured by the library (exact Jacobians)."""
+    net, inputs, targets = tiny_network()
+    return gsc_profile(net, inputs, targets, reference=reference, method="exact").gsc_at(k)
+
+
+def tiny_network_gsc_without_qm() -> float:
+    """The same with the plain Frobenius norm of the Jacobian (the quadratic mean forgotten)."""
+    net, inputs, _ = tiny_network()
+    return tiny_network_gsc() * math.sqrt(inputs.shape[0] * net.config.width)
+
+
 COMPUTED_ANSWERS: dict[str, Callable[[], float]] = {
     "scalar chain 1.1 over 30 layers": lambda: 1.1**30,
     "linear rnn 0.9 over 20 steps": lambda: 0.9**20,
+    "linear rnn 1.1 over 40 steps": lambda: 1.1**40,
+    "tiny network gsc 3 1": tiny_network_gsc,
+    "tiny network gsc 3 1 without the quadratic mean": tiny_network_gsc_without_qm,
+    "pythagorean block gsc k 1 branch 3": lambda: pythagorean_block_gsc(1.0, 3.0),
     "rate 1.2 over 30 layers": lambda: 1.2**30,
     "batch-norm relu mean-field rate": lambda: BATCHNORM_RELU_MEAN_FIELD_RATE,
     "batch-norm relu mean-field rate over 49 layers": lambda: BATCHNORM_RELU_MEAN_FIELD_RATE**49,
@@ -104,6 +143,8 @@ class NumberAnswer:
                 answer = float(answer.strip().replace(",", ""))
             except ValueError:
                 raise AnswerFormatError(f"{answer!r} is not a number") from None
+        if isinstance(answer, torch.Tensor):
+            answer = answer.detach()  # a learner's computed tensor may still carry its graph
         try:
             number = float(answer)  # ints, floats, numpy and one-element torch tensors
         except (TypeError, ValueError):
@@ -263,19 +304,21 @@ class Feedback:
     message: str
     chapter: str = ""
     key: str = ""
+    verify: str = ""
 
     def __bool__(self) -> bool:
         return self.correct
 
     def __str__(self) -> str:
-        return f"✅ Correct: {self.message}" if self.correct else f"❌ Not quite. {self.message}"
+        head = f"✅ Correct: {self.message}" if self.correct else f"❌ Not quite. {self.message}"
+        return head + (f"\nNow verify: {self.verify}" if self.verify else "")
 
     def __repr__(self) -> str:
         return str(self)
 
     def _repr_markdown_(self) -> str:
         head = "✅ **Correct:**" if self.correct else "❌ **Not quite.**"
-        return f"{head} {self.message}"
+        return f"{head} {self.message}" + (f"\n\n**Now verify:** {self.verify}" if self.verify else "")
 
 
 @dataclass(frozen=True)
@@ -286,6 +329,7 @@ class Question:
     key: str
     text: str
     expects: str
+    verify: str = ""
 
     @property
     def call(self) -> str:
@@ -294,14 +338,84 @@ class Question:
 
     def __str__(self) -> str:
         kind = f" ({self.expects})" if self.expects else ""
-        return f"Exercise {self.chapter} / {self.key}\n{self.text}\nAnswer with {self.call}{kind}"
+        then = f"\nPredict first; then verify: {self.verify}" if self.verify else ""
+        return f"Exercise {self.chapter} / {self.key}\n{self.text}\nAnswer with {self.call}{kind}{then}"
 
     def __repr__(self) -> str:
         return str(self)
 
     def _repr_markdown_(self) -> str:
         kind = f" — {self.expects}" if self.expects else ""
-        return f"**Exercise {self.chapter} · {self.key}**\n\n{self.text}\n\n*Answer with* `{self.call}`{kind}"
+        then = f"\n\n*Predict first; then verify:* {self.verify}" if self.verify else ""
+        head = f"**Exercise {self.chapter} · {self.key}**\n\n{self.text}"
+        return f"{head}\n\n*Answer with* `{self.call}`{kind}{then}"
+
+
+#: What a notebook's exercise cell holds until the learner answers: ``check("01", "key", ...)``.
+BLANK = ...
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """What :func:`check` shows for the blank ``...``: the question and what to do (never the answer)."""
+
+    question: Question
+
+    def __bool__(self) -> bool:
+        return False
+
+    @property
+    def todo(self) -> str:
+        kind = f" ({self.question.expects})" if self.question.expects else ""
+        return (
+            f"Your answer: ... (not answered yet). Replace ... with your answer{kind} and run the cell again."
+        )
+
+    def __str__(self) -> str:
+        card = self.question
+        then = f"\nPredict first; then verify: {card.verify}" if card.verify else ""
+        return f"Exercise {card.chapter} / {card.key}\n{card.text}{then}\n✏️ {self.todo}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        card = self.question
+        kind = f" ({card.expects})" if card.expects else ""
+        then = f"\n\n*Predict first; then verify:* {card.verify}" if card.verify else ""
+        return (
+            f"**Exercise {card.chapter} · {card.key}**\n\n{card.text}{then}\n\n"
+            f"✏️ *Your answer:* `...` — not answered yet. Replace `...` with your answer{kind} and run the "
+            "cell again."
+        )
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A likely wrong answer and the hint that addresses it.
+
+    Attributes:
+        checker: ``answer -> bool``, true for the answers this mistake produces.
+        hint: what went wrong and where to look again.
+    """
+
+    checker: Callable[[Any], bool]
+    hint: str
+
+    def __post_init__(self) -> None:
+        if not callable(self.checker):
+            raise TypeError(f"checker must be callable (answer -> bool), got {type(self.checker).__name__}")
+        if not isinstance(self.hint, str):
+            raise TypeError(f"hint must be a string, got {type(self.hint).__name__}")
+        if not self.hint.strip():
+            raise ValueError(f"hint={self.hint!r} is not allowed: hint must be a non-empty string")
+
+    def matches(self, answer: Any) -> bool:
+        """Whether ``answer`` is this mistake (an answer of another kind never is)."""
+        try:
+            return bool(self.checker(answer))
+        except AnswerFormatError:
+            return False
 
 
 @dataclass(frozen=True, repr=False)
@@ -319,6 +433,10 @@ class Exercise:
         explanation: shown for a right answer.
         reference_answer: an answer the checker accepts (taken from the checker when it
             has one); the tests check every exercise against it.
+        mistakes: likely wrong answers, each with the hint that addresses it (the first that
+            matches a wrong answer is shown instead of ``hint``).
+        verify: for a predict-then-verify exercise, how to check the prediction with an
+            explorer or a few lines of code ('' for the others).
     """
 
     chapter: str
@@ -328,6 +446,8 @@ class Exercise:
     hint: str
     explanation: str
     reference_answer: Any = None
+    mistakes: tuple[Mistake, ...] = ()
+    verify: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chapter", normalize_chapter(self.chapter))
@@ -347,6 +467,19 @@ class Exercise:
                     "(its checker does not provide a reference)"
                 )
             object.__setattr__(self, "reference_answer", reference)
+        if not isinstance(self.verify, str):
+            raise TypeError(f"verify must be a string, got {type(self.verify).__name__}")
+        if isinstance(self.mistakes, (str, bytes)) or not isinstance(self.mistakes, (tuple, list)):
+            raise TypeError(f"mistakes must be a tuple of Mistake, got {type(self.mistakes).__name__}")
+        object.__setattr__(self, "mistakes", tuple(self.mistakes))
+        for mistake in self.mistakes:
+            if not isinstance(mistake, Mistake):
+                raise TypeError(f"mistakes must be Mistake objects, got {type(mistake).__name__}")
+            if mistake.matches(self.reference_answer):
+                raise ValueError(
+                    f"mistakes: exercise {self.chapter}/{self.key} has a mistake that accepts the reference "
+                    f"answer {self.reference_answer!r}; a mistake must be a wrong answer"
+                )
 
     @property
     def expects(self) -> str:
@@ -355,10 +488,17 @@ class Exercise:
 
     def question_card(self) -> Question:
         """The question as a displayable :class:`Question`."""
-        return Question(self.chapter, self.key, self.question, self.expects)
+        return Question(self.chapter, self.key, self.question, self.expects, self.verify)
 
-    def check(self, answer: Any) -> Feedback:
-        """Check ``answer``: the explanation when right, the hint when wrong."""
+    def hint_for(self, answer: Any) -> str:
+        """The hint of the first mistake ``answer`` matches, else the exercise's hint."""
+        return next((m.hint for m in self.mistakes if m.matches(answer)), self.hint)
+
+    def check(self, answer: Any = BLANK) -> Feedback | Unanswered:
+        """Check ``answer``: the explanation when right, the hint when wrong; for the blank
+        ``...`` the question and what to do."""
+        if answer is BLANK:
+            return Unanswered(self.question_card())
         try:
             correct = bool(self.checker(answer))
             problem = ""
@@ -367,8 +507,9 @@ class Exercise:
             kind = f" The answer should be {self.expects}." if self.expects else ""
             problem = f"{error}.{kind} "
         if correct:
-            return Feedback(True, self.explanation, self.chapter, self.key)
-        return Feedback(False, f"{problem}Hint: {self.hint}", self.chapter, self.key)
+            return Feedback(True, self.explanation, self.chapter, self.key, self.verify)
+        hint = self.hint if problem else self.hint_for(answer)
+        return Feedback(False, f"{problem}Hint: {hint}", self.chapter, self.key, self.verify)
 
     def __repr__(self) -> str:
         return f"Exercise({self.chapter!r}, {self.key!r})"
@@ -421,9 +562,22 @@ def ask(chapter: Any, key: str) -> Question:
     return get_exercise(chapter, key).question_card()
 
 
-def check(chapter: Any, key: str, answer: Any) -> Feedback:
-    """Check ``answer`` to exercise (chapter, key) and say why."""
+def check(chapter: Any, key: str, answer: Any = BLANK) -> Feedback | Unanswered:
+    """Check ``answer`` to exercise (chapter, key) and say why.
+
+    Without an answer, or with the blank ``...`` a notebook cell is stored with, it shows the
+    question and what to do (:class:`Unanswered`, which is falsy), never the answer.
+    """
     return get_exercise(chapter, key).check(answer)
+
+
+def questions(chapter: Any) -> str:
+    """Every question of one chapter in Markdown, numbered, each with the line that answers it."""
+    lines = []
+    for number_, exercise in enumerate(exercises_for(chapter), start=1):
+        card = exercise.question_card()
+        lines.append(f"{number_}. **{card.key}**: {card.text}  \n   `{card.call}`")
+    return "\n\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- the chapters' files
@@ -436,7 +590,8 @@ ANSWER_KINDS: dict[str, tuple[str, ...]] = {
     "choice": (),
     "items": ("synonyms",),
 }
-_EXERCISE_FIELDS = ("key", "question", "choices", "answer", "hint", "explanation")
+_EXERCISE_FIELDS = ("key", "question", "choices", "answer", "hint", "explanation", "mistake", "verify")
+_MISTAKE_FIELDS = ("answer", "hint")
 _CHAPTER_FILE = re.compile(r"ch(\d\d)\.toml")
 
 
@@ -510,6 +665,18 @@ def exercise_from_table(chapter: str, table: Mapping[str, Any]) -> Exercise:
         )
     choices = table.get("choices")
     checker = answer_checker(table["answer"], choices)
+    mistakes = table.get("mistake", [])
+    _expect("exercise", "mistake", mistakes, list)
+    found = []
+    for mistake in mistakes:
+        _expect("exercise", "mistake", mistake, Mapping)
+        if set(mistake) != set(_MISTAKE_FIELDS):
+            raise ValueError(
+                f"exercise {table['key']!r}: a mistake has the fields {', '.join(_MISTAKE_FIELDS)}, "
+                f"got {sorted(mistake)}"
+            )
+        kind_choices = choices if "choice" in mistake["answer"] else None
+        found.append(Mistake(answer_checker(mistake["answer"], kind_choices), mistake["hint"]))
     question = table["question"]
     if choices is not None:
         _expect("exercise", "question", question, str)
@@ -521,6 +688,8 @@ def exercise_from_table(chapter: str, table: Mapping[str, Any]) -> Exercise:
         checker=checker,
         hint=table["hint"],
         explanation=table["explanation"],
+        mistakes=tuple(found),
+        verify=table.get("verify", ""),
     )
 
 
