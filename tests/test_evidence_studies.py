@@ -218,3 +218,13 @@ def test_the_deeper_breaks_sooner_claim_reads_the_rank_correlation(tiny_depth_st
     study = effective_depth.trained_depth_study(tiny_depth_study, data, taylor_size=64)
     judgement = claims.get_claim("06/trained-depth-deeper-breaks-sooner").judge(study)
     assert "Spearman" in judgement.line and judgement.verdict in claims.VERDICTS
+
+
+def test_a_stored_result_comes_back_by_name_and_bad_reruns_are_refused():
+    stored_study = stored.result("depth-limit-digits")
+    assert stored_study.summary() == stored.load("depth-limit-digits").result.summary()
+    assert set(stored.ENTRIES) >= set(stored.stored_names())
+    with pytest.raises(ValueError, match="rerun='paper' is not supported"):
+        stored.result("depth-limit-digits", rerun="paper")
+    with pytest.raises(ValueError, match="name='depth-limit' is not supported"):
+        stored.result("depth-limit")

@@ -8,13 +8,11 @@ the wall time, the seeds, the data set with its checksum, and the study's versio
 
 from __future__ import annotations
 
-import functools
 import json
 import platform
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,40 +24,11 @@ from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.core.scales import EVIDENCE as EVIDENCE_SCALE
 from explodegrad.core.seeds import resolve_seeds
 from explodegrad.reproduce.machine import machine_description
-from explodegrad.studies import depth_limit, effective_depth, optimizers, stored
+from explodegrad.studies import stored
 from explodegrad.studies.common import resolve_data
 
-
-@dataclass(frozen=True)
-class EvidenceEntry:
-    """One stored file: its name, the study module, the data set and how to compute it."""
-
-    name: str
-    study: str
-    data: str
-    compute: Callable[..., Any]
-
-
-EVIDENCE = {
-    entry.name: entry
-    for entry in (
-        EvidenceEntry("depth-limit-cifar10", "depth_limit", "cifar10", depth_limit.depth_limit_evidence),
-        EvidenceEntry("depth-limit-digits", "depth_limit", "digits", depth_limit.depth_limit_evidence),
-        *(
-            EvidenceEntry(
-                f"optimizers-{key}-cifar10",
-                "optimizers",
-                "cifar10",
-                functools.partial(optimizers.optimizer_evidence, architecture=key),
-            )
-            for key in optimizers.EVIDENCE_ARCHITECTURES
-        ),
-        # Retrains the depth-50 networks of the stored depth-limit study: computed after it.
-        EvidenceEntry(
-            "trained-depth-cifar10", "effective_depth", "cifar10", effective_depth.trained_depth_evidence
-        ),
-    )
-}
+#: The stored files and how each is computed (defined with the stored format).
+EVIDENCE = stored.ENTRIES
 
 
 def _git(*arguments: str) -> str:

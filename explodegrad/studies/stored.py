@@ -18,9 +18,11 @@ fails until the file is computed again (``python -m explodegrad evidence``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,3 +198,121 @@ def document(result: Any, *, name: str, study: str, provenance: dict[str, Any]) 
     if problems:
         raise ValueError("the stored document would be invalid: " + "; ".join(problems))
     return doc
+
+
+# ----------------------------------------------------------------------------- what is stored
+
+
+@dataclass(frozen=True)
+class EvidenceEntry:
+    """One stored file: its name, the study module, the data set, how to compute it at the
+    evidence scale (``compute(data=, device=, seeds=, progress=)``) and how to rerun the same
+    question at the quick scale on any machine (``quick(device=)``, minutes on a CPU)."""
+
+    name: str
+    study: str
+    data: str
+    compute: Callable[..., Any]
+    quick: Callable[..., Any]
+
+
+def _quick_depth_limit(device: Any = None) -> Any:
+    from explodegrad.core.scales import QUICK
+    from explodegrad.studies import depth_limit
+
+    return depth_limit.depth_study(
+        depth_limit.EVIDENCE_ARCHITECTURES, lrs=depth_limit.EVIDENCE_LRS, scale=QUICK, device=device
+    )
+
+
+def _quick_optimizers(architecture: str, device: Any = None) -> Any:
+    from explodegrad.core.scales import QUICK
+    from explodegrad.studies import optimizers
+    from explodegrad.studies.common import resolve_data
+
+    data = resolve_data(scale=QUICK, device=device)
+    config = optimizers.EVIDENCE_ARCHITECTURES[architecture].config(
+        QUICK.depth, QUICK.width, data.in_features, data.num_classes
+    )
+    return optimizers.optimizer_study(config, scale=QUICK, data=data)
+
+
+def _quick_trained_depth(device: Any = None) -> Any:
+    from explodegrad.core.scales import QUICK
+    from explodegrad.studies import depth_limit, effective_depth
+    from explodegrad.studies.common import resolve_data
+
+    data = resolve_data(scale=QUICK, device=device)
+    study = depth_limit.depth_study(
+        depth_limit.EVIDENCE_ARCHITECTURES, depths=(QUICK.depth,), lrs=depth_limit.EVIDENCE_LRS, data=data
+    )
+    return effective_depth.trained_depth_study(study, data)
+
+
+def _compute(study: str, function: str, **fixed: Any) -> Callable[..., Any]:
+    def run(**arguments: Any) -> Any:
+        module = importlib.import_module(f"explodegrad.studies.{study}")
+        return getattr(module, function)(**fixed, **arguments)
+
+    return run
+
+
+#: Every stored file, by name: how it is computed and rerun.
+ENTRIES = {
+    entry.name: entry
+    for entry in (
+        EvidenceEntry(
+            "depth-limit-cifar10",
+            "depth_limit",
+            "cifar10",
+            _compute("depth_limit", "depth_limit_evidence"),
+            _quick_depth_limit,
+        ),
+        EvidenceEntry(
+            "depth-limit-digits",
+            "depth_limit",
+            "digits",
+            _compute("depth_limit", "depth_limit_evidence"),
+            _quick_depth_limit,
+        ),
+        *(
+            EvidenceEntry(
+                f"optimizers-{key}-cifar10",
+                "optimizers",
+                "cifar10",
+                _compute("optimizers", "optimizer_evidence", architecture=key),
+                functools.partial(_quick_optimizers, key),
+            )
+            for key in ("relu-batch", "relu-none")
+        ),
+        # Retrains the depth-50 networks of the stored depth-limit study: computed after it.
+        EvidenceEntry(
+            "trained-depth-cifar10",
+            "effective_depth",
+            "cifar10",
+            _compute("effective_depth", "trained_depth_evidence"),
+            _quick_trained_depth,
+        ),
+    )
+}
+
+
+def result(name: str, rerun: str | None = None, *, device: Any = None, progress: bool = False) -> Any:
+    """A stored study's result, or the same study run again.
+
+    Args:
+        name: a stored file's name (:data:`ENTRIES`).
+        rerun: None: the stored result (instant); ``"quick"``: the same question at the quick
+            scale (the bundled digits, depth 20, width 64; minutes on any CPU; numbers that
+            differ from the stored ones, judged by the same claims); ``"evidence"``: the stored
+            study computed again here (minutes on a GPU, up to half an hour on a CPU).
+        device: where a rerun trains (see :func:`explodegrad.core.device.resolve_device`).
+        progress: show progress bars during an evidence-scale rerun.
+    """
+    entry = ENTRIES[check_choice("name", name, tuple(ENTRIES))]
+    if rerun is None:
+        return load(name).result
+    rerun = check_choice("rerun", rerun, ("quick", "evidence"))
+    if rerun == "quick":
+        return entry.quick(device=device)
+    return entry.compute(data=entry.data, device=device, seeds=None, progress=progress)
