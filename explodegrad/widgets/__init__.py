@@ -21,6 +21,7 @@ from explodegrad.widgets.gsc import gsc_explorer
 from explodegrad.widgets.loop import training_explorer
 from explodegrad.widgets.paths import path_explorer
 from explodegrad.widgets.signal_scale import start_here_explorer
+from explodegrad.widgets.width_depth import width_depth_explorer
 
 __all__ = [
     "CACHE_SIZE",
@@ -37,4 +38,5 @@ __all__ = [
     "path_explorer",
     "start_here_explorer",
     "training_explorer",
+    "width_depth_explorer",
 ]
