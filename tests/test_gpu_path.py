@@ -8,16 +8,30 @@ which fakes CUDA tensors on a CPU-only build, refuses to mix devices in one oper
 raises when a value is read back to the host (``.item()``, ``bool()``, ``.nonzero()``).
 """
 
+import collections
+import contextlib
 import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch._subclasses.fake_tensor import DataDependentOutputException, FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from explodegrad import load_digits
+from explodegrad import NetConfig, build_from_config, load_digits
 from explodegrad.studies import overflow, recurrent
-from explodegrad.training.loop import TrainSettings
+from explodegrad.training.loop import (
+    DivergenceFlags,
+    TrainSettings,
+    guarded_gradients,
+    stack_hyperparameters,
+    train,
+)
+from explodegrad.training.optimizers import apply_update, init_state
+from explodegrad.training.stacked import NetStack, layer_of_column
+from explodegrad.training.sweep import RunSpec, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = TrainSettings(steps=12, batch_size=32, record_every=4, eval_size=128)
@@ -99,3 +113,186 @@ def test_recurrent_gradients_records_every_training_loss():
     result = recurrent.recurrent_gradients("rnn", steps_trained=3, hidden=4, batch=8)
     assert result.train_losses.shape == (3,) and result.train_losses.dtype == np.float64
     assert np.isfinite(result.train_losses).all()
+
+
+# --- 2. the stacked step: one fused batch norm, no host round trip, parity with train() ------
+
+
+def test_one_batch_norm_over_the_models_side_by_side_is_each_models_own():
+    """F.batch_norm over the (batch, models * width) view: every model's own statistics,
+    output, gradients and running averages, to rounding (float64)."""
+    models, batch, width = 5, 9, 7
+    generator = torch.Generator().manual_seed(0)
+    draw = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64)  # noqa: E731
+    h, weight, bias, upstream = (
+        draw(models, batch, width),
+        draw(models, width),
+        draw(models, width),
+        draw(models, batch, width),
+    )
+    fused_stats = [
+        torch.zeros(models, width, dtype=torch.float64),
+        torch.ones(models, width, dtype=torch.float64),
+    ]
+    own_stats = [s.clone() for s in fused_stats]
+    leaves = [t.clone().requires_grad_(True) for t in (h, weight, bias)]
+    channels = leaves[0].transpose(0, 1).reshape(batch, models * width)
+    fused = (
+        F.batch_norm(
+            channels,
+            fused_stats[0].view(-1),
+            fused_stats[1].view(-1),
+            leaves[1].reshape(-1),
+            leaves[2].reshape(-1),
+            True,
+            0.1,
+            1e-5,
+        )
+        .view(batch, models, width)
+        .transpose(0, 1)
+    )
+    fused_grads = torch.autograd.grad(fused, leaves, upstream)
+    for m in range(models):
+        own_leaves = [t[m].clone().requires_grad_(True) for t in (h, weight, bias)]
+        own = F.batch_norm(
+            own_leaves[0], own_stats[0][m], own_stats[1][m], own_leaves[1], own_leaves[2], True, 0.1, 1e-5
+        )
+        torch.testing.assert_close(fused[m], own, rtol=0, atol=1e-14)
+        for fused_grad, own_grad in zip(fused_grads, torch.autograd.grad(own, own_leaves, upstream[m])):
+            torch.testing.assert_close(fused_grad[m], own_grad, rtol=0, atol=1e-14)
+    for fused_stat, own_stat in zip(fused_stats, own_stats):
+        torch.testing.assert_close(fused_stat, own_stat, rtol=0, atol=1e-15)
+
+
+class OperationCounter(TorchDispatchMode):
+    """Counts the operations dispatched inside it (views, which launch nothing, left out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: collections.Counter = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view:
+            self.counts[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _stacked_step(stack: NetStack, settings: list[TrainSettings], x, y, steps: int = 1, count: bool = False):
+    """``steps`` training steps of the stack, as train_stack takes them between sync points;
+    with ``count``, the operations of the last one."""
+    hyper = stack_hyperparameters(settings, stack.device, stack.dtype)
+    state = init_state(settings[0].optimizer, stack.params, hyper)
+    flags = DivergenceFlags.fresh(stack.num_models, stack.params.shape[1], stack.device)
+    counter = OperationCounter()
+    for step in range(1, steps + 1):
+        with counter if count and step == steps else contextlib.nullcontext():
+            grads = guarded_gradients(stack, x, y, step, flags)
+            apply_update(stack.params, grads, state, hyper, hyper.lr * flags.active)
+    return counter, flags
+
+
+ARCHITECTURES = {
+    "plain": NetConfig(depth=10, width=16, norm="none"),
+    "batch norm": NetConfig(depth=10, width=16, norm="batch"),
+    "layer norm": NetConfig(depth=10, width=16, norm="layer", activation="tanh"),
+    "residual": NetConfig(depth=10, width=16, norm="batch", residual=True),
+}
+
+
+@pytest.mark.parametrize("models", [1, 3])
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_the_stacked_step_stays_on_the_device_and_never_reads_a_value_back(name, models):
+    """On the meta device every tensor is a shape without values: an operation that mixes in
+    a tensor made on the CPU raises, and so does any read of a value (``.item()``, ``bool()``,
+    ``.cpu()``), so two steps run here only if they stay on the data's device throughout."""
+    config = ARCHITECTURES[name].with_(in_features=12, out_features=4)
+    settings = [SETTINGS.with_(optimizer="adam", lr=1e-3 * (m + 1), clip_norm=1.0) for m in range(models)]
+    stack = NetStack([build_from_config(config.with_(seed=m)).to("meta") for m in range(models)])
+    x, y = torch.empty(16, 12, device="meta"), torch.zeros(16, dtype=torch.int64, device="meta")
+    _, flags = _stacked_step(stack, settings, x, y, steps=2)
+    assert stack.params.device.type == "meta" and flags.active.device.type == "meta"
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        bool(flags.active.all())  # the guard works: reading a value is refused
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        stack.params + torch.ones(stack.params.shape[1])  # and so is mixing in a CPU tensor
+
+
+def test_the_step_also_runs_on_fake_cuda_tensors():
+    """FakeTensorMode fakes CUDA tensors on a CPU-only build: ops that make new tensors (no
+    views: those need a CUDA build) on fake CUDA data give CUDA results and mixing raises."""
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        x = torch.randn(16, 12, device="cuda")
+        weight = torch.randn(3, 12, 5, device="cuda")
+        out = torch.baddbmm(torch.zeros(3, 1, 5, device="cuda"), x.expand(3, 16, 12), weight)
+        assert out.device.type == "cuda"
+        normalized = F.batch_norm(torch.randn(16, 15, device="cuda"), None, None, training=True)
+        assert normalized.device.type == "cuda"
+        with pytest.raises(DataDependentOutputException):
+            bool(out.sum() > 0)
+        with pytest.raises(RuntimeError, match="devices"):
+            torch.mm(x, torch.ones(12, 2))
+
+
+def test_divergence_is_read_at_sync_points_and_names_step_and_layer(digits64):
+    """A model that diverges between records is found at the next one, with the step and the
+    layer the per-step check of before found (loss 0 or the first layer, paper numbering)."""
+    config = NetConfig(depth=4, width=16, norm="batch")
+    runs = [
+        RunSpec(config.with_(seed=1), SETTINGS.with_(lr=0.05, record_every=6)),
+        RunSpec(config.with_(seed=2, residual_scale=2.0), SETTINGS.with_(lr=1e200, record_every=6)),
+    ]
+    result = sweep(runs, digits64, progress=False)
+    alone = train(runs[1].config, digits64, runs[1].settings, progress=False)
+    summary = result.summary.loc[1]
+    assert (
+        summary["diverged_step"] == alone.diverged_step and summary["diverged_layer"] == alone.diverged_layer
+    )
+    assert 1 < alone.diverged_step < 6 and alone.steps_done == alone.diverged_step - 1
+    assert "diverged at step" in alone.message
+
+
+def test_a_run_whose_models_all_diverge_stops_at_the_next_sync_point(digits64):
+    history = train(NetConfig(depth=4, width=16), digits64, SETTINGS.with_(lr=1e200), progress=False)
+    assert history.diverged and history.steps_done == history.diverged_step - 1
+    assert list(history.steps) == [0]
+
+
+def test_layer_of_column_known_values():
+    slices = [(10, 14), (4, 10), (0, 4)]  # layer 1 = the readout, the last columns
+    assert [layer_of_column(c, slices) for c in (0, 3, 4, 9, 10, 13)] == [3, 3, 2, 2, 1, 1]
+    with pytest.raises(ValueError, match="column=14"):
+        layer_of_column(14, slices)
+
+
+@pytest.mark.parametrize("config", [ARCHITECTURES["batch norm"], ARCHITECTURES["residual"]])
+def test_a_float64_sweep_of_several_models_is_several_train_calls(digits64, config):
+    """Parity: four models stacked (one diverging) against four separate train() calls."""
+    config = config.with_(depth=6)
+    runs = [
+        RunSpec(config.with_(seed=s, residual_scale=0.5), SETTINGS.with_(lr=0.01 * (s + 1), momentum=0.4 * s))
+        for s in range(3)
+    ]
+    runs.append(RunSpec(config.with_(seed=7), SETTINGS.with_(lr=1e200)))
+    result = sweep(runs, digits64, progress=False)
+    assert result.summary["diverged"].tolist() == [False, False, False, True]
+    for i, run in enumerate(runs):
+        alone = train(run.config, digits64, run.settings, progress=False)
+        rows = result.table[result.table["run"] == i]
+        np.testing.assert_array_equal(rows["step"].to_numpy(), alone.steps)
+        for column in ("train_loss", "test_loss", "train_error", "test_error"):
+            np.testing.assert_allclose(rows[column].to_numpy(), getattr(alone, column), rtol=0, atol=1e-10)
+        summary = result.summary.loc[i]
+        assert summary["steps_done"] == alone.steps_done
+        assert (pd_value(summary["diverged_step"]), pd_value(summary["diverged_layer"])) == (
+            alone.diverged_step,
+            alone.diverged_layer,
+        )
+
+
+def pd_value(value):
+    """A nullable integer cell as Python: None or int."""
+    return None if value is None or value is np.nan or str(value) == "<NA>" else int(value)

@@ -58,12 +58,13 @@ from explodegrad.training.optimizers import (
 )
 from explodegrad.training.stacked import (  # layer_slices: re-exported, its home moved
     NetStack,
-    first_nonfinite_layer,
+    layer_of_column,
     layer_slices,
     per_layer_norms,
 )
 
 __all__ = [
+    "DivergenceFlags",
     "Measurement",
     "RunRecords",
     "TrainHistory",
@@ -71,6 +72,7 @@ __all__ = [
     "check_run",
     "divergence_message",
     "evaluation_sets",
+    "guarded_gradients",
     "layer_slices",
     "minibatches",
     "stack_hyperparameters",
@@ -247,13 +249,19 @@ def minibatches(
 
     The permutation is drawn on the CPU, so the same ``seed`` gives the same sequence on every
     device and ``train()`` and ``sweep()`` see the same minibatches; it is moved to ``device``
-    (default: the CPU) once per epoch, so the batches are slices already there.
+    (default: the CPU) once per epoch, so the batches are slices already there. On a CUDA
+    device the copy is asynchronous (from pinned memory): the host does not wait for the GPU.
     """
     n = check_int("n", n, 1)
     batch_size = check_int("batch_size", batch_size, 1, n)
     generator = torch.Generator().manual_seed(seed)
+    device = torch.device("cpu") if device is None else torch.device(device)
     while True:
-        order = torch.randperm(n, generator=generator).to(device)
+        order = torch.randperm(n, generator=generator)
+        if device.type == "cuda":
+            order = order.pin_memory().to(device, non_blocking=True)
+        else:
+            order = order.to(device)
         for start in range(0, n - batch_size + 1, batch_size):
             yield order[start : start + batch_size]
 
@@ -394,6 +402,65 @@ class RunRecords:
     steps_done: int = 0
 
 
+@dataclass
+class DivergenceFlags:
+    """Which models still train, and where the others stopped: device tensors, read at sync points.
+
+    The training step updates them without a host round trip (see :func:`guarded_gradients`);
+    :meth:`read` brings them to the host in one transfer.
+
+    Attributes:
+        active: ``(models, 1)`` True while the model's loss and gradient have stayed finite.
+        step: ``(models,)`` the update whose loss or gradient first was not finite (0: none yet).
+        where: ``(models,)`` -1 when that loss was not finite, else 1 + the last flat column
+            with a non-finite gradient (the smallest paper layer number holds it).
+        columns: ``(scalars,)`` the numbers 1 ... scalars, on the device.
+    """
+
+    active: Tensor
+    step: Tensor
+    where: Tensor
+    columns: Tensor
+
+    @classmethod
+    def fresh(cls, num_models: int, num_columns: int, device: torch.device) -> DivergenceFlags:
+        """Every model active."""
+        return cls(
+            active=torch.ones(num_models, 1, dtype=torch.bool, device=device),
+            step=torch.zeros(num_models, dtype=torch.int64, device=device),
+            where=torch.zeros(num_models, dtype=torch.int64, device=device),
+            columns=torch.arange(1, num_columns + 1, dtype=torch.int32, device=device),
+        )
+
+    def read(self) -> np.ndarray:
+        """``(2, models)`` on the host: the divergence step and place of every model (one copy)."""
+        return torch.stack([self.step, self.where]).cpu().numpy()
+
+
+def _finite(values: Tensor) -> Tensor:
+    """``torch.isfinite`` in two kernels instead of four: ``x * 0`` is 0 exactly when x is finite."""
+    return values.mul(0).eq(0)
+
+
+def guarded_gradients(stack: NetStack, x: Tensor, y: Tensor, step: int, flags: DivergenceFlags) -> Tensor:
+    """The flat gradient of every model on one batch, zero for models that stopped training.
+
+    A model whose loss or gradient is not finite at this ``step`` is marked in ``flags`` (its
+    step and place) and masked from now on. Everything stays on the device: no value is read
+    back, so a GPU runs ahead until the loop's next sync point.
+    """
+    losses, _ = stack.losses(x, y)
+    loss_finite = _finite(losses)
+    grads = stack.gradients(torch.where(loss_finite, losses, 0.0).sum())
+    last_bad = torch.where(_finite(grads), 0, flags.columns).amax(dim=1)
+    finite = loss_finite & (last_bad == 0)
+    newly = flags.active.squeeze(1) & ~finite
+    flags.step.masked_fill_(newly, step)
+    flags.where = torch.where(newly, torch.where(loss_finite, last_bad, -1), flags.where)
+    flags.active = flags.active & finite.unsqueeze(1)
+    return torch.where(flags.active, grads, 0.0)
+
+
 def train_stack(
     stack: NetStack,
     data: Dataset,
@@ -408,15 +475,21 @@ def train_stack(
     :func:`train` runs it on a stack of one network and :func:`explodegrad.training.sweep.sweep`
     on a group of many, so one network and a sweep take the same steps. A model whose loss or
     gradient stops being finite is masked from then on (its gradient zeroed, its learning
-    rate 0) and its values never enter another model's arithmetic; the loop ends when every
-    model has diverged.
+    rate 0) and its values never enter another model's arithmetic.
+
+    Between *sync points* (the record steps, the measurement steps of ``measure_every`` and
+    the last step) a step reads nothing back from the device: indices, divergence flags and
+    the schedule live there or are known on the host in advance. At a sync point the
+    divergence flags are read once; the loop ends there when every model has diverged (the
+    steps since cost only time: masked models do not change).
 
     Args:
         stack: the networks, trained in place.
         data: the data set, on the stack's device and in its dtype.
         settings: one :class:`TrainSettings` per model, equal in :meth:`TrainSettings.group_key`.
         bar: a tqdm bar advanced by one per update (None: none).
-        on_step: called with 0 before training and with t after update t.
+        on_step: called with 0 before training and with t after update t (a model's
+            divergence is known from the sync point at or after it).
         on_record: called with the step and the records after every record; True stops.
     """
     if not isinstance(stack, NetStack):
@@ -432,8 +505,7 @@ def train_stack(
     evaluation = evaluation_sets(data, shared.eval_size, shared.seed)
     slices = stack.layer_slices
     runs = [RunRecords() for _ in range(stack.num_models)]
-    active = torch.ones(stack.num_models, 1, dtype=torch.bool, device=stack.device)
-    all_active = True
+    flags = DivergenceFlags.fresh(stack.num_models, stack.params.shape[1], stack.device)
     nan_rows = np.full((stack.num_models, len(slices)), math.nan)
 
     def record(step: int, lrs: Sequence[float], grad_norms: np.ndarray, ratios: np.ndarray) -> bool:
@@ -447,48 +519,55 @@ def train_stack(
                 run.update_ratios.append(ratios[m])
         return on_record is not None and on_record(step, runs) is True
 
+    def sync(step: int, batches_since: list[Tensor]) -> bool:
+        """Read the divergence flags; note newly diverged models; True when none is left."""
+        first = step - len(batches_since) + 1
+        diverged_step, where = flags.read()
+        for m, run in enumerate(runs):
+            if run.diverged_step is None and diverged_step[m] > 0:
+                at = int(diverged_step[m])
+                layer = 0 if where[m] < 0 else layer_of_column(int(where[m]) - 1, slices)
+                run.diverged_step, run.diverged_layer = at, layer
+                run.diverged_batch, run.steps_done = batches_since[at - first], at - 1
+            elif run.diverged_step is None:
+                run.steps_done = step
+        batches_since.clear()
+        return all(run.diverged_step is not None for run in runs)
+
+    def syncs_at(step: int) -> bool:
+        measure = shared.measure_every is not None and step % shared.measure_every == 0
+        return step % shared.record_every == 0 or measure or step == total
+
     if on_step is not None:
         on_step(0)
     stop = record(0, [math.nan] * len(runs), nan_rows, nan_rows)
     batches = minibatches(len(data.x_train), shared.batch_size, shared.seed, device=data.device)
+    since: list[Tensor] = []
     for step in range(1, total + 1):
         if stop:
             break
         index = next(batches)
-        losses, _ = stack.losses(data.x_train[index], data.y_train[index])
-        loss_finite = torch.isfinite(losses)
-        grads = stack.gradients(torch.where(loss_finite, losses, 0.0).sum())
-        finite = (loss_finite & torch.isfinite(grads).all(dim=1)).unsqueeze(1)
-        newly = active & ~finite
-        if bool(newly.any()):
-            for m in newly.squeeze(1).nonzero().flatten().tolist():
-                layer = 0 if not bool(loss_finite[m]) else first_nonfinite_layer(grads[m], slices)
-                runs[m].diverged_step, runs[m].diverged_layer, runs[m].diverged_batch = step, layer, index
-            active, all_active = active & finite, False
-            if not bool(active.any()):
-                if bar is not None:
-                    bar.update(total - step + 1)
-                break
-        if not all_active:
-            grads = torch.where(active, grads, 0.0)
+        since.append(index)
+        grads = guarded_gradients(stack, data.x_train[index], data.y_train[index], step, flags)
         recording = step % shared.record_every == 0 or step == total
         if recording:
-            grad_norms = per_layer_norms(grads, slices).cpu().numpy()
+            grad_norms = per_layer_norms(grads, slices)
             before = stack.params.clone()
         grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
         factor = schedule_factor(shared.schedule, step, total, shared.gamma, shared.milestones)
-        apply_update(stack.params, grads, state, hyper, hyper.lr * factor * active)
-        for run in runs:
-            if run.diverged_step is None:
-                run.steps_done = step
+        apply_update(stack.params, grads, state, hyper, hyper.lr * factor * flags.active)
         if bar is not None:
             bar.update(1)
+        if syncs_at(step) and sync(step, since):
+            if bar is not None:
+                bar.update(total - step)
+            break
         if on_step is not None:
             on_step(step)
         if recording:
-            change = per_layer_norms(stack.params - before, slices)
-            ratios = (change / per_layer_norms(before, slices)).cpu().numpy()
-            stop = record(step, [s.lr * factor for s in settings], grad_norms, ratios)
+            ratios = per_layer_norms(stack.params - before, slices) / per_layer_norms(before, slices)
+            norms_and_ratios = torch.stack([grad_norms, ratios]).cpu().numpy()
+            stop = record(step, [s.lr * factor for s in settings], *norms_and_ratios)
     return runs
 
 

@@ -1,23 +1,37 @@
 """The stacked runner: many :class:`~explodegrad.core.nets.DeepMLP` s of one shape run as one.
 
-There is one model definition, :class:`~explodegrad.core.nets.DeepMLP`. A :class:`NetStack`
-holds the parameters and buffers of several such networks stacked along a leading *model*
-axis and runs the unchanged module on all of them at once with ``torch.func``
-(``functional_call`` inside ``vmap``): the dense layers become batched matrix products, and
-each model keeps its own weights, batch-norm running statistics and residual scale (a
-buffer of :class:`~explodegrad.core.nets.ResidualBlock`). A stack of one network is how
-:func:`explodegrad.training.loop.train` trains, so one training step serves one network and
-a whole sweep.
+There is one model definition, :class:`~explodegrad.core.nets.DeepMLP`: every network is
+built, initialized and described by it, and a :class:`NetStack` holds the parameters and
+buffers of several such networks stacked along a leading *model* axis. Its forward pass walks
+the networks' own module tree (``DeepMLP.units``: dense layers, residual blocks with their
+pre-activation layers, the readout; each unit's own activation module) and runs each
+operation once for all models:
+
+* a linear map is one batched product ``baddbmm`` ``(models x batch x in) @ (models x in x
+  out)`` (a stack of one: the network's own ``F.linear``);
+* batch norm is ONE ``F.batch_norm`` over the ``(batch, models * width)`` view, whose
+  channels are every model's units side by side, so each model keeps its own batch
+  statistics and running averages (the same numbers as each network's ``BatchNorm1d`` to
+  rounding, about 1e-15 in float64);
+* layer norm is one ``F.layer_norm`` over the last axis and one ``addcmul`` for the
+  per-model scale and shift.
+
+So the number of operations a step dispatches does not grow with the number of models, which
+is what a GPU needs (each kernel of a width-100 network runs for a few microseconds, about
+what launching it costs). A stack of one network is how
+:func:`explodegrad.training.loop.train` trains, so one training step serves one network and a
+whole sweep; ``tests/test_sweep.py`` checks the stack against each network's own forward
+pass, gradients and running statistics.
 
 The parameters live in one flat ``(models x scalars)`` matrix, ``params``, in the order of
 ``DeepMLP.parameters()``, in a stack of several networks with every weight matrix stored
 transposed, ``(in x out)`` (see :func:`flat_row`): the batched products then read the weights
-without a transpose and their gradients come out in storage order, which saves a strided copy
-per layer and step. The per-parameter tensors the forward pass uses are views of it, so the optimizers of
-:mod:`explodegrad.training.optimizers` (elementwise, or reductions over a whole row or a
-layer's columns, which a permutation within a layer does not change) update it in place and
-the next forward pass sees the change. Rows never mix: every model's loss, gradient and
-update only reads its own row.
+without a transpose and their gradients come out in storage order, so :meth:`NetStack.gradients`
+is one concatenation. The per-parameter tensors the forward pass uses are views of it, so the
+optimizers of :mod:`explodegrad.training.optimizers` (elementwise, or reductions over a whole
+row or a layer's columns, which a permutation within a layer does not change) update it in
+place and the next forward pass sees the change. Rows never mix: every model's loss, gradient
+and update only reads its own row.
 """
 
 from __future__ import annotations
@@ -26,12 +40,19 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
 
 from explodegrad.core.config import NetConfig
-from explodegrad.core.nets import DeepMLP, build_from_config, per_example_loss
-from explodegrad.core.trace import frozen_batch_statistics
+from explodegrad.core.nets import (
+    DeepMLP,
+    DenseLayer,
+    PreActivationLayer,
+    Readout,
+    ResidualBlock,
+    build_from_config,
+    per_example_loss,
+)
 
 
 def layer_slices(net: DeepMLP) -> tuple[list[Tensor], list[tuple[int, int]]]:
@@ -63,6 +84,14 @@ def first_nonfinite_layer(grads: Tensor, slices: Sequence[tuple[int, int]]) -> i
     return None
 
 
+def layer_of_column(column: int, slices: Sequence[tuple[int, int]]) -> int:
+    """The paper number k of the layer whose parameters hold flat column ``column`` (0-based)."""
+    for k, (start, end) in enumerate(slices, start=1):
+        if start <= column < end:
+            return k
+    raise ValueError(f"column={column} is not allowed: the flat row has {slices[0][1]} columns")
+
+
 def per_layer_norms(flat: Tensor, slices: Sequence[tuple[int, int]]) -> Tensor:
     """Euclidean norm of each layer's part of each row: ``(models, layers)``, in float64."""
     return torch.stack([torch.linalg.vector_norm(flat[:, s:e].double(), dim=1) for s, e in slices], 1)
@@ -78,7 +107,7 @@ def flat_row(tensors: Sequence[Tensor], transpose_weights: bool = True) -> Tenso
 
 
 class NetStack:
-    """Several networks of one shape, run together with ``torch.func``.
+    """Several networks of one shape, run together as one.
 
     Build it from networks (``NetStack(nets)``: their values are copied; :meth:`copy_to`
     writes them back) or from configurations (:meth:`from_configs`, each initialized exactly as
@@ -86,19 +115,15 @@ class NetStack:
     :meth:`NetConfig.shape_key` agrees; everything else (seed, initialization, residual
     scale) may differ per model.
 
-    Several networks run as ``vmap(functional_call(DeepMLP, ...))``. A stack of one (what
-    :func:`~explodegrad.training.loop.train` uses) runs a private ``DeepMLP`` whose parameters
-    and buffers are views of the stack's storage, without ``vmap``: the same module and
-    layout, without the batching overhead that dominates one small network's step.
-
     Attributes:
         configs: each model's configuration.
         params: the ``(models x scalars)`` parameter matrix (the optimizer's view), one
             :func:`flat_row` per model.
-        leaves: the tensors autograd differentiates, views of ``params``: per parameter
-            ``(models, *shape)`` (weights ``(models, in, out)``); for a stack of one, the
-            private network's parameters in their own shapes.
-        buffers: the stacked buffers (batch-norm running statistics, residual scales).
+        leaves: the tensors autograd differentiates, views of ``params``, one per parameter:
+            in a stack of several ``(models, *shape)`` with weights ``(models, in, out)``; in a
+            stack of one the network's own shapes.
+        buffers: the stacked buffers ``(models, *shape)`` (batch-norm running statistics and
+            counters, residual scales).
         layer_slices: column range of each layer, by paper number (see :func:`layer_slices`).
     """
 
@@ -122,46 +147,44 @@ class NetStack:
         self._transpose = self.num_models > 1
         with torch.no_grad():
             self.params = torch.stack([flat_row(list(net.parameters()), self._transpose) for net in nets])
-            self.buffers = {
-                name: torch.stack([dict(net.named_buffers())[name] for net in nets]).clone()
-                for name, _ in nets[0].named_buffers()
-            }
-        with torch.device("meta"):  # a shell without storage: every tensor is supplied below
-            template = DeepMLP(nets[0].config)
+            self.buffers = self._stack_buffers(nets)
+        with torch.device("meta"):  # the module tree, without storage: the forward pass reads it
+            self._template = DeepMLP(nets[0].config)
         self.leaves: dict[str, Tensor] = {}
         self._shapes = {name: p.shape for name, p in nets[0].named_parameters()}
         offset = 0
         for name, shape in self._shapes.items():
             count = shape.numel()
             columns = self.params[:, offset : offset + count]
-            if self._transpose and len(shape) == 2:
-                self.leaves[name] = columns.view(self.num_models, *shape[::-1]).requires_grad_(True)
-            elif self._transpose:
-                self.leaves[name] = columns.view(self.num_models, *shape).requires_grad_(True)
-            else:  # a Parameter made from a view shares its storage: updates of params show
-                self.leaves[name] = nn.Parameter(columns.view(shape))
+            if not self._transpose:  # a stack of one: the network's own shapes, no model axis
+                self.leaves[name] = columns.view(shape).requires_grad_(True)
+            else:
+                stored = shape[::-1] if len(shape) == 2 else shape
+                self.leaves[name] = columns.view(self.num_models, *stored).requires_grad_(True)
             offset += count
-        if self._transpose:
-            self._single = None
-            self._forward = vmap(
-                lambda params, buffers, x: functional_call(template, (params, buffers), (x,)),
-                in_dims=(0, 0, None),
-            )
-        else:
-            for name, leaf in self.leaves.items():
-                owner, _, attribute = name.rpartition(".")
-                setattr(template.get_submodule(owner), attribute, leaf)
-            for name, buffer in self.buffers.items():
-                owner, _, attribute = name.rpartition(".")
-                setattr(template.get_submodule(owner), attribute, buffer[0])
-            self._single = template
+
+    def _stack_buffers(self, nets: Sequence[DeepMLP]) -> dict[str, Tensor]:
+        """Every buffer stacked along the model axis; the batch-norm counters in one matrix, so
+        one ``add_`` advances them all."""
+        names = [name for name, _ in nets[0].named_buffers()]
+        per_net = [dict(net.named_buffers()) for net in nets]
+        counters = [name for name in names if name.endswith("num_batches_tracked")]
+        buffers = {
+            name: torch.stack([b[name] for b in per_net]).clone() for name in names if name not in counters
+        }
+        self._counters = None
+        if counters:
+            self._counters = torch.stack([torch.stack([b[n] for n in counters]) for b in per_net]).clone()
+            for j, name in enumerate(counters):
+                buffers[name] = self._counters[:, j]
+        return {name: buffers[name] for name in names}
 
     def model_tensor(self, m: int, name: str) -> Tensor:
         """Model ``m``'s parameter ``name`` in the network's own shape (a view of ``params``)."""
-        leaf = self.leaves[name]
         if not self._transpose:
-            return leaf.detach()
-        return leaf[m].detach().mT if len(self._shapes[name]) == 2 else leaf[m].detach()
+            return self.leaves[name].detach()
+        tensor = self.leaves[name][m].detach()
+        return tensor.mT if len(self._shapes[name]) == 2 else tensor
 
     @classmethod
     def from_configs(
@@ -188,6 +211,68 @@ class NetStack:
     def dtype(self) -> torch.dtype:
         return self.params.dtype
 
+    # --- the forward pass, one operation for all models -----------------------------------
+
+    def _linear(self, prefix: str, h: Tensor) -> Tensor:
+        """``h @ W + b`` per model; ``h`` is the shared input ``(batch, in)`` or ``(models, batch, in)``."""
+        weight, bias = self.leaves[f"{prefix}.weight"], self.leaves[f"{prefix}.bias"]
+        if not self._transpose:  # a stack of one: the network's own F.linear, (out x in) weights
+            out = F.linear(h, weight, bias)
+            return out if out.ndim == 3 else out.unsqueeze(0)
+        if h.ndim == 2:
+            h = h.expand(self.num_models, *h.shape)
+        return torch.baddbmm(bias.unsqueeze(1), h, weight)
+
+    def _norm(self, module: nn.Module, prefix: str, h: Tensor, track: bool) -> Tensor:
+        """The unit's normalization of ``h`` ``(models, batch, width)``, every model at once."""
+        if isinstance(module, nn.Identity):
+            return h
+        weight, bias = self.leaves[f"{prefix}.weight"], self.leaves[f"{prefix}.bias"]
+        models, batch, width = h.shape
+        if isinstance(module, nn.BatchNorm1d):
+            if batch < 2:
+                raise ValueError(
+                    f"inputs: a batch of {batch} example(s) is not allowed for batch norm in "
+                    "training mode: batch statistics need at least 2 examples"
+                )
+            if module.momentum is None:
+                raise ValueError(
+                    "norm: batch norm with momentum=None (a cumulative average) cannot be stacked"
+                )
+            mean = self.buffers[f"{prefix}.running_mean"].view(-1) if track else None
+            var = self.buffers[f"{prefix}.running_var"].view(-1) if track else None
+            channels = h.transpose(0, 1).reshape(batch, models * width)  # (batch, models * width)
+            out = F.batch_norm(
+                channels, mean, var, weight.reshape(-1), bias.reshape(-1), True, module.momentum, module.eps
+            )
+            return out.view(batch, models, width).transpose(0, 1)
+        if isinstance(module, nn.LayerNorm):
+            if not self._transpose:
+                return F.layer_norm(h, module.normalized_shape, weight, bias, module.eps)
+            normalized = F.layer_norm(h, module.normalized_shape, None, None, module.eps)
+            return torch.addcmul(bias.unsqueeze(1), normalized, weight.unsqueeze(1))
+        raise TypeError(f"norm: a {type(module).__name__} cannot be stacked (batch, layer or none)")
+
+    def _unit(self, unit: nn.Module, prefix: str, h: Tensor, track: bool) -> Tensor:
+        if isinstance(unit, DenseLayer):
+            return unit.activation(
+                self._norm(unit.norm, f"{prefix}.norm", self._linear(f"{prefix}.linear", h), track)
+            )
+        if isinstance(unit, ResidualBlock):
+            branch = h
+            for i, layer in enumerate(unit.branch):
+                if not isinstance(layer, PreActivationLayer):
+                    raise TypeError(f"branch: a {type(layer).__name__} cannot be stacked")
+                name = f"{prefix}.branch.{i}"
+                branch = self._linear(
+                    f"{name}.linear", layer.activation(self._norm(layer.norm, f"{name}.norm", branch, track))
+                )
+            scale = self.buffers[f"{prefix}.residual_scale"].view(self.num_models, 1, 1)
+            return torch.addcmul(h, scale, branch)
+        if isinstance(unit, Readout):
+            return self._linear(f"{prefix}.linear", h)
+        raise TypeError(f"units: a {type(unit).__name__} cannot be stacked")
+
     def forward(self, x: Tensor, *, track_running_stats: bool = True) -> Tensor:
         """Logits ``(models x batch x classes)`` of every model on the shared batch ``x``.
 
@@ -195,14 +280,13 @@ class NetStack:
         statistics). ``track_running_stats=False`` leaves the running averages untouched, as
         the records' evaluation passes must.
         """
-        if self._single is not None:
-            if track_running_stats:
-                return self._single(x).unsqueeze(0)
-            with frozen_batch_statistics(self._single):
-                return self._single(x).unsqueeze(0)
-        buffers = self.buffers if track_running_stats else {k: v.clone() for k, v in self.buffers.items()}
-        params = {k: v.mT if len(self._shapes[k]) == 2 else v for k, v in self.leaves.items()}
-        return self._forward(params, buffers, x)
+        h = x
+        for i, unit in enumerate(self._template.units):
+            h = self._unit(unit, f"units.{i}", h, track_running_stats)
+        if track_running_stats and self._counters is not None:
+            with torch.no_grad():
+                self._counters.add_(1)
+        return h if h.ndim == 3 else h.expand(self.num_models, *h.shape)
 
     __call__ = forward
 
@@ -214,26 +298,25 @@ class NetStack:
         return per_example.view(models, batch).mean(dim=1), logits
 
     def gradients(self, total_loss: Tensor) -> Tensor:
-        """The flat ``(models x scalars)`` gradient of a sum of per-model losses."""
+        """The flat ``(models x scalars)`` gradient of a sum of per-model losses (one concatenation)."""
         leaves = list(self.leaves.values())
         grads = torch.autograd.grad(total_loss, leaves, allow_unused=True)
-        flat = torch.empty_like(self.params)
-        offset = 0
-        for grad, shape in zip(grads, self._shapes.values()):  # one copy each, straight into place
-            count = shape.numel()
-            if grad is None:
-                flat[:, offset : offset + count].zero_()
-            else:
-                flat[:, offset : offset + count].copy_(grad.reshape(self.num_models, count))
-            offset += count
-        return flat
+        return torch.cat(
+            [
+                (torch.zeros_like(leaf) if grad is None else grad).reshape(self.num_models, -1)
+                for grad, leaf in zip(grads, leaves)
+            ],
+            dim=1,
+        )
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Per-model mean loss and error rate on one batch (batch statistics, running averages untouched)."""
+        """Per-model mean loss and error rate on one batch (batch statistics, running averages
+        untouched), read back in one transfer."""
         loss, logits = self.losses(x, y, track_running_stats=False)
         error = (logits.argmax(dim=2) != y).double().mean(dim=1)
-        return loss.double().cpu().numpy(), error.cpu().numpy()
+        loss_and_error = torch.stack([loss.double(), error]).cpu().numpy()
+        return loss_and_error[0], loss_and_error[1]
 
     @torch.no_grad()
     def copy_to(self, nets: Sequence[DeepMLP]) -> None:
