@@ -70,6 +70,10 @@ def compute(
     chosen_seeds = resolve_seeds(seeds, EVIDENCE_SCALE.num_seeds)
     if log:
         log(f"{entry.name}: {entry.study} on {entry.data}, seeds {chosen_seeds}, {choice.name}")
+    # The code that runs is the tree as it is now: record it before computing (a commit made
+    # while a long run goes on must not be credited with its numbers).
+    commit = _git("rev-parse", "HEAD") or "unknown"
+    uncommitted = bool(_git("status", "--porcelain", "--untracked-files=no"))
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     result = entry.compute(
@@ -77,8 +81,8 @@ def compute(
     )
     wall = time.perf_counter() - clock
     provenance = {
-        "commit": _git("rev-parse", "HEAD") or "unknown",
-        "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "commit": commit,
+        "uncommitted_changes": uncommitted,
         "command": command or f"python -m explodegrad evidence {entry.name}",
         "machine": machine_description(choice),
         "device": "GPU" if choice.is_gpu else "CPU",
