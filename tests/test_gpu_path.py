@@ -296,3 +296,40 @@ def test_a_float64_sweep_of_several_models_is_several_train_calls(digits64, conf
 def pd_value(value):
     """A nullable integer cell as Python: None or int."""
     return None if value is None or value is np.nan or str(value) == "<NA>" else int(value)
+
+
+# --- 3. the operations one stacked step dispatches ----------------------------------------
+
+#: Operations (views left out) one training step may dispatch, per layer of depth: the
+#: budget does not depend on the number of models. Measured at depth 10 (width 16, SGD with
+#: momentum / Adam), before issue 16's stacked step (vmap, per-model batch norm, a host read
+#: per step; a whole train_stack step) and after (guarded_gradients + apply_update):
+#: plain 153 -> 94 / 111, batch norm 297 -> 176 / 193, layer norm 243 -> 175 / 192 (for 5 or
+#: 20 models; depth 50: plain 633 -> 337, layer norm 1123 -> 778, batch norm 1417 -> 779).
+BUDGET_PER_LAYER = {"plain": 10, "batch norm": 18, "layer norm": 18, "residual": 18}
+BUDGET_FIXED = 30
+#: Operations that read a value back to the host (``.item()``, ``bool()``, ``.tolist()``) or
+#: whose result's shape depends on values: none may run between sync points.
+HOST_READS = {"_local_scalar_dense", "nonzero", "equal", "masked_select", "unique", "_unique2"}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_a_stacked_step_dispatches_a_budget_of_operations_whatever_the_number_of_models(name, optimizer):
+    config = ARCHITECTURES[name].with_(in_features=12, out_features=4)
+    x, y = torch.randn(16, 12, dtype=torch.float64), torch.randint(0, 4, (16,))
+    counts = {}
+    for models in (1, 5, 20):
+        nets = [build_from_config(config.with_(seed=m), dtype=torch.float64) for m in range(models)]
+        settings = [SETTINGS.with_(optimizer=optimizer, lr=0.01 * (m + 1)) for m in range(models)]
+        counts[models], _ = _stacked_step(NetStack(nets), settings, x, y, steps=2, count=True)
+    totals = {models: counter.total for models, counter in counts.items()}
+    assert totals[5] == totals[20], totals  # one operation serves every model
+    assert totals[1] <= totals[5], totals  # a stack of one runs the network's own layers
+    assert totals[20] <= BUDGET_FIXED + BUDGET_PER_LAYER[name] * config.depth, totals
+    for counter in counts.values():
+        assert not HOST_READS & set(counter.counts), counter.counts
+    if config.norm == "batch":  # one fused batch norm per normalized layer, forward and backward
+        normalized = 9  # depth 10: 9 dense layers, or the input layer and 4 blocks of 2
+        assert counts[20].counts["native_batch_norm"] == normalized
+        assert counts[20].counts["native_batch_norm_backward"] == normalized
