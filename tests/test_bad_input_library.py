@@ -23,11 +23,17 @@ from explodegrad.core import seeds
 from explodegrad.core.config import NetConfig, residual_depth
 from explodegrad.core.device import default_dtype, resolve_device
 from explodegrad.core.init import orthogonal_matrix, weight_std
-from explodegrad.core.jacobian import jacobian_qm_norm, make_probes, qm_norm
+from explodegrad.core.jacobian import frobenius_sq_from_probes, jacobian_qm_norm, make_probes, qm_norm
 from explodegrad.core.nets import DeepMLP
 from explodegrad.measures.dilution import pythagorean_block_gsc
 from explodegrad.measures.domain import linear_fit_error, preactivation_std, sign_diversity
-from explodegrad.measures.gsc import growth_factor, log_linear_fit, relative_perturbation_gain
+from explodegrad.measures.gsc import (
+    default_num_probes,
+    growth_factor,
+    has_batch_coupling,
+    log_linear_fit,
+    relative_perturbation_gain,
+)
 from explodegrad.measures.taylor import linearized_top_logits
 from explodegrad.studies import chain_rule
 
@@ -238,6 +244,9 @@ def _cases() -> list[Case]:
             "epsilon=",
         ),
         c("perturbation NaN", lambda: relative_perturbation_gain(NET, X_NAN, Y, 2), ValueError, "inputs"),
+        c("has_batch_coupling str", lambda: has_batch_coupling("net"), TypeError, "net"),
+        c("default_num_probes reference", lambda: default_num_probes(NET, -1), ValueError, "reference="),
+        c("default_num_probes probe", lambda: default_num_probes(NET, 0, "uniform"), ValueError, "probe="),
         # ---------------------------------------------------------------- domain
         c("domain net str", lambda: eg.domain_stats("net", X), TypeError, "net"),
         c("domain inputs NaN", lambda: eg.domain_stats(NET, X_NAN), ValueError, "inputs: row 2"),
@@ -391,6 +400,8 @@ def _cases() -> list[Case]:
         c("probes 10**12 (memory)", lambda: make_probes((3,), 10**12), ValueError, "num_probes="),
         c("probes shape str", lambda: make_probes("3", 2), TypeError, "shape="),
         c("qm_norm str", lambda: qm_norm("x"), TypeError, "matrix"),
+        c("probes of a str output", lambda: frobenius_sq_from_probes("y", [X], X[None]), TypeError, "output"),
+        c("probes of one tensor input", lambda: frobenius_sq_from_probes(X, X, X[None]), TypeError, "inputs"),
         # ---------------------------------------------------------------- seeds
         c("resolve_seeds '3'", lambda: seeds.resolve_seeds("3", 3), TypeError, "seeds="),
         c("resolve_seeds 0", lambda: seeds.resolve_seeds(0, 3), ValueError, "seeds="),
@@ -568,7 +579,9 @@ def test_good_input_that_looked_bad_still_works():
     assert eg.trace(NET, X.double()).inputs.dtype == torch.float32  # put on the network's dtype
     curve = eg.taylor_compression(NET, X, Y.numpy())
     assert np.array_equal(curve.train_loss, eg.taylor_compression(NET, X, Y).train_loss)
-    assert eg.fit_explosion_rate(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), [1, 2, 4, 8, 16]).rate == pytest.approx(2)
+    assert eg.fit_explosion_rate(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), [1, 2, 4, 8, 16]).rate == pytest.approx(
+        2
+    )
     assert eg.effective_depth([1.0, 0.5, 0.0]) == 1
     assert seeds.median_range([1.0, None, 3.0]) == "2 [1, 3] (1 n/a)"
     assert sign_diversity([[1.0, -1.0], [-1.0, 1.0]]) == 0.5

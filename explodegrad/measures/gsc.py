@@ -257,6 +257,8 @@ def _check_reference(
 
 def has_batch_coupling(net: nn.Module) -> bool:
     """Whether one example's output depends on the others' (batch norm measured on the batch)."""
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net: expected a torch module (e.g. from build_mlp), got {type(net).__name__}")
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
@@ -268,6 +270,8 @@ def default_num_probes(net: nn.Module, reference: int, probe: str = "rademacher"
     example i), so ``||J^T v||^2 = sum_i v_i^2 ||g_i||^2 = ||J||_F^2`` whenever every v_i = +-1.
     Otherwise :data:`DEFAULT_NUM_PROBES`.
     """
+    reference = check_int("reference", reference, 0)
+    probe = check_choice("probe", probe, PROBES)
     exact = reference == 0 and probe == "rademacher" and not has_batch_coupling(net)
     return 1 if exact else DEFAULT_NUM_PROBES
 
