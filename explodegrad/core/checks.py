@@ -183,7 +183,8 @@ def check_tensor(argument: str, value: Any) -> Tensor:
 def check_numbers(argument: str, values: Any, *, integers: bool = False) -> np.ndarray:
     """``values`` as a float (or int) numpy array if every entry is a real number (not a bool).
 
-    Raises ``TypeError`` for strings, booleans, complex numbers and other non-numbers, and
+    ``None`` counts as NaN among real numbers (JSON stores non-finite numbers as null). Raises
+    ``TypeError`` for strings, booleans, complex numbers and other non-numbers, and
     ``ValueError`` for non-integral values where ``integers`` is asked for.
     """
     kind = "integers" if integers else "real numbers"
@@ -197,10 +198,11 @@ def check_numbers(argument: str, values: Any, *, integers: bool = False) -> np.n
         raise TypeError(
             f"{argument}={values!r} is not allowed: {argument} must be a sequence of {kind}"
         ) from None
-    if array.dtype == object:
-        if not all(_is_real(v) for v in array.ravel()):
+    if array.dtype == object:  # None (a non-finite number stored as JSON) is NaN
+        allowed = (lambda v: _is_real(v)) if integers else (lambda v: v is None or _is_real(v))
+        if not all(allowed(v) for v in array.ravel()):
             raise TypeError(f"{argument}={values!r} is not allowed: {argument} must hold {kind} only")
-        array = array.astype(float)
+        array = np.where(np.equal(array, None), np.nan, array).astype(float)
     if array.dtype.kind not in "iuf":
         raise TypeError(
             f"{argument}={values!r} is not allowed: {argument} must hold {kind} only "

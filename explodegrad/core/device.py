@@ -106,7 +106,7 @@ def resolve_device(device: Any = None, data: Any = None) -> torch.device:
     if isinstance(device, DeviceChoice):
         return device.device
     if isinstance(device, torch.device):
-        return _check_available(device, device)
+        return device
     if device is None:
         return data.device if isinstance(data, Dataset) else pick_device().device
     if not isinstance(device, str):
@@ -123,11 +123,18 @@ def resolve_device(device: Any = None, data: Any = None) -> torch.device:
         raise ValueError(
             f"device={device!r} is not allowed: give 'cpu', 'cuda', 'cuda:<index>', 'mps' or 'auto'{hint}"
         ) from None
-    return _check_available(where, device)
+    return where
 
 
-def _check_available(where: torch.device, given: Any) -> torch.device:
-    """``where`` if this machine has it; else the same ``ValueError`` :func:`pick_device` gives."""
+def check_device_available(where: torch.device, given: Any = None) -> torch.device:
+    """``where`` if this machine has it (a CUDA or Apple GPU asked for must be present).
+
+    :func:`resolve_device` only names a device (plans and dtypes for a GPU can be made on a
+    CPU-only machine); whatever puts tensors there checks with this first, so that a missing
+    GPU is a ``ValueError`` in words, not torch's "Torch not compiled with CUDA enabled".
+    ``given`` is the device as the caller wrote it, for the message (default: ``where``).
+    """
+    given = where if given is None else given
     if where.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
@@ -142,10 +149,6 @@ def _check_available(where: torch.device, given: Any) -> torch.device:
     elif where.type == "mps" and not _mps_available():
         raise ValueError(
             f"device={given!r} is not available here: no Apple GPU was found; use 'auto' or 'cpu'"
-        )
-    elif where.type != "cpu":
-        raise ValueError(
-            f"device={given!r} is not allowed: explodegrad runs on 'cpu', 'cuda', 'cuda:<index>' or 'mps'"
         )
     return where
 

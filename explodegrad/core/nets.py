@@ -28,7 +28,7 @@ from explodegrad.core.checks import (
     dtype_name,
 )
 from explodegrad.core.config import NetConfig
-from explodegrad.core.device import resolve_device
+from explodegrad.core.device import check_device_available, resolve_device
 
 
 def make_activation(name: str) -> nn.Module:
@@ -341,7 +341,7 @@ def build_from_config(config: NetConfig, device: Any = None, dtype: torch.dtype 
 
     config = _check_config(config)
     dtype = None if dtype is None else check_float_dtype(dtype)
-    device = None if device is None else resolve_device(device)
+    device = None if device is None else check_device_available(resolve_device(device), device)
     check_network_size(config, dtype)
     with torch.random.fork_rng(devices=[]):
         net = DeepMLP(config)
