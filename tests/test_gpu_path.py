@@ -10,6 +10,9 @@ raises when a value is read back to the host (``.item()``, ``bool()``, ``.nonzer
 
 import collections
 import contextlib
+import os
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -333,3 +336,33 @@ def test_a_stacked_step_dispatches_a_budget_of_operations_whatever_the_number_of
         normalized = 9  # depth 10: 9 dense layers, or the input layer and 4 blocks of 2
         assert counts[20].counts["native_batch_norm"] == normalized
         assert counts[20].counts["native_batch_norm_backward"] == normalized
+
+
+# --- 4. the acceptance command's dry run ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_acceptance_dry_run_writes_a_log_and_a_summary_without_failures(tmp_path):
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(tmp_path), "--dry-run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "dry run on the CPU" in summary and "FAIL" not in summary
+    for section in (
+        "environment",
+        "parity",
+        "repeatability",
+        "throughput",
+        "benchmarks",
+        "report",
+        "extrapolation",
+    ):
+        assert f"| {section} |" in summary, section
+    assert "train(), 30 steps" in summary and "generated-cifar-10-format-NOT-CIFAR" in summary
+    assert (tmp_path / "gpu_check.log").stat().st_size > 0
