@@ -5,6 +5,7 @@ import json
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from explodegrad import claims
@@ -228,3 +229,30 @@ def test_a_stored_result_comes_back_by_name_and_bad_reruns_are_refused():
         stored.result("depth-limit-digits", rerun="paper")
     with pytest.raises(ValueError, match="name='depth-limit' is not supported"):
         stored.result("depth-limit")
+
+
+def test_tuning_widens_the_grid_where_the_chosen_rate_sits_at_its_edge(data, monkeypatch):
+    """A fake search whose error is |log10(lr / 0.05)|: the grid grows upwards one step (x10) at
+    a time until the chosen rate is inside, at most ``widen`` times."""
+
+    def fake_search(configs, data, lrs, settings, **_):
+        rows = [
+            {"arch": arch, "lr": lr, "final_train_error": abs(np.log10(lr / 0.05)), "diverged": False}
+            for lr in lrs
+            for arch in range(len(configs))
+        ]
+        return type("Search", (), {"table": pd.DataFrame(rows)})()
+
+    monkeypatch.setattr(optimizers, "lr_search", fake_search)
+    config = NetConfig(depth=4, width=8, in_features=6, out_features=3)
+    rates, table = optimizers.tune_rates(
+        config, data, {"adam": (1e-4, 1e-3)}, seeds=(0, 1), steps=1, batch_size=4, widen=3
+    )
+    # 0.1 (error 0.30) beats 0.01 (0.70) at the top edge, so 1.0 (1.30) is tried: 0.1 is inside
+    assert sorted(set(table["lr"])) == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    assert rates["adam"] == pytest.approx(0.1)
+    assert not table["at_edge"].any() and len(table) == 5 * 2
+    _, capped = optimizers.tune_rates(
+        config, data, {"adam": (1e-5, 1e-4)}, seeds=(0,), steps=1, batch_size=4, widen=1
+    )
+    assert sorted(set(capped["lr"])) == pytest.approx([1e-5, 1e-4, 1e-3]) and capped["at_edge"].all()

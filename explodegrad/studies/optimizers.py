@@ -45,7 +45,7 @@ DEFAULT_LRS = {"sgd": 0.01, "adam": 1e-3, "rmsprop": 1e-3}
 
 #: The version of this study's computation, recorded in stored evidence (see
 #: :mod:`explodegrad.studies.stored`); bump it when a change alters what the study computes.
-STUDY_VERSION = 1
+STUDY_VERSION = 2  # 2: the tuned grids widen at an edge
 
 #: The stored evidence's architectures, by the name in the file name: batch-normalized ReLU
 #: explodes at initialization (r about 1.21 per layer), ReLU without normalization does not
@@ -60,6 +60,8 @@ EVIDENCE_GRIDS = {
     "adam": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
     "rmsprop": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
 }
+#: How many times a grid may grow by one rate at the edge where its chosen rate sits.
+EVIDENCE_WIDEN = 2
 #: GSC measurements per run at the evidence scale (step 0 included: every 40 of 200 steps).
 EVIDENCE_MEASURE_EVERY = 40
 
@@ -368,23 +370,33 @@ def tune_rates(
     steps: int,
     batch_size: int,
     eval_size: int = 1024,
+    widen: int = 0,
     progress: bool = False,
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """Each optimizer's own learning rate: the rate of its grid with the lowest median final
-    training error over the seeds (one batched sweep per optimizer; diverged runs count as
-    error 1; ties go to the smaller rate).
+    """Each optimizer's own learning rate: the rate with the lowest median final training error
+    over the seeds (diverged runs count as error 1; ties go to the smaller rate).
 
-    The sweep trains every seed's weights with the first seed's minibatch order. Returns
-    optimizer -> chosen rate, and one row per (optimizer, lr, seed): final_train_error,
-    diverged, chosen, at_edge (the chosen rate is the grid's smallest or largest).
+    One batched sweep per optimizer over its grid (every seed's weights, the first seed's
+    minibatch order). When the chosen rate sits at an edge of a log-spaced grid, the grid grows
+    by one rate beyond that edge and the choice is made again, up to ``widen`` times
+    (:func:`explodegrad.studies.depth_limit.widened_rate`).
+
+    Returns:
+        optimizer -> chosen rate, and one row per (optimizer, lr, seed): final_train_error,
+        diverged, chosen, at_edge (the chosen rate is still the grid's smallest or largest).
     """
+    from explodegrad.studies.depth_limit import widened_rate
+
     if not isinstance(grids, dict) or not grids:
         raise TypeError(f"grids={grids!r} is not allowed: give a dict optimizer -> learning rates")
     seeds = tuple(seeds)
+    widen = check_int("widen", widen, 0)
     chosen, frames = {}, []
     for name, grid in grids.items():
         name = check_choice("grids", name, OPTIMIZERS)
         grid = sorted(check_positive(f"grids[{name!r}]", rate) for rate in grid)
+        if not grid:
+            raise ValueError(f"grids[{name!r}]=() is not allowed: give at least one learning rate")
         settings = TrainSettings(
             optimizer=name,
             steps=steps,
@@ -393,24 +405,26 @@ def tune_rates(
             eval_size=eval_size,
             seed=seeds[0],
         )
-        search = lr_search(
-            [config.with_(seed=seed) for seed in seeds],
-            data,
-            grid,
-            settings,
-            device=data.device,
-            progress=progress,
-        )
-        table = search.table[["arch", "lr", "final_train_error", "diverged"]].copy()
+        configs = [config.with_(seed=seed) for seed in seeds]
+        tables, rates = [], list(grid)
+        for round_ in range(widen + 1):
+            search = lr_search(configs, data, rates, settings, device=data.device, progress=progress)
+            tables.append(search.table[["arch", "lr", "final_train_error", "diverged"]])
+            table = pd.concat(tables, ignore_index=True)
+            errors = table["final_train_error"].where(~table["diverged"].astype(bool), 1.0).fillna(1.0)
+            median = errors.groupby(table["lr"]).median()
+            best = float(median.index[int(np.argmin(median.to_numpy()))])  # ties: the smaller rate
+            rates = [rate for rate in widened_rate(grid, [best]) if rate not in grid]
+            if not rates or round_ == widen:
+                break
+            grid = sorted(grid + rates)
+        table = table.copy()
         table.insert(0, "optimizer", name)
         table["seed"] = [seeds[int(i)] for i in table["arch"]]
-        errors = table["final_train_error"].where(~table["diverged"].astype(bool), 1.0).fillna(1.0)
-        median = errors.groupby(table["lr"]).median()
-        best = float(median.index[int(np.argmin(median.to_numpy()))])  # ties: the smaller rate
         chosen[name] = best
         table["chosen"] = np.isclose(table["lr"], best)
         table["at_edge"] = bool(len(grid) > 1 and best in (grid[0], grid[-1]))
-        frames.append(table.drop(columns="arch"))
+        frames.append(table.drop(columns="arch").sort_values(["lr", "seed"], ignore_index=True))
     return chosen, pd.concat(frames, ignore_index=True)
 
 
@@ -425,7 +439,8 @@ def optimizer_evidence(
 ) -> OptimizerStudy:
     """The optimizer study of the stored evidence: depth 50, width 100, 200 steps, float32.
 
-    Every optimizer of :data:`EVIDENCE_GRIDS` gets its own rate (:func:`tune_rates`), then
+    Every optimizer of :data:`EVIDENCE_GRIDS` gets its own rate (:func:`tune_rates`, the grid
+    widened up to :data:`EVIDENCE_WIDEN` times at an edge), then
     trains ``architecture`` (a key of :data:`EVIDENCE_ARCHITECTURES`) from each seed's weights
     with :func:`optimizer_study`, measuring the GSC and the per-layer update sizes every
     :data:`EVIDENCE_MEASURE_EVERY` steps. ``data`` is ``"cifar10"`` (the evidence scale's 500
@@ -453,6 +468,7 @@ def optimizer_evidence(
         seeds=seeds,
         steps=scale.train_steps,
         batch_size=batch_size,
+        widen=EVIDENCE_WIDEN,
         progress=progress,
     )
     study = optimizer_study(
