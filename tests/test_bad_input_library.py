@@ -614,6 +614,16 @@ def test_a_finite_network_has_no_overflow_in_its_path_contributions():
     assert result.message.startswith("effective depth")
 
 
+def test_overflow_in_the_other_measures_is_a_result():
+    net = _overflowing_net()
+    assert eg.taylor_compression(net, X, Y).overflowed
+    assert not eg.taylor_compression(NET, X, Y).overflowed
+    assert np.isnan(eg.domain_stats(net, X).linear_fit_error).any()
+    assert np.isnan(relative_perturbation_gain(net, X, Y, 3))
+    residual = _overflowing_net(residual=True)
+    assert not np.isfinite(eg.dilution_profile(residual, X).residual_gsc).all()
+
+
 def test_overflow_in_gsc_is_reported_but_nan_in_data_is_refused():
     profile = eg.gsc_profile(_overflowing_net(), X, Y)
     assert profile.overflowed and "overflow" in profile.message

@@ -220,6 +220,7 @@ def domain_stats(net: DeepMLP, inputs: Tensor) -> DomainStats:
 
     Returns:
         A :class:`DomainStats` for k = 2 ... L (empty arrays for a network without hidden layers).
+        A layer whose pre-activations overflowed gets NaN entries: a result, never an error.
     """
     x, _ = prepare_batch(net, inputs)
     modules = list(net.modules())

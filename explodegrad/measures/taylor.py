@@ -53,6 +53,11 @@ class TaylorCurve:
     reference: str
     label: str
 
+    @property
+    def overflowed(self) -> bool:
+        """Whether some loss is inf or NaN (the network, or its linearization, overflowed)."""
+        return not bool(np.all(np.isfinite(self.train_loss)))
+
 
 def _check_ks(ks: Iterable[int] | None, num_layers: int) -> list[int]:
     if ks is None:
