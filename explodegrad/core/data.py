@@ -264,8 +264,10 @@ def load_digits(
     """
     from sklearn.datasets import load_digits as sklearn_digits
 
+    check_fraction("test_fraction", test_fraction, inclusive_high=False)
     seed = check_int("seed", seed, 0, MAX_SEED)
     check_float_dtype(dtype)
+    _check_device(device)
 
     bunch = sklearn_digits()
     x, y = bunch.data, bunch.target
