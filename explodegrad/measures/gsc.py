@@ -516,6 +516,8 @@ def gsc_profile(
     x, y = _prepare(net, inputs, targets)
     num_layers = net.num_layers
     reference = _check_reference(reference, num_layers, y)
+    if fit_range is not None:  # refused before measuring, not after
+        _check_fit_range(fit_range, reference)
     if method == "exact":
         probes_used = None
     else:
@@ -690,6 +692,16 @@ def growth_factor(steps: np.ndarray, values: np.ndarray) -> float:
     return float(np.exp(slope))
 
 
+def _check_fit_range(fit_range: Any, reference: int) -> tuple[int, int]:
+    """(first, last) if ``fit_range`` is a pair of layers with reference < first <= last."""
+    if not isinstance(fit_range, (tuple, list)) or len(fit_range) != 2:
+        raise TypeError(
+            f"fit_range={fit_range!r} is not allowed: fit_range must be a pair (first, last) of layers"
+        )
+    first = check_int("fit_range", fit_range[0], reference + 1)
+    return first, check_int("fit_range", fit_range[1], first)
+
+
 def fit_explosion_rate(
     layers: Sequence[int] | np.ndarray,
     gsc: Sequence[float] | np.ndarray,
@@ -730,12 +742,7 @@ def fit_explosion_rate(
     if fit_range is None:
         first, last = max(reference + 1, 2), num_layers
     else:
-        if not isinstance(fit_range, (tuple, list)) or len(fit_range) != 2:
-            raise TypeError(
-                f"fit_range={fit_range!r} is not allowed: fit_range must be a pair (first, last) of layers"
-            )
-        first = check_int("fit_range", fit_range[0], reference + 1)
-        last = check_int("fit_range", fit_range[1], first)
+        first, last = _check_fit_range(fit_range, reference)
     window = (ks >= first) & (ks <= last)
     window_range = (first, last)
     x, y = ks[window] - reference, values[window]
