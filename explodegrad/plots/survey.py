@@ -108,7 +108,10 @@ def plot_survey(
     ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
     ax.set_xlabel("activation")
     ax.set_ylabel(SURVEY_VALUES[value])
-    ax.legend(title="normalization", fontsize="small")
+    drawn = [h for h in (float(p.get_height()) for p in ax.patches) if np.isfinite(h) and h > 0]
+    if drawn:  # headroom above the tallest bar for the legend, so that it covers no bar
+        ax.set_ylim(top=max(drawn) * (max(drawn) / min(drawn)) ** 0.45)
+    ax.legend(title="normalization", fontsize="small", loc="upper center", ncol=3)
     if missing:
         ax.text(
             0.02,

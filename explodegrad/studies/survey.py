@@ -66,6 +66,7 @@ CLAIMS = (
     "04/tanh-domain-shrinks",
     "05/resnets-explode-far-less",
     "05/skip-raises-calm-rates",
+    "05/resnet-loss-factor-larger",
     "05/resnets-near-one",
     "07/batch-norm-tradeoff",
 )
