@@ -51,7 +51,12 @@ class DatasetNotFoundError(FileNotFoundError):
 
 @dataclass
 class Dataset:
-    """A classification data set split into train and test tensors."""
+    """A classification data set split into train and test tensors.
+
+    The constructor checks what enters: floating-point 2-D inputs, every value finite, integer
+    labels in ``0 .. num_classes - 1``, one per example, and no empty split; anything else is
+    a ``TypeError`` (wrong type) or ``ValueError`` naming the tensor and its first bad row.
+    """
 
     name: str
     x_train: Tensor
