@@ -245,6 +245,8 @@ class NetStack:
             out = F.batch_norm(
                 channels, mean, var, weight.reshape(-1), bias.reshape(-1), True, module.momentum, module.eps
             )
+            # back to (models, batch, width) as a strided view: a batched product reads it as it is
+            # (a copy to contiguous costs 3 more operations per layer; on the CPU it gained ~6 %)
             return out.view(batch, models, width).transpose(0, 1)
         if isinstance(module, nn.LayerNorm):
             if not self._transpose:
