@@ -19,6 +19,11 @@ Conventions (the same for one network and a sweep, so a sweep of one configurati
   order, so this is where the backward signal first overflowed.
 * Minibatches come from :func:`minibatches`: a fresh seeded permutation per epoch, cut into
   full batches (a last partial batch is dropped, so every batch has ``batch_size`` examples).
+* Between *sync points* (records, measurements, the last step) nothing is read back from the
+  device: the minibatch indices are slices of a per-epoch permutation already there, and the
+  divergence checks update device flags (:class:`DivergenceFlags`) that a sync point reads
+  in one copy. A run whose every model diverged therefore stops at the next sync point, not
+  at once (the masked steps in between change nothing).
 * Records are taken at step 0 (the initial network) and after every ``record_every``
   updates and after the last. Losses and errors are measured on fixed evaluation subsets of
   ``eval_size`` examples of each split, in one pass in training mode: **batch norm uses the
