@@ -105,7 +105,7 @@ class ResidualBlock(nn.Module):
 
     The recorded pre-activation is that of the branch's first layer, the one fed by the
     block's input. ``residual_scale`` is a (non-persistent) 0-d buffer, not a Python float, so
-    that networks stacked with ``torch.func`` (:mod:`explodegrad.training.stacked`) can each
+    that networks stacked together (:mod:`explodegrad.training.stacked`) can each
     have their own; it is not saved in the ``state_dict`` (the configuration carries it).
     """
 

@@ -1,7 +1,7 @@
 """The training loop, for one network or many, recording what the course plots.
 
 :func:`train_stack` is the one loop: it trains a :class:`~explodegrad.training.stacked.NetStack`
-(one or many networks run together with ``torch.func``) with SGD (with momentum), Adam or
+(one or many networks run together as batched matrix products) with SGD (with momentum), Adam or
 RMSprop, an optional schedule and gradient clipping. :func:`train` runs it on a stack of one
 :class:`~explodegrad.core.nets.DeepMLP` and returns a :class:`TrainHistory`: train and test
 loss and error, per-layer gradient norms and relative update sizes, optional GSC and domain
