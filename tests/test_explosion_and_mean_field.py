@@ -158,3 +158,10 @@ def test_dilution_explorer_init_follows_the_activation_or_is_chosen():
     explorer.controls["residual_scale"].value = 1000.0
     notice = next(x for x in explorer.widget.children if "explodegrad-clamp-notice" in x._dom_classes)
     assert "residual scale = 1000 is outside its range" in clamp_notes(notice)
+
+
+def test_gsc_explorer_line_gives_the_rate_with_its_verdict_before_the_level():
+    explorer = widgets.gsc_explorer(depth=8, width=16, device=CPU, norm="batch")
+    profile = explorer.last_result
+    assert explorer.last_text.startswith(f"{profile.label}: {rate_note(profile)}; GSC(L, 0) = ")
+    assert "a level" in explorer.last_text
