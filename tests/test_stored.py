@@ -56,7 +56,7 @@ def _provenance():
 
 
 def test_evidence_files_ship_with_the_package():
-    assert {"depth-limit-cifar10", "depth-limit-digits"} <= set(SHIPPED)
+    assert set(stored.ENTRIES) == set(SHIPPED)  # every entry computed, nothing stored without an entry
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -82,6 +82,29 @@ def test_the_stored_depth_limit_is_what_the_issue_asks_for(name):
     for (_, _, _), runs in rates.groupby(["architecture", "depth", "seed"]):
         assert len(runs) >= 5  # at least five rates per (architecture, depth, seed)
     assert table["at_edge"].dtype == bool
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n.startswith("optimizers")])
+def test_the_stored_optimizer_studies_tune_each_optimizer(name):
+    study = stored.load(name).result
+    assert set(study.optimizers) == {"sgd", "adam", "rmsprop"} and study.data_name == "cifar10"
+    chosen = study.tuning[study.tuning["chosen"]]
+    assert dict(zip(chosen["optimizer"], chosen["lr"])) == dict(
+        zip(study.runs["optimizer"], study.runs["lr"])
+    )
+    for _, tried in study.tuning.groupby(["optimizer", "seed"]):
+        assert len(tried) >= 5  # at least five rates per optimizer and seed
+    assert int(study.layers["layer"].max()) == 50 and len(set(study.layers["step"])) >= 5
+
+
+def test_the_stored_trained_depth_study_retrains_the_depth_limit_networks():
+    study = stored.load("trained-depth-cifar10").result
+    limit = stored.load("depth-limit-cifar10").result
+    deep = limit.table[limit.table["depth"] == 50].set_index(["architecture", "seed"])
+    for _, row in study.table.iterrows():
+        assert row["lr"] == deep.loc[(row["label"], row["seed"]), "best_lr"]
+        assert row["search_train_error"] == deep.loc[(row["label"], row["seed"]), "final_train_error"]
+    assert study.depth == 50 and set(study.labels) == set(deep.index.get_level_values(0))
 
 
 def test_the_cheapest_stored_configuration_recomputes_within_the_tolerance():

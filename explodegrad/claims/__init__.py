@@ -23,7 +23,7 @@ from typing import Any
 from explodegrad.claims import thresholds
 from explodegrad.claims.evidence import STUDIES, EvidenceSetting, clear_cache, setting, study
 from explodegrad.claims.explosion import definition as exploding_definition
-from explodegrad.claims.explosion import explodes
+from explodegrad.claims.explosion import explodes, explosion_verdict, explosion_word
 from explodegrad.claims.registry import CHAPTERS, Claim, Judgement, all_claims, get_claim, judge
 from explodegrad.claims.remedies import REMEDIES, RemediesSummary, remedies_summary
 from explodegrad.claims.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS, Check
@@ -113,6 +113,8 @@ __all__ = [
     "evaluate",
     "exploding_definition",
     "explodes",
+    "explosion_verdict",
+    "explosion_word",
     "get_claim",
     "judge",
     "remedies_summary",

@@ -116,7 +116,7 @@ def plot_gsc_profile(
             profile.fit.predict(ks, l),
             linestyle="--",
             color="0.35",
-            label=f"fit: r = {profile.rate:.3g} per layer",
+            label=f"fit: r = {profile.rate:.3f} per layer",
         )
     mark_overflow(gsc_ax, layers[bad], _overflow_note(profile) if profile.overflowed else None, what="GSC")
     drawn = [profile.gsc]
