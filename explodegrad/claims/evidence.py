@@ -182,10 +182,11 @@ def pseudo_linearity(where: EvidenceSetting) -> dict[str, float]:
 def architecture_survey(where: EvidenceSetting) -> survey.SurveyResult:
     """Every activation x normalization, plain and residual, at initialization (float64)."""
     depth, width = where.survey_size
+    n_train = where.scale.n_train or 256  # a small test scale has fewer examples than the batch
     return survey.architecture_survey(
         depth=depth,
         width=width,
-        batch_size=256,
+        batch_size=min(256, n_train),
         residual=(False, True),
         scale=where.scale,
         device=where.device,
