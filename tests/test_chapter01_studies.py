@@ -315,6 +315,9 @@ def test_the_clipping_plots_keep_a_fixed_loss_axis_and_mark_divergence(clipped_e
     fig = plot_clipping_comparison(runs)
     assert fig.axes[0].get_ylim() == pytest.approx(LOSS_RANGE)
     assert any("no clipping: diverged at step" in note for note in overflow_notes(fig.axes[0]))
+    narrow = plot_clipping_comparison(runs, loss_range=(4.0, 100.0))  # the initial loss is about 3.2
+    notes = overflow_notes(narrow.axes[0])
+    assert any("clip_norm=1: loss below 4 at step 0 (drawn at the edge)" in note for note in notes)
     fig2 = plot_clipped_explosion(clipped_explosion, seed_index=1)
     assert fig2.axes[1].get_ylim()[0] == pytest.approx(0.95)
     with pytest.raises(

@@ -53,8 +53,8 @@ def plot_clipping_comparison(
     """Training loss (left, log axis over the fixed ``loss_range``) and training error (right)
     against the update step, one line per clipping setting, for one seed.
 
-    A loss above the range is drawn at the top edge, and a run that diverged is marked with a
-    red 'x' at its step and named in a note, so the runs that train keep their detail.
+    A loss outside the range is drawn at its edge and named in a note, and a run that diverged
+    is marked with a red 'x' at its step, so the runs that train keep their detail.
     """
     check_result("result", result, ClippingResult, "explodegrad.studies.clipping.clipping_comparison")
     index = _check_seed(result.seeds, seed_index)
@@ -72,9 +72,11 @@ def plot_clipping_comparison(
         finite = np.isfinite(loss)
         (line,) = loss_ax.plot(steps[finite], np.clip(loss[finite], low, high), label=name)
         error_ax.plot(steps, history.train_error, color=line.get_color(), label=name)
-        above = finite & (loss > high)
+        above, below = finite & (loss > high), finite & (loss < low)
         if above.any():
             notes.append(f"{name}: loss above {high:g} from step {steps[above][0]:g}")
+        if below.any():
+            notes.append(f"{name}: loss below {low:g} at step {steps[below][0]:g} (drawn at the edge)")
         if history.diverged and history.diverged_step is not None:
             diverged_steps.append(history.diverged_step)
             notes.append(f"{name}: diverged at step {history.diverged_step}")
