@@ -417,6 +417,12 @@ RESULT_ARGUMENTS = [
     (plots.plot_taylor_study, "study"),
     (plots.plot_orthogonal_state, "result"),
     (plots.plot_width_vs_depth, "result"),
+    (plots.plot_clipping_comparison, "result"),
+    (plots.plot_clipped_explosion, "result"),
+    (plots.plot_layer_histograms, "results"),
+    (plots.plot_layer_trace, "study"),
+    (plots.plot_rate_curves, "curves"),
+    (plots.plot_trained_depth, "study"),
 ]
 
 

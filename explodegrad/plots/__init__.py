@@ -18,6 +18,7 @@ orthogonal, width_depth, signal_scale) or ``training/<name>.py`` (loop, sweep). 
 """
 
 from explodegrad.plots.chain_rule import plot_init_scales, plot_linear_gradients, plot_scalar_chain
+from explodegrad.plots.clipping import plot_clipped_explosion, plot_clipping_comparison
 from explodegrad.plots.depth_limit import plot_depth_study, plot_rate_curves
 from explodegrad.plots.dilution import plot_dilution
 from explodegrad.plots.domain import plot_domain_stats
@@ -31,6 +32,7 @@ from explodegrad.plots.effective_depth import (
 from explodegrad.plots.gradient_descent import plot_gradient_descent_path
 from explodegrad.plots.gsc import plot_gsc_matrix, plot_gsc_profile
 from explodegrad.plots.gsc_meaning import plot_perturbation_check, plot_rescaling
+from explodegrad.plots.layer_histograms import plot_layer_histograms
 from explodegrad.plots.loop import plot_gradient_norms, plot_training_history
 from explodegrad.plots.optimizers import plot_layer_trace, plot_optimizer_gsc, plot_update_sizes
 from explodegrad.plots.orthogonal import plot_orthogonal_state
@@ -98,6 +100,9 @@ __all__ += [
     "plot_perturbation_check",
     "plot_rescaling",
     "plot_depth_study",
+    "plot_clipping_comparison",
+    "plot_clipped_explosion",
+    "plot_layer_histograms",
     "plot_rate_curves",
     "plot_trained_depth",
     "plot_layer_trace",
