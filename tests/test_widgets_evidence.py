@@ -43,3 +43,19 @@ def test_the_width_depth_explorer_trains_and_draws():
 
 def _legend(explorer):
     return [text.get_text() for text in explorer.last_figure.axes[0].get_legend().get_texts()]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: widgets.chain_explorer(depth=5, width=8, max_depth=10),
+        lambda: widgets.path_explorer(device=CPU, depth=6, width=8, max_depth=10),
+        lambda: widgets.training_explorer(depth=4, width=8, steps=2, max_depth=10, device=CPU),
+    ],
+    ids=["chain", "paths", "training"],
+)
+def test_every_depth_explorer_says_when_a_depth_set_from_code_was_clamped(make):
+    explorer = make()
+    notice = next(x for x in explorer.widget.children if "explodegrad-clamp-notice" in x._dom_classes)
+    explorer.controls["depth"].value = 99
+    assert "depth = 99 is outside its range" in notice.value

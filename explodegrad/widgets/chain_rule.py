@@ -13,7 +13,7 @@ from explodegrad.plots.chain_rule import plot_linear_gradients, plot_scalar_chai
 from explodegrad.plots.theme import new_panels
 from explodegrad.studies.chain_rule import ChainResult, LinearGradients, deep_linear_gradients, scalar_chain
 from explodegrad.widgets.base import Explorer
-from explodegrad.widgets.controls import depth_slider
+from explodegrad.widgets.controls import clamp_notice, depth_slider
 
 
 @dataclass(frozen=True)
@@ -93,4 +93,5 @@ def chain_explorer(
         device=device,
         describe=describe_chain,
         name="chain",
+        extras=[clamp_notice(controls)],
     )

@@ -14,7 +14,7 @@ from explodegrad.plots.theme import new_panels
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
 from explodegrad.training.optimizers import OPTIMIZERS
 from explodegrad.widgets.base import Explorer, Progress
-from explodegrad.widgets.controls import architecture_controls, choice, digits, log_slider
+from explodegrad.widgets.controls import architecture_controls, choice, clamp_notice, digits, log_slider
 
 #: Ways to clip the gradient, as the explorer's dropdown names them.
 CLIPPING = ("none", "norm", "value")
@@ -159,4 +159,5 @@ def training_explorer(
         describe=describe_training,
         progress=progress,
         name="training",
+        extras=[clamp_notice(controls)],
     )

@@ -23,6 +23,7 @@ from explodegrad.measures.paths import PathContributions
 from explodegrad.plots.paths import plot_path_contributions
 from explodegrad.studies.effective_depth import paths_at_initialization
 from explodegrad.widgets.base import Explorer
+from explodegrad.widgets.controls import ClampReportingFloatLogSlider, clamp_notice, depth_slider
 
 
 def _describe(result: PathContributions) -> str:
@@ -46,9 +47,9 @@ def path_explorer(
     max_depth = check_int("max_depth", max_depth, 4)
     depth = check_int("depth", depth, 4, max_depth)
     controls = {
-        "depth": w.IntSlider(value=residual_depth(depth), min=4, max=max_depth, step=2, description="depth"),
+        "depth": depth_slider(residual_depth(depth), minimum=4, maximum=max_depth, step=2),
         "residual": w.Checkbox(value=True, description="residual"),
-        "residual_scale": w.FloatLogSlider(
+        "residual_scale": ClampReportingFloatLogSlider(
             value=1.0, base=10, min=-2, max=0.5, step=0.25, description="branch scale"
         ),
         "activation": w.Dropdown(options=["relu", "tanh", "selu"], value="relu", description="activation"),
@@ -68,4 +69,5 @@ def path_explorer(
         device=device,
         describe=_describe,
         name="paths",
+        extras=[clamp_notice(controls)],
     )
