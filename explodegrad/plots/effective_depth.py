@@ -26,6 +26,10 @@ from explodegrad.studies.effective_depth import (
 #: Where an :class:`EffectiveDepthStudy` comes from (named in type errors).
 STUDY_SOURCE = "explodegrad.studies.effective_depth.effective_depth_study"
 
+#: Dashes and markers that keep coinciding lines apart.
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D")
+
 #: The skips a trajectory records, and how plots name them.
 SKIP_NAMES = {
     "since_init": "skip = the layer at initialization",
@@ -47,11 +51,20 @@ def plot_effective_depth(
     check_result("study", study, EffectiveDepthStudy, STUDY_SOURCE)
     skip = check_choice("skip", skip, SKIP_NAMES)
     fig, ax = figure_and_axes(ax)
-    for label in study.labels:
+    for index, label in enumerate(study.labels):
         trajectory = study.trajectories[label]
         depths = trajectory.depth_since_init if skip == "since_init" else trajectory.depth_natural
+        # Lines often coincide (equal integer depths): each gets its own dash and marker, drawn
+        # thinner the later it comes, so that none hides another.
         ax.plot(
-            trajectory.steps, depths, marker="o", markersize=3, label=f"{label} (L = {trajectory.num_layers})"
+            trajectory.steps,
+            depths,
+            linestyle=LINESTYLES[index % len(LINESTYLES)],
+            marker=MARKERS[index % len(MARKERS)],
+            markersize=7 - index % len(MARKERS),
+            markerfacecolor="none",
+            linewidth=2.4 - 0.4 * (index % len(LINESTYLES)),
+            label=f"{label} (L = {trajectory.num_layers})",
         )
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -176,7 +189,9 @@ def plot_taylor_study(
         else "k: top layers replaced, counted from the output"
     )
     ax.set_ylabel("training error (eval mode)")
-    ax.legend(fontsize="small")
+    ax.legend(
+        fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0)
+    )  # beside the curves, not on them
     ax.set_title(title or "Taylor experiment: top layers replaced by their linearization")
     return fig
 
