@@ -238,6 +238,17 @@ class EffectiveDepthStudy(StudyResult):
         )
 
 
+def measure_both_skips(
+    net: DeepMLP, initial: DeepMLP, inputs: torch.Tensor, num_probes: int, threshold: float, seed: int
+) -> tuple[PathContributions, PathContributions]:
+    """The path contributions of ``net`` on ``inputs`` with skip = the layer at initialization
+    (``initial``) and with the natural skip (:func:`natural_skip`), same probes and threshold."""
+    options = dict(num_probes=num_probes, threshold=threshold, seed=seed)
+    since_init = path_contributions(net, inputs, skip="init", initial_net=initial, **options)
+    natural = path_contributions(net, inputs, skip=natural_skip(net.config), **options)
+    return since_init, natural
+
+
 def track_effective_depth(
     config: NetConfig,
     data: Dataset,
@@ -280,10 +291,7 @@ def track_effective_depth(
     rows: list[tuple[int, PathContributions, PathContributions]] = []
 
     def measure(step: int, _history: TrainHistory) -> None:
-        options = dict(num_probes=num_probes, threshold=threshold, seed=seed)
-        since_init = path_contributions(net, inputs, skip="init", initial_net=initial, **options)
-        natural = path_contributions(net, inputs, skip=skip, **options)
-        rows.append((step, since_init, natural))
+        rows.append((step, *measure_both_skips(net, initial, inputs, num_probes, threshold, seed)))
 
     history = train(net, data, settings, progress=progress, callback=measure)
     steps = np.array([r[0] for r in rows], dtype=int)
@@ -631,9 +639,9 @@ def trained_depth_study(
         initial = copy.deepcopy(net)
         history = train(net, data, settings.with_(lr=float(run["best_lr"])), progress=progress)
         net.train()  # measured with the batch's own statistics, as during training
-        options = dict(num_probes=num_probes, threshold=threshold, seed=seeds[0])
-        since_init = path_contributions(net, measure_inputs, skip="init", initial_net=initial, **options)
-        natural = path_contributions(net, measure_inputs, skip=natural_skip(config), **options)
+        since_init, natural = measure_both_skips(
+            net, initial, measure_inputs, num_probes, threshold, seeds[0]
+        )
         curve = taylor_compression(net, taylor_inputs, taylor_targets)
         broke = taylor_break(curve, tolerance)
         label = str(run["architecture"])
