@@ -3,7 +3,7 @@
 ``claims`` judges every claim of the course (:mod:`explodegrad.claims`) at a scale and prints
 each verdict with the numbers it used; ``--json FILE`` also writes them.
 
-``reproduce`` runs the headline experiments of chapters 02-07 headless, through the same
+``reproduce`` runs the headline experiments of chapters 03-08 headless, through the same
 library functions the notebooks use, and writes a Markdown report, its figures and a JSON of
 every number (see :mod:`explodegrad.reproduce`). Bad arguments end with a usage message and
 exit status 2, before anything is computed (the output folder too: a file, a folder that
@@ -102,7 +102,7 @@ Reproduce the study of Philipp, Song & Carbonell, "The exploding gradient proble
 sign diversity and pre-activation spread of the last hidden layer, effective depth at
 initialization and after training, the learning rate a batched search chose, final training and
 test error), the Taylor experiment, width against depth and the other headline experiments of
-chapters 02-07. Writes, under OUT:
+chapters 03-08. Writes, under OUT:
 
   report-<scale>-scale.md     the report: tables and figures, each with a one-line explanation
   results-<scale>-scale.json  every number
@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     claims = commands.add_parser(
         "claims",
         help="judge every claim the course makes and print the verdicts",
-        description="Judge every claim of the course's chapters 01-07 (explodegrad.claims) on freshly "
+        description="Judge every claim of the course's chapters 01-08 (explodegrad.claims) on freshly "
         "computed studies: holds, does not hold or inconclusive, with the numbers used. "
         "Studies that train run several seeds. Exit status 0 whatever the verdicts.",
     )
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     claims.add_argument(
         "--chapter",
-        choices=("01", "02", "03", "04", "05", "06", "07"),
+        choices=("01", "02", "03", "04", "05", "06", "07", "08"),
         default=None,
         help="only this chapter's claims",
     )
@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ID",
         dest="claim_ids",
-        help="only this claim (repeatable), e.g. 03/batch-norm-explodes",
+        help="only this claim (repeatable), e.g. 04/batch-norm-explodes",
     )
     claims.add_argument("--json", metavar="FILE", default=None, help="also write the verdicts as JSON")
     claims.add_argument("--quiet", action="store_true", help="do not print progress lines")

@@ -440,7 +440,7 @@ def _cases() -> list[Case]:
         ),
         c("chosen_rates column", lambda: seeds.chosen_rates(FRAME, "name", "lr"), ValueError, "column="),
         c("chosen_rates keys", lambda: seeds.chosen_rates(FRAME, "size"), ValueError, "keys="),
-        # ---------------------------------------------------------------- chapter 01 studies
+        # ---------------------------------------------------------------- chapters 01-02 studies
         c(
             "scalar_chain depth 10**8 (hang)",
             lambda: chain_rule.scalar_chain(depth=10**8),

@@ -1,4 +1,4 @@
-"""Chapter 1 toy models: exact chain-rule identities, known thresholds, overflow as a result."""
+"""Chapters 1-2 toy models: exact chain-rule identities, known thresholds, overflow as a result."""
 
 import math
 
@@ -285,14 +285,14 @@ def test_the_clipping_claim_is_judged_on_the_exploding_runs(clipped_explosion):
     class Runs:  # what the claim reads of a ClippingResult
         exploding = clipped_explosion
 
-    judgement = claims.judge("01/clipping-keeps-explosion", Runs())
+    judgement = claims.judge("02/clipping-keeps-explosion", Runs())
     assert judgement.verdict == "holds", judgement.line
     assert "error" in judgement.line and "at init seed 1" in judgement.line
 
     class Without:
         exploding = None
 
-    assert claims.judge("01/clipping-keeps-explosion", Without()).verdict == "inconclusive"
+    assert claims.judge("02/clipping-keeps-explosion", Without()).verdict == "inconclusive"
 
 
 def test_clipping_on_exploding_refuses_bad_arguments(digits):

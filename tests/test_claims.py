@@ -103,7 +103,7 @@ def test_every_chapter_states_claims_and_every_claim_names_a_study():
     for item in every:
         assert item.study in claims.STUDIES, item.claim_id
         assert item.sentence.endswith(".") and "  " not in item.sentence
-    assert [c.claim_id for c in claims.all_claims("05")] == [i for i in ids if i.startswith("05/")]
+    assert [c.claim_id for c in claims.all_claims("06")] == [i for i in ids if i.startswith("06/")]
 
 
 def test_every_study_module_declares_exactly_the_claims_judged_on_it():
@@ -126,12 +126,12 @@ def test_every_study_module_declares_exactly_the_claims_judged_on_it():
 
 
 def test_unknown_ids_chapters_scales_and_seed_counts_are_refused():
-    with pytest.raises(ValueError, match="claim_id='03/nonsense' is not a known claim: allowed are 01/"):
-        claims.get_claim("03/nonsense")
+    with pytest.raises(ValueError, match="claim_id='04/nonsense' is not a known claim: allowed are 01/"):
+        claims.get_claim("04/nonsense")
     with pytest.raises(TypeError, match="claim_id must be a string"):
         claims.get_claim(3)
-    with pytest.raises(ValueError, match="chapter='08' is not allowed"):
-        claims.all_claims("08")
+    with pytest.raises(ValueError, match="chapter='09' is not allowed"):
+        claims.all_claims("09")
     with pytest.raises(
         ValueError, match="scale='huge' is not supported: scale must be one of 'quick', 'evidence', 'paper'"
     ):
@@ -174,7 +174,7 @@ def _optimizer_study(rates: dict[str, list[float]]) -> OptimizerStudy:
 
 
 def test_a_training_claim_is_judged_on_every_seed():
-    claim_id = "03/adaptive-optimizers-still-explode"
+    claim_id = "04/adaptive-optimizers-still-explode"
     holds = claims.judge(
         claim_id, _optimizer_study({"adam": [1.15, 1.16, 1.17], "rmsprop": [1.1, 1.12, 1.2]})
     )
@@ -190,7 +190,7 @@ def test_a_training_claim_is_judged_on_every_seed():
 
 
 def test_a_study_without_what_the_claim_needs_is_inconclusive_not_a_crash():
-    judgement = claims.judge("03/adaptive-optimizers-still-explode", _optimizer_study({"sgd": [1.2]}))
+    judgement = claims.judge("04/adaptive-optimizers-still-explode", _optimizer_study({"sgd": [1.2]}))
     assert judgement.verdict == INCONCLUSIVE
     assert judgement.line.startswith("could not be judged: ValueError: optimizer='adam' is not allowed")
 
@@ -212,7 +212,7 @@ def test_every_claim_gets_a_verdict_at_a_tiny_scale():
     assert [j.claim_id for j in judgements] == [
         c.claim_id for c in claims.all_claims() if c.judged_at("tiny")
     ]
-    assert not any(j.claim_id.startswith("03/depth-limit") for j in judgements)  # evidence scale only
+    assert not any(j.claim_id.startswith("04/depth-limit") for j in judgements)  # evidence scale only
     assert all(j.verdict in claims.VERDICTS and j.line for j in judgements)
     assert "01/scalar-chain-exact" in claims.table(judgements)
 
@@ -228,7 +228,7 @@ def test_cli_prints_the_chosen_claims_and_writes_json(tmp_path, capsys):
             "--claim",
             "01/scalar-chain-exact",
             "--claim",
-            "04/pseudo-linear-toys",
+            "05/pseudo-linear-toys",
             "--json",
             str(out),
             "--quiet",
@@ -240,15 +240,15 @@ def test_cli_prints_the_chosen_claims_and_writes_json(tmp_path, capsys):
         "holds          01/scalar-chain-exact" in text and "2 holds, 0 does not hold, 0 inconclusive" in text
     )
     saved = json.loads(out.read_text())
-    assert [item["id"] for item in saved] == ["01/scalar-chain-exact", "04/pseudo-linear-toys"]
+    assert [item["id"] for item in saved] == ["01/scalar-chain-exact", "05/pseudo-linear-toys"]
     assert {item["verdict"] for item in saved} == {"holds"}
 
 
 def test_cli_refuses_an_unknown_claim_with_a_usage_error(capsys):
     with pytest.raises(SystemExit) as stopped:
-        cli.main(["claims", "--claim", "03/nonsense"])
+        cli.main(["claims", "--claim", "04/nonsense"])
     assert stopped.value.code == 2
-    assert "claim_id='03/nonsense' is not a known claim" in capsys.readouterr().err
+    assert "claim_id='04/nonsense' is not a known claim" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- any CPU
@@ -330,25 +330,25 @@ def test_depth_limit_claims_on_chosen_numbers():
     }
     study = _limit_study(good)
     for claim_id in (
-        "03/depth-limit-shallow-trains",
-        "03/depth-limit-exploding-degrade",
-        "03/depth-limit-calm-train-deep",
-        "03/depth-limit-exploding-worse",
-        "03/depth-limit-resnets-rescue",
+        "04/depth-limit-shallow-trains",
+        "04/depth-limit-exploding-degrade",
+        "04/depth-limit-calm-train-deep",
+        "04/depth-limit-exploding-worse",
+        "04/depth-limit-resnets-rescue",
     ):
         judgement = get_claim(claim_id).judge(study)
         assert judgement.verdict == HOLDS, judgement.text()
     assert (
         "exploding at init: relu/batch; not exploding: relu/none"
-        in get_claim("03/depth-limit-exploding-worse").judge(study).line
+        in get_claim("04/depth-limit-exploding-worse").judge(study).line
     )
     bad = _limit_study(
         {**good, ("relu/none", 50): 0.07, ("relu/batch", 50): 0.01, ("relu/batch/res", 50): 0.3}
     )
     for claim_id in (
-        "03/depth-limit-exploding-degrade",
-        "03/depth-limit-exploding-worse",
-        "03/depth-limit-resnets-rescue",
+        "04/depth-limit-exploding-degrade",
+        "04/depth-limit-exploding-worse",
+        "04/depth-limit-resnets-rescue",
     ):
         assert get_claim(claim_id).judge(bad).verdict == DOES_NOT_HOLD, claim_id
 
@@ -361,8 +361,8 @@ def test_the_evidence_scale_judges_its_claims_on_the_stored_files():
         c.claim_id for c in claims.all_claims() if c.judged_at("evidence")
     ]
     assert {j.claim_id for j in judgements} >= {
-        "03/depth-limit-shallow-trains",
-        "03/depth-limit-resnets-rescue",
+        "04/depth-limit-shallow-trains",
+        "04/depth-limit-resnets-rescue",
     }
     assert all(j.verdict in claims.VERDICTS and j.line for j in judgements)
 
@@ -370,9 +370,9 @@ def test_the_evidence_scale_judges_its_claims_on_the_stored_files():
 def test_evidence_claims_are_judged_at_the_evidence_scale_only():
     from explodegrad import claims
 
-    claim = claims.get_claim("03/depth-limit-exploding-worse")
+    claim = claims.get_claim("04/depth-limit-exploding-worse")
     assert claim.judged_at("evidence") and not claim.judged_at("quick")
-    assert claims.get_claim("03/batch-norm-explodes").judged_at("quick")
-    assert not claims.get_claim("03/batch-norm-explodes").judged_at("evidence")
+    assert claims.get_claim("04/batch-norm-explodes").judged_at("quick")
+    assert not claims.get_claim("04/batch-norm-explodes").judged_at("evidence")
     with pytest.raises(ValueError, match="not judged at the tiny scale"):
-        claims.evaluate(TINY, claim_ids=["03/depth-limit-exploding-worse"])
+        claims.evaluate(TINY, claim_ids=["04/depth-limit-exploding-worse"])

@@ -204,20 +204,20 @@ def test_the_layer_trace_draws_one_panel_per_optimizer(tiny_optimizer_study):
 
 def test_the_optimizer_claims_are_judged_at_every_scale_and_the_trained_depth_ones_on_evidence():
     for claim_id in (
-        "03/adaptive-optimizers-still-explode",
-        "03/sgd-lowers-but-keeps",
-        "07/adam-keeps-the-explosion",
+        "04/adaptive-optimizers-still-explode",
+        "04/sgd-lowers-but-keeps",
+        "08/adam-keeps-the-explosion",
     ):
         claim = claims.get_claim(claim_id)
         assert claim.judged_at("quick") and claim.judged_at("evidence")
-    for claim_id in ("06/trained-depth-resnets-shallower", "03/optimizers-calm-stays-calm"):
+    for claim_id in ("07/trained-depth-resnets-shallower", "04/optimizers-calm-stays-calm"):
         claim = claims.get_claim(claim_id)
         assert claim.judged_at("evidence") and not claim.judged_at("quick")
 
 
 def test_the_deeper_breaks_sooner_claim_reads_the_rank_correlation(tiny_depth_study, data):
     study = effective_depth.trained_depth_study(tiny_depth_study, data, taylor_size=64)
-    judgement = claims.get_claim("06/trained-depth-deeper-breaks-sooner").judge(study)
+    judgement = claims.get_claim("07/trained-depth-deeper-breaks-sooner").judge(study)
     assert "Spearman" in judgement.line and judgement.verdict in claims.VERDICTS
 
 

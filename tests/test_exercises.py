@@ -61,8 +61,8 @@ def scratch_registry(monkeypatch):
     return exercises.EXERCISES
 
 
-def test_every_chapter_from_00_to_07_has_exercises():
-    assert chapters() == ["00", "01", "02", "03", "04", "05", "06", "07"]
+def test_every_chapter_from_00_to_08_has_exercises():
+    assert chapters() == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
     assert len(exercises_for("01")) >= 3 and len(exercises_for("02")) >= 3
 
 
@@ -116,7 +116,7 @@ def test_a_likely_mistake_gets_its_own_hint():
     assert not feedback and "33 = 1.1 × 30" in feedback.message
     assert "section 'A scalar chain'" in feedback.message
     assert "33 = 1.1" not in check("01", "chain-gradient", 5.0).message  # not that mistake: the general hint
-    assert "cancel" in check("02", "rescaling", "a").message  # a wrong letter's own hint
+    assert "cancel" in check("03", "rescaling", "a").message  # a wrong letter's own hint
     wrong_kind = check("01", "chain-gradient", "thirty-three")
     assert "should be a number" in wrong_kind.message and "33 = 1.1" not in wrong_kind.message
 
@@ -130,12 +130,12 @@ def test_chapter_02_tiny_gsc_is_the_few_lines_a_learner_writes_and_the_library_a
     f3 = net.forward_from(4, x, to=3)
     jacobian = torch.autograd.functional.jacobian(lambda h: net.forward_from(3, h), f3)
     by_hand = jacobian.norm() / f3.numel() ** 0.5 * f3.norm() / net.forward_from(3, f3).norm()
-    assert check("02", "tiny-gsc", by_hand)
+    assert check("03", "tiny-gsc", by_hand)
     assert float(by_hand.detach()) == pytest.approx(
         gsc_profile(net, x, y, reference=1, method="exact").gsc_at(3), rel=1e-10
     )
     forgot_the_quadratic_mean = jacobian.norm() * f3.norm() / net.forward_from(3, f3).norm()
-    assert "sqrt(30) too large" in check("02", "tiny-gsc", forgot_the_quadratic_mean).message
+    assert "sqrt(30) too large" in check("03", "tiny-gsc", forgot_the_quadratic_mean).message
 
 
 def test_questions_lists_every_question_of_a_chapter():
@@ -177,29 +177,29 @@ def test_an_answer_of_the_wrong_kind_says_what_is_expected():
     feedback = check("01", "chain-gradient", "a lot")
     assert not feedback and "should be a number" in feedback.message and "Hint:" in feedback.message
     assert not check("01", "chain-gradient", True)
-    letter = check("02", "rescaling", "z")
+    letter = check("03", "rescaling", "z")
     assert not letter and "one letter" in letter.message
 
 
 def test_choices_accept_common_spellings():
     for spelling in ("b", "B", "(b)", "b)", " b. "):
-        assert check("02", "rescaling", spelling), spelling
-    assert not check("02", "rescaling", "a")
+        assert check("03", "rescaling", spelling), spelling
+    assert not check("03", "rescaling", "a")
 
 
 def test_text_answers_ignore_case_spacing_and_accept_synonyms():
-    assert check("02", "name-it", "Exploding   Gradients.")
-    assert check("02", "name-it", "gradient explosion")
-    assert not check("02", "name-it", "vanishing gradients")
+    assert check("03", "name-it", "Exploding   Gradients.")
+    assert check("03", "name-it", "gradient explosion")
+    assert not check("03", "name-it", "vanishing gradients")
 
 
 def test_set_answers_accept_any_spelling_of_the_same_set():
-    assert check("01", "init-stable", {"he"})
-    assert check("01", "init-stable", ["Kaiming"])
-    assert check("01", "init-stable", "he")
-    assert not check("01", "init-stable", "he, xavier")
-    assert not check("01", "init-stable", {"he", "gaussian"})
-    assert not check("01", "init-stable", 3)
+    assert check("02", "init-stable", {"he"})
+    assert check("02", "init-stable", ["Kaiming"])
+    assert check("02", "init-stable", "he")
+    assert not check("02", "init-stable", "he, xavier")
+    assert not check("02", "init-stable", {"he", "gaussian"})
+    assert not check("02", "init-stable", 3)
 
 
 def test_chapters_may_be_given_as_numbers():
@@ -319,9 +319,9 @@ def test_checker_factories_reject_bad_references():
         items("he", synonyms={"kaiming": 1})
 
 
-def test_chapter_01_answers_agree_with_the_library():
-    """The reference answers are what the chapter's own experiments measure."""
-    from explodegrad.studies.chain_rule import init_scales, scalar_chain
+def test_chapter_01_and_02_answers_agree_with_the_library():
+    """The reference answers are what the chapters' own experiments measure."""
+    from explodegrad.studies.chain_rule import deep_linear_gradients, init_scales, scalar_chain
     from explodegrad.studies.gradient_descent import gradient_descent_path
     from explodegrad.studies.recurrent import rnn_gradient_vs_time
 
@@ -329,11 +329,14 @@ def test_chapter_01_answers_agree_with_the_library():
     gradients = scalar_chain(0.5, 30).gradients
     assert check("01", "vanishing-depth", int(np.argmax(gradients < 1e-6)) + 1)
     assert check("01", "gd-threshold", gradient_descent_path(0.05, 3, curvature=(1, 20)).threshold)
+    linear = deep_linear_gradients(depth=30, width=100, sigma=0.8, seed=0)
+    assert check("01", "linear-predict", linear.gradient_norms[-1] / linear.gradient_norms[0])
+    assert not check("01", "linear-predict", 0.8 * 30)  # multiplying instead of raising to a power
     rnn = rnn_gradient_vs_time(0.9, steps=20, hidden=8, activation="linear")
-    assert check("01", "linear-rnn", rnn.gradient_norms[20])
+    assert check("02", "linear-rnn", rnn.gradient_norms[20])
     scales = init_scales(depth=20, width=100, activation="relu")
     spread = scales.gradient_rms.max(axis=1) / scales.gradient_rms.min(axis=1)
-    assert check("01", "init-stable", {name for name, s in zip(scales.inits, spread) if s < 10})
+    assert check("02", "init-stable", {name for name, s in zip(scales.inits, spread) if s < 10})
     assert check("01", "overflow-depth", math.floor(math.log10(torch.finfo(torch.float32).max)) + 1)
 
 
@@ -346,7 +349,7 @@ def test_there_is_one_file_per_chapter_and_each_registers_its_exercises():
     assert [path.name for path in CHAPTER_FILES] == [f"ch{chapter}.toml" for chapter in chapters()]
     loaded = [(e.chapter, e.key) for path in CHAPTER_FILES for e in load_chapter(path)]
     assert loaded == list(EXERCISES)  # every exercise comes from its chapter's file, once, in file order
-    assert len(set(loaded)) == len(loaded) == 40
+    assert len(set(loaded)) == len(loaded) == 41
 
 
 @pytest.mark.parametrize("path", CHAPTER_FILES, ids=[p.name for p in CHAPTER_FILES])
@@ -363,7 +366,7 @@ def test_computed_answers_are_the_formulas_the_explanations_state():
     assert COMPUTED_ANSWERS["pythagorean block gsc k 3 branch 5"]() == pytest.approx(
         math.sqrt(3.4), rel=1e-15
     )
-    assert EXERCISES[("03", "bn-gsc-depth")].reference_answer == pytest.approx(1.2111739**49, rel=1e-5)
+    assert EXERCISES[("04", "bn-gsc-depth")].reference_answer == pytest.approx(1.2111739**49, rel=1e-5)
     used = set()
     for path in CHAPTER_FILES:
         used |= set(re.findall(r'computed = "([^"]+)"', path.read_text(encoding="utf-8")))
@@ -372,7 +375,7 @@ def test_computed_answers_are_the_formulas_the_explanations_state():
 
 def test_choices_are_rendered_as_lettered_lines_under_the_question():
     assert with_choices("Which?", ["one", "two"]) == "Which?\n\n(a) one  \n(b) two\n\n*(a letter)*"
-    assert EXERCISES[("04", "pseudo-linear")].checker.options == "abc"
+    assert EXERCISES[("05", "pseudo-linear")].checker.options == "abc"
 
 
 def write(folder, name, body):

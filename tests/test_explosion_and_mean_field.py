@@ -1,5 +1,5 @@
 """The one definition of exploding applied to profiles, the derived mean-field rates, the honest
-GSC figure and the explorers' clamping notice (issue 14, chapters 02, 04 and 05)."""
+GSC figure and the explorers' clamping notice (issue 14, chapters 03, 05 and 06)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Per-layer histograms at initialization (chapter 01): shares, scales and the figure."""
+"""Per-layer histograms at initialization (chapter 02): shares, scales and the figure."""
 
 import matplotlib.pyplot as plt
 import numpy as np

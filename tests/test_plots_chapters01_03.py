@@ -1,4 +1,4 @@
-"""Figures of chapters 01-03: survey, depth limit and optimizer studies, and the meaning of the GSC."""
+"""Figures of chapters 01-04: survey, depth limit and optimizer studies, and the meaning of the GSC."""
 
 import numpy as np
 import pandas as pd

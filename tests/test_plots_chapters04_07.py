@@ -1,4 +1,4 @@
-"""Figures of chapters 04-07: effective depth, path lengths, Taylor curves, remedies."""
+"""Figures of chapters 05-08: effective depth, path lengths, Taylor curves, remedies."""
 
 from dataclasses import replace
 

@@ -246,7 +246,7 @@ def test_summary_table_states_claims_and_lists_every_remedy_with_its_numbers():
         ),
         RemedyEvidence("width instead of depth", "c vs d", "07", (Measured("steps", 120, 40),)),
     ]
-    judged = Judgement("05/resnets-explode-far-less", "The ResNets explode less.", "holds", "0.1 < 0.5", {})
+    judged = Judgement("06/resnets-explode-far-less", "The ResNets explode less.", "holds", "0.1 < 0.5", {})
     summary = remedies_summary(items, [judged])
     assert list(summary.table.columns) == ["remedy", "touches", "does_not_touch", "evidence", "chapters"]
     assert summary.table.loc[0, "evidence"] == (
@@ -255,10 +255,10 @@ def test_summary_table_states_claims_and_lists_every_remedy_with_its_numbers():
     assert summary.table.loc[1, "evidence"] == "c vs d: steps: 120 without, 40 with"
     # a judged claim brings its sentence and verdict, an unjudged one its registry sentence
     assert summary.table.loc[0, "touches"] == (
-        "exploding gradients — The ResNets explode less. (✅ holds: 05/resnets-explode-far-less)"
+        "exploding gradients — The ResNets explode less. (✅ holds: 06/resnets-explode-far-less)"
     )
     assert summary.table.loc[0, "does_not_touch"].endswith(
-        f"{get_claim('06/resnet-short-paths').sentence} (claim 06/resnet-short-paths, not judged here)"
+        f"{get_claim('07/resnet-short-paths').sentence} (claim 07/resnet-short-paths, not judged here)"
     )
     assert summary.table.loc[1, "does_not_touch"].startswith("what depth buys")  # descriptive, no claim
     assert len(summary.measurements) == 3
@@ -271,7 +271,7 @@ def test_summary_table_states_claims_and_lists_every_remedy_with_its_numbers():
     with pytest.raises(ValueError, match="'layer normalization' is not allowed"):
         remedies_summary([RemedyEvidence("layer normalization", "e vs f", "03", ())])
     with pytest.raises(TypeError, match="Judgement"):
-        remedies_summary(items, ["05/resnets-explode-far-less"])
+        remedies_summary(items, ["06/resnets-explode-far-less"])
 
 
 def test_every_remedy_row_is_backed_by_registered_claims_and_matches_its_evidence():

@@ -1,5 +1,5 @@
-"""The explorers of the stored evidence (chapter 03's depth limit) and of width against depth
-(chapter 07): they build, draw what they claim to, and say what is wrong in plain words."""
+"""The explorers of the stored evidence (chapter 04's depth limit) and of width against depth
+(chapter 08): they build, draw what they claim to, and say what is wrong in plain words."""
 
 import numpy as np
 import pytest

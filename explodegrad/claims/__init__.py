@@ -6,7 +6,7 @@ or *inconclusive* (the seeds disagree, a value lies within the margin, or a run 
 with one line quoting the numbers. Notebooks print the verdict next to the sentence::
 
     from explodegrad import claims
-    claims.show(optimizers, "03/adaptive-optimizers-still-explode")
+    claims.show(optimizers, "04/adaptive-optimizers-still-explode")
 
 and ``python -m explodegrad claims --scale quick`` judges them all. Claims about heavy studies
 (the depth limit at depth 50 on CIFAR-10) are judged at the ``evidence`` scale, on the stored
@@ -44,7 +44,7 @@ def evaluate(
         scale: a :class:`~explodegrad.core.scales.Scale` (default QUICK).
         seeds: a count or the seeds of every study that trains (default: the scale's ``num_seeds``).
         device: where to run (a torch device, its name or a DeviceChoice; default the CPU).
-        chapter: only this chapter's claims (``"01"`` ... ``"07"``).
+        chapter: only this chapter's claims (``"01"`` ... ``"08"``).
         claim_ids: only these claims (a ValueError names the known ids for an unknown one).
         log: called with a line before each study is computed (e.g. ``print``).
     """

@@ -72,7 +72,7 @@ def setting(scale: Scale | None = None, seeds: Any = None, device: Any = None) -
     return EvidenceSetting(scale, resolve_seeds(seeds, scale.num_seeds), device)
 
 
-# ----------------------------------------------------------------------------- chapter 01
+# ------------------------------------------------------------------------ chapters 01 and 02
 
 
 def scalar_chains(where: EvidenceSetting) -> dict[float, chain_rule.ChainResult]:
@@ -105,7 +105,7 @@ def overshoot(where: EvidenceSetting) -> dict[float, gradient_descent.PathResult
 
 
 def init_scales(where: EvidenceSetting) -> chain_rule.InitScales:
-    """Gaussian, Xavier and He in a 20-layer ReLU network, float64 (chapter 01)."""
+    """Gaussian, Xavier and He in a 20-layer ReLU network, float64 (chapter 02)."""
     return chain_rule.init_scales(depth=20, width=100, activation="relu", dtype=torch.float64)
 
 
@@ -120,11 +120,11 @@ def recurrent_study(where: EvidenceSetting) -> dict[str, list[recurrent.Recurren
 
 def clipping_runs(where: EvidenceSetting) -> clipping.ClippingResult:
     """name -> one training history per seed: a 10-layer ReLU network, SGD at lr 0.1, with and
-    without clipping, on the bundled digits (chapter 01)."""
+    without clipping, on the bundled digits (chapter 02)."""
     return clipping.clipping_comparison(steps=where.scale.train_steps, seeds=where.seeds, device=where.device)
 
 
-# ----------------------------------------------------------------------------- chapter 02
+# ----------------------------------------------------------------------------- chapter 03
 
 
 def _digits_batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,14 +132,14 @@ def _digits_batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def rescaling(where: EvidenceSetting) -> gsc_meaning.RescalingComparison:
-    """A 10-layer ReLU network and its twin with f_5 scaled by 10 (chapter 02, float64)."""
+    """A 10-layer ReLU network and its twin with f_5 scaled by 10 (chapter 03, float64)."""
     inputs, targets = _digits_batch()
     net = build_mlp(depth=10, width=64, activation="relu", init="he", dtype=torch.float64)
     return gsc_meaning.rescaling_comparison(net, inputs, targets, k=5, factor=10.0)
 
 
 def perturbation(where: EvidenceSetting) -> gsc_meaning.PerturbationCheck:
-    """Brute-force relative nudges against the GSC in a batch-normalized ReLU network (chapter 02)."""
+    """Brute-force relative nudges against the GSC in a batch-normalized ReLU network (chapter 03)."""
     inputs, targets = _digits_batch()
     depth = where.scale.depth
     net = build_mlp(depth, 64, "relu", norm="batch", init="he", dtype=torch.float64)
@@ -149,7 +149,7 @@ def perturbation(where: EvidenceSetting) -> gsc_meaning.PerturbationCheck:
 
 
 def relu_profiles(where: EvidenceSetting) -> dict[str, Any]:
-    """relu/none and relu/batch GSC profiles at the scale's depth (chapter 02, float64)."""
+    """relu/none and relu/batch GSC profiles at the scale's depth (chapter 03, float64)."""
     from explodegrad.measures.gsc import gsc_profile
 
     inputs, targets = _digits_batch()
@@ -162,11 +162,11 @@ def relu_profiles(where: EvidenceSetting) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------- chapters 03-05
+# ----------------------------------------------------------------------------- chapters 04-06
 
 
 def pseudo_linearity(where: EvidenceSetting) -> dict[str, float]:
-    """Chapter 04's toys: 1 - R^2 of tanh and ReLU on evenly spread pre-activations (exact)."""
+    """Chapter 05's toys: 1 - R^2 of tanh and ReLU on evenly spread pre-activations (exact)."""
     from explodegrad.measures.domain import linear_fit_error
 
     u = torch.linspace(-1.0, 1.0, 1001, dtype=torch.float64)
@@ -201,7 +201,7 @@ def _stored_or(name: str, where: EvidenceSetting, compute: Callable[[], Any]) ->
 
 
 def optimizers_study(where: EvidenceSetting) -> optimizers.OptimizerStudy:
-    """SGD, Adam and RMSprop on batch-normalized ReLU, every seed (chapter 03); at the evidence
+    """SGD, Adam and RMSprop on batch-normalized ReLU, every seed (chapter 04); at the evidence
     scale the stored depth-50 CIFAR-10 study, each optimizer at its tuned rate."""
     if where.scale.name == EVIDENCE.name:
         return _stored_or(
@@ -213,7 +213,7 @@ def optimizers_study(where: EvidenceSetting) -> optimizers.OptimizerStudy:
 
 
 def calm_optimizers_study(where: EvidenceSetting) -> optimizers.OptimizerStudy:
-    """The evidence scale's optimizer study on ReLU without normalization (chapter 03)."""
+    """The evidence scale's optimizer study on ReLU without normalization (chapter 04)."""
     return _stored_or(
         "optimizers-relu-none-cifar10",
         where,
@@ -224,7 +224,7 @@ def calm_optimizers_study(where: EvidenceSetting) -> optimizers.OptimizerStudy:
 
 
 def trained_depth_study(where: EvidenceSetting) -> effective_depth.TrainedDepthStudy:
-    """Effective depth and Taylor on the stored depth-limit study's depth-50 networks (chapter 06)."""
+    """Effective depth and Taylor on the stored depth-limit study's depth-50 networks (chapter 07)."""
     return _stored_or(
         "trained-depth-cifar10",
         where,
@@ -233,12 +233,12 @@ def trained_depth_study(where: EvidenceSetting) -> effective_depth.TrainedDepthS
 
 
 def depth_errors(where: EvidenceSetting) -> depth_limit.DepthStudy:
-    """Training error against depth for two exploding and one calm architecture (chapter 03)."""
+    """Training error against depth for two exploding and one calm architecture (chapter 04)."""
     return depth_limit.depth_study(scale=where.scale, device=where.device, seeds=where.seeds)
 
 
 def dilution_study(where: EvidenceSetting) -> dilution.DilutionResult:
-    """Dilution in a batch-normalized ReLU ResNet of the scale's size at initialization (chapter 05)."""
+    """Dilution in a batch-normalized ReLU ResNet of the scale's size at initialization (chapter 06)."""
     data = common.resolve_data(scale=where.scale, device=where.device)
     inputs, _ = data.batch(min(256, len(data.x_train)))
     net = build_mlp(
@@ -255,11 +255,11 @@ def dilution_study(where: EvidenceSetting) -> dilution.DilutionResult:
     return dilution.dilution_profile(net, inputs)
 
 
-# ----------------------------------------------------------------------------- chapters 06-07
+# ----------------------------------------------------------------------------- chapters 07-08
 
 
 def paths_at_init(where: EvidenceSetting) -> dict[str, Any]:
-    """label -> path contributions at initialization with the natural skip (chapter 06)."""
+    """label -> path contributions at initialization with the natural skip (chapter 07)."""
     scale = where.scale
     return {
         a.label: effective_depth.paths_at_initialization(
@@ -277,17 +277,17 @@ def paths_at_init(where: EvidenceSetting) -> dict[str, Any]:
 
 
 def effective_depth_study(where: EvidenceSetting) -> effective_depth.EffectiveDepthStudy:
-    """Effective depth during training and the Taylor experiment, every seed (chapter 06)."""
+    """Effective depth during training and the Taylor experiment, every seed (chapter 07)."""
     return effective_depth.effective_depth_study(scale=where.scale, device=where.device, seeds=where.seeds)
 
 
 def orthogonal_study(where: EvidenceSetting) -> orthogonal.OrthogonalStateResult:
-    """He, looks-linear and orthogonal tanh starts in training, every seed (chapter 07)."""
+    """He, looks-linear and orthogonal tanh starts in training, every seed (chapter 08)."""
     return orthogonal.orthogonal_initial_state(scale=where.scale, device=where.device, seeds=where.seeds)
 
 
 def width_depth_study(where: EvidenceSetting) -> width_depth.WidthDepthResult:
-    """Width against depth at one parameter budget, every seed (chapter 07)."""
+    """Width against depth at one parameter budget, every seed (chapter 08)."""
     return width_depth.width_vs_depth(scale=where.scale, device=where.device, seeds=where.seeds)
 
 
@@ -300,7 +300,7 @@ def clipping_study(where: EvidenceSetting) -> remedies.RemedyEvidence:
 
 #: Study name -> builder. Every claim names one of these.
 def depth_limit_study(where: EvidenceSetting) -> depth_limit.DepthStudy:
-    """The depth limit on CIFAR-10 (chapter 03): at the evidence scale the stored evidence shipped
+    """The depth limit on CIFAR-10 (chapter 04): at the evidence scale the stored evidence shipped
     with the package; computed (half an hour on a 2-core CPU) when it is absent or at another scale."""
     return _stored_or(
         "depth-limit-cifar10",

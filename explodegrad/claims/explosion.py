@@ -108,7 +108,7 @@ def definition() -> str:
 
 
 def justification() -> str:
-    """Why these thresholds, in a few plain sentences (printed by chapter 02)."""
+    """Why these thresholds, in a few plain sentences (printed by chapter 03)."""
     over_50 = EXPLODING_RATE**50
     return (
         f"r = {EXPLODING_RATE:g} per layer compounds to a factor {over_50:.1f} (about e) over the paper's "

@@ -15,7 +15,7 @@ from typing import Any
 from explodegrad.claims.verdict import INCONCLUSIVE, MARKS, Check
 
 #: The chapters that state claims, in course order.
-CHAPTERS = ("01", "02", "03", "04", "05", "06", "07")
+CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08")
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Judgement:
     """A claim judged on measured numbers.
 
     Attributes:
-        claim_id: the claim's id, e.g. ``03/adam-does-not-remove``.
+        claim_id: the claim's id, e.g. ``04/adam-does-not-remove``.
         sentence: what the course states.
         verdict: ``holds``, ``does not hold`` or ``inconclusive``.
         line: one plain line quoting the numbers the verdict used.
@@ -109,7 +109,7 @@ def claim(
     """Decorator: register ``predicate`` as the claim ``claim_id`` judged on ``study`` (at ``scales``)."""
     if not isinstance(claim_id, str):
         raise TypeError(
-            f"claim_id must be a string like '03/adam-does-not-remove', got {type(claim_id).__name__}"
+            f"claim_id must be a string like '04/adam-does-not-remove', got {type(claim_id).__name__}"
         )
     chapter, _, slug = claim_id.partition("/")
     if chapter not in CHAPTERS or not slug:
@@ -147,7 +147,7 @@ def get_claim(claim_id: str) -> Claim:
     _load_all()
     if not isinstance(claim_id, str):
         raise TypeError(
-            f"claim_id must be a string like '03/adam-does-not-remove', got {type(claim_id).__name__}"
+            f"claim_id must be a string like '04/adam-does-not-remove', got {type(claim_id).__name__}"
         )
     if claim_id not in _REGISTRY:
         raise ValueError(f"claim_id={claim_id!r} is not a known claim: allowed are {', '.join(_REGISTRY)}")

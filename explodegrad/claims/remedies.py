@@ -1,4 +1,4 @@
-"""The remedies table of chapter 07 and the report: measured numbers next to the claims they support.
+"""The remedies table of chapter 08 and the report: measured numbers next to the claims they support.
 
 Each remedy (skip connections, the orthogonal initial state, batch normalization, gradient
 clipping, an adaptive optimizer, width instead of depth) has a row: the pathology it touches
@@ -48,42 +48,42 @@ REMEDIES: tuple[RemedyRow, ...] = (
     RemedyRow(
         "skip connections",
         "exploding gradients",
-        ("05/resnets-explode-far-less",),
+        ("06/resnets-explode-far-less",),
         "depth itself: the gradient flows along short paths",
-        ("06/resnet-short-paths",),
+        ("07/resnet-short-paths",),
     ),
     RemedyRow(
         "orthogonal initial state",
         "exploding gradients at initialization: the network starts as an orthogonal linear map",
-        ("07/looks-linear-starts-at-one",),
+        ("08/looks-linear-starts-at-one",),
         "training: it starts pseudo-linear (a linear function)",
-        ("07/orthogonal-state-is-left",),
+        ("08/orthogonal-state-is-left",),
     ),
     RemedyRow(
         "batch normalization",
         "the collapsing domain",
-        ("07/batch-norm-tradeoff",),
+        ("08/batch-norm-tradeoff",),
         "exploding gradients: it causes them",
-        ("03/bn-relu-mean-field",),
+        ("04/bn-relu-mean-field",),
     ),
     RemedyRow(
         "gradient clipping",
         "the size of a step",
-        ("01/clipping-rescues",),
+        ("02/clipping-rescues",),
         "the GSC and the balance between layers",
-        ("07/clipping-keeps-balance",),
+        ("08/clipping-keeps-balance",),
     ),
     RemedyRow(
         "adaptive optimizer",
         "step sizes",
-        ("03/adaptive-equal-steps",),
+        ("04/adaptive-equal-steps",),
         "exploding gradients",
-        ("07/adam-keeps-the-explosion",),
+        ("08/adam-keeps-the-explosion",),
     ),
     RemedyRow(
         "width instead of depth",
         "the compounding of exploding gradients over many layers",
-        ("07/width-beats-depth",),
+        ("08/width-beats-depth",),
         "what depth buys: compositional features a shallow network must pay for with far more width "
         "(the digits here are easy)",
     ),

@@ -100,7 +100,7 @@ QUICK = Scale(
 PAPER = Scale(
     name="paper", depth=50, width=100, batch_size=128, train_steps=10_000, dataset="cifar10", num_seeds=5
 )
-#: Between the two, for the stored evidence of chapters 03, 06 and 07: the paper's width and depth
+#: Between the two, for the stored evidence of chapters 04, 07 and 08: the paper's width and depth
 #: (depths up to 50), CIFAR-10, several seeds, float32. The training set is cut to its first 500
 #: examples so that 200 steps (about 50 epochs) let the shallow networks fit it: the question
 #: is which networks can be *trained* (training error), and a small set answers it at a CPU's

@@ -11,7 +11,7 @@ In a notebook each exercise is one cell, stored with the learner's blank ``...``
     ask("01", "chain-gradient")              # the question alone
 
 The questions, answers, hints and explanations are data: one TOML file per chapter in
-``explodegrad/course/exercise_data/`` (``ch01.toml`` ... ``ch07.toml``), read once on import.
+``explodegrad/course/exercise_data/`` (``ch01.toml`` ... ``ch08.toml``), read once on import.
 Adding an exercise is one ``[[exercise]]`` table there::
 
     [[exercise]]
@@ -72,7 +72,7 @@ EXERCISE_DATA = Path(__file__).with_name("exercise_data")
 #: Reference answers that are computed rather than written down, by the name an exercise file
 #: gives as ``answer.computed``; library values come from the library, so they cannot drift.
 def tiny_network() -> tuple[Any, torch.Tensor, torch.Tensor]:
-    """The tiny network and batch of chapter 02's exercise ``tiny-gsc`` (the learner builds the same)."""
+    """The tiny network and batch of chapter 03's exercise ``tiny-gsc`` (the learner builds the same)."""
     net = build_mlp(3, 5, "tanh", init="xavier", in_features=4, out_features=3, seed=0, dtype=torch.float64)
     inputs = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     return net, inputs, torch.tensor([0, 1, 2, 0, 1, 2])
@@ -92,6 +92,7 @@ def tiny_network_gsc_without_qm() -> float:
 
 COMPUTED_ANSWERS: dict[str, Callable[[], float]] = {
     "scalar chain 1.1 over 30 layers": lambda: 1.1**30,
+    "linear network 0.8 over 30 layers": lambda: 0.8**30,
     "linear rnn 0.9 over 20 steps": lambda: 0.9**20,
     "linear rnn 1.1 over 40 steps": lambda: 1.1**40,
     "tiny network gsc 3 1": tiny_network_gsc,

@@ -1,4 +1,4 @@
-"""Figures of gradient clipping (chapter 01): runs with and without clipping on a fixed loss
+"""Figures of gradient clipping (chapter 02): runs with and without clipping on a fixed loss
 axis, and clipping on a network whose gradients explode with depth.
 
 Draws the results of :mod:`explodegrad.studies.clipping`. The loss axis has a fixed range, so

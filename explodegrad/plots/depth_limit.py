@@ -1,4 +1,4 @@
-"""Chapter 3's depth limit: training error against depth, one line per architecture.
+"""Chapter 4's depth limit: training error against depth, one line per architecture.
 
 Draws :func:`explodegrad.studies.depth_limit.depth_study`'s result.
 """

@@ -1,4 +1,4 @@
-"""Chapter 06's study: effective depth during training, path lengths, and the Taylor experiment.
+"""Chapter 07's study: effective depth during training, path lengths, and the Taylor experiment.
 
 Draws :func:`explodegrad.studies.effective_depth.effective_depth_study`'s result.
 """

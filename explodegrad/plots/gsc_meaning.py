@@ -1,4 +1,4 @@
-"""What the GSC means (chapter 2): rescaling invariance and the perturbation check.
+"""What the GSC means (chapter 3): rescaling invariance and the perturbation check.
 
 Draws the results of :mod:`explodegrad.studies.gsc_meaning`.
 """

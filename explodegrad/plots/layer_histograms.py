@@ -1,4 +1,4 @@
-"""Figures of per-layer histograms at initialization (chapter 01): one row per network, the
+"""Figures of per-layer histograms at initialization (chapter 02): one row per network, the
 layer outputs on the left and their gradients on the right, one curve per layer.
 
 Draws :class:`~explodegrad.studies.layer_histograms.LayerHistograms`. The x axis is log10 |value|,

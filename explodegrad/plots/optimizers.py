@@ -1,4 +1,4 @@
-"""Chapter 3's optimizer study: the GSC under each optimizer during training, and update sizes.
+"""Chapter 4's optimizer study: the GSC under each optimizer during training, and update sizes.
 
 Draws :func:`explodegrad.studies.optimizers.optimizer_study`'s result.
 """

@@ -1,4 +1,4 @@
-"""Chapter 07's orthogonal initial state: GSC and training error during training, per initial state.
+"""Chapter 08's orthogonal initial state: GSC and training error during training, per initial state.
 
 Draws :func:`explodegrad.studies.orthogonal.orthogonal_initial_state`'s result.
 """

@@ -1,4 +1,4 @@
-"""Figures of recurrent networks (chapter 01): the gradient over time, RNN against LSTM and GRU.
+"""Figures of recurrent networks (chapter 02): the gradient over time, RNN against LSTM and GRU.
 
 Draws the results of :mod:`explodegrad.studies.recurrent`. Measured values are solid with
 markers, the chain rule's predictions dashed.

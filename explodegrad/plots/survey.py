@@ -1,5 +1,5 @@
-"""The architecture survey: how much each architecture explodes at initialization (chapter 03),
-and how far its domain collapses, with the tradeoff between the two (chapter 04).
+"""The architecture survey: how much each architecture explodes at initialization (chapter 04),
+and how far its domain collapses, with the tradeoff between the two (chapter 05).
 
 Draws :func:`explodegrad.studies.survey.architecture_survey`'s result.
 """

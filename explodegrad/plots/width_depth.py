@@ -1,4 +1,4 @@
-"""Chapter 07's width against depth: final errors against depth at one parameter budget.
+"""Chapter 08's width against depth: final errors against depth at one parameter budget.
 
 Draws :func:`explodegrad.studies.width_depth.width_vs_depth`'s result.
 """

@@ -1,4 +1,4 @@
-"""Reproduce the study headless: the headline experiments of chapters 02-07, written to files.
+"""Reproduce the study headless: the headline experiments of chapters 03-08, written to files.
 
 :func:`reproduce` runs every experiment *part* of a :class:`ReportPlan` through the same
 library functions the notebooks call (:mod:`explodegrad.studies.survey`,

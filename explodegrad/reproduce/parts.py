@@ -72,7 +72,7 @@ def _arch_options(architecture: Architecture) -> dict[str, Any]:
 
 
 def run_gsc_meaning(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Chapter 02: rescaling a layer changes raw gradients but not the GSC; the GSC predicts nudges."""
+    """Chapter 03: rescaling a layer changes raw gradients but not the GSC; the GSC predicts nudges."""
     scale = plan.scale
     net = build_mlp(
         depth=scale.depth,
@@ -108,7 +108,7 @@ def _surveys(plan: ReportPlan, data: Dataset, depth: int, width: int) -> dict[st
 
 
 def run_survey(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Chapters 03-05: GSC, fitted rate and domain statistics of every architecture at initialization."""
+    """Chapters 04-06: GSC, fitted rate and domain statistics of every architecture at initialization."""
     return _surveys(plan, data, plan.scale.depth, plan.scale.width)
 
 
@@ -118,7 +118,7 @@ def run_survey_paper_size(plan: ReportPlan, data: Dataset, options: dict[str, An
 
 
 def run_dilution(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Chapter 05: skip-to-residual ratio and block GSC against the Pythagorean prediction."""
+    """Chapter 06: skip-to-residual ratio and block GSC against the Pythagorean prediction."""
     inputs, _ = data.batch(min(plan.scale.batch_size, len(data.x_train)), seed=plan.seed)
     results = {}
     for architecture in DILUTION_ARCHITECTURES:
@@ -136,7 +136,7 @@ def run_dilution(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> di
 
 
 def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Chapters 03, 06: one table row's training: batched rate search, effective depth, Taylor.
+    """Chapters 04, 07: one table row's training: batched rate search, effective depth, Taylor.
 
     The rate search trains one network per rate in one stacked sweep; the network is then
     trained again at the chosen rate with :func:`~explodegrad.training.loop.train` (same weights and
@@ -157,7 +157,7 @@ def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -
 
 
 def run_impact(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Chapter 03: training error against depth for one architecture (a batched search per depth)."""
+    """Chapter 04: training error against depth for one architecture (a batched search per depth)."""
     pair = (options["activation"], options["norm"])
     return {
         "study": depth_study(
@@ -167,23 +167,23 @@ def run_impact(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict
 
 
 def run_optimizers(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Chapter 03: the GSC under SGD, Adam and RMSprop; SGD against Adam as remedy evidence."""
+    """Chapter 04: the GSC under SGD, Adam and RMSprop; SGD against Adam as remedy evidence."""
     study = optimizer_study(data=data, scale=plan.scale, seeds=(plan.seed,))
     return {"study": study, "evidence": optimizer_evidence(study, data)}
 
 
 def run_orthogonal(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Chapter 07: the looks-linear orthogonal initial state against He and orthogonal tanh."""
+    """Chapter 08: the looks-linear orthogonal initial state against He and orthogonal tanh."""
     return {"result": orthogonal_initial_state(scale=plan.scale, data=data, seeds=(plan.seed,))}
 
 
 def run_width_vs_depth(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Chapter 07: deeper-narrower against shallower-wider networks at one parameter budget."""
+    """Chapter 08: deeper-narrower against shallower-wider networks at one parameter budget."""
     return {"result": width_vs_depth(scale=plan.scale, data=data, lrs=plan.lrs, seeds=(plan.seed,))}
 
 
 def run_clipping(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Chapter 07: gradient clipping by norm on batch-normalized ReLU, as remedy evidence."""
+    """Chapter 08: gradient clipping by norm on batch-normalized ReLU, as remedy evidence."""
     return {"evidence": batch_norm_clipping(plan.scale, data, plan.seed)}
 
 
@@ -200,7 +200,7 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
         Part(
             "gsc-meaning",
             "what the GSC means: rescaling and perturbations",
-            "02",
+            "03",
             run_gsc_meaning,
             {"factor": 10.0, "directions": 16},
             cost=0.3,
@@ -219,7 +219,7 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
             )
         )
     parts.append(
-        Part("dilution", "dilution in residual networks at initialization", "05", run_dilution, cost=0.2)
+        Part("dilution", "dilution in residual networks at initialization", "06", run_dilution, cost=0.2)
     )
     for architecture in TABLE_ARCHITECTURES:
         parts.append(
@@ -237,23 +237,23 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
             Part(
                 f"impact-{activation}-{norm}",
                 f"{activation}/{norm}: training error against depth",
-                "03",
+                "04",
                 run_impact,
                 {"activation": activation, "norm": norm, "depths": list(default_depths(plan.scale))},
                 cost=8.0,
             )
         )
     parts += [
-        Part("optimizers", "the GSC under SGD, Adam and RMSprop", "03", run_optimizers, cost=4.0),
-        Part("orthogonal", "the orthogonal initial state in training", "07", run_orthogonal, cost=4.0),
+        Part("optimizers", "the GSC under SGD, Adam and RMSprop", "04", run_optimizers, cost=4.0),
+        Part("orthogonal", "the orthogonal initial state in training", "08", run_orthogonal, cost=4.0),
         Part(
             "width-vs-depth",
             "width against depth at one parameter budget",
-            "07",
+            "08",
             run_width_vs_depth,
             cost=8.0,
         ),
-        Part("clipping", "gradient clipping by norm", "07", run_clipping, cost=2.0),
+        Part("clipping", "gradient clipping by norm", "08", run_clipping, cost=2.0),
         Part(
             "claims",
             "every claim of the course, judged over several seeds",

@@ -42,7 +42,7 @@ TABLE_ARCHITECTURES = tuple(
     for norm in ("none", "batch", "layer")
     for residual in (False, True)
 ) + (Architecture("relu", "none", init="looks_linear"),)
-#: Residual architectures whose dilution is measured (chapter 05).
+#: Residual architectures whose dilution is measured (chapter 06).
 DILUTION_ARCHITECTURES = (
     Architecture("relu", "batch", True),
     Architecture("relu", "layer", True),

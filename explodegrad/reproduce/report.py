@@ -238,7 +238,7 @@ def _table_section(report: _Report) -> list[str]:
     scale, settings = report.plan.scale, study_settings(report.plan.scale)
     rates = ", ".join(f"{lr:g}" for lr in report.plan.lrs)
     lines = [
-        "## 1. The architecture table (chapters 03, 04, 06)",
+        "## 1. The architecture table (chapters 04, 05, 07)",
         "",
         f"Each row is one network of depth {scale.depth} (weight layers) and width {scale.width}, with its "
         "activation's usual initialization (He for ReLU, Xavier for tanh, LeCun for SELU) unless named. "
@@ -266,7 +266,7 @@ def _table_section(report: _Report) -> list[str]:
         "",
         "### The course's claims, judged (explodegrad.claims)",
         "",
-        f"Every claim of chapters 01-07, judged by the same registry the notebooks use; studies that "
+        f"Every claim of chapters 01-08, judged by the same registry the notebooks use; studies that "
         f"train ran {len(report.plan.claim_seeds)} seeds (verdicts need every seed to clear the claim's "
         "margin; the table above is one seed's run).",
         "",
@@ -292,7 +292,7 @@ def _gsc_section(report: _Report) -> list[str]:
         f"{_fmt(r, '.3f')} (k = {int(layer)})" for layer, r in zip(perturbation.layers, perturbation.ratio)
     )
     return [
-        "## 2. What the GSC means (chapter 02)",
+        "## 2. What the GSC means (chapter 03)",
         "",
         f"On {rescaling.label}: multiplying f_{k} by {rescaling.factor:g} changed the mean loss from "
         f"{rescaling.loss_before:.6f} to {rescaling.loss_after:.6f}; the raw gradient at f_{k} went from "
@@ -307,7 +307,7 @@ def _gsc_section(report: _Report) -> list[str]:
 def _survey_section(report: _Report) -> list[str]:
     survey = report.stored["survey"].objects["survey"]
     lines = [
-        "## 3. Prevalence at initialization (chapters 03, 04)",
+        "## 3. Prevalence at initialization (chapters 04, 05)",
         "",
         f"The survey behind the table's first columns, on one batch of {survey.batch_size} training "
         "examples.",
@@ -329,7 +329,7 @@ def _survey_section(report: _Report) -> list[str]:
 def _impact_section(report: _Report) -> list[str]:
     impact, optimizers = _impact_study(report.stored), report.stored["optimizers"].objects["study"]
     return [
-        "## 4. Impact on training (chapter 03)",
+        "## 4. Impact on training (chapter 04)",
         "",
         "Training error against depth for two exploding and one non-exploding architecture (each depth "
         "at its best learning rate), and the GSC under three optimizers.",
@@ -346,7 +346,7 @@ def _impact_section(report: _Report) -> list[str]:
 
 def _dilution_section(report: _Report) -> list[str]:
     return [
-        "## 5. Dilution in ResNets (chapter 05)",
+        "## 5. Dilution in ResNets (chapter 06)",
         "",
         "Per residual block at initialization, medians over the blocks: the skip-to-residual ratio k, "
         "the branch's GSC, the block's GSC and the Pythagorean prediction sqrt((k^2 + GSC_r^2) / (k^2 + "
@@ -361,7 +361,7 @@ def _dilution_section(report: _Report) -> list[str]:
 def _depth_section(report: _Report) -> list[str]:
     tolerance = report.stored[arch_part_name(TABLE_ARCHITECTURES[0])].objects["study"].tolerance
     return [
-        "## 6. Effective depth and the Taylor experiment (chapter 06)",
+        "## 6. Effective depth and the Taylor experiment (chapter 07)",
         "",
         "Every table architecture, trained at its chosen rate. The Taylor experiment replaces the top k "
         "layers by their linearization around the data's mean (evaluated in eval mode).",
@@ -379,7 +379,7 @@ def _remedies_section(report: _Report) -> list[str]:
     orthogonal = report.stored["orthogonal"].objects["result"]
     width = report.stored["width-vs-depth"].objects["result"]
     return [
-        "## 7. Remedies and tradeoffs (chapter 07)",
+        "## 7. Remedies and tradeoffs (chapter 08)",
         "",
         "```",
         orthogonal.summary(),

@@ -1,4 +1,4 @@
-"""Chapter 1: why gradients multiply.
+"""Chapters 1 and 2: why gradients multiply, and initializations that keep the product near one.
 
 Backpropagation multiplies one Jacobian per layer, so a gradient that crosses L layers is a
 product of L factors. :func:`scalar_chain` (y = w^L x), :func:`deep_linear_gradients` (a deep
@@ -43,7 +43,7 @@ CHAIN_BYTES_PER_STEP = 2_000
 CLAIMS = (
     "01/scalar-chain-exact",
     "01/linear-grows-sigma",
-    "01/he-keeps-scale",
+    "02/he-keeps-scale",
 )
 
 

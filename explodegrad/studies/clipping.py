@@ -1,7 +1,7 @@
 """Gradient clipping: training with and without clipping over several seeds
 (:func:`clipping_comparison`), clipping on a network whose gradients explode with depth
 (:func:`clipping_on_exploding`), and the per-layer update sizes that show what clipping does and
-does not change (chapters 01 and 07).
+does not change (chapters 02 and 08).
 
 Two different failures are kept apart. The 10-layer ReLU network of :data:`CLIPPING_RUNS` at
 learning rate 0.1 fails because the *step* is too large (learning-rate instability, as on the
@@ -33,13 +33,13 @@ from explodegrad.training.loop import TrainHistory, TrainSettings, train
 from explodegrad.training.optimizers import clip_gradients
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
-CLAIMS = ("01/clipping-rescues", "01/clipping-keeps-explosion")
+CLAIMS = ("02/clipping-rescues", "02/clipping-keeps-explosion")
 
 #: Clipping threshold of :func:`clipping_on_exploding` (the global gradient norm of the
 #: batch-normalized ReLU network at initialization is far above it, so clipping acts).
 EXPLODING_CLIP_NORM = 1.0
 
-#: The clipping comparison of chapter 01: name -> the clipping settings of the run.
+#: The clipping comparison of chapter 02: name -> the clipping settings of the run.
 CLIPPING_RUNS = {
     "no clipping": {},
     "clip_norm=1": {"clip_norm": 1.0},
@@ -179,7 +179,7 @@ def clipping_comparison(
         scale: sets the defaults of ``steps`` and ``seeds`` (default QUICK: 200 steps, 3 seeds).
         device: see :func:`~explodegrad.core.device.resolve_device`.
         data: a Dataset, a data set name, or None for the bundled digits (whatever the scale's
-            data set: this is chapter 01's small demonstration), float64 on the CPU.
+            data set: this is chapter 02's small demonstration), float64 on the CPU.
         seeds: a count or the seeds themselves (default: the scale's ``num_seeds``).
         steps: updates per run (default: the scale's ``train_steps``).
         depth, width: the network's size.

@@ -1,4 +1,4 @@
-"""The impact of exploding gradients on training (chapter 3).
+"""The impact of exploding gradients on training (chapter 4).
 
 Three studies, each returning numbers only (tables and arrays; :mod:`explodegrad.plots`
 draws them):
@@ -52,14 +52,14 @@ from explodegrad.training.sweep import LRSearchResult, best_rate, lr_search
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
-    "03/shallow-all-train",
-    "03/exploding-train-worse-deep",
-    "03/depth-limit-shallow-trains",
-    "03/depth-limit-exploding-degrade",
-    "03/depth-limit-calm-train-deep",
-    "03/depth-limit-exploding-worse",
-    "03/depth-limit-resnets-rescue",
-    "03/depth-limit-error-grows-with-gsc",
+    "04/shallow-all-train",
+    "04/exploding-train-worse-deep",
+    "04/depth-limit-shallow-trains",
+    "04/depth-limit-exploding-degrade",
+    "04/depth-limit-calm-train-deep",
+    "04/depth-limit-exploding-worse",
+    "04/depth-limit-resnets-rescue",
+    "04/depth-limit-error-grows-with-gsc",
 )
 
 #: Learning rates a depth study searches by default (SGD with momentum 0.9): two, so that the
@@ -448,7 +448,7 @@ def _groups(runs: Sequence[tuple[Architecture, NetConfig]]) -> list[list[int]]:
 
 @dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
 class RateCurves:
-    """Training error against learning rate for one (architecture, depth): what chapter 03's
+    """Training error against learning rate for one (architecture, depth): what chapter 04's
     depth-limit explorer draws.
 
     Attributes:

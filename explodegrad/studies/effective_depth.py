@@ -30,7 +30,7 @@ Layers are numbered from the output as in the paper: k = 1 is the readout produc
 logits f_1; for a residual network a "layer" is an addressable unit (the input layer, a
 residual block, the readout), so :func:`linear_layers_in_top` converts k into the number of
 weight layers replaced. Training settings are an operational choice too: SGD with momentum 0.9
-and learning rate 0.01 for every architecture (as chapter 03's optimizer study; the paper tuned
+and learning rate 0.01 for every architecture (as chapter 04's optimizer study; the paper tuned
 the rate per architecture), the scale's step count and batch size.
 """
 
@@ -67,14 +67,14 @@ from explodegrad.training.loop import TrainHistory, TrainSettings, train
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
-    "06/resnet-short-paths",
-    "06/trained-effective-depth-below-nominal",
-    "06/bn-relu-breaks-sooner",
-    "06/deeper-breaks-sooner",
-    "06/trained-depth-below-nominal",
-    "06/trained-depth-resnets-shallower",
-    "06/trained-depth-resnets-survive-longer",
-    "06/trained-depth-deeper-breaks-sooner",
+    "07/resnet-short-paths",
+    "07/trained-effective-depth-below-nominal",
+    "07/bn-relu-breaks-sooner",
+    "07/deeper-breaks-sooner",
+    "07/trained-depth-below-nominal",
+    "07/trained-depth-resnets-shallower",
+    "07/trained-depth-resnets-survive-longer",
+    "07/trained-depth-deeper-breaks-sooner",
 )
 
 #: Default rise of the training error that counts as "the Taylor-compressed network broke".
@@ -332,7 +332,7 @@ def paths_at_initialization(
     Residual networks use the identity skip (lambda counts residual branches on a path); plain
     networks each layer's best affine fit on the batch (lambda counts layers whose nonlinear
     part is on the path). The usual initializer of the activation is used
-    (:data:`explodegrad.studies.common.DEFAULT_INITS`). This is the experiment of chapter 06's explorer.
+    (:data:`explodegrad.studies.common.DEFAULT_INITS`). This is the experiment of chapter 07's explorer.
 
     Args:
         depth, width, activation, norm, residual, residual_scale: the network (see

@@ -1,4 +1,4 @@
-"""What the GSC means, checked on a real network (chapter 2).
+"""What the GSC means, checked on a real network (chapter 3).
 
 Two experiments behind the definition of :mod:`explodegrad.measures.gsc`:
 
@@ -30,8 +30,8 @@ from explodegrad.studies.common import StudyResult
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
-    "02/rescaling-moves-raw-not-gsc",
-    "02/gsc-is-perturbation-gain",
+    "03/rescaling-moves-raw-not-gsc",
+    "03/gsc-is-perturbation-gain",
 )
 
 #: Activations with ``act(a z) = a act(z)`` for every ``a > 0``: rescaling passes through them.

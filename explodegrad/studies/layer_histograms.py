@@ -1,4 +1,4 @@
-"""Per-layer histograms of activations and gradients at initialization (chapter 01).
+"""Per-layer histograms of activations and gradients at initialization (chapter 02).
 
 One scalar per layer (an RMS, a norm) hides how the values are spread. :func:`layer_histograms`
 keeps, for every layer of one network at initialization, the histogram of its outputs f_k and

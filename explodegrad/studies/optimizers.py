@@ -1,4 +1,4 @@
-"""Chapter 3: optimizers and the GSC. SGD, Adam and RMSprop train the same network over several
+"""Chapter 4: optimizers and the GSC. SGD, Adam and RMSprop train the same network over several
 seeds; the GSC and the relative update size per layer are recorded (:func:`optimizer_study`).
 
 At the evidence scale (:func:`optimizer_evidence`, stored with the package) each optimizer first
@@ -33,11 +33,11 @@ from explodegrad.training.sweep import lr_search
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
-    "03/adaptive-optimizers-still-explode",
-    "03/sgd-lowers-but-keeps",
-    "03/adaptive-equal-steps",
-    "07/adam-keeps-the-explosion",
-    "03/optimizers-calm-stays-calm",
+    "04/adaptive-optimizers-still-explode",
+    "04/sgd-lowers-but-keeps",
+    "04/adaptive-equal-steps",
+    "08/adam-keeps-the-explosion",
+    "04/optimizers-calm-stays-calm",
 )
 
 #: Learning rates used when none are given: the usual starting points of each optimizer.

@@ -1,4 +1,4 @@
-"""Chapter 7: the orthogonal initial state (looks-linear initialization) against its baseline,
+"""Chapter 8: the orthogonal initial state (looks-linear initialization) against its baseline,
 trained over several seeds (:func:`orthogonal_initial_state`).
 """
 
@@ -28,9 +28,9 @@ from explodegrad.training.loop import TrainHistory, TrainSettings, train
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
-    "07/looks-linear-starts-at-one",
-    "07/orthogonal-trains-faster",
-    "07/orthogonal-state-is-left",
+    "08/looks-linear-starts-at-one",
+    "08/orthogonal-trains-faster",
+    "08/orthogonal-state-is-left",
 )
 
 #: The orthogonal-initial-state study's default architectures: the usual He-initialized ReLU

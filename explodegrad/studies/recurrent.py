@@ -1,4 +1,4 @@
-"""Chapter 1: gradients through time.
+"""Chapter 2: gradients through time.
 
 :func:`rnn_gradient_vs_time`: a vanilla RNN powers the same recurrent matrix at every step, so
 d h_T / d h_{T-t} behaves like radius^t. :func:`recurrent_gradients`: vanilla RNN vs LSTM vs GRU
@@ -26,8 +26,8 @@ from explodegrad.studies.common import StudyResult, resolve_data
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
-    "01/rnn-init-fades",
-    "01/rnn-training-uses-early-rows",
+    "02/rnn-init-fades",
+    "02/rnn-training-uses-early-rows",
 )
 
 #: Recurrent cells :func:`recurrent_gradients` compares.

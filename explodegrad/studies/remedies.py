@@ -1,6 +1,6 @@
 """Remedies and their tradeoffs: each remedy's measured evidence, without and with it.
 
-Chapter 07 (Philipp, Song & Carbonell, 2018) sets each remedy against a baseline: skip
+Chapter 08 (Philipp, Song & Carbonell, 2018) sets each remedy against a baseline: skip
 connections, the orthogonal initial state (:mod:`explodegrad.studies.orthogonal`),
 normalization, gradient clipping, an adaptive optimizer and width instead of depth
 (:mod:`explodegrad.studies.width_depth`). The ``*_evidence`` functions turn those studies'
@@ -53,7 +53,7 @@ from explodegrad.studies.width_depth import WidthDepthResult, width_vs_depth
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
-CLAIMS = ("07/clipping-keeps-balance",)
+CLAIMS = ("08/clipping-keeps-balance",)
 
 
 def skip_comparison(survey: SurveyResult) -> pd.DataFrame:
@@ -258,7 +258,7 @@ def initialization_evidence(
     return RemedyEvidence(
         remedy="orthogonal initial state",
         comparison=f"{baseline} vs {remedy}, depth {int(before['depth'])}{_seeds_note(result.seeds)}",
-        chapters="07",
+        chapters="08",
         measured=(
             Measured("GSC(L, 2) at initialization", before["hidden_gsc_init"], after["hidden_gsc_init"]),
             Measured("GSC(L, 2) after training", before["hidden_gsc_final"], after["hidden_gsc_final"]),
@@ -347,7 +347,7 @@ def optimizer_evidence(
     return RemedyEvidence(
         remedy=f"adaptive optimizer ({remedy})",
         comparison=f"{study.label}, {baseline} vs {remedy} ({seeds})",
-        chapters="03",
+        chapters="04",
         measured=(
             Measured(
                 "first update, first layer / readout relative size",
@@ -393,7 +393,7 @@ def batch_norm_clipping(
     scale: Scale, data: Dataset, seed: int = 0, clip_norm: float | None = None
 ) -> RemedyEvidence:
     """:func:`clipping_evidence` on the course's case: batch-normalized ReLU of the scale's size,
-    SGD with momentum 0.9 at learning rate 0.01 (chapter 07, the report and the claims use it)."""
+    SGD with momentum 0.9 at learning rate 0.01 (chapter 08, the report and the claims use it)."""
     config = Architecture("relu", "batch").config(
         scale.depth, scale.width, data.in_features, data.num_classes, seed
     )

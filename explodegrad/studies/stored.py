@@ -1,6 +1,6 @@
 """Stored evidence: study results computed once at the evidence scale, shipped with the package.
 
-Some studies (the depth limit of chapter 03 on CIFAR-10) take half an hour on a CPU; a
+Some studies (the depth limit of chapter 04 on CIFAR-10) take half an hour on a CPU; a
 notebook shows their stored result instead, labelled with where it came from, and can rerun
 them. A stored file is a JSON document in ``explodegrad/studies/evidence_data/``::
 

@@ -13,7 +13,7 @@ and returns one table row per architecture:
   :mod:`explodegrad.measures.domain`.
 
 The full :class:`~explodegrad.measures.gsc.GSCProfile` and :class:`~explodegrad.measures.domain.DomainStats`
-of every architecture stay on the result for plots and for chapter 4.
+of every architecture stay on the result for plots and for chapter 5.
 
 Default initialization per activation (an operational choice, the usual pairing): He for
 ReLU, Xavier for tanh, LeCun for SELU (the pairing SELU was designed for).
@@ -51,24 +51,24 @@ from explodegrad.studies.common import (
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
-    "02/layer-norm-rates-derived",
-    "03/most-popular-explode",
-    "03/batch-norm-explodes",
-    "03/bn-relu-mean-field",
-    "03/plain-relu-tanh-calm",
-    "03/layer-norm-tanh-not-relu",
-    "03/selu-mild",
-    "03/calm-relu-collapsed",
-    "04/signs-kept",
-    "04/tradeoff",
-    "04/bn-relu-most-nonlinear",
-    "04/level-is-loss-factor",
-    "04/tanh-domain-shrinks",
-    "05/resnets-explode-far-less",
-    "05/skip-raises-calm-rates",
-    "05/resnet-loss-factor-larger",
-    "05/resnets-near-one",
-    "07/batch-norm-tradeoff",
+    "03/layer-norm-rates-derived",
+    "04/most-popular-explode",
+    "04/batch-norm-explodes",
+    "04/bn-relu-mean-field",
+    "04/plain-relu-tanh-calm",
+    "04/layer-norm-tanh-not-relu",
+    "04/selu-mild",
+    "04/calm-relu-collapsed",
+    "05/signs-kept",
+    "05/tradeoff",
+    "05/bn-relu-most-nonlinear",
+    "05/level-is-loss-factor",
+    "05/tanh-domain-shrinks",
+    "06/resnets-explode-far-less",
+    "06/skip-raises-calm-rates",
+    "06/resnet-loss-factor-larger",
+    "06/resnets-near-one",
+    "08/batch-norm-tradeoff",
 )
 
 #: The paper's mean-field explosion rate of a batch-normalized ReLU network: sqrt(pi / (pi - 1)).

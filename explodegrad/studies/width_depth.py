@@ -1,4 +1,4 @@
-"""Chapter 7: width against depth at a fixed parameter budget (:func:`width_vs_depth`)."""
+"""Chapter 8: width against depth at a fixed parameter budget (:func:`width_vs_depth`)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from explodegrad.training.loop import TrainSettings
 from explodegrad.training.sweep import LRSearchResult, lr_search
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
-CLAIMS = ("07/width-beats-depth",)
+CLAIMS = ("08/width-beats-depth",)
 
 #: Learning rates the width-vs-depth study searches (SGD with momentum 0.9).
 DEFAULT_WIDTH_LRS = (0.03, 0.1, 0.3)

@@ -1,4 +1,4 @@
-"""Chapter 03's depth-limit explorer: the stored training-error-against-rate curves of one
+"""Chapter 04's depth-limit explorer: the stored training-error-against-rate curves of one
 architecture and depth over the seeds, and a quick rerun on the learner's own machine."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Chapter 06's explorer: the path-length distribution of a network at initialization.
+"""Chapter 07's explorer: the path-length distribution of a network at initialization.
 
 Controls: depth, plain or residual, the residual branch's scale (skip strength), activation
 and normalization. Each setting builds the network, splits it by the residual trick with its

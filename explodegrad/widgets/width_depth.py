@@ -1,4 +1,4 @@
-"""Chapter 07's width-against-depth explorer: pick an architecture and a parameter budget, train
+"""Chapter 08's width-against-depth explorer: pick an architecture and a parameter budget, train
 networks of several depths, each as wide as the budget allows, and see which trains best."""
 
 from __future__ import annotations

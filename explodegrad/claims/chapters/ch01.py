@@ -1,15 +1,12 @@
-"""Chapter 01's claims: the chain rule's product, overflow, overshooting, RNNs, clipping, inits."""
+"""Chapter 01's claims: the chain rule's product, overflow and overshooting."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from explodegrad.claims.explosion import explodes_in_every_seed
 from explodegrad.claims.registry import claim
-from explodegrad.claims.thresholds import EXPLODING_RATE, RATE_MARGIN, TRAINED_ERROR
 from explodegrad.claims.verdict import Check, all_of, between, boolean, compare, exact
 
 
@@ -75,108 +72,4 @@ def _overshoot(paths) -> Check:
         boolean("lr 0.09 converges", not below.diverged),
         boolean("lr 0.11 diverges", above.diverged),
         exact("threshold 2 / 20", abs(below.threshold - 0.1), 1e-12),
-    )
-
-
-@claim(
-    "01/rnn-init-fades",
-    "At initialization a vanilla RNN, an LSTM and a GRU pass back to the first of 8 rows less than a "
-    "tenth of the gradient that reaches the last row.",
-    "recurrent",
-)
-def _rnn_init(runs) -> Check:
-    return _every_cell(runs, "first_to_last_init", "<", 0.1, 0.02)
-
-
-def _every_cell(runs, attribute: str, op: str, threshold: float, margin: float) -> Check:
-    """``attribute`` of every cell's runs (one per seed) against a threshold."""
-    what = attribute.replace("first_to_last_", "first/last row gradient ").replace("init", "at init")
-    return all_of(
-        *(
-            compare(f"{cell} {what}", [getattr(r, attribute) for r in results], op, threshold, margin)
-            for cell, results in runs.items()
-        )
-    )
-
-
-@claim(
-    "01/rnn-training-uses-early-rows",
-    "After 200 Adam steps on 8-row sequences all three cells pass back to the first row at least half "
-    "the gradient that reaches the last row: on short sequences they learn to use the early rows.",
-    "recurrent",
-)
-def _rnn_trained(runs) -> Check:
-    return _every_cell(runs, "first_to_last_trained", ">", 0.5, 0.1)
-
-
-@claim(
-    "01/clipping-rescues",
-    f"SGD with momentum at learning rate 0.1 fails on a 10-layer ReLU network: without clipping every run "
-    f"diverges or ends with a training error above 0.5; with clipping by norm or by value every run trains "
-    f"(training error below {TRAINED_ERROR:g}).",
-    "clipping-runs",
-)
-def _clipping(runs) -> Check:
-    def errors(name: str) -> list[float]:  # a diverged run counts as training error 1
-        return [1.0 if history.diverged else history.final_train_error for history in runs[name]]
-
-    diverged = sum(history.diverged for history in runs["no clipping"])
-    return all_of(
-        compare(
-            f"no clipping training error ({diverged} diverged, counted as 1)",
-            errors("no clipping"),
-            ">",
-            0.5,
-            0.1,
-        ),
-        compare("clip_norm=1 training error", errors("clip_norm=1"), "<", TRAINED_ERROR, 0.03),
-        compare("clip_value=0.01 training error", errors("clip_value=0.01"), "<", TRAINED_ERROR, 0.03),
-    )
-
-
-@claim(
-    "01/clipping-keeps-explosion",
-    f"Clipping bounds the step, not the explosion: in a batch-normalized ReLU network, whose GSC explodes "
-    f"at initialization in every seed, clipping by norm changes most updates but divides every "
-    f"layer's gradient by the same factor (the first layer's gradient over the readout's is unchanged), and "
-    f"after training with clipping the GSC's fitted rate is still above {EXPLODING_RATE:g} per layer in "
-    f"every seed.",
-    "clipping-runs",
-)
-def _clipping_explosion(runs) -> Check:
-    deep = runs.exploding
-    if deep is None:
-        raise ValueError("the clipping runs were made without the exploding network (exploding=False)")
-    before, after = deep.first_to_readout, deep.first_to_readout_clipped
-    return all_of(
-        explodes_in_every_seed(f"{deep.label} at init", deep.rate_init, deep.r_squared_init),
-        compare("share of recorded updates that clipping changed", deep.clipped_fraction, ">", 0.5, 0.1),
-        exact(
-            "first-layer / readout gradient, after over before clipping",
-            float(np.max(np.abs(after / before - 1.0))),
-            1e-9,
-        ),
-        compare(
-            "fitted rate r after training with clipping "
-            f"(R^2 {', '.join(f'{q:.2f}' for q in deep.r_squared_clipped)})",
-            deep.rate_clipped,
-            ">",
-            EXPLODING_RATE,
-            RATE_MARGIN,
-        ),
-    )
-
-
-@claim(
-    "01/he-keeps-scale",
-    "In a 20-layer ReLU network He initialization keeps the gradient's RMS flat (within 5% per layer), "
-    "Xavier loses about a factor sqrt(2) per layer and a naive N(0, 1) draw explodes.",
-    "init-scales",
-)
-def _inits(scales) -> Check:
-    growth = dict(zip(scales.inits, np.asarray(scales.gradient_growth, dtype=float)))
-    return all_of(
-        between("He growth per layer", growth["he"], 0.95, 1.05, 0.01),
-        between("Xavier growth per layer (1/sqrt(2) = 0.707)", growth["xavier"], 0.65, 0.76, 0.01),
-        compare("N(0, 1) growth per layer", growth["gaussian"], ">", 2.0, 0.5),
     )

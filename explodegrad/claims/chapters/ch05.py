@@ -1,174 +1,155 @@
-"""Chapter 05's claims: the Pythagorean dilution of a residual block, and ResNets against plain."""
+"""Chapter 05's claims: the collapsing domain and its tradeoff with exploding gradients."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from explodegrad.claims.chapters.ch03 import POPULAR
+from explodegrad.claims.chapters.ch04 import POPULAR
 from explodegrad.claims.explosion import explodes
 from explodegrad.claims.registry import claim
-from explodegrad.claims.thresholds import BATCHNORM_RELU_MEAN_FIELD_RATE, FAR_LESS_LOG_RATE_RATIO
-from explodegrad.claims.verdict import HOLDS, Check, all_of, boolean, compare
+from explodegrad.claims.thresholds import (
+    COLLAPSED_LINEAR_FIT_ERROR,
+    COLLAPSED_SIGN_DIVERSITY,
+    HEALTHY_SIGN_DIVERSITY,
+)
+from explodegrad.claims.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Check, all_of, boolean, compare
 
 
 @claim(
-    "05/pythagorean-predicts",
-    "At initialization the measured GSC of every residual block lies within 10% of the Pythagorean "
-    "prediction sqrt((k^2 + GSC_r^2) / (k^2 + 1)).",
-    "dilution",
+    "05/pseudo-linear-toys",
+    "tanh fed pre-activations in [-0.1, 0.1] is affine to within 1 - R^2 < 1e-4, and a ReLU fed only one "
+    "sign is exactly affine; a ReLU fed both signs evenly is not (1 - R^2 = 0.2).",
+    "pseudo-linearity",
 )
-def _prediction(result) -> Check:
-    error = np.abs(result.block_gsc - result.predicted_block_gsc) / result.predicted_block_gsc
-    return compare(
-        "largest relative gap between block GSC and prediction", float(np.max(error)), "<", 0.1, 0.02
-    )
-
-
-@claim(
-    "05/residual-orthogonal",
-    "At initialization each block's residual is nearly orthogonal to its input (|cos| below 0.15), the "
-    "assumption the prediction rests on.",
-    "dilution",
-)
-def _orthogonal(result) -> Check:
-    return compare("largest |cos(x, r(x))|", float(np.max(np.abs(result.cosine))), "<", 0.15, 0.03)
-
-
-@claim(
-    "05/branch-explodes-block-does-not",
-    "The typical batch-normalized ReLU branch has a GSC well above its block's (the median branch GSC is "
-    "more than 10% above the median block GSC), while every block's GSC stays within 25% of 1.",
-    "dilution",
-)
-def _branch(result) -> Check:
-    typical = float(np.median(result.residual_gsc) / np.median(result.block_gsc))
+def _toys(errors) -> Check:
     return all_of(
-        compare("median branch GSC / median block GSC", typical, ">", 1.1, 0.03),
-        compare("largest |block GSC - 1|", float(np.max(np.abs(result.block_gsc - 1.0))), "<", 0.25, 0.03),
-    )
-
-
-@claim(
-    "05/branch-median-mean-field",
-    "The median branch GSC lies within 10% of chapter 02's mean-field value for two batch-normalized ReLU "
-    "layers, pi / (pi - 1) = 1.47, and the lowest branch GSC is the first block's, fed the raw input.",
-    "dilution",
-)
-def _branch_median(result) -> Check:
-    two_layers = BATCHNORM_RELU_MEAN_FIELD_RATE**2
-    branch = np.asarray(result.residual_gsc, dtype=float)  # network order, input to output
-    median = float(np.median(branch))
-    return all_of(
+        compare("tanh [-0.1, 0.1] 1 - R^2", errors["tanh [-0.1, 0.1]"], "<", 1e-4, 0.0),
         compare(
-            f"|median branch GSC {median:.3f} / {two_layers:.3f} - 1|",
-            abs(median / two_layers - 1.0),
+            "relu one-signed 1 - R^2",
+            max(errors["relu [0.5, 2.5]"], errors["relu [-2.5, -0.5]"]),
             "<",
-            0.1,
-            0.02,
+            1e-12,
+            0.0,
         ),
-        boolean(
-            "the first block has the lowest branch GSC",
-            int(np.argmin(branch)) == 0,
-            f"range {branch.min():.3f} to {branch.max():.3f}",
-        ),
+        compare("relu [-1, 1] 1 - R^2", errors["relu [-1, 1]"], ">", 0.15, 0.01),
     )
 
 
 @claim(
-    "05/dilution-grows-to-output",
-    "The skip-to-residual ratio k = ||x|| / ||r(x)|| grows from the first block to the last (more than "
-    "twice as large at the last block, and in rank order with the block's position): blocks near the "
-    "output are diluted most.",
-    "dilution",
-)
-def _growth(result) -> Check:
-    ratios = np.asarray(result.skip_to_residual, dtype=float)  # network order, input to output
-    positions = np.arange(len(ratios), dtype=float)
-    ranks = np.argsort(np.argsort(ratios)).astype(float)
-    spearman = float(np.corrcoef(positions, ranks)[0, 1])
-    return all_of(
-        compare("k of the last block / k of the first", float(ratios[-1] / ratios[0]), ">", 2.0, 0.2),
-        compare("rank correlation of k with the block's position", spearman, ">", 0.8, 0.05),
-    )
-
-
-def _per_layer_log_rate(row: dict, residual: bool) -> float:
-    rate = float(row["rate"])
-    return math.log(rate) / (2.0 if residual else 1.0)  # a block holds two weight layers
-
-
-@claim(
-    "05/resnets-explode-far-less",
-    f"Where a plain network explodes, its ResNet explodes far less: the ResNet's log-rate per weight layer "
-    f"is at most {FAR_LESS_LOG_RATE_RATIO:g} of the plain network's.",
+    "05/signs-kept",
+    f"Batch normalization keeps the sign diversity of the last hidden layer above {HEALTHY_SIGN_DIVERSITY:g} "
+    f"(0.5 is half and half) for every activation, and tanh and SELU keep it above "
+    f"{HEALTHY_SIGN_DIVERSITY:g} with any normalization.",
     "survey",
 )
-def _far_less(survey) -> Check:
+def _signs(survey) -> Check:
+    keep = [(a, n) for a, n in POPULAR if n == "batch" or a in ("tanh", "selu")]
+    return all_of(
+        *(
+            compare(
+                f"{a}/{n} sign diversity at k = 2",
+                survey.row(a, n)["sign_diversity_last"],
+                ">",
+                HEALTHY_SIGN_DIVERSITY,
+                0.02,
+            )
+            for a, n in keep
+        )
+    )
+
+
+def _collapsed(survey, activation: str, norm: str) -> Check:
+    row = survey.row(activation, norm)
+    signs, fit = row["sign_diversity_last"], row["linear_fit_error_last"]
+    line = f"{activation}/{norm}: sign diversity {signs:.3f}, 1 - R^2 {fit:.3f}"
+    clearly = signs < COLLAPSED_SIGN_DIVERSITY * 0.8 or fit < COLLAPSED_LINEAR_FIT_ERROR * 0.8
+    clearly_not = signs > COLLAPSED_SIGN_DIVERSITY * 1.2 and fit > COLLAPSED_LINEAR_FIT_ERROR * 1.2
+    verdict = HOLDS if clearly else DOES_NOT_HOLD if clearly_not else INCONCLUSIVE
+    return Check(verdict, line, {f"{activation}/{norm}": (signs, fit)})
+
+
+@claim(
+    "05/tradeoff",
+    f"No popular architecture escapes both pathologies: each one that does not explode has a collapsed "
+    f"domain at its last hidden layer (sign diversity below {COLLAPSED_SIGN_DIVERSITY:g} or 1 - R^2 below "
+    f"{COLLAPSED_LINEAR_FIT_ERROR:g}).",
+    "survey",
+)
+def _tradeoff(survey) -> Check:
     checks = []
     for activation, norm in POPULAR:
-        plain = survey.row(activation, norm)
-        if explodes("plain", plain["rate"], plain["r_squared"]).verdict != HOLDS:
+        row = survey.row(activation, norm)
+        exploding = explodes(f"{activation}/{norm}", row["rate"], row["r_squared"])
+        if exploding.verdict == HOLDS:
             continue
-        resnet = survey.row(activation, norm, residual=True)
-        ratio = _per_layer_log_rate(resnet, True) / _per_layer_log_rate(plain, False)
-        checks.append(
-            compare(
-                f"{activation}/{norm} ResNet / plain log-rate per layer",
-                ratio,
-                "<",
-                FAR_LESS_LOG_RATE_RATIO,
-                0.05,
-            )
-        )
-    return all_of(*checks)
+        collapsed = _collapsed(survey, activation, norm)
+        if exploding.verdict == INCONCLUSIVE and collapsed.verdict != HOLDS:
+            collapsed = Check(INCONCLUSIVE, collapsed.line + " (explosion inconclusive)", collapsed.values)
+        checks.append(collapsed)
+    return all_of(*checks) if checks else Check(HOLDS, "every popular architecture explodes")
 
 
 @claim(
-    "05/skip-raises-calm-rates",
-    "Where the plain network does not explode, the skip does not lower the rate per weight layer: tanh "
-    "without normalization goes from below 1 to above 1 (by more than 0.005), and ReLU without normalization "
-    "and with layer norm stay within 0.005 of their plain rate.",
+    "05/bn-relu-most-nonlinear",
+    "ReLU with batch normalization uses the most nonlinearity of the nine (the largest 1 - R^2 at the last "
+    "hidden layer) and explodes fastest (the largest rate r).",
     "survey",
 )
-def _calm_rates(survey) -> Check:
-    def change(activation: str, norm: str) -> float:
-        plain, resnet = survey.row(activation, norm), survey.row(activation, norm, residual=True)
-        return math.exp(_per_layer_log_rate(resnet, True)) - float(plain["rate"])
-
+def _bn_relu(survey) -> Check:
+    table = survey.table[~survey.table["residual"]]
+    by_fit = table.sort_values("linear_fit_error_last", ascending=False)["label"].tolist()
+    rates = np.sort(table["rate"].to_numpy(dtype=float))
+    by_rate = table.sort_values("rate", ascending=False)["label"].tolist()
     return all_of(
-        compare("tanh/none per-layer rate, ResNet minus plain", change("tanh", "none"), ">", 0.005, 0.002),
-        compare("tanh/none plain rate", float(survey.row("tanh", "none")["rate"]), "<", 1.0, 0.001),
-        *(
-            compare(f"{a}/{n} |per-layer rate, ResNet minus plain|", abs(change(a, n)), "<", 0.005, 0.002)
-            for a, n in (("relu", "none"), ("relu", "layer"))
+        boolean("relu/batch has the largest 1 - R^2", by_fit[0] == "relu/batch", f"largest: {by_fit[0]}"),
+        boolean("relu/batch has the largest rate", by_rate[0] == "relu/batch", f"largest: {by_rate[0]}"),
+        compare("largest rate minus the next", float(rates[-1] - rates[-2]), ">", 0.05, 0.01),
+    )
+
+
+@claim(
+    "05/level-is-loss-factor",
+    "tanh without normalization has the smallest GSC from the input to the loss of the nine, yet it does "
+    "not vanish with depth: its rate r is within 0.01 of 1, and its level is mostly the loss's own factor "
+    "GSC(1, 0) (tiny logits), which the layers between change by less than a factor 2.",
+    "survey",
+)
+def _level_is_loss_factor(survey) -> Check:
+    table = survey.table[~survey.table["residual"]]
+    smallest = table.sort_values("gsc_input")["label"].iloc[0]
+    profile = survey.profiles["tanh/none"]
+    loss_factor = profile.gsc_at(1)
+    return all_of(
+        boolean("tanh/none has the smallest GSC(input, 0)", smallest == "tanh/none", f"smallest: {smallest}"),
+        compare("tanh/none |r - 1|", abs(profile.rate - 1.0), "<", 0.01, 0.002),
+        compare(
+            f"tanh/none GSC(input, 0) {profile.input_gsc:.3f} / GSC(1, 0) {loss_factor:.3f}",
+            profile.input_gsc / loss_factor,
+            "<",
+            2.0,
+            0.1,
         ),
     )
 
 
 @claim(
-    "05/resnet-loss-factor-larger",
-    "Every ResNet's loss factor GSC(1, 0) is larger than its plain twin's (its logits are larger: the "
-    "residuals add up), which lifts its level GSC(input, 0) whatever its rate.",
+    "05/tanh-domain-shrinks",
+    "Without normalization tanh's domain collapses in size, not in shape: the absolute pre-activation "
+    "spread at the last hidden layer is below 0.15, more than 5 times smaller than at the first hidden "
+    "layer, while the spread relative to the layer's RMS stays above 0.8.",
     "survey",
 )
-def _loss_factor(survey) -> Check:
-    ratios = {
-        f"{a}/{n}": survey.profiles[f"{a}/{n}/res"].gsc_at(1) / survey.profiles[f"{a}/{n}"].gsc_at(1)
-        for a, n in POPULAR
-    }
-    smallest = min(ratios, key=ratios.get)
-    return compare(f"smallest ResNet / plain GSC(1, 0) ({smallest})", float(ratios[smallest]), ">", 1.0, 0.05)
-
-
-@claim(
-    "05/resnets-near-one",
-    "Every ResNet's GSC from the input to the loss stays within a factor 4 of 1, whether its plain twin "
-    "explodes (a level up to thousands) or has a level below 1 without exploding (down to 0.08).",
-    "survey",
-)
-def _near_one(survey) -> Check:
-    table = survey.table[survey.table["residual"]]
-    worst = float(np.max(np.abs(np.log10(table["gsc_input"].to_numpy(dtype=float)))))
-    return compare("largest |log10 GSC(input, 0)| of the ResNets", worst, "<", math.log10(4.0), 0.05)
+def _tanh_shrinks(survey) -> Check:
+    stats = survey.domains["tanh/none"]
+    first, last = stats.at(int(stats.layers[-1])), stats.at(2)
+    return all_of(
+        compare("tanh/none absolute spread at k = 2", last["preact_std"], "<", 0.15, 0.01),
+        compare(
+            "tanh/none absolute spread, first hidden layer / last",
+            first["preact_std"] / last["preact_std"],
+            ">",
+            5.0,
+            0.5,
+        ),
+        compare("tanh/none relative spread at k = 2", last["preact_std_relative"], ">", 0.8, 0.02),
+    )

@@ -1,215 +1,174 @@
-"""Chapter 06's claims: path lengths at initialization, effective depth after training, Taylor."""
+"""Chapter 06's claims: the Pythagorean dilution of a residual block, and ResNets against plain."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from explodegrad.claims.chapters.ch04 import POPULAR
+from explodegrad.claims.explosion import explodes
 from explodegrad.claims.registry import claim
-from explodegrad.claims.verdict import Check, all_of, compare
-
-PAIRS = (("relu/batch", "relu/batch/res"), ("tanh/none", "tanh/none/res"))
-
-
-def _mean_share(paths) -> float:
-    """The mean path length as a share of the longest possible: sum(lambda * share) / L."""
-    return float(np.sum(paths.lambdas * np.asarray(paths.fraction))) / (len(paths.lambdas) - 1)
+from explodegrad.claims.thresholds import BATCHNORM_RELU_MEAN_FIELD_RATE, FAR_LESS_LOG_RATE_RATIO
+from explodegrad.claims.verdict import HOLDS, Check, all_of, boolean, compare
 
 
 @claim(
-    "06/resnet-short-paths",
-    "At initialization the gradient of the batch-normalized ReLU ResNet travels along clearly shorter paths, "
-    "relative to its number of layers, than its plain twin's (mean lambda / L at least 0.1 lower); for tanh "
-    "without normalization, whose plain network's paths are already short, the two differ by less than 0.05.",
-    "paths-at-init",
+    "06/pythagorean-predicts",
+    "At initialization the measured GSC of every residual block lies within 10% of the Pythagorean "
+    "prediction sqrt((k^2 + GSC_r^2) / (k^2 + 1)).",
+    "dilution",
 )
-def _paths(at_init) -> Check:
-    relu = _mean_share(at_init["relu/batch"]) - _mean_share(at_init["relu/batch/res"])
-    tanh = abs(_mean_share(at_init["tanh/none"]) - _mean_share(at_init["tanh/none/res"]))
-    return all_of(
-        compare("relu/batch minus its ResNet, mean lambda / L", relu, ">", 0.1, 0.03),
-        compare("|tanh/none minus its ResNet|, mean lambda / L", tanh, "<", 0.05, 0.02),
-    )
-
-
-def _weight_layers(study, label: str, column: str) -> np.ndarray:
-    """A per-seed count in weight layers: ResNet lambdas count blocks of two weight layers."""
-    values = study.values(label, column)
-    return values * 2 if label.endswith("/res") and column == "depth_since_init_final" else values
-
-
-@claim(
-    "06/trained-effective-depth-below-nominal",
-    "After training, every network's effective depth (skip = the layer at initialization) is well below its "
-    "number of layers: at most three quarters of L.",
-    "effective-depth",
-)
-def _below(study) -> Check:
-    checks = []
-    for label in study.labels:
-        layers = study.values(label, "num_layers")
-        checks.append(
-            compare(
-                f"{label} effective depth / L",
-                study.values(label, "depth_since_init_final") / layers,
-                "<",
-                0.75,
-                0.05,
-            )
-        )
-    return all_of(*checks)
-
-
-@claim(
-    "06/bn-relu-breaks-sooner",
-    "In the Taylor experiment the trained plain batch-normalized ReLU network breaks after fewer replaced "
-    "weight layers than its ResNet.",
-    "effective-depth",
-)
-def _taylor(study) -> Check:
-    plain = study.values("relu/batch", "taylor_break_linear_layers")
-    resnet = study.values("relu/batch/res", "taylor_break_linear_layers")
-    # A network that never broke survives every layer: count it as its whole depth plus one.
-    plain = np.where(np.isnan(plain), study.values("relu/batch", "depth") + 1, plain)
-    resnet = np.where(np.isnan(resnet), study.values("relu/batch/res", "depth") + 1, resnet)
-    return compare("ResNet minus plain weight layers replaced before breaking", resnet - plain, ">", 1.0, 0.5)
-
-
-@claim(
-    "06/deeper-breaks-sooner",
-    "In both pairs (batch-normalized ReLU, tanh), counting in weight layers, the network with the greater "
-    "effective depth after training is the one that breaks sooner in the Taylor experiment.",
-    "effective-depth",
-)
-def _pairing(study) -> Check:
-    checks = []
-    for plain, resnet in PAIRS:
-        deeper = _weight_layers(study, plain, "depth_since_init_final") - _weight_layers(
-            study, resnet, "depth_since_init_final"
-        )
-        breaks = []
-        for label in (plain, resnet):
-            values = study.values(label, "taylor_break_linear_layers")
-            breaks.append(np.where(np.isnan(values), study.values(label, "depth") + 1, values))
-        # Positive when the deeper one breaks first; seeds where the two depths tie predict nothing.
-        agreement = (np.sign(deeper) * (breaks[1] - breaks[0]))[deeper != 0]
-        ties = int(np.sum(deeper == 0))
-        checks.append(
-            compare(
-                f"{plain} vs {resnet}: layers the shallower one outlasts the deeper ({ties} tied "
-                "seeds left out)",
-                agreement,
-                ">",
-                0.0,
-                0.5,
-            )
-        )
-    return all_of(*checks)
-
-
-# Judged at the evidence scale on the stored trained-depth study: the depth-50 networks of the
-# stored CIFAR-10 depth-limit study, retrained at their chosen rates (3 seeds), in weight layers.
-
-EVIDENCE_ONLY = ("evidence",)
-#: The plain architectures of the stored study with a residual twin.
-TWINS = (("relu/batch", "relu/batch/res"), ("tanh/layer", "tanh/layer/res"), ("selu/none", "selu/none/res"))
-
-
-def _breaks(study, label: str) -> np.ndarray:
-    """Weight layers replaced when the network first breaks; a network that never broke survives
-    every layer: counted as its depth plus one."""
-    values = study.values(label, "taylor_break_linear_layers")
-    return np.where(np.isnan(values), study.values(label, "depth") + 1, values)
-
-
-@claim(
-    "06/trained-depth-below-nominal",
-    "After training at depth 50, every network's effective depth (skip = the layer at initialization, in "
-    "weight layers) is at most three quarters of its 50 layers, in every seed.",
-    "trained-depth",
-    scales=EVIDENCE_ONLY,
-)
-def _trained_below(study) -> Check:
-    return all_of(
-        *(
-            compare(
-                f"{label} effective depth / layers",
-                study.values(label, "depth_since_init_layers") / study.values(label, "depth"),
-                "<",
-                0.75,
-                0.05,
-            )
-            for label in study.labels
-        )
-    )
-
-
-@claim(
-    "06/trained-depth-resnets-shallower",
-    "After training, each ResNet's effective depth in weight layers is below its plain twin's "
-    "(batch-normalized ReLU, layer-normalized tanh, SELU), by more than 2 layers in every seed.",
-    "trained-depth",
-    scales=EVIDENCE_ONLY,
-)
-def _resnets_shallower(study) -> Check:
-    return all_of(
-        *(
-            compare(
-                f"{plain} minus {resnet}, effective depth (layers)",
-                study.values(plain, "depth_since_init_layers")
-                - study.values(resnet, "depth_since_init_layers"),
-                ">",
-                2.0,
-                1.0,
-            )
-            for plain, resnet in TWINS
-        )
-    )
-
-
-@claim(
-    "06/trained-depth-resnets-survive-longer",
-    "In the Taylor experiment each trained ResNet survives the replacement of more weight layers than its "
-    "plain twin (more than 2 layers more, in every seed).",
-    "trained-depth",
-    scales=EVIDENCE_ONLY,
-)
-def _resnets_survive(study) -> Check:
-    return all_of(
-        *(
-            compare(
-                f"{resnet} minus {plain}, layers replaced before breaking",
-                _breaks(study, resnet) - _breaks(study, plain),
-                ">",
-                2.0,
-                1.0,
-            )
-            for plain, resnet in TWINS
-        )
-    )
-
-
-@claim(
-    "06/trained-depth-deeper-breaks-sooner",
-    "Across the trained depth-50 networks, the greater the effective depth, the sooner the network breaks "
-    "in the Taylor experiment: the rank correlation of the two (medians over the seeds, in weight layers) "
-    "is below -0.5.",
-    "trained-depth",
-    scales=EVIDENCE_ONLY,
-)
-def _deeper_sooner(study) -> Check:
-    depths = [float(np.median(study.values(label, "depth_since_init_layers"))) for label in study.labels]
-    breaks = [float(np.median(_breaks(study, label))) for label in study.labels]
+def _prediction(result) -> Check:
+    error = np.abs(result.block_gsc - result.predicted_block_gsc) / result.predicted_block_gsc
     return compare(
-        "Spearman(effective depth, layers replaced before breaking)",
-        _spearman(depths, breaks),
-        "<",
-        -0.5,
-        0.1,
+        "largest relative gap between block GSC and prediction", float(np.max(error)), "<", 0.1, 0.02
     )
 
 
-def _spearman(x: list[float], y: list[float]) -> float:
-    """Spearman's rank correlation (average ranks for ties)."""
-    import pandas as pd
+@claim(
+    "06/residual-orthogonal",
+    "At initialization each block's residual is nearly orthogonal to its input (|cos| below 0.15), the "
+    "assumption the prediction rests on.",
+    "dilution",
+)
+def _orthogonal(result) -> Check:
+    return compare("largest |cos(x, r(x))|", float(np.max(np.abs(result.cosine))), "<", 0.15, 0.03)
 
-    return float(pd.Series(x).rank().corr(pd.Series(y).rank()))
+
+@claim(
+    "06/branch-explodes-block-does-not",
+    "The typical batch-normalized ReLU branch has a GSC well above its block's (the median branch GSC is "
+    "more than 10% above the median block GSC), while every block's GSC stays within 25% of 1.",
+    "dilution",
+)
+def _branch(result) -> Check:
+    typical = float(np.median(result.residual_gsc) / np.median(result.block_gsc))
+    return all_of(
+        compare("median branch GSC / median block GSC", typical, ">", 1.1, 0.03),
+        compare("largest |block GSC - 1|", float(np.max(np.abs(result.block_gsc - 1.0))), "<", 0.25, 0.03),
+    )
+
+
+@claim(
+    "06/branch-median-mean-field",
+    "The median branch GSC lies within 10% of chapter 03's mean-field value for two batch-normalized ReLU "
+    "layers, pi / (pi - 1) = 1.47, and the lowest branch GSC is the first block's, fed the raw input.",
+    "dilution",
+)
+def _branch_median(result) -> Check:
+    two_layers = BATCHNORM_RELU_MEAN_FIELD_RATE**2
+    branch = np.asarray(result.residual_gsc, dtype=float)  # network order, input to output
+    median = float(np.median(branch))
+    return all_of(
+        compare(
+            f"|median branch GSC {median:.3f} / {two_layers:.3f} - 1|",
+            abs(median / two_layers - 1.0),
+            "<",
+            0.1,
+            0.02,
+        ),
+        boolean(
+            "the first block has the lowest branch GSC",
+            int(np.argmin(branch)) == 0,
+            f"range {branch.min():.3f} to {branch.max():.3f}",
+        ),
+    )
+
+
+@claim(
+    "06/dilution-grows-to-output",
+    "The skip-to-residual ratio k = ||x|| / ||r(x)|| grows from the first block to the last (more than "
+    "twice as large at the last block, and in rank order with the block's position): blocks near the "
+    "output are diluted most.",
+    "dilution",
+)
+def _growth(result) -> Check:
+    ratios = np.asarray(result.skip_to_residual, dtype=float)  # network order, input to output
+    positions = np.arange(len(ratios), dtype=float)
+    ranks = np.argsort(np.argsort(ratios)).astype(float)
+    spearman = float(np.corrcoef(positions, ranks)[0, 1])
+    return all_of(
+        compare("k of the last block / k of the first", float(ratios[-1] / ratios[0]), ">", 2.0, 0.2),
+        compare("rank correlation of k with the block's position", spearman, ">", 0.8, 0.05),
+    )
+
+
+def _per_layer_log_rate(row: dict, residual: bool) -> float:
+    rate = float(row["rate"])
+    return math.log(rate) / (2.0 if residual else 1.0)  # a block holds two weight layers
+
+
+@claim(
+    "06/resnets-explode-far-less",
+    f"Where a plain network explodes, its ResNet explodes far less: the ResNet's log-rate per weight layer "
+    f"is at most {FAR_LESS_LOG_RATE_RATIO:g} of the plain network's.",
+    "survey",
+)
+def _far_less(survey) -> Check:
+    checks = []
+    for activation, norm in POPULAR:
+        plain = survey.row(activation, norm)
+        if explodes("plain", plain["rate"], plain["r_squared"]).verdict != HOLDS:
+            continue
+        resnet = survey.row(activation, norm, residual=True)
+        ratio = _per_layer_log_rate(resnet, True) / _per_layer_log_rate(plain, False)
+        checks.append(
+            compare(
+                f"{activation}/{norm} ResNet / plain log-rate per layer",
+                ratio,
+                "<",
+                FAR_LESS_LOG_RATE_RATIO,
+                0.05,
+            )
+        )
+    return all_of(*checks)
+
+
+@claim(
+    "06/skip-raises-calm-rates",
+    "Where the plain network does not explode, the skip does not lower the rate per weight layer: tanh "
+    "without normalization goes from below 1 to above 1 (by more than 0.005), and ReLU without normalization "
+    "and with layer norm stay within 0.005 of their plain rate.",
+    "survey",
+)
+def _calm_rates(survey) -> Check:
+    def change(activation: str, norm: str) -> float:
+        plain, resnet = survey.row(activation, norm), survey.row(activation, norm, residual=True)
+        return math.exp(_per_layer_log_rate(resnet, True)) - float(plain["rate"])
+
+    return all_of(
+        compare("tanh/none per-layer rate, ResNet minus plain", change("tanh", "none"), ">", 0.005, 0.002),
+        compare("tanh/none plain rate", float(survey.row("tanh", "none")["rate"]), "<", 1.0, 0.001),
+        *(
+            compare(f"{a}/{n} |per-layer rate, ResNet minus plain|", abs(change(a, n)), "<", 0.005, 0.002)
+            for a, n in (("relu", "none"), ("relu", "layer"))
+        ),
+    )
+
+
+@claim(
+    "06/resnet-loss-factor-larger",
+    "Every ResNet's loss factor GSC(1, 0) is larger than its plain twin's (its logits are larger: the "
+    "residuals add up), which lifts its level GSC(input, 0) whatever its rate.",
+    "survey",
+)
+def _loss_factor(survey) -> Check:
+    ratios = {
+        f"{a}/{n}": survey.profiles[f"{a}/{n}/res"].gsc_at(1) / survey.profiles[f"{a}/{n}"].gsc_at(1)
+        for a, n in POPULAR
+    }
+    smallest = min(ratios, key=ratios.get)
+    return compare(f"smallest ResNet / plain GSC(1, 0) ({smallest})", float(ratios[smallest]), ">", 1.0, 0.05)
+
+
+@claim(
+    "06/resnets-near-one",
+    "Every ResNet's GSC from the input to the loss stays within a factor 4 of 1, whether its plain twin "
+    "explodes (a level up to thousands) or has a level below 1 without exploding (down to 0.08).",
+    "survey",
+)
+def _near_one(survey) -> Check:
+    table = survey.table[survey.table["residual"]]
+    worst = float(np.max(np.abs(np.log10(table["gsc_input"].to_numpy(dtype=float)))))
+    return compare("largest |log10 GSC(input, 0)| of the ResNets", worst, "<", math.log10(4.0), 0.05)

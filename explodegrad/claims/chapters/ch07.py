@@ -1,134 +1,215 @@
-"""Chapter 07's claims: the orthogonal initial state, width against depth, and the remedies table."""
+"""Chapter 07's claims: path lengths at initialization, effective depth after training, Taylor."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from explodegrad.claims.chapters.ch03 import explodes_at_end
-from explodegrad.claims.registry import EVERY_SCALE, claim
-from explodegrad.claims.thresholds import ERROR_GAP
-from explodegrad.claims.verdict import Check, all_of, compare, exact
+from explodegrad.claims.registry import claim
+from explodegrad.claims.verdict import Check, all_of, compare
 
-LOOKS_LINEAR, HE, ORTHOGONAL_TANH = "relu/none/looks_linear", "relu/none/he", "tanh/none/orthogonal"
+PAIRS = (("relu/batch", "relu/batch/res"), ("tanh/none", "tanh/none/res"))
 
 
-def _steps(result, name: str) -> np.ndarray:
-    """Steps to the target error per seed; a run that never got there counts as one step past the end."""
-    values = result.values(name, "steps_to_target")
-    never = max(int(h.steps[-1]) for h in result.histories.values()) + 1
-    return np.where(np.isnan(values), never, values)
+def _mean_share(paths) -> float:
+    """The mean path length as a share of the longest possible: sum(lambda * share) / L."""
+    return float(np.sum(paths.lambdas * np.asarray(paths.fraction))) / (len(paths.lambdas) - 1)
 
 
 @claim(
-    "07/looks-linear-starts-at-one",
-    "The looks-linear ReLU network starts with GSC(L, 2) = 1 and rate r = 1 exactly: no explosion at any "
-    "depth.",
-    "orthogonal",
+    "07/resnet-short-paths",
+    "At initialization the gradient of the batch-normalized ReLU ResNet travels along clearly shorter paths, "
+    "relative to its number of layers, than its plain twin's (mean lambda / L at least 0.1 lower); for tanh "
+    "without normalization, whose plain network's paths are already short, the two differ by less than 0.05.",
+    "paths-at-init",
 )
-def _start(result) -> Check:
-    gsc = result.values(LOOKS_LINEAR, "hidden_gsc_init")
-    rate = result.values(LOOKS_LINEAR, "rate_init")
+def _paths(at_init) -> Check:
+    relu = _mean_share(at_init["relu/batch"]) - _mean_share(at_init["relu/batch/res"])
+    tanh = abs(_mean_share(at_init["tanh/none"]) - _mean_share(at_init["tanh/none/res"]))
     return all_of(
-        exact("largest |GSC(L, 2) - 1| at step 0", float(np.max(np.abs(gsc - 1))), 1e-6),
-        exact("largest |r - 1| at step 0", float(np.max(np.abs(rate - 1))), 1e-6),
+        compare("relu/batch minus its ResNet, mean lambda / L", relu, ">", 0.1, 0.03),
+        compare("|tanh/none minus its ResNet|, mean lambda / L", tanh, "<", 0.05, 0.02),
     )
 
 
+def _weight_layers(study, label: str, column: str) -> np.ndarray:
+    """A per-seed count in weight layers: ResNet lambdas count blocks of two weight layers."""
+    values = study.values(label, column)
+    return values * 2 if label.endswith("/res") and column == "depth_since_init_final" else values
+
+
 @claim(
-    "07/orthogonal-trains-faster",
-    "Both orthogonal starts (looks-linear ReLU, orthogonal tanh) reach training error 0.1 in fewer steps "
-    "than "
-    "He initialization.",
-    "orthogonal",
+    "07/trained-effective-depth-below-nominal",
+    "After training, every network's effective depth (skip = the layer at initialization) is well below its "
+    "number of layers: at most three quarters of L.",
+    "effective-depth",
 )
-def _faster(result) -> Check:
-    he = _steps(result, HE)
+def _below(study) -> Check:
+    checks = []
+    for label in study.labels:
+        layers = study.values(label, "num_layers")
+        checks.append(
+            compare(
+                f"{label} effective depth / L",
+                study.values(label, "depth_since_init_final") / layers,
+                "<",
+                0.75,
+                0.05,
+            )
+        )
+    return all_of(*checks)
+
+
+@claim(
+    "07/bn-relu-breaks-sooner",
+    "In the Taylor experiment the trained plain batch-normalized ReLU network breaks after fewer replaced "
+    "weight layers than its ResNet.",
+    "effective-depth",
+)
+def _taylor(study) -> Check:
+    plain = study.values("relu/batch", "taylor_break_linear_layers")
+    resnet = study.values("relu/batch/res", "taylor_break_linear_layers")
+    # A network that never broke survives every layer: count it as its whole depth plus one.
+    plain = np.where(np.isnan(plain), study.values("relu/batch", "depth") + 1, plain)
+    resnet = np.where(np.isnan(resnet), study.values("relu/batch/res", "depth") + 1, resnet)
+    return compare("ResNet minus plain weight layers replaced before breaking", resnet - plain, ">", 1.0, 0.5)
+
+
+@claim(
+    "07/deeper-breaks-sooner",
+    "In both pairs (batch-normalized ReLU, tanh), counting in weight layers, the network with the greater "
+    "effective depth after training is the one that breaks sooner in the Taylor experiment.",
+    "effective-depth",
+)
+def _pairing(study) -> Check:
+    checks = []
+    for plain, resnet in PAIRS:
+        deeper = _weight_layers(study, plain, "depth_since_init_final") - _weight_layers(
+            study, resnet, "depth_since_init_final"
+        )
+        breaks = []
+        for label in (plain, resnet):
+            values = study.values(label, "taylor_break_linear_layers")
+            breaks.append(np.where(np.isnan(values), study.values(label, "depth") + 1, values))
+        # Positive when the deeper one breaks first; seeds where the two depths tie predict nothing.
+        agreement = (np.sign(deeper) * (breaks[1] - breaks[0]))[deeper != 0]
+        ties = int(np.sum(deeper == 0))
+        checks.append(
+            compare(
+                f"{plain} vs {resnet}: layers the shallower one outlasts the deeper ({ties} tied "
+                "seeds left out)",
+                agreement,
+                ">",
+                0.0,
+                0.5,
+            )
+        )
+    return all_of(*checks)
+
+
+# Judged at the evidence scale on the stored trained-depth study: the depth-50 networks of the
+# stored CIFAR-10 depth-limit study, retrained at their chosen rates (3 seeds), in weight layers.
+
+EVIDENCE_ONLY = ("evidence",)
+#: The plain architectures of the stored study with a residual twin.
+TWINS = (("relu/batch", "relu/batch/res"), ("tanh/layer", "tanh/layer/res"), ("selu/none", "selu/none/res"))
+
+
+def _breaks(study, label: str) -> np.ndarray:
+    """Weight layers replaced when the network first breaks; a network that never broke survives
+    every layer: counted as its depth plus one."""
+    values = study.values(label, "taylor_break_linear_layers")
+    return np.where(np.isnan(values), study.values(label, "depth") + 1, values)
+
+
+@claim(
+    "07/trained-depth-below-nominal",
+    "After training at depth 50, every network's effective depth (skip = the layer at initialization, in "
+    "weight layers) is at most three quarters of its 50 layers, in every seed.",
+    "trained-depth",
+    scales=EVIDENCE_ONLY,
+)
+def _trained_below(study) -> Check:
     return all_of(
         *(
-            compare(f"He minus {name} steps to error 0.1", he - _steps(result, name), ">", 0.0, 5.0)
-            for name in (LOOKS_LINEAR, ORTHOGONAL_TANH)
+            compare(
+                f"{label} effective depth / layers",
+                study.values(label, "depth_since_init_layers") / study.values(label, "depth"),
+                "<",
+                0.75,
+                0.05,
+            )
+            for label in study.labels
         )
     )
 
 
 @claim(
-    "07/orthogonal-state-is-left",
-    "Training moves the looks-linear network away from the orthogonal state: at the end its GSC(L, 2) "
-    "differs "
-    "from 1 by more than 0.1.",
-    "orthogonal",
+    "07/trained-depth-resnets-shallower",
+    "After training, each ResNet's effective depth in weight layers is below its plain twin's "
+    "(batch-normalized ReLU, layer-normalized tanh, SELU), by more than 2 layers in every seed.",
+    "trained-depth",
+    scales=EVIDENCE_ONLY,
 )
-def _left(result) -> Check:
-    return compare(
-        "|GSC(L, 2) - 1| of looks-linear at the end",
-        np.abs(result.values(LOOKS_LINEAR, "hidden_gsc_final") - 1.0),
-        ">",
-        0.1,
-        0.03,
-    )
-
-
-@claim(
-    "07/width-beats-depth",
-    f"At the same parameter budget the deepest, narrowest batch-normalized ReLU network ends with a training "
-    f"error at least {ERROR_GAP:g} above the shallowest, widest one, each at its own best learning rate.",
-    "width-depth",
-)
-def _width(result) -> Check:
-    deep, shallow = max(result.depths), min(result.depths)
-    gap = result.values(deep, "final_train_error") - result.values(shallow, "final_train_error")
-    return compare(f"depth {deep} minus depth {shallow} training error", gap, ">", ERROR_GAP, 0.03)
-
-
-@claim(
-    "07/batch-norm-tradeoff",
-    "Batch normalization is a remedy for the collapsing domain (more sign diversity and more nonlinearity at "
-    "the last hidden layer of a depth-50 ReLU network, chapter 03's survey) and the cause of exploding "
-    "gradients (a GSC over 100 times larger).",
-    "survey",
-)
-def _batch(survey) -> Check:
-    plain, normed = survey.row("relu", "none"), survey.row("relu", "batch")
+def _resnets_shallower(study) -> Check:
     return all_of(
-        compare(
-            "sign diversity with / without",
-            normed["sign_diversity_last"] / plain["sign_diversity_last"],
-            ">",
-            2.0,
-            0.2,
-        ),
-        compare(
-            "1 - R^2 with / without",
-            normed["linear_fit_error_last"] / plain["linear_fit_error_last"],
-            ">",
-            2.0,
-            0.2,
-        ),
-        compare("GSC(input, 0) with / without", normed["gsc_input"] / plain["gsc_input"], ">", 100.0, 10.0),
+        *(
+            compare(
+                f"{plain} minus {resnet}, effective depth (layers)",
+                study.values(plain, "depth_since_init_layers")
+                - study.values(resnet, "depth_since_init_layers"),
+                ">",
+                2.0,
+                1.0,
+            )
+            for plain, resnet in TWINS
+        )
     )
 
 
 @claim(
-    "07/clipping-keeps-balance",
-    "Clipping by norm leaves the balance between layers of an SGD update exactly as it was: it scales every "
-    "layer's gradient by the same factor.",
-    "clipping",
+    "07/trained-depth-resnets-survive-longer",
+    "In the Taylor experiment each trained ResNet survives the replacement of more weight layers than its "
+    "plain twin (more than 2 layers more, in every seed).",
+    "trained-depth",
+    scales=EVIDENCE_ONLY,
 )
-def _clipping(evidence) -> Check:
-    balance = evidence.measured[0]
-    return exact(
-        "relative change of the first update's first-layer / readout ratio",
-        abs(balance.with_remedy - balance.without) / abs(balance.without),
-        1e-9,
+def _resnets_survive(study) -> Check:
+    return all_of(
+        *(
+            compare(
+                f"{resnet} minus {plain}, layers replaced before breaking",
+                _breaks(study, resnet) - _breaks(study, plain),
+                ">",
+                2.0,
+                1.0,
+            )
+            for plain, resnet in TWINS
+        )
     )
 
 
 @claim(
-    "07/adam-keeps-the-explosion",
-    "Adam changes the steps, not the network's explosion: after training with Adam the batch-normalized "
-    "ReLU network still explodes in every seed.",
-    "optimizers",
-    scales=EVERY_SCALE,
+    "07/trained-depth-deeper-breaks-sooner",
+    "Across the trained depth-50 networks, the greater the effective depth, the sooner the network breaks "
+    "in the Taylor experiment: the rank correlation of the two (medians over the seeds, in weight layers) "
+    "is below -0.5.",
+    "trained-depth",
+    scales=EVIDENCE_ONLY,
 )
-def _adam(study) -> Check:
-    return explodes_at_end(study, "adam")
+def _deeper_sooner(study) -> Check:
+    depths = [float(np.median(study.values(label, "depth_since_init_layers"))) for label in study.labels]
+    breaks = [float(np.median(_breaks(study, label))) for label in study.labels]
+    return compare(
+        "Spearman(effective depth, layers replaced before breaking)",
+        _spearman(depths, breaks),
+        "<",
+        -0.5,
+        0.1,
+    )
+
+
+def _spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties)."""
+    import pandas as pd
+
+    return float(pd.Series(x).rank().corr(pd.Series(y).rank()))
