@@ -22,10 +22,16 @@ Two ways to get ``||J_l^k||_F``:
 
 Batch norm is always measured the way the network trains: with the batch's statistics
 (training mode), running averages left untouched and the modules' modes restored afterwards.
+
+The GSC is always measured in the network's own dtype (float32 or float64) at full precision:
+:func:`gsc_profile`, :func:`gsc_matrix` and :func:`relative_perturbation_gain` run inside
+:func:`full_precision_matmuls`, so a TF32 setting chosen for a sweep (or anywhere else) never
+reaches them.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -236,6 +242,86 @@ class GSCMatrix:
 
 
 # --------------------------------------------------------------------------- input checks
+
+
+def _matmul_switches() -> dict[str, Any]:
+    """torch's global matmul-precision switches that this module sets, as they are now.
+
+    Recent torch (>= 2.9) keeps a per-backend string (``fp32_precision``: "none", "ieee",
+    "tf32", "bf16"), which is restored exactly; older torch only the CUDA boolean.
+    """
+    cuda = torch.backends.cuda.matmul
+    if not hasattr(cuda, "fp32_precision"):
+        return {"cuda.allow_tf32": cuda.allow_tf32}
+    switches = {"cuda.fp32_precision": cuda.fp32_precision}
+    mkldnn = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
+    if mkldnn is not None and hasattr(mkldnn, "fp32_precision"):
+        switches["mkldnn.fp32_precision"] = mkldnn.fp32_precision
+    return switches
+
+
+def _restore_matmul_switches(switches: dict[str, Any]) -> None:
+    cuda = torch.backends.cuda.matmul
+    if "cuda.allow_tf32" in switches:
+        cuda.allow_tf32 = switches["cuda.allow_tf32"]
+    if "cuda.fp32_precision" in switches:
+        # through the legacy switch where it says the same: writing the string "tf32" back would
+        # leave torch's legacy and generic getters raising ("a mix of the legacy and new APIs")
+        before = switches["cuda.fp32_precision"]
+        cuda.allow_tf32 = before == "tf32"
+        if before not in ("tf32", "ieee"):
+            cuda.fp32_precision = before
+    mkldnn = switches.get("mkldnn.fp32_precision")
+    if mkldnn is not None and torch.backends.mkldnn.matmul.fp32_precision != mkldnn:
+        torch.backends.mkldnn.matmul.fp32_precision = mkldnn
+
+
+@contextmanager
+def tf32_matmuls(enabled: bool) -> Iterator[None]:
+    """Run a block with CUDA's float32 matrix products in TF32 (``enabled``) or in full float32.
+
+    Sets ``torch.backends.cuda.matmul.allow_tf32`` (which ``torch.get_float32_matmul_precision()``
+    then reports as "high" or "highest") and restores torch's previous switches afterwards, also
+    when the block raises. Only CUDA's switch changes: CPU matrix products are untouched (and so
+    is cuDNN's switch, which only convolutions and recurrent layers read).
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled={enabled!r} is not allowed: enabled must be True or False")
+    previous = _matmul_switches()
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        yield
+    finally:
+        _restore_matmul_switches(previous)
+
+
+@contextmanager
+def full_precision_matmuls() -> Iterator[None]:
+    """Run a block with every float32 matrix product at full precision (no TF32, no bf16).
+
+    CUDA's TF32 switch off, and on torch versions that have it, the CPU (oneDNN) matmul
+    precision at "ieee"; torch's previous switches come back afterwards, also on error. The
+    GSC measurements run inside it.
+    """
+    previous = _matmul_switches()
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        if "mkldnn.fp32_precision" in previous:
+            torch.backends.mkldnn.matmul.fp32_precision = "ieee"
+        yield
+    finally:
+        _restore_matmul_switches(previous)
+
+
+def _at_full_precision(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` run inside :func:`full_precision_matmuls` (the GSC is never measured in TF32)."""
+
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        with full_precision_matmuls():
+            return function(*args, **kwargs)
+
+    return guarded
 
 
 def _prepare(net: Any, inputs: Any, targets: Any) -> tuple[Tensor, Tensor | None]:
@@ -469,6 +555,7 @@ def _overflow(
     return None, ""
 
 
+@_at_full_precision
 def gsc_profile(
     net: DeepMLP,
     inputs: Tensor,
@@ -579,6 +666,7 @@ def gsc_profile(
     )
 
 
+@_at_full_precision
 def gsc_matrix(
     net: DeepMLP,
     inputs: Tensor,
@@ -788,6 +876,7 @@ def fit_explosion_rate(
 # --------------------------------------------------------------------------- the meaning check
 
 
+@_at_full_precision
 def relative_perturbation_gain(
     net: DeepMLP,
     inputs: Tensor,

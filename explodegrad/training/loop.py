@@ -51,6 +51,7 @@ from explodegrad.core.nets import DeepMLP, build_from_config
 from explodegrad.core.trace import frozen_batch_statistics, trace
 from explodegrad.measures.domain import domain_stats
 from explodegrad.measures.gsc import gsc_profile
+from explodegrad.training.graphs import GraphedStep
 from explodegrad.training.optimizers import (
     OPTIMIZERS,
     SCHEDULES,
@@ -396,6 +397,8 @@ class RunRecords:
             finite (see :mod:`explodegrad.training.loop`), or None.
         diverged_batch: the minibatch indices of that step, for a closer look.
         steps_done: updates applied to the model.
+        step_path: how the steps between records ran: ``"cuda-graph"`` or ``"eager"``.
+        step_note: why a step on a CUDA device ran eagerly (empty otherwise).
     """
 
     rows: list[tuple[int, float, float, float, float, float]] = field(default_factory=list)
@@ -405,6 +408,8 @@ class RunRecords:
     diverged_layer: int | None = None
     diverged_batch: Tensor | None = None
     steps_done: int = 0
+    step_path: str = "eager"
+    step_note: str = ""
 
 
 @dataclass
@@ -447,12 +452,16 @@ def _finite(values: Tensor) -> Tensor:
     return values.mul(0).eq(0)
 
 
-def guarded_gradients(stack: NetStack, x: Tensor, y: Tensor, step: int, flags: DivergenceFlags) -> Tensor:
+def guarded_gradients(
+    stack: NetStack, x: Tensor, y: Tensor, step: int | Tensor, flags: DivergenceFlags
+) -> Tensor:
     """The flat gradient of every model on one batch, zero for models that stopped training.
 
-    A model whose loss or gradient is not finite at this ``step`` is marked in ``flags`` (its
-    step and place) and masked from now on. Everything stays on the device: no value is read
-    back, so a GPU runs ahead until the loop's next sync point.
+    A model whose loss or gradient is not finite at this ``step`` (an int, or a 0-d int64 device
+    tensor in a captured CUDA graph) is marked in ``flags`` (its step and place) and masked from
+    now on. Everything stays on the device and ``flags`` change in place: no value is read back
+    and no tensor is replaced, so a GPU runs ahead until the loop's next sync point and a CUDA
+    graph of the step keeps reading and writing the same flags.
     """
     losses, _ = stack.losses(x, y)
     loss_finite = _finite(losses)
@@ -460,9 +469,9 @@ def guarded_gradients(stack: NetStack, x: Tensor, y: Tensor, step: int, flags: D
     last_bad = torch.where(_finite(grads), 0, flags.columns).amax(dim=1)
     finite = loss_finite & (last_bad == 0)
     newly = flags.active.squeeze(1) & ~finite
-    flags.step.masked_fill_(newly, step)
-    flags.where = torch.where(newly, torch.where(loss_finite, last_bad, -1), flags.where)
-    flags.active = flags.active & finite.unsqueeze(1)
+    flags.step.copy_(torch.where(newly, step, flags.step))
+    flags.where.copy_(torch.where(newly, torch.where(loss_finite, last_bad, -1), flags.where))
+    flags.active.logical_and_(finite.unsqueeze(1))
     return torch.where(flags.active, grads, 0.0)
 
 
@@ -474,6 +483,7 @@ def train_stack(
     bar: Any = None,
     on_step: Callable[[int], Any] | None = None,
     on_record: Callable[[int, list[RunRecords]], bool] | None = None,
+    cuda_graphs: bool = False,
 ) -> list[RunRecords]:
     """The training loop: train every model of ``stack`` together, one setting per model.
 
@@ -496,6 +506,11 @@ def train_stack(
         on_step: called with 0 before training and with t after update t (a model's
             divergence is known from the sync point at or after it).
         on_record: called with the step and the records after every record; True stops.
+        cuda_graphs: on a CUDA device, replay the steps between records from a CUDA graph
+            (:class:`~explodegrad.training.graphs.GraphedStep`; record steps run eagerly, and
+            Adam always does: its bias correction reads the host's step count). Ignored on
+            the CPU, where every step runs eagerly. The path taken is in each record's
+            ``step_path`` and ``step_note``.
     """
     if not isinstance(stack, NetStack):
         raise TypeError(f"stack: expected a NetStack, got {type(stack).__name__}")
@@ -543,6 +558,26 @@ def train_stack(
         measure = shared.measure_every is not None and step % shared.measure_every == 0
         return step % shared.record_every == 0 or measure or step == total
 
+    def update(index: Tensor, step: int | Tensor, factor: float | Tensor, recording: bool = False) -> Any:
+        """One update; on a record step also the gradient norms before clipping and the old
+        parameters. Nothing is read back (a CUDA graph captures it)."""
+        grads = guarded_gradients(stack, data.x_train[index], data.y_train[index], step, flags)
+        if recording:
+            grad_norms = per_layer_norms(grads, slices)
+            before = stack.params.clone()
+        grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
+        apply_update(stack.params, grads, state, hyper, hyper.lr * factor * flags.active)
+        return (grad_norms, before) if recording else None
+
+    graphed = GraphedStep(
+        update,
+        shared.batch_size,
+        stack.device,
+        stack.dtype,
+        enabled=cuda_graphs,
+        reason="adam's bias correction reads the host's step count" if shared.optimizer == "adam" else "",
+    )
+
     if on_step is not None:
         on_step(0)
     stop = record(0, [math.nan] * len(runs), nan_rows, nan_rows)
@@ -553,14 +588,13 @@ def train_stack(
             break
         index = next(batches)
         since.append(index)
-        grads = guarded_gradients(stack, data.x_train[index], data.y_train[index], step, flags)
         recording = step % shared.record_every == 0 or step == total
-        if recording:
-            grad_norms = per_layer_norms(grads, slices)
-            before = stack.params.clone()
-        grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
         factor = schedule_factor(shared.schedule, step, total, shared.gamma, shared.milestones)
-        apply_update(stack.params, grads, state, hyper, hyper.lr * factor * flags.active)
+        if recording:
+            grad_norms, before = update(index, step, factor, recording=True)
+        else:
+            graphed(index, step, factor)
+        state.step = step  # a replayed graph does not count on the host
         if bar is not None:
             bar.update(1)
         if syncs_at(step) and sync(step, since):
@@ -573,6 +607,8 @@ def train_stack(
             ratios = per_layer_norms(stack.params - before, slices) / per_layer_norms(before, slices)
             norms_and_ratios = torch.stack([grad_norms, ratios]).cpu().numpy()
             stop = record(step, [s.lr * factor for s in settings], *norms_and_ratios)
+    for run in runs:
+        run.step_path, run.step_note = graphed.path, graphed.note
     return runs
 
 

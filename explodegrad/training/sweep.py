@@ -3,7 +3,7 @@
 Runs whose networks share shapes (:meth:`NetConfig.shape_key`) and whose settings agree on
 everything but per-model numbers (:meth:`TrainSettings.group_key`) form a *group*. A group
 trains as one :class:`~explodegrad.training.stacked.NetStack`: the same
-:class:`~explodegrad.core.nets.DeepMLP` for every model, run together with ``torch.func``
+:class:`~explodegrad.core.nets.DeepMLP` for every model, run together as one
 (batched matrix products ``(models x batch x width) @ (models x width x width)``), so many
 small networks cost little more than a few. Each model keeps its own initialization (its
 configuration's seed and initializer), residual scale and optimizer numbers (learning rate,
@@ -24,10 +24,17 @@ split). Results do not depend on how a group is split into chunks.
 Before a group runs, its memory is estimated (parameters, gradients, optimizer state,
 activations); a group that would not fit under the limit is split into chunks that do,
 and refused with the estimate and the limit when not even one model fits.
+
+On a CUDA device two switches trade exactness for speed, and the result says which were used
+(:meth:`SweepResult.describe`): ``cuda_graphs`` (on by default) replays the steps between
+records from a CUDA graph (:mod:`explodegrad.training.graphs`; the same arithmetic, fewer
+launches), and ``tf32`` (off by default: only by explicit choice) runs float32 matrix
+products in TF32 for the sweep's duration. Neither changes anything on the CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import numbers
@@ -47,6 +54,7 @@ from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import resolve_device
 from explodegrad.core.nets import build_from_config
+from explodegrad.measures.gsc import tf32_matmuls
 from explodegrad.training.loop import (
     RunRecords,
     TrainSettings,
@@ -224,6 +232,11 @@ class SweepResult:
         groups: how runs were grouped, chunked, and the memory estimate and limit used.
         device: where it ran.
         wall_time: seconds.
+        tf32: whether TF32 matmuls were asked for (``sweep(tf32=...)``).
+        tf32_used: whether they were used (only on a CUDA device).
+        step_path: how the steps between records ran: ``"cuda-graph"``, ``"eager"``, or
+            ``"mixed"`` when some chunks were captured and others not.
+        step_notes: why chunks on a CUDA device ran eagerly (distinct reasons, in order).
     """
 
     table: pd.DataFrame
@@ -232,6 +245,24 @@ class SweepResult:
     groups: list[GroupInfo]
     device: str
     wall_time: float
+    tf32: bool = False
+    tf32_used: bool = False
+    step_path: str = "eager"
+    step_notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """Where and how the sweep ran, in a few lines (device, TF32, step path, time)."""
+        tf32 = "on" if self.tf32_used else "off"
+        if self.tf32 and not self.tf32_used:
+            tf32 += f" (tf32=True has no effect on {self.device})"
+        lines = [
+            f"sweep of {len(self.runs)} runs in {len(self.groups)} group(s) on {self.device}, "
+            f"{self.wall_time:.1f} s",
+            f"TF32 matmuls: {tf32}",
+            f"training step: {self.step_path}"
+            + (f" ({'; '.join(self.step_notes)})" if self.step_notes else ""),
+        ]
+        return "\n".join(lines)
 
 
 def _describe(index: int, run: RunSpec) -> dict[str, Any]:
@@ -252,14 +283,16 @@ def _describe(index: int, run: RunSpec) -> dict[str, Any]:
     }
 
 
-def _train_chunk(runs: list[RunSpec], data: Dataset, bar: Any) -> list[tuple[RunRecords, int | None]]:
+def _train_chunk(
+    runs: list[RunSpec], data: Dataset, bar: Any, cuda_graphs: bool = False
+) -> list[tuple[RunRecords, int | None]]:
     """Train the runs of one chunk of a group together: one stack, the one training loop.
 
     Returns each run's records and, for a run whose forward pass overflowed, the first layer
     whose output is not finite (as :func:`~explodegrad.training.loop.train` names it).
     """
     stack = NetStack.from_configs([r.config for r in runs], device=data.device, dtype=data.x_train.dtype)
-    records = train_stack(stack, data, [r.settings for r in runs], bar=bar)
+    records = train_stack(stack, data, [r.settings for r in runs], bar=bar, cuda_graphs=cuda_graphs)
     overflow: list[int | None] = [None] * len(runs)
     if any(r.diverged_layer == 0 for r in records):
         nets = [build_from_config(r.config, device=data.device, dtype=data.x_train.dtype) for r in runs]
@@ -324,6 +357,8 @@ def sweep(
     device: Any = None,
     progress: bool = True,
     memory_limit_bytes: int | None = None,
+    tf32: bool = False,
+    cuda_graphs: bool = True,
 ) -> SweepResult:
     """Train every run of a grid, stacking runs that share shapes into batched groups.
 
@@ -337,9 +372,17 @@ def sweep(
         progress: show a tqdm progress bar.
         memory_limit_bytes: the memory a group may use (default: a fraction of the device's
             free memory, see :data:`MEMORY_FRACTION`); larger groups are split into chunks.
+        tf32: on a CUDA device, run float32 matrix products in TF32 (faster, about 3 decimal
+            digits) for the sweep's duration; torch's previous setting is restored afterwards,
+            also on error. Off by default, and on the CPU it is recorded but has no effect.
+            GSC measurements are never made in TF32.
+        cuda_graphs: on a CUDA device, replay the steps between records from a CUDA graph
+            (falls back to eager steps, with the reason in the result, where capture is not
+            possible). Ignored on the CPU.
 
     Returns:
-        A :class:`SweepResult`; divergence is reported per run, never raised.
+        A :class:`SweepResult`; divergence is reported per run, never raised. Its
+        :meth:`~SweepResult.describe` says whether TF32 and CUDA graphs were used.
     """
     if not isinstance(data, Dataset):
         raise TypeError(f"data: expected a Dataset (e.g. load_digits()), got {type(data).__name__}")
@@ -352,8 +395,9 @@ def sweep(
         )
     if memory_limit_bytes is not None:
         memory_limit_bytes = check_int("memory_limit_bytes", memory_limit_bytes, 1)
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress={progress!r} is not allowed: progress must be True or False")
+    for name, value in (("progress", progress), ("tf32", tf32), ("cuda_graphs", cuda_graphs)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name}={value!r} is not allowed: {name} must be True or False")
     runs = _as_runs(configs, settings, lrs)
     target = resolve_device(device, data)
     if data.device != target:
@@ -383,15 +427,32 @@ def sweep(
     start = time.perf_counter()
     outcomes: dict[int, tuple[RunRecords, int | None]] = {}
     steps_needed = sum(totals[g.runs[0]] * len(g.chunks) for g in groups)
-    with tqdm(total=steps_needed, desc=f"sweep of {len(runs)} runs", disable=not progress) as bar:
+    on_cuda = target.type == "cuda"
+    precision = tf32_matmuls(tf32) if on_cuda else contextlib.nullcontext()
+    paths, notes = [], []
+    with precision, tqdm(total=steps_needed, desc=f"sweep of {len(runs)} runs", disable=not progress) as bar:
         for group in groups:
             for chunk in group.chunks:
-                results = _train_chunk([runs[i] for i in chunk], data, bar)
+                results = _train_chunk([runs[i] for i in chunk], data, bar, cuda_graphs)
                 outcomes.update(zip(chunk, results))
-    if target.type == "cuda":
-        torch.cuda.synchronize(target)
+                paths.append(results[0][0].step_path)
+                notes.append(results[0][0].step_note)
+        if on_cuda:
+            torch.cuda.synchronize(target)
     wall_time = time.perf_counter() - start
-    return SweepResult(*_tables(runs, outcomes), runs, groups, str(target), wall_time)
+    step_path = paths[0] if len(set(paths)) == 1 else "mixed"
+    step_notes = list(dict.fromkeys(note for note in notes if note))
+    return SweepResult(
+        *_tables(runs, outcomes),
+        runs,
+        groups,
+        str(target),
+        wall_time,
+        tf32,
+        tf32 and on_cuda,
+        step_path,
+        step_notes,
+    )
 
 
 def _message(outcome: RunRecords, overflow_layer: int | None) -> str:
@@ -464,6 +525,10 @@ class LRSearchResult:
     table: pd.DataFrame
     sweep: SweepResult
 
+    def describe(self) -> str:
+        """Where and how the search's sweep ran (see :meth:`SweepResult.describe`)."""
+        return self.sweep.describe()
+
     def best_lr(self, arch: int) -> float:
         """The chosen learning rate of architecture ``arch`` (its index in the configurations)."""
         return float(self.best.loc[self.best["arch"] == arch, "best_lr"].iloc[0])
@@ -478,12 +543,16 @@ def lr_search(
     device: Any = None,
     progress: bool = True,
     memory_limit_bytes: int | None = None,
+    tf32: bool = False,
+    cuda_graphs: bool = True,
 ) -> LRSearchResult:
     """Pick, per architecture, the learning rate with the lowest final training error.
 
     All (architecture, rate) pairs train in ONE sweep (as the paper chose a rate per
     architecture). Diverged runs are never picked; ties in error go to the lower final
-    training loss, then to the smaller rate.
+    training loss, then to the smaller rate. ``tf32`` and ``cuda_graphs`` are
+    :func:`sweep`'s (TF32 off unless asked for; no effect on the CPU); the result's
+    ``sweep.tf32`` and ``describe()`` record them.
     """
     configs = [configs] if isinstance(configs, NetConfig) else list(configs)
     if not isinstance(lrs, Iterable) or isinstance(lrs, str):
@@ -498,6 +567,8 @@ def lr_search(
         device=device,
         progress=progress,
         memory_limit_bytes=memory_limit_bytes,
+        tf32=tf32,
+        cuda_graphs=cuda_graphs,
     )
     n_lrs = len(list(lrs))
     table = result.summary[
