@@ -1,8 +1,10 @@
 """Impact studies: optimizers vs GSC, error vs depth, relative update sizes."""
 
+import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -11,8 +13,15 @@ from explodegrad.core.data import gaussian_data
 from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import PAPER, QUICK
 from explodegrad.measures.gsc import gsc_profile
+from explodegrad.studies import depth_limit, stored
 from explodegrad.studies.common import Architecture
-from explodegrad.studies.depth_limit import DEFAULT_ARCHITECTURES, default_depths, depth_study, widened_rate
+from explodegrad.studies.depth_limit import (
+    DEFAULT_ARCHITECTURES,
+    DepthStudy,
+    default_depths,
+    depth_study,
+    widened_rate,
+)
 from explodegrad.studies.optimizers import DEFAULT_LRS, optimizer_study, relative_update_sizes
 from explodegrad.studies.survey import architecture_survey
 from explodegrad.training.loop import TrainSettings, train
@@ -298,3 +307,66 @@ def test_depth_study_bad_input(data, kwargs, argument, error):
         depth_study(
             **({"depths": (2,), "lrs": (0.1,), "data": data, "width": 4, "steps": 1, "seeds": 1} | kwargs)
         )
+
+
+# ----------------------------------------------------------------------------- rate curves and reruns
+
+#: Labels an old parser of "activation/norm[/init][/res]" got wrong: the initializer is in the label.
+NAMED_INITS = [
+    Architecture("relu", "none", init="looks_linear"),
+    Architecture("tanh", "layer", residual=True, init="orthogonal"),
+]
+
+
+@pytest.fixture(scope="module")
+def named_init_study(data):
+    return depth_study(NAMED_INITS, depths=(4,), lrs=(0.01, 0.1), data=data, width=8, steps=2, seeds=1)
+
+
+def test_rate_curves_carry_the_architecture_not_its_label(named_init_study):
+    assert list(dict.fromkeys(named_init_study.table["architecture"])) == [
+        "relu/none/looks_linear",
+        "tanh/layer/orthogonal/res",
+    ]
+    for label, architecture in zip(["relu/none/looks_linear", "tanh/layer/orthogonal/res"], NAMED_INITS):
+        curves = depth_limit.rate_curves(named_init_study, label, 4)
+        assert curves.architecture == label and curves.spec == architecture
+
+
+def test_a_stored_study_gives_rate_curves_their_architecture():
+    study = stored.load("depth-limit-digits").result
+    curves = depth_limit.rate_curves(study, "tanh/layer/res", 30)
+    assert curves.spec == Architecture("tanh", "layer", residual=True, init="xavier")
+    assert depth_limit.rate_curves(study, "selu/none", 10).spec == Architecture("selu", "none", init="lecun")
+
+
+def test_a_study_read_back_from_json_gives_the_same_curves(named_init_study):
+    again = DepthStudy.from_dict(json.loads(json.dumps(named_init_study.to_dict())))
+    pd.testing.assert_frame_equal(again.table, named_init_study.table, check_dtype=False)
+    for label in ("relu/none/looks_linear", "tanh/layer/orthogonal/res"):
+        assert (
+            depth_limit.rate_curves(again, label, 4).spec
+            == depth_limit.rate_curves(named_init_study, label, 4).spec
+        )
+
+
+def test_a_null_only_float_column_reads_back_as_nan(named_init_study):
+    values = json.loads(json.dumps(named_init_study.to_dict()))
+    for row in values["table"]:
+        row["best_lr"] = None  # every rate diverged
+    table = DepthStudy.from_dict(values).table
+    assert table["best_lr"].dtype == float and table["best_lr"].isna().all()
+
+
+def test_a_quick_rerun_trains_the_architecture_the_curves_carry(named_init_study, monkeypatch):
+    trained = []
+
+    def recording_depth_study(architectures, **kwargs):
+        trained.append((list(architectures), kwargs["depths"]))
+        return depth_study(architectures, **kwargs)
+
+    monkeypatch.setattr(depth_limit, "depth_study", recording_depth_study)
+    curves = depth_limit.rate_curves(named_init_study, "tanh/layer/orthogonal/res", 4)
+    again = depth_limit.quick_rerun(curves, steps=2, device="cpu")
+    assert trained == [([NAMED_INITS[1]], (4,))]
+    assert again.spec == curves.spec and len(again.rerun) <= 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -66,13 +67,18 @@ def fields_to_jsonable(value: Any) -> dict[str, Any]:
     }
 
 
-def frame_from_records(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """A DataFrame back from :func:`to_jsonable`'s list of row dicts: a column whose values are
-    numbers or None (a non-finite number written as null) becomes float with NaN."""
+def frame_from_records(rows: list[dict[str, Any]], floats: Iterable[str] = ()) -> pd.DataFrame:
+    """A DataFrame back from :func:`to_jsonable`'s list of row dicts.
+
+    A column whose values are numbers or None (a non-finite number written as null) becomes
+    float with NaN; so does every column named in ``floats``, whatever it holds (a column of
+    nulls only, or of whole numbers, that is a float quantity).
+    """
     frame = pd.DataFrame(rows)
+    floats = set(floats)
     for column in frame.columns:
         values = [v for v in frame[column] if v is not None]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if frame[column].dtype == object and values and numeric:
+        if column in floats or (frame[column].dtype == object and values and numeric):
             frame[column] = frame[column].astype(float)
     return frame

@@ -32,9 +32,10 @@ import pandas as pd
 import torch
 
 from explodegrad.core.checks import check_choice, check_int, check_positive
-from explodegrad.core.config import INITS, NORMS, NetConfig, residual_depth
+from explodegrad.core.config import INITS, NORMS, NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import default_dtype, resolve_device
+from explodegrad.core.jsonable import frame_from_records
 from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import EVIDENCE, QUICK, Scale
 from explodegrad.core.seeds import chosen_rates, resolve_seeds, seed_table, seed_values
@@ -98,6 +99,17 @@ EVIDENCE_WIDEN = 2
 #: normalization does not (rate about 1).
 DEFAULT_ARCHITECTURES = (("relu", "batch"), ("tanh", "layer"), ("tanh", "none"))
 
+#: The float columns of a depth study's table and rates (NaN where a stored value is null).
+_TABLE_FLOATS = (
+    "gsc_init",
+    "rate_init",
+    "r_squared_init",
+    "best_lr",
+    "final_train_error",
+    "final_test_error",
+)
+_RATES_FLOATS = ("lr", "final_train_error", "final_train_loss")
+
 
 @dataclass(frozen=True, eq=False)  # holds DataFrames: compare fields, not results
 class DepthStudy(StudyResult):
@@ -134,21 +146,12 @@ class DepthStudy(StudyResult):
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DepthStudy:
         """The study back from :meth:`to_dict` (``search`` is None; missing numbers are NaN)."""
-        table = pd.DataFrame(values["table"])
-        numeric = [
-            "gsc_init",
-            "rate_init",
-            "r_squared_init",
-            "best_lr",
-            "final_train_error",
-            "final_test_error",
-        ]
-        table[numeric] = table[numeric].astype(float)
-        rates = pd.DataFrame(values["rates"]) if values.get("rates") is not None else None
-        if rates is not None:
-            rates[["lr", "final_train_error", "final_train_loss"]] = rates[
-                ["lr", "final_train_error", "final_train_loss"]
-            ].astype(float)
+        table = frame_from_records(values["table"], floats=_TABLE_FLOATS)
+        rates = (
+            frame_from_records(values["rates"], floats=_RATES_FLOATS)
+            if values.get("rates") is not None
+            else None
+        )
         return cls(
             table=table,
             search=None,
@@ -453,8 +456,10 @@ class RateCurves:
 
     Attributes:
         source: where the stored curves come from (a stored file's label).
-        architecture: e.g. ``relu/batch``.
+        architecture: the study's label, e.g. ``relu/batch`` or ``relu/none/looks_linear``.
         depth: weight layers.
+        spec: the architecture itself (activation, norm, residual, initializer), taken from the
+            study's table, never parsed from the label: what :func:`quick_rerun` trains.
         stored: the stored runs, one row per (seed, lr): final_train_error, diverged.
         chosen: one row per seed: best_lr (NaN when every rate diverged), final_train_error.
         rerun: a fresh quick run of the same architecture and depth (one row per lr:
@@ -465,6 +470,7 @@ class RateCurves:
     source: str
     architecture: str
     depth: int
+    spec: Architecture
     stored: pd.DataFrame
     chosen: pd.DataFrame
     rerun: pd.DataFrame | None = None
@@ -504,31 +510,41 @@ def rate_curves(study: DepthStudy, architecture: str, depth: int, *, source: str
         source=source,
         architecture=architecture,
         depth=depth,
+        spec=_table_architecture(table),
         stored=rates[["seed", "lr", "final_train_error", "diverged"]].reset_index(drop=True),
         chosen=table[["seed", "best_lr", "final_train_error"]].reset_index(drop=True),
+    )
+
+
+def _table_architecture(rows: pd.DataFrame) -> Architecture:
+    """The architecture of a depth study's rows of one label: their activation, norm, residual
+    and init columns (every seed's row holds the same; a stored study has them too)."""
+    first = rows.iloc[0]
+    return Architecture(
+        str(first["activation"]),
+        str(first["norm"]),
+        residual=bool(first["residual"]),
+        init=str(first["init"]),
     )
 
 
 def quick_rerun(
     curves: RateCurves, *, seed: int = 0, steps: int = 100, device: Any = None, progress: bool = False
 ) -> RateCurves:
-    """``curves`` with a fresh run of its architecture and depth at the quick scale's data and
-    width (the bundled digits, width 64), ``steps`` updates, one seed, float32, at the first
-    seed's chosen rate and its two neighbours in the stored grid: seconds on a CPU, so a learner
-    can see the same shape (or not) on their own machine."""
+    """``curves`` with a fresh run of its architecture (``curves.spec``) and depth at the quick
+    scale's data and width (the bundled digits, width 64), ``steps`` updates, one seed, float32,
+    at the first seed's chosen rate and its two neighbours in the stored grid: seconds on a CPU,
+    so a learner can see the same shape (or not) on their own machine."""
     if not isinstance(curves, RateCurves):
         raise TypeError(f"curves: expected RateCurves from rate_curves(), got {type(curves).__name__}")
     steps = check_int("steps", steps, 1, 10_000)
-    parts = curves.architecture.split("/")
-    architecture = Architecture(parts[0], parts[1], residual=parts[-1] == "res")
     grid = sorted(set(float(rate) for rate in curves.stored["lr"]))
     first = curves.chosen["best_lr"].dropna()
     centre = grid.index(float(first.iloc[0])) if len(first) else len(grid) // 2
     lrs = grid[max(0, centre - 1) : centre + 2]
-    depth = residual_depth(curves.depth) if architecture.residual else curves.depth
     study = depth_study(
-        [architecture],
-        depths=(depth,),
+        [curves.spec],
+        depths=(curves.depth,),
         lrs=lrs,
         scale=QUICK,
         device=device,
