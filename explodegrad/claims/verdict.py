@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from explodegrad.core.checks import check_choice, check_positive
+from explodegrad.core.checks import check_choice, check_numbers, check_positive
 from explodegrad.core.seeds import median_range
 
 HOLDS = "holds"
@@ -48,6 +48,47 @@ def spread(values: Iterable[float], digits: int = 3) -> str:
     if not np.isfinite(array).all():
         return "not finite (" + ", ".join(f"{v:.{digits}g}" for v in array) + ")"
     return median_range(array, f".{digits}g")
+
+
+def rank_correlation(x: Iterable[float], y: Iterable[float]) -> float:
+    """Spearman's rank correlation of ``x`` and ``y``: the Pearson correlation of their ranks.
+
+    Tied values get the average of the ranks they share (``[1, 2, 2, 4]`` ranks as
+    ``[1, 2.5, 2.5, 4]``); infinities rank as the largest or smallest values. The result is
+    1 for a perfectly increasing relation, -1 for a perfectly decreasing one, and NaN when
+    every value of ``x`` or of ``y`` is the same (no order to correlate).
+
+    Raises:
+        TypeError: ``x`` or ``y`` holds something other than real numbers.
+        ValueError: different lengths, fewer than two points, or a NaN (a diverged run has
+            no rank).
+    """
+    xs = check_numbers("x", list(x))
+    ys = check_numbers("y", list(y))
+    if xs.ndim != 1 or ys.ndim != 1 or xs.size != ys.size:
+        raise ValueError(
+            f"x, y: lengths {xs.size} and {ys.size} (shapes {xs.shape} and {ys.shape}) are not allowed: "
+            "give two flat sequences of the same length"
+        )
+    if xs.size < 2:
+        raise ValueError(f"x={xs.tolist()!r} is not allowed: a rank correlation needs at least 2 points")
+    for argument, values in (("x", xs), ("y", ys)):
+        if np.isnan(values).any():
+            raise ValueError(
+                f"{argument}={values.tolist()!r} is not allowed: a NaN has no rank (drop it, or judge "
+                "the claim inconclusive)"
+            )
+    x_ranks, y_ranks = _average_ranks(xs), _average_ranks(ys)
+    if np.ptp(x_ranks) == 0 or np.ptp(y_ranks) == 0:
+        return math.nan
+    return float(np.corrcoef(x_ranks, y_ranks)[0, 1])
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``values``, tied values sharing the average of their ranks."""
+    _, where, counts = np.unique(values, return_inverse=True, return_counts=True)
+    last = np.cumsum(counts)
+    return ((last - counts + 1 + last) / 2.0)[where]
 
 
 def _as_array(values: float | Iterable[float]) -> np.ndarray:

@@ -10,7 +10,7 @@ from explodegrad.claims.chapters.ch04 import POPULAR
 from explodegrad.claims.explosion import explodes
 from explodegrad.claims.registry import claim
 from explodegrad.claims.thresholds import BATCHNORM_RELU_MEAN_FIELD_RATE, FAR_LESS_LOG_RATE_RATIO
-from explodegrad.claims.verdict import HOLDS, Check, all_of, boolean, compare
+from explodegrad.claims.verdict import HOLDS, Check, all_of, boolean, compare, rank_correlation
 
 
 @claim(
@@ -86,8 +86,7 @@ def _branch_median(result) -> Check:
 def _growth(result) -> Check:
     ratios = np.asarray(result.skip_to_residual, dtype=float)  # network order, input to output
     positions = np.arange(len(ratios), dtype=float)
-    ranks = np.argsort(np.argsort(ratios)).astype(float)
-    spearman = float(np.corrcoef(positions, ranks)[0, 1])
+    spearman = rank_correlation(positions, ratios)
     return all_of(
         compare("k of the last block / k of the first", float(ratios[-1] / ratios[0]), ">", 2.0, 0.2),
         compare("rank correlation of k with the block's position", spearman, ">", 0.8, 0.05),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from explodegrad.claims.registry import claim
-from explodegrad.claims.verdict import Check, all_of, compare
+from explodegrad.claims.verdict import Check, all_of, compare, rank_correlation
 
 PAIRS = (("relu/batch", "relu/batch/res"), ("tanh/none", "tanh/none/res"))
 
@@ -201,15 +201,8 @@ def _deeper_sooner(study) -> Check:
     breaks = [float(np.median(_breaks(study, label))) for label in study.labels]
     return compare(
         "Spearman(effective depth, layers replaced before breaking)",
-        _spearman(depths, breaks),
+        rank_correlation(depths, breaks),
         "<",
         -0.5,
         0.1,
     )
-
-
-def _spearman(x: list[float], y: list[float]) -> float:
-    """Spearman's rank correlation (average ranks for ties)."""
-    import pandas as pd
-
-    return float(pd.Series(x).rank().corr(pd.Series(y).rank()))
