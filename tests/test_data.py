@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from explodegrad.core.checks import check_batch
 from explodegrad.core.data import (
     CIFAR10_ARCHIVE,
     CIFAR10_FOLDER,
     CIFAR10_URL,
     DATA_ENV,
+    Dataset,
     DatasetNotFoundError,
     gaussian_data,
     load_cifar10,
@@ -194,3 +196,38 @@ def test_real_cifar10_subset_loads():
     assert len(data.x_train) > 0 and len(data.x_test) > 0
     assert set(data.y_train.tolist()) == set(range(10))
     assert data.class_names[0] == "airplane"
+
+
+# ----------------------------------------------------------------------------- one route for the checks
+
+
+def _message(call):
+    with pytest.raises((TypeError, ValueError)) as info:
+        call()
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "x, y",
+    [
+        (torch.tensor([[0.0, 1.0], [2.0, float("nan")], [1.0, 1.0]]), torch.tensor([0, 1, 0])),
+        (torch.zeros(3, 2, dtype=torch.int64), torch.tensor([0, 1, 0])),
+        (torch.zeros(3, 2), torch.tensor([0.0, 1.0, 0.0])),
+        (torch.zeros(3, 2), torch.tensor([0, 5, 0])),
+        (torch.zeros(3, 0), torch.tensor([0, 1, 0])),
+    ],
+)
+def test_a_dataset_and_a_batch_refuse_bad_data_with_the_same_words(x, y):
+    # The data set's check and the measures' batch check are one route (core.checks): the same
+    # message but for the argument's name and where the number of classes comes from.
+    ok_x, ok_y = torch.zeros(2, x.shape[1]), torch.tensor([0, 1])
+    from_data = _message(lambda: Dataset("toy", x, y, ok_x.to(x.dtype), ok_y, 2))
+    from_batch = _message(lambda: check_batch(x, y, 2, inputs_name="x_train", targets_name="y_train"))
+    assert from_data == from_batch.replace("the network has out_features=2", "num_classes=2")
+
+
+def test_the_loaders_take_numpy_booleans_and_refuse_other_truthy_values(tmp_path):
+    with pytest.raises(DatasetNotFoundError):
+        load_cifar10(tmp_path, download=np.bool_(False))
+    with pytest.raises(TypeError, match="download=1 is not allowed: download must be True or False"):
+        load_cifar10(tmp_path, download=1)

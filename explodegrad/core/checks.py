@@ -256,10 +256,79 @@ def check_memory(settings: str, what: str, needed_bytes: float) -> None:
 # --------------------------------------------------------------------------- batches
 
 
-def _first_bad_row(bad: Tensor) -> int:
+def first_bad_row(bad: Tensor) -> int:
     """Index of the first row of a (rows x ...) boolean tensor with a True entry."""
     rows = bad.reshape(bad.shape[0], -1).any(dim=1)
     return int(torch.nonzero(rows)[0, 0])
+
+
+def check_features(
+    argument: str, x: Tensor, *, what: str = "batch", in_features: int | None = None
+) -> Tensor:
+    """``x`` if it is a non-empty (examples x features) float tensor of finite numbers.
+
+    Args:
+        argument: the caller's name for ``x``, for the messages.
+        x: the tensor (its type is the caller's to check: a batch converts numpy arrays, a
+            data set does not).
+        what: what the rows are, in words (``"batch"``, ``"train split"``), for the message
+            about an empty one.
+        in_features: the feature count the network takes (not checked when None).
+
+    Raises:
+        TypeError: integer or boolean features.
+        ValueError: a wrong shape, no rows, no features, or a non-finite value (naming the
+            first bad row).
+    """
+    if not x.dtype.is_floating_point:
+        raise TypeError(
+            f"{argument}: expected floating-point features, got dtype {x.dtype} (convert with "
+            f"{argument}.float() or .double())"
+        )
+    if x.ndim != 2:
+        raise ValueError(
+            f"{argument}: expected a 2-D tensor (examples x features), got shape {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{argument}: the {what} is empty; it needs at least one example")
+    if in_features is not None and x.shape[1] != in_features:
+        raise ValueError(
+            f"{argument}: {x.shape[1]} features given, but the network takes in_features={in_features}"
+        )
+    if x.shape[1] == 0:
+        raise ValueError(f"{argument}: the examples have no features (shape {tuple(x.shape)})")
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        row = first_bad_row(~finite)
+        value = x[row][~finite[row]][0].item()
+        raise ValueError(
+            f"{argument}: row {row} holds {value} (not a finite number); the data must be finite "
+            "(a NaN or inf in the data is not an overflow of the network: check how the data was "
+            "made, and clean or drop such rows)"
+        )
+    return x
+
+
+def check_label_dtype(argument: str, y: Tensor) -> Tensor:
+    """``y`` if its dtype is an integer one (class indices); ``TypeError`` for floats, complex, bool."""
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise TypeError(
+            f"{argument}: labels must be integer class indices, got dtype {y.dtype} (convert with "
+            f"{argument}.long() once they are whole numbers)"
+        )
+    return y
+
+
+def check_label_range(argument: str, y: Tensor, num_classes: int, why: str) -> Tensor:
+    """``y`` if every label lies in ``0 .. num_classes - 1``; else a ``ValueError`` naming the
+    first bad row and ``why`` (where the number of classes comes from)."""
+    outside = (y < 0) | (y >= num_classes)
+    if bool(outside.any()):
+        row = first_bad_row(outside)
+        raise ValueError(
+            f"{argument}: row {row} has label {int(y[row])}, outside 0 .. {num_classes - 1} ({why})"
+        )
+    return y
 
 
 def _as_tensor(argument: str, value: Any, what: str) -> Tensor:
@@ -297,35 +366,10 @@ def check_batch(
             (naming the first bad row).
     """
     x = _as_tensor(inputs_name, inputs, "a (batch x features) matrix of floating-point numbers")
-    if not x.dtype.is_floating_point:
-        raise TypeError(
-            f"{inputs_name}: expected floating-point features, got dtype {x.dtype} (convert with "
-            f"{inputs_name}.float() or .double())"
-        )
-    if x.ndim != 2:
-        raise ValueError(f"{inputs_name}: expected a (batch x features) matrix, got shape {tuple(x.shape)}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{inputs_name}: the batch is empty; measures need at least one example")
-    if in_features is not None and x.shape[1] != in_features:
-        raise ValueError(
-            f"{inputs_name}: {x.shape[1]} features given, but the network takes in_features={in_features}"
-        )
-    finite = torch.isfinite(x)
-    if not bool(finite.all()):
-        row = _first_bad_row(~finite)
-        value = x[row][~finite[row]][0].item()
-        raise ValueError(
-            f"{inputs_name}: row {row} holds {value} (not a finite number); the data must be finite "
-            "(a NaN or inf in the data is not an overflow of the network: check how the data was made)"
-        )
+    check_features(inputs_name, x, what="batch", in_features=in_features)
     if targets is None:
         return x, None
-    y = _as_tensor(targets_name, targets, "integer class labels")
-    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-        raise TypeError(
-            f"{targets_name}: class labels must be integers, got dtype {y.dtype} (convert with "
-            f"{targets_name}.long())"
-        )
+    y = check_label_dtype(targets_name, _as_tensor(targets_name, targets, "integer class labels"))
     if y.ndim == 1 and y.shape[0] != x.shape[0]:
         raise ValueError(
             f"{targets_name}: {y.shape[0]} labels for a batch of {x.shape[0]} inputs; expected one "
@@ -337,11 +381,5 @@ def check_batch(
             f"{tuple(y.shape)}"
         )
     if num_classes is not None:
-        bad = (y < 0) | (y >= num_classes)
-        if bool(bad.any()):
-            row = int(torch.nonzero(bad)[0, 0])
-            raise ValueError(
-                f"{targets_name}: row {row} holds label {int(y[row])}, but labels must lie in "
-                f"0..{num_classes - 1} (the network has out_features={num_classes})"
-            )
+        check_label_range(targets_name, y, num_classes, f"the network has out_features={num_classes}")
     return x, y.long()

@@ -29,7 +29,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from explodegrad.core.checks import check_choice, check_float_dtype, check_fraction, check_int
+from explodegrad.core.checks import (
+    check_bool,
+    check_choice,
+    check_features,
+    check_float_dtype,
+    check_fraction,
+    check_int,
+    check_label_dtype,
+    check_label_range,
+    check_seed,
+)
 
 DATASETS = ("digits", "gaussian", "cifar10")
 DATA_ENV = "EXPLODEGRAD_DATA"
@@ -39,8 +49,6 @@ CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_FILE = "test_batch"
-#: Largest seed the loaders take (numpy and torch both accept it).
-MAX_SEED = 2**63 - 1
 #: Share of the available memory a synthetic data set may plan to use.
 DATA_MEMORY_FRACTION = 0.5
 
@@ -115,7 +123,7 @@ class Dataset:
     def batch(self, size: int, seed: int = 0, split: str = "train") -> tuple[Tensor, Tensor]:
         """A fixed random batch (seeded), e.g. for measurements at initialization."""
         split = check_choice("split", split, ("train", "test"))
-        seed = check_int("seed", seed, 0, MAX_SEED)
+        seed = check_seed("seed", seed)
         x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
         size = check_int("size", size, 1, int(x.shape[0]))
         order = torch.randperm(int(x.shape[0]), generator=torch.Generator().manual_seed(seed))[:size]
@@ -129,68 +137,24 @@ class Dataset:
         )
 
 
-def _first_bad_row(bad_rows: Tensor) -> int:
-    """The index of the first True entry of a 1-D boolean tensor."""
-    return int(torch.nonzero(bad_rows)[0, 0])
-
-
 def _check_inputs(argument: str, x: Any, split: str) -> None:
-    """Inputs: a 2-D floating tensor with at least one row, every value finite."""
+    """Inputs: a 2-D floating tensor with at least one row and one feature, every value finite."""
     if not isinstance(x, Tensor):
         raise TypeError(
             f"{argument}: expected a torch.Tensor of shape (examples, features), got {type(x).__name__} "
             "(convert with torch.as_tensor(array, dtype=torch.float32))"
         )
-    if not x.is_floating_point():
-        raise TypeError(
-            f"{argument}: the inputs must be floating-point (float32 or float64), got {x.dtype}; "
-            "convert them with .float() or .double()"
-        )
-    if x.ndim != 2:
-        raise ValueError(
-            f"{argument}: expected a 2-D tensor (examples, features), got shape {tuple(x.shape)}"
-        )
-    if x.shape[0] == 0:
-        raise ValueError(f"{argument}: the {split} split is empty; it needs at least one example")
-    if x.shape[1] == 0:
-        raise ValueError(f"{argument}: the examples have no features (shape {tuple(x.shape)})")
-    finite = torch.isfinite(x).all(dim=1)
-    if not bool(finite.all()):
-        row = _first_bad_row(~finite)
-        value = x[row][~torch.isfinite(x[row])][0].item()
-        raise ValueError(
-            f"{argument}: row {row} holds a non-finite value ({value}); every input must be a finite "
-            "number (clean or drop such rows before building the data set)"
-        )
+    check_features(argument, x, what=f"{split} split")
 
 
 def _check_labels(argument: str, y: Any, n: int, num_classes: int) -> None:
     """Labels: a 1-D integer tensor, one per example, each in ``0 .. num_classes - 1``."""
     if not isinstance(y, Tensor):
         raise TypeError(f"{argument}: expected a torch.Tensor of class indices, got {type(y).__name__}")
-    if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
-        raise TypeError(
-            f"{argument}: labels must be integer class indices (torch.long), got {y.dtype}; "
-            "convert them with .long() once they are whole numbers"
-        )
+    check_label_dtype(argument, y)
     if y.ndim != 1 or len(y) != n:
         raise ValueError(f"{argument}: expected one label per example ({n}), got shape {tuple(y.shape)}")
-    outside = (y < 0) | (y >= num_classes)
-    if bool(outside.any()):
-        row = _first_bad_row(outside)
-        raise ValueError(
-            f"{argument}: row {row} has label {int(y[row])}, outside 0 .. {num_classes - 1} "
-            f"(num_classes={num_classes})"
-        )
-
-
-def _check_bool(argument: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"{argument}={value!r} is not allowed: {argument} must be True or False "
-            f"(got {type(value).__name__})"
-        )
-    return value
+    check_label_range(argument, y, num_classes, f"num_classes={num_classes}")
 
 
 def _check_device(device: Any) -> Any:
@@ -270,7 +234,7 @@ def load_digits(
     from sklearn.datasets import load_digits as sklearn_digits
 
     check_fraction("test_fraction", test_fraction, inclusive_high=False)
-    seed = check_int("seed", seed, 0, MAX_SEED)
+    seed = check_seed("seed", seed)
     check_float_dtype(dtype)
     _check_device(device)
 
@@ -306,7 +270,7 @@ def gaussian_data(
     n_test = check_int("n_test", n_test, 1)
     in_features = check_int("in_features", in_features, 1)
     num_classes = check_int("num_classes", num_classes, 2)
-    seed = check_int("seed", seed, 0, MAX_SEED)
+    seed = check_seed("seed", seed)
     dtype = check_float_dtype(dtype)
     _check_gaussian_memory(n_train, n_test, in_features, num_classes, dtype)
     rng = np.random.default_rng(seed)
@@ -486,7 +450,7 @@ def find_cifar10(
         ValueError: a corrupt archive; TypeError: arguments of the wrong type.
     """
     place = _check_root(root)
-    download = _check_bool("download", download)
+    download = check_bool("download", download)
     md5 = _check_md5(md5)
     if not isinstance(url, str):
         raise TypeError(f"url={url!r} is not allowed: url must be a string")
