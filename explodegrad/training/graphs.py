@@ -33,6 +33,11 @@ WARMUP_STEPS = 3
 StepBody = Callable[[Tensor, "Tensor | int", "Tensor | float"], None]
 
 
+def _is_cuda(device: torch.device) -> bool:
+    """Whether steps on ``device`` can be captured (a CUDA device)."""
+    return device.type == "cuda"
+
+
 class GraphedStep:
     """One training step, replayed from a CUDA graph when it can be, else run eagerly.
 
@@ -66,7 +71,7 @@ class GraphedStep:
         self._graph: torch.cuda.CUDAGraph | None = None
         self._warmed = 0
         self._wanted = False
-        if self.device.type != "cuda":
+        if not _is_cuda(self.device):
             return
         if not enabled:
             self.note = "CUDA graphs switched off"

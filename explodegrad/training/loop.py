@@ -56,6 +56,7 @@ from explodegrad.training.optimizers import (
     OPTIMIZERS,
     SCHEDULES,
     Hyperparameters,
+    OptimizerState,
     apply_update,
     clip_gradients,
     column,
@@ -82,6 +83,7 @@ __all__ = [
     "layer_slices",
     "minibatches",
     "stack_hyperparameters",
+    "stack_update",
     "train",
     "train_stack",
 ]
@@ -475,6 +477,38 @@ def guarded_gradients(
     return torch.where(flags.active, grads, 0.0)
 
 
+def stack_update(
+    stack: NetStack,
+    data: Dataset,
+    index: Tensor,
+    step: int | Tensor,
+    factor: float | Tensor,
+    flags: DivergenceFlags,
+    state: OptimizerState,
+    hyper: Hyperparameters,
+    *,
+    recording: bool = False,
+) -> tuple[Tensor, Tensor] | None:
+    """One update of every model of ``stack`` on minibatch ``index``: the step :func:`train_stack` takes.
+
+    Guarded gradients (:func:`guarded_gradients`), clipping, and the optimizer's update with the
+    learning rates times the schedule's ``factor`` (models that stopped get rate 0). ``step``
+    and ``factor`` are numbers, or 0-d device tensors when a CUDA graph replays the step
+    (:class:`~explodegrad.training.graphs.GraphedStep`). Nothing is read back to the host.
+
+    Returns:
+        With ``recording``: the per-layer gradient norms before clipping and a copy of the
+        parameters before the update; otherwise None.
+    """
+    grads = guarded_gradients(stack, data.x_train[index], data.y_train[index], step, flags)
+    if recording:
+        grad_norms = per_layer_norms(grads, stack.layer_slices)
+        before = stack.params.clone()
+    grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
+    apply_update(stack.params, grads, state, hyper, hyper.lr * factor * flags.active)
+    return (grad_norms, before) if recording else None
+
+
 def train_stack(
     stack: NetStack,
     data: Dataset,
@@ -559,15 +593,7 @@ def train_stack(
         return step % shared.record_every == 0 or measure or step == total
 
     def update(index: Tensor, step: int | Tensor, factor: float | Tensor, recording: bool = False) -> Any:
-        """One update; on a record step also the gradient norms before clipping and the old
-        parameters. Nothing is read back (a CUDA graph captures it)."""
-        grads = guarded_gradients(stack, data.x_train[index], data.y_train[index], step, flags)
-        if recording:
-            grad_norms = per_layer_norms(grads, slices)
-            before = stack.params.clone()
-        grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
-        apply_update(stack.params, grads, state, hyper, hyper.lr * factor * flags.active)
-        return (grad_norms, before) if recording else None
+        return stack_update(stack, data, index, step, factor, flags, state, hyper, recording=recording)
 
     graphed = GraphedStep(
         update,
