@@ -7,10 +7,13 @@ Sections (each writes its lines to the log and its rows to the summary table):
    path_contributions (effective depth), dilution_profile, taylor_compression, 30 steps of
    ``train()``, a sweep with one diverging rate, ``recurrent_gradients`` and ``find_overflow``
    (the two experiments that broke on a GPU).
-3. ``repeatability``: a float32 sweep run twice gives bit-identical tables.
+3. ``repeatability``: a float32 sweep run twice gives bit-identical tables, and so does the
+   same sweep with its steps replayed from a CUDA graph against eager steps.
 4. ``throughput``: microseconds per model-step of the stacked step (depth 50, width 100,
-   3072 -> 10, batch 128, SGD with momentum) at N = 5, 64, 256, 1024 models and of one
-   model eagerly, with the peak memory against :func:`explodegrad.training.sweep.estimate_memory`.
+   3072 -> 10, batch 128, SGD with momentum) at N = 5, 64, 256, 1024 models, eager and replayed
+   from a CUDA graph (:class:`explodegrad.training.graphs.GraphedStep`), at N = 1024 also with
+   TF32 matmuls, and of one model eagerly, with the peak memory against
+   :func:`explodegrad.training.sweep.estimate_memory`.
 5. ``benchmarks``: ``bench_sweep``, ``bench_gsc``, ``bench_lr_search``, ``gsc_table``.
 6. ``report``: ``python -m explodegrad reproduce`` at ``--scale tiny`` and at paper sizes with few
    steps, on CIFAR-10 when ``--data-root`` holds it, else on a generated folder in CIFAR-10's
@@ -35,6 +38,7 @@ import subprocess
 import sys
 import time
 import traceback
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,14 +51,16 @@ sys.path.insert(0, str(ROOT))
 
 from explodegrad import NetConfig, build_from_config, load_digits  # noqa: E402
 from explodegrad.core.jsonable import to_jsonable  # noqa: E402
+from explodegrad.measures.gsc import tf32_matmuls  # noqa: E402
+from explodegrad.training.graphs import WARMUP_STEPS, GraphedStep  # noqa: E402
 from explodegrad.training.loop import (  # noqa: E402
     DivergenceFlags,
     TrainSettings,
-    guarded_gradients,
     stack_hyperparameters,
+    stack_update,
     train,
 )
-from explodegrad.training.optimizers import apply_update, init_state  # noqa: E402
+from explodegrad.training.optimizers import init_state  # noqa: E402
 from explodegrad.training.stacked import NetStack  # noqa: E402
 from explodegrad.training.sweep import RunSpec, estimate_memory, sweep  # noqa: E402
 
@@ -242,6 +248,15 @@ def parity(check: Check) -> None:
     for where in (device, cpu):
         result = sweep(runs, data[where], progress=False)
         tables[where] = result
+        check.log(f"   sweep on {where}: " + result.describe().replace("\n", "; "))
+    check.row(
+        "parity",
+        "sweep training step",
+        tables[device].step_path
+        + (f" ({'; '.join(tables[device].step_notes)})" if tables[device].step_notes else ""),
+        "cuda-graph on a GPU",
+        "" if device.type != "cuda" else ("ok" if tables[device].step_path == "cuda-graph" else "EAGER"),
+    )
     columns = ["train_loss", "test_loss", "train_error", "test_error"]
     _compare(
         check,
@@ -301,26 +316,50 @@ def repeatability(check: Check) -> None:
         "bit-identical",
         "ok" if same else "FAIL",
     )
+    eager = sweep(runs, data, progress=False, cuda_graphs=False).table
+    same = np.array_equal(first[columns].to_numpy(), eager[columns].to_numpy())
+    check.row(
+        "repeatability",
+        "float32 sweep, CUDA graph vs eager steps",
+        "bit-identical" if same else "differs",
+        "bit-identical",
+        "ok" if same else "FAIL",
+    )
 
 
 # --- 4. throughput ---------------------------------------------------------------------------
 
 
 def _step_time(
-    stack: NetStack, settings: list[TrainSettings], x: torch.Tensor, y: torch.Tensor, steps: int
-) -> float:
-    """Seconds per stacked step (guarded gradients and the update), after one warm-up step."""
+    stack: NetStack,
+    settings: list[TrainSettings],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    graphs: bool = False,
+) -> tuple[float, str]:
+    """Seconds per stacked step (``stack_update``: guarded gradients, clipping, the update) and
+    the path it took (``"cuda-graph"`` or ``"eager"``, with the reason), after the warm-up steps
+    (with ``graphs``, the capture among them)."""
     hyper = stack_hyperparameters(settings, stack.device, stack.dtype)
     state = init_state(settings[0].optimizer, stack.params, hyper)
     flags = DivergenceFlags.fresh(stack.num_models, stack.params.shape[1], stack.device)
-    for step in range(steps + 1):
-        if step == 1:
+    batch = types.SimpleNamespace(x_train=x, y_train=y)
+    index = torch.arange(len(x), device=stack.device)
+
+    def body(i: torch.Tensor, step: Any, factor: Any) -> None:
+        stack_update(stack, batch, i, step, factor, flags, state, hyper)
+
+    graphed = GraphedStep(body, len(x), stack.device, stack.dtype, enabled=graphs)
+    warmup = WARMUP_STEPS + 1
+    for step in range(1, warmup + steps + 1):
+        if step == warmup + 1:
             _sync(stack.device)
             began = time.perf_counter()
-        grads = guarded_gradients(stack, x, y, step + 1, flags)
-        apply_update(stack.params, grads, state, hyper, hyper.lr * flags.active)
+        graphed(index, step, 1.0)
     _sync(stack.device)
-    return (time.perf_counter() - began) / steps
+    path = graphed.path + (f" ({graphed.note})" if graphed.note else "")
+    return (time.perf_counter() - began) / steps, path
 
 
 def throughput(check: Check) -> None:
@@ -342,26 +381,44 @@ def throughput(check: Check) -> None:
     x = torch.randn(batch, config.in_features, device=device)
     y = torch.randint(0, config.out_features, (batch,), device=device)
     settings = TrainSettings(batch_size=batch, lr=0.01)
-    single = _step_time(NetStack([build_from_config(config, device=device)]), [settings], x, y, steps)
+    single, _ = _step_time(NetStack([build_from_config(config, device=device)]), [settings], x, y, steps)
     check.row("throughput", "1 model (train()'s stack of one)", f"{single * 1e6:.0f} us per step")
     for models in sizes:
         if device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
         stack = NetStack.from_configs([config.with_(seed=m) for m in range(models)], device=device)
-        seconds = _step_time(
-            stack, [settings.with_(lr=0.01 * (1 + m % 5)) for m in range(models)], x, y, steps
-        )
+        rates = [settings.with_(lr=0.01 * (1 + m % 5)) for m in range(models)]
+        seconds, _ = _step_time(stack, rates, x, y, steps)
         per_model = seconds / models * 1e6
-        target = "<= 27 us, >= 100x one model at N >= 256" if models >= 256 else ""
-        ok = "" if not target else ("ok" if per_model <= 27 and single * 1e6 / per_model >= 100 else "SLOW")
         check.row(
             "throughput",
-            f"N = {models}",
+            f"N = {models}, eager",
             f"{per_model:.1f} us per model-step ({single / seconds * models:.0f}x one model)",
+        )
+        graph_seconds, path = _step_time(stack, rates, x, y, steps, graphs=True)
+        per_model_graph = graph_seconds / models * 1e6
+        target = "<= 27 us, >= 100x one model at N >= 256" if models >= 256 else ""
+        best = min(per_model, per_model_graph)
+        ok = "" if not target else ("ok" if best <= 27 and single * 1e6 / best >= 100 else "SLOW")
+        check.row(
+            "throughput",
+            f"N = {models}, CUDA graph",
+            f"{per_model_graph:.1f} us per model-step ({seconds / graph_seconds:.2f}x eager; "
+            f"{single / graph_seconds * models:.0f}x one model; path {path})",
             target,
             ok,
         )
+        if models == sizes[-1]:
+            with tf32_matmuls(True):
+                tf32_seconds, path = _step_time(stack, rates, x, y, steps, graphs=True)
+            check.row(
+                "throughput",
+                f"N = {models}, CUDA graph + TF32",
+                f"{tf32_seconds / models * 1e6:.1f} us per model-step (path {path}; "
+                + ("TF32 has no effect on the CPU)" if device.type != "cuda" else "TF32 matmuls on)"),
+                "goal 10 us",
+            )
         estimate = estimate_memory(config, settings, n_eval=batch).total(models)
         if device.type == "cuda":
             peak = torch.cuda.max_memory_allocated(device)
@@ -379,7 +436,7 @@ def throughput(check: Check) -> None:
                 f"{estimate / 2**20:,.1f} MiB (peak not measured on the CPU)",
             )
         del stack
-        check.results[f"us_per_model_step_{models}"] = per_model
+        check.results[f"us_per_model_step_{models}"] = best
     check.results["us_single"] = single * 1e6
 
 
