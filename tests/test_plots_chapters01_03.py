@@ -6,6 +6,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from explodegrad.claims.thresholds import EXPLODING_RATE
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import gaussian_data
 from explodegrad.core.nets import build_mlp
@@ -41,6 +42,18 @@ def test_survey_bars_one_per_architecture(survey):
     heights = sorted(bar.get_height() for bar in _bars(fig))
     np.testing.assert_allclose(heights, sorted(survey.table["gsc_input"]))
     assert fig.axes[0].get_yscale() == "log"
+
+
+def test_survey_rates_are_bars_from_one_on_a_linear_axis_with_the_threshold(survey):
+    fig = plot_survey(survey, value="rate")
+    ax = fig.axes[0]
+    bars = [patch for patch in ax.patches if patch.get_width() < 0.5]  # not the threshold band
+    assert ax.get_yscale() == "linear" and len(bars) == len(survey.table)
+    assert all(bar.get_y() == 1.0 for bar in bars)
+    np.testing.assert_allclose(sorted(1.0 + b.get_height() for b in bars), sorted(survey.table["rate"]))
+    assert any(line.get_ydata()[0] == EXPLODING_RATE for line in ax.get_lines())
+    low, high = ax.get_ylim()
+    assert low < min(survey.table["rate"].min(), 1.0) and high > EXPLODING_RATE
 
 
 def test_survey_overflow_is_noted_not_drawn(data):

@@ -339,7 +339,7 @@ class Question:
 
     def __str__(self) -> str:
         kind = f" ({self.expects})" if self.expects else ""
-        then = f"\nPredict first; then verify: {self.verify}" if self.verify else ""
+        then = f"\nAnswer first, then verify: {self.verify}" if self.verify else ""
         return f"Exercise {self.chapter} / {self.key}\n{self.text}\nAnswer with {self.call}{kind}{then}"
 
     def __repr__(self) -> str:
@@ -347,7 +347,7 @@ class Question:
 
     def _repr_markdown_(self) -> str:
         kind = f" — {self.expects}" if self.expects else ""
-        then = f"\n\n*Predict first; then verify:* {self.verify}" if self.verify else ""
+        then = f"\n\n*Answer first, then verify:* {self.verify}" if self.verify else ""
         head = f"**Exercise {self.chapter} · {self.key}**\n\n{self.text}"
         return f"{head}\n\n*Answer with* `{self.call}`{kind}{then}"
 
@@ -374,7 +374,7 @@ class Unanswered:
 
     def __str__(self) -> str:
         card = self.question
-        then = f"\nPredict first; then verify: {card.verify}" if card.verify else ""
+        then = f"\nAnswer first, then verify: {card.verify}" if card.verify else ""
         return f"Exercise {card.chapter} / {card.key}\n{card.text}{then}\n✏️ {self.todo}"
 
     def __repr__(self) -> str:
@@ -383,7 +383,7 @@ class Unanswered:
     def _repr_markdown_(self) -> str:
         card = self.question
         kind = f" ({card.expects})" if card.expects else ""
-        then = f"\n\n*Predict first; then verify:* {card.verify}" if card.verify else ""
+        then = f"\n\n*Answer first, then verify:* {card.verify}" if card.verify else ""
         return (
             f"**Exercise {card.chapter} · {card.key}**\n\n{card.text}{then}\n\n"
             f"✏️ *Your answer:* `...` — not answered yet. Replace `...` with your answer{kind} and run the "

@@ -36,7 +36,7 @@ SURVEY_SOURCE = "explodegrad.studies.survey.architecture_survey"
 SURVEY_VALUES = {
     "gsc_input": "GSC(L + 1, 0): from the input to the loss",
     "gsc_first_layer": "GSC(L, 0): from the first layer to the loss",
-    "rate": "fitted explosion rate r per layer",
+    "rate": "fitted rate r per layer (per block for a ResNet)",
 }
 #: What :func:`plot_survey_domains` can show: DomainStats field -> axis label.
 DOMAIN_STATISTICS = {
@@ -59,7 +59,10 @@ def plot_survey(
 ) -> Figure:
     """Bars per architecture: activation on the x axis, one bar per normalization.
 
-    The y axis is logarithmic for GSC values, with a dashed line at 1 (no explosion). Each
+    The y axis is logarithmic for GSC values, with a dashed line at 1 (no explosion). Rates are
+    drawn as bars up (or down) from 1 on a linear axis, with the exploding threshold as a red
+    line and its inconclusive band shaded, so that 1.005 and 1.2 look as different as they are.
+    Each
     normalization has the course's colour (:data:`explodegrad.plots.theme.NORM_COLORS`); a
     residual variant keeps it, hatched. An architecture whose value is not finite (an overflow)
     gets no bar and a note instead.
@@ -94,9 +97,11 @@ def plot_survey(
                 missing.append(f"{activation}/{group}")
         norm = group.split(" ")[0]
         residual = group.endswith("residual")
+        rate = value == "rate"
         ax.bar(
             positions,
-            heights,
+            np.asarray(heights) - 1.0 if rate else heights,
+            bottom=1.0 if rate else None,
             width=width,
             color=norm_color(norm),
             hatch="//" if residual else None,
@@ -104,13 +109,21 @@ def plot_survey(
             label=group,
         )
     ax.set_xticks(range(len(activations)), activations)
-    ax.set_yscale("log")
     ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
     ax.set_xlabel("activation")
     ax.set_ylabel(SURVEY_VALUES[value])
-    drawn = [h for h in (float(p.get_height()) for p in ax.patches) if np.isfinite(h) and h > 0]
-    if drawn:  # headroom above the tallest bar for the legend, so that it covers no bar
-        ax.set_ylim(top=max(drawn) * (max(drawn) / min(drawn)) ** 0.45)
+    if value == "rate":
+        tops = [float(p.get_y() + p.get_height()) for p in ax.patches]
+        tops = [y for y in tops if np.isfinite(y)] or [1.0]
+        ax.axhline(EXPLODING_RATE, color="crimson", linewidth=1, label=f"exploding above {EXPLODING_RATE:g}")
+        ax.axhspan(EXPLODING_RATE - RATE_MARGIN, EXPLODING_RATE + RATE_MARGIN, color="crimson", alpha=0.1)
+        low, high = min(min(tops), 0.99), max(max(tops), EXPLODING_RATE + RATE_MARGIN)
+        ax.set_ylim(low - 0.01, high + 0.45 * (high - low + 0.02))  # headroom for the legend
+    else:
+        ax.set_yscale("log")
+        drawn = [h for h in (float(p.get_height()) for p in ax.patches) if np.isfinite(h) and h > 0]
+        if drawn:  # headroom above the tallest bar for the legend, so that it covers no bar
+            ax.set_ylim(top=max(drawn) * (max(drawn) / min(drawn)) ** 0.45)
     ax.legend(title="normalization", fontsize="small", loc="upper center", ncol=3)
     if missing:
         ax.text(
