@@ -393,3 +393,55 @@ def test_train_is_unchanged_by_the_graph_machinery(digits32):
     history = train(CONFIG, digits32, SETTINGS, progress=False)
     (run,) = train_stack(NetStack.from_configs([CONFIG]), digits32, [SETTINGS])
     np.testing.assert_array_equal(history.train_loss, np.array(run.rows)[:, 1])
+
+
+# --- 3. the search's own trained networks, kept to be measured ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits64():
+    return load_digits(dtype=torch.float64)
+
+
+def test_a_sweep_of_one_keeps_train_s_network_bit_for_bit(digits64):
+    """A stack of one is train()'s own path: its kept final network is train()'s, exactly."""
+    run = RunSpec(CONFIG.with_(seed=3), SETTINGS.with_(lr=0.05))
+    result = sweep([run], digits64, progress=False, keep_checkpoints=True)
+    net = build_from_config(run.config, dtype=torch.float64)
+    history = train(net, digits64, run.settings, progress=False)
+    assert [c.step for c in result.checkpoints[0]] == list(history.steps) == [0, 10, 20, 23]
+    kept = result.network_at(0, 23)
+    for (name, mine), theirs in zip(kept.state_dict().items(), net.state_dict().values()):
+        assert torch.equal(mine, theirs), name
+    initial = result.network_at(0, 0)
+    fresh = build_from_config(run.config, dtype=torch.float64)
+    assert all(torch.equal(a, b) for a, b in zip(initial.state_dict().values(), fresh.state_dict().values()))
+
+
+def test_a_searchs_chosen_network_is_the_one_it_trained(digits64):
+    """Stacked with other rates, the chosen run's kept network gives the losses the search recorded."""
+    config = CONFIG.with_(seed=4)
+    search = lr_search(config, digits64, [0.01, 0.1, 1e30], SETTINGS, progress=False, keep_checkpoints=True)
+    run = search.best_run(0)
+    assert search.sweep.runs[run].settings.lr == search.best_lr(0)
+    assert [c.step for c in search.sweep.checkpoints[2]] == [0]  # the diverged rate: no more records
+    rows = search.sweep.table[search.sweep.table["run"] == run]
+    x, y = loop.evaluation_sets(digits64, SETTINGS.eval_size, SETTINGS.seed)["train"]
+    for step, recorded in zip(rows["step"], rows["train_loss"]):
+        net = search.sweep.network_at(run, int(step))
+        (loss,), _ = NetStack([net]).evaluate(x, y)
+        assert loss == pytest.approx(recorded, rel=1e-12)
+    with pytest.raises(ValueError, match="step=5"):
+        search.sweep.network_at(run, 5)
+    with pytest.raises(ValueError, match="keep_checkpoints=True"):
+        sweep([RunSpec(config, SETTINGS.with_(steps=2))], digits64, progress=False).network_at(0, 0)
+    assert (
+        search.sweep.checkpoints
+        and not lr_search(config, digits64, [0.1], SETTINGS.with_(steps=2), progress=False).sweep.checkpoints
+    )
+
+
+def test_keeping_checkpoints_changes_no_number(digits32):
+    runs = [RunSpec(c, s) for c, s in GROUP]
+    kept, plain = (sweep(runs, digits32, progress=False, keep_checkpoints=k) for k in (True, False))
+    assert kept.table.equals(plain.table) and kept.summary.equals(plain.summary)

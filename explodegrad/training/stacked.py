@@ -106,6 +106,25 @@ def flat_row(tensors: Sequence[Tensor], transpose_weights: bool = True) -> Tenso
     return torch.cat([(t.mT if transpose_weights and t.ndim == 2 else t).reshape(-1) for t in tensors])
 
 
+def unflatten_row(row: Tensor, net: DeepMLP, transposed: bool) -> dict[str, Tensor]:
+    """One model's flat parameter row (see :func:`flat_row`) as ``net``'s named parameters.
+
+    ``transposed``: whether weight matrices are stored ``(in x out)`` (a stack of several).
+    """
+    tensors, offset = {}, 0
+    for name, p in net.named_parameters():
+        count = p.numel()
+        part = row[offset : offset + count]
+        if transposed and p.ndim == 2:
+            tensors[name] = part.view(p.shape[1], p.shape[0]).mT
+        else:
+            tensors[name] = part.view(p.shape)
+        offset += count
+    if offset != row.numel():
+        raise ValueError(f"row: {row.numel()} numbers for a network of {offset} parameters")
+    return tensors
+
+
 class NetStack:
     """Several networks of one shape, run together as one.
 

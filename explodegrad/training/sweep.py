@@ -53,7 +53,7 @@ from explodegrad.core.checks import check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import resolve_device
-from explodegrad.core.nets import build_from_config
+from explodegrad.core.nets import DeepMLP, build_from_config
 from explodegrad.measures.gsc import tf32_matmuls
 from explodegrad.training.loop import (
     RunRecords,
@@ -63,7 +63,7 @@ from explodegrad.training.loop import (
     divergence_message,
     train_stack,
 )
-from explodegrad.training.stacked import NetStack
+from explodegrad.training.stacked import NetStack, unflatten_row
 
 #: Share of the free memory a sweep may plan to use (the rest is headroom for the allocator,
 #: temporaries the estimate leaves out, and other programs).
@@ -215,6 +215,24 @@ class GroupInfo:
     limit: int = field(metadata={"serialize": False})
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """One run's parameters and buffers at one record step, kept on the device (see
+    ``sweep(keep_checkpoints=True)``).
+
+    Attributes:
+        step: the record's update count (0: the initial network).
+        params: the run's flat parameter row (:func:`~explodegrad.training.stacked.flat_row`).
+        buffers: the run's buffers by name (batch-norm running statistics, residual scale).
+        transposed: whether the row stores weight matrices ``(in x out)`` (a stack of several).
+    """
+
+    step: int
+    params: torch.Tensor
+    buffers: dict[str, torch.Tensor]
+    transposed: bool
+
+
 @dataclass
 class SweepResult:
     """What a sweep recorded (numbers only).
@@ -237,6 +255,8 @@ class SweepResult:
         step_path: how the steps between records ran: ``"cuda-graph"``, ``"eager"``, or
             ``"mixed"`` when some chunks were captured and others not.
         step_notes: why chunks on a CUDA device ran eagerly (distinct reasons, in order).
+        checkpoints: with ``sweep(keep_checkpoints=True)``, each run's :class:`Checkpoint` at
+            every record it has (run index -> checkpoints in step order); else empty.
     """
 
     table: pd.DataFrame
@@ -249,6 +269,35 @@ class SweepResult:
     tf32_used: bool = False
     step_path: str = "eager"
     step_notes: list[str] = field(default_factory=list)
+    checkpoints: dict[int, list[Checkpoint]] = field(default_factory=dict, repr=False)
+
+    def network_at(self, run: int, step: int) -> DeepMLP:
+        """Run ``run``'s network as it was at record ``step``, trained by this sweep itself.
+
+        Needs ``sweep(keep_checkpoints=True)``. The network is built from the run's
+        configuration on the sweep's device and receives the kept parameters and buffers, so
+        it can be measured (GSC, effective depth, Taylor) instead of trained again.
+        """
+        if not self.checkpoints:
+            raise ValueError("run: this sweep kept no checkpoints; run sweep(..., keep_checkpoints=True)")
+        kept = self.checkpoints.get(run)
+        if kept is None:
+            raise ValueError(f"run={run!r} is not allowed: runs are 0 ... {len(self.runs) - 1}")
+        by_step = {c.step: c for c in kept}
+        if step not in by_step:
+            raise ValueError(
+                f"step={step!r} is not allowed: run {run} has records at steps {sorted(by_step)}"
+            )
+        checkpoint = by_step[step]
+        net = build_from_config(
+            self.runs[run].config, device=checkpoint.params.device, dtype=checkpoint.params.dtype
+        )
+        with torch.no_grad():
+            for name, tensor in unflatten_row(checkpoint.params, net, checkpoint.transposed).items():
+                net.get_parameter(name).copy_(tensor)
+            for name, buffer in net.named_buffers():
+                buffer.copy_(checkpoint.buffers[name])
+        return net
 
     def describe(self) -> str:
         """Where and how the sweep ran, in a few lines (device, TF32, step path, time)."""
@@ -284,15 +333,35 @@ def _describe(index: int, run: RunSpec) -> dict[str, Any]:
 
 
 def _train_chunk(
-    runs: list[RunSpec], data: Dataset, bar: Any, cuda_graphs: bool = False
+    runs: list[RunSpec],
+    data: Dataset,
+    bar: Any,
+    cuda_graphs: bool = False,
+    kept: list[list[Checkpoint]] | None = None,
 ) -> list[tuple[RunRecords, int | None]]:
     """Train the runs of one chunk of a group together: one stack, the one training loop.
 
     Returns each run's records and, for a run whose forward pass overflowed, the first layer
-    whose output is not finite (as :func:`~explodegrad.training.loop.train` names it).
+    whose output is not finite (as :func:`~explodegrad.training.loop.train` names it). With
+    ``kept`` (one list per run), every record's parameters and buffers are appended to it
+    (device copies: nothing is read back).
     """
     stack = NetStack.from_configs([r.config for r in runs], device=data.device, dtype=data.x_train.dtype)
-    records = train_stack(stack, data, [r.settings for r in runs], bar=bar, cuda_graphs=cuda_graphs)
+    on_record = None
+    if kept is not None:
+
+        def on_record(step: int, records: list[RunRecords]) -> bool:
+            params = stack.params.detach().clone()
+            buffers = {name: b.clone() for name, b in stack.buffers.items()}
+            for m, record in enumerate(records):
+                if record.rows and record.rows[-1][0] == step:  # a diverged run records no more
+                    row_buffers = {name: b[m] for name, b in buffers.items()}
+                    kept[m].append(Checkpoint(step, params[m], row_buffers, stack.num_models > 1))
+            return False
+
+    records = train_stack(
+        stack, data, [r.settings for r in runs], bar=bar, on_record=on_record, cuda_graphs=cuda_graphs
+    )
     overflow: list[int | None] = [None] * len(runs)
     if any(r.diverged_layer == 0 for r in records):
         nets = [build_from_config(r.config, device=data.device, dtype=data.x_train.dtype) for r in runs]
@@ -359,6 +428,7 @@ def sweep(
     memory_limit_bytes: int | None = None,
     tf32: bool = False,
     cuda_graphs: bool = True,
+    keep_checkpoints: bool = False,
 ) -> SweepResult:
     """Train every run of a grid, stacking runs that share shapes into batched groups.
 
@@ -379,6 +449,10 @@ def sweep(
         cuda_graphs: on a CUDA device, replay the steps between records from a CUDA graph
             (falls back to eager steps, with the reason in the result, where capture is not
             possible). Ignored on the CPU.
+        keep_checkpoints: keep every run's parameters and buffers at each of its records (on
+            the device; about ``records x parameters`` numbers per run), so the trained networks
+            can be measured afterwards (:meth:`SweepResult.network_at`) instead of retrained.
+            Changes no number the sweep computes.
 
     Returns:
         A :class:`SweepResult`; divergence is reported per run, never raised. Its
@@ -395,7 +469,13 @@ def sweep(
         )
     if memory_limit_bytes is not None:
         memory_limit_bytes = check_int("memory_limit_bytes", memory_limit_bytes, 1)
-    for name, value in (("progress", progress), ("tf32", tf32), ("cuda_graphs", cuda_graphs)):
+    switches = {
+        "progress": progress,
+        "tf32": tf32,
+        "cuda_graphs": cuda_graphs,
+        "keep_checkpoints": keep_checkpoints,
+    }
+    for name, value in switches.items():
         if not isinstance(value, bool):
             raise TypeError(f"{name}={value!r} is not allowed: {name} must be True or False")
     runs = _as_runs(configs, settings, lrs)
@@ -430,10 +510,12 @@ def sweep(
     on_cuda = target.type == "cuda"
     precision = tf32_matmuls(tf32) if on_cuda else contextlib.nullcontext()
     paths, notes = [], []
+    checkpoints: dict[int, list[Checkpoint]] = {}
     with precision, tqdm(total=steps_needed, desc=f"sweep of {len(runs)} runs", disable=not progress) as bar:
         for group in groups:
             for chunk in group.chunks:
-                results = _train_chunk([runs[i] for i in chunk], data, bar, cuda_graphs)
+                kept = [checkpoints.setdefault(i, []) for i in chunk] if keep_checkpoints else None
+                results = _train_chunk([runs[i] for i in chunk], data, bar, cuda_graphs, kept)
                 outcomes.update(zip(chunk, results))
                 paths.append(results[0][0].step_path)
                 notes.append(results[0][0].step_note)
@@ -452,6 +534,7 @@ def sweep(
         tf32 and on_cuda,
         step_path,
         step_notes,
+        dict(sorted(checkpoints.items())),
     )
 
 
@@ -529,6 +612,14 @@ class LRSearchResult:
         """Where and how the search's sweep ran (see :meth:`SweepResult.describe`)."""
         return self.sweep.describe()
 
+    def best_run(self, arch: int) -> int | None:
+        """The sweep's run index of architecture ``arch`` at its chosen rate (None: all diverged)."""
+        best = self.best_lr(arch)
+        if math.isnan(best):
+            return None
+        rows = self.table[(self.table["arch"] == arch) & (self.table["lr"] == best)]
+        return int(rows.index[0])
+
     def best_lr(self, arch: int) -> float:
         """The chosen learning rate of architecture ``arch`` (its index in the configurations)."""
         return float(self.best.loc[self.best["arch"] == arch, "best_lr"].iloc[0])
@@ -545,6 +636,7 @@ def lr_search(
     memory_limit_bytes: int | None = None,
     tf32: bool = False,
     cuda_graphs: bool = True,
+    keep_checkpoints: bool = False,
 ) -> LRSearchResult:
     """Pick, per architecture, the learning rate with the lowest final training error.
 
@@ -552,7 +644,9 @@ def lr_search(
     architecture). Diverged runs are never picked; ties in error go to the lower final
     training loss, then to the smaller rate. ``tf32`` and ``cuda_graphs`` are
     :func:`sweep`'s (TF32 off unless asked for; no effect on the CPU); the result's
-    ``sweep.tf32`` and ``describe()`` record them.
+    ``sweep.tf32`` and ``describe()`` record them. With ``keep_checkpoints`` the searched
+    networks are kept at every record: ``result.sweep.network_at(result.best_run(arch), step)``
+    is the chosen run's own network, to measure instead of retraining at the chosen rate.
     """
     configs = [configs] if isinstance(configs, NetConfig) else list(configs)
     if not isinstance(lrs, Iterable) or isinstance(lrs, str):
@@ -569,6 +663,7 @@ def lr_search(
         memory_limit_bytes=memory_limit_bytes,
         tf32=tf32,
         cuda_graphs=cuda_graphs,
+        keep_checkpoints=keep_checkpoints,
     )
     n_lrs = len(list(lrs))
     table = result.summary[
