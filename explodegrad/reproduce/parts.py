@@ -39,7 +39,7 @@ class Part:
     Attributes:
         name: file stem and key, e.g. ``arch-relu-batch-he-res``.
         title: what it measures, in words.
-        chapters: the chapters whose headline it reproduces, e.g. ``"03, 06"``.
+        chapters: the chapters whose headline it reproduces, e.g. ``"04, 07"``.
         run: ``run(plan, data, options) -> dict`` of result objects (numbers only).
         options: the part's own settings (JSON-able); part of its key.
         cost: relative compute cost, to start the longest parts first.
@@ -205,14 +205,14 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
             {"factor": 10.0, "directions": 16},
             cost=0.3,
         ),
-        Part("survey", "every architecture at initialization", "03, 04, 05", run_survey, cost=0.5),
+        Part("survey", "every architecture at initialization", "04, 05, 06", run_survey, cost=0.5),
     ]
     if plan.paper_size_survey:
         parts.append(
             Part(
                 "survey-paper-size",
                 "every architecture at initialization, depth 50, width 100",
-                "03, 04",
+                "04, 05",
                 run_survey_paper_size,
                 {"depth": PAPER_SIZE[0], "width": PAPER_SIZE[1]},
                 cost=1.0,
@@ -226,7 +226,7 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
             Part(
                 arch_part_name(architecture),
                 f"{architecture.name}: rate search, effective depth, Taylor",
-                "03, 06",
+                "04, 07",
                 run_architecture,
                 _arch_options(architecture),
                 cost=3.0 if architecture.residual else 5.0,

@@ -141,7 +141,7 @@ class RemedyEvidence:
     Attributes:
         remedy: its name, e.g. ``skip connections (ResNet)``.
         comparison: the two networks or runs compared, e.g. ``relu/batch plain vs residual``.
-        chapters: where the course measures it, e.g. ``05, 06``.
+        chapters: where the course measures it, e.g. ``06, 07``.
         measured: the measured quantities.
     """
 
@@ -197,7 +197,7 @@ def skip_connection_evidence(
     return RemedyEvidence(
         remedy="skip connections (ResNet)",
         comparison=f"{activation}/{norm} plain vs residual, depth {plain['depth']}",
-        chapters="05, 06",
+        chapters="06, 07",
         measured=tuple(measured),
     )
 
@@ -211,7 +211,7 @@ def normalization_evidence(
     return RemedyEvidence(
         remedy=f"{norm} normalization",
         comparison=f"{activation}/none vs {activation}/{norm}, depth {without['depth']}, at initialization",
-        chapters="03, 04",
+        chapters="04, 05",
         measured=(
             Measured("GSC(input, loss)", without["gsc_input"], with_norm["gsc_input"]),
             Measured(
@@ -302,7 +302,7 @@ def clipping_evidence(
     return RemedyEvidence(
         remedy=f"gradient clipping (norm {clip_norm:.3g})",
         comparison=f"{config.activation}/{config.norm} depth {config.depth}, {settings.optimizer}",
-        chapters="01, 03",
+        chapters="02, 04",
         measured=(
             Measured(
                 "first update, first layer / readout relative size", runs["without"][0], runs["with"][0]
@@ -381,7 +381,7 @@ def width_evidence(result: WidthDepthResult, deep: int | None = None) -> RemedyE
             f"{int(narrow['width'])} vs depth {shallow} width {int(wide['width'])}"
             f"{_seeds_note(result.seeds)}"
         ),
-        chapters="03, 07",
+        chapters="04, 08",
         measured=(
             Measured("final training error", narrow["final_train_error"], wide["final_train_error"]),
             Measured("final test error", narrow["final_test_error"], wide["final_test_error"]),
