@@ -23,7 +23,10 @@ Conventions (the same for one network and a sweep, so a sweep of one configurati
   device: the minibatch indices are slices of a per-epoch permutation already there, and the
   divergence checks update device flags (:class:`DivergenceFlags`) that a sync point reads
   in one copy. A run whose every model diverged therefore stops at the next sync point, not
-  at once (the masked steps in between change nothing).
+  at once (the masked steps in between change nothing). The step itself is
+  :func:`stack_update`; with ``train_stack(cuda_graphs=True)`` (what ``sweep()`` asks for) a
+  CUDA device replays the steps between records from one captured graph
+  (:mod:`explodegrad.training.graphs`), with the same arithmetic.
 * Records are taken at step 0 (the initial network) and after every ``record_every``
   updates and after the last. Losses and errors are measured on fixed evaluation subsets of
   ``eval_size`` examples of each split, in one pass in training mode: **batch norm uses the
