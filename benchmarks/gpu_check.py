@@ -246,7 +246,7 @@ def parity(check: Check) -> None:
     runs = [RunSpec(plain.with_(seed=s), settings.with_(lr=lr)) for s, lr in enumerate((0.01, 0.05, 1e200))]
     tables = {}
     for where in (device, cpu):
-        result = sweep(runs, data[where], progress=False)
+        result = sweep(runs, data[where], progress=False, cuda_graphs=True)
         tables[where] = result
         check.log(f"   sweep on {where}: " + result.describe().replace("\n", "; "))
     check.row(
@@ -306,7 +306,7 @@ def repeatability(check: Check) -> None:
         steps=40 if not check.dry_run else 4, batch_size=64, record_every=10, eval_size=256
     )
     runs = [RunSpec(config.with_(seed=s), settings.with_(lr=lr)) for s in range(2) for lr in (0.01, 0.1)]
-    first, second = (sweep(runs, data, progress=False).table for _ in range(2))
+    first, second = (sweep(runs, data, progress=False, cuda_graphs=True).table for _ in range(2))
     columns = ["train_loss", "test_loss", "train_error", "test_error"]
     same = np.array_equal(first[columns].to_numpy(), second[columns].to_numpy())
     check.row(

@@ -24,7 +24,7 @@ Conventions (the same for one network and a sweep, so a sweep of one configurati
   divergence checks update device flags (:class:`DivergenceFlags`) that a sync point reads
   in one copy. A run whose every model diverged therefore stops at the next sync point, not
   at once (the masked steps in between change nothing). The step itself is
-  :func:`stack_update`; with ``train_stack(cuda_graphs=True)`` (what ``sweep()`` asks for) a
+  :func:`stack_update`; with ``train_stack(cuda_graphs=True)`` (what ``sweep(cuda_graphs=True)`` asks for) a
   CUDA device replays the steps between records from one captured graph
   (:mod:`explodegrad.training.graphs`), with the same arithmetic.
 * Records are taken at step 0 (the initial network) and after every ``record_every``
