@@ -402,6 +402,7 @@ RESULT_ARGUMENTS = [
     (plots.plot_gradient_descent_path, "result"),
     (plots.plot_rnn_time_gradients, "result"),
     (plots.plot_recurrent_gradients, "results"),
+    (plots.plot_first_token_memory, "result"),
     (plots.plot_rescaling, "comparison"),
     (plots.plot_perturbation_check, "check"),
     (plots.plot_survey, "result"),

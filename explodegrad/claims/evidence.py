@@ -37,6 +37,7 @@ from explodegrad.studies import (
     orthogonal,
     overflow,
     recurrent,
+    recurrent_memory,
     remedies,
     stored,
     survey,
@@ -116,6 +117,12 @@ def recurrent_study(where: EvidenceSetting) -> dict[str, list[recurrent.Recurren
         cell: [recurrent.recurrent_gradients(cell, steps_trained=200, seed=seed) for seed in where.seeds]
         for cell in recurrent.CELLS
     }
+
+
+def recurrent_memory_study(where: EvidenceSetting) -> recurrent_memory.FirstTokenMemory:
+    """Remember the first token at T = 5, 20, 50: RNN, LSTM and GRU, 200 Adam steps, every seed
+    (chapter 02)."""
+    return recurrent_memory.first_token_memory(seeds=where.seeds, device=where.device)
 
 
 def clipping_runs(where: EvidenceSetting) -> clipping.ClippingResult:
@@ -317,6 +324,7 @@ STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "overflow": overflow_study,
     "overshoot": overshoot,
     "recurrent": recurrent_study,
+    "recurrent-memory": recurrent_memory_study,
     "clipping-runs": clipping_runs,
     "init-scales": init_scales,
     "rescaling": rescaling,
@@ -347,6 +355,7 @@ STUDY_MODULES: dict[str, ModuleType] = {
     "overflow": overflow,
     "overshoot": gradient_descent,
     "recurrent": recurrent,
+    "recurrent-memory": recurrent_memory,
     "clipping-runs": clipping,
     "init-scales": chain_rule,
     "rescaling": gsc_meaning,

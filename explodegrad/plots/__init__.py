@@ -39,6 +39,7 @@ from explodegrad.plots.orthogonal import plot_orthogonal_state
 from explodegrad.plots.overflow import plot_overflow
 from explodegrad.plots.paths import plot_path_contributions
 from explodegrad.plots.recurrent import plot_recurrent_gradients, plot_rnn_time_gradients
+from explodegrad.plots.recurrent_memory import plot_first_token_memory
 from explodegrad.plots.signal_scale import plot_layer_rms
 from explodegrad.plots.survey import (
     plot_domain_tradeoff,
@@ -121,3 +122,4 @@ __all__ += [
     "plot_domain_tradeoff",
     "plot_survey_domains",
 ]
+__all__ += ["plot_first_token_memory"]
