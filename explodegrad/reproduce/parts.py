@@ -7,6 +7,7 @@ lists the parts of a plan in report order.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from explodegrad import claims
+from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import build_mlp
 from explodegrad.measures.dilution import dilution_profile
@@ -22,14 +24,26 @@ from explodegrad.reproduce.plan import DILUTION_ARCHITECTURES, PAPER_SIZE, TABLE
 from explodegrad.studies.common import Architecture, study_settings
 from explodegrad.studies.depth_limit import DEFAULT_ARCHITECTURES as IMPACT_ARCHITECTURES
 from explodegrad.studies.depth_limit import default_depths, depth_study
-from explodegrad.studies.effective_depth import effective_depth_study
+from explodegrad.studies.effective_depth import (
+    EffectiveDepthStudy,
+    TrainedNetworks,
+    effective_depth_study,
+    sweep_run_history,
+)
 from explodegrad.studies.gsc_meaning import perturbation_check, rescaling_comparison
 from explodegrad.studies.optimizers import optimizer_study
 from explodegrad.studies.orthogonal import orthogonal_initial_state
 from explodegrad.studies.remedies import batch_norm_clipping, optimizer_evidence
 from explodegrad.studies.survey import architecture_survey
 from explodegrad.studies.width_depth import width_vs_depth
-from explodegrad.training.sweep import lr_search
+from explodegrad.training.loop import TrainSettings
+from explodegrad.training.sweep import LRSearchResult, estimate_memory, lr_search, memory_limit
+
+#: How a table row's effective depth and Taylor curve were measured (the part's ``route``).
+MEASURED_ROUTE = "measured on the search's own models"
+RETRAINED_ROUTE = "retrained at the chosen rate"
+#: The route when every searched rate diverged: nothing to measure, so the smallest rate is trained.
+ALL_DIVERGED_ROUTE = "retrained at the smallest rate (every searched rate diverged)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,25 +149,131 @@ def run_dilution(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> di
     return results
 
 
+def search_checkpoint_bytes(
+    config: NetConfig, settings: TrainSettings, n_train: int, num_models: int, dtype: torch.dtype
+) -> int:
+    """Bytes a rate search's kept checkpoints take (``lr_search(..., keep_checkpoints=True)``).
+
+    At every record the sweep keeps a copy of every model's parameters and buffers:
+    ``records x models x (parameters + buffers)``, where the buffers are batch norm's running
+    mean and variance (``dtype``) and its update counter (int64) per normalized layer, and a
+    residual network's scale per block. Exact when the search is one chunk and no run stops
+    early (a diverged run's rows are still copied until every run has stopped).
+
+    Args:
+        config: the searched network.
+        settings: the search's settings (its steps and ``record_every``).
+        n_train: training examples (for a run given in epochs).
+        num_models: runs of the search (learning rates x configurations).
+        dtype: the networks' dtype.
+    """
+    total = settings.total_steps(n_train)
+    records = total // settings.record_every + 1 + (1 if total % settings.record_every else 0)
+    size = torch.empty((), dtype=dtype).element_size()
+    normalized = len(config.linear_shapes()) - 1 if config.norm == "batch" else 0
+    numbers = config.num_parameters() + 2 * config.width * normalized + config.num_blocks
+    per_model = numbers * size + normalized * torch.empty((), dtype=torch.int64).element_size()
+    return records * num_models * per_model
+
+
+def check_search_memory(
+    config: NetConfig,
+    settings: TrainSettings,
+    data: Dataset,
+    num_models: int,
+    limit: int | None = None,
+) -> int:
+    """Refuse a search whose kept checkpoints and own training would not fit on the data's device.
+
+    The estimate is :func:`search_checkpoint_bytes` plus the sweep's own estimate for the
+    whole group (:func:`~explodegrad.training.sweep.estimate_memory`); the limit is the one
+    sweeps use (:func:`~explodegrad.training.sweep.memory_limit`: a share of the free memory).
+
+    Returns:
+        The checkpoints' bytes.
+
+    Raises:
+        ValueError: when the estimate exceeds ``limit`` (default: ``memory_limit(data.device)``).
+    """
+    n_train, n_test = int(data.x_train.shape[0]), int(data.x_test.shape[0])
+    dtype = data.x_train.dtype
+    kept = search_checkpoint_bytes(config, settings, n_train, num_models, dtype)
+    n_eval = (
+        max(n_train, n_test) if settings.eval_size is None else min(max(n_train, n_test), settings.eval_size)
+    )
+    training = estimate_memory(config, settings, n_eval, dtype).total(num_models)
+    limit = memory_limit(data.device) if limit is None else int(limit)
+    if kept + training > limit:
+        raise ValueError(
+            f"measure_search_models=True is not allowed here: the {num_models} searched "
+            f"{config.label()} networks' checkpoints take about {kept / 2**20:,.1f} MiB and their "
+            f"training about {training / 2**20:,.1f} MiB, more than the limit of "
+            f"{limit / 2**20:,.1f} MiB on {data.device}; use a plan with measure_search_models=False "
+            "(retrain at the chosen rate), fewer checkpoints or fewer learning rates"
+        )
+    return kept
+
+
 def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapters 04, 07: one table row's training: batched rate search, effective depth, Taylor.
 
-    The rate search trains one network per rate in one stacked sweep; the network is then
-    trained again at the chosen rate with :func:`~explodegrad.training.loop.train` (same weights and
-    minibatches) so that its effective depth can be measured at every checkpoint. When every
-    rate diverged, the smallest rate is used for that second run.
+    The rate search trains one network per rate in one stacked sweep. Its effective depth (at
+    every record) and Taylor curve (at the end) are then measured on one of two routes, named
+    in the result's ``route``:
+
+    * ``plan.measure_search_models`` (the paper scale): the search keeps its networks at every
+      record (checked against the memory limit first, :func:`check_search_memory`) and the
+      chosen rate's own networks are measured (:data:`MEASURED_ROUTE`); the checkpoints are
+      dropped before the result is returned.
+    * otherwise (quick and tiny): the network is trained again at the chosen rate with
+      :func:`~explodegrad.training.loop.train` (same weights and minibatches, a stack of one,
+      so its float32 trajectory differs from the search's by rounding) and measured during that
+      run (:data:`RETRAINED_ROUTE`).
+
+    When every rate diverged, the smallest rate is trained again on either route
+    (:data:`ALL_DIVERGED_ROUTE`).
     """
     architecture = _architecture(options)
     scale = plan.scale
     config = architecture.config(scale.depth, scale.width, data.in_features, data.num_classes, plan.seed)
     settings = study_settings(scale, seed=plan.seed)
-    search = lr_search([config], data, list(plan.lrs), settings, progress=False)
+    keep = plan.measure_search_models
+    if keep:
+        check_search_memory(config, settings, data, len(plan.lrs))
+    search = lr_search([config], data, list(plan.lrs), settings, progress=False, keep_checkpoints=keep)
     chosen = search.best_lr(0)
     lr_used = chosen if math.isfinite(chosen) else min(plan.lrs)
-    study = effective_depth_study(
-        [architecture], scale=scale, data=data, settings=settings.with_(lr=lr_used), seeds=(plan.seed,)
+    best = search.best_run(0)
+    if keep and best is not None:
+        study = _measure_search(plan, data, architecture, search, best)
+        route = MEASURED_ROUTE
+    else:
+        study = effective_depth_study(
+            [architecture], scale=scale, data=data, settings=settings.with_(lr=lr_used), seeds=(plan.seed,)
+        )
+        route = RETRAINED_ROUTE if best is not None else ALL_DIVERGED_ROUTE
+    if search.sweep.checkpoints:  # device memory, and not part of what a part stores
+        search = dataclasses.replace(search, sweep=dataclasses.replace(search.sweep, checkpoints={}))
+    return {"search": search, "study": study, "lr_used": lr_used, "route": route}
+
+
+def _measure_search(
+    plan: ReportPlan, data: Dataset, architecture: Architecture, search: LRSearchResult, run: int
+) -> EffectiveDepthStudy:
+    """The effective-depth study of the search's run ``run``, measured on its kept networks."""
+    result = search.sweep
+    steps = [checkpoint.step for checkpoint in result.checkpoints[run]]
+    trained = TrainedNetworks(
+        networks=[(step, result.network_at(run, step)) for step in steps],
+        history=sweep_run_history(result, run, data),
     )
-    return {"search": search, "study": study, "lr_used": lr_used}
+    return effective_depth_study(
+        [architecture],
+        scale=plan.scale,
+        data=data,
+        seeds=(plan.seed,),
+        trained={(architecture.label, plan.seed): trained},
+    )
 
 
 def run_impact(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +314,12 @@ def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict
     return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, device)}
 
 
+def _route_option(plan: ReportPlan) -> dict[str, Any]:
+    """The table parts' key names the measuring route only where it is not the default
+    (retraining), so quick and tiny parts keep their keys."""
+    return {"measure_search_models": True} if plan.measure_search_models else {}
+
+
 def plan_parts(plan: ReportPlan) -> list[Part]:
     """Every part of a report, in report order."""
     parts = [
@@ -228,7 +354,7 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
                 f"{architecture.name}: rate search, effective depth, Taylor",
                 "04, 07",
                 run_architecture,
-                _arch_options(architecture),
+                _arch_options(architecture) | _route_option(plan),
                 cost=3.0 if architecture.residual else 5.0,
             )
         )

@@ -64,6 +64,21 @@ class ReportPlan:
         data_root: where CIFAR-10 is looked for (None: ``$EXPLODEGRAD_DATA``, then the cache).
         paper_size_survey: also measure the survey at initialization at the paper's depth 50
             and width 100 (cheap; used when the scale's own networks are smaller).
+        measure_search_models: measure each table row's effective depth and Taylor curve on
+            the rate search's own networks at the chosen rate (kept at every record), instead
+            of training that network again (True at the paper scale only, so the quick and
+            tiny numbers, and the notebooks', stay as they are; see
+            :func:`explodegrad.reproduce.parts.run_architecture`). Memory, estimated by
+            :func:`explodegrad.reproduce.parts.search_checkpoint_bytes`: at the paper scale a
+            row (CIFAR-10, depth 50, width 100) keeps 6 records (steps 0, 2,000, ..., 10,000)
+            x 5 rates x about 0.8 M float32 numbers (793,110 parameters; normalized rows 9,800
+            more, batch norm 9,849 running statistics on top): 90.8 MiB per row without
+            normalization, 91.9 MiB with layer norm, 93.0 MiB with batch norm (1.7 GiB summed
+            over the 19 rows, but only one row's is held at a time per process), on the device
+            while that row is measured, then dropped (not stored with the part). A row is
+            refused with a ValueError when that plus its search's own training estimate
+            (167-241 MiB at the paper scale) exceeds the memory limit sweeps use
+            (:func:`explodegrad.training.sweep.memory_limit`).
     """
 
     scale: Scale
@@ -71,6 +86,7 @@ class ReportPlan:
     seed: int = 0
     data_root: str | None = None
     paper_size_survey: bool = False
+    measure_search_models: bool = False
 
     @property
     def claim_seeds(self) -> tuple[int, ...]:
@@ -78,11 +94,12 @@ class ReportPlan:
         return tuple(range(self.seed, self.seed + self.scale.num_seeds))
 
     def describe(self) -> str:
-        """One line: the scale and the searched learning rates."""
+        """One line: the scale and the searched learning rates (and, when set, the measuring route)."""
         rates = ", ".join(f"{lr:g}" for lr in self.lrs)
+        route = "; effective depth measured on the search's own models" if self.measure_search_models else ""
         return (
             f"{self.scale.describe()}; learning rates searched: {rates}; seed {self.seed} (claims: "
-            f"{len(self.claim_seeds)} seeds)"
+            f"{len(self.claim_seeds)} seeds){route}"
         )
 
 
@@ -137,4 +154,5 @@ def make_plan(
         seed=check_int("seed", seed, 0),
         data_root=None if data_root is None else str(data_root),
         paper_size_survey=paper_size,
+        measure_search_models=chosen.name == "paper",
     )

@@ -37,7 +37,8 @@ the rate per architecture), the scale's step count and batch size.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,8 @@ from explodegrad.studies.common import (
     study_settings,
 )
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
+from explodegrad.training.optimizers import schedule_factor
+from explodegrad.training.sweep import SweepResult
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
@@ -287,16 +290,25 @@ def track_effective_depth(
     net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
     initial = copy.deepcopy(net)
     inputs, _ = data.batch(measure_size, seed=seed)
-    skip = natural_skip(config)
     rows: list[tuple[int, PathContributions, PathContributions]] = []
 
     def measure(step: int, _history: TrainHistory) -> None:
         rows.append((step, *measure_both_skips(net, initial, inputs, num_probes, threshold, seed)))
 
     history = train(net, data, settings, progress=progress, callback=measure)
+    return _trajectory(config, rows, history, threshold), net, history
+
+
+def _trajectory(
+    config: NetConfig,
+    rows: Sequence[tuple[int, PathContributions, PathContributions]],
+    history: TrainHistory,
+    threshold: float,
+) -> EffectiveDepthTrajectory:
+    """The trajectory of ``(step, since-init, natural)`` measurements, errors from ``history``."""
     steps = np.array([r[0] for r in rows], dtype=int)
     errors = dict(zip(history.steps.tolist(), history.train_error.tolist()))
-    trajectory = EffectiveDepthTrajectory(
+    return EffectiveDepthTrajectory(
         label=architecture_label(config.activation, config.norm, config.residual),
         config=config,
         steps=steps,
@@ -305,10 +317,147 @@ def track_effective_depth(
         depth_natural=np.array([r[2].effective_depth for r in rows], dtype=int),
         fractions_since_init=np.array([r[1].fraction for r in rows], dtype=float),
         fractions_natural=np.array([r[2].fraction for r in rows], dtype=float),
-        natural_skip=skip,
+        natural_skip=natural_skip(config),
         threshold=threshold,
     )
-    return trajectory, net, history
+
+
+@dataclass(frozen=True, eq=False)  # holds networks: compare fields, not results
+class TrainedNetworks:
+    """One network trained elsewhere (e.g. by a learning-rate search), at each of its records.
+
+    Attributes:
+        networks: ``(step, network)`` at every record, in step order, step 0 (the initial
+            network) first; e.g. ``[(s, sweep.network_at(run, s)) for s in steps]``.
+        history: the training's records (:func:`sweep_run_history` for a sweep's run); every
+            step of ``networks`` must be one of its ``steps``.
+    """
+
+    networks: list[tuple[int, DeepMLP]]
+    history: TrainHistory
+
+
+def measure_trained(
+    trained: TrainedNetworks,
+    data: Dataset,
+    *,
+    measure_size: int = 256,
+    threshold: float = DEFAULT_THRESHOLD,
+    num_probes: int = 2,
+    seed: int = 0,
+) -> EffectiveDepthTrajectory:
+    """The effective depth of already-trained networks at their steps, without training.
+
+    What :func:`track_effective_depth` measures during training, measured on given networks
+    instead: at every ``(step, network)`` the path contributions with skip = the step-0
+    network's layers and with the natural skip (:func:`measure_both_skips`), on the same
+    measurement batch and probes. Each network is measured in training mode (batch
+    statistics, as during training; it is left in that mode) and otherwise left as it is.
+
+    Args:
+        trained: the networks and their training records (:class:`TrainedNetworks`).
+        data: the data set the networks were trained on.
+        measure_size, threshold, num_probes, seed: as in :func:`track_effective_depth`.
+
+    Returns:
+        The :class:`EffectiveDepthTrajectory` (its training errors from ``trained.history``).
+    """
+    if not isinstance(trained, TrainedNetworks):
+        raise TypeError(f"trained: expected TrainedNetworks, got {type(trained).__name__}")
+    networks = list(trained.networks)
+    if not networks or networks[0][0] != 0:
+        first = networks[0][0] if networks else None
+        raise ValueError(
+            f"trained.networks: the first step is {first!r}; give the initial network (step 0) "
+            "first, then the later records in step order"
+        )
+    steps = [int(step) for step, _ in networks]
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ValueError(f"trained.networks: steps {steps} are not allowed: give them in increasing order")
+    recorded = set(trained.history.steps.tolist())
+    missing = [step for step in steps if step not in recorded]
+    if missing:
+        raise ValueError(
+            f"trained.networks: steps {missing} are not allowed: the history records steps {sorted(recorded)}"
+        )
+    config = networks[0][1].config
+    for step, net in networks:
+        if not isinstance(net, DeepMLP):
+            raise TypeError(f"trained.networks: step {step} holds a {type(net).__name__}, not a DeepMLP")
+        if net.config != config:
+            raise ValueError(
+                f"trained.networks: step {step}'s network is {net.config.label()}, step 0's "
+                f"{config.label()}; give one network's records"
+            )
+    n_train = int(data.x_train.shape[0])
+    measure_size = check_int("measure_size", measure_size, 2, n_train)
+    threshold = check_fraction("threshold", threshold)
+    num_probes = check_int("num_probes", num_probes, 1)
+    inputs, _ = data.batch(measure_size, seed=seed)
+    initial = copy.deepcopy(networks[0][1])
+    rows = []
+    for step, net in networks:
+        net.train()
+        rows.append((step, *measure_both_skips(net, initial, inputs, num_probes, threshold, seed)))
+    return _trajectory(config, rows, trained.history, threshold)
+
+
+def sweep_run_history(result: SweepResult, run: int, data: Dataset) -> TrainHistory:
+    """A :class:`TrainHistory` of one run of a sweep, from its table and summary.
+
+    Steps, losses, errors, divergence and the applied learning rate (the schedule's, as
+    ``train()`` records it) are the sweep's own; the sweep keeps no per-layer gradient norms or
+    update ratios, so ``grad_norms`` and ``update_ratio`` are NaN, and ``wall_time`` is the
+    whole sweep's.
+
+    Args:
+        result: the sweep (e.g. ``lr_search(...).sweep``).
+        run: the run's index (e.g. ``LRSearchResult.best_run(arch)``).
+        data: the data set the sweep trained on (for the run's step count).
+    """
+    if not isinstance(result, SweepResult):
+        raise TypeError(f"result: expected a SweepResult, got {type(result).__name__}")
+    run = check_int("run", run, 0, len(result.runs) - 1)
+    spec = result.runs[run]
+    settings, config = spec.settings, spec.config
+    rows = result.table[result.table["run"] == run]
+    summary = result.summary.iloc[run]
+    total = settings.total_steps(int(data.x_train.shape[0]))
+    steps = rows["step"].to_numpy(dtype=np.int64)
+    rates = [
+        math.nan
+        if step == 0
+        else settings.lr
+        * schedule_factor(settings.schedule, int(step), total, settings.gamma, settings.milestones)
+        for step in steps
+    ]
+    num_layers = config.num_layers
+    nan_rows = np.full((len(steps), num_layers), math.nan)
+    diverged_step, diverged_layer = summary["diverged_step"], summary["diverged_layer"]
+    return TrainHistory(
+        label=config.label(),
+        config=config,
+        settings=settings,
+        layers=np.arange(1, num_layers + 1),
+        steps=steps,
+        train_loss=rows["train_loss"].to_numpy(dtype=np.float64),
+        train_error=rows["train_error"].to_numpy(dtype=np.float64),
+        test_loss=rows["test_loss"].to_numpy(dtype=np.float64),
+        test_error=rows["test_error"].to_numpy(dtype=np.float64),
+        learning_rate=np.array(rates, dtype=np.float64),
+        grad_norms=nan_rows,
+        update_ratio=nan_rows.copy(),
+        diverged=bool(summary["diverged"]),
+        diverged_step=None if pd.isna(diverged_step) else int(diverged_step),
+        diverged_layer=None if pd.isna(diverged_layer) else int(diverged_layer),
+        message=str(summary["message"]),
+        final_train_loss=float(summary["final_train_loss"]),
+        final_train_error=float(summary["final_train_error"]),
+        final_test_loss=float(summary["final_test_loss"]),
+        final_test_error=float(summary["final_test_error"]),
+        steps_done=int(summary["steps_done"]),
+        wall_time=float(result.wall_time),
+    )
 
 
 def paths_at_initialization(
@@ -379,6 +528,25 @@ def _resolve_architectures(architectures: Sequence[Architecture] | None) -> list
     return chosen
 
 
+def _check_trained(
+    trained: Mapping[tuple[str, int], TrainedNetworks], chosen: Sequence[Architecture], seeds: Sequence[int]
+) -> None:
+    """Refuse a ``trained`` mapping that lacks an (architecture, seed) or holds something else."""
+    if not isinstance(trained, Mapping):
+        raise TypeError(
+            f"trained: expected a mapping (label, seed) -> TrainedNetworks, got {type(trained).__name__}"
+        )
+    for key, value in trained.items():
+        if not isinstance(value, TrainedNetworks):
+            raise TypeError(f"trained[{key!r}]: expected TrainedNetworks, got {type(value).__name__}")
+    wanted = [(a.label, seed) for seed in seeds for a in chosen]
+    missing = [key for key in wanted if key not in trained]
+    if missing:
+        raise ValueError(
+            f"trained: {missing} are missing; give TrainedNetworks for every (label, seed) of {wanted}"
+        )
+
+
 def effective_depth_study(
     architectures: Sequence[Architecture] | None = None,
     *,
@@ -396,8 +564,13 @@ def effective_depth_study(
     tolerance: float = DEFAULT_TAYLOR_TOLERANCE,
     num_probes: int = 2,
     progress: bool = False,
+    trained: Mapping[tuple[str, int], TrainedNetworks] | None = None,
 ) -> EffectiveDepthStudy:
     """Train each architecture, track its effective depth, then run the Taylor experiment on it.
+
+    With ``trained``, nothing is trained: each (architecture, seed)'s given networks are
+    measured instead (:func:`measure_trained`), the Taylor experiment runs on the last one, and
+    the histories are the given ones.
 
     Args:
         architectures: the :class:`Architecture` s (default :data:`DEFAULT_ARCHITECTURES`).
@@ -419,6 +592,9 @@ def effective_depth_study(
         tolerance: rise of the training error that counts as broken (:func:`taylor_break`).
         num_probes: random probes of each path measurement.
         progress: show progress bars.
+        trained: ``(label, seed) -> TrainedNetworks`` for every architecture and seed, e.g. a
+            learning-rate search's own networks (``sweep(..., keep_checkpoints=True)``);
+            ``settings`` and ``checkpoints`` are then unused. None (default): train them.
 
     Returns:
         An :class:`EffectiveDepthStudy`.
@@ -426,6 +602,8 @@ def effective_depth_study(
     scale = resolve_scale(scale)
     chosen = _resolve_architectures(architectures)
     seeds = resolve_seeds(seeds, scale.num_seeds)
+    if trained is not None:
+        _check_trained(trained, chosen, seeds)
     tolerance = check_fraction("tolerance", tolerance)
     data = resolve_data(data, scale=scale, seed=seeds[0], device=device)
     base_settings = study_settings(scale, checkpoints) if settings is None else settings
@@ -438,18 +616,36 @@ def effective_depth_study(
         taylor_inputs, taylor_targets = data.batch(taylor_size, seed=seed)
         for architecture in chosen:
             config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
-            trajectory, net, history = track_effective_depth(
-                config,
-                data,
-                base_settings.with_(seed=seed),
-                measure_size=min(measure_size, n_train),
-                threshold=threshold,
-                num_probes=num_probes,
-                seed=seed,
-                progress=progress,
-            )
-            curve = taylor_compression(net, taylor_inputs, taylor_targets)
             label = architecture.label
+            if trained is None:
+                trajectory, net, history = track_effective_depth(
+                    config,
+                    data,
+                    base_settings.with_(seed=seed),
+                    measure_size=min(measure_size, n_train),
+                    threshold=threshold,
+                    num_probes=num_probes,
+                    seed=seed,
+                    progress=progress,
+                )
+            else:
+                given = trained[(label, seed)]
+                if given.networks[0][1].config != config:
+                    raise ValueError(
+                        f"trained[({label!r}, {seed})]: the networks are "
+                        f"{given.networks[0][1].config!r}, the study's are {config!r}"
+                    )
+                net = given.networks[-1][1]  # the Taylor experiment on the last record
+                trajectory = measure_trained(
+                    given,
+                    data,
+                    measure_size=min(measure_size, n_train),
+                    threshold=threshold,
+                    num_probes=num_probes,
+                    seed=seed,
+                )
+                history = given.history
+            curve = taylor_compression(net, taylor_inputs, taylor_targets)
             if seed == seeds[0]:
                 trajectories[label], curves[label], histories[label] = trajectory, curve, history
                 linear_layers[label] = np.array([linear_layers_in_top(config, int(k)) for k in curve.ks])
