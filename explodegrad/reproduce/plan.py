@@ -72,7 +72,7 @@ class ReportPlan:
             :func:`explodegrad.reproduce.parts.search_checkpoint_bytes`: at the paper scale a
             row (CIFAR-10, depth 50, width 100) keeps 6 records (steps 0, 2,000, ..., 10,000)
             x 5 rates x about 0.8 M float32 numbers (793,110 parameters; normalized rows 9,800
-            more, batch norm 9,849 running statistics on top): 90.8 MiB per row without
+            more, batch norm 9,800 running statistics and 49 counters on top): 90.8 MiB per row without
             normalization, 91.9 MiB with layer norm, 93.0 MiB with batch norm (1.7 GiB summed
             over the 19 rows, but only one row's is held at a time per process), on the device
             while that row is measured, then dropped (not stored with the part). A row is
