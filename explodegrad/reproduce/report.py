@@ -359,11 +359,19 @@ def _dilution_section(report: _Report) -> list[str]:
 
 
 def _depth_section(report: _Report) -> list[str]:
-    tolerance = report.stored[arch_part_name(TABLE_ARCHITECTURES[0])].objects["study"].tolerance
+    rows = [report.stored[arch_part_name(a)].objects for a in TABLE_ARCHITECTURES]
+    tolerance = rows[0]["study"].tolerance
+    # Parts stored before the route was recorded were all retrained at the chosen rate.
+    routes = sorted({objects.get("route", "retrained at the chosen rate") for objects in rows})
+    how = (
+        "trained at its chosen rate"
+        if routes == ["retrained at the chosen rate"]
+        else "measured by this route: " + "; ".join(routes)
+    )
     return [
         "## 6. Effective depth and the Taylor experiment (chapter 07)",
         "",
-        "Every table architecture, trained at its chosen rate. The Taylor experiment replaces the top k "
+        f"Every table architecture, {how}. The Taylor experiment replaces the top k "
         "layers by their linearization around the data's mean (evaluated in eval mode).",
         "",
         markdown_table(report.table, DEPTH_COLUMNS),
