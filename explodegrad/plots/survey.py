@@ -118,7 +118,7 @@ def plot_survey(
         ax.axhline(EXPLODING_RATE, color="crimson", linewidth=1, label=f"exploding above {EXPLODING_RATE:g}")
         ax.axhspan(EXPLODING_RATE - RATE_MARGIN, EXPLODING_RATE + RATE_MARGIN, color="crimson", alpha=0.1)
         low, high = min(min(tops), 0.99), max(max(tops), EXPLODING_RATE + RATE_MARGIN)
-        ax.set_ylim(low - 0.01, high + 0.45 * (high - low + 0.02))  # headroom for the legend
+        ax.set_ylim(low - 0.01, high + 1.0 * (high - low + 0.02))  # headroom: the legend covers no bar
     else:
         ax.set_yscale("log")
         drawn = [h for h in (float(p.get_height()) for p in ax.patches) if np.isfinite(h) and h > 0]
