@@ -64,7 +64,7 @@ from explodegrad.training.optimizers import init_state  # noqa: E402
 from explodegrad.training.stacked import NetStack  # noqa: E402
 from explodegrad.training.sweep import RunSpec, estimate_memory, sweep  # noqa: E402
 
-#: model-steps of ``reproduce --scale paper``: 44 loops of 1-5 models (issue 16 counted 63 with the retrainings).
+#: model-steps of ``reproduce --scale paper``: 44 loops of 1-5 models (63 with the retrainings).
 PAPER_MODEL_STEPS = 1.88e6  # 2.07 M before the search's own models were measured (no retraining)
 #: float64 parity tolerance (relative to the largest magnitude of each compared quantity).
 PARITY_RTOL = 1e-9
