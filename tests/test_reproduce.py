@@ -302,7 +302,9 @@ def test_resume_recomputes_only_the_missing_part(tiny_run, tmp_path):
     assert after["architecture_table"] == before["architecture_table"]
     assert after["meta"]["computed"] == [missing]
     with open(out / "parts" / "tiny" / f"{missing}.pkl", "rb") as handle:
-        assert set(pickle.load(handle)) == {"search", "study", "lr_used"}
+        objects = pickle.load(handle)
+    assert set(objects) == {"search", "study", "lr_used", "route"}
+    assert objects["route"] == "retrained at the chosen rate"  # the tiny scale retrains
 
 
 @pytest.mark.slow
