@@ -20,14 +20,21 @@ def _rnn_init(runs) -> Check:
     return _every_cell(runs, "first_to_last_init", "<", 0.1, 0.02)
 
 
+def _per_cell(cells, label, values, op: str, threshold: float, margin: float, **options) -> Check:
+    """Every cell's values (one per seed) against one threshold: ``label(cell)`` names them."""
+    return all_of(*(compare(label(cell), values(cell), op, threshold, margin, **options) for cell in cells))
+
+
 def _every_cell(runs, attribute: str, op: str, threshold: float, margin: float) -> Check:
     """``attribute`` of every cell's runs (one per seed) against a threshold."""
     what = attribute.replace("first_to_last_", "first/last row gradient ").replace("init", "at init")
-    return all_of(
-        *(
-            compare(f"{cell} {what}", [getattr(r, attribute) for r in results], op, threshold, margin)
-            for cell, results in runs.items()
-        )
+    return _per_cell(
+        runs,
+        lambda cell: f"{cell} {what}",
+        lambda cell: [getattr(r, attribute) for r in runs[cell]],
+        op,
+        threshold,
+        margin,
     )
 
 
@@ -129,17 +136,13 @@ FIRST_TOKEN_SHORT = 5
     "recurrent-memory",
 )
 def _first_token_short(memory) -> Check:
-    return all_of(
-        *(
-            compare(
-                f"{cell} accuracy at T = {FIRST_TOKEN_SHORT}",
-                memory.accuracies(cell, FIRST_TOKEN_SHORT),
-                ">",
-                0.95,
-                0.03,
-            )
-            for cell in memory.cells
-        )
+    return _per_cell(
+        memory.cells,
+        lambda cell: f"{cell} accuracy at T = {FIRST_TOKEN_SHORT}",
+        lambda cell: memory.accuracies(cell, FIRST_TOKEN_SHORT),
+        ">",
+        0.95,
+        0.03,
     )
 
 
@@ -151,18 +154,14 @@ def _first_token_short(memory) -> Check:
     "recurrent-memory",
 )
 def _first_token_fades(memory) -> Check:
-    return all_of(
-        *(
-            compare(
-                f"{cell} first/last step gradient at init, T = {FIRST_TOKEN_LONG}",
-                memory.first_to_last_init(cell, FIRST_TOKEN_LONG),
-                "<",
-                1e-6,
-                5e-7,
-                digits=2,
-            )
-            for cell in memory.cells
-        )
+    return _per_cell(
+        memory.cells,
+        lambda cell: f"{cell} first/last step gradient at init, T = {FIRST_TOKEN_LONG}",
+        lambda cell: memory.first_to_last_init(cell, FIRST_TOKEN_LONG),
+        "<",
+        1e-6,
+        5e-7,
+        digits=2,
     )
 
 
@@ -174,15 +173,11 @@ def _first_token_fades(memory) -> Check:
     "recurrent-memory",
 )
 def _first_token_gates(memory) -> Check:
-    return all_of(
-        *(
-            compare(
-                f"{cell} accuracy at T = {FIRST_TOKEN_LONG} (chance {memory.chance:.2f})",
-                memory.accuracies(cell, FIRST_TOKEN_LONG),
-                "<",
-                memory.chance + 0.05,
-                0.02,
-            )
-            for cell in ("lstm", "gru")
-        )
+    return _per_cell(
+        ("lstm", "gru"),
+        lambda cell: f"{cell} accuracy at T = {FIRST_TOKEN_LONG} (chance {memory.chance:.2f})",
+        lambda cell: memory.accuracies(cell, FIRST_TOKEN_LONG),
+        "<",
+        memory.chance + 0.05,
+        0.02,
     )
