@@ -366,3 +366,33 @@ def test_the_acceptance_dry_run_writes_a_log_and_a_summary_without_failures(tmp_
         assert f"| {section} |" in summary, section
     assert "train(), 30 steps" in summary and "generated-cifar-10-format-NOT-CIFAR" in summary
     assert (tmp_path / "gpu_check.log").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["plain", "residual"])
+def test_activations_per_model_cost_operations_per_activation_not_per_model(name):
+    """A stack of ReLU, tanh and SELU networks (sorted: three segments) dispatches the same
+    operations for 6 models as for 24, and per layer at most a split, a concatenation and one
+    activation per segment more than a stack of one activation, forward and backward
+    (measured at depth 10 in float64: plain 97 -> 151, residual with batch norm 187 -> 267)."""
+    config = ARCHITECTURES[name].with_(in_features=12, out_features=4)
+    x, y = torch.randn(16, 12, dtype=torch.float64), torch.randint(0, 4, (16,))
+    activations = ("relu", "tanh", "selu")
+    totals = {}
+    for models in (6, 24):
+        nets = [
+            build_from_config(
+                config.with_(activation=activations[m * 3 // models], seed=m), dtype=torch.float64
+            )
+            for m in range(models)
+        ]
+        settings = [SETTINGS.with_(lr=0.01 * (m + 1)) for m in range(models)]
+        stack = NetStack(nets)
+        assert len(stack.activation_segments) == 3
+        counter, _ = _stacked_step(stack, settings, x, y, steps=2, count=True)
+        assert not HOST_READS & set(counter.counts), counter.counts
+        totals[models] = counter.total
+    one_activation = [build_from_config(config.with_(seed=m), dtype=torch.float64) for m in range(6)]
+    single, _ = _stacked_step(NetStack(one_activation), [SETTINGS] * 6, x, y, steps=2, count=True)
+    assert totals[6] == totals[24], totals
+    activated_layers = config.depth - 1  # every layer but the readout has an activation
+    assert totals[6] - single.total <= 2 * (2 + len(activations)) * activated_layers, (totals, single.total)

@@ -269,3 +269,74 @@ def test_incompatible_shapes_cannot_be_forced_into_one_group():
         NetStack.from_configs([NetConfig(depth=3, width=8), NetConfig(depth=3, width=12)])
     with pytest.raises(ValueError, match="configs: the list is empty"):
         NetStack.from_configs([])
+
+
+# --- activations chosen per model ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        NetConfig(depth=5, width=12),
+        NetConfig(depth=5, width=12, norm="batch"),
+        NetConfig(depth=6, width=12, residual=True, norm="layer", residual_scale=0.5),
+    ],
+)
+def test_networks_that_differ_only_in_activation_train_as_one_group_as_if_alone(digits64, config):
+    """ReLU, tanh, SELU and GELU networks of one shape, given in mixed order with a diverging
+    one among them, form one group; each run's numbers are those of its activation's own sweep."""
+    activations = ["tanh", "relu", "gelu", "relu", "selu", "tanh"]
+    runs = [
+        RunSpec(config.with_(activation=a, seed=i), SETTINGS.with_(lr=0.01 * (1 + i % 3)))
+        for i, a in enumerate(activations)
+    ]
+    runs.append(RunSpec(config.with_(activation="selu", seed=9), SETTINGS.with_(lr=1e200)))  # diverges
+    mixed = sweep(runs, digits64, progress=False)
+    assert len(mixed.groups) == 1
+    stacked = [runs[i].config.activation for i in mixed.groups[0].runs]
+    assert stacked == ["tanh"] * 2 + ["relu"] * 2 + ["gelu"] + ["selu"] * 2  # one segment each
+    assert mixed.summary["label"].tolist() == [r.label for r in runs]  # results in the given order
+    assert mixed.summary["diverged"].tolist() == [False] * 6 + [True]
+    columns = ["step", "train_loss", "test_loss", "train_error", "test_error"]
+    for activation in dict.fromkeys(activations + ["selu"]):
+        members = [i for i, r in enumerate(runs) if r.config.activation == activation]
+        alone = sweep([runs[i] for i in members], digits64, progress=False)
+        for j, i in enumerate(members):
+            np.testing.assert_allclose(
+                mixed.table[mixed.table["run"] == i][columns].to_numpy(),
+                alone.table[alone.table["run"] == j][columns].to_numpy(),
+                rtol=0,
+                atol=1e-12,
+            )
+            for name in ("diverged_step", "diverged_layer", "steps_done"):
+                assert str(mixed.summary.loc[i, name]) == str(alone.summary.loc[j, name])
+
+
+def test_a_stack_in_any_activation_order_is_each_networks_own_forward_and_backward():
+    """Unsorted activations (relu, tanh, relu: three segments) still give every network its own
+    logits and gradients (float64, to rounding)."""
+    config = NetConfig(depth=4, width=10, in_features=6, out_features=3, norm="batch")
+    nets = [
+        build_from_config(config.with_(activation=a, seed=i), dtype=torch.float64)
+        for i, a in enumerate(["relu", "tanh", "relu"])
+    ]
+    stack = NetStack(nets)
+    assert stack.activation_segments == [("relu", 1), ("tanh", 1), ("relu", 1)]
+    x = torch.randn(8, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    losses, logits = stack.losses(x, y, track_running_stats=False)
+    grads = stack.gradients(losses.sum())
+    for m, net in enumerate(nets):
+        own_logits = net(x)
+        torch.testing.assert_close(logits[m], own_logits, rtol=0, atol=1e-13)
+        own_loss = torch.nn.functional.cross_entropy(own_logits, y)
+        own_grads = torch.autograd.grad(own_loss, list(net.parameters()))
+        torch.testing.assert_close(grads[m], flat_row(own_grads), rtol=0, atol=1e-13)
+
+
+def test_stack_key_leaves_out_the_activation_only():
+    config = NetConfig(depth=4, width=10)
+    assert config.stack_key() == config.with_(activation="tanh", init="xavier", seed=2).stack_key()
+    assert config.shape_key() != config.with_(activation="tanh").shape_key()  # still another architecture
+    for change in ({"norm": "batch"}, {"width": 12}, {"depth": 5}, {"residual": True}):
+        assert config.stack_key() != config.with_(**change).stack_key()

@@ -14,7 +14,14 @@ operation once for all models:
   statistics and running averages (the same numbers as each network's ``BatchNorm1d`` to
   rounding, about 1e-15 in float64);
 * layer norm is one ``F.layer_norm`` over the last axis and one ``addcmul`` for the
-  per-model scale and shift.
+  per-model scale and shift;
+* the activation is each model's own: networks that differ only in their activation have the
+  same parameters (:meth:`NetConfig.stack_key`) and stack together. Models of one activation
+  next to each other form a *segment*; a layer splits its output along the model axis into the
+  segments (views), applies each segment's activation and concatenates the results, two
+  operations more per layer and one per segment, however many models (a stack of one
+  activation applies it once, as before). :func:`explodegrad.training.sweep.sweep` orders a
+  group's models by activation, so a group has one segment per activation.
 
 So the number of operations a step dispatches does not grow with the number of models, which
 is what a GPU needs (each kernel of a width-100 network runs for a few microseconds, about
@@ -36,6 +43,7 @@ and update only reads its own row.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,6 +59,7 @@ from explodegrad.core.nets import (
     Readout,
     ResidualBlock,
     build_from_config,
+    make_activation,
     per_example_loss,
 )
 
@@ -131,8 +140,8 @@ class NetStack:
     Build it from networks (``NetStack(nets)``: their values are copied; :meth:`copy_to`
     writes them back) or from configurations (:meth:`from_configs`, each initialized exactly as
     :func:`explodegrad.core.nets.build_from_config` does). Networks stack when their
-    :meth:`NetConfig.shape_key` agrees; everything else (seed, initialization, residual
-    scale) may differ per model.
+    :meth:`NetConfig.stack_key` agrees; everything else (activation, seed, initialization,
+    residual scale) may differ per model.
 
     Attributes:
         configs: each model's configuration.
@@ -151,17 +160,25 @@ class NetStack:
             raise TypeError(f"nets: expected a sequence of DeepMLP networks, got {type(nets).__name__}")
         if not nets:
             raise ValueError("configs: the list is empty; give at least one NetConfig")
-        key = nets[0].config.shape_key()
+        key = nets[0].config.stack_key()
         for i, net in enumerate(nets):
-            if net.config.shape_key() != key:
+            if net.config.stack_key() != key:
                 raise ValueError(
                     f"configs: configuration {i} ({net.config.label()}) cannot be stacked with "
                     f"configuration 0 ({nets[0].config.label()}): their shapes differ "
-                    f"({net.config.shape_key()} vs {key}); only configurations with equal "
-                    "NetConfig.shape_key() share a group"
+                    f"({net.config.stack_key()} vs {key}); only configurations with equal "
+                    "NetConfig.stack_key() share a group"
                 )
         self.configs = [net.config for net in nets]
         self.num_models = len(nets)
+        segments = [
+            (name, len(list(run))) for name, run in itertools.groupby(c.activation for c in self.configs)
+        ]
+        #: (activation name, models) of each run of consecutive models sharing an activation
+        self.activation_segments: list[tuple[str, int]] = segments
+        modules = {name: make_activation(name) for name, _ in segments}
+        self._segment_modules = [modules[name] for name, _ in segments] if len(segments) > 1 else None
+        self._segment_sizes = [count for _, count in segments]
         _, self.layer_slices = layer_slices(nets[0])
         self._transpose = self.num_models > 1
         with torch.no_grad():
@@ -274,10 +291,19 @@ class NetStack:
             return torch.addcmul(bias.unsqueeze(1), normalized, weight.unsqueeze(1))
         raise TypeError(f"norm: a {type(module).__name__} cannot be stacked (batch, layer or none)")
 
+    def _activate(self, module: nn.Module, h: Tensor) -> Tensor:
+        """Each model's activation of ``h`` ``(models, batch, width)``: the unit's own module
+        when every model shares it, else one call per segment of the model axis."""
+        if self._segment_modules is None:
+            return module(h)
+        pieces = torch.split(h, self._segment_sizes, dim=0)
+        return torch.cat([act(piece) for act, piece in zip(self._segment_modules, pieces)], dim=0)
+
     def _unit(self, unit: nn.Module, prefix: str, h: Tensor, track: bool) -> Tensor:
         if isinstance(unit, DenseLayer):
-            return unit.activation(
-                self._norm(unit.norm, f"{prefix}.norm", self._linear(f"{prefix}.linear", h), track)
+            return self._activate(
+                unit.activation,
+                self._norm(unit.norm, f"{prefix}.norm", self._linear(f"{prefix}.linear", h), track),
             )
         if isinstance(unit, ResidualBlock):
             branch = h
@@ -286,7 +312,8 @@ class NetStack:
                     raise TypeError(f"branch: a {type(layer).__name__} cannot be stacked")
                 name = f"{prefix}.branch.{i}"
                 branch = self._linear(
-                    f"{name}.linear", layer.activation(self._norm(layer.norm, f"{name}.norm", branch, track))
+                    f"{name}.linear",
+                    self._activate(layer.activation, self._norm(layer.norm, f"{name}.norm", branch, track)),
                 )
             scale = self.buffers[f"{prefix}.residual_scale"].view(self.num_models, 1, 1)
             return torch.addcmul(h, scale, branch)

@@ -1,13 +1,16 @@
 """Train many configurations at once on one device: the GPU-backed experiments.
 
-Runs whose networks share shapes (:meth:`NetConfig.shape_key`) and whose settings agree on
-everything but per-model numbers (:meth:`TrainSettings.group_key`) form a *group*. A group
-trains as one :class:`~explodegrad.training.stacked.NetStack`: the same
-:class:`~explodegrad.core.nets.DeepMLP` for every model, run together as one
-(batched matrix products ``(models x batch x width) @ (models x width x width)``), so many
-small networks cost little more than a few. Each model keeps its own initialization (its
-configuration's seed and initializer), residual scale and optimizer numbers (learning rate,
-momentum, ...), so a learning-rate search is one batched run.
+Runs whose networks share shapes (:meth:`NetConfig.stack_key`: the architecture but for the
+activation) and whose settings agree on everything but per-model numbers
+(:meth:`TrainSettings.group_key`) form a *group*. A group trains as one
+:class:`~explodegrad.training.stacked.NetStack`: the same :class:`~explodegrad.core.nets.DeepMLP`
+for every model, run together as one (batched matrix products ``(models x batch x width) @
+(models x width x width)``), so many small networks cost little more than a few. Each model
+keeps its own activation, initialization (its configuration's seed and initializer), residual
+scale and optimizer numbers (learning rate, momentum, ...), so a learning-rate search over
+ReLU, tanh and SELU networks of one shape is one batched run. Within a group the models are
+ordered by activation (in the order the activations first appear), so each activation is one
+segment of the stack; results are returned in the order the runs were given.
 
 A group trains with :func:`explodegrad.training.loop.train_stack`, the loop
 :func:`explodegrad.training.loop.train` runs for one network: every model sees the same
@@ -84,7 +87,7 @@ class RunSpec:
 
     def group_key(self) -> tuple:
         """Runs with equal keys train together in one stacked group."""
-        return (self.config.shape_key(), self.settings.group_key())
+        return (self.config.stack_key(), self.settings.group_key())
 
 
 def grid(
@@ -207,7 +210,8 @@ class GroupInfo:
 
     ``chunks`` and ``limit`` follow from the memory free when the sweep ran, so they stay out
     of the group's JSON (``to_jsonable``): a result written to disk does not depend on the
-    machine's free memory.
+    machine's free memory. ``runs`` lists the group's run indices in the order they were
+    stacked (by activation, see :func:`_by_activation`).
     """
 
     runs: list[int]
@@ -313,6 +317,15 @@ class SweepResult:
             + (f" ({'; '.join(self.step_notes)})" if self.step_notes else ""),
         ]
         return "\n".join(lines)
+
+
+def _by_activation(members: list[int], runs: Sequence[RunSpec]) -> list[int]:
+    """A group's run indices with equal activations next to each other (stable; activations
+    in the order they first appear), so that a stack of them has one segment per activation."""
+    first_seen: dict[str, int] = {}
+    for i in members:
+        first_seen.setdefault(runs[i].config.activation, len(first_seen))
+    return sorted(members, key=lambda i: first_seen[runs[i].config.activation])
 
 
 def _describe(index: int, run: RunSpec) -> dict[str, Any]:
@@ -491,6 +504,7 @@ def sweep(
         grouped.setdefault(run.group_key(), []).append(i)
     groups = []
     for members in grouped.values():
+        members = _by_activation(members, runs)
         first = runs[members[0]]
         n_eval = max(len(x) for x in (data.x_train, data.x_test))
         if first.settings.eval_size is not None:
