@@ -64,7 +64,9 @@ from explodegrad.training.optimizers import init_state  # noqa: E402
 from explodegrad.training.stacked import NetStack  # noqa: E402
 from explodegrad.training.sweep import RunSpec, estimate_memory, sweep  # noqa: E402
 
-#: model-steps of ``reproduce --scale paper``: 44 loops of 1-5 models (63 with the retrainings).
+#: model-steps of ``reproduce --scale paper``: 31 loops of 1-20 models (63 with the retrainings
+#: and one search per table row; 44 when the rows of one shape were still searched apart). The
+#: extrapolation charges every model-step at the N = 5 cost, an upper bound for the wider groups.
 PAPER_MODEL_STEPS = 1.88e6  # 2.07 M before the search's own models were measured (no retraining)
 #: float64 parity tolerance (relative to the largest magnitude of each compared quantity).
 PARITY_RTOL = 1e-9

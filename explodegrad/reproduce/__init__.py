@@ -31,7 +31,11 @@ survey at initialization (GSC, fitted rate, collapsing-domain numbers at the las
 layer) with one training part per architecture: a batched learning-rate search
 (:func:`explodegrad.training.sweep.lr_search`), then training at the chosen rate while tracking the
 effective depth, and the Taylor experiment
-(:func:`explodegrad.studies.effective_depth.effective_depth_study`).
+(:func:`explodegrad.studies.effective_depth.effective_depth_study`). At the paper scale the rows
+of one shape (those that differ only in activation and initializer) share one part and one
+search, so their networks train as one stacked group (6 parts of 15-20 models instead of 19 of
+5), and are measured on the search's own networks; :func:`~explodegrad.reproduce.parts.table_row`
+reads a row from either kind of part.
 
 The package, one concept per module: :mod:`~explodegrad.reproduce.plan` (scales, the plan),
 :mod:`~explodegrad.reproduce.parts` (the experiments), :mod:`~explodegrad.reproduce.store`
@@ -82,6 +86,7 @@ from explodegrad.reproduce.parts import (
     run_survey,
     run_survey_paper_size,
     run_width_vs_depth,
+    table_row,
 )
 from explodegrad.reproduce.plan import (
     DILUTION_ARCHITECTURES,
@@ -138,6 +143,7 @@ __all__ = [
     "RunInfo",
     "StoredPart",
     "arch_part_name",
+    "table_row",
     "architecture_table",
     "compute_part",
     "cpu_seconds",

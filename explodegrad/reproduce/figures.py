@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from explodegrad.reproduce.parts import arch_part_name
+from explodegrad.reproduce.parts import table_row
 from explodegrad.reproduce.plan import DILUTION_ARCHITECTURES, TABLE_ARCHITECTURES
 from explodegrad.reproduce.store import StoredPart
 from explodegrad.studies.depth_limit import DEFAULT_ARCHITECTURES as IMPACT_ARCHITECTURES
@@ -50,7 +50,7 @@ def _activation_study(stored: dict[str, StoredPart], activation: str) -> Effecti
     named = [
         (
             a.name if a.init == "looks_linear" else a.label,
-            stored[arch_part_name(a)].objects["study"],
+            table_row(stored, a)["study"],
         )
         for a in TABLE_ARCHITECTURES
         if a.activation == activation

@@ -206,8 +206,9 @@ def check_search_memory(
     if kept + training > limit:
         raise ValueError(
             f"measure_search_models=True is not allowed here: the {num_models} searched "
-            f"{config.label()} networks' checkpoints take about {kept / 2**20:,.1f} MiB and their "
-            f"training about {training / 2**20:,.1f} MiB, more than the limit of "
+            f"networks of {config.label()}'s shape: their checkpoints take about "
+            f"{kept / 2**20:,.1f} MiB and their training about {training / 2**20:,.1f} MiB, "
+            "more than the limit of "
             f"{limit / 2**20:,.1f} MiB on {data.device}; use a plan with measure_search_models=False "
             "(retrain at the chosen rate), fewer checkpoints or fewer learning rates"
         )
@@ -233,28 +234,91 @@ def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -
     When every rate diverged, the smallest rate is trained again on either route
     (:data:`ALL_DIVERGED_ROUTE`).
     """
-    architecture = _architecture(options)
+    return _search_rows(plan, data, [_architecture(options)])[0]
+
+
+def run_table_rows(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
+    """Chapters 04, 07: several table rows of one shape (``options["architectures"]``), searched
+    in ONE sweep, so that their networks train as one stacked group (ReLU, tanh and SELU rows,
+    and the looks-linear one, differ only in activation and initializer).
+
+    Each row is then measured exactly as :func:`run_architecture` measures it, on the same
+    route; the result holds every row's objects under ``rows`` (keyed by
+    :func:`arch_part_name`), each with the row's own view of the search
+    (:meth:`~explodegrad.training.sweep.LRSearchResult.select`). Read a row with
+    :func:`table_row`.
+    """
+    architectures = [_architecture(item) for item in options["architectures"]]
+    results = _search_rows(plan, data, architectures)
+    return {"rows": {arch_part_name(a): result for a, result in zip(architectures, results)}}
+
+
+def _search_rows(plan: ReportPlan, data: Dataset, architectures: list[Architecture]) -> list[dict[str, Any]]:
+    """One rate search over every row of ``architectures`` (one sweep), then each row measured;
+    returns each row's ``search`` (its own view), ``study``, ``lr_used`` and ``route``."""
     scale = plan.scale
-    config = architecture.config(scale.depth, scale.width, data.in_features, data.num_classes, plan.seed)
+    configs = [
+        a.config(scale.depth, scale.width, data.in_features, data.num_classes, plan.seed)
+        for a in architectures
+    ]
     settings = study_settings(scale, seed=plan.seed)
     keep = plan.measure_search_models
     if keep:
-        check_search_memory(config, settings, data, len(plan.lrs))
-    search = lr_search([config], data, list(plan.lrs), settings, progress=False, keep_checkpoints=keep)
-    chosen = search.best_lr(0)
-    lr_used = chosen if math.isfinite(chosen) else min(plan.lrs)
-    best = search.best_run(0)
-    if keep and best is not None:
-        study = _measure_search(plan, data, architecture, search, best)
-        route = MEASURED_ROUTE
-    else:
-        study = effective_depth_study(
-            [architecture], scale=scale, data=data, settings=settings.with_(lr=lr_used), seeds=(plan.seed,)
-        )
-        route = RETRAINED_ROUTE if best is not None else ALL_DIVERGED_ROUTE
+        check_search_memory(configs[0], settings, data, len(plan.lrs) * len(configs))
+    search = lr_search(configs, data, list(plan.lrs), settings, progress=False, keep_checkpoints=keep)
+    rows = []
+    for index, architecture in enumerate(architectures):
+        chosen = search.best_lr(index)
+        lr_used = chosen if math.isfinite(chosen) else min(plan.lrs)
+        best = search.best_run(index)
+        if keep and best is not None:
+            study = _measure_search(plan, data, architecture, search, best)
+            route = MEASURED_ROUTE
+        else:
+            study = effective_depth_study(
+                [architecture],
+                scale=scale,
+                data=data,
+                settings=settings.with_(lr=lr_used),
+                seeds=(plan.seed,),
+            )
+            route = RETRAINED_ROUTE if best is not None else ALL_DIVERGED_ROUTE
+        rows.append({"study": study, "lr_used": lr_used, "route": route})
     if search.sweep.checkpoints:  # device memory, and not part of what a part stores
         search = dataclasses.replace(search, sweep=dataclasses.replace(search.sweep, checkpoints={}))
-    return {"search": search, "study": study, "lr_used": lr_used, "route": route}
+    for index, row in enumerate(rows):
+        row["search"] = search if len(architectures) == 1 else search.select(index)
+    return [{"search": row["search"], **{k: row[k] for k in ("study", "lr_used", "route")}} for row in rows]
+
+
+def table_row(stored: dict[str, Any], architecture: Architecture) -> dict[str, Any]:
+    """The objects of one table row (``search``, ``study``, ``lr_used``, ``route``), from its own
+    part (:func:`run_architecture`) or from the part that searched its shape together
+    (:func:`run_table_rows`)."""
+    name = arch_part_name(architecture)
+    if name in stored:
+        return stored[name].objects
+    for part in stored.values():
+        rows = part.objects.get("rows") if isinstance(part.objects, dict) else None
+        if rows is not None and name in rows:
+            return rows[name]
+    raise KeyError(f"architecture: no stored part holds the table row {architecture.name}")
+
+
+def table_row_groups(plan: ReportPlan) -> list[list[Architecture]]:
+    """The table's rows grouped by what can train stacked (:meth:`NetConfig.stack_key` at the
+    plan's size), in table order."""
+    groups: dict[tuple, list[Architecture]] = {}
+    for architecture in TABLE_ARCHITECTURES:
+        config = architecture.config(plan.scale.depth, plan.scale.width, 1, 2, plan.seed)
+        groups.setdefault(config.stack_key(), []).append(architecture)
+    return list(groups.values())
+
+
+def rows_part_name(architectures: list[Architecture]) -> str:
+    """The part name of table rows searched together, e.g. ``arch-rows-batch-res``."""
+    first = architectures[0]
+    return f"arch-rows-{first.norm}" + ("-res" if first.residual else "")
 
 
 def _measure_search(
@@ -347,17 +411,30 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
     parts.append(
         Part("dilution", "dilution in residual networks at initialization", "06", run_dilution, cost=0.2)
     )
-    for architecture in TABLE_ARCHITECTURES:
-        parts.append(
-            Part(
-                arch_part_name(architecture),
-                f"{architecture.name}: rate search, effective depth, Taylor",
-                "04, 07",
-                run_architecture,
-                _arch_options(architecture) | _route_option(plan),
-                cost=3.0 if architecture.residual else 5.0,
+    if plan.stack_table_rows:
+        for group in table_row_groups(plan):
+            parts.append(
+                Part(
+                    rows_part_name(group),
+                    f"{', '.join(a.name for a in group)}: one rate search, effective depth, Taylor",
+                    "04, 07",
+                    run_table_rows,
+                    {"architectures": [_arch_options(a) for a in group]} | _route_option(plan),
+                    cost=(3.0 if group[0].residual else 5.0) * len(group),
+                )
             )
-        )
+    else:
+        for architecture in TABLE_ARCHITECTURES:
+            parts.append(
+                Part(
+                    arch_part_name(architecture),
+                    f"{architecture.name}: rate search, effective depth, Taylor",
+                    "04, 07",
+                    run_architecture,
+                    _arch_options(architecture) | _route_option(plan),
+                    cost=3.0 if architecture.residual else 5.0,
+                )
+            )
     for activation, norm in IMPACT_ARCHITECTURES:
         parts.append(
             Part(

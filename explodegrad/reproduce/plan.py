@@ -74,11 +74,17 @@ class ReportPlan:
             x 5 rates x about 0.8 M float32 numbers (793,110 parameters; normalized rows 9,800
             more, batch norm 9,800 running statistics and 49 counters on top): 90.8 MiB per row without
             normalization, 91.9 MiB with layer norm, 93.0 MiB with batch norm (1.7 GiB summed
-            over the 19 rows, but only one row's is held at a time per process), on the device
-            while that row is measured, then dropped (not stored with the part). A row is
-            refused with a ValueError when that plus its search's own training estimate
-            (167-241 MiB at the paper scale) exceeds the memory limit sweeps use
+            over the 19 rows, but only one part's rows are held at a time per process: at
+            most 4 rows, about 363 MiB, with ``stack_table_rows``), on the device while they are
+            measured, then dropped (not stored with the part). A search is refused with a
+            ValueError when that plus its own training estimate (167-241 MiB per row at the
+            paper scale) exceeds the memory limit sweeps use
             (:func:`explodegrad.training.sweep.memory_limit`).
+        stack_table_rows: search the table rows that differ only in their activation (and
+            initializer) in one sweep each, so that they train as one stacked group
+            (:meth:`NetConfig.stack_key`): the 19 rows become 6 parts of 15-20 models instead of
+            19 parts of 5 (True at the paper scale only; see
+            :func:`explodegrad.reproduce.parts.run_table_rows`).
     """
 
     scale: Scale
@@ -87,6 +93,7 @@ class ReportPlan:
     data_root: str | None = None
     paper_size_survey: bool = False
     measure_search_models: bool = False
+    stack_table_rows: bool = False
 
     @property
     def claim_seeds(self) -> tuple[int, ...]:
@@ -97,6 +104,8 @@ class ReportPlan:
         """One line: the scale and the searched learning rates (and, when set, the measuring route)."""
         rates = ", ".join(f"{lr:g}" for lr in self.lrs)
         route = "; effective depth measured on the search's own models" if self.measure_search_models else ""
+        if self.stack_table_rows:
+            route += "; table rows of one shape searched together"
         return (
             f"{self.scale.describe()}; learning rates searched: {rates}; seed {self.seed} (claims: "
             f"{len(self.claim_seeds)} seeds){route}"
@@ -155,4 +164,5 @@ def make_plan(
         data_root=None if data_root is None else str(data_root),
         paper_size_survey=paper_size,
         measure_search_models=chosen.name == "paper",
+        stack_table_rows=chosen.name == "paper",
     )

@@ -31,7 +31,7 @@ from explodegrad.reproduce.markdown import (
     _fmt,
     markdown_table,
 )
-from explodegrad.reproduce.parts import Part, arch_part_name
+from explodegrad.reproduce.parts import Part, table_row
 from explodegrad.reproduce.plan import FORMAT_VERSION, TABLE_ARCHITECTURES, ReportPlan
 from explodegrad.reproduce.store import StoredPart, load_plan_data
 from explodegrad.reproduce.tables import (
@@ -53,7 +53,7 @@ def remedy_evidence(stored: dict[str, StoredPart]) -> list[RemedyEvidence]:
     """Every remedy's evidence from the stored parts (table look-ups; the training ran in the parts)."""
     survey = stored["survey"].objects["survey"]
     pair = (Architecture("relu", "batch"), Architecture("relu", "batch", True))
-    relu = merge_depth_studies([(a.label, stored[arch_part_name(a)].objects["study"]) for a in pair])
+    relu = merge_depth_studies([(a.label, table_row(stored, a)["study"]) for a in pair])
     return [
         skip_connection_evidence(survey, "relu", "batch", relu),
         initialization_evidence(stored["orthogonal"].objects["result"]),
@@ -359,7 +359,7 @@ def _dilution_section(report: _Report) -> list[str]:
 
 
 def _depth_section(report: _Report) -> list[str]:
-    rows = [report.stored[arch_part_name(a)].objects for a in TABLE_ARCHITECTURES]
+    rows = [table_row(report.stored, a) for a in TABLE_ARCHITECTURES]
     tolerance = rows[0]["study"].tolerance
     # Parts stored before the route was recorded were all retrained at the chosen rate.
     routes = sorted({objects.get("route", "retrained at the chosen rate") for objects in rows})

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from explodegrad.claims import HOLDS, explodes
-from explodegrad.reproduce.parts import arch_part_name
+from explodegrad.reproduce.parts import table_row
 from explodegrad.reproduce.plan import TABLE_ARCHITECTURES
 from explodegrad.reproduce.store import StoredPart
 from explodegrad.studies.common import Architecture
@@ -32,7 +32,7 @@ def architecture_table(stored: dict[str, StoredPart]) -> pd.DataFrame:
     """
     rows = []
     for architecture, measured, domain in _survey_rows(stored["survey"].objects):
-        objects = stored[arch_part_name(architecture)].objects
+        objects = table_row(stored, architecture)
         best = objects["search"].best.iloc[0]
         depth_row = objects["study"].table.iloc[0]
         rows.append(

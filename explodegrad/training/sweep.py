@@ -640,6 +640,16 @@ class LRSearchResult:
         """The chosen learning rate of architecture ``arch`` (its index in the configurations)."""
         return float(self.best.loc[self.best["arch"] == arch, "best_lr"].iloc[0])
 
+    def select(self, arch: int) -> LRSearchResult:
+        """Architecture ``arch``'s part of the search, as if it had been searched alone: its
+        ``best`` row and ``table`` rows with ``arch`` 0. The ``sweep`` is the whole shared one
+        (its run indices are the search's own)."""
+        if arch not in set(self.best["arch"]):
+            raise ValueError(f"arch={arch!r} is not allowed: architectures are 0 ... {len(self.best) - 1}")
+        best = self.best[self.best["arch"] == arch].reset_index(drop=True).assign(arch=0)
+        table = self.table[self.table["arch"] == arch].reset_index(drop=True).assign(arch=0)
+        return LRSearchResult(best, table, self.sweep)
+
 
 def lr_search(
     configs: Sequence[NetConfig] | NetConfig,
