@@ -10,7 +10,8 @@ For both plans this prints, per loop, the operations one training step dispatche
 with a ``TorchDispatchMode`` on the CPU, views left out: what a GPU would launch per step),
 the launches of the table's searches (operations x 10,000 steps, summed over the loops), and
 the CPU wall time of one step per model (median over steps, the two plans interleaved; on a
-CPU the work, not the launches, sets the time).
+CPU the work, not the launches, sets the time), then the none/plain group taken apart: the
+stack's width alone (20 ReLU networks in one stack or in 4) and mixing alone (4 activations).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_table_groups.py --steps 5
 """
@@ -126,6 +127,31 @@ def main() -> None:
         f"\nlaunches: {before / 1e6:.1f} M -> {after / 1e6:.1f} M ({before / after:.2f}x fewer); "
         f"CPU time per model-step, together / apart: {ratio:.2f}"
     )
+    _width_and_mixing(x, y, args.steps)
+
+
+def _width_and_mixing(x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
+    """The none/plain group's 20 models taken apart: stack width alone, and mixing alone."""
+    depth, width = PAPER_SIZE
+    relu = TABLE_ARCHITECTURES[0].config(depth, width, IN_FEATURES, CLASSES, seed=0)
+    mixed = [relu.with_(activation=a) for a in ("relu", "tanh", "selu", "gelu")]
+    seeds = [relu.with_(seed=s) for s in range(4)]
+    variants = {
+        "20 ReLU networks, one stack": [Loop(seeds, x, y)],
+        "20 ReLU networks, 4 stacks of 5": [Loop([c], x, y) for c in seeds],
+        "20 networks of 4 activations, one stack": [Loop(mixed, x, y)],
+        "20 networks of 4 activations, 4 stacks of 5": [Loop([c], x, y) for c in mixed],
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(steps):
+        for name, loops in variants.items():
+            start = time.perf_counter()
+            for loop in loops:
+                loop.step()
+            times[name].append((time.perf_counter() - start) / 20)
+    print("\nthe none/plain group taken apart, CPU time per model-step (median):")
+    for name, values in times.items():
+        print(f"  {name}: {statistics.median(values) * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":

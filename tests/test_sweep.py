@@ -291,8 +291,9 @@ def test_networks_that_differ_only_in_activation_train_as_one_group_as_if_alone(
         for i, a in enumerate(activations)
     ]
     runs.append(RunSpec(config.with_(activation="selu", seed=9), SETTINGS.with_(lr=1e200)))  # diverges
-    mixed = sweep(runs, digits64, progress=False)
-    assert len(mixed.groups) == 1
+    assert len(sweep(runs, digits64, progress=False).groups) == 4  # on a CPU by default: apart
+    mixed = sweep(runs, digits64, progress=False, stack_activations=True)
+    assert len(mixed.groups) == 1 and "differ only in activation" in mixed.describe()
     stacked = [runs[i].config.activation for i in mixed.groups[0].runs]
     assert stacked == ["tanh"] * 2 + ["relu"] * 2 + ["gelu"] + ["selu"] * 2  # one segment each
     assert mixed.summary["label"].tolist() == [r.label for r in runs]  # results in the given order
@@ -300,7 +301,7 @@ def test_networks_that_differ_only_in_activation_train_as_one_group_as_if_alone(
     columns = ["step", "train_loss", "test_loss", "train_error", "test_error"]
     for activation in dict.fromkeys(activations + ["selu"]):
         members = [i for i, r in enumerate(runs) if r.config.activation == activation]
-        alone = sweep([runs[i] for i in members], digits64, progress=False)
+        alone = sweep([runs[i] for i in members], digits64, progress=False, stack_activations=True)
         for j, i in enumerate(members):
             np.testing.assert_allclose(
                 mixed.table[mixed.table["run"] == i][columns].to_numpy(),
@@ -340,3 +341,11 @@ def test_stack_key_leaves_out_the_activation_only():
     assert config.shape_key() != config.with_(activation="tanh").shape_key()  # still another architecture
     for change in ({"norm": "batch"}, {"width": 12}, {"depth": 5}, {"residual": True}):
         assert config.stack_key() != config.with_(**change).stack_key()
+
+
+def test_group_keys_join_activations_only_when_asked(digits64):
+    relu, tanh = (RunSpec(TINY.with_(activation=a), SETTINGS) for a in ("relu", "tanh"))
+    assert relu.group_key(stack_activations=True) == tanh.group_key(stack_activations=True)
+    assert relu.group_key() != tanh.group_key()  # the default: as on a CPU
+    with pytest.raises(TypeError, match="stack_activations='yes' is not allowed"):
+        sweep([relu], digits64, progress=False, stack_activations="yes")
