@@ -29,7 +29,13 @@ from explodegrad.training.loop import (
     train,
     train_stack,
 )
-from explodegrad.training.optimizers import apply_update, clip_gradients, init_state, schedule_factor
+from explodegrad.training.optimizers import (
+    adam_bias_corrections,
+    apply_update,
+    clip_gradients,
+    init_state,
+    schedule_factor,
+)
 from explodegrad.training.stacked import NetStack, per_layer_norms
 from explodegrad.training.sweep import RunSpec, lr_search, sweep
 
@@ -170,7 +176,7 @@ def test_a_cuda_sweep_runs_inside_the_tf32_switch_and_restores_it_after_an_error
 HOST_READS = {"_local_scalar_dense", "nonzero", "equal", "masked_select", "unique", "_unique2"}
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adam"])
 @pytest.mark.parametrize("norm", ["batch", "layer", "none"])
 def test_the_captured_step_reads_nothing_back_with_its_inputs_as_device_buffers(norm, optimizer):
     """The graph's form of the step (index, step number and factor as 0-d device tensors) on the
@@ -184,6 +190,8 @@ def test_the_captured_step_reads_nothing_back_with_its_inputs_as_device_buffers(
     settings = [SETTINGS.with_(optimizer=optimizer, lr=0.01 * (m + 1), clip_norm=1.0) for m in range(3)]
     hyper = stack_hyperparameters(settings, "meta", stack.dtype)
     state = init_state(optimizer, stack.params, hyper)
+    if optimizer == "adam":
+        state.bias_corrections = adam_bias_corrections(hyper, 5)
     flags = DivergenceFlags.fresh(3, stack.params.shape[1], stack.device)
     index = torch.zeros(16, dtype=torch.int64, device="meta")
     step = torch.zeros((), dtype=torch.int64, device="meta")
@@ -326,12 +334,19 @@ def _fake_capturing_body(fake: FakeCuda, body):
     return run
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("fail", [False, True])
-def test_graph_replays_and_the_capture_fallback_give_the_eager_numbers(monkeypatch, digits32, fail):
+def test_graph_replays_and_the_capture_fallback_give_the_eager_numbers(
+    monkeypatch, digits32, fail, optimizer
+):
     """The capture machinery against a CPU stand-in: warm-up, capture, replays on the fixed
     buffers (indices, step number, factor), record steps eagerly in between; or a failed capture
-    and eager steps from then on. Either way the numbers are the eager path's, bit for bit."""
-    configs, settings = [c for c, _ in GROUP], [s.with_(record_every=7) for _, s in GROUP]
+    and eager steps from then on. Either way the numbers are the eager path's, bit for bit; for
+    Adam too, whose replayed steps look their bias corrections up by the device's step number."""
+    configs = [c for c, _ in GROUP]
+    settings = [s.with_(record_every=7, optimizer=optimizer) for _, s in GROUP]
+    if optimizer == "adam":
+        settings = [s.with_(lr=s.lr / 50) for s in settings]
     reference = NetStack.from_configs(configs)
     expected = train_stack(reference, digits32, settings)
     fake = FakeCuda(fail)
@@ -359,21 +374,44 @@ def test_graph_replays_and_the_capture_fallback_give_the_eager_numbers(monkeypat
         assert {r.step_path for r in runs} == {"cuda-graph"}
 
 
-def test_adam_and_switched_off_graphs_run_eagerly_on_cuda_with_the_reason(monkeypatch, digits32):
+def test_switched_off_graphs_and_named_reasons_run_eagerly_on_cuda_with_the_reason(monkeypatch):
     FakeCuda(fail=False).install(monkeypatch)
     calls = []
     body = lambda index, step, factor: calls.append((index, step, factor))  # noqa: E731
     for kwargs, note in (
         ({"enabled": False}, "CUDA graphs switched off"),
-        ({"enabled": True, "reason": "adam's bias correction"}, "adam's bias correction"),
+        ({"enabled": True, "reason": "a reason of the caller's"}, "a reason of the caller's"),
     ):
         step = GraphedStep(body, 4, torch.device("cuda"), torch.float32, **kwargs)
         index = torch.arange(4)
         step(index, 3, 0.5)
         assert (step.path, step.note) == ("eager", note) and calls[-1] == (index, 3, 0.5)
-    stack = NetStack.from_configs([CONFIG])
-    (run,) = train_stack(stack, digits32, [SETTINGS.with_(optimizer="adam", lr=1e-3)], cuda_graphs=True)
-    assert run.step_path == "eager" and "adam" in run.step_note
+        assert not step.wanted
+
+
+def test_adams_bias_correction_table_is_the_host_counts_bits():
+    """Looked up by a device step number, Adam's update is the host-count update bit for bit;
+    without the table a device step number is refused."""
+    hyper = stack_hyperparameters(
+        [SETTINGS.with_(optimizer="adam", betas=b) for b in ((0.9, 0.999), (0.5, 0.9))], None, torch.float32
+    )
+    table = adam_bias_corrections(hyper, 12)
+    assert table.shape == (2, 13, 2, 1)
+    generator = torch.Generator().manual_seed(0)
+    params = torch.randn(2, 7, generator=generator)
+    grads = [torch.randn(2, 7, generator=generator) for _ in range(12)]
+    by_host, by_device = params.clone(), params.clone()
+    host_state = init_state("adam", by_host, hyper)
+    device_state = init_state("adam", by_device, hyper)
+    device_state.bias_corrections = table
+    for t, g in enumerate(grads, start=1):
+        apply_update(by_host, g, host_state, hyper, hyper.lr)
+        apply_update(by_device, g, device_state, hyper, hyper.lr, torch.tensor(t))
+    assert torch.equal(by_host, by_device)
+    with pytest.raises(ValueError, match="needs state.bias_corrections"):
+        apply_update(by_host, grads[0], host_state, hyper, hyper.lr, torch.tensor(13))
+    with pytest.raises(ValueError, match="beta1 and beta2"):
+        adam_bias_corrections(dataclasses.replace(hyper, beta1=None), 3)
 
 
 def test_on_the_cpu_the_step_is_the_body_called_with_the_values_as_given():

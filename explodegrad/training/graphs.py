@@ -11,8 +11,10 @@ schedule's factor), warms the step up for a few steps on a side stream, captures
 
 Where a graph cannot be used the same step function runs eagerly, on the values as given (so
 the eager path computes exactly what the loop computed before graphs existed): on the CPU, when
-graphs are switched off, when the caller names a reason (Adam's bias correction reads the
-host's step count), or when capture fails (the reason is kept in :attr:`GraphedStep.note`).
+graphs are switched off, when the caller names a reason, or when capture fails (the reason is
+kept in :attr:`GraphedStep.note`). Adam's bias correction depends on the step number, so the
+loop gives it a table to look the number up in on the device
+(:func:`explodegrad.training.optimizers.adam_bias_corrections`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class GraphedStep:
     Attributes:
         path: ``"cuda-graph"`` once a captured graph replays the steps, else ``"eager"``.
         note: why the step runs eagerly on a CUDA device (empty on the CPU and for a graph).
+        wanted: whether the steps will be captured (a CUDA device, graphs on, no reason
+            against); the body then receives the step number and factor as 0-d device tensors.
     """
 
     def __init__(
@@ -84,6 +88,10 @@ class GraphedStep:
             self._step = torch.zeros((), dtype=torch.int64, device=self.device)
             self._factor = torch.ones((), dtype=dtype, device=self.device)
             self._side = torch.cuda.Stream(self.device)
+
+    @property
+    def wanted(self) -> bool:
+        return self._wanted
 
     def __call__(self, index: Tensor, step: int, factor: float) -> None:
         """Take update ``step`` on minibatch ``index`` with the learning rates times ``factor``."""

@@ -60,6 +60,7 @@ from explodegrad.training.optimizers import (
     SCHEDULES,
     Hyperparameters,
     OptimizerState,
+    adam_bias_corrections,
     apply_update,
     clip_gradients,
     column,
@@ -508,7 +509,7 @@ def stack_update(
         grad_norms = per_layer_norms(grads, stack.layer_slices)
         before = stack.params.clone()
     grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
-    apply_update(stack.params, grads, state, hyper, hyper.lr * factor * flags.active)
+    apply_update(stack.params, grads, state, hyper, hyper.lr * factor * flags.active, step)
     return (grad_norms, before) if recording else None
 
 
@@ -544,9 +545,10 @@ def train_stack(
             divergence is known from the sync point at or after it).
         on_record: called with the step and the records after every record; True stops.
         cuda_graphs: on a CUDA device, replay the steps between records from a CUDA graph
-            (:class:`~explodegrad.training.graphs.GraphedStep`; record steps run eagerly, and
-            Adam always does: its bias correction reads the host's step count). Ignored on
-            the CPU, where every step runs eagerly. The path taken is in each record's
+            (:class:`~explodegrad.training.graphs.GraphedStep`; record steps run eagerly;
+            Adam looks its bias corrections up by the device's step number,
+            :func:`~explodegrad.training.optimizers.adam_bias_corrections`, the same bits).
+            Ignored on the CPU, where every step runs eagerly. The path taken is in each record's
             ``step_path`` and ``step_note``.
     """
     if not isinstance(stack, NetStack):
@@ -598,14 +600,9 @@ def train_stack(
     def update(index: Tensor, step: int | Tensor, factor: float | Tensor, recording: bool = False) -> Any:
         return stack_update(stack, data, index, step, factor, flags, state, hyper, recording=recording)
 
-    graphed = GraphedStep(
-        update,
-        shared.batch_size,
-        stack.device,
-        stack.dtype,
-        enabled=cuda_graphs,
-        reason="adam's bias correction reads the host's step count" if shared.optimizer == "adam" else "",
-    )
+    graphed = GraphedStep(update, shared.batch_size, stack.device, stack.dtype, enabled=cuda_graphs)
+    if graphed.wanted and shared.optimizer == "adam":  # the replayed step reads its number on the device
+        state.bias_corrections = adam_bias_corrections(hyper, total)
 
     if on_step is not None:
         on_step(0)
