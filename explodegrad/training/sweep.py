@@ -14,7 +14,7 @@ group the models are ordered by activation (in the order the activations first a
 activation is one segment of the stack; results are returned in the order the runs were given.
 Stacking activations changes no number (tested to rounding; bit-identical on the CPUs measured),
 only the cost: a GPU launches each operation once for more models, while a CPU is slower per
-model in wider stacks (the update's passes over the flat parameter matrix leave the cache; 1.46x
+model in wider stacks (the update's passes over the flat parameter matrix leave the cache; 1.7x
 per model-step at 20 models of depth 50 against 4 stacks of 5, ``benchmarks/README.md``), so it
 is on by default only on CUDA devices.
 
