@@ -5,15 +5,19 @@ Sections (each writes its lines to the log and its rows to the summary table):
 1. ``environment``: device, GPU, torch / CUDA / cuDNN versions, TF32 switches, commit.
 2. ``parity``: the device against the CPU in float64: gsc_profile, domain_stats,
    path_contributions (effective depth), dilution_profile, taylor_compression, 30 steps of
-   ``train()``, a sweep with one diverging rate, ``recurrent_gradients`` and ``find_overflow``
-   (the two experiments that broke on a GPU).
+   ``train()``, a sweep with one diverging rate, a sweep of ReLU, tanh and SELU networks stacked
+   together on the device against apart on the CPU, ``recurrent_gradients`` and
+   ``find_overflow`` (the two experiments that broke on a GPU).
 3. ``repeatability``: a float32 sweep run twice gives bit-identical tables, and so does the
-   same sweep with its steps replayed from a CUDA graph against eager steps.
+   same sweep with its steps replayed from a CUDA graph against eager steps, with SGD and with
+   Adam (its bias corrections looked up by the device's step number); activations stacked
+   against apart is reported (equal to rounding is enough).
 4. ``throughput``: microseconds per model-step of the stacked step (depth 50, width 100,
    3072 -> 10, batch 128, SGD with momentum) at N = 5, 64, 256, 1024 models, eager and replayed
    from a CUDA graph (:class:`explodegrad.training.graphs.GraphedStep`), at N = 1024 also with
    TF32 matmuls, and of one model eagerly, with the peak memory against
-   :func:`explodegrad.training.sweep.estimate_memory`.
+   :func:`explodegrad.training.sweep.estimate_memory`; and the paper plan's none/plain table
+   group (4 activations x 5 rates) in one stack against 4.
 5. ``benchmarks``: ``bench_sweep``, ``bench_gsc``, ``bench_lr_search``, ``gsc_table``.
 6. ``report``: ``python -m explodegrad reproduce`` at ``--scale tiny`` and at paper sizes with few
    steps, on CIFAR-10 when ``--data-root`` holds it, else on a generated folder in CIFAR-10's
@@ -275,6 +279,26 @@ def parity(check: Check) -> None:
         "as on the CPU",
         "ok" if same else "FAIL",
     )
+    mixed = [
+        RunSpec(plain.with_(activation=a, seed=s), settings.with_(lr=lr))
+        for s, a in enumerate(("relu", "tanh", "selu"))
+        for lr in (0.01, 0.05)
+    ]
+    stacked = sweep(mixed, data[device], progress=False, cuda_graphs=True, stack_activations=True)
+    apart = sweep(mixed, data[cpu], progress=False, stack_activations=False)
+    check.row(
+        "parity",
+        "sweep, activations stacked: groups",
+        f"{len(stacked.groups)} on {device}, {len(apart.groups)} on the CPU (apart)",
+        "1 and 3",
+        "ok" if (len(stacked.groups), len(apart.groups)) == (1, 3) else "FAIL",
+    )
+    _compare(
+        check,
+        "sweep, ReLU/tanh/SELU stacked vs apart",
+        stacked.table[columns].to_numpy(),
+        apart.table[columns].to_numpy(),
+    )
     rnn = {where: recurrent_gradients("lstm", steps_trained=5, data=data[where]) for where in (device, cpu)}
     _compare(
         check,
@@ -309,24 +333,32 @@ def repeatability(check: Check) -> None:
     )
     runs = [RunSpec(config.with_(seed=s), settings.with_(lr=lr)) for s in range(2) for lr in (0.01, 0.1)]
     first, second = (sweep(runs, data, progress=False, cuda_graphs=True).table for _ in range(2))
-    columns = ["train_loss", "test_loss", "train_error", "test_error"]
-    same = np.array_equal(first[columns].to_numpy(), second[columns].to_numpy())
-    check.row(
-        "repeatability",
-        "float32 sweep twice",
-        "bit-identical" if same else "differs",
-        "bit-identical",
-        "ok" if same else "FAIL",
-    )
+    _bitwise_row(check, "float32 sweep twice", first, second)
     eager = sweep(runs, data, progress=False, cuda_graphs=False).table
-    same = np.array_equal(first[columns].to_numpy(), eager[columns].to_numpy())
-    check.row(
-        "repeatability",
-        "float32 sweep, CUDA graph vs eager steps",
-        "bit-identical" if same else "differs",
-        "bit-identical",
-        "ok" if same else "FAIL",
+    _bitwise_row(check, "float32 sweep, CUDA graph vs eager steps", first, eager)
+    adam = [RunSpec(r.config, r.settings.with_(optimizer="adam", lr=r.settings.lr / 10)) for r in runs]
+    graphed, eager = (sweep(adam, data, progress=False, cuda_graphs=g).table for g in (True, False))
+    _bitwise_row(check, "float32 Adam sweep, CUDA graph vs eager steps", graphed, eager)
+    mixed = [
+        RunSpec(r.config.with_(activation=("relu", "tanh")[i % 2]), r.settings) for i, r in enumerate(runs)
+    ]
+    stacked, apart = (
+        sweep(mixed, data, progress=False, cuda_graphs=True, stack_activations=s).table for s in (True, False)
     )
+    _bitwise_row(check, "float32 sweep, activations stacked vs apart", stacked, apart, required=False)
+
+
+def _bitwise_row(check: Check, item: str, first: Any, second: Any, required: bool = True) -> None:
+    """A summary row: are two sweep tables' losses and errors bit-identical? (``required``: a
+    difference fails; else it is reported with its size, as equal to rounding is enough.)"""
+    columns = ["train_loss", "test_loss", "train_error", "test_error"]
+    a, b = first[columns].to_numpy(), second[columns].to_numpy()
+    if np.array_equal(a, b):
+        value, status = "bit-identical", "ok"
+    else:
+        value = f"differs (largest difference {np.nanmax(np.abs(a - b)):.2e})"
+        status = "FAIL" if required else "rounding"
+    check.row("repeatability", item, value, "bit-identical" if required else "equal to rounding", status)
 
 
 # --- 4. throughput ---------------------------------------------------------------------------
@@ -440,6 +472,31 @@ def throughput(check: Check) -> None:
         del stack
         check.results[f"us_per_model_step_{models}"] = best
     check.results["us_single"] = single * 1e6
+    _table_group_time(check, config, settings, x, y, steps)
+
+
+def _table_group_time(
+    check: Check, config: NetConfig, settings: TrainSettings, x: torch.Tensor, y: torch.Tensor, steps: int
+) -> None:
+    """The paper plan's none/plain table group: ReLU, tanh, SELU and GELU x 5 rates in one stack
+    (``stack_activations``) against 4 stacks of 5, graphed, per model-step."""
+    rates = [settings.with_(lr=0.001 * 3**k) for k in range(5)]
+    per_activation = [[config.with_(activation=a)] * 5 for a in ("relu", "tanh", "selu", "gelu")]
+    together = NetStack.from_configs([c for group in per_activation for c in group], device=check.device)
+    one, path = _step_time(together, rates * 4, x, y, steps, graphs=True)
+    apart = 0.0
+    for group in per_activation:
+        seconds, _ = _step_time(
+            NetStack.from_configs(group, device=check.device), rates, x, y, steps, graphs=True
+        )
+        apart += seconds
+    check.row(
+        "throughput",
+        "table group: 4 activations x 5 rates, one stack vs 4",
+        f"{one / 20 * 1e6:.1f} vs {apart / 20 * 1e6:.1f} us per model-step ({apart / one:.2f}x; path {path})",
+        "one stack faster on a GPU",
+        "" if check.device.type != "cuda" else ("ok" if one < apart else "SLOW"),
+    )
 
 
 # --- 5. benchmarks ---------------------------------------------------------------------------
