@@ -10,8 +10,8 @@ Sections (each writes its lines to the log and its rows to the summary table):
    ``find_overflow`` (the two experiments that broke on a GPU).
 3. ``repeatability``: a float32 sweep run twice gives bit-identical tables, and so does the
    same sweep with its steps replayed from a CUDA graph against eager steps, with SGD and with
-   Adam (its bias corrections looked up by the device's step number); activations stacked
-   against apart is reported (equal to rounding is enough).
+   Adam (its bias corrections looked up by the device's step number), and ``train()``'s;
+   activations stacked against apart is reported (equal to rounding is enough).
 4. ``throughput``: microseconds per model-step of the stacked step (depth 50, width 100,
    3072 -> 10, batch 128, SGD with momentum) at N = 5, 64, 256, 1024 models, eager and replayed
    from a CUDA graph (:class:`explodegrad.training.graphs.GraphedStep`), at N = 1024 also with
@@ -346,6 +346,11 @@ def repeatability(check: Check) -> None:
         sweep(mixed, data, progress=False, cuda_graphs=True, stack_activations=s).table for s in (True, False)
     )
     _bitwise_row(check, "float32 sweep, activations stacked vs apart", stacked, apart, required=False)
+    histories = [
+        train(config, data, settings.with_(lr=0.05), progress=False, cuda_graphs=g) for g in (True, False)
+    ]
+    frames = [h.as_frame() for h in histories]
+    _bitwise_row(check, f"float32 train(), CUDA graph ({histories[0].step_path}) vs eager", *frames)
 
 
 def _bitwise_row(check: Check, item: str, first: Any, second: Any, required: bool = True) -> None:

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from explodegrad import NetConfig, build_from_config, load_digits
+from explodegrad.core.jsonable import to_jsonable
 from explodegrad.measures import gsc
 from explodegrad.measures.gsc import full_precision_matmuls, gsc_profile, tf32_matmuls
 from explodegrad.training import graphs, loop
@@ -427,10 +428,41 @@ def test_on_the_cpu_the_step_is_the_body_called_with_the_values_as_given():
 
 
 def test_train_is_unchanged_by_the_graph_machinery(digits32):
-    """train() is a stack of one through the same loop; it never asks for graphs."""
+    """train() is a stack of one through the same loop; by default it never asks for graphs."""
     history = train(CONFIG, digits32, SETTINGS, progress=False)
     (run,) = train_stack(NetStack.from_configs([CONFIG]), digits32, [SETTINGS])
     np.testing.assert_array_equal(history.train_loss, np.array(run.rows)[:, 1])
+    assert history.step_path == "eager" and history.step_note == ""
+    assert "step_path" not in to_jsonable(history)  # how it ran is not a result
+    with pytest.raises(TypeError, match="cuda_graphs='yes' is not allowed"):
+        train(CONFIG, digits32, SETTINGS, progress=False, cuda_graphs="yes")
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_train_with_graphs_replays_its_steps_and_gives_the_eager_numbers(monkeypatch, digits32, optimizer):
+    """train(cuda_graphs=True) against the CPU stand-in: captured once, replayed between records
+    and measurements, and the history (losses, gradient norms, GSC measurements, the network)
+    is the eager run's bit for bit."""
+    settings = SETTINGS.with_(optimizer=optimizer, lr=1e-3 if optimizer == "adam" else 0.05, measure_every=11)
+    eager_net = build_from_config(CONFIG)
+    eager = train(eager_net, digits32, settings, progress=False)
+    fake = FakeCuda(fail=False)
+    fake.install(monkeypatch)
+
+    class Step(GraphedStep):
+        def __init__(self, body, *args, **kwargs):
+            super().__init__(_fake_capturing_body(fake, body), *args, **kwargs)
+
+    monkeypatch.setattr(loop, "GraphedStep", Step)
+    FakeGraph.captured = 0
+    graphed_net = build_from_config(CONFIG)
+    graphed = train(graphed_net, digits32, settings, progress=False, cuda_graphs=True)
+    assert FakeGraph.captured == 1 and graphed.step_path == "cuda-graph"
+    for name in ("train_loss", "test_loss", "grad_norms", "update_ratio"):
+        np.testing.assert_array_equal(getattr(graphed, name), getattr(eager, name), err_msg=name)
+    assert [m.step for m in graphed.measurements] == [m.step for m in eager.measurements] == [0, 11, 22, 23]
+    for a, b in zip(graphed_net.state_dict().values(), eager_net.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 # --- 3. the search's own trained networks, kept to be measured ---------------------------------

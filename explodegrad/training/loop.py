@@ -348,6 +348,9 @@ class TrainHistory:
             record, or NaN when the run diverged.
         steps_done: updates applied.
         wall_time: seconds.
+        step_path: how the steps between records ran, ``"cuda-graph"`` or ``"eager"``
+            (``train(cuda_graphs=True)`` on a CUDA device), and ``step_note`` why eagerly there;
+            how it ran, not what it found, so neither enters the JSON.
     """
 
     label: str
@@ -373,6 +376,8 @@ class TrainHistory:
     final_test_error: float = math.nan
     steps_done: int = 0
     wall_time: float = 0.0
+    step_path: str = field(default="eager", metadata={"serialize": False})
+    step_note: str = field(default="", metadata={"serialize": False})
 
     def as_frame(self) -> Any:
         """The per-record curves as a tidy pandas DataFrame (one row per record)."""
@@ -726,6 +731,7 @@ def train(
     *,
     progress: bool = True,
     callback: Callable[[int, TrainHistory], Any] | None = None,
+    cuda_graphs: bool = False,
     **overrides: Any,
 ) -> TrainHistory:
     """Train one network and record its history.
@@ -743,6 +749,10 @@ def train(
         progress: show a tqdm progress bar.
         callback: called as ``callback(step, history)`` after every record; returning True
             stops training (the history then says so).
+        cuda_graphs: on a CUDA device, replay the steps between records from a CUDA graph, as
+            ``sweep(cuda_graphs=True)`` does (the same arithmetic; the history's ``step_path``
+            says which path ran). Off by default until the GPU acceptance run has shown it
+            bit-identical there; no effect on the CPU.
         **overrides: settings fields to change, e.g. ``lr=0.1, optimizer="adam"``.
 
     Returns:
@@ -755,6 +765,8 @@ def train(
         raise TypeError(
             f"callback: expected a function (step, history) -> bool, got {type(callback).__name__}"
         )
+    if not isinstance(cuda_graphs, bool):
+        raise TypeError(f"cuda_graphs={cuda_graphs!r} is not allowed: cuda_graphs must be True or False")
     settings = (settings if settings is not None else TrainSettings()).with_(**overrides)
     net, data = _prepare(net_or_config, data)
     total = check_run(net.config, data, settings)
@@ -788,7 +800,9 @@ def train(
 
     bar = tqdm(total=total, desc=net.config.label(), disable=not progress)
     try:
-        (run,) = train_stack(stack, data, [settings], bar=bar, on_step=on_step, on_record=on_record)
+        (run,) = train_stack(
+            stack, data, [settings], bar=bar, on_step=on_step, on_record=on_record, cuda_graphs=cuda_graphs
+        )
     finally:
         stack.copy_to([net])
         bar.close()
@@ -798,4 +812,6 @@ def train(
             where = _forward_overflow_layer(net, data.x_train[run.diverged_batch])
             if where is not None:
                 message += f"; the first non-finite output is layer {where}'s"
-    return _history(net, settings, run, measurements, message, time.perf_counter() - start)
+    history = _history(net, settings, run, measurements, message, time.perf_counter() - start)
+    history.step_path, history.step_note = run.step_path, run.step_note
+    return history
