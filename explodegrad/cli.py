@@ -419,7 +419,7 @@ def _claims(args: argparse.Namespace) -> int:
 
 def _evidence(args: argparse.Namespace, command: str) -> int:
     """``python -m explodegrad evidence``: compute stored evidence files."""
-    from explodegrad.reproduce.evidence import EVIDENCE, compute
+    from explodegrad.reproduce.evidence import EVIDENCE, compute, source_state
     from explodegrad.studies.stored import EVIDENCE_DIR
 
     parser = args.command_parser
@@ -435,9 +435,12 @@ def _evidence(args: argparse.Namespace, command: str) -> int:
         if problem is not None:
             parser.error(f"argument --out: {problem}")
     out_dir = args.out or EVIDENCE_DIR
+    source = source_state()  # once: the files this command writes do not count as changes
     try:
         for name in args.names or list(EVIDENCE):
-            compute(name, out_dir=out_dir, device=args.device, seeds=args.seeds, command=command)
+            compute(
+                name, out_dir=out_dir, device=args.device, seeds=args.seeds, command=command, source=source
+            )
     except KeyboardInterrupt as stopped:
         return _stopped(stopped, f"the files finished before the stop are kept in {out_dir}")
     return 0

@@ -191,3 +191,18 @@ def test_unknown_names_and_unreadable_files_are_refused(tmp_path):
     path.write_text("{")
     with pytest.raises(ValueError, match="not a readable JSON file"):
         stored.read(path)
+
+
+def test_one_evidence_command_records_the_commit_it_started_from_in_every_file(monkeypatch, tmp_path):
+    """The first file a command writes changes the tree; the next file must still record the
+    state the command started from, not "uncommitted changes" made by the command itself."""
+    import explodegrad.reproduce.evidence as evidence
+    from explodegrad import cli
+
+    states = iter([("abc123", False), ("abc123", True), ("abc123", True)])
+    monkeypatch.setattr(evidence, "source_state", lambda: next(states))
+    seen = []
+    monkeypatch.setattr(evidence, "compute", lambda name, **kwargs: seen.append((name, kwargs["source"])))
+    status = cli.main(["evidence", "depth-limit-cifar10", "depth-limit-digits", "--out", str(tmp_path)])
+    assert status == 0
+    assert seen == [("depth-limit-cifar10", ("abc123", False)), ("depth-limit-digits", ("abc123", False))]

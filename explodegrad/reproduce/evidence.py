@@ -55,6 +55,12 @@ def _data_provenance(name: str, seeds: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
+def source_state() -> tuple[str, bool]:
+    """The commit the code runs from, and whether tracked files differ from it (read with git)."""
+    commit = _git("rev-parse", "HEAD") or "unknown"
+    return commit, bool(_git("status", "--porcelain", "--untracked-files=no"))
+
+
 def compute(
     name: str,
     *,
@@ -63,8 +69,15 @@ def compute(
     seeds: int | None = None,
     command: str = "",
     log: Callable[[str], None] | None = print,
+    source: tuple[str, bool] | None = None,
 ) -> Path:
-    """Run the stored study ``name`` and write ``<out_dir>/<name>.json``; return its path."""
+    """Run the stored study ``name`` and write ``<out_dir>/<name>.json``; return its path.
+
+    ``source``: the (commit, uncommitted changes) to record, as :func:`source_state` read them
+    when the command started (default: read now). A command that computes several files reads
+    it once, so a file it wrote itself does not mark the next one's tree as changed: each file
+    records the commit the whole command ran from (rerunning that command there gives them all).
+    """
     entry = EVIDENCE[check_choice("name", name, tuple(EVIDENCE))]
     choice = device if isinstance(device, DeviceChoice) else pick_device(device or "cpu")
     chosen_seeds = resolve_seeds(seeds, EVIDENCE_SCALE.num_seeds)
@@ -72,8 +85,7 @@ def compute(
         log(f"{entry.name}: {entry.study} on {entry.data}, seeds {chosen_seeds}, {choice.name}")
     # The code that runs is the tree as it is now: record it before computing (a commit made
     # while a long run goes on must not be credited with its numbers).
-    commit = _git("rev-parse", "HEAD") or "unknown"
-    uncommitted = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    commit, uncommitted = source if source is not None else source_state()
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     result = entry.compute(
