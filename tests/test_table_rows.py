@@ -38,13 +38,7 @@ def data(plan):
     return load_plan_data(plan, "cpu")
 
 
-def _options(architecture: Architecture) -> dict:
-    return {
-        "activation": architecture.activation,
-        "norm": architecture.norm,
-        "residual": architecture.residual,
-        "init": architecture.init,
-    }
+_options = parts_module._arch_options  # a row's options, as the parts hold them
 
 
 def test_the_paper_plan_searches_the_19_rows_in_6_stacked_parts(tmp_path, monkeypatch):
