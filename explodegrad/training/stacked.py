@@ -18,10 +18,11 @@ operation once for all models:
 * the activation is each model's own: networks that differ only in their activation have the
   same parameters (:meth:`NetConfig.stack_key`) and stack together. Models of one activation
   next to each other form a *segment*; a layer splits its output along the model axis into the
-  segments (views), applies each segment's activation and concatenates the results, two
-  operations more per layer and one per segment, however many models (a stack of one
-  activation applies it once, as before). :func:`explodegrad.training.sweep.sweep` orders a
-  group's models by activation, so a group has one segment per activation.
+  segments (views), applies each segment's activation and concatenates the results: per
+  layer, forward and backward together, 2 x segments operations more than one activation,
+  however many models (a stack of one activation applies it once, as before).
+  :func:`explodegrad.training.sweep.sweep` orders a group's models by activation, so a group
+  has one segment per activation.
 
 So the number of operations a step dispatches does not grow with the number of models, which
 is what a GPU needs (each kernel of a width-100 network runs for a few microseconds, about
