@@ -168,22 +168,14 @@ class NetConfig:
 
     def shape_key(self) -> tuple:
         """The architecture: what must agree for two configurations to be the same network
-        apart from its numbers (seed, initializer, residual scale)."""
-        return (
-            self.depth,
-            self.width,
-            self.activation,
-            self.norm,
-            self.residual,
-            self.block_depth,
-            self.in_features,
-            self.out_features,
-        )
+        apart from its numbers (seed, initializer, residual scale): :meth:`stack_key` and the
+        activation."""
+        return (*self.stack_key(), self.activation)
 
     def stack_key(self) -> tuple:
         """What must agree for two configurations to be trained as one stacked group.
 
-        :meth:`shape_key` without the activation: the activation has no parameters, so
+        The architecture without the activation: the activation has no parameters, so
         networks that differ only there have the same parameters and buffers and stack
         together (the stacked model applies each model's own activation).
         """

@@ -266,7 +266,7 @@ def _search_rows(plan: ReportPlan, data: Dataset, architectures: list[Architectu
     if keep:
         check_search_memory(configs[0], settings, data, len(plan.lrs) * len(configs))
     search = lr_search(configs, data, list(plan.lrs), settings, progress=False, keep_checkpoints=keep)
-    rows = []
+    measured = []
     for index, architecture in enumerate(architectures):
         chosen = search.best_lr(index)
         lr_used = chosen if math.isfinite(chosen) else min(plan.lrs)
@@ -283,12 +283,18 @@ def _search_rows(plan: ReportPlan, data: Dataset, architectures: list[Architectu
                 seeds=(plan.seed,),
             )
             route = RETRAINED_ROUTE if best is not None else ALL_DIVERGED_ROUTE
-        rows.append({"study": study, "lr_used": lr_used, "route": route})
+        measured.append((study, lr_used, route))
     if search.sweep.checkpoints:  # device memory, and not part of what a part stores
         search = dataclasses.replace(search, sweep=dataclasses.replace(search.sweep, checkpoints={}))
-    for index, row in enumerate(rows):
-        row["search"] = search if len(architectures) == 1 else search.select(index)
-    return [{"search": row["search"], **{k: row[k] for k in ("study", "lr_used", "route")}} for row in rows]
+    return [
+        {
+            "search": search if len(architectures) == 1 else search.select(index),
+            "study": study,
+            "lr_used": lr_used,
+            "route": route,
+        }
+        for index, (study, lr_used, route) in enumerate(measured)
+    ]
 
 
 def table_row(stored: dict[str, Any], architecture: Architecture) -> dict[str, Any]:
