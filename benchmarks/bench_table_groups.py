@@ -3,9 +3,8 @@
 The paper-scale report searches 5 learning rates for each of the 19 table rows (depth 50,
 width 100, CIFAR-10's 3072 inputs, 10 classes, batch 128, SGD with momentum, 10,000 steps).
 Searched one row at a time that is 19 stacked loops of 5 models; since networks that differ
-only in activation, or in batch against layer norm, stack together (:meth:`NetConfig.stack_key`),
-the paper plan searches the rows of one shape in one sweep (``ReportPlan.stack_table_rows``):
-4 loops of 15 to 30 models.
+only in activation stack together (:meth:`NetConfig.stack_key`), the paper plan searches the
+rows of one shape in one sweep (``ReportPlan.stack_table_rows``): 6 loops of 15 or 20 models.
 
 For both plans this prints, per loop, the operations one training step dispatches (counted
 with a ``TorchDispatchMode`` on the CPU, views left out: what a GPU would launch per step),
@@ -66,10 +65,8 @@ class Loop:
 
     def __init__(self, configs: list, x: torch.Tensor, y: torch.Tensor) -> None:
         runs = [c for c in configs for _ in PAPER_LRS]
-        # the order the sweep stacks them in: by normalization, then activation (first seen first)
-        norms = list(dict.fromkeys(c.norm for c in configs))
-        activations = list(dict.fromkeys(c.activation for c in configs))
-        runs.sort(key=lambda c: (norms.index(c.norm), activations.index(c.activation)))
+        # the order the sweep stacks them in: rows of one activation side by side
+        runs.sort(key=lambda c: [r.activation for r in configs].index(c.activation))
         settings = [TrainSettings(lr=lr) for _ in configs for lr in PAPER_LRS]
         self.stack = NetStack.from_configs(runs)
         self.hyper = stack_hyperparameters(settings, "cpu", torch.float32)

@@ -292,7 +292,7 @@ def test_networks_that_differ_only_in_activation_train_as_one_group_as_if_alone(
     ]
     runs.append(RunSpec(config.with_(activation="selu", seed=9), SETTINGS.with_(lr=1e200)))  # diverges
     assert len(sweep(runs, digits64, progress=False).groups) == 4  # on a CPU by default: apart
-    mixed = sweep(runs, digits64, progress=False, stack_mixed=True)
+    mixed = sweep(runs, digits64, progress=False, stack_activations=True)
     assert len(mixed.groups) == 1 and "differ only in activation" in mixed.describe()
     stacked = [runs[i].config.activation for i in mixed.groups[0].runs]
     assert stacked == ["tanh"] * 2 + ["relu"] * 2 + ["gelu"] + ["selu"] * 2  # one segment each
@@ -301,7 +301,7 @@ def test_networks_that_differ_only_in_activation_train_as_one_group_as_if_alone(
     columns = ["step", "train_loss", "test_loss", "train_error", "test_error"]
     for activation in dict.fromkeys(activations + ["selu"]):
         members = [i for i, r in enumerate(runs) if r.config.activation == activation]
-        alone = sweep([runs[i] for i in members], digits64, progress=False, stack_mixed=True)
+        alone = sweep([runs[i] for i in members], digits64, progress=False, stack_activations=True)
         for j, i in enumerate(members):
             np.testing.assert_allclose(
                 mixed.table[mixed.table["run"] == i][columns].to_numpy(),
@@ -335,98 +335,17 @@ def test_a_stack_in_any_activation_order_is_each_networks_own_forward_and_backwa
         torch.testing.assert_close(grads[m], flat_row(own_grads), rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize(
-    "config",
-    [
-        NetConfig(depth=5, width=10, in_features=6, out_features=3),
-        NetConfig(depth=8, width=10, in_features=6, out_features=3, residual=True, block_depth=3),
-    ],
-)
-def test_a_stack_of_batch_and_layer_norm_networks_is_each_networks_own(config):
-    """Batch- and layer-norm networks in any order (three norm segments, two activations) get
-    their own logits and gradients, the batch-norm ones their own running averages, and
-    copy_to gives each network back its own parameters and buffers (float64, to rounding)."""
-    kinds = [("batch", "relu"), ("layer", "tanh"), ("layer", "relu"), ("batch", "tanh")]
-    configs = [
-        config.with_(norm=n, activation=a, seed=i, residual_scale=0.4 + 0.1 * i)
-        for i, (n, a) in enumerate(kinds)
-    ]
-    nets = [build_from_config(c, dtype=torch.float64) for c in configs]
-    stack = NetStack(nets)
-    assert stack.norm_segments == [("batch", 1), ("layer", 2), ("batch", 1)]
-    assert len(stack.activation_segments) == 4
-    x = torch.randn(9, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])
-    for _ in range(2):  # the second pass reads the running averages the first one moved
-        losses, logits = stack.losses(x, y)
-        grads = stack.gradients(losses.sum())
-        for m, net in enumerate(nets):
-            own_logits = net(x)
-            torch.testing.assert_close(logits[m], own_logits, rtol=0, atol=1e-13)
-            own_grads = torch.autograd.grad(
-                torch.nn.functional.cross_entropy(own_logits, y), list(net.parameters())
-            )
-            torch.testing.assert_close(grads[m], flat_row(own_grads, True), rtol=0, atol=1e-13)
-            for name, buffer in net.named_buffers():
-                torch.testing.assert_close(stack.buffers[name][m], buffer, rtol=0, atol=1e-15)
-    layer_rows = stack.buffers[
-        "units.1.norm.running_var" if not config.residual else "units.1.branch.0.norm.running_var"
-    ]
-    assert (layer_rows[1:3] == 1).all()  # the layer-norm models' batch-norm rows stay unread and unmoved
-    fresh = [build_from_config(c, dtype=torch.float64) for c in configs]
-    stack.copy_to(fresh)
-    for net, own in zip(fresh, nets):
-        for (name, tensor), (_, expected) in zip(net.state_dict().items(), own.state_dict().items()):
-            torch.testing.assert_close(tensor, expected, rtol=0, atol=1e-15, msg=name)
-
-
-def test_networks_of_batch_and_layer_norm_train_as_one_group_as_if_alone(digits64):
-    """A sweep over ReLU and tanh networks with batch or layer norm, given in mixed order, is
-    one group ordered by norm, then activation; each run equals its own kind's sweep."""
-    config = NetConfig(depth=5, width=12)
-    kinds = [("layer", "tanh"), ("batch", "relu"), ("layer", "relu"), ("batch", "tanh"), ("batch", "relu")]
-    runs = [
-        RunSpec(config.with_(norm=n, activation=a, seed=i), SETTINGS.with_(lr=0.02 * (1 + i % 2)))
-        for i, (n, a) in enumerate(kinds)
-    ]
-    assert len(sweep(runs, digits64, progress=False).groups) == 4  # on a CPU by default: apart
-    mixed = sweep(runs, digits64, progress=False, stack_mixed=True)
-    assert len(mixed.groups) == 1 and "activation or normalization" in mixed.describe()
-    order = [(runs[i].config.norm, runs[i].config.activation) for i in mixed.groups[0].runs]
-    assert order == [
-        ("layer", "tanh"),
-        ("layer", "relu"),
-        ("batch", "tanh"),
-        ("batch", "relu"),
-        ("batch", "relu"),
-    ]
-    columns = ["step", "train_loss", "test_loss", "train_error", "test_error"]
-    for kind in dict.fromkeys(kinds):
-        members = [i for i, k in enumerate(kinds) if k == kind]
-        alone = sweep([runs[i] for i in members], digits64, progress=False)
-        for j, i in enumerate(members):
-            np.testing.assert_allclose(
-                mixed.table[mixed.table["run"] == i][columns].to_numpy(),
-                alone.table[alone.table["run"] == j][columns].to_numpy(),
-                rtol=0,
-                atol=1e-12,
-            )
-
-
-def test_stack_key_leaves_out_the_activation_and_batch_against_layer_norm_only():
+def test_stack_key_leaves_out_the_activation_only():
     config = NetConfig(depth=4, width=10)
     assert config.stack_key() == config.with_(activation="tanh", init="xavier", seed=2).stack_key()
     assert config.shape_key() != config.with_(activation="tanh").shape_key()  # still another architecture
-    batch = config.with_(norm="batch")
-    assert batch.stack_key() == batch.with_(norm="layer", activation="selu").stack_key()
-    assert batch.shape_key() != batch.with_(norm="layer").shape_key()
-    for change in ({"norm": "batch"}, {"norm": "layer"}, {"width": 12}, {"depth": 5}, {"residual": True}):
+    for change in ({"norm": "batch"}, {"width": 12}, {"depth": 5}, {"residual": True}):
         assert config.stack_key() != config.with_(**change).stack_key()
 
 
 def test_group_keys_join_activations_only_when_asked(digits64):
     relu, tanh = (RunSpec(TINY.with_(activation=a), SETTINGS) for a in ("relu", "tanh"))
-    assert relu.group_key(stack_mixed=True) == tanh.group_key(stack_mixed=True)
+    assert relu.group_key(stack_activations=True) == tanh.group_key(stack_activations=True)
     assert relu.group_key() != tanh.group_key()  # the default: as on a CPU
-    with pytest.raises(TypeError, match="stack_mixed='yes' is not allowed"):
-        sweep([relu], digits64, progress=False, stack_mixed="yes")
+    with pytest.raises(TypeError, match="stack_activations='yes' is not allowed"):
+        sweep([relu], digits64, progress=False, stack_activations="yes")

@@ -1,6 +1,6 @@
 """The paper scale's table rows of one shape searched together (issue 16: few, wide groups).
 
-At the tiny size with ``stack_table_rows`` forced on: the 19 rows fall into 4 parts, one per
+At the tiny size with ``stack_table_rows`` forced on: the 19 rows fall into 6 parts, one per
 stackable shape, each row in exactly one; each row's numbers equal those of its own part
 (:func:`run_architecture`) on both measuring routes; :func:`table_row` reads a row from either
 kind of part; the whole report pipeline runs with the grouped parts.
@@ -41,7 +41,7 @@ def data(plan):
 _options = parts_module._arch_options  # a row's options, as the parts hold them
 
 
-def test_the_paper_plan_searches_the_19_rows_in_4_stacked_parts(tmp_path, monkeypatch):
+def test_the_paper_plan_searches_the_19_rows_in_6_stacked_parts(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLODEGRAD_DATA", str(tmp_path))  # no CIFAR-10: digits, still the paper plan
     monkeypatch.setenv("HOME", str(tmp_path))
     paper = make_plan("paper")
@@ -51,8 +51,10 @@ def test_the_paper_plan_searches_the_19_rows_in_4_stacked_parts(tmp_path, monkey
     assert [p.name for p in grouped] == [
         "arch-rows-none",
         "arch-rows-none-res",
-        "arch-rows-batch-layer",
-        "arch-rows-batch-layer-res",
+        "arch-rows-batch",
+        "arch-rows-batch-res",
+        "arch-rows-layer",
+        "arch-rows-layer-res",
     ]
     covered = [o for p in grouped for o in p.options["architectures"]]
     assert len(covered) == len(TABLE_ARCHITECTURES)  # every row once

@@ -168,23 +168,21 @@ class NetConfig:
 
     def shape_key(self) -> tuple:
         """The architecture: what must agree for two configurations to be the same network
-        apart from its numbers (seed, initializer, residual scale): :meth:`stack_key`, the
-        normalization and the activation."""
-        return (*self.stack_key(), self.norm, self.activation)
+        apart from its numbers (seed, initializer, residual scale): :meth:`stack_key` and the
+        activation."""
+        return (*self.stack_key(), self.activation)
 
     def stack_key(self) -> tuple:
         """What must agree for two configurations to be trained as one stacked group.
 
-        The architecture without the activation and without the choice between batch and
-        layer norm: the activation has no parameters, and both norms have the same ones (a
-        scale and a shift per unit), so such networks stack together; the stacked model
-        applies each model's own activation and normalization, and carries batch norm's
-        running averages for every model of a mixed stack (unused by the layer-norm ones).
+        The architecture without the activation: the activation has no parameters, so
+        networks that differ only there have the same parameters and buffers and stack
+        together (the stacked model applies each model's own activation).
         """
         return (
             self.depth,
             self.width,
-            "none" if self.norm == "none" else "scale-and-shift",
+            self.norm,
             self.residual,
             self.block_depth,
             self.in_features,

@@ -240,8 +240,7 @@ def run_architecture(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -
 def run_table_rows(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Chapters 04, 07: several table rows of one shape (``options["architectures"]``), searched
     in ONE sweep, so that their networks train as one stacked group (ReLU, tanh and SELU rows,
-    and the looks-linear one, differ only in activation and initializer; batch- and layer-norm
-    rows only in their normalization).
+    and the looks-linear one, differ only in activation and initializer).
 
     Each row is then measured exactly as :func:`run_architecture` measures it, on the same
     route; the result holds every row's objects under ``rows`` (keyed by
@@ -264,9 +263,8 @@ def _search_rows(plan: ReportPlan, data: Dataset, architectures: list[Architectu
     ]
     settings = study_settings(scale, seed=plan.seed)
     keep = plan.measure_search_models
-    if keep:  # a stack with batch norm keeps its buffers for every row: count them for each
-        largest = max(configs, key=lambda c: c.norm == "batch")
-        check_search_memory(largest, settings, data, len(plan.lrs) * len(configs))
+    if keep:
+        check_search_memory(configs[0], settings, data, len(plan.lrs) * len(configs))
     search = lr_search(configs, data, list(plan.lrs), settings, progress=False, keep_checkpoints=keep)
     measured = []
     for index, architecture in enumerate(architectures):
@@ -324,10 +322,9 @@ def table_row_groups(plan: ReportPlan) -> list[list[Architecture]]:
 
 
 def rows_part_name(architectures: list[Architecture]) -> str:
-    """The part name of table rows searched together: their norms and whether residual, e.g.
-    ``arch-rows-batch-layer-res``."""
-    norms = "-".join(dict.fromkeys(a.norm for a in architectures))
-    return f"arch-rows-{norms}" + ("-res" if architectures[0].residual else "")
+    """The part name of table rows searched together, e.g. ``arch-rows-batch-res``."""
+    first = architectures[0]
+    return f"arch-rows-{first.norm}" + ("-res" if first.residual else "")
 
 
 def _measure_search(

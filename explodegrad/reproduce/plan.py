@@ -75,16 +75,15 @@ class ReportPlan:
             more, batch norm 9,800 running statistics and 49 counters on top): 90.8 MiB per row without
             normalization, 91.9 MiB with layer norm, 93.0 MiB with batch norm (1.7 GiB summed
             over the 19 rows, but only one part's rows are held at a time per process: at
-            most 6 rows, about 558 MiB, with ``stack_table_rows``, where a batch- and layer-norm
-            stack keeps batch norm's buffers for every row), on the device while they are
+            most 4 rows, about 363 MiB, with ``stack_table_rows``), on the device while they are
             measured, then dropped (not stored with the part). A search is refused with a
             ValueError when that plus its own training estimate (167-241 MiB per row at the
             paper scale) exceeds the memory limit sweeps use
             (:func:`explodegrad.training.sweep.memory_limit`).
         stack_table_rows: search the table rows that differ only in their activation (and
-            initializer), or in batch against layer norm, in one sweep each, so that they train
-            as one stacked group (:meth:`NetConfig.stack_key`): the 19 rows become 4 parts of
-            15-30 models instead of 19 parts of 5 (True at the paper scale only; see
+            initializer) in one sweep each, so that they train as one stacked group
+            (:meth:`NetConfig.stack_key`): the 19 rows become 6 parts of 15-20 models instead of
+            19 parts of 5 (True at the paper scale only; see
             :func:`explodegrad.reproduce.parts.run_table_rows`).
     """
 

@@ -22,12 +22,7 @@ operation once for all models:
   layer, forward and backward together, 2 x segments operations more than one activation,
   however many models (a stack of one activation applies it once, as before).
   :func:`explodegrad.training.sweep.sweep` orders a group's models by activation, so a group
-  has one segment per activation;
-* so is the normalization, batch or layer norm: both have a scale and a shift per unit, so the
-  parameters agree, and a mixed stack carries batch norm's running averages for every model
-  (the layer-norm models' rows are never read). A normalized layer then runs one batch norm
-  over its batch-norm segment and one layer norm over its layer-norm segment, as above
-  (sweep orders models by normalization first).
+  has one segment per activation.
 
 So the number of operations a step dispatches does not grow with the number of models, which
 is what a GPU needs (each kernel of a width-100 network runs for a few microseconds, about
@@ -66,26 +61,8 @@ from explodegrad.core.nets import (
     ResidualBlock,
     build_from_config,
     make_activation,
-    make_norm,
     per_example_loss,
 )
-
-#: each batch-norm buffer's value in a freshly built network
-_INITIAL_BUFFERS = {"running_mean": 0.0, "running_var": 1.0, "num_batches_tracked": 0}
-
-
-def _segments(kinds: Sequence[str]) -> list[tuple[str, int]]:
-    """``(kind, count)`` of each run of consecutive equal kinds."""
-    return [(kind, len(list(run))) for kind, run in itertools.groupby(kinds)]
-
-
-def _initial_buffer(name: str, like: Tensor) -> Tensor:
-    """Buffer ``name`` as a freshly built network has it (shaped as ``like``): what a model
-    without it (layer norm in a stack with batch norm) carries, never read."""
-    kind = name.rsplit(".", 1)[-1]
-    if kind not in _INITIAL_BUFFERS:
-        raise ValueError(f"nets: the buffer {name!r} is not every network's, so they cannot be stacked")
-    return torch.full_like(like, _INITIAL_BUFFERS[kind])
 
 
 def layer_slices(net: DeepMLP) -> tuple[list[Tensor], list[tuple[int, int]]]:
@@ -195,16 +172,14 @@ class NetStack:
                 )
         self.configs = [net.config for net in nets]
         self.num_models = len(nets)
+        segments = [
+            (name, len(list(run))) for name, run in itertools.groupby(c.activation for c in self.configs)
+        ]
         #: (activation name, models) of each run of consecutive models sharing an activation
-        self.activation_segments = _segments([c.activation for c in self.configs])
-        #: (normalization name, models) of each run of consecutive models sharing a norm
-        self.norm_segments = _segments([c.norm for c in self.configs])
-        modules = {name: make_activation(name) for name, _ in self.activation_segments}
-        mixed = len(self.activation_segments) > 1
-        self._segment_modules = [modules[name] for name, _ in self.activation_segments] if mixed else None
-        self._segment_sizes = [count for _, count in self.activation_segments]
-        with torch.device("meta"):  # eps and momentum of each norm segment's module
-            self._norm_modules = [make_norm(name, nets[0].config.width) for name, _ in self.norm_segments]
+        self.activation_segments: list[tuple[str, int]] = segments
+        modules = {name: make_activation(name) for name, _ in segments}
+        self._segment_modules = [modules[name] for name, _ in segments] if len(segments) > 1 else None
+        self._segment_sizes = [count for _, count in segments]
         _, self.layer_slices = layer_slices(nets[0])
         self._transpose = self.num_models > 1
         with torch.no_grad():
@@ -227,12 +202,9 @@ class NetStack:
 
     def _stack_buffers(self, nets: Sequence[DeepMLP]) -> dict[str, Tensor]:
         """Every buffer stacked along the model axis; the batch-norm counters in one matrix, so
-        one ``add_`` advances them all. In a stack of batch- and layer-norm networks every model
-        gets batch norm's buffers, the layer-norm ones at their initial values (never read)."""
+        one ``add_`` advances them all."""
+        names = [name for name, _ in nets[0].named_buffers()]
         per_net = [dict(net.named_buffers()) for net in nets]
-        names = list(dict.fromkeys(name for b in per_net for name in b))  # the union, in order
-        owned = {name: next(b[name] for b in per_net if name in b) for name in names}
-        per_net = [{n: b[n] if n in b else _initial_buffer(n, owned[n]) for n in names} for b in per_net]
         counters = [name for name in names if name.endswith("num_batches_tracked")]
         buffers = {
             name: torch.stack([b[name] for b in per_net]).clone() for name in names if name not in counters
@@ -289,34 +261,10 @@ class NetStack:
         return torch.baddbmm(bias.unsqueeze(1), h, weight)
 
     def _norm(self, module: nn.Module, prefix: str, h: Tensor, track: bool) -> Tensor:
-        """The unit's normalization of ``h`` ``(models, batch, width)``, every model at once:
-        the unit's own module when every model shares it, else one call per segment."""
+        """The unit's normalization of ``h`` ``(models, batch, width)``, every model at once."""
         if isinstance(module, nn.Identity):
             return h
         weight, bias = self.leaves[f"{prefix}.weight"], self.leaves[f"{prefix}.bias"]
-        if len(self._norm_modules) == 1:
-            return self._normalize(module, prefix, h, weight, bias, slice(None), track)
-        pieces, start = [], 0
-        for segment_module, (_, count) in zip(self._norm_modules, self.norm_segments):
-            rows = slice(start, start + count)
-            pieces.append(
-                self._normalize(segment_module, prefix, h[rows], weight[rows], bias[rows], rows, track)
-            )
-            start += count
-        return torch.cat(pieces, dim=0)
-
-    def _normalize(
-        self,
-        module: nn.Module,
-        prefix: str,
-        h: Tensor,
-        weight: Tensor,
-        bias: Tensor,
-        rows: slice,
-        track: bool,
-    ) -> Tensor:
-        """``module``'s normalization of the models ``rows`` of the stack (their ``h``, scales
-        and shifts, and running averages), in one call."""
         models, batch, width = h.shape
         if isinstance(module, nn.BatchNorm1d):
             if batch < 2:
@@ -328,8 +276,8 @@ class NetStack:
                 raise ValueError(
                     "norm: batch norm with momentum=None (a cumulative average) cannot be stacked"
                 )
-            mean = self.buffers[f"{prefix}.running_mean"][rows].view(-1) if track else None
-            var = self.buffers[f"{prefix}.running_var"][rows].view(-1) if track else None
+            mean = self.buffers[f"{prefix}.running_mean"].view(-1) if track else None
+            var = self.buffers[f"{prefix}.running_var"].view(-1) if track else None
             channels = h.transpose(0, 1).reshape(batch, models * width)  # (batch, models * width)
             out = F.batch_norm(
                 channels, mean, var, weight.reshape(-1), bias.reshape(-1), True, module.momentum, module.eps

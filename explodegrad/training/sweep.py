@@ -1,8 +1,7 @@
 """Train many configurations at once on one device: the GPU-backed experiments.
 
 Runs whose networks share shapes (:meth:`NetConfig.shape_key`; on a GPU
-:meth:`NetConfig.stack_key`, the architecture but for the activation and the choice between batch
-and layer norm, see ``stack_mixed``)
+:meth:`NetConfig.stack_key`, the architecture but for the activation, see ``stack_activations``)
 and whose settings agree on everything but per-model numbers (:meth:`TrainSettings.group_key`)
 form a *group*. A group trains as one
 :class:`~explodegrad.training.stacked.NetStack`: the same :class:`~explodegrad.core.nets.DeepMLP`
@@ -10,13 +9,10 @@ for every model, run together as one (batched matrix products ``(models x batch 
 (models x width x width)``), so many small networks cost little more than a few. Each model
 keeps its own activation, initialization (its configuration's seed and initializer), residual
 scale and optimizer numbers (learning rate, momentum, ...), so a learning-rate search is one
-batched run, and on a GPU a search over ReLU, tanh and SELU networks, with batch or layer norm,
-of one shape too. Within a group the models are ordered by normalization, then by activation (each
-in the order it first appears), so each normalization, and each activation within it, is one
-segment of the stack; results are returned in the order the runs were given.
-Stacking mixed models changes no number beyond rounding (tested; on the CPUs measured, mixed
-activations gave bit-identical records, mixed norms differed by at most 6e-16 in float64 and 4e-7
-in float32: the batched products read the layer outputs in another memory layout),
+batched run, and on a GPU a search over ReLU, tanh and SELU networks of one shape too. Within a
+group the models are ordered by activation (in the order the activations first appear), so each
+activation is one segment of the stack; results are returned in the order the runs were given.
+Stacking activations changes no number (tested to rounding; bit-identical on the CPUs measured),
 only the cost: a GPU launches each operation once for more models, while a CPU is slower per
 model in wider stacks (the update's passes over the flat parameter matrix leave the cache; 1.7x
 per model-step at 20 models of depth 50 against 4 stacks of 5, ``benchmarks/README.md``), so it
@@ -95,10 +91,10 @@ class RunSpec:
     def label(self) -> str:
         return self.config.label()
 
-    def group_key(self, stack_mixed: bool = False) -> tuple:
-        """Runs with equal keys train together in one stacked group (with ``stack_mixed``,
-        networks that differ only in activation, or in batch against layer norm, too)."""
-        shapes = self.config.stack_key() if stack_mixed else self.config.shape_key()
+    def group_key(self, stack_activations: bool = False) -> tuple:
+        """Runs with equal keys train together in one stacked group (with
+        ``stack_activations``, networks that differ only in activation too)."""
+        shapes = self.config.stack_key() if stack_activations else self.config.shape_key()
         return (shapes, self.settings.group_key())
 
 
@@ -223,7 +219,7 @@ class GroupInfo:
     ``chunks`` and ``limit`` follow from the memory free when the sweep ran, so they stay out
     of the group's JSON (``to_jsonable``): a result written to disk does not depend on the
     machine's free memory. ``runs`` lists the group's run indices in the order they were
-    stacked (by normalization and activation, see :func:`_by_kind`).
+    stacked (by activation, see :func:`_by_activation`).
     """
 
     runs: list[int]
@@ -274,8 +270,8 @@ class SweepResult:
         step_notes: why chunks on a CUDA device ran eagerly (distinct reasons, in order).
         checkpoints: with ``sweep(keep_checkpoints=True)``, each run's :class:`Checkpoint` at
             every record it has (run index -> checkpoints in step order); else empty.
-        stack_mixed: whether networks that differ only in activation or normalization were
-            grouped together (``sweep(stack_mixed=...)``).
+        stack_activations: whether networks that differ only in activation were grouped
+            together (``sweep(stack_activations=...)``).
     """
 
     table: pd.DataFrame
@@ -289,7 +285,7 @@ class SweepResult:
     step_path: str = "eager"
     step_notes: list[str] = field(default_factory=list)
     checkpoints: dict[int, list[Checkpoint]] = field(default_factory=dict, repr=False)
-    stack_mixed: bool = False
+    stack_activations: bool = False
 
     def network_at(self, run: int, step: int) -> DeepMLP:
         """Run ``run``'s network as it was at record ``step``, trained by this sweep itself.
@@ -328,8 +324,8 @@ class SweepResult:
             f"sweep of {len(self.runs)} runs in {len(self.groups)} group(s) on {self.device}, "
             f"{self.wall_time:.1f} s"
             + (
-                " (networks that differ only in activation or normalization stacked together)"
-                if self.stack_mixed
+                " (networks that differ only in activation stacked together)"
+                if self.stack_activations
                 else ""
             ),
             f"TF32 matmuls: {tf32}",
@@ -339,20 +335,13 @@ class SweepResult:
         return "\n".join(lines)
 
 
-def _by_kind(members: list[int], runs: Sequence[RunSpec]) -> list[int]:
-    """A group's run indices ordered by normalization, then by activation (stable; each in the
-    order it first appears), so that a stack of them has one segment per normalization and,
-    within it, one per activation."""
-    norms: dict[str, int] = {}
-    activations: dict[str, int] = {}
+def _by_activation(members: list[int], runs: Sequence[RunSpec]) -> list[int]:
+    """A group's run indices with equal activations next to each other (stable; activations
+    in the order they first appear), so that a stack of them has one segment per activation."""
+    first_seen: dict[str, int] = {}
     for i in members:
-        norms.setdefault(runs[i].config.norm, len(norms))
-        activations.setdefault(runs[i].config.activation, len(activations))
-
-    def kind(i: int) -> tuple[int, int]:
-        return norms[runs[i].config.norm], activations[runs[i].config.activation]
-
-    return sorted(members, key=kind)
+        first_seen.setdefault(runs[i].config.activation, len(first_seen))
+    return sorted(members, key=lambda i: first_seen[runs[i].config.activation])
 
 
 def _describe(index: int, run: RunSpec) -> dict[str, Any]:
@@ -470,7 +459,7 @@ def sweep(
     tf32: bool = False,
     cuda_graphs: bool = False,
     keep_checkpoints: bool = False,
-    stack_mixed: bool | None = None,
+    stack_activations: bool | None = None,
 ) -> SweepResult:
     """Train every run of a grid, stacking runs that share shapes into batched groups.
 
@@ -496,10 +485,9 @@ def sweep(
             the device; about ``records x parameters`` numbers per run), so the trained networks
             can be measured afterwards (:meth:`SweepResult.network_at`) instead of retrained.
             Changes no number the sweep computes.
-        stack_mixed: train networks that differ only in their activation, or in batch against
-            layer norm, as one group (:meth:`NetConfig.stack_key`). None (default): on CUDA
-            devices only, where fewer, wider groups launch fewer kernels; on a CPU wider stacks
-            are slower per model.
+        stack_activations: train networks that differ only in their activation as one group
+            (:meth:`NetConfig.stack_key`). None (default): on CUDA devices only, where fewer,
+            wider groups launch fewer kernels; on a CPU wider stacks are slower per model.
             Changes no number beyond rounding.
 
     Returns:
@@ -522,7 +510,7 @@ def sweep(
         "tf32": tf32,
         "cuda_graphs": cuda_graphs,
         "keep_checkpoints": keep_checkpoints,
-        "stack_mixed": True if stack_mixed is None else stack_mixed,
+        "stack_activations": True if stack_activations is None else stack_activations,
     }
     for name, value in switches.items():
         if not isinstance(value, bool):
@@ -534,13 +522,13 @@ def sweep(
     totals = [check_run(r.config, data, r.settings) for r in runs]
     limit = int(memory_limit_bytes) if memory_limit_bytes is not None else memory_limit(target)
     grouped: dict[tuple, list[int]] = {}
-    if stack_mixed is None:
-        stack_mixed = target.type == "cuda"
+    if stack_activations is None:
+        stack_activations = target.type == "cuda"
     for i, run in enumerate(runs):
-        grouped.setdefault(run.group_key(stack_mixed), []).append(i)
+        grouped.setdefault(run.group_key(stack_activations), []).append(i)
     groups = []
     for members in grouped.values():
-        members = _by_kind(members, runs)
+        members = _by_activation(members, runs)
         first = runs[members[0]]
         n_eval = max(len(x) for x in (data.x_train, data.x_test))
         if first.settings.eval_size is not None:
@@ -587,7 +575,7 @@ def sweep(
         step_path,
         step_notes,
         dict(sorted(checkpoints.items())),
-        stack_mixed,
+        stack_activations,
     )
 
 
@@ -700,7 +688,7 @@ def lr_search(
     tf32: bool = False,
     cuda_graphs: bool = False,
     keep_checkpoints: bool = False,
-    stack_mixed: bool | None = None,
+    stack_activations: bool | None = None,
 ) -> LRSearchResult:
     """Pick, per architecture, the learning rate with the lowest final training error.
 
@@ -711,8 +699,8 @@ def lr_search(
     ``sweep.tf32`` and ``describe()`` record them. With ``keep_checkpoints`` the searched
     networks are kept at every record: ``result.sweep.network_at(result.best_run(arch), step)``
     is the chosen run's own network, to measure instead of retraining at the chosen rate.
-    ``stack_mixed`` is :func:`sweep`'s (architectures that differ only in activation, or in
-    batch against layer norm, train as one group; by default on CUDA devices only).
+    ``stack_activations`` is :func:`sweep`'s (architectures that differ only in activation
+    train as one group; by default on CUDA devices only).
     """
     configs = [configs] if isinstance(configs, NetConfig) else list(configs)
     if not isinstance(lrs, Iterable) or isinstance(lrs, str):
@@ -730,7 +718,7 @@ def lr_search(
         tf32=tf32,
         cuda_graphs=cuda_graphs,
         keep_checkpoints=keep_checkpoints,
-        stack_mixed=stack_mixed,
+        stack_activations=stack_activations,
     )
     n_lrs = len(list(lrs))
     table = result.summary[
