@@ -71,7 +71,7 @@ class Loop:
         self.stack = NetStack.from_configs(runs)
         self.hyper = stack_hyperparameters(settings, "cpu", torch.float32)
         self.state = init_state("sgd", self.stack.params, self.hyper)
-        self.flags = DivergenceFlags.fresh(self.stack.num_models, self.stack.params.shape[1], "cpu")
+        self.flags = DivergenceFlags.fresh(self.stack.num_models, len(self.stack.layer_slices), "cpu")
         self.x, self.y, self.step_number = x, y, 0
         self.models = len(runs)
 

@@ -382,7 +382,7 @@ def _step_time(
     (with ``graphs``, the capture among them)."""
     hyper = stack_hyperparameters(settings, stack.device, stack.dtype)
     state = init_state(settings[0].optimizer, stack.params, hyper)
-    flags = DivergenceFlags.fresh(stack.num_models, stack.params.shape[1], stack.device)
+    flags = DivergenceFlags.fresh(stack.num_models, len(stack.layer_slices), stack.device)
     batch = types.SimpleNamespace(x_train=x, y_train=y)
     index = torch.arange(len(x), device=stack.device)
 

@@ -193,7 +193,7 @@ def test_the_captured_step_reads_nothing_back_with_its_inputs_as_device_buffers(
     state = init_state(optimizer, stack.params, hyper)
     if optimizer == "adam":
         state.bias_corrections = adam_bias_corrections(hyper, 5)
-    flags = DivergenceFlags.fresh(3, stack.params.shape[1], stack.device)
+    flags = DivergenceFlags.fresh(3, len(stack.layer_slices), stack.device)
     index = torch.zeros(16, dtype=torch.int64, device="meta")
     step = torch.zeros((), dtype=torch.int64, device="meta")
     factor = torch.ones((), device="meta")
@@ -209,7 +209,7 @@ def test_the_divergence_flags_change_in_place_with_the_same_values():
     """A CUDA graph reads and writes fixed addresses: the flags must never be replaced."""
     net = build_from_config(NetConfig(depth=3, width=8, in_features=6, out_features=3), dtype=torch.float64)
     stack = NetStack([net, build_from_config(net.config.with_(seed=5), dtype=torch.float64)])
-    flags = DivergenceFlags.fresh(2, stack.params.shape[1], stack.device)
+    flags = DivergenceFlags.fresh(2, len(stack.layer_slices), stack.device)
     tensors = (flags.active, flags.step, flags.where)
     with torch.no_grad():
         stack.params[1, -3:] = float("inf")  # model 1's readout bias: its loss is not finite
@@ -228,14 +228,15 @@ def _old_train_stack_params(stack: NetStack, data, settings: list[TrainSettings]
     total = shared.total_steps(len(data.x_train))
     hyper = stack_hyperparameters(settings, stack.device, stack.dtype)
     state = init_state(shared.optimizer, stack.params, hyper)
-    flags = DivergenceFlags.fresh(stack.num_models, stack.params.shape[1], stack.device)
+    flags = DivergenceFlags.fresh(stack.num_models, len(stack.layer_slices), stack.device)
     batches = minibatches(len(data.x_train), shared.batch_size, shared.seed, device=data.device)
+    columns = torch.arange(1, stack.params.shape[1] + 1, dtype=torch.int32)  # the old guard's
     for step in range(1, total + 1):
         index = next(batches)
         losses, _ = stack.losses(data.x_train[index], data.y_train[index])
         loss_finite = losses.mul(0).eq(0)
         grads = stack.gradients(torch.where(loss_finite, losses, 0.0).sum())
-        last_bad = torch.where(grads.mul(0).eq(0), 0, flags.columns).amax(dim=1)
+        last_bad = torch.where(grads.mul(0).eq(0), 0, columns).amax(dim=1)
         finite = loss_finite & (last_bad == 0)
         newly = flags.active.squeeze(1) & ~finite
         flags.step.masked_fill_(newly, step)

@@ -69,7 +69,6 @@ from explodegrad.training.optimizers import (
 )
 from explodegrad.training.stacked import (  # layer_slices: re-exported, its home moved
     NetStack,
-    layer_of_column,
     layer_slices,
     per_layer_norms,
 )
@@ -83,6 +82,7 @@ __all__ = [
     "check_run",
     "divergence_message",
     "evaluation_sets",
+    "finite_units",
     "guarded_gradients",
     "layer_slices",
     "minibatches",
@@ -433,24 +433,25 @@ class DivergenceFlags:
     Attributes:
         active: ``(models, 1)`` True while the model's loss and gradient have stayed finite.
         step: ``(models,)`` the update whose loss or gradient first was not finite (0: none yet).
-        where: ``(models,)`` -1 when that loss was not finite, else 1 + the last flat column
-            with a non-finite gradient (the smallest paper layer number holds it).
-        columns: ``(scalars,)`` the numbers 1 ... scalars, on the device.
+        where: ``(models,)`` -1 when that loss was not finite, else the smallest paper layer
+            number whose gradient has a NaN or an infinity (0: none yet).
+        layers: ``(layers,)`` the paper layer numbers of the network's units in forward order
+            (L ... 1), on the device.
     """
 
     active: Tensor
     step: Tensor
     where: Tensor
-    columns: Tensor
+    layers: Tensor
 
     @classmethod
-    def fresh(cls, num_models: int, num_columns: int, device: torch.device) -> DivergenceFlags:
+    def fresh(cls, num_models: int, num_layers: int, device: torch.device) -> DivergenceFlags:
         """Every model active."""
         return cls(
             active=torch.ones(num_models, 1, dtype=torch.bool, device=device),
             step=torch.zeros(num_models, dtype=torch.int64, device=device),
             where=torch.zeros(num_models, dtype=torch.int64, device=device),
-            columns=torch.arange(1, num_columns + 1, dtype=torch.int32, device=device),
+            layers=torch.arange(num_layers, 0, -1, dtype=torch.int64, device=device),
         )
 
     def read(self) -> np.ndarray:
@@ -461,6 +462,22 @@ class DivergenceFlags:
 def _finite(values: Tensor) -> Tensor:
     """``torch.isfinite`` in two kernels instead of four: ``x * 0`` is 0 exactly when x is finite."""
     return values.mul(0).eq(0)
+
+
+def finite_units(grads: Tensor, unit_runs: Sequence[tuple[int, int, int]]) -> Tensor:
+    """``(models, units)``: whether each unit's part of each gradient row is finite.
+
+    No full-size write: the smallest and largest entry of each unit (``amin`` and ``amax``,
+    which return NaN when a NaN is among the values) are finite exactly when every entry is,
+    and summing nothing, nothing overflows. Units of equal size side by side (``unit_runs``:
+    start column, units, size) are one ``(models, units, size)`` view, so a
+    :class:`~explodegrad.core.nets.DeepMLP` takes six reductions (first layer, the equal middle
+    ones, readout), however deep. (``aminmax`` would read once, but on the CPU it ran 13x slower
+    than ``amin`` and ``amax`` together, ``benchmarks/bench_guard.py``.)
+    """
+    units = [grads[:, start : start + count * size].view(-1, count, size) for start, count, size in unit_runs]
+    lows_then_highs = torch.cat([u.amin(dim=2) for u in units] + [u.amax(dim=2) for u in units], dim=1)
+    return _finite(lows_then_highs).view(len(grads), 2, -1).all(dim=1)
 
 
 def guarded_gradients(
@@ -477,11 +494,12 @@ def guarded_gradients(
     losses, _ = stack.losses(x, y)
     loss_finite = _finite(losses)
     grads = stack.gradients(torch.where(loss_finite, losses, 0.0).sum())
-    last_bad = torch.where(_finite(grads), 0, flags.columns).amax(dim=1)
-    finite = loss_finite & (last_bad == 0)
+    unit_finite = finite_units(grads, stack.unit_runs)
+    first_bad = torch.where(unit_finite, len(flags.layers) + 1, flags.layers).amin(dim=1)
+    finite = loss_finite & unit_finite.all(dim=1)
     newly = flags.active.squeeze(1) & ~finite
     flags.step.copy_(torch.where(newly, step, flags.step))
-    flags.where.copy_(torch.where(newly, torch.where(loss_finite, last_bad, -1), flags.where))
+    flags.where.copy_(torch.where(newly, torch.where(loss_finite, first_bad, -1), flags.where))
     flags.active.logical_and_(finite.unsqueeze(1))
     return torch.where(flags.active, grads, 0.0)
 
@@ -569,7 +587,7 @@ def train_stack(
     evaluation = evaluation_sets(data, shared.eval_size, shared.seed)
     slices = stack.layer_slices
     runs = [RunRecords() for _ in range(stack.num_models)]
-    flags = DivergenceFlags.fresh(stack.num_models, stack.params.shape[1], stack.device)
+    flags = DivergenceFlags.fresh(stack.num_models, len(slices), stack.device)
     nan_rows = np.full((stack.num_models, len(slices)), math.nan)
 
     def record(step: int, lrs: Sequence[float], grad_norms: np.ndarray, ratios: np.ndarray) -> bool:
@@ -590,8 +608,7 @@ def train_stack(
         for m, run in enumerate(runs):
             if run.diverged_step is None and diverged_step[m] > 0:
                 at = int(diverged_step[m])
-                layer = 0 if where[m] < 0 else layer_of_column(int(where[m]) - 1, slices)
-                run.diverged_step, run.diverged_layer = at, layer
+                run.diverged_step, run.diverged_layer = at, max(int(where[m]), 0)
                 run.diverged_batch, run.steps_done = batches_since[at - first], at - 1
             elif run.diverged_step is None:
                 run.steps_done = step

@@ -86,20 +86,17 @@ def layer_slices(net: DeepMLP) -> tuple[list[Tensor], list[tuple[int, int]]]:
     return params, ranges[::-1]
 
 
-def first_nonfinite_layer(grads: Tensor, slices: Sequence[tuple[int, int]]) -> int | None:
-    """The smallest k whose gradient (one model's flat row) has a NaN or Inf, or None."""
-    for k, (start, end) in enumerate(slices, start=1):
-        if not bool(torch.isfinite(grads[start:end]).all()):
-            return k
-    return None
-
-
-def layer_of_column(column: int, slices: Sequence[tuple[int, int]]) -> int:
-    """The paper number k of the layer whose parameters hold flat column ``column`` (0-based)."""
-    for k, (start, end) in enumerate(slices, start=1):
-        if start <= column < end:
-            return k
-    raise ValueError(f"column={column} is not allowed: the flat row has {slices[0][1]} columns")
+def unit_runs(slices: Sequence[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """The units' column ranges (``slices``, by paper number) in forward order, consecutive
+    units of equal size merged: ``(start column, units, columns per unit)`` each."""
+    runs: list[tuple[int, int, int]] = []
+    for start, end in reversed(slices):
+        if runs and runs[-1][2] == end - start and runs[-1][0] + runs[-1][1] * runs[-1][2] == start:
+            first, count, size = runs[-1]
+            runs[-1] = (first, count + 1, size)
+        else:
+            runs.append((start, 1, end - start))
+    return runs
 
 
 def per_layer_norms(flat: Tensor, slices: Sequence[tuple[int, int]]) -> Tensor:
@@ -181,6 +178,8 @@ class NetStack:
         self._segment_modules = [modules[name] for name, _ in segments] if len(segments) > 1 else None
         self._segment_sizes = [count for _, count in segments]
         _, self.layer_slices = layer_slices(nets[0])
+        #: (start column, units, columns per unit) of each run of equal-sized units, forward order
+        self.unit_runs = unit_runs(self.layer_slices)
         self._transpose = self.num_models > 1
         with torch.no_grad():
             self.params = torch.stack([flat_row(list(net.parameters()), self._transpose) for net in nets])
