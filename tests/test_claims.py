@@ -92,6 +92,22 @@ def test_the_one_definition_of_exploding():
     assert f"r > {thresholds.EXPLODING_RATE:g}" in claims.exploding_definition()
 
 
+@pytest.mark.parametrize(
+    "seeds, verdict",
+    [
+        ([(1.21, 0.99)] * 3, HOLDS),
+        ([(1.00, 0.99)] * 3, DOES_NOT_HOLD),
+        ([(1.21, 0.99), (1.21, 0.99), (1.21, 0.84)], INCONCLUSIVE),  # the seeds disagree
+        ([(1.21, 0.99), (1.21, 0.99), (1.21, 0.90)], INCONCLUSIVE),  # one within the margin
+    ],
+)
+def test_explosion_over_seeds_is_decided_only_when_the_seeds_agree(seeds, verdict):
+    """The course's policy for every claim over seeds (as :func:`compare`): seeds that disagree,
+    or one within a margin, leave the claim open."""
+    rates, r_squared = zip(*seeds)
+    assert claims.explosion.explodes_in_every_seed("net", rates, r_squared).verdict == verdict
+
+
 # ----------------------------------------------------------------------------- the registry
 
 

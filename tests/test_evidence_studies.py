@@ -3,6 +3,7 @@ their figures: identities on tiny runs, round trips through the stored format, b
 
 import json
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -115,6 +116,76 @@ def test_path_lengths_count_weight_layers(residual, units, layers):
     assert effective_depth.units_to_weight_layers(config, units) == layers
 
 
+@pytest.mark.parametrize(
+    "units, block_depth, blocks, expected",
+    [
+        (4, 2, 9, (6, 8)),  # input layer + readout + 2 blocks, or 4 blocks
+        (1, 2, 9, (1, 2)),
+        (11, 2, 9, (20, 20)),  # every unit: one range
+        (7, 1, 18, (7, 7)),  # plain: a unit is a weight layer
+        (0, 2, 9, (0, 0)),
+        (-1, 2, 9, (-1, -1)),  # no depth passes through
+    ],
+)
+def test_a_resnet_path_holds_a_range_of_weight_layers(units, block_depth, blocks, expected):
+    assert effective_depth.path_weight_layers(units, block_depth, blocks) == expected
+    config = NetConfig(
+        depth=2 + blocks * block_depth, width=4, residual=block_depth > 1, block_depth=block_depth
+    )
+    assert effective_depth.units_to_weight_layers(config, units) in (expected[1], units * block_depth)
+
+
+def test_path_weight_layers_refuses_more_units_than_the_network_has():
+    with pytest.raises(ValueError, match="units=12 is not allowed: a network of 9 blocks has 11 units"):
+        effective_depth.path_weight_layers(12, 2, 9)
+    with pytest.raises(ValueError, match="block_depth"):
+        effective_depth.path_weight_layers(3, 0, 9)
+
+
+class _PairStudy:
+    """A stand-in for an effective-depth study: per label, per-seed columns."""
+
+    def __init__(self, plain_depth: list[int], resnet_units: list[int]) -> None:
+        seeds = len(plain_depth)
+        self.columns = {
+            ("relu/batch", "depth_since_init_final"): [11] * seeds,
+            ("relu/batch/res", "depth_since_init_final"): [4] * seeds,
+            ("tanh/none", "depth_since_init_final"): plain_depth,
+            ("tanh/none/res", "depth_since_init_final"): resnet_units,
+        }
+        for label in ("relu/batch", "tanh/none"):
+            self.columns[(label, "taylor_break_linear_layers")] = (
+                [3.0] * seeds if label == "relu/batch" else [19.0] * seeds
+            )
+            self.columns[(label, "num_layers")] = [20] * seeds
+            self.columns[(label, "depth")] = [20] * seeds
+        for label in ("relu/batch/res", "tanh/none/res"):
+            self.columns[(label, "taylor_break_linear_layers")] = (
+                [9.0] * seeds if label == "relu/batch/res" else [7.0] * seeds
+            )
+            self.columns[(label, "num_layers")] = [11] * seeds
+            self.columns[(label, "depth")] = [20] * seeds
+
+    def values(self, label: str, column: str) -> np.ndarray:
+        return np.asarray(self.columns[(label, column)], dtype=float)
+
+
+def test_the_pairing_claim_leaves_out_seeds_whose_order_depends_on_the_unit_count():
+    """Plain tanh at 7 layers against a ResNet lambda of 4 units, i.e. 6 to 8 weight layers:
+    which is deeper is open, so no seed of that pair is judged and the claim stays open; at 9
+    layers the plain network is the deeper one and breaks later, against the pairing."""
+    claim = claims.get_claim("07/deeper-breaks-sooner")
+    open_pair = claim.judge(_PairStudy([7, 7, 7], [4, 4, 4]))
+    assert open_pair.verdict == claims.INCONCLUSIVE and "3 seeds left out" in open_pair.line
+    assert "no seed left to judge" in open_pair.line
+    decided = claim.judge(_PairStudy([9, 9, 9], [4, 4, 4]))
+    assert decided.verdict == claims.DOES_NOT_HOLD and "0 seeds left out" in decided.line
+    resnet_deeper = claim.judge(
+        _PairStudy([5, 5, 5], [4, 4, 4])
+    )  # 5 < 6: the ResNet is deeper, breaks sooner
+    assert resnet_deeper.verdict == claims.HOLDS
+
+
 def test_retraining_reproduces_the_depth_study_in_float64(tiny_depth_study, data):
     """The trained-depth study retrains each run as its sweep did: in float64 the training error
     is the sweep's (the stacked and the lone network differ by rounding only)."""
@@ -194,6 +265,11 @@ def test_frames_come_back_with_nan_for_null():
 def test_the_layer_trace_draws_one_panel_per_optimizer(tiny_optimizer_study):
     fig = plot_layer_trace(tiny_optimizer_study, value="gsc")
     assert len(fig.axes) == 2
+    lines = fig.axes[0].get_lines()  # one per measurement, in step order: darker = later
+    luminance = [
+        float(np.dot(matplotlib.colors.to_rgb(line.get_color()), (0.299, 0.587, 0.114))) for line in lines
+    ]
+    assert len(lines) > 1 and luminance == sorted(luminance, reverse=True)
     plt.close(fig)
     with pytest.raises(ValueError, match="value='norm' is not supported"):
         plot_layer_trace(tiny_optimizer_study, value="norm")

@@ -140,7 +140,7 @@ def plot_layer_trace(
     )
     axes = np.atleast_1d(axes)
     steps = sorted(set(rows["step"]))
-    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(steps)))
+    colours = plt.get_cmap("viridis")(np.linspace(0.85, 0.0, len(steps)))  # darker = later
     lrs = dict(zip(study.runs["optimizer"], study.runs["lr"]))
     for ax, optimizer in zip(axes, optimizers):
         mine = rows[rows["optimizer"] == optimizer]

@@ -120,11 +120,37 @@ def units_to_weight_layers(config: NetConfig, units: int) -> int:
     """A path length lambda in weight layers: a residual block's lambda counts its
     ``block_depth`` weight layers (the path goes through the whole branch), a plain layer's one.
 
-    An operational choice for comparing plain and residual networks in one unit; negative
-    values (no depth: the contributions overflowed) pass through unchanged.
+    An operational choice for comparing plain and residual networks in one unit, and for a
+    ResNet with skip = the layer at initialization an upper bound: there the lambda units may
+    include the input layer and the readout, one weight layer each
+    (:func:`path_weight_layers` gives the whole range). Negative values (no depth: the
+    contributions overflowed) pass through unchanged.
     """
     units = check_int("units", units, -1)
     return units * config.block_depth if config.residual and units > 0 else units
+
+
+def path_weight_layers(units: int, block_depth: int, blocks: int) -> tuple[int, int]:
+    """The fewest and the most weight layers a path through ``units`` residual units can hold.
+
+    A ResNet's units are its input layer and readout (one weight layer each) and ``blocks``
+    blocks (``block_depth`` each); which of them a lambda-path's units are is not recorded,
+    so ``units`` may mean anything from as many of the two single layers as possible to as
+    many blocks as possible. A plain network (``block_depth=1``) gives ``(units, units)``;
+    values below 1 (no depth) pass through as ``(units, units)``.
+    """
+    units = check_int("units", units, -1)
+    block_depth = check_int("block_depth", block_depth, 1)
+    blocks = check_int("blocks", blocks, 0)
+    if units > blocks + 2:
+        raise ValueError(f"units={units} is not allowed: a network of {blocks} blocks has {blocks + 2} units")
+    if units < 1 or block_depth == 1:
+        return units, units
+    singles_first = min(units, 2)
+    fewest = singles_first + (units - singles_first) * block_depth
+    block_units = min(units, blocks)
+    most = block_units * block_depth + (units - block_units)
+    return fewest, most
 
 
 def taylor_break(curve: TaylorCurve, tolerance: float = DEFAULT_TAYLOR_TOLERANCE) -> int | None:

@@ -180,7 +180,8 @@ class OptimizerStudy(StudyResult):
 
     def update_summary(self) -> str:
         """Per optimizer the relative update size near the output (k = 2) and at the first layer
-        (k = L), their ratio, and GSC(L, 0) at the end, each as the median [min, max] over seeds."""
+        (k = L), their ratio (first layer over k = 2, three significant digits: at depth 50 it is
+        a few hundredths), and GSC(L, 0) at the end, each as the median [min, max] over seeds."""
         last = int(self.updates["layer"].max())
         rows = []
         for (optimizer, seed), group in self.updates.groupby(["optimizer", "seed"], sort=False):
@@ -199,8 +200,13 @@ class OptimizerStudy(StudyResult):
         table = seed_table(
             frame,
             ["optimizer"],
-            {"near": "k = 2", "first": f"k = {last}", "ratio": "ratio", "end": "GSC(L, 0) at end"},
-            {"ratio": ".2f"},
+            {
+                "near": "k = 2",
+                "first": f"k = {last}",
+                "ratio": f"ratio k = {last} / k = 2",
+                "end": "GSC(L, 0) at end",
+            },
+            {"ratio": ".3g"},
         )
         return (
             "relative update size ||delta theta_k|| / ||theta_k|| (median over the run), "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from explodegrad.claims.registry import claim
-from explodegrad.claims.verdict import Check, all_of, compare, rank_correlation
+from explodegrad.claims.verdict import INCONCLUSIVE, Check, all_of, compare, rank_correlation
+from explodegrad.studies.effective_depth import path_weight_layers
 
 PAIRS = (("relu/batch", "relu/batch/res"), ("tanh/none", "tanh/none/res"))
 
@@ -29,12 +30,6 @@ def _paths(at_init) -> Check:
         compare("relu/batch minus its ResNet, mean lambda / L", relu, ">", 0.1, 0.03),
         compare("|tanh/none minus its ResNet|, mean lambda / L", tanh, "<", 0.05, 0.02),
     )
-
-
-def _weight_layers(study, label: str, column: str) -> np.ndarray:
-    """A per-seed count in weight layers: ResNet lambdas count blocks of two weight layers."""
-    values = study.values(label, column)
-    return values * 2 if label.endswith("/res") and column == "depth_since_init_final" else values
 
 
 @claim(
@@ -83,27 +78,37 @@ def _taylor(study) -> Check:
 def _pairing(study) -> Check:
     checks = []
     for plain, resnet in PAIRS:
-        deeper = _weight_layers(study, plain, "depth_since_init_final") - _weight_layers(
-            study, resnet, "depth_since_init_final"
-        )
+        deeper = _plain_minus_resnet_depth(study, plain, resnet)
         breaks = []
         for label in (plain, resnet):
             values = study.values(label, "taylor_break_linear_layers")
             breaks.append(np.where(np.isnan(values), study.values(label, "depth") + 1, values))
-        # Positive when the deeper one breaks first; seeds where the two depths tie predict nothing.
-        agreement = (np.sign(deeper) * (breaks[1] - breaks[0]))[deeper != 0]
-        ties = int(np.sum(deeper == 0))
-        checks.append(
-            compare(
-                f"{plain} vs {resnet}: layers the shallower one outlasts the deeper ({ties} tied "
-                "seeds left out)",
-                agreement,
-                ">",
-                0.0,
-                0.5,
-            )
+        # Positive when the deeper one breaks first; seeds whose order of depths is open predict nothing.
+        agreement = (deeper * (breaks[1] - breaks[0]))[deeper != 0]
+        open_seeds = int(np.sum(deeper == 0))
+        name = (
+            f"{plain} vs {resnet}: layers the shallower one outlasts the deeper ({open_seeds} seeds left "
+            "out: their depths tie, or their order depends on which units the ResNet's lambda counts)"
         )
+        if agreement.size == 0:
+            checks.append(Check(INCONCLUSIVE, f"{name}: no seed left to judge", {name: []}))
+        else:
+            checks.append(compare(name, agreement, ">", 0.0, 0.5))
     return all_of(*checks)
+
+
+def _plain_minus_resnet_depth(study, plain: str, resnet: str) -> np.ndarray:
+    """Per seed +1 when the plain network's effective depth (skip = initial layer) is more
+    weight layers than its ResNet's can be, -1 when fewer than the ResNet's can be, 0 when
+    the ResNet's range (:func:`path_weight_layers`: its lambda units may include the input
+    layer and readout, one weight layer each, or be all blocks) holds it."""
+    plain_layers = study.values(plain, "depth_since_init_final")
+    units = study.values(resnet, "depth_since_init_final")
+    blocks = study.values(resnet, "num_layers") - 2
+    block_depth = (study.values(resnet, "depth") - 2) // blocks
+    ranges = [path_weight_layers(int(u), int(b), int(n)) for u, b, n in zip(units, block_depth, blocks)]
+    fewest, most = (np.array(side, dtype=float) for side in zip(*ranges))
+    return np.where(plain_layers > most, 1.0, np.where(plain_layers < fewest, -1.0, 0.0))
 
 
 # Judged at the evidence scale on the stored trained-depth study: the depth-50 networks of the
