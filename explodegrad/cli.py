@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from explodegrad.core.device import DEVICE_CHOICES, DEVICE_ENV
+from explodegrad.studies import stored
 
 #: Exit status of a run stopped with Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
@@ -284,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         "names",
         nargs="*",
         metavar="NAME",
-        help="which stored files to compute (default: all): depth-limit-cifar10, depth-limit-digits",
+        help=f"which stored files to compute (default: all): {', '.join(stored.ENTRIES)}",
     )
     evidence.add_argument(
         "--device", choices=DEVICE_CHOICES, default=None, help="where to run (default: the CPU)"
