@@ -102,6 +102,9 @@ def test_optimizer_gsc_one_line_per_optimizer(study):
     np.testing.assert_array_equal(lines[0].get_xdata(), [0, 2, 4])
     rate_fig = plot_optimizer_gsc(study, value="rate")
     assert rate_fig.axes[0].get_yscale() == "linear"
+    dotted = [line for line in rate_fig.axes[0].get_lines() if line.get_linestyle() == ":"]
+    assert [line.get_ydata()[0] for line in dotted] == [EXPLODING_RATE]  # the threshold, for the rate only
+    assert not [line for line in fig.axes[0].get_lines() if line.get_linestyle() == ":"]
 
 
 def test_optimizer_gsc_draws_every_seed_in_its_optimizer_colour(data):

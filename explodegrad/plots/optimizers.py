@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from explodegrad.claims.thresholds import EXPLODING_RATE
 from explodegrad.core.checks import check_choice
 from explodegrad.plots._checks import check_result
 from explodegrad.plots.theme import FIGSIZE, figure_and_axes, note_missing
@@ -28,7 +29,8 @@ def plot_optimizer_gsc(
     study: OptimizerStudy, *, value: str = "gsc_first_layer", ax: Axes | None = None, title: str | None = None
 ) -> Figure:
     """The GSC (or the fitted rate) at each measurement during training: one colour per optimizer,
-    one line per seed (the first seed drawn boldest).
+    one line per seed (the first seed drawn boldest); the dashed line is 1 (no growth), and for
+    the rate a dotted line marks the exploding threshold.
 
     Non-finite measurements (an overflow) are left out and listed in a note.
     """
@@ -56,6 +58,14 @@ def plot_optimizer_gsc(
                 missing.append(optimizer)
     if value != "rate":
         ax.set_yscale("log")
+    else:  # the rate: where the one definition of exploding draws its line
+        ax.axhline(
+            EXPLODING_RATE,
+            color="0.3",
+            linestyle=":",
+            linewidth=1.2,
+            label=f"exploding threshold {EXPLODING_RATE:g}",
+        )
     ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
     ax.set_xlabel("training step")
     ax.set_ylabel(OPTIMIZER_VALUES[value])
