@@ -24,7 +24,7 @@ import statistics
 import time
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from operation_counter import OperationCounter
 
 from explodegrad import NetConfig
 from explodegrad.training.loop import (
@@ -46,19 +46,6 @@ SIZES = {  # name: (configuration, models)
     ),
     "quick plain, 5 models": (NetConfig(depth=20, width=64, in_features=64, out_features=10), 5),
 }
-
-
-class OperationCounter(TorchDispatchMode):
-    """Counts the operations dispatched inside it (views, which launch nothing, left out)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.total = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if not func.is_view:
-            self.total += 1
-        return func(*args, **(kwargs or {}))
 
 
 def before(grads: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:

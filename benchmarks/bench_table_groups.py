@@ -25,7 +25,7 @@ import statistics
 import time
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from operation_counter import OperationCounter
 
 from explodegrad.reproduce.plan import PAPER_LRS, PAPER_SIZE, TABLE_ARCHITECTURES
 from explodegrad.training.loop import DivergenceFlags, TrainSettings, guarded_gradients, stack_hyperparameters
@@ -33,19 +33,6 @@ from explodegrad.training.optimizers import apply_update, init_state
 from explodegrad.training.stacked import NetStack
 
 IN_FEATURES, CLASSES, BATCH, PAPER_STEPS = 3072, 10, 128, 10_000
-
-
-class OperationCounter(TorchDispatchMode):
-    """Counts the operations dispatched inside it (views, which launch nothing, left out)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.total = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if not func.is_view:
-            self.total += 1
-        return func(*args, **(kwargs or {}))
 
 
 def _loops(together: bool) -> list[list]:
