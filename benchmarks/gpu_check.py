@@ -507,6 +507,14 @@ def _table_group_time(
 # --- 5. benchmarks ---------------------------------------------------------------------------
 
 
+def _child_environment() -> dict[str, str]:
+    """The environment of a benchmark or report process: this checkout importable even where
+    explodegrad is not installed (the GPU machine runs the image's own python3; the first H200
+    run failed each benchmark with ModuleNotFoundError)."""
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def _run(check: Check, section: str, name: str, command: list[str], timeout: float) -> bool:
     timeout = min(timeout, check.remaining() - 10)
     if timeout < 10:
@@ -515,7 +523,9 @@ def _run(check: Check, section: str, name: str, command: list[str], timeout: flo
     check.log("   $", " ".join(command))
     began = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=_child_environment()
+        )
     except subprocess.TimeoutExpired as expired:
         output = (
             (expired.stdout or b"").decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
@@ -581,7 +591,9 @@ def generate_cifar_format(root: Path, per_batch: int, seed: int = 0) -> Path:
     return folder.parent
 
 
-def report(check: Check, data_root: str | None, paper_steps: int) -> None:
+def report(
+    check: Check, data_root: str | None, paper_steps: int, with_tiny: bool = True, paper_timeout: float = 300
+) -> None:
     from explodegrad.core.data import load_cifar10
 
     python, dev = sys.executable, check.device.type
@@ -604,6 +616,8 @@ def report(check: Check, data_root: str | None, paper_steps: int) -> None:
     ]
     if check.dry_run:  # a minute on a 2-core CPU; tests/test_reproduce.py runs it there
         check.row("report", "--scale tiny", "skipped in the dry run (runs on the GPU)")
+    elif not with_tiny:
+        check.row("report", "--scale tiny", "skipped (--no-tiny)")
     else:
         _run(check, "report", "--scale tiny", tiny, timeout=120)
     root: Path | None = Path(data_root) if data_root else None
@@ -632,20 +646,19 @@ def report(check: Check, data_root: str | None, paper_steps: int) -> None:
         "--out",
         str(out / "paper"),
         "--fresh",
-        "--quiet",
         "--jobs",
         "1",
-    ]
+    ]  # not --quiet: the log keeps each part's progress line, also when the time runs out
     began = time.perf_counter()
-    if _run(check, "report", f"--scale paper --steps {paper_steps}", paper, timeout=300):
+    if _run(check, "report", f"--scale paper --steps {paper_steps}", paper, timeout=paper_timeout):
         check.results["paper_few_steps_s"] = time.perf_counter() - began
 
 
 # --- 7. extrapolation ------------------------------------------------------------------------
 
 
-def extrapolation(check: Check, paper_steps: int) -> None:
-    us = check.results.get("us_per_model_step_5")
+def extrapolation(check: Check, paper_steps: int, step_us: float | None = None) -> None:
+    us = check.results.get("us_per_model_step_5", step_us)
     if us is None:
         check.row("extrapolation", "paper scale", "no step cost measured")
         return
@@ -660,6 +673,9 @@ def extrapolation(check: Check, paper_steps: int) -> None:
         "<= 15 min (goal 5)",
         "" if check.dry_run else ("ok" if total <= 900 else "SLOW"),
     )
+
+
+SECTIONS = ("environment", "parity", "repeatability", "throughput", "benchmarks", "report", "extrapolation")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -679,20 +695,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--paper-steps", type=int, default=20, help="training steps of the paper-size report run"
     )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"the sections to run, in this order (comma-separated; default {','.join(SECTIONS)}); "
+        "environment always runs first",
+    )
+    parser.add_argument("--no-tiny", action="store_true", help="leave out the --scale tiny report run")
+    parser.add_argument(
+        "--paper-timeout",
+        type=float,
+        default=300,
+        help="seconds the paper-size report run may take (default 300; the 9 minutes still bound it)",
+    )
+    parser.add_argument(
+        "--step-us",
+        type=float,
+        default=None,
+        help="us per model-step at N = 5 for the extrapolation when throughput is not run "
+        "(e.g. from an earlier check)",
+    )
     args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        parser.error(f"argument --only: {', '.join(unknown)} not among {', '.join(SECTIONS)}")
     dry_run = args.dry_run or not torch.cuda.is_available()
     device = torch.device("cpu" if dry_run else "cuda")
     check = Check(Path(args.out), dry_run, device)
     if dry_run:
         check.log("dry run on the CPU" + ("" if args.dry_run else ": no CUDA device found"))
         torch.set_num_threads(1)
+    actions = {
+        "parity": lambda: parity(check),
+        "repeatability": lambda: repeatability(check),
+        "throughput": lambda: throughput(check),
+        "benchmarks": lambda: benchmarks(check),
+        "report": lambda: report(
+            check, args.data_root, args.paper_steps, not args.no_tiny, args.paper_timeout
+        ),
+        "extrapolation": lambda: extrapolation(check, args.paper_steps, args.step_us),
+    }
     check.section("environment", lambda: environment(check))
-    check.section("parity", lambda: parity(check))
-    check.section("repeatability", lambda: repeatability(check))
-    check.section("throughput", lambda: throughput(check))
-    check.section("benchmarks", lambda: benchmarks(check))
-    check.section("report", lambda: report(check, args.data_root, args.paper_steps))
-    check.section("extrapolation", lambda: extrapolation(check, args.paper_steps))
+    for name in dict.fromkeys(chosen):
+        if name != "environment":
+            check.section(name, actions[name])
     return check.finish()
 
 

@@ -372,6 +372,31 @@ def test_the_acceptance_dry_run_writes_a_log_and_a_summary_without_failures(tmp_
     assert (tmp_path / "gpu_check.log").stat().st_size > 0
 
 
+def _gpu_check_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "gpu_check_under_test", ROOT / "benchmarks" / "gpu_check.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_acceptance_command_runs_chosen_sections_and_its_children_import_this_checkout(tmp_path):
+    """``--only`` reruns a part of the check (a second H200 call is short); benchmark and report
+    processes find explodegrad without an install (the GPU machine's python3 has none)."""
+    gpu_check = _gpu_check_module()
+    paths = gpu_check._child_environment()["PYTHONPATH"].split(os.pathsep)
+    assert paths[0] == str(ROOT)
+    assert gpu_check.main([str(tmp_path), "--dry-run", "--only", "extrapolation", "--step-us", "100"]) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| environment |" in summary and "| parity |" not in summary
+    assert "x 100.0 us at N = 5" in summary
+    with pytest.raises(SystemExit):
+        gpu_check.main([str(tmp_path), "--dry-run", "--only", "parity,speed"])
+
+
 @pytest.mark.parametrize("name", ["plain", "residual"])
 def test_activations_per_model_cost_operations_per_activation_not_per_model(name):
     """A stack of ReLU, tanh and SELU networks (sorted: three segments) dispatches the same

@@ -4,8 +4,10 @@ The end-to-end runs are marked slow: the tiny scale (every part, seconds each, c
 worker processes) and the quick scale the issue asks CI to exercise (minutes on 2 CPU cores).
 """
 
+import dataclasses
 import json
 import math
+import os
 import pickle
 import shutil
 from dataclasses import dataclass
@@ -74,6 +76,37 @@ def test_paper_plan_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     plan = make_plan("paper")
     assert plan.scale.dataset == "digits" and "CIFAR-10 was not found" in plan.scale.reason
+
+
+def test_the_claims_part_looks_for_cifar10_in_the_plans_data_root(tmp_path, monkeypatch):
+    """The claims' studies load their data themselves; ``--data-root`` must reach them (on the
+    first H200 run the paper report failed here: they looked only in ~/.cache/explodegrad)."""
+    from explodegrad.core.data import DATA_ENV, find_cifar10, load_digits
+    from explodegrad.reproduce import parts
+
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    found = []
+    monkeypatch.setattr(parts.claims, "evaluate", lambda *args: found.append(find_cifar10()) or [])
+    plan = dataclasses.replace(make_plan("tiny"), data_root=str(tmp_path / "data"))
+    assert parts.run_claims(plan, load_digits(), {}) == {"judgements": []}
+    assert found == [folder]
+    assert DATA_ENV not in os.environ  # restored after the part
+
+
+def test_cifar10_root_default_restores_the_variable_and_refuses_bad_roots(tmp_path, monkeypatch):
+    from explodegrad.core.data import DATA_ENV, cifar10_root_default
+
+    monkeypatch.setenv(DATA_ENV, "before")
+    with cifar10_root_default(tmp_path):
+        assert os.environ[DATA_ENV] == str(tmp_path)
+    assert os.environ[DATA_ENV] == "before"
+    with cifar10_root_default(None):
+        assert os.environ[DATA_ENV] == "before"
+    with pytest.raises(TypeError, match="root=3 is not allowed"), cifar10_root_default(3):
+        pass
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import torch
 
 from explodegrad import claims
 from explodegrad.core.config import NetConfig
-from explodegrad.core.data import Dataset
+from explodegrad.core.data import Dataset, cifar10_root_default
 from explodegrad.core.nets import build_mlp
 from explodegrad.measures.dilution import dilution_profile
 from explodegrad.reproduce.plan import DILUTION_ARCHITECTURES, PAPER_SIZE, TABLE_ARCHITECTURES, ReportPlan
@@ -379,9 +379,13 @@ def run_clipping(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> di
 
 def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """Every claim of the course, judged by the registry (:mod:`explodegrad.claims`) over the
-    plan's claim seeds: the report's verdicts come from the same place as the notebooks'."""
+    plan's claim seeds: the report's verdicts come from the same place as the notebooks'.
+
+    The claims' studies load the scale's data themselves, from the plan's ``data_root`` too.
+    """
     device = data.device
-    return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, device)}
+    with cifar10_root_default(plan.data_root):
+        return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, device)}
 
 
 def _route_option(plan: ReportPlan) -> dict[str, Any]:
