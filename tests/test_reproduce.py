@@ -96,6 +96,19 @@ def test_the_claims_part_looks_for_cifar10_in_the_plans_data_root(tmp_path, monk
     assert DATA_ENV not in os.environ  # restored after the part
 
 
+def test_a_paper_scale_report_names_what_keeps_it_from_the_papers_setting():
+    """--steps and a CIFAR-10 subset make a paper-size run that is not the paper's setting (the
+    first H200 report, 20 steps on 3,805 images, called itself 'the paper's setting')."""
+    from explodegrad.reproduce.report import paper_differences
+
+    assert paper_differences("cifar10", 50_000, 10_000) == []
+    assert paper_differences("cifar10", 3_805, 20) == [
+        "3,805 of CIFAR-10's 50,000 training images",
+        "20 training steps instead of 10,000",
+    ]
+    assert paper_differences("digits", 1_437, 10_000) == ["digits instead of CIFAR-10"]
+
+
 def test_cifar10_root_default_restores_the_variable_and_refuses_bad_roots(tmp_path, monkeypatch):
     from explodegrad.core.data import DATA_ENV, cifar10_root_default
 

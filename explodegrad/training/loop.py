@@ -544,7 +544,7 @@ def train_stack(
     bar: Any = None,
     on_step: Callable[[int], Any] | None = None,
     on_record: Callable[[int, list[RunRecords]], bool] | None = None,
-    cuda_graphs: bool = False,
+    cuda_graphs: bool = True,
 ) -> list[RunRecords]:
     """The training loop: train every model of ``stack`` together, one setting per model.
 
@@ -748,7 +748,7 @@ def train(
     *,
     progress: bool = True,
     callback: Callable[[int, TrainHistory], Any] | None = None,
-    cuda_graphs: bool = False,
+    cuda_graphs: bool = True,
     **overrides: Any,
 ) -> TrainHistory:
     """Train one network and record its history.
@@ -768,8 +768,9 @@ def train(
             stops training (the history then says so).
         cuda_graphs: on a CUDA device, replay the steps between records from a CUDA graph, as
             ``sweep(cuda_graphs=True)`` does (the same arithmetic; the history's ``step_path``
-            says which path ran). Off by default until the GPU acceptance run has shown it
-            bit-identical there; no effect on the CPU.
+            says which path ran). On by default: the first H200 acceptance run (2026-11-30,
+            ``benchmarks/results/h200-2026-11-30``) found it bit-identical to eager steps;
+            no effect on the CPU.
         **overrides: settings fields to change, e.g. ``lr=0.1, optimizer="adam"``.
 
     Returns:

@@ -35,8 +35,8 @@ activations); a group that would not fit under the limit is split into chunks th
 and refused with the estimate and the limit when not even one model fits.
 
 On a CUDA device two switches trade exactness for speed, and the result says which were used
-(:meth:`SweepResult.describe`): ``cuda_graphs`` (off by default until the GPU acceptance run,
-``benchmarks/gpu_check.sh``, has shown it bit-identical to eager steps on a real GPU) replays
+(:meth:`SweepResult.describe`): ``cuda_graphs`` (on by default: the GPU acceptance run,
+``benchmarks/gpu_check.sh``, showed it bit-identical to eager steps on an H200) replays
 the steps between records from a CUDA graph (:mod:`explodegrad.training.graphs`; the same arithmetic, fewer
 launches), and ``tf32`` (off by default: only by explicit choice) runs float32 matrix
 products in TF32 for the sweep's duration. Neither changes anything on the CPU.
@@ -366,7 +366,7 @@ def _train_chunk(
     runs: list[RunSpec],
     data: Dataset,
     bar: Any,
-    cuda_graphs: bool = False,
+    cuda_graphs: bool = True,
     kept: list[list[Checkpoint]] | None = None,
 ) -> list[tuple[RunRecords, int | None]]:
     """Train the runs of one chunk of a group together: one stack, the one training loop.
@@ -457,7 +457,7 @@ def sweep(
     progress: bool = True,
     memory_limit_bytes: int | None = None,
     tf32: bool = False,
-    cuda_graphs: bool = False,
+    cuda_graphs: bool = True,
     keep_checkpoints: bool = False,
     stack_activations: bool | None = None,
 ) -> SweepResult:
@@ -479,8 +479,8 @@ def sweep(
             GSC measurements are never made in TF32.
         cuda_graphs: on a CUDA device, replay the steps between records from a CUDA graph
             (falls back to eager steps, with the reason in the result, where capture is not
-            possible). Off by default: the graph path has not yet run on a GPU. Ignored on
-            the CPU.
+            possible). On by default since the first H200 acceptance run found the graph path
+            bit-identical to eager steps (SGD and Adam, float32). Ignored on the CPU.
         keep_checkpoints: keep every run's parameters and buffers at each of its records (on
             the device; about ``records x parameters`` numbers per run), so the trained networks
             can be measured afterwards (:meth:`SweepResult.network_at`) instead of retrained.
@@ -686,7 +686,7 @@ def lr_search(
     progress: bool = True,
     memory_limit_bytes: int | None = None,
     tf32: bool = False,
-    cuda_graphs: bool = False,
+    cuda_graphs: bool = True,
     keep_checkpoints: bool = False,
     stack_activations: bool | None = None,
 ) -> LRSearchResult:
