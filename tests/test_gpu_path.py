@@ -372,13 +372,13 @@ def test_the_acceptance_dry_run_writes_a_log_and_a_summary_without_failures(tmp_
     assert (tmp_path / "gpu_check.log").stat().st_size > 0
 
 
-def _gpu_check_module():
+def _benchmark_module(name: str):
+    """A script of benchmarks/ loaded as a module (registered, as dataclasses need)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "gpu_check_under_test", ROOT / "benchmarks" / "gpu_check.py"
-    )
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -386,15 +386,51 @@ def _gpu_check_module():
 def test_the_acceptance_command_runs_chosen_sections_and_its_children_import_this_checkout(tmp_path):
     """``--only`` reruns a part of the check (a second H200 call is short); benchmark and report
     processes find explodegrad without an install (the GPU machine's python3 has none)."""
-    gpu_check = _gpu_check_module()
+    gpu_check = _benchmark_module("gpu_check")
     paths = gpu_check._child_environment()["PYTHONPATH"].split(os.pathsep)
     assert paths[0] == str(ROOT)
     assert gpu_check.main([str(tmp_path), "--dry-run", "--only", "extrapolation", "--step-us", "100"]) == 0
     summary = (tmp_path / "summary.md").read_text()
     assert "| environment |" in summary and "| parity |" not in summary
-    assert "x 100.0 us at N = 5" in summary
+    assert "x 100.0 us): a floor" in summary and "no paper-size run finished a part" in summary
     with pytest.raises(SystemExit):
         gpu_check.main([str(tmp_path), "--dry-run", "--only", "parity,speed"])
+
+
+SHORT_LOG = """  [1/3] rows: one rate search ...
+  [1/3] rows: done in 15.0 s
+  [2/3] claims: every claim ...
+  [2/3] claims: done in 100.0 s
+  [3/3] survey: every architecture ...
+  [3/3] survey: done in 2.0 s
+"""
+LONG_LOG = """  [1/3] rows: one rate search ...
+  [1/3] rows: done in 23.0 s
+  [2/3] claims: every claim ...
+terminated (SIGTERM): finished parts are kept
+"""
+
+
+def test_the_paper_time_is_extrapolated_part_by_part_and_says_when_it_is_a_floor():
+    """Known values: rows cost 15 s + 0.1 s per step beyond 20; claims and survey never finished
+    the long run, so they are charged their short run and the total is a lower bound."""
+    paper_time = _benchmark_module("paper_time")
+    short, long = paper_time.part_times(SHORT_LOG, 20), paper_time.part_times(LONG_LOG, 100)
+    assert short.done == {"rows": 15.0, "claims": 100.0, "survey": 2.0} and short.unfinished == ()
+    assert long.done == {"rows": 23.0} and long.unfinished == ("claims",)
+    estimate = paper_time.extrapolate(short, long, target=1020)
+    assert estimate.seconds == pytest.approx({"rows": 115.0, "claims": 100.0, "survey": 2.0})
+    assert estimate.per_step_ms == pytest.approx({"rows": 100.0})
+    assert estimate.lower_bound and estimate.lower_bound_parts == ("claims", "survey")
+    assert estimate.describe().startswith("at least 3.6 min at 1,020 steps")
+    finished = paper_time.part_times(SHORT_LOG.replace("15.0", "14.0"), 10)
+    assert not paper_time.extrapolate(finished, short, target=20).lower_bound
+    with pytest.raises(ValueError, match="short < long <= target"):
+        paper_time.extrapolate(long, short)
+    with pytest.raises(ValueError, match="finished no part"):
+        paper_time.extrapolate(paper_time.part_times("", 5), long)
+    with pytest.raises(ValueError, match="steps=0 is not allowed"):
+        paper_time.part_times(SHORT_LOG, 0)
 
 
 @pytest.mark.parametrize("name", ["plain", "residual"])
