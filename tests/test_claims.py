@@ -56,6 +56,13 @@ def test_a_value_that_is_not_finite_is_inconclusive_with_the_reason():
     assert exact("e", math.nan, 1e-9).verdict == INCONCLUSIVE
 
 
+def test_no_value_left_is_inconclusive_with_its_own_reason():
+    """Every seed left out (e.g. 07/deeper-breaks-sooner's open pairs) is not an overflow."""
+    for check in (compare("gap", [], ">", 0.0, 0.5), between("x", [], 0.0, 1.0, 0.1)):
+        assert check.verdict == INCONCLUSIVE
+        assert check.line.endswith(": no seed left to judge") and "not finite" not in check.line
+
+
 def test_between_exact_boolean_count_negate_and_all_of():
     assert between("x", [0.5, 0.6], 0.0, 1.0, 0.1).verdict == HOLDS
     assert between("x", [1.5, -0.5], 0.0, 1.0, 0.1).verdict == DOES_NOT_HOLD

@@ -97,6 +97,13 @@ def _as_array(values: float | Iterable[float]) -> np.ndarray:
     return np.asarray(list(values), dtype=float)
 
 
+def _why_not_judged(array: np.ndarray) -> str:
+    """Why a check cannot judge its values: none are left, or one is not finite."""
+    if array.size == 0:
+        return "no seed left to judge"
+    return "a value is not finite (the run overflowed or diverged)"
+
+
 def compare(
     name: str, values: float | Iterable[float], op: str, threshold: float, margin: float, *, digits: int = 3
 ) -> Check:
@@ -111,8 +118,8 @@ def compare(
 
     Returns:
         *holds* when every value clears ``threshold`` by more than ``margin``; *does not hold*
-        when every value misses it by more than ``margin``; *inconclusive* otherwise, and
-        whenever a value is not finite.
+        when every value misses it by more than ``margin``; *inconclusive* otherwise, when no
+        value is given (every seed left out) and whenever a value is not finite.
     """
     op = check_choice("op", op, (">", "<"))
     margin = check_positive("margin", margin, allow_zero=True)
@@ -121,11 +128,7 @@ def compare(
     seeds = f" over {array.size} seeds" if array.size > 1 else ""
     line = f"{name} {spread(array, digits)}{seeds} (needs {op} {threshold:.4g}, margin {margin:.3g})"
     if array.size == 0 or not np.isfinite(array).all():
-        return Check(
-            INCONCLUSIVE,
-            line + ": a value is not finite (the run overflowed or diverged)",
-            {name: array.tolist()},
-        )
+        return Check(INCONCLUSIVE, line + ": " + _why_not_judged(array), {name: array.tolist()})
     excess = sign * (array - threshold)
     if (excess > margin).all():
         verdict = HOLDS
@@ -146,11 +149,7 @@ def between(
         f"{name} {spread(array, digits)}{seeds} (needs between {low:.4g} and {high:.4g}, margin {margin:.3g})"
     )
     if array.size == 0 or not np.isfinite(array).all():
-        return Check(
-            INCONCLUSIVE,
-            line + ": a value is not finite (the run overflowed or diverged)",
-            {name: array.tolist()},
-        )
+        return Check(INCONCLUSIVE, line + ": " + _why_not_judged(array), {name: array.tolist()})
     inside = (array > low + margin) & (array < high - margin)
     outside = (array < low - margin) | (array > high + margin)
     verdict = HOLDS if inside.all() else DOES_NOT_HOLD if outside.all() else INCONCLUSIVE

@@ -377,15 +377,46 @@ def run_clipping(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> di
     return {"evidence": batch_norm_clipping(plan.scale, data, plan.seed)}
 
 
+#: The claims' studies that train, each group its own part (so that ``--jobs`` spreads them:
+#: at the paper scale they are most of the report's training), with its relative cost. Every
+#: other study judged at a scale (most measure at initialization) goes to ``claims-other``.
+CLAIM_PARTS: dict[str, tuple[tuple[str, ...], float]] = {
+    "claims-depth-errors": (("depth-errors",), 6.0),
+    "claims-width-depth": (("width-depth",), 4.0),
+    "claims-effective-depth": (("effective-depth",), 4.0),
+    "claims-optimizers": (("optimizers",), 3.0),
+    "claims-orthogonal": (("orthogonal",), 3.0),
+    "claims-clipping": (("clipping-runs", "clipping"), 3.0),
+    "claims-recurrent": (("recurrent", "recurrent-memory"), 1.0),
+}
+OTHER_CLAIMS_PART = "claims-other"
+
+
+def claim_part_studies(scale_name: str) -> dict[str, list[str]]:
+    """Part name -> the studies it judges at this scale (parts without a claim left out), in
+    the registry's order of studies."""
+    studies = list(dict.fromkeys(c.study for c in claims.all_claims() if c.judged_at(scale_name)))
+    grouped = {name: [s for s in studies if s in members] for name, (members, _) in CLAIM_PARTS.items()}
+    listed = {s for members, _ in CLAIM_PARTS.values() for s in members}
+    grouped[OTHER_CLAIMS_PART] = [s for s in studies if s not in listed]
+    return {name: chosen for name, chosen in grouped.items() if chosen}
+
+
+def is_claims_part(name: str) -> bool:
+    """Whether a part name is one of the claims' parts (:func:`claim_part_studies`)."""
+    return name == OTHER_CLAIMS_PART or name in CLAIM_PARTS
+
+
 def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Every claim of the course, judged by the registry (:mod:`explodegrad.claims`) over the
-    plan's claim seeds: the report's verdicts come from the same place as the notebooks'.
+    """The claims of ``options["studies"]``, judged by the registry (:mod:`explodegrad.claims`)
+    over the plan's claim seeds: the report's verdicts come from the same place as the notebooks'.
 
     The claims' studies load the scale's data themselves, from the plan's ``data_root`` too.
     """
-    device = data.device
+    studies = set(options["studies"])
+    chosen = [c.claim_id for c in claims.all_claims() if c.judged_at(plan.scale.name) and c.study in studies]
     with cifar10_root_default(plan.data_root):
-        return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, device)}
+        return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, data.device, claim_ids=chosen)}
 
 
 def _route_option(plan: ReportPlan) -> dict[str, Any]:
@@ -467,13 +498,16 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
             cost=8.0,
         ),
         Part("clipping", "gradient clipping by norm", "08", run_clipping, cost=2.0),
-        Part(
-            "claims",
-            "every claim of the course, judged over several seeds",
-            "01-07",
-            run_claims,
-            {"seeds": list(plan.claim_seeds)},
-            cost=12.0,
-        ),
     ]
+    for name, studies in claim_part_studies(plan.scale.name).items():
+        parts.append(
+            Part(
+                name,
+                f"the claims of {', '.join(studies)}, judged over several seeds",
+                "01-08",
+                run_claims,
+                {"seeds": list(plan.claim_seeds), "studies": studies},
+                cost=CLAIM_PARTS[name][1] if name in CLAIM_PARTS else 1.0,
+            )
+        )
     return parts

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from explodegrad.claims import Judgement, exploding_definition, remedies_summary
+from explodegrad.claims import Judgement, all_claims, exploding_definition, remedies_summary
 from explodegrad.core.data import Dataset
 from explodegrad.core.scales import PAPER
 from explodegrad.reproduce.figures import (
@@ -32,7 +32,7 @@ from explodegrad.reproduce.markdown import (
     _fmt,
     markdown_table,
 )
-from explodegrad.reproduce.parts import Part, table_row
+from explodegrad.reproduce.parts import Part, is_claims_part, table_row
 from explodegrad.reproduce.plan import FORMAT_VERSION, TABLE_ARCHITECTURES, ReportPlan
 from explodegrad.reproduce.store import StoredPart, load_plan_data
 from explodegrad.reproduce.tables import (
@@ -48,6 +48,13 @@ from explodegrad.studies.remedies import (
     skip_connection_evidence,
     width_evidence,
 )
+
+
+def stored_judgements(stored: dict[str, StoredPart]) -> list[Judgement]:
+    """Every claims part's judgements, in the registry's order of claims."""
+    order = {c.claim_id: i for i, c in enumerate(all_claims())}
+    judged = [j for name, part in stored.items() if is_claims_part(name) for j in part.objects["judgements"]]
+    return sorted(judged, key=lambda j: order[j.claim_id])
 
 
 def remedy_evidence(stored: dict[str, StoredPart]) -> list[RemedyEvidence]:
@@ -95,6 +102,7 @@ def write_report(
     figures = report_figures(stored)
     paths = save_figures(figures, out / f"figures-{name}")
     table = architecture_table(stored)
+    judged = stored_judgements(stored)
     report = _Report(
         plan=plan,
         data=load_plan_data(plan, "cpu"),
@@ -102,8 +110,8 @@ def write_report(
         stored=stored,
         info=info,
         table=table,
-        claims=list(stored["claims"].objects["judgements"]),
-        remedies=remedies_summary(remedy_evidence(stored), stored["claims"].objects["judgements"]),
+        claims=judged,
+        remedies=remedies_summary(remedy_evidence(stored), judged),
         figures=figures,
         figure_folder=f"figures-{name}",
         results_name=f"results-{name}-scale.json",
