@@ -150,6 +150,17 @@ def _sync(device: torch.device) -> None:
 # --- 1. environment --------------------------------------------------------------------------
 
 
+def _commit() -> str:
+    """The checkout's commit, "+ uncommitted changes" when tracked files differ from it (a GPU
+    machine's copy of the working tree can carry an older .git than its files)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+    )
+    commit = head.stdout.strip() or "unknown"
+    return commit + (" + uncommitted changes" if head.returncode == 0 and changed.stdout.strip() else "")
+
+
 def environment(check: Check) -> None:
     device = check.device
     check.row("environment", "device", str(device))
@@ -164,8 +175,7 @@ def environment(check: Check) -> None:
             f"{torch.backends.cuda.matmul.allow_tf32} / {torch.backends.cudnn.allow_tf32}",
             "off unless chosen",
         )
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    check.row("environment", "commit", commit.stdout.strip() or "unknown")
+    check.row("environment", "commit", _commit())
     check.row("environment", "CPU", platform.processor() or platform.machine())
 
 
@@ -518,9 +528,10 @@ def _table_group_time(
 def _child_environment() -> dict[str, str]:
     """The environment of a benchmark or report process: this checkout importable even where
     explodegrad is not installed (the GPU machine runs the image's own python3; the first H200
-    run failed each benchmark with ModuleNotFoundError)."""
+    run failed each benchmark with ModuleNotFoundError), and its output unbuffered, so that a
+    process stopped at its time limit has still printed every progress line."""
     paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
 
 
 def _run(
@@ -534,31 +545,44 @@ def _run(
         return False
     check.log("   $", " ".join(command))
     began = time.perf_counter()
-    try:
-        done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=_child_environment()
-        )
-    except subprocess.TimeoutExpired as expired:
-        printed = (
-            (expired.stdout or b"").decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
-        )
+    printed, returncode = _run_until(command, timeout)
+    if output is not None:
+        output.append(printed)
+    if returncode is None:
         check.log(printed[-4000:])
         check.row(section, name, f"stopped after {timeout:.0f} s", f"< {timeout:.0f} s", "FAIL")
-        if output is not None:
-            output.append(printed)
         return False
-    check.log((done.stdout + done.stderr)[-6000:])
-    if output is not None:
-        output.append(done.stdout + done.stderr)
+    check.log(printed[-6000:])
     seconds = time.perf_counter() - began
     check.row(
-        section,
-        name,
-        f"{seconds:.1f} s, exit {done.returncode}",
-        "exit 0",
-        "ok" if done.returncode == 0 else "FAIL",
+        section, name, f"{seconds:.1f} s, exit {returncode}", "exit 0", "ok" if returncode == 0 else "FAIL"
     )
-    return done.returncode == 0
+    return returncode == 0
+
+
+def _run_until(command: list[str], timeout: float) -> tuple[str, int | None]:
+    """Its output (stdout and stderr together) and exit code; None when it was stopped at
+    ``timeout``: first with SIGTERM, which ``reproduce`` answers by keeping its finished parts,
+    then, 20 s later, with SIGKILL."""
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_child_environment(),
+    ) as process:
+        try:
+            printed, _ = process.communicate(timeout=timeout)
+            return printed, process.returncode
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                printed, _ = process.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                printed, _ = process.communicate()
+            return printed, None
 
 
 def benchmarks(check: Check) -> None:
@@ -672,9 +696,7 @@ def report(
             "1",
         ]  # not --quiet: the log keeps each part's progress line, also when the time runs out
         printed: list[str] = []
-        began = time.perf_counter()
-        if _run(check, "report", f"--scale paper --steps {steps}", paper, paper_timeout, printed):
-            check.results[f"paper_{steps}_steps_s"] = time.perf_counter() - began
+        _run(check, "report", f"--scale paper --steps {steps}", paper, paper_timeout, printed)
         check.paper_runs.append(part_times("".join(printed), steps))
 
 
@@ -759,10 +781,17 @@ def main(argv: list[str] | None = None) -> int:
         "--step-us",
         type=float,
         default=None,
-        help="us per model-step at N = 5 for the extrapolation when throughput is not run "
-        "(e.g. from an earlier check)",
+        help="us per model-step at N = 5 for the extrapolation's floor row, used only when the "
+        "throughput section does not run (e.g. from an earlier check)",
     )
     args = parser.parse_args(argv)
+    if args.paper_steps < 1:
+        parser.error(f"argument --paper-steps: {args.paper_steps} is not allowed: a positive number of steps")
+    if args.paper_steps_2 and args.paper_steps_2 <= args.paper_steps:
+        parser.error(
+            f"argument --paper-steps-2: {args.paper_steps_2} is not allowed: 0 (no second run) or more "
+            f"than --paper-steps ({args.paper_steps})"
+        )
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SECTIONS]
     if unknown:

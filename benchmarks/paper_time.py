@@ -11,7 +11,9 @@ estimated 14.7 minutes; the two runs (20 and 100 steps) showed per-step costs of
 table part, eager and launch-bound, and put the report above half an hour.
 
 A part that did not finish in the longer run (its time ran out) is charged its shorter run's
-time, so the total is then a lower bound and says so.
+time, so the total is then a lower bound and says so; so is a total whose shorter run did not
+finish every part. The total is the sum of the parts, the wall time of ``--jobs 1`` only, so
+logs of other runs are refused.
 
     python benchmarks/paper_time.py RUN20.log:20 RUN100.log:100   # the logs reproduce printed
 """
@@ -26,8 +28,9 @@ from pathlib import Path
 
 #: Training steps of ``--scale paper`` (``explodegrad.core.scales.PAPER.train_steps``).
 PAPER_STEPS = 10_000
-_DONE = re.compile(r"\[\d+/\d+\] (?P<part>[\w.-]+): done in (?P<seconds>[\d.]+) s")
-_STARTED = re.compile(r"\[\d+/\d+\] (?P<part>[\w.-]+): (?!done in)")
+_DONE = re.compile(r"\[\d+/(?P<total>\d+)\] (?P<part>[\w.-]+): done in (?P<seconds>[\d.]+) s")
+_STARTED = re.compile(r"\[\d+/(?P<total>\d+)\] (?P<part>[\w.-]+): (?!done in)")
+_JOBS = re.compile(r"; (?P<jobs>\d+) job\(s\);")
 
 
 @dataclass(frozen=True)
@@ -37,15 +40,32 @@ class PartTimes:
     steps: int
     done: dict[str, float]
     unfinished: tuple[str, ...]
+    total_parts: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run finished every part it had to compute."""
+        return bool(self.done) and len(self.done) == self.total_parts
 
 
 def part_times(text: str, steps: int) -> PartTimes:
-    """Parse reproduce's progress lines (``[i/n] part: done in X s``) from a log."""
+    """Parse reproduce's progress lines (``[i/n] part: done in X s``) from a log.
+
+    Raises:
+        ValueError: ``steps`` not a positive integer, or a log of a run with more than one job
+            (its parts overlap in time, so their sum is not its wall time).
+    """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps={steps!r} is not allowed: the run's --steps, a positive integer")
+    jobs = {int(m["jobs"]) for m in _JOBS.finditer(text)}
+    if jobs - {1}:
+        raise ValueError(
+            f"text: a log of a run with {max(jobs)} jobs is not allowed: only --jobs 1 logs add up"
+        )
     done = {m["part"]: float(m["seconds"]) for m in _DONE.finditer(text)}
     started = dict.fromkeys(m["part"] for m in _STARTED.finditer(text))
-    return PartTimes(steps, done, tuple(p for p in started if p not in done))
+    totals = [int(m["total"]) for m in _STARTED.finditer(text)]
+    return PartTimes(steps, done, tuple(p for p in started if p not in done), max(totals, default=0))
 
 
 @dataclass(frozen=True)
@@ -56,6 +76,8 @@ class Extrapolation:
     seconds: dict[str, float]
     per_step_ms: dict[str, float]
     lower_bound_parts: tuple[str, ...]
+    short_run_complete: bool = True
+    clamped_parts: tuple[str, ...] = ()
 
     @property
     def total(self) -> float:
@@ -63,17 +85,24 @@ class Extrapolation:
 
     @property
     def lower_bound(self) -> bool:
-        return bool(self.lower_bound_parts)
+        return bool(self.lower_bound_parts) or not self.short_run_complete
 
     def describe(self) -> str:
         """One line: the total and how it was reached."""
         bound = "at least " if self.lower_bound else "about "
-        note = (
-            f"; {len(self.lower_bound_parts)} part(s) charged their short run only "
-            f"({', '.join(self.lower_bound_parts)}): a lower bound"
-            if self.lower_bound
-            else ""
-        )
+        notes = []
+        if self.lower_bound_parts:
+            notes.append(
+                f"{len(self.lower_bound_parts)} part(s) charged their short run only "
+                f"({', '.join(self.lower_bound_parts)}): a lower bound"
+            )
+        if not self.short_run_complete:
+            notes.append("the short run did not finish every part: a lower bound")
+        if self.clamped_parts:
+            notes.append(
+                f"no per-step cost measured for {', '.join(self.clamped_parts)} (took less time longer)"
+            )
+        note = "".join(f"; {n}" for n in notes)
         return f"{bound}{self.total / 60:.1f} min at {self.target:,} steps ({len(self.seconds)} parts{note})"
 
 
@@ -81,7 +110,8 @@ def extrapolate(short: PartTimes, long: PartTimes, target: int = PAPER_STEPS) ->
     """Each part's time at ``target`` steps, linear in the steps through the two runs.
 
     Every part the short run finished is counted. A part the long run did not finish is
-    charged the short run's time (a lower bound); a negative slope (noise) is taken as 0.
+    charged the short run's time (a lower bound); a negative slope (noise) is taken as 0 and
+    the part named.
 
     Raises:
         ValueError: the runs' steps are not short < long <= target, or the short run finished no part.
@@ -93,16 +123,19 @@ def extrapolate(short: PartTimes, long: PartTimes, target: int = PAPER_STEPS) ->
         )
     if not short.done:
         raise ValueError("short: the run finished no part (no 'done in' line in its log)")
-    seconds, per_step, bounded = {}, {}, []
+    seconds, per_step, bounded, clamped = {}, {}, [], []
     for part, at_short in short.done.items():
         if part in long.done:
-            slope = max(0.0, (long.done[part] - at_short) / (long.steps - short.steps))
+            slope = (long.done[part] - at_short) / (long.steps - short.steps)
+            if slope < 0:
+                clamped.append(part)
+                slope = 0.0
             per_step[part] = slope * 1e3
             seconds[part] = at_short + slope * (target - short.steps)
         else:
             seconds[part] = at_short
             bounded.append(part)
-    return Extrapolation(target, seconds, per_step, tuple(bounded))
+    return Extrapolation(target, seconds, per_step, tuple(bounded), short.complete, tuple(clamped))
 
 
 def _run_argument(text: str) -> PartTimes:

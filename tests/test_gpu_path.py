@@ -387,14 +387,21 @@ def test_the_acceptance_command_runs_chosen_sections_and_its_children_import_thi
     """``--only`` reruns a part of the check (a second H200 call is short); benchmark and report
     processes find explodegrad without an install (the GPU machine's python3 has none)."""
     gpu_check = _benchmark_module("gpu_check")
-    paths = gpu_check._child_environment()["PYTHONPATH"].split(os.pathsep)
-    assert paths[0] == str(ROOT)
-    assert gpu_check.main([str(tmp_path), "--dry-run", "--only", "extrapolation", "--step-us", "100"]) == 0
+    child = gpu_check._child_environment()
+    assert child["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT) and child["PYTHONUNBUFFERED"] == "1"
+    threads = torch.get_num_threads()
+    try:
+        assert (
+            gpu_check.main([str(tmp_path), "--dry-run", "--only", "extrapolation", "--step-us", "100"]) == 0
+        )
+    finally:
+        torch.set_num_threads(threads)  # the dry run sets one thread
     summary = (tmp_path / "summary.md").read_text()
     assert "| environment |" in summary and "| parity |" not in summary
     assert "x 100.0 us): a floor" in summary and "no paper-size run finished a part" in summary
-    with pytest.raises(SystemExit):
-        gpu_check.main([str(tmp_path), "--dry-run", "--only", "parity,speed"])
+    for bad in (["--only", "parity,speed"], ["--paper-steps-2", "20"], ["--paper-steps", "0"]):
+        with pytest.raises(SystemExit):
+            gpu_check.main([str(tmp_path), "--dry-run", *bad])
 
 
 SHORT_LOG = """  [1/3] rows: one rate search ...
@@ -431,6 +438,31 @@ def test_the_paper_time_is_extrapolated_part_by_part_and_says_when_it_is_a_floor
         paper_time.extrapolate(paper_time.part_times("", 5), long)
     with pytest.raises(ValueError, match="steps=0 is not allowed"):
         paper_time.part_times(SHORT_LOG, 0)
+
+
+def test_a_process_stopped_at_its_limit_still_hands_back_what_it_printed(monkeypatch):
+    """A paper-size run cut at its time limit must leave its progress lines for the
+    extrapolation: the child is unbuffered and stopped with SIGTERM first."""
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    gpu_check = _benchmark_module("gpu_check")
+    script = "import time\nprint('[1/2] rows: done in 1.0 s')\ntime.sleep(60)"
+    printed, returncode = gpu_check._run_until([sys.executable, "-c", script], timeout=3)
+    assert returncode is None and "[1/2] rows: done in 1.0 s" in printed
+
+
+def test_the_paper_time_is_a_floor_when_the_short_run_stopped_and_refuses_parallel_logs():
+    paper_time = _benchmark_module("paper_time")
+    cut = paper_time.part_times(LONG_LOG, 20)  # 1 of 3 parts finished
+    assert not cut.complete and cut.total_parts == 3
+    estimate = paper_time.extrapolate(cut, paper_time.part_times(LONG_LOG.replace("23.0", "31.0"), 100))
+    assert estimate.lower_bound and not estimate.lower_bound_parts
+    assert "the short run did not finish every part" in estimate.describe()
+    faster = paper_time.part_times(SHORT_LOG.replace("15.0", "25.0"), 10)  # rows: 25 s at 10, 15 s at 20
+    noisy = paper_time.extrapolate(faster, paper_time.part_times(SHORT_LOG, 20), target=100)
+    assert noisy.seconds["rows"] == 25.0 and noisy.clamped_parts == ("rows",)
+    assert "no per-step cost measured for rows" in noisy.describe()
+    with pytest.raises(ValueError, match="2 jobs is not allowed"):
+        paper_time.part_times("  device: cuda; 2 job(s); parts in x\n" + SHORT_LOG, 20)
 
 
 @pytest.mark.parametrize("name", ["plain", "residual"])

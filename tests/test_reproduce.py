@@ -155,8 +155,10 @@ def test_every_claim_is_judged_in_exactly_one_claims_part(scale):
     assert grouped["claims-depth-errors"] == ["depth-errors"]
     assert grouped["claims-clipping"] == ["clipping-runs", "clipping"]
     assert "survey" in grouped[parts.OTHER_CLAIMS_PART]
-    names = [p.name for p in plan_parts(make_plan(scale)) if parts.is_claims_part(p.name)]
-    assert names == list(grouped)
+    claim_parts = [p for p in plan_parts(make_plan(scale)) if parts.is_claims_part(p.name)]
+    assert [p.name for p in claim_parts] == list(grouped)
+    chapters = {p.name: p.chapters for p in claim_parts}
+    assert chapters["claims-depth-errors"] == "04" and chapters["claims-width-depth"] == "08"
     assert not parts.is_claims_part("claims") and not parts.is_claims_part("clipping")
 
 

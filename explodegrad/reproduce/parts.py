@@ -499,12 +499,14 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
         ),
         Part("clipping", "gradient clipping by norm", "08", run_clipping, cost=2.0),
     ]
+    judged = [c for c in claims.all_claims() if c.judged_at(plan.scale.name)]
     for name, studies in claim_part_studies(plan.scale.name).items():
+        chapters = sorted({c.claim_id.split("/")[0] for c in judged if c.study in studies})
         parts.append(
             Part(
                 name,
                 f"the claims of {', '.join(studies)}, judged over several seeds",
-                "01-08",
+                ", ".join(chapters),
                 run_claims,
                 {"seeds": list(plan.claim_seeds), "studies": studies},
                 cost=CLAIM_PARTS[name][1] if name in CLAIM_PARTS else 1.0,
