@@ -88,6 +88,25 @@ def test_perturbation_check_defaults_to_every_layer_up_to_the_input(batch):
     np.testing.assert_array_equal(check.rms_gain, np.sqrt((check.gains**2).mean(axis=1)))
 
 
+def test_the_default_nudge_stays_linear_where_the_gsc_is_large():
+    """Depth-50 batch-normalized ReLU (the paper scale's claim network): at layer 42 the GSC is
+    about 900, so a nudge of 1e-4 moves the losses by 9 % and the gain falls to 0.70 of the GSC
+    (measured 2026-11-30; the claim failed at the paper scale for it). The default nudge,
+    1e-3 / GSC, keeps the response linear."""
+    from explodegrad.claims.evidence import _digits_batch
+    from explodegrad.studies.gsc_meaning import linear_nudge
+
+    net = build_mlp(50, 64, "relu", norm="batch", init="he", dtype=torch.float64)
+    inputs, targets = _digits_batch()
+    default = perturbation_check(net, inputs, targets, layers=(42,), num_directions=32)
+    assert default.gsc[0] > 500 and default.epsilon == pytest.approx(1e-3 / default.gsc[0])
+    assert abs(default.ratio[0] - 1) < 0.05
+    fixed = perturbation_check(net, inputs, targets, layers=(42,), num_directions=32, epsilon=1e-4)
+    assert fixed.ratio[0] < 0.8  # out of the linear regime
+    assert linear_nudge(8.3) == 1e-4 and linear_nudge(1000.0) == pytest.approx(1e-6)
+    assert linear_nudge(float("inf")) == 1e-4  # an overflowed GSC: the check is inconclusive anyway
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [

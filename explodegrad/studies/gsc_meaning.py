@@ -229,32 +229,49 @@ class PerturbationCheck(StudyResult):
         return "\n".join(lines)
 
 
+def linear_nudge(largest_gsc: float) -> float:
+    """The default relative nudge of :func:`perturbation_check`: 1e-4, or smaller so that the
+    losses move by at most about 0.1 % at the layer with the largest GSC (``1e-3 / GSC``)."""
+    if not np.isfinite(largest_gsc) or largest_gsc <= 0:
+        return 1e-4
+    return min(1e-4, 1e-3 / largest_gsc)
+
+
 def perturbation_check(
     net: DeepMLP,
     inputs: Tensor,
     targets: Tensor,
     layers: tuple[int, ...] | None = None,
     num_directions: int = 16,
-    epsilon: float = 1e-4,
+    epsilon: float | None = None,
     seed: int = 0,
 ) -> PerturbationCheck:
     """Compare GSC(k, 0) with the root-mean-square relative-perturbation gain over random directions.
+
+    The gain equals the GSC only while the nudge is small enough for the losses to respond
+    linearly, and "small" is relative to 1 / GSC: a nudge of 1e-4 at a layer whose GSC is 900
+    moves the losses by 9 % and the gain falls to 0.70 of the GSC (depth-50 batch-normalized
+    ReLU; 0.98 with a nudge of 1e-7). So by default the nudge is chosen to move the losses by
+    at most about 0.1 % (an operational choice).
 
     Args:
         net: a network from :func:`explodegrad.build_mlp` (float64 keeps the nudge exact).
         inputs, targets: one batch and its labels.
         layers: the layers k to check (default: every 1 ... L + 1).
         num_directions: random directions per layer.
-        epsilon: relative size of the nudge.
+        epsilon: relative size of the nudge (default: ``min(1e-4, 1e-3 / largest GSC checked)``).
         seed: seed of the directions (direction j uses ``seed + j``).
     """
     num_directions = check_int("num_directions", num_directions, 1)
-    epsilon = check_positive("epsilon", epsilon)
+    if epsilon is not None:
+        epsilon = check_positive("epsilon", epsilon)
     seed = check_int("seed", seed, 0)
     profile = gsc_profile(net, inputs, targets)
     if layers is None:
         layers = tuple(int(k) for k in profile.layers)
     chosen = [check_int("layers", k, 1, net.num_layers + 1) for k in layers]
+    if epsilon is None:
+        epsilon = linear_nudge(max(profile.gsc_at(k) for k in chosen))
     gains = np.array(
         [
             [
