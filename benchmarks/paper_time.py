@@ -26,8 +26,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Training steps of ``--scale paper`` (``explodegrad.core.scales.PAPER.train_steps``).
-PAPER_STEPS = 10_000
+from explodegrad.core.scales import PAPER
+
+#: Training steps of ``--scale paper``.
+PAPER_STEPS = PAPER.train_steps
 _DONE = re.compile(r"\[\d+/(?P<total>\d+)\] (?P<part>[\w.-]+): done in (?P<seconds>[\d.]+) s")
 _STARTED = re.compile(r"\[\d+/(?P<total>\d+)\] (?P<part>[\w.-]+): (?!done in)")
 _JOBS = re.compile(r"; (?P<jobs>\d+) job\(s\);")

@@ -315,7 +315,7 @@ def _setting_line(report: _Report) -> str:
             f"At the {scale.name} scale the networks, data and training are smaller than the paper's: "
             "agreement can only be qualitative."
         )
-    differences = paper_differences(report.data.name, len(report.data.x_train), study_settings(scale).steps)
+    differences = paper_differences(report.data.name, len(report.data.x_train), scale.train_steps)
     if not differences:
         return "This is the paper's setting."
     return (
