@@ -80,20 +80,40 @@ def test_paper_plan_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
 
 def test_the_claims_part_looks_for_cifar10_in_the_plans_data_root(tmp_path, monkeypatch):
     """The claims' studies load their data themselves; ``--data-root`` must reach them (on the
-    first H200 run the paper report failed here: they looked only in ~/.cache/explodegrad)."""
-    from explodegrad.core.data import DATA_ENV, find_cifar10, load_digits
+    first H200 run the paper report failed here: they looked only in ~/.cache/explodegrad). It
+    travels as the scale's ``data_root``, without touching the environment."""
+    from explodegrad.core.data import DATA_ENV, load_digits
     from explodegrad.reproduce import parts
 
     monkeypatch.delenv(DATA_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    folder = tmp_path / "data" / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    found = []
-    monkeypatch.setattr(parts.claims, "evaluate", lambda *args, **kwargs: found.append(find_cifar10()) or [])
+    scales = []
+    monkeypatch.setattr(parts.claims, "evaluate", lambda scale, *args, **kwargs: scales.append(scale) or [])
     plan = dataclasses.replace(make_plan("tiny"), data_root=str(tmp_path / "data"))
+    assert plan.scale.data_root == str(tmp_path / "data") and plan.scale == make_plan("tiny").scale
     assert parts.run_claims(plan, load_digits(), {"studies": ["overshoot"]}) == {"judgements": []}
-    assert found == [folder]
-    assert DATA_ENV not in os.environ  # restored after the part
+    assert [scale.data_root for scale in scales] == [str(tmp_path / "data")]
+    assert DATA_ENV not in os.environ
+    # a part stored with one data folder is reused with another: the folder is not in its key
+    assert part_key(plan_parts(plan)[0], plan) == part_key(
+        plan_parts(make_plan("tiny"))[0], make_plan("tiny")
+    )
+
+
+@pytest.mark.skipif(not SHARED_CIFAR.is_dir(), reason="no CIFAR-10 subset in ../shared/data")
+def test_a_scale_loads_cifar10_from_its_own_data_root(tmp_path, monkeypatch):
+    from explodegrad.core.data import DATA_ENV, DatasetNotFoundError
+    from explodegrad.core.scales import PAPER, load_scale_data, pick_scale
+
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no cache to fall back on
+    small = PAPER.with_(n_train=8, n_test=4)
+    with pytest.raises(DatasetNotFoundError):
+        load_scale_data(small)
+    data = load_scale_data(small.with_(data_root=SHARED_CIFAR.parent))
+    assert (len(data.x_train), len(data.x_test), data.name) == (8, 4, "cifar10")
+    assert pick_scale(override="paper", data_root=SHARED_CIFAR.parent).data_root == str(SHARED_CIFAR.parent)
+    with pytest.raises(TypeError, match="data_root=3 is not allowed"):
+        PAPER.with_(data_root=3)
 
 
 def test_a_paper_scale_report_names_what_keeps_it_from_the_papers_setting():
@@ -107,19 +127,6 @@ def test_a_paper_scale_report_names_what_keeps_it_from_the_papers_setting():
         "20 training steps instead of 10,000",
     ]
     assert paper_differences("digits", 1_437, 10_000) == ["digits instead of CIFAR-10"]
-
-
-def test_cifar10_root_default_restores_the_variable_and_refuses_bad_roots(tmp_path, monkeypatch):
-    from explodegrad.core.data import DATA_ENV, cifar10_root_default
-
-    monkeypatch.setenv(DATA_ENV, "before")
-    with cifar10_root_default(tmp_path):
-        assert os.environ[DATA_ENV] == str(tmp_path)
-    assert os.environ[DATA_ENV] == "before"
-    with cifar10_root_default(None):
-        assert os.environ[DATA_ENV] == "before"
-    with pytest.raises(TypeError, match="root=3 is not allowed"), cifar10_root_default(3):
-        pass
 
 
 @pytest.mark.parametrize(

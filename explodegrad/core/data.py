@@ -14,7 +14,6 @@ the training split), a train/test split and tensors on the chosen device.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import pickle
@@ -22,7 +21,6 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,31 +339,6 @@ def default_data_root() -> Path:
     """Where downloads go: ``$EXPLODEGRAD_DATA`` or ``~/.cache/explodegrad``."""
     env = os.environ.get(DATA_ENV)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "explodegrad"
-
-
-@contextlib.contextmanager
-def cifar10_root_default(root: str | os.PathLike | None) -> Iterator[None]:
-    """Within the block, CIFAR-10 is looked for in ``root`` wherever no root is given.
-
-    Code that loads a scale's data deep inside a study (the claims' studies) takes no root of
-    its own; this is how a caller's ``--data-root`` reaches it. It sets ``$EXPLODEGRAD_DATA``
-    for the block (so worker processes started in it see it too) and restores it after.
-    ``root=None`` changes nothing.
-    """
-    if root is None:
-        yield
-        return
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root={root!r} is not allowed: root must be a path or None")
-    before = os.environ.get(DATA_ENV)
-    os.environ[DATA_ENV] = os.fspath(root)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(DATA_ENV, None)
-        else:
-            os.environ[DATA_ENV] = before
 
 
 def download_cifar10(root: Path, url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5) -> Path:

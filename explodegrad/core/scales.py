@@ -48,6 +48,10 @@ class Scale:
         num_seeds: how many seeds every study that trains runs by default (its numbers are
             reported as the median and the range over them, never as one run's digits).
         reason: why this scale was picked (not part of equality).
+        data_root: the folder CIFAR-10 is looked for in first (None: ``$EXPLODEGRAD_DATA``,
+            then the cache). It travels with the scale into every study that loads the scale's
+            data, so a report's ``--data-root`` reaches them all. Not part of equality: the same
+            data from another folder is the same experiment.
     """
 
     name: str
@@ -60,6 +64,7 @@ class Scale:
     n_test: int | None = None
     num_seeds: int = 1
     reason: str = field(default="", compare=False)
+    data_root: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -77,6 +82,12 @@ class Scale:
         if self.n_test is not None:
             set_(self, "n_test", check_int("n_test", self.n_test, 1))
         set_(self, "num_seeds", check_int("num_seeds", self.num_seeds, 1))
+        if self.data_root is not None:
+            if not isinstance(self.data_root, (str, os.PathLike)):
+                raise TypeError(
+                    f"data_root={self.data_root!r} is not allowed: data_root must be a path or None"
+                )
+            set_(self, "data_root", os.fspath(self.data_root))
 
     def describe(self) -> str:
         """One line, e.g. ``quick: depth 20, width 64, digits, batch 128, 200 training steps``."""
@@ -177,6 +188,8 @@ def pick_scale(
             "README: pass root= or set EXPLODEGRAD_DATA)"
         )
         scale = scale.with_(dataset="digits", n_train=None, n_test=None)
+    elif scale.dataset == "cifar10" and data_root is not None:
+        scale = scale.with_(data_root=data_root)
     return scale.with_(reason=why)
 
 
@@ -202,12 +215,21 @@ def load_scale_data(
     dtype: torch.dtype = torch.float32,
     data_root: str | os.PathLike | None = None,
 ) -> Dataset:
-    """The data set a scale names, cut to its ``n_train`` / ``n_test`` (CIFAR-10 is not downloaded here)."""
+    """The data set a scale names, cut to its ``n_train`` / ``n_test`` (CIFAR-10 is not downloaded here).
+
+    CIFAR-10 is looked for in ``data_root``, else the scale's own ``data_root``, else
+    ``$EXPLODEGRAD_DATA`` and the cache.
+    """
     if not isinstance(scale, Scale):
         raise TypeError(f"scale={scale!r} is not allowed: scale must be a Scale (QUICK, PAPER, ...)")
     if scale.dataset == "cifar10":
         return load_cifar10(
-            data_root, download=False, n_train=scale.n_train, n_test=scale.n_test, device=device, dtype=dtype
+            scale.data_root if data_root is None else data_root,
+            download=False,
+            n_train=scale.n_train,
+            n_test=scale.n_test,
+            device=device,
+            dtype=dtype,
         )
     if scale.dataset == "gaussian":
         return gaussian_data(

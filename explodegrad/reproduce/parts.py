@@ -17,7 +17,7 @@ import torch
 
 from explodegrad import claims
 from explodegrad.core.config import NetConfig
-from explodegrad.core.data import Dataset, cifar10_root_default
+from explodegrad.core.data import Dataset
 from explodegrad.core.nets import build_mlp
 from explodegrad.measures.dilution import dilution_profile
 from explodegrad.reproduce.plan import DILUTION_ARCHITECTURES, PAPER_SIZE, TABLE_ARCHITECTURES, ReportPlan
@@ -411,12 +411,12 @@ def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict
     """The claims of ``options["studies"]``, judged by the registry (:mod:`explodegrad.claims`)
     over the plan's claim seeds: the report's verdicts come from the same place as the notebooks'.
 
-    The claims' studies load the scale's data themselves, from the plan's ``data_root`` too.
+    The claims' studies load the scale's data themselves: the plan's ``data_root`` reaches them
+    as the scale's own (``Scale.data_root``).
     """
     studies = set(options["studies"])
     chosen = [c.claim_id for c in claims.all_claims() if c.judged_at(plan.scale.name) and c.study in studies]
-    with cifar10_root_default(plan.data_root):
-        return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, data.device, claim_ids=chosen)}
+    return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, data.device, claim_ids=chosen)}
 
 
 def _route_option(plan: ReportPlan) -> dict[str, Any]:

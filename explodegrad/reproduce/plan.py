@@ -62,6 +62,8 @@ class ReportPlan:
         lrs: learning rates every batched search tries.
         seed: seed of every weight draw, minibatch order, measurement batch and probe.
         data_root: where CIFAR-10 is looked for (None: ``$EXPLODEGRAD_DATA``, then the cache).
+            A plan with a ``data_root`` gives it to its scale too (``Scale.data_root``), so the
+            claims' studies, which load the scale's data themselves, look there as well.
         paper_size_survey: also measure the survey at initialization at the paper's depth 50
             and width 100 (cheap; used when the scale's own networks are smaller).
         measure_search_models: measure each table row's effective depth and Taylor curve on
@@ -94,6 +96,10 @@ class ReportPlan:
     paper_size_survey: bool = False
     measure_search_models: bool = False
     stack_table_rows: bool = False
+
+    def __post_init__(self) -> None:
+        if self.data_root is not None and self.scale.data_root != str(self.data_root):
+            object.__setattr__(self, "scale", self.scale.with_(data_root=self.data_root))
 
     @property
     def claim_seeds(self) -> tuple[int, ...]:

@@ -140,7 +140,9 @@ def write_report(
 def _results(report: _Report) -> dict[str, Any]:
     plan, info, data, stored = report.plan, report.info, report.data, report.stored
     meta = {
-        "scale": dataclasses.asdict(plan.scale),
+        "scale": {
+            k: v for k, v in dataclasses.asdict(plan.scale).items() if k != "data_root"
+        },  # a local path
         "lrs": list(plan.lrs),
         "seed": plan.seed,
         "data": {

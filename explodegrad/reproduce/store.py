@@ -62,7 +62,7 @@ def part_key(part: Part, plan: ReportPlan) -> dict[str, Any]:
     """What must match for a stored part to be reused (the device and data folder need not)."""
     from explodegrad import __version__
 
-    scale = {k: v for k, v in dataclasses.asdict(plan.scale).items() if k != "reason"}
+    scale = {k: v for k, v in dataclasses.asdict(plan.scale).items() if k not in ("reason", "data_root")}
     return to_jsonable(
         {
             "format": FORMAT_VERSION,
