@@ -17,10 +17,13 @@ from explodegrad.studies.effective_depth import (
     effective_depth_study,
     linear_layers_in_top,
     natural_skip,
+    path_shares_by_depth,
     paths_at_initialization,
     taylor_break,
     track_effective_depth,
+    train_together,
 )
+from explodegrad.training.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +211,61 @@ def test_paths_at_initialization_find_no_depth_where_there_is_none(data):
     assert full.effective_depth > 0 and len(full.lambdas) == 6
     with pytest.raises(ValueError, match="depth=7"):
         paths_at_initialization(depth=7, data=data)
+    # the mean share of lambda / L: 0 where only the skip path carries, the weighted mean otherwise
+    assert silent.mean_share == 0.0 and affine.mean_share == pytest.approx(0.0, abs=1e-14)
+    expected = float(np.sum(full.lambdas * full.fraction)) / 5  # L = 5
+    assert full.mean_share == pytest.approx(expected, rel=1e-12) and 0.0 < full.mean_share < 1.0
+
+
+def test_path_shares_by_depth_repeat_paths_at_initialization():
+    tanh = [Architecture("tanh", "none"), Architecture("tanh", "none", residual=True)]
+    shares = path_shares_by_depth((6, 10), 8, tanh, batch_size=32)
+    assert list(shares) == [6, 10] and list(shares[6]) == ["tanh/none", "tanh/none/res"]
+    one = paths_at_initialization(10, 8, "tanh", residual=True, batch_size=32, dtype=torch.float64)
+    assert shares[10]["tanh/none/res"] == one.mean_share  # the same network, batch and probes
+    with pytest.raises(ValueError, match="depths=\\[\\]"):
+        path_shares_by_depth((), 8, tanh)
+    with pytest.raises(ValueError, match="depths=1"):
+        path_shares_by_depth((1, 10), 8, tanh)
+    with pytest.raises(TypeError, match="not an Architecture"):
+        path_shares_by_depth((6,), 8, ["tanh"])
+
+
+def test_stacked_seeds_measure_what_one_network_trained_alone_measures(data):
+    """``stack_seeds`` trains in one sweep and measures the kept networks; with one seed the
+    sweep is ``train()`` step for step, so every number matches the default route exactly."""
+    architectures = [Architecture("relu", "batch"), Architecture("tanh", "none", residual=True)]
+    options = dict(scale=TINY, data=data, seeds=(3,), checkpoints=3, measure_size=32, taylor_size=48)
+    alone = effective_depth_study(architectures, **options)
+    stacked = effective_depth_study(architectures, stack_seeds=True, **options)
+    pd.testing.assert_frame_equal(alone.table, stacked.table)
+    for label in alone.labels:
+        np.testing.assert_array_equal(alone.trajectories[label].steps, stacked.trajectories[label].steps)
+        np.testing.assert_array_equal(
+            alone.trajectories[label].depth_since_init, stacked.trajectories[label].depth_since_init
+        )
+        np.testing.assert_allclose(alone.taylor[label].train_error, stacked.taylor[label].train_error)
+
+
+def test_train_together_keeps_every_network_with_the_first_seeds_minibatches(data):
+    configs = {
+        seed: Architecture("relu", "none").config(6, 8, data.in_features, data.num_classes, seed)
+        for seed in (0, 1)
+    }
+    settings = study_settings(TINY, 2).with_(seed=0)
+    trained = train_together(configs, data, settings)
+    assert list(trained) == [0, 1]
+    for seed, kept in trained.items():
+        assert [step for step, _ in kept.networks] == [0, 3, 6] == kept.history.steps.tolist()
+        assert kept.networks[0][1].config == configs[seed] and kept.history.settings.seed == 0
+    # the seed-0 network is the one train() makes from seed 0 (stacking changes no minibatch;
+    # a stack of two rounds its float32 products differently from one network alone)
+    alone = build_from_config(configs[0], dtype=data.x_train.dtype)
+    history = train(alone, data, settings, progress=False)
+    np.testing.assert_allclose(trained[0].history.train_error, history.train_error, rtol=1e-6)
+    for name, value in alone.state_dict().items():
+        torch.testing.assert_close(trained[0].networks[-1][1].state_dict()[name], value, rtol=1e-5, atol=1e-7)
+    with pytest.raises(TypeError, match="stack_seeds='yes' is not allowed"):
+        effective_depth_study(scale=TINY, data=data, stack_seeds="yes")
+    with pytest.raises(ValueError, match="configs=\\{\\} is not allowed"):
+        train_together({}, data, settings)

@@ -44,6 +44,9 @@ from explodegrad.studies import (
     width_depth,
 )
 
+#: The studies that train their seeds together at the paper scale (:attr:`EvidenceSetting.stack_seeds`).
+STACKED_SEED_STUDIES = ("effective-depth", "orthogonal")
+
 
 @dataclass(frozen=True)
 class EvidenceSetting:
@@ -52,6 +55,14 @@ class EvidenceSetting:
     scale: Scale
     seeds: tuple[int, ...]
     device: torch.device
+
+    @property
+    def stack_seeds(self) -> bool:
+        """Whether the studies of :data:`STACKED_SEED_STUDIES` train every (architecture, seed)
+        together in one sweep, on the first seed's minibatch order: at the paper scale, where a
+        loop per depth-50 network would leave a GPU waiting (issue 16); elsewhere each seed
+        draws its own order, as the notebooks show."""
+        return self.scale.name == PAPER.name
 
     @property
     def survey_size(self) -> tuple[int, int]:
@@ -283,14 +294,38 @@ def paths_at_init(where: EvidenceSetting) -> dict[str, Any]:
     }
 
 
+def paths_by_depth(where: EvidenceSetting) -> dict[int, dict[str, float]]:
+    """Depth -> label -> mean path share at initialization of tanh, plain and ResNet, at the
+    quick and the paper depth (20 and 50; a small test scale: its depth and twice it), at the
+    scale's width, float64 (chapter 07)."""
+    scale = where.scale
+    if scale.name in (QUICK.name, PAPER.name):
+        depths = (QUICK.depth, PAPER.depth)
+    else:
+        depths = (residual_depth(scale.depth), residual_depth(2 * scale.depth))
+    return effective_depth.path_shares_by_depth(
+        depths,
+        scale.width,
+        [a for a in effective_depth.DEFAULT_ARCHITECTURES if a.activation == "tanh"],
+        batch_size=2 * scale.batch_size,
+        device=where.device,
+    )
+
+
 def effective_depth_study(where: EvidenceSetting) -> effective_depth.EffectiveDepthStudy:
-    """Effective depth during training and the Taylor experiment, every seed (chapter 07)."""
-    return effective_depth.effective_depth_study(scale=where.scale, device=where.device, seeds=where.seeds)
+    """Effective depth during training and the Taylor experiment, every seed (chapter 07); the
+    seeds train together at the paper scale (:attr:`EvidenceSetting.stack_seeds`)."""
+    return effective_depth.effective_depth_study(
+        scale=where.scale, device=where.device, seeds=where.seeds, stack_seeds=where.stack_seeds
+    )
 
 
 def orthogonal_study(where: EvidenceSetting) -> orthogonal.OrthogonalStateResult:
-    """He, looks-linear and orthogonal tanh starts in training, every seed (chapter 08)."""
-    return orthogonal.orthogonal_initial_state(scale=where.scale, device=where.device, seeds=where.seeds)
+    """He, looks-linear and orthogonal tanh starts in training, every seed (chapter 08); the seeds
+    train together at the paper scale (:attr:`EvidenceSetting.stack_seeds`)."""
+    return orthogonal.orthogonal_initial_state(
+        scale=where.scale, device=where.device, seeds=where.seeds, stack_seeds=where.stack_seeds
+    )
 
 
 def width_depth_study(where: EvidenceSetting) -> width_depth.WidthDepthResult:
@@ -338,6 +373,7 @@ STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "depth-limit": depth_limit_study,
     "dilution": dilution_study,
     "paths-at-init": paths_at_init,
+    "paths-by-depth": paths_by_depth,
     "effective-depth": effective_depth_study,
     "trained-depth": trained_depth_study,
     "orthogonal": orthogonal_study,
@@ -369,6 +405,7 @@ STUDY_MODULES: dict[str, ModuleType] = {
     "depth-limit": depth_limit,
     "dilution": dilution,
     "paths-at-init": effective_depth,
+    "paths-by-depth": effective_depth,
     "effective-depth": effective_depth,
     "trained-depth": effective_depth,
     "orthogonal": orthogonal,

@@ -90,6 +90,15 @@ class PathContributions:
         """Whether the network's values or the contributions became inf/NaN (no depth then)."""
         return self.effective_depth < 0
 
+    @property
+    def mean_share(self) -> float:
+        """The mean path length as a share of the longest possible, ``sum(lambda * fraction) / L``.
+
+        It compares networks of different numbers of layers (a ResNet's lambda counts blocks,
+        a plain network's single layers); nan when the contributions overflowed.
+        """
+        return float(np.sum(self.lambdas * np.asarray(self.fraction))) / (len(self.lambdas) - 1)
+
 
 def effective_depth(
     contributions: PathContributions | Sequence[float] | np.ndarray, threshold: float = DEFAULT_THRESHOLD

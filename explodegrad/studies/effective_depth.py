@@ -66,11 +66,12 @@ from explodegrad.studies.common import (
 )
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
 from explodegrad.training.optimizers import schedule_factor
-from explodegrad.training.sweep import SweepResult
+from explodegrad.training.sweep import SweepResult, sweep
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
     "07/resnet-short-paths",
+    "07/tanh-skips-matter-deeper",
     "07/trained-effective-depth-below-nominal",
     "07/bn-relu-breaks-sooner",
     "07/deeper-breaks-sooner",
@@ -538,6 +539,92 @@ def paths_at_initialization(
     )
 
 
+def path_shares_by_depth(
+    depths: Sequence[int] = (20, 50),
+    width: int = 64,
+    architectures: Sequence[Architecture] | None = None,
+    *,
+    batch_size: int = 256,
+    device: Any = None,
+    dtype: torch.dtype = torch.float64,
+) -> dict[int, dict[str, float]]:
+    """Depth -> label -> the mean path share at initialization (``PathContributions.mean_share``).
+
+    How the skips' effect on the path lengths changes with depth: the same architectures, each
+    with its natural skip, at every depth (:func:`paths_at_initialization`). Chapter 07 uses it
+    to show that plain tanh's paths are as short as its ResNet's at depth 20 but not at 50.
+
+    Args:
+        depths: network depths (even ones when an architecture is residual).
+        width: neurons per hidden layer.
+        architectures: the networks (default :data:`DEFAULT_ARCHITECTURES`).
+        batch_size, device, dtype: as in :func:`paths_at_initialization` (float64 by default:
+            the shares are then the same on every machine).
+    """
+    chosen = _resolve_architectures(architectures)
+    depths = [check_int("depths", depth, 2) for depth in depths]
+    if not depths:
+        raise ValueError("depths=[] is not allowed: give at least one depth")
+    return {
+        depth: {
+            a.label: paths_at_initialization(
+                depth,
+                width,
+                a.activation,
+                a.norm,
+                a.residual,
+                a.residual_scale,
+                batch_size=batch_size,
+                device=device,
+                dtype=dtype,
+            ).mean_share
+            for a in chosen
+        }
+        for depth in depths
+    }
+
+
+def train_together(
+    configs: Mapping[Any, NetConfig], data: Dataset, settings: TrainSettings, *, progress: bool = False
+) -> dict[Any, TrainedNetworks]:
+    """Train every network of ``configs`` in one sweep and keep each at every record.
+
+    What a study's seeds and architectures cost when stacked: one batched run
+    (:func:`explodegrad.training.sweep.sweep`, groups by shape) instead of one loop per
+    network, with every network kept at each of ``settings``' records for measuring
+    afterwards. Every network sees the minibatch order of ``settings.seed``: a seed then
+    draws the weights (its configuration's ``seed``), not the order of the examples.
+
+    Args:
+        configs: key (e.g. ``(label, seed)``) -> the network to train.
+        data: the data set (trained on its device).
+        settings: the training settings of every network.
+        progress: show a progress bar.
+
+    Returns:
+        key -> :class:`TrainedNetworks` (the networks at every record, the sweep's history).
+    """
+    if not configs:
+        raise ValueError("configs={} is not allowed: give at least one network to train")
+    keys = list(configs)
+    result = sweep(
+        [configs[key] for key in keys],
+        data,
+        settings,
+        device=data.device,
+        progress=progress,
+        keep_checkpoints=True,
+    )
+    trained = {}
+    for run, key in enumerate(keys):
+        steps = [checkpoint.step for checkpoint in result.checkpoints[run]]
+        trained[key] = TrainedNetworks(
+            networks=[(step, result.network_at(run, step)) for step in steps],
+            history=sweep_run_history(result, run, data),
+        )
+    return trained
+
+
 def _resolve_architectures(architectures: Sequence[Architecture] | None) -> list[Architecture]:
     chosen = list(DEFAULT_ARCHITECTURES if architectures is None else architectures)
     if not chosen:
@@ -591,6 +678,7 @@ def effective_depth_study(
     num_probes: int = 2,
     progress: bool = False,
     trained: Mapping[tuple[str, int], TrainedNetworks] | None = None,
+    stack_seeds: bool = False,
 ) -> EffectiveDepthStudy:
     """Train each architecture, track its effective depth, then run the Taylor experiment on it.
 
@@ -621,6 +709,11 @@ def effective_depth_study(
         trained: ``(label, seed) -> TrainedNetworks`` for every architecture and seed, e.g. a
             learning-rate search's own networks (``sweep(..., keep_checkpoints=True)``);
             ``settings`` and ``checkpoints`` are then unused. None (default): train them.
+        stack_seeds: train every (architecture, seed) in one sweep (:func:`train_together`:
+            a few batched loops instead of one per network, what a GPU needs at the paper
+            scale) and measure the kept networks. Every seed then trains on the first seed's
+            minibatch order (its weights stay its own), so the numbers differ from the
+            default, where each seed also draws its own order.
 
     Returns:
         An :class:`EffectiveDepthStudy`.
@@ -630,11 +723,20 @@ def effective_depth_study(
     seeds = resolve_seeds(seeds, scale.num_seeds)
     if trained is not None:
         _check_trained(trained, chosen, seeds)
+    if not isinstance(stack_seeds, bool):
+        raise TypeError(f"stack_seeds={stack_seeds!r} is not allowed: stack_seeds must be True or False")
     tolerance = check_fraction("tolerance", tolerance)
     data = resolve_data(data, scale=scale, seed=seeds[0], device=device)
     base_settings = study_settings(scale, checkpoints) if settings is None else settings
     depth = check_int("depth", scale.depth if depth is None else depth, 4)
     width = check_int("width", scale.width if width is None else width, 1)
+    if trained is None and stack_seeds:
+        configs = {
+            (a.label, seed): a.config(depth, width, data.in_features, data.num_classes, seed)
+            for seed in seeds
+            for a in chosen
+        }
+        trained = train_together(configs, data, base_settings.with_(seed=seeds[0]), progress=progress)
     n_train = int(data.x_train.shape[0])
     taylor_size = check_int("taylor_size", min(taylor_size, n_train), 1)
     trajectories, curves, linear_layers, histories, rows = {}, {}, {}, {}, []

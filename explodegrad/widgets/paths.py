@@ -27,9 +27,11 @@ from explodegrad.widgets.controls import ClampReportingFloatLogSlider, clamp_not
 
 
 def _describe(result: PathContributions) -> str:
-    layers = int(result.lambdas[-1])
+    """The title: effective depth of L, in the units lambda counts (a ResNet's are blocks, its
+    input layer and readout; a plain network's are layers)."""
+    units = "units" if result.skip == "identity" else "layers"
     return (
-        f"{result.label}: effective depth {result.effective_depth} of L = {layers} layers "
+        f"{result.label}: effective depth {result.effective_depth} of L = {int(result.lambdas[-1])} {units} "
         f"(skip: {result.skip}, share >= {result.threshold:g})"
     )
 
