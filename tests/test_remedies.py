@@ -133,6 +133,24 @@ def test_orthogonal_study_rejects_bad_input(data):
         )
 
 
+def test_orthogonal_study_with_stacked_seeds_measures_what_it_measures_alone(data, orthogonal):
+    """With one seed the batched route (one sweep, the kept networks measured afterwards) takes
+    ``train()``'s steps, so its numbers match the default route's to float32 rounding (initial
+    states of one shape train stacked, whose products round differently); with two seeds, the
+    second one trains on the first seed's minibatches (with its own weights)."""
+    options = dict(scale=TINY, data=data, settings=study_settings(TINY, checkpoints=2), measure_size=32)
+    one = orthogonal_initial_state(seeds=(0,), stack_seeds=True, target_error=0.6, **options)
+    first = orthogonal.table[orthogonal.table["seed"] == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(one.table, first, rtol=1e-5)
+    for name in one.names:
+        np.testing.assert_allclose(one.hidden_gsc[name], orthogonal.hidden_gsc[name], rtol=1e-5)
+        np.testing.assert_allclose(one.rate[name], orthogonal.rate[name], rtol=1e-5)
+    both = orthogonal_initial_state(seeds=(0, 1), stack_seeds=True, **options)
+    assert both.table["seed"].tolist() == [0, 0, 0, 1, 1, 1][: len(both.table)]
+    with pytest.raises(TypeError, match="stack_seeds=1 is not allowed"):
+        orthogonal_initial_state(scale=TINY, data=data, stack_seeds=1)
+
+
 def test_width_vs_depth_keeps_every_network_within_the_budget(width_depth):
     table = width_depth.table
     assert list(table["depth"]) == [2, 3, 6]

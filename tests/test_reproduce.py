@@ -64,6 +64,16 @@ def test_plans_of_each_scale():
     assert "training steps set to 17" in make_plan("quick", steps=17).scale.reason
 
 
+def test_only_the_paper_scale_trains_the_claims_seeds_together_and_its_report_says_so():
+    """At the paper scale the effective-depth and orthogonal studies stack their seeds (one
+    minibatch order); the quick scale, whose numbers the notebooks show, keeps one order per seed."""
+    from explodegrad import claims
+
+    assert claims.setting("paper").stack_seeds and not claims.setting("quick").stack_seeds
+    assert "train their seeds together on one minibatch order" in make_plan("paper").describe()
+    assert "together on one minibatch order" not in make_plan("quick").describe()
+
+
 @pytest.mark.skipif(not SHARED_CIFAR.is_dir(), reason="no CIFAR-10 subset in ../shared/data")
 def test_paper_plan_uses_cifar10_when_found():
     plan = make_plan("paper", data_root=SHARED_CIFAR.parent)

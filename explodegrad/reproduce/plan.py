@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from explodegrad.claims.evidence import STACKED_SEED_STUDIES, setting
 from explodegrad.core.checks import check_choice, check_int, check_positive
 from explodegrad.core.scales import Scale, pick_scale
 from explodegrad.studies.common import Architecture
@@ -112,6 +113,9 @@ class ReportPlan:
         route = "; effective depth measured on the search's own models" if self.measure_search_models else ""
         if self.stack_table_rows:
             route += "; table rows of one shape searched together"
+        if setting(self.scale).stack_seeds:
+            studies = " and ".join(STACKED_SEED_STUDIES)
+            route += f"; the claims' {studies} studies train their seeds together on one minibatch order"
         return (
             f"{self.scale.describe()}; learning rates searched: {rates}; seed {self.seed} (claims: "
             f"{len(self.claim_seeds)} seeds){route}"

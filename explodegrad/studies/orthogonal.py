@@ -24,6 +24,7 @@ from explodegrad.studies.common import (
     resolve_scale,
     study_settings,
 )
+from explodegrad.studies.effective_depth import train_together
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
@@ -125,6 +126,7 @@ def orthogonal_initial_state(
     measure_size: int = 256,
     target_error: float = DEFAULT_TARGET_ERROR,
     progress: bool = False,
+    stack_seeds: bool = False,
 ) -> OrthogonalStateResult:
     """Train each initial state and measure its GSC at every checkpoint.
 
@@ -144,6 +146,11 @@ def orthogonal_initial_state(
         measure_size: examples of the fixed training batch the GSC is measured on.
         target_error: the training error :func:`steps_to_error` waits for.
         progress: show progress bars.
+        stack_seeds: train every (initial state, seed) in one sweep
+            (:func:`~explodegrad.studies.effective_depth.train_together`) and measure the kept
+            networks at each record: a few batched loops instead of one per network (what a
+            GPU needs at the paper scale). Every seed then trains on the first seed's minibatch
+            order (its weights stay its own), so the numbers differ from the default.
     """
     scale = resolve_scale(scale)
     seeds = resolve_seeds(seeds, scale.num_seeds)
@@ -164,18 +171,26 @@ def orthogonal_initial_state(
     names = [a.name for a in chosen]
     if len(set(names)) != len(names):
         raise ValueError(f"architectures: the names {names} repeat; give each architecture once")
+    if not isinstance(stack_seeds, bool):
+        raise TypeError(f"stack_seeds={stack_seeds!r} is not allowed: stack_seeds must be True or False")
+    trained = None
+    if stack_seeds:
+        configs = {
+            (name, seed): a.config(depth, width, data.in_features, data.num_classes, seed)
+            for seed in seeds
+            for a, name in zip(chosen, names)
+        }
+        trained = train_together(configs, data, settings.with_(seed=seeds[0]), progress=progress)
     steps, hidden, rates, errors, histories, rows = {}, {}, {}, {}, {}, []
     for seed in seeds:
         inputs, targets = data.batch(measure_size, seed=seed)
         for architecture, name in zip(chosen, names):
             config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
-            net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
             records: list[tuple[int, float, float]] = []
 
             def measure(
                 step: int,
-                _history: TrainHistory,
-                net: Any = net,
+                net: Any,
                 records: list = records,
                 inputs: Any = inputs,
                 targets: Any = targets,
@@ -185,7 +200,20 @@ def orthogonal_initial_state(
                 to_loss = gsc_profile(net, inputs, targets, reference=0, seed=seed)
                 records.append((step, between_hidden.first_layer_gsc, to_loss.fit.rate))
 
-            history = train(net, data, settings.with_(seed=seed), progress=progress, callback=measure)
+            if trained is None:
+                net = build_from_config(config, device=data.device, dtype=data.x_train.dtype)
+                history = train(
+                    net,
+                    data,
+                    settings.with_(seed=seed),
+                    progress=progress,
+                    callback=lambda step, _history, net=net, measure=measure: measure(step, net),
+                )
+            else:
+                kept = trained[(name, seed)]
+                for step, net in kept.networks:
+                    measure(step, net)
+                history = kept.history
             recorded = dict(zip(history.steps.tolist(), history.train_error.tolist()))
             run_steps = np.array([r[0] for r in records], dtype=int)
             run_hidden = np.array([r[1] for r in records], dtype=float)
