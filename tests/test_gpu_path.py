@@ -517,3 +517,17 @@ def test_the_guard_names_the_smallest_layer_with_a_nan_or_infinity_and_nothing_o
     crafted[3, slices[0][0]] = float("nan")  # the readout of model 3 at step 8; model 0 again
     guarded_gradients(stack, x, y, 8, flags)
     assert flags.read().tolist() == [[7, 0, 7, 8], [2, 0, 6, 1]]
+
+
+def test_the_paper_claims_train_their_seeds_in_five_loops_instead_of_35(monkeypatch):
+    """At the paper scale the effective-depth and orthogonal studies train their seeds together
+    (``EvidenceSetting.stack_seeds``): grouped as a GPU sweep groups, 35 one-network loops of
+    10,000 steps become 4 loops of 5 networks and 1 of 15 (``benchmarks/bench_claims_seeds.py``)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bench = _benchmark_module("bench_claims_seeds")
+    apart, together = bench.loops(False), bench.loops(True)
+    assert {study: len(plan) for study, plan in apart.items()} == {"effective-depth": 20, "orthogonal": 15}
+    assert {study: sorted(map(len, plan)) for study, plan in together.items()} == {
+        "effective-depth": [5, 5, 5, 5],
+        "orthogonal": [15],
+    }

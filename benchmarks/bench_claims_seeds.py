@@ -1,0 +1,125 @@
+"""What training the claims' seeds together saves at the paper scale: loops and launches.
+
+The report's claims parts judge chapter 07's effective-depth study (4 architectures) and
+chapter 08's orthogonal study (3 initial states) over 5 seeds, each network trained for 10,000
+steps at depth 50, width 100, batch 128 on CIFAR-10's 3072 inputs. One ``train()`` per
+network is 35 loops of one model; at the paper scale the studies train their seeds together
+(``EvidenceSetting.stack_seeds``: one sweep per study, grouped as a sweep on a GPU groups,
+:meth:`NetConfig.stack_key`). For both plans this prints the loops, the operations one
+training step dispatches per loop (counted on the CPU with a ``TorchDispatchMode``, views left
+out: what a GPU would launch), and the launches for 10,000 steps of every loop. With
+``--quick-times`` it also times both studies at the quick scale on this CPU, each way.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_claims_seeds.py [--quick-times]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import platform
+import time
+
+import torch
+from operation_counter import OperationCounter
+
+from explodegrad.core.scales import PAPER, QUICK
+from explodegrad.studies.common import study_settings
+from explodegrad.studies.effective_depth import DEFAULT_ARCHITECTURES, effective_depth_study
+from explodegrad.studies.orthogonal import ORTHOGONAL_ARCHITECTURES, orthogonal_initial_state
+from explodegrad.training.loop import DivergenceFlags, guarded_gradients, stack_hyperparameters
+from explodegrad.training.optimizers import apply_update, init_state
+from explodegrad.training.stacked import NetStack
+from explodegrad.training.sweep import RunSpec
+
+IN_FEATURES, CLASSES = 3072, 10
+STUDIES = {"effective-depth": DEFAULT_ARCHITECTURES, "orthogonal": ORTHOGONAL_ARCHITECTURES}
+
+
+def loops(together: bool) -> dict[str, list[list]]:
+    """Study -> its training loops (lists of configurations): one per network, or the groups
+    of one sweep over every (architecture, seed)."""
+    seeds = range(PAPER.num_seeds)
+    settings = study_settings(PAPER)
+    plans = {}
+    for study, architectures in STUDIES.items():
+        configs = [
+            a.config(PAPER.depth, PAPER.width, IN_FEATURES, CLASSES, seed)
+            for seed in seeds
+            for a in architectures
+        ]
+        if not together:
+            plans[study] = [[config] for config in configs]
+            continue
+        groups: dict[tuple, list] = collections.defaultdict(list)
+        for config in configs:
+            groups[RunSpec(config, settings).group_key(stack_activations=True)].append(config)
+        plans[study] = list(groups.values())
+    return plans
+
+
+def operations_per_step(configs: list, x: torch.Tensor, y: torch.Tensor) -> int:
+    """The operations one SGD step of these networks, stacked, dispatches (a non-first step)."""
+    settings = [study_settings(PAPER) for _ in configs]
+    stack = NetStack.from_configs(configs)
+    hyper = stack_hyperparameters(settings, "cpu", torch.float32)
+    state = init_state("sgd", stack.params, hyper)
+    flags = DivergenceFlags.fresh(stack.num_models, len(stack.layer_slices), "cpu")
+    for step in (1, 2):
+        with OperationCounter() as counter:
+            grads = guarded_gradients(stack, x, y, step, flags)
+            apply_update(stack.params, grads, state, hyper, hyper.lr * flags.active)
+    return counter.total
+
+
+def quick_times() -> None:
+    """Wall time of both studies at the quick scale on the CPU, per network and seeds together."""
+    print("\nquick scale on this CPU (3 seeds, 200 steps, float64):")
+    for study, run in (("effective-depth", effective_depth_study), ("orthogonal", orthogonal_initial_state)):
+        seconds = {}
+        for together in (False, True):
+            start = time.perf_counter()
+            run(scale=QUICK, device="cpu", stack_seeds=together)
+            seconds[together] = time.perf_counter() - start
+        print(
+            f"  {study}: {seconds[False]:.1f} s per network, {seconds[True]:.1f} s together "
+            f"({seconds[False] / seconds[True]:.2f}x)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick-times", action="store_true", help="also time both studies at the quick scale"
+    )
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    x, y = torch.randn(PAPER.batch_size, IN_FEATURES), torch.randint(0, CLASSES, (PAPER.batch_size,))
+    print(f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}")
+    totals = {}
+    for name, together in (("one train() per network", False), ("seeds together", True)):
+        launches, count = 0, 0
+        print(f"\n{name}:")
+        for study, plan in loops(together).items():
+            ops = [operations_per_step(group, x, y) for group in plan]
+            study_launches = sum(ops) * PAPER.train_steps
+            sizes = collections.Counter(len(group) for group in plan)
+            print(
+                f"  {study}: {len(plan)} loops ({', '.join(f'{n} of {m}' for m, n in sorted(sizes.items()))} "
+                f"models), operations per step {min(ops)}-{max(ops)}, "
+                f"launches {study_launches / 1e6:.1f} M"
+            )
+            launches += study_launches
+            count += len(plan)
+        totals[name] = (count, launches)
+        print(
+            f"  in all: {count} loops, {launches / 1e6:.1f} M launches for {PAPER.train_steps:,} steps each"
+        )
+    (before_loops, before), (after_loops, after) = totals.values()
+    print(f"\nloops {before_loops} -> {after_loops}; launches {before / after:.2f}x fewer")
+    if args.quick_times:
+        quick_times()
+
+
+if __name__ == "__main__":
+    main()
