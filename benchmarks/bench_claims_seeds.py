@@ -1,14 +1,15 @@
 """What training the claims' seeds together saves at the paper scale: loops and launches.
 
-The report's claims parts judge chapter 07's effective-depth study (4 architectures) and
-chapter 08's orthogonal study (3 initial states) over 5 seeds, each network trained for 10,000
-steps at depth 50, width 100, batch 128 on CIFAR-10's 3072 inputs. One ``train()`` per
-network is 35 loops of one model; at the paper scale the studies train their seeds together
-(``EvidenceSetting.stack_seeds``: one sweep per study, grouped as a sweep on a GPU groups,
-:meth:`NetConfig.stack_key`). For both plans this prints the loops, the operations one
-training step dispatches per loop (counted on the CPU with a ``TorchDispatchMode``, views left
-out: what a GPU would launch), and the launches for 10,000 steps of every loop. With
-``--quick-times`` it also times both studies at the quick scale on this CPU, each way.
+The report's claims parts judge chapter 07's effective-depth study (4 architectures), chapter
+08's orthogonal study (3 initial states) and chapter 04's optimizer study (SGD, Adam, RMSprop)
+over 5 seeds, each network trained for 10,000 steps at depth 50, width 100, batch 128 on
+CIFAR-10's 3072 inputs. One ``train()`` per network is 50 loops of one model; at the paper
+scale the studies train their seeds together (``EvidenceSetting.stack_seeds``), grouped as a
+sweep on a GPU groups them (:meth:`RunSpec.group_key`). For both plans this prints the loops,
+the operations one training step dispatches per loop (counted on the CPU with a
+``TorchDispatchMode``, views left out: what a GPU would launch), and the launches for 10,000
+steps of every loop. With ``--quick-times`` it also times the studies at the quick scale on
+this CPU, each way.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_claims_seeds.py [--quick-times]
 """
@@ -24,8 +25,9 @@ import torch
 from operation_counter import OperationCounter
 
 from explodegrad.core.scales import PAPER, QUICK
-from explodegrad.studies.common import study_settings
+from explodegrad.studies.common import Architecture, study_settings
 from explodegrad.studies.effective_depth import DEFAULT_ARCHITECTURES, effective_depth_study
+from explodegrad.studies.optimizers import DEFAULT_LRS, optimizer_study
 from explodegrad.studies.orthogonal import ORTHOGONAL_ARCHITECTURES, orthogonal_initial_state
 from explodegrad.training.loop import DivergenceFlags, guarded_gradients, stack_hyperparameters
 from explodegrad.training.optimizers import apply_update, init_state
@@ -33,49 +35,68 @@ from explodegrad.training.stacked import NetStack
 from explodegrad.training.sweep import RunSpec
 
 IN_FEATURES, CLASSES = 3072, 10
-STUDIES = {"effective-depth": DEFAULT_ARCHITECTURES, "orthogonal": ORTHOGONAL_ARCHITECTURES}
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+STUDIES = ("effective-depth", "orthogonal", "optimizers")
 
 
-def loops(together: bool) -> dict[str, list[list]]:
-    """Study -> its training loops (lists of configurations): one per network, or the groups
-    of one sweep over every (architecture, seed)."""
+def runs(study: str) -> list[tuple]:
+    """The study's (configuration, settings) at the paper scale, one per trained network."""
     seeds = range(PAPER.num_seeds)
     settings = study_settings(PAPER)
-    plans = {}
-    for study, architectures in STUDIES.items():
-        configs = [
-            a.config(PAPER.depth, PAPER.width, IN_FEATURES, CLASSES, seed)
+    if study == "optimizers":  # batch-normalized ReLU, each optimizer at its default rate
+        config = Architecture("relu", "batch").config(PAPER.depth, PAPER.width, IN_FEATURES, CLASSES, 0)
+        return [
+            (config.with_(seed=seed), settings.with_(optimizer=name, lr=DEFAULT_LRS[name]))
             for seed in seeds
-            for a in architectures
+            for name in OPTIMIZERS
         ]
+    architectures = DEFAULT_ARCHITECTURES if study == "effective-depth" else ORTHOGONAL_ARCHITECTURES
+    return [
+        (a.config(PAPER.depth, PAPER.width, IN_FEATURES, CLASSES, seed), settings)
+        for seed in seeds
+        for a in architectures
+    ]
+
+
+def loops(together: bool) -> dict[str, list[list[tuple]]]:
+    """Study -> its training loops (lists of (configuration, settings)): one per network, or
+    the groups a GPU sweep makes of all of them (:meth:`RunSpec.group_key`)."""
+    plans = {}
+    for study in STUDIES:
+        pairs = runs(study)
         if not together:
-            plans[study] = [[config] for config in configs]
+            plans[study] = [[pair] for pair in pairs]
             continue
         groups: dict[tuple, list] = collections.defaultdict(list)
-        for config in configs:
-            groups[RunSpec(config, settings).group_key(stack_activations=True)].append(config)
+        for config, settings in pairs:
+            groups[RunSpec(config, settings).group_key(stack_activations=True)].append((config, settings))
         plans[study] = list(groups.values())
     return plans
 
 
-def operations_per_step(configs: list, x: torch.Tensor, y: torch.Tensor) -> int:
-    """The operations one SGD step of these networks, stacked, dispatches (a non-first step)."""
-    settings = [study_settings(PAPER) for _ in configs]
+def operations_per_step(group: list[tuple], x: torch.Tensor, y: torch.Tensor) -> int:
+    """The operations one training step of these networks, stacked, dispatches (a non-first step)."""
+    configs, settings = [config for config, _ in group], [s for _, s in group]
     stack = NetStack.from_configs(configs)
     hyper = stack_hyperparameters(settings, "cpu", torch.float32)
-    state = init_state("sgd", stack.params, hyper)
+    state = init_state(settings[0].optimizer, stack.params, hyper)
     flags = DivergenceFlags.fresh(stack.num_models, len(stack.layer_slices), "cpu")
     for step in (1, 2):
         with OperationCounter() as counter:
             grads = guarded_gradients(stack, x, y, step, flags)
-            apply_update(stack.params, grads, state, hyper, hyper.lr * flags.active)
+            apply_update(stack.params, grads, state, hyper, hyper.lr * flags.active, step)
     return counter.total
 
 
 def quick_times() -> None:
     """Wall time of both studies at the quick scale on the CPU, per network and seeds together."""
     print("\nquick scale on this CPU (3 seeds, 200 steps, float64):")
-    for study, run in (("effective-depth", effective_depth_study), ("orthogonal", orthogonal_initial_state)):
+    studies = {
+        "effective-depth": effective_depth_study,
+        "orthogonal": orthogonal_initial_state,
+        "optimizers": optimizer_study,
+    }
+    for study, run in studies.items():
         seconds = {}
         for together in (False, True):
             start = time.perf_counter()

@@ -154,6 +154,21 @@ def test_optimizer_study_runs_every_seed_and_reports_median_and_range(data):
         optimizer_study(tiny_config(), data=data, steps=1, seeds=0)
 
 
+def test_optimizer_study_with_stacked_seeds_is_the_default_for_one_seed(data):
+    """``stack_seeds`` trains each optimizer's seeds in one stack (``train_several``); with one
+    seed that is ``train()``, so every table is the default route's, exactly."""
+    kwargs = dict(config=tiny_config(norm="batch"), data=data, steps=4, measure_every=2)
+    alone = optimizer_study(**kwargs, seeds=(3,))
+    stacked = optimizer_study(**kwargs, seeds=(3,), stack_seeds=True)
+    for table in ("gsc", "updates", "runs", "layers"):
+        pd.testing.assert_frame_equal(getattr(alone, table), getattr(stacked, table))
+    both = optimizer_study(**kwargs, seeds=(3, 4), stack_seeds=True)
+    assert list(both.runs["seed"]) == [3, 3, 3, 4, 4, 4]
+    assert {history.settings.seed for history in both.histories.values()} == {3}  # one minibatch order
+    with pytest.raises(TypeError, match="stack_seeds=None is not allowed"):
+        optimizer_study(**kwargs, stack_seeds=None)
+
+
 def test_optimizer_study_trains_in_float64_on_a_cpu_by_default(data):
     kwargs = dict(config=tiny_config(), data=data, optimizers=("sgd",), steps=2, measure_every=1, seeds=1)
     default, double, single = (

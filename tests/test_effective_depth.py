@@ -267,5 +267,7 @@ def test_train_together_keeps_every_network_with_the_first_seeds_minibatches(dat
         torch.testing.assert_close(trained[0].networks[-1][1].state_dict()[name], value, rtol=1e-5, atol=1e-7)
     with pytest.raises(TypeError, match="stack_seeds='yes' is not allowed"):
         effective_depth_study(scale=TINY, data=data, stack_seeds="yes")
+    with pytest.raises(ValueError, match="stack_seeds=True is not allowed with trained"):
+        effective_depth_study(scale=TINY, data=data, stack_seeds=True, trained={})
     with pytest.raises(ValueError, match="configs=\\{\\} is not allowed"):
         train_together({}, data, settings)

@@ -65,13 +65,32 @@ def test_plans_of_each_scale():
 
 
 def test_only_the_paper_scale_trains_the_claims_seeds_together_and_its_report_says_so():
-    """At the paper scale the effective-depth and orthogonal studies stack their seeds (one
-    minibatch order); the quick scale, whose numbers the notebooks show, keeps one order per seed."""
+    """At the paper scale the effective-depth, orthogonal and optimizer studies stack their seeds
+    (one minibatch order); the quick scale, whose numbers the notebooks show, keeps one order per seed."""
     from explodegrad import claims
+    from explodegrad.claims import evidence
 
     assert claims.setting("paper").stack_seeds and not claims.setting("quick").stack_seeds
     assert "train their seeds together on one minibatch order" in make_plan("paper").describe()
     assert "together on one minibatch order" not in make_plan("quick").describe()
+    # the evidence builders pass the route on
+    for name, module, function in (
+        ("effective-depth", evidence.effective_depth, "effective_depth_study"),
+        ("orthogonal", evidence.orthogonal, "orthogonal_initial_state"),
+        ("optimizers", evidence.optimizers, "optimizer_study"),
+    ):
+        for scale, expected in (("paper", True), ("quick", False)):
+            seen: list[bool] = []
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(
+                    module, function, lambda seen=seen, **kwargs: seen.append(kwargs["stack_seeds"])
+                )
+                evidence.STUDIES[name](claims.setting(scale))
+            assert seen == [expected], (name, scale)
+    # a stacked claims part has its own key: one stored before the route is not reused
+    keys = {p.name: p.options for p in plan_parts(make_plan("paper"))}
+    assert keys["claims-effective-depth"]["stack_seeds"] and "stack_seeds" not in keys["claims-other"]
+    assert not any("stack_seeds" in p.options for p in plan_parts(make_plan("quick")))
 
 
 @pytest.mark.skipif(not SHARED_CIFAR.is_dir(), reason="no CIFAR-10 subset in ../shared/data")
@@ -98,15 +117,17 @@ def test_the_claims_part_looks_for_cifar10_in_the_plans_data_root(tmp_path, monk
     monkeypatch.delenv(DATA_ENV, raising=False)
     scales = []
     monkeypatch.setattr(parts.claims, "evaluate", lambda scale, *args, **kwargs: scales.append(scale) or [])
-    plan = dataclasses.replace(make_plan("tiny"), data_root=str(tmp_path / "data"))
-    assert plan.scale.data_root == str(tmp_path / "data") and plan.scale == make_plan("tiny").scale
+    tiny_cifar = make_plan("tiny").scale.with_(dataset="cifar10")
+    plan = dataclasses.replace(make_plan(tiny_cifar), data_root=str(tmp_path / "data"))
+    assert plan.scale.data_root == str(tmp_path / "data") and plan.scale == tiny_cifar
+    assert dataclasses.replace(plan, data_root=None).scale.data_root is None  # both ways
+    assert make_plan("tiny", data_root=tmp_path).scale.data_root is None  # no CIFAR-10 to look for
     assert parts.run_claims(plan, load_digits(), {"studies": ["overshoot"]}) == {"judgements": []}
     assert [scale.data_root for scale in scales] == [str(tmp_path / "data")]
     assert DATA_ENV not in os.environ
     # a part stored with one data folder is reused with another: the folder is not in its key
-    assert part_key(plan_parts(plan)[0], plan) == part_key(
-        plan_parts(make_plan("tiny"))[0], make_plan("tiny")
-    )
+    other = make_plan(tiny_cifar)
+    assert part_key(plan_parts(plan)[0], plan) == part_key(plan_parts(other)[0], other)
 
 
 @pytest.mark.skipif(not SHARED_CIFAR.is_dir(), reason="no CIFAR-10 subset in ../shared/data")

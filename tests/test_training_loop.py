@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from explodegrad import NetConfig, build_mlp, gaussian_data, load_digits
-from explodegrad.training.loop import TrainSettings, layer_slices, minibatches, train
+from explodegrad.training.loop import TrainSettings, layer_slices, minibatches, train, train_several
 from explodegrad.training.optimizers import (
     Hyperparameters,
     apply_update,
@@ -302,3 +302,40 @@ def test_measurements_every_n_steps(digits):
     assert [m.step for m in history.measurements] == [0, 6, 12]
     assert len(history.measurements[0].gsc.layers) >= SMALL.depth
     assert hasattr(history.measurements[-1].domain, "sign_diversity")
+
+
+# --- several networks of one shape together -------------------------------------------------
+
+
+def test_train_several_records_each_network_as_train_does(digits64):
+    settings = QUICK.with_(measure_every=6, measure_size=64)
+    (alone,) = train_several([SMALL], digits64, settings)
+    reference = train(SMALL, digits64, settings, progress=False)
+    for name in ("steps", "train_loss", "test_error", "grad_norms", "update_ratio"):
+        np.testing.assert_array_equal(getattr(alone, name), getattr(reference, name))
+    assert [m.gsc.first_layer_gsc for m in alone.measurements] == [
+        m.gsc.first_layer_gsc for m in reference.measurements
+    ]
+    # two seeds in one stack: each is the network train() makes from its weights on the shared
+    # minibatches, to the rounding of batched products
+    other = SMALL.with_(seed=5)
+    pair = train_several([SMALL, other], digits64, settings)
+    second = train(other, digits64, settings, progress=False)
+    np.testing.assert_allclose(pair[1].train_loss, second.train_loss, rtol=1e-9)
+    np.testing.assert_allclose(pair[1].grad_norms, second.grad_norms, rtol=1e-9)
+    assert [m.step for m in pair[1].measurements] == [0, 6, 12] and pair[1].config == other
+    assert pair[1].measurements[-1].gsc.first_layer_gsc == pytest.approx(
+        second.measurements[-1].gsc.first_layer_gsc, rel=1e-9
+    )
+    assert not np.array_equal(pair[0].train_loss, pair[1].train_loss)
+
+
+def test_train_several_refuses_what_cannot_stack(digits):
+    with pytest.raises(ValueError, match="nets_or_configs: give a non-empty list"):
+        train_several([], digits)
+    with pytest.raises(ValueError, match="nets_or_configs: give a non-empty list"):
+        train_several(SMALL, digits)
+    with pytest.raises(ValueError, match="do not share one shape"):
+        train_several([SMALL, SMALL.with_(width=SMALL.width + 2)], digits)
+    with pytest.raises(TypeError, match="settings: expected a TrainSettings"):
+        train_several([SMALL], digits, {"lr": 0.1})

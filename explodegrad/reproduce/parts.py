@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from explodegrad import claims
+from explodegrad.claims.evidence import STACKED_SEED_STUDIES
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import build_mlp
@@ -409,7 +410,10 @@ def is_claims_part(name: str) -> bool:
 
 def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     """The claims of ``options["studies"]``, judged by the registry (:mod:`explodegrad.claims`)
-    over the plan's claim seeds: the report's verdicts come from the same place as the notebooks'.
+    over the plan's claim seeds: the report's verdicts come from the same claims as the
+    notebooks' (at the paper scale, the studies of ``STACKED_SEED_STUDIES`` train their seeds
+    together here, while a notebook's call trains one network at a time; see
+    :attr:`explodegrad.claims.evidence.EvidenceSetting.stack_seeds`).
 
     The claims' studies load the scale's data themselves: the plan's ``data_root`` reaches them
     as the scale's own (``Scale.data_root``).
@@ -417,6 +421,13 @@ def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict
     studies = set(options["studies"])
     chosen = [c.claim_id for c in claims.all_claims() if c.judged_at(plan.scale.name) and c.study in studies]
     return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, data.device, claim_ids=chosen)}
+
+
+def _stacked_option(plan: ReportPlan, studies: list[str]) -> dict[str, Any]:
+    """A claims part's key names it when its studies train their seeds together, so a part
+    stored before (or without) that route is computed again, not reused."""
+    stacked = claims.setting(plan.scale).stack_seeds and set(studies) & set(STACKED_SEED_STUDIES)
+    return {"stack_seeds": True} if stacked else {}
 
 
 def _route_option(plan: ReportPlan) -> dict[str, Any]:
@@ -508,7 +519,7 @@ def plan_parts(plan: ReportPlan) -> list[Part]:
                 f"the claims of {', '.join(studies)}, judged over several seeds",
                 ", ".join(chapters),
                 run_claims,
-                {"seeds": list(plan.claim_seeds), "studies": studies},
+                {"seeds": list(plan.claim_seeds), "studies": studies, **_stacked_option(plan, studies)},
                 cost=CLAIM_PARTS[name][1] if name in CLAIM_PARTS else 1.0,
             )
         )

@@ -99,8 +99,9 @@ class ReportPlan:
     stack_table_rows: bool = False
 
     def __post_init__(self) -> None:
-        if self.data_root is not None and self.scale.data_root != str(self.data_root):
-            object.__setattr__(self, "scale", self.scale.with_(data_root=self.data_root))
+        root = None if self.data_root is None else str(self.data_root)
+        if self.scale.dataset == "cifar10" and self.scale.data_root != root:
+            object.__setattr__(self, "scale", self.scale.with_(data_root=root))
 
     @property
     def claim_seeds(self) -> tuple[int, ...]:
@@ -114,7 +115,7 @@ class ReportPlan:
         if self.stack_table_rows:
             route += "; table rows of one shape searched together"
         if setting(self.scale).stack_seeds:
-            studies = " and ".join(STACKED_SEED_STUDIES)
+            studies = ", ".join(STACKED_SEED_STUDIES[:-1]) + f" and {STACKED_SEED_STUDIES[-1]}"
             route += f"; the claims' {studies} studies train their seeds together on one minibatch order"
         return (
             f"{self.scale.describe()}; learning rates searched: {rates}; seed {self.seed} (claims: "

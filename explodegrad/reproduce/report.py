@@ -139,10 +139,11 @@ def write_report(
 
 def _results(report: _Report) -> dict[str, Any]:
     plan, info, data, stored = report.plan, report.info, report.data, report.stored
+    # the scale without its data_root (where CIFAR-10 was found is not part of the experiment,
+    # as in the parts' keys; the data's source names the folder)
+    scale = {k: v for k, v in dataclasses.asdict(plan.scale).items() if k != "data_root"}
     meta = {
-        "scale": {
-            k: v for k, v in dataclasses.asdict(plan.scale).items() if k != "data_root"
-        },  # a local path
+        "scale": scale,
         "lrs": list(plan.lrs),
         "seed": plan.seed,
         "data": {

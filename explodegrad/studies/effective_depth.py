@@ -71,6 +71,7 @@ from explodegrad.training.sweep import SweepResult, sweep
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
 CLAIMS = (
     "07/resnet-short-paths",
+    "07/tanh-paths-short-without-skips",
     "07/tanh-skips-matter-deeper",
     "07/trained-effective-depth-below-nominal",
     "07/bn-relu-breaks-sooner",
@@ -558,8 +559,10 @@ def path_shares_by_depth(
         depths: network depths (even ones when an architecture is residual).
         width: neurons per hidden layer.
         architectures: the networks (default :data:`DEFAULT_ARCHITECTURES`).
-        batch_size, device, dtype: as in :func:`paths_at_initialization` (float64 by default:
-            the shares are then the same on every machine).
+        batch_size: examples in the batch (256 here: more than the width, see
+            :func:`paths_at_initialization`).
+        device, dtype: where and in which precision (float64 by default: the shares are then
+            the same on every machine).
     """
     chosen = _resolve_architectures(architectures)
     depths = [check_int("depths", depth, 2) for depth in depths]
@@ -615,7 +618,7 @@ def train_together(
         progress=progress,
         keep_checkpoints=True,
     )
-    trained = {}
+    trained: dict[Any, TrainedNetworks] = {}
     for run, key in enumerate(keys):
         steps = [checkpoint.step for checkpoint in result.checkpoints[run]]
         trained[key] = TrainedNetworks(
@@ -695,7 +698,8 @@ def effective_depth_study(
         data: a Dataset, a data set name or None (:func:`~explodegrad.studies.common.resolve_data`:
             the scale's, float64 on the CPU; a given Dataset is used in its own dtype).
         seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each seed
-            draws the weights, the minibatch order, the measurement batches and the probes.
+            draws the weights, the minibatch order (the first seed's for all with
+            ``stack_seeds``), the measurement batches and the probes.
         settings: training settings (default :func:`study_settings` with ``checkpoints``).
         depth, width: override the scale's network size.
         checkpoints: records after step 0 when ``settings`` is not given (see
@@ -721,10 +725,14 @@ def effective_depth_study(
     scale = resolve_scale(scale)
     chosen = _resolve_architectures(architectures)
     seeds = resolve_seeds(seeds, scale.num_seeds)
-    if trained is not None:
-        _check_trained(trained, chosen, seeds)
     if not isinstance(stack_seeds, bool):
         raise TypeError(f"stack_seeds={stack_seeds!r} is not allowed: stack_seeds must be True or False")
+    if stack_seeds and trained is not None:
+        raise ValueError(
+            "stack_seeds=True is not allowed with trained: the given networks are already trained"
+        )
+    if trained is not None:
+        _check_trained(trained, chosen, seeds)
     tolerance = check_fraction("tolerance", tolerance)
     data = resolve_data(data, scale=scale, seed=seeds[0], device=device)
     base_settings = study_settings(scale, checkpoints) if settings is None else settings

@@ -27,7 +27,7 @@ from explodegrad.core.jsonable import frame_from_records
 from explodegrad.core.scales import EVIDENCE, Scale
 from explodegrad.core.seeds import resolve_seeds, seed_table, seed_values
 from explodegrad.studies.common import Architecture, StudyResult, config_for, resolve_data, resolve_scale
-from explodegrad.training.loop import TrainHistory, TrainSettings, train
+from explodegrad.training.loop import TrainHistory, TrainSettings, train, train_several
 from explodegrad.training.optimizers import OPTIMIZERS
 from explodegrad.training.sweep import lr_search
 
@@ -227,6 +227,7 @@ def optimizer_study(
     measure_every: int | None = None,
     dtype: torch.dtype | None = None,
     progress: bool = False,
+    stack_seeds: bool = False,
 ) -> OptimizerStudy:
     """Train one architecture with each optimizer, over several seeds, measuring its GSC during training.
 
@@ -249,6 +250,11 @@ def optimizer_study(
             (float64 on a CPU, float32 on a GPU), given data included. Training is chaotic: the
             digits of one run change with the CPU's rounding, hence the seeds.
         progress: show progress bars.
+        stack_seeds: train each optimizer's seeds together (:func:`~explodegrad.training.loop.train_several`:
+            one batched loop per optimizer instead of one per run, what a GPU needs at the
+            paper scale). Every seed then trains on the first seed's minibatches and is
+            measured on its batch (its weights stay its own), so the numbers differ from the
+            default.
     """
     scale = resolve_scale(scale)
     seeds = resolve_seeds(seeds, scale.num_seeds)
@@ -273,26 +279,39 @@ def optimizer_study(
     if not isinstance(config, NetConfig):
         raise TypeError(f"config={config!r} is not allowed: config must be a NetConfig or None")
     config = config.with_(in_features=dataset.in_features, out_features=dataset.num_classes)
+    if not isinstance(stack_seeds, bool):
+        raise TypeError(f"stack_seeds={stack_seeds!r} is not allowed: stack_seeds must be True or False")
     batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
+    base = TrainSettings(
+        steps=steps,
+        batch_size=batch_size,
+        record_every=every,
+        measure_every=every,
+        measure_size=min(256, len(dataset.x_train)),
+        eval_size=1024,
+    )
     gsc_rows, update_rows, run_rows, layer_rows, histories = [], [], [], [], {}
-    for seed in seeds:
-        settings = TrainSettings(
-            steps=steps,
-            batch_size=batch_size,
-            record_every=every,
-            measure_every=every,
-            measure_size=min(256, len(dataset.x_train)),
-            eval_size=1024,
-            seed=seed,
-        )
+    if stack_seeds:
         for name in optimizers:
-            history = train(
-                config.with_(seed=seed),
+            together = train_several(
+                [config.with_(seed=seed) for seed in seeds],
                 dataset,
-                settings.with_(optimizer=name, lr=rates[name]),
+                base.with_(optimizer=name, lr=rates[name], seed=seeds[0]),
                 progress=progress,
             )
-            histories[(name, seed)] = history
+            histories.update({(name, seed): history for seed, history in zip(seeds, together)})
+    else:
+        for seed in seeds:
+            for name in optimizers:
+                histories[(name, seed)] = train(
+                    config.with_(seed=seed),
+                    dataset,
+                    base.with_(optimizer=name, lr=rates[name], seed=seed),
+                    progress=progress,
+                )
+    for seed in seeds:
+        for name in optimizers:
+            history = histories[(name, seed)]
             errors = dict(zip(history.steps.tolist(), history.train_error.tolist()))
             for measurement in history.measurements:
                 profile = measurement.gsc

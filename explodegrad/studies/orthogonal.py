@@ -140,7 +140,8 @@ def orthogonal_initial_state(
         data: a Dataset, a data set name or None (:func:`~explodegrad.studies.common.resolve_data`:
             the scale's, float64 on the CPU; a given Dataset is used in its own dtype).
         seeds: a count or the seeds themselves (default: the scale's ``num_seeds``); each
-            seeds the weights, the minibatches, the measurement batch and the probes.
+            seeds the weights, the minibatches (the first seed's for all with ``stack_seeds``),
+            the measurement batch and the probes.
         settings: training settings (default :func:`~explodegrad.studies.common.study_settings`).
         depth, width: override the scale's network size.
         measure_size: examples of the fixed training batch the GSC is measured on.

@@ -788,48 +788,129 @@ def train(
     settings = (settings if settings is not None else TrainSettings()).with_(**overrides)
     net, data = _prepare(net_or_config, data)
     total = check_run(net.config, data, settings)
-    net.train()
-    stack = NetStack([net])
+    (history,) = _train_nets([net], data, settings, total, progress, callback, cuda_graphs)
+    return history
+
+
+def train_several(
+    nets_or_configs: Sequence[DeepMLP | NetConfig],
+    data: Dataset,
+    settings: TrainSettings | None = None,
+    *,
+    progress: bool = False,
+    cuda_graphs: bool = True,
+) -> list[TrainHistory]:
+    """Train several networks of one shape together, each recorded as :func:`train` records it.
+
+    One :class:`~explodegrad.training.stacked.NetStack` of all of them runs the steps (a few
+    batched operations instead of a loop per network: what a GPU needs), with one ``settings``
+    for all: every network sees the minibatches of ``settings.seed`` and is measured
+    (``measure_every``) on the same batch. Each history holds its own records, per-layer
+    gradient norms, update ratios and measurements. A network alone gives :func:`train`'s
+    history; in a stack of more, the products round differently (float32: about 1e-7).
+
+    Args:
+        nets_or_configs: networks (trained in place) or configurations (built on the data's
+            device and dtype); they must share :meth:`NetConfig.shape_key`.
+        data: the data set (moved to the first network's device and dtype).
+        settings: the training settings of every network (default :class:`TrainSettings`()).
+        progress: show a tqdm progress bar.
+        cuda_graphs: as in :func:`train`.
+
+    Returns:
+        One :class:`TrainHistory` per network, in the given order.
+    """
+    if settings is not None and not isinstance(settings, TrainSettings):
+        raise TypeError(f"settings: expected a TrainSettings or None, got {type(settings).__name__}")
+    if not isinstance(cuda_graphs, bool):
+        raise TypeError(f"cuda_graphs={cuda_graphs!r} is not allowed: cuda_graphs must be True or False")
+    if isinstance(nets_or_configs, (DeepMLP, NetConfig)) or not list(nets_or_configs):
+        raise ValueError(
+            "nets_or_configs: give a non-empty list of networks or configurations (one network: use train())"
+        )
+    settings = settings if settings is not None else TrainSettings()
+    nets, first_data = [], None
+    for item in nets_or_configs:
+        net, moved = _prepare(item, data if first_data is None else first_data)
+        first_data = moved if first_data is None else first_data
+        nets.append(net)
+    shapes = {net.config.shape_key() for net in nets}
+    if len(shapes) > 1:
+        raise ValueError(
+            "nets_or_configs: the networks do not share one shape (NetConfig.shape_key): "
+            f"{sorted({net.config.label() for net in nets})}; train each shape on its own"
+        )
+    totals = {check_run(net.config, first_data, settings) for net in nets}
+    return _train_nets(nets, first_data, settings, totals.pop(), progress, None, cuda_graphs)
+
+
+def _train_nets(
+    nets: list[DeepMLP],
+    data: Dataset,
+    settings: TrainSettings,
+    total: int,
+    progress: bool,
+    callback: Callable[[int, TrainHistory], Any] | None,
+    cuda_graphs: bool,
+) -> list[TrainHistory]:
+    """The loop of :func:`train` and :func:`train_several`: one stack, measurements at
+    ``measure_every``, the callback (with the first network's history) at every record, and
+    the parameters written back whenever the networks are observed."""
+    for net in nets:
+        net.train()
+    stack = NetStack(nets)
     measure_batch = (
         data.batch(min(settings.measure_size, len(data.x_train)), seed=settings.seed)
         if settings.measure_every is not None
         else None
     )
-    measurements: list[Measurement] = []
+    measurements: list[list[Measurement]] = [[] for _ in nets]
     message = ""
     start = time.perf_counter()
 
     def on_step(step: int) -> None:
         if measure_batch is not None and (step % settings.measure_every == 0 or step == total):
-            stack.copy_to([net])
-            measurements.append(_measure(net, step, measure_batch))
+            stack.copy_to(nets)
+            for net, kept in zip(nets, measurements):
+                kept.append(_measure(net, step, measure_batch))
 
     def on_record(step: int, runs: list[RunRecords]) -> bool:
         nonlocal message
         bar.set_postfix(loss=f"{runs[0].rows[-1][1]:.3g}", error=f"{runs[0].rows[-1][2]:.3f}")
         if callback is None:
             return False
-        stack.copy_to([net])
+        stack.copy_to(nets)
         elapsed = time.perf_counter() - start
-        if callback(step, _history(net, settings, runs[0], measurements, message, elapsed)) is True:
+        if callback(step, _history(nets[0], settings, runs[0], measurements[0], message, elapsed)) is True:
             message = f"stopped by the callback after step {step}"
             return True
         return False
 
-    bar = tqdm(total=total, desc=net.config.label(), disable=not progress)
+    label = nets[0].config.label() if len(nets) == 1 else f"{len(nets)} x {nets[0].config.label()}"
+    bar = tqdm(total=total, desc=label, disable=not progress)
     try:
-        (run,) = train_stack(
-            stack, data, [settings], bar=bar, on_step=on_step, on_record=on_record, cuda_graphs=cuda_graphs
+        runs = train_stack(
+            stack,
+            data,
+            [settings] * len(nets),
+            bar=bar,
+            on_step=on_step,
+            on_record=on_record,
+            cuda_graphs=cuda_graphs,
         )
     finally:
-        stack.copy_to([net])
+        stack.copy_to(nets)
         bar.close()
-    if run.diverged_step is not None:
-        message = divergence_message(run.diverged_step, run.diverged_layer)
-        if run.diverged_layer == 0:
-            where = _forward_overflow_layer(net, data.x_train[run.diverged_batch])
-            if where is not None:
-                message += f"; the first non-finite output is layer {where}'s"
-    history = _history(net, settings, run, measurements, message, time.perf_counter() - start)
-    history.step_path, history.step_note = run.step_path, run.step_note
-    return history
+    histories = []
+    for net, run, kept in zip(nets, runs, measurements):
+        text = message
+        if run.diverged_step is not None:
+            text = divergence_message(run.diverged_step, run.diverged_layer)
+            if run.diverged_layer == 0:
+                where = _forward_overflow_layer(net, data.x_train[run.diverged_batch])
+                if where is not None:
+                    text += f"; the first non-finite output is layer {where}'s"
+        history = _history(net, settings, run, kept, text, time.perf_counter() - start)
+        history.step_path, history.step_note = run.step_path, run.step_note
+        histories.append(history)
+    return histories

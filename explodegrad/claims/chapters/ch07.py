@@ -14,18 +14,24 @@ PAIRS = (("relu/batch", "relu/batch/res"), ("tanh/none", "tanh/none/res"))
 @claim(
     "07/resnet-short-paths",
     "At initialization the gradient of the batch-normalized ReLU ResNet travels along clearly shorter paths, "
-    "relative to its number of layers, than its plain twin's (mean lambda / L at least 0.1 lower); even "
-    "without skips, the plain tanh network's paths are clearly shorter than the plain batch-normalized ReLU "
-    "network's (also at least 0.1 lower).",
+    "relative to its number of layers, than its plain twin's (mean lambda / L at least 0.1 lower).",
     "paths-at-init",
 )
 def _paths(at_init) -> Check:
     relu = at_init["relu/batch"].mean_share - at_init["relu/batch/res"].mean_share
+    return compare("relu/batch minus its ResNet, mean lambda / L", relu, ">", 0.1, 0.03)
+
+
+@claim(
+    "07/tanh-paths-short-without-skips",
+    "Even without skips, the gradient of the plain tanh network travels along clearly shorter paths, "
+    "relative to its number of layers, than the plain batch-normalized ReLU network's (mean lambda / L at "
+    "least 0.1 lower).",
+    "paths-at-init",
+)
+def _tanh_plain(at_init) -> Check:
     plain = at_init["relu/batch"].mean_share - at_init["tanh/none"].mean_share
-    return all_of(
-        compare("relu/batch minus its ResNet, mean lambda / L", relu, ">", 0.1, 0.03),
-        compare("plain relu/batch minus plain tanh/none, mean lambda / L", plain, ">", 0.1, 0.03),
-    )
+    return compare("plain relu/batch minus plain tanh/none, mean lambda / L", plain, ">", 0.1, 0.03)
 
 
 @claim(
