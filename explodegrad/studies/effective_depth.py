@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explodegrad.core.checks import check_choice, check_fraction, check_int
+from explodegrad.core.checks import check_bool, check_choice, check_fraction, check_int
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import resolve_device
@@ -725,8 +725,7 @@ def effective_depth_study(
     scale = resolve_scale(scale)
     chosen = _resolve_architectures(architectures)
     seeds = resolve_seeds(seeds, scale.num_seeds)
-    if not isinstance(stack_seeds, bool):
-        raise TypeError(f"stack_seeds={stack_seeds!r} is not allowed: stack_seeds must be True or False")
+    stack_seeds = check_bool("stack_seeds", stack_seeds)
     if stack_seeds and trained is not None:
         raise ValueError(
             "stack_seeds=True is not allowed with trained: the given networks are already trained"
@@ -738,7 +737,7 @@ def effective_depth_study(
     base_settings = study_settings(scale, checkpoints) if settings is None else settings
     depth = check_int("depth", scale.depth if depth is None else depth, 4)
     width = check_int("width", scale.width if width is None else width, 1)
-    if trained is None and stack_seeds:
+    if stack_seeds:  # trained is None: refused above
         configs = {
             (a.label, seed): a.config(depth, width, data.in_features, data.num_classes, seed)
             for seed in seeds

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explodegrad.core.checks import check_choice, check_int, check_positive
+from explodegrad.core.checks import check_bool, check_choice, check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import default_dtype, resolve_device
@@ -279,8 +279,7 @@ def optimizer_study(
     if not isinstance(config, NetConfig):
         raise TypeError(f"config={config!r} is not allowed: config must be a NetConfig or None")
     config = config.with_(in_features=dataset.in_features, out_features=dataset.num_classes)
-    if not isinstance(stack_seeds, bool):
-        raise TypeError(f"stack_seeds={stack_seeds!r} is not allowed: stack_seeds must be True or False")
+    stack_seeds = check_bool("stack_seeds", stack_seeds)
     batch_size = min(scale.batch_size, int(dataset.x_train.shape[0]))
     base = TrainSettings(
         steps=steps,

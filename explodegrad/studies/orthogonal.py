@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explodegrad.core.checks import check_fraction, check_int
+from explodegrad.core.checks import check_bool, check_fraction, check_int
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import build_from_config
 from explodegrad.core.scales import Scale
@@ -172,8 +172,7 @@ def orthogonal_initial_state(
     names = [a.name for a in chosen]
     if len(set(names)) != len(names):
         raise ValueError(f"architectures: the names {names} repeat; give each architecture once")
-    if not isinstance(stack_seeds, bool):
-        raise TypeError(f"stack_seeds={stack_seeds!r} is not allowed: stack_seeds must be True or False")
+    stack_seeds = check_bool("stack_seeds", stack_seeds)
     trained = None
     if stack_seeds:
         configs = {

@@ -47,7 +47,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from explodegrad.core.checks import check_choice, check_fraction, check_int, check_positive
+from explodegrad.core.checks import check_bool, check_choice, check_fraction, check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import DeepMLP, build_from_config
@@ -783,8 +783,7 @@ def train(
         raise TypeError(
             f"callback: expected a function (step, history) -> bool, got {type(callback).__name__}"
         )
-    if not isinstance(cuda_graphs, bool):
-        raise TypeError(f"cuda_graphs={cuda_graphs!r} is not allowed: cuda_graphs must be True or False")
+    cuda_graphs = check_bool("cuda_graphs", cuda_graphs)
     settings = (settings if settings is not None else TrainSettings()).with_(**overrides)
     net, data = _prepare(net_or_config, data)
     total = check_run(net.config, data, settings)
@@ -822,8 +821,7 @@ def train_several(
     """
     if settings is not None and not isinstance(settings, TrainSettings):
         raise TypeError(f"settings: expected a TrainSettings or None, got {type(settings).__name__}")
-    if not isinstance(cuda_graphs, bool):
-        raise TypeError(f"cuda_graphs={cuda_graphs!r} is not allowed: cuda_graphs must be True or False")
+    cuda_graphs = check_bool("cuda_graphs", cuda_graphs)
     if isinstance(nets_or_configs, (DeepMLP, NetConfig)) or not list(nets_or_configs):
         raise ValueError(
             "nets_or_configs: give a non-empty list of networks or configurations (one network: use train())"
