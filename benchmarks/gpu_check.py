@@ -75,7 +75,9 @@ from explodegrad.training.sweep import RunSpec, estimate_memory, sweep  # noqa: 
 #: model-steps of ``reproduce --scale paper``: 1.88 M in the table, impact, width-depth,
 #: optimizer, orthogonal and clipping parts (31 loops of 1-20 models), plus 2.73 M in the claims'
 #: studies (154 loops, 94 of them 10,000 steps long, most of one model: counted by reading the
-#: studies, 2026-11-30; not in the count before). At the N = 5 stacked cost this is a floor: the
+#: studies, 2026-11-30; not in the count before; since the paper scale trains the seeds of four
+#: studies together, 92 loops, 32 of them 10,000 steps long: ``bench_claims_seeds.py``, 75 one-model
+#: loops become 13 stacks). At the N = 5 stacked cost this is a floor: the
 #: first H200 run measured the report's own steps at 35-78 ms per table part (eager), so the wall
 #: time comes from ``paper_time.py`` instead.
 PAPER_MODEL_STEPS = 4.61e6

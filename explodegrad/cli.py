@@ -226,6 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument(
         "--quiet", action="store_true", help="print only the paths written, not the progress lines"
     )
+    reproduce.add_argument(
+        "--parts",
+        metavar="NAMES",
+        default=None,
+        help="compute only these parts (comma-separated names, see --list-parts) and write no "
+        "report: split a long run over machines or time slices; a run without --parts then reuses "
+        "them and writes the report",
+    )
+    reproduce.add_argument(
+        "--list-parts",
+        action="store_true",
+        help="print the plan's parts (name, chapters, relative cost) and whether OUT holds each "
+        "one finished, then stop without computing anything",
+    )
     reproduce.set_defaults(command_parser=reproduce)
 
     claims = commands.add_parser(
@@ -346,6 +360,16 @@ def _reproduce(args: argparse.Namespace, arguments: list[str]) -> int:
     matplotlib.use("Agg")  # headless: figures go to files only
     from explodegrad.reproduce import reproduce
 
+    if args.list_parts:
+        return _list_parts(args)
+    if args.parts is not None:
+        from explodegrad.reproduce import make_plan, plan_parts, select_parts
+
+        plan = make_plan(args.scale, steps=args.steps, seed=args.seed, data_root=args.data_root)
+        try:
+            select_parts(plan_parts(plan), args.parts)
+        except ValueError as error:
+            args.command_parser.error(f"argument --parts: {error}")
     command = " ".join(["python -m explodegrad", shlex.join(arguments)])
     try:
         result = reproduce(
@@ -359,6 +383,7 @@ def _reproduce(args: argparse.Namespace, arguments: list[str]) -> int:
             data_root=args.data_root,
             command=command,
             log=None if args.quiet else print,
+            parts=args.parts,
         )
     except KeyboardInterrupt as stopped:
         return _stopped(
@@ -366,8 +391,30 @@ def _reproduce(args: argparse.Namespace, arguments: list[str]) -> int:
             f"finished parts are kept in {args.out}/parts/{args.scale}/; run the same command again "
             "to resume",
         )
-    if args.quiet:
+    if args.quiet and result.report is not None:
         print(f"report: {result.report}\nnumbers: {result.results}")
+    elif args.quiet:
+        print(f"parts: {result.parts_folder}; still to compute: {', '.join(result.pending) or 'none'}")
+    return 0
+
+
+def _list_parts(args: argparse.Namespace) -> int:
+    """``reproduce --list-parts``: the plan's parts and what OUT holds of them; computes nothing."""
+    from explodegrad.reproduce import PartStore, make_plan, part_status, plan_parts
+
+    plan = make_plan(args.scale, steps=args.steps, seed=args.seed, data_root=args.data_root)
+    store = PartStore(os.path.join(args.out, "parts", plan.scale.name))
+    parts = plan_parts(plan)
+    print(f"{plan.describe()}\nparts in {store.folder}:")
+    for row in part_status(parts, plan, store):
+        if row["status"] == "stored":
+            where = f"{row['device']}, {row['seconds']:.1f} s" + (
+                f", {row['machine']}" if row["machine"] else ""
+            )
+            state = f"stored ({where})"
+        else:
+            state = f"to compute ({row['why']})"
+        print(f"  {row['part']:<24} cost {row['cost']:>4.1f}  {state}; chapters {row['chapters']}")
     return 0
 
 

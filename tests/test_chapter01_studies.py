@@ -240,6 +240,51 @@ def test_clipping_comparison_defaults_come_from_the_scale(digits):
         clipping_comparison(data=[1, 2], seeds=1, steps=1)
 
 
+def test_clipping_comparison_with_stacked_seeds_is_the_default_for_one_seed(digits):
+    """``stack_seeds`` trains each setting's seeds as one stack (``train_several``); with one
+    seed that is ``train()``, so every history (and the exploding network's numbers) is the
+    default route's, exactly."""
+    kwargs = dict(data=digits, steps=6, depth=3, width=8)
+    alone = clipping_comparison(seeds=(2,), **kwargs)
+    stacked = clipping_comparison(seeds=(2,), stack_seeds=True, **kwargs)
+    for name in CLIPPING_RUNS:
+        np.testing.assert_array_equal(alone[name][0].train_loss, stacked[name][0].train_loss)
+        np.testing.assert_array_equal(alone[name][0].grad_norms, stacked[name][0].grad_norms)
+    deep_alone, deep_stacked = alone.exploding, stacked.exploding
+    assert not deep_alone.stacked_seeds and deep_stacked.stacked_seeds
+    for field in ("rate_clipped", "rate_unclipped", "clipped_fraction", "error_clipped", "weight_grad_norms"):
+        np.testing.assert_array_equal(getattr(deep_alone, field), getattr(deep_stacked, field))
+    assert "trained together on seed 2's minibatches" in deep_stacked.summary().splitlines()[0]
+    assert "trained together" not in deep_alone.summary()
+    with pytest.raises(TypeError, match="stack_seeds='no' is not allowed"):
+        clipping_comparison(seeds=1, stack_seeds="no", **kwargs)
+    with pytest.raises(TypeError, match="stack_seeds=2 is not allowed"):
+        clipping_on_exploding(data=digits, seeds=1, steps=1, depth=4, width=4, stack_seeds=2)
+
+
+def test_stacked_clipping_seeds_share_the_first_seeds_minibatches_and_keep_their_weights(digits):
+    """With several seeds in one stack each network trains as ``train()`` would on the first
+    seed's minibatch order, from its own weights (the digits are float32 here: equal to its
+    rounding; a stack of one is exact, above)."""
+    import explodegrad.studies.clipping as clipping_module
+    from explodegrad.core.config import NetConfig
+    from explodegrad.training.loop import train, train_several
+
+    stacks: list[int] = []
+    spy = lambda nets, *args, **kwargs: stacks.append(len(nets)) or train_several(nets, *args, **kwargs)  # noqa: E731
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clipping_module, "train_several", spy)
+        stacked = clipping_comparison(data=digits, seeds=(0, 5), steps=6, depth=3, width=8, stack_seeds=True)
+    assert stacks == [2] * 5  # one loop per setting: 3 shallow, then the deep one clipped and not
+    for name, clip in CLIPPING_RUNS.items():
+        first, second = stacked[name]
+        assert first.settings.seed == second.settings.seed == 0
+        config = NetConfig(depth=3, width=8, activation="relu", init="he", seed=5)
+        alone = train(config, digits, first.settings.with_(**clip), progress=False)
+        np.testing.assert_allclose(second.train_loss, alone.train_loss, rtol=1e-5)
+        assert not np.allclose(first.train_loss, second.train_loss)  # its own weights
+
+
 def test_clipping_by_norm_divides_every_layer_by_one_factor_down_to_the_bound():
     grads = [
         torch.full((4,), 3.0),

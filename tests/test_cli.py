@@ -9,7 +9,19 @@ import torch
 
 from explodegrad import cli
 
-OPTIONS = ("--scale", "--device", "--out", "--data-root", "--fresh", "--jobs", "--steps", "--seed", "--quiet")
+OPTIONS = (
+    "--scale",
+    "--device",
+    "--out",
+    "--data-root",
+    "--fresh",
+    "--jobs",
+    "--steps",
+    "--seed",
+    "--quiet",
+    "--parts",
+    "--list-parts",
+)
 
 
 def _fail(argv, capsys) -> str:
@@ -122,6 +134,28 @@ def test_defaults(calls):
     assert call["scale"] == "quick" and call["out"] == "explodegrad-report"
     assert call["jobs"] == "auto" and call["fresh"] is False and call["steps"] is None
     assert call["seed"] == 0 and call["device"] is None and call["log"] is print
+    assert call["parts"] is None
+
+
+def test_parts_reach_reproduce_and_unknown_ones_are_usage_errors(tmp_path, calls, capsys):
+    out = str(tmp_path / "report")
+    assert cli.main(["reproduce", "--scale", "tiny", "--out", out, "--parts", "survey,dilution"]) == 0
+    assert calls[0]["parts"] == "survey,dilution"
+    err = _fail(["reproduce", "--scale", "tiny", "--out", out, "--parts", "survey,nothing"], capsys)
+    assert "argument --parts:" in err and "no part named 'nothing'" in err and "gsc-meaning, survey" in err
+    assert len(calls) == 1
+
+
+def test_list_parts_prints_the_plan_and_computes_nothing(tmp_path, calls, capsys):
+    from explodegrad.reproduce import make_plan, plan_parts
+
+    assert cli.main(["reproduce", "--scale", "tiny", "--out", str(tmp_path), "--list-parts"]) == 0
+    assert calls == [] and not (tmp_path / "parts").exists()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("tiny: depth 6, width 16") and lines[1].startswith("parts in ")
+    names = [line.split()[0] for line in lines[2:]]
+    assert names == [part.name for part in plan_parts(make_plan("tiny"))]
+    assert all("to compute (not computed yet)" in line for line in lines[2:])
 
 
 def test_interrupt_says_how_to_resume(monkeypatch, capsys):

@@ -227,6 +227,10 @@ def test_path_shares_by_depth_repeat_paths_at_initialization():
         path_shares_by_depth((), 8, tanh)
     with pytest.raises(ValueError, match="depths=1"):
         path_shares_by_depth((1, 10), 8, tanh)
+    for depths in ((2, 10), (3,), (6, 7)):  # a ResNet's depth: even and >= 4, said before any work
+        with pytest.raises(ValueError, match=r"depths=.* residual tanh/none/res.*even and >= 4"):
+            path_shares_by_depth(depths, 8, tanh)
+    assert list(path_shares_by_depth((3,), 8, tanh[:1], batch_size=32)) == [3]  # plain: any depth
     with pytest.raises(TypeError, match="not an Architecture"):
         path_shares_by_depth((6,), 8, ["tanh"])
 

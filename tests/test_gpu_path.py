@@ -519,10 +519,10 @@ def test_the_guard_names_the_smallest_layer_with_a_nan_or_infinity_and_nothing_o
     assert flags.read().tolist() == [[7, 0, 7, 8], [2, 0, 6, 1]]
 
 
-def test_the_paper_claims_train_their_seeds_in_eight_loops_instead_of_50(monkeypatch):
-    """At the paper scale the effective-depth, orthogonal and optimizer studies train their seeds
-    together (``EvidenceSetting.stack_seeds``): grouped as a GPU sweep groups, 50 one-network
-    loops of 10,000 steps become 8 (``benchmarks/bench_claims_seeds.py``)."""
+def test_the_paper_claims_train_their_seeds_in_13_loops_instead_of_75(monkeypatch):
+    """At the paper scale the effective-depth, orthogonal, optimizer and clipping studies train
+    their seeds together (``EvidenceSetting.stack_seeds``): grouped as a GPU sweep groups, 75
+    one-network loops of 10,000 steps become 13 (``benchmarks/bench_claims_seeds.py``)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     bench = _benchmark_module("bench_claims_seeds")
     apart, together = bench.loops(False), bench.loops(True)
@@ -530,9 +530,11 @@ def test_the_paper_claims_train_their_seeds_in_eight_loops_instead_of_50(monkeyp
         "effective-depth": 20,
         "orthogonal": 15,
         "optimizers": 15,
+        "clipping-runs": 25,
     }
     assert {study: sorted(map(len, plan)) for study, plan in together.items()} == {
         "effective-depth": [5, 5, 5, 5],
         "orthogonal": [15],
         "optimizers": [5, 5, 5],
+        "clipping-runs": [5, 5, 5, 5, 5],  # one per clipping setting: whether clipping is on must agree
     }

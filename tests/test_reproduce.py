@@ -28,9 +28,11 @@ from explodegrad.reproduce import (
     make_plan,
     markdown_table,
     part_key,
+    part_status,
     pending_parts,
     plan_parts,
     reproduce,
+    select_parts,
     to_jsonable,
 )
 from explodegrad.studies.common import Architecture
@@ -65,7 +67,7 @@ def test_plans_of_each_scale():
 
 
 def test_only_the_paper_scale_trains_the_claims_seeds_together_and_its_report_says_so():
-    """At the paper scale the effective-depth, orthogonal and optimizer studies stack their seeds
+    """At the paper scale the effective-depth, orthogonal, optimizer and clipping studies stack their seeds
     (one minibatch order); the quick scale, whose numbers the notebooks show, keeps one order per seed."""
     from explodegrad import claims
     from explodegrad.claims import evidence
@@ -78,6 +80,7 @@ def test_only_the_paper_scale_trains_the_claims_seeds_together_and_its_report_sa
         ("effective-depth", evidence.effective_depth, "effective_depth_study"),
         ("orthogonal", evidence.orthogonal, "orthogonal_initial_state"),
         ("optimizers", evidence.optimizers, "optimizer_study"),
+        ("clipping-runs", evidence.clipping, "clipping_comparison"),
     ):
         for scale, expected in (("paper", True), ("quick", False)):
             seen: list[bool] = []
@@ -90,6 +93,7 @@ def test_only_the_paper_scale_trains_the_claims_seeds_together_and_its_report_sa
     # a stacked claims part has its own key: one stored before the route is not reused
     keys = {p.name: p.options for p in plan_parts(make_plan("paper"))}
     assert keys["claims-effective-depth"]["stack_seeds"] and "stack_seeds" not in keys["claims-other"]
+    assert keys["claims-clipping"]["stack_seeds"]
     assert not any("stack_seeds" in p.options for p in plan_parts(make_plan("quick")))
 
 
@@ -296,11 +300,12 @@ def test_store_round_trip_and_key(tmp_path):
     plan = make_plan("tiny")
     store = PartStore(tmp_path / "parts")
     part = _fake_parts()[1]
-    saved = store.save(part, plan, _constant(plan, None, part.options), 1.5, "cpu")
+    saved = store.save(part, plan, _constant(plan, None, part.options), 1.5, "cpu", "machine A")
     assert saved.computed and saved.numbers == {"value": [0.0, 2.0, 4.0], "note": "ok"}
     loaded = store.load(part, plan)
     assert loaded is not None and not loaded.computed
     assert loaded.numbers == saved.numbers and loaded.wall_time == 1.5 and loaded.device == "cpu"
+    assert loaded.machine == "machine A" and saved.machine == "machine A"
     np.testing.assert_array_equal(loaded.objects["value"], [0.0, 2.0, 4.0])
     stored = json.loads((tmp_path / "parts" / "two.json").read_text())
     assert stored["key"] == part_key(part, plan) and stored["key"]["scale"]["name"] == "tiny"
@@ -328,6 +333,39 @@ def test_store_refuses_other_keys_and_broken_files(tmp_path):
     (tmp_path / "one.json").unlink()
     stored, todo = pending_parts([one, two], plan, store)
     assert stored == {} and todo == [one, two]
+
+
+def test_select_parts_keeps_report_order_and_names_what_is_allowed():
+    one, two = _fake_parts()
+    assert select_parts([one, two], ["two", "one"]) == [one, two]
+    assert select_parts([one, two], " two ") == [two] and select_parts([one, two], "one,two") == [one, two]
+    with pytest.raises(ValueError, match=r"no part named 'three'; this plan's parts are one, two"):
+        select_parts([one, two], "one,three")
+    with pytest.raises(ValueError, match="name at least one part"):
+        select_parts([one, two], [])
+    with pytest.raises(TypeError, match="give part names as strings"):
+        select_parts([one, two], [1])
+
+
+def test_part_status_says_what_is_stored_where_and_what_is_not(tmp_path):
+    plan = make_plan("tiny")
+    store = PartStore(tmp_path)
+    one, two = _fake_parts()
+    store.save(one, plan, _constant(plan, None, one.options), 2.5, "cuda:0", "an H200 machine")
+    first, second = part_status([one, two], plan, store)
+    assert first == {
+        "part": "one",
+        "chapters": "00",
+        "cost": 1.0,
+        "status": "stored",
+        "device": "cuda:0",
+        "seconds": 2.5,
+        "machine": "an H200 machine",
+    }
+    assert second["status"] == "to compute" and second["why"] == "not computed yet"
+    assert part_status([one], make_plan("tiny", seed=1), store)[0]["why"].startswith(
+        "it was computed with other settings (seed: 0 -> 1)"
+    )
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -409,6 +447,30 @@ def test_resume_recomputes_only_the_missing_part(tiny_run, tmp_path):
         objects = pickle.load(handle)
     assert set(objects) == {"search", "study", "lr_used", "route"}
     assert objects["route"] == "retrained at the chosen rate"  # the tiny scale retrains
+
+
+@pytest.mark.slow
+def test_a_run_split_over_machines_computes_the_chosen_parts_then_the_report(tiny_run, tmp_path, monkeypatch):
+    """``parts`` computes only those and writes no report; a later run without it reuses them and
+    names, in the report's header, the parts made on another machine."""
+    import explodegrad.reproduce as pipeline
+
+    out = tmp_path / "split"
+    shutil.copytree(tiny_run, out)
+    for name in ("survey", "dilution"):
+        (out / "parts" / "tiny" / f"{name}.json").unlink()
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "machine_description", lambda choice=None: "machine A")
+        first = reproduce(out, "tiny", device="cpu", jobs=1, log=None, parts="dilution")
+    assert first.computed == ["dilution"] and first.reused == [] and first.pending == ["survey"]
+    assert first.report is None and first.results is None and first.figures == []
+    assert json.loads((out / "parts" / "tiny" / "dilution.json").read_text())["machine"] == "machine A"
+    second = reproduce(out, "tiny", device="cpu", jobs=1, log=None)
+    assert second.computed == ["survey"] and second.pending == []
+    header = second.report.read_text().split("## ")[0]
+    assert "- **Parts computed on another machine:** dilution on machine A (device cpu)." in header
+    assert _results(out, "tiny")["parts"]["dilution"]["machine"] == "machine A"
+    assert "another machine" not in tiny_run.joinpath("report-tiny-scale.md").read_text().split("## ")[0]
 
 
 @pytest.mark.slow

@@ -45,7 +45,7 @@ from explodegrad.studies import (
 )
 
 #: The studies that train their seeds together at the paper scale (:attr:`EvidenceSetting.stack_seeds`).
-STACKED_SEED_STUDIES = ("effective-depth", "orthogonal", "optimizers")
+STACKED_SEED_STUDIES = ("effective-depth", "orthogonal", "optimizers", "clipping-runs")
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,9 @@ class EvidenceSetting:
 
     @property
     def stack_seeds(self) -> bool:
-        """Whether the studies of :data:`STACKED_SEED_STUDIES` train every (architecture, seed)
-        together in one sweep, on the first seed's minibatch order: at the paper scale, where a
+        """Whether the studies of :data:`STACKED_SEED_STUDIES` train their seeds together (every
+        network of one shape and setting in one stack), on the first seed's minibatch order
+        (each keeps its own weights): at the paper scale, where a
         loop per depth-50 network would leave a GPU waiting (issue 16); elsewhere each seed
         draws its own order. The notebooks call the studies one network at a time at every
         scale, so at the paper scale their numbers come from other runs than the report's."""
@@ -139,8 +140,14 @@ def recurrent_memory_study(where: EvidenceSetting) -> recurrent_memory.FirstToke
 
 def clipping_runs(where: EvidenceSetting) -> clipping.ClippingResult:
     """name -> one training history per seed: a 10-layer ReLU network, SGD at lr 0.1, with and
-    without clipping, on the bundled digits (chapter 02)."""
-    return clipping.clipping_comparison(steps=where.scale.train_steps, seeds=where.seeds, device=where.device)
+    without clipping, on the bundled digits (chapter 02); the seeds train together at the paper
+    scale (:attr:`EvidenceSetting.stack_seeds`)."""
+    return clipping.clipping_comparison(
+        steps=where.scale.train_steps,
+        seeds=where.seeds,
+        device=where.device,
+        stack_seeds=where.stack_seeds,
+    )
 
 
 # ----------------------------------------------------------------------------- chapter 03

@@ -20,7 +20,7 @@ recomputes everything. The pickles are trusted input: only resume from folders y
 
 ``results-<scale>-scale.json`` holds no machine-dependent value except the run's explicit
 provenance and timings (``meta``: machine, device, load, dates, command, jobs, times; each
-part's ``wall_time`` and ``device``): two runs of the same command give the same numbers.
+part's ``wall_time``, ``device`` and ``machine``): two runs of the same command give the same numbers.
 
 Parts do not depend on each other, so ``jobs > 1`` computes them in separate processes. On a
 GPU that is what keeps the device busy: networks of width 100 are launch-bound, and several
@@ -54,6 +54,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,8 +111,10 @@ from explodegrad.reproduce.store import (
     compute_part,
     load_plan_data,
     part_key,
+    part_status,
     pending_parts,
     recompute_notice,
+    select_parts,
     sort_parts,
 )
 from explodegrad.reproduce.tables import (
@@ -154,6 +157,7 @@ __all__ = [
     "markdown_table",
     "merge_depth_studies",
     "part_key",
+    "part_status",
     "pending_parts",
     "plan_parts",
     "recompute_notice",
@@ -174,6 +178,7 @@ __all__ = [
     "run_survey_paper_size",
     "run_width_vs_depth",
     "save_figures",
+    "select_parts",
     "sort_parts",
     "survey_table",
     "to_jsonable",
@@ -195,16 +200,19 @@ class ReproduceResult:
         wall_time: seconds this run took.
         recomputed: stored parts this run refused and computed again, with the reason (a
             checksum that no longer matches, other settings, ...).
+        pending: parts still to compute (only when ``parts`` chose some: then no report,
+            results or figures are written, and those three are None, None and []).
     """
 
-    report: Path
-    results: Path
+    report: Path | None
+    results: Path | None
     figures: list[Path]
     parts_folder: Path
     computed: list[str]
     reused: list[str]
     wall_time: float
     recomputed: dict[str, str] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)
 
 
 def resolve_jobs(jobs: int | str | None, device: DeviceChoice) -> int:
@@ -227,6 +235,7 @@ def reproduce(
     data_root: str | os.PathLike | None = None,
     command: str | None = None,
     log: Log | None = print,
+    parts: Sequence[str] | str | None = None,
 ) -> ReproduceResult:
     """Run (or resume) every part of the report, then write the report, the JSON and the figures.
 
@@ -243,6 +252,12 @@ def reproduce(
         data_root: where CIFAR-10 is looked for (the paper scale uses it when found).
         command: the command line to print in the report (default: this process's).
         log: where progress lines go (None: nowhere).
+        parts: compute only these parts (names, or one comma-separated string; see
+            :func:`~explodegrad.reproduce.store.part_status` for a plan's names) and write no
+            report: a long run split over machines or time slices, e.g. the cheap parts of the
+            paper scale on a CPU, the training parts on a GPU. The parts are stored as always
+            (with the machine they ran on), so a later run without ``parts`` reuses them; the
+            result's ``pending`` names what is still to compute.
 
     Returns:
         A :class:`ReproduceResult` naming the files written.
@@ -252,12 +267,14 @@ def reproduce(
     """
     start, cpu_start = time.perf_counter(), cpu_seconds()
     say = log if log is not None else (lambda _line: None)
+    chosen = parts
     choice = pick_device(device)
     jobs = resolve_jobs(jobs, choice)
     plan = make_plan(scale, steps=steps, seed=seed, data_root=data_root)
     out = Path(out)
     store = PartStore(out / "parts" / plan.scale.name)
-    parts = plan_parts(plan)
+    everything = plan_parts(plan)
+    parts = everything if chosen is None else select_parts(everything, chosen)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     info = RunInfo(
         device=str(choice),
@@ -286,7 +303,7 @@ def reproduce(
     if jobs == 1 or total <= 1:
         for done, part in enumerate(order, start=1):
             say(f"  [{done}/{total}] {part.name}: {part.title} ...")
-            seconds = compute_part(part, plan, device_name, str(store.folder))
+            seconds = compute_part(part, plan, device_name, str(store.folder), info.machine)
             say(f"  [{done}/{total}] {part.name}: done in {seconds:.1f} s")
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs) if choice.device.type == "cpu" else 1
@@ -295,7 +312,8 @@ def reproduce(
             jobs, mp_context=context, initializer=_init_worker, initargs=(threads,)
         ) as pool:
             futures = {
-                pool.submit(compute_part, part, plan, device_name, str(store.folder)): part for part in order
+                pool.submit(compute_part, part, plan, device_name, str(store.folder), info.machine): part
+                for part in order
             }
             try:
                 for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
@@ -314,6 +332,24 @@ def reproduce(
         stored[part.name] = found
     info.computed = [p.name for p in parts if p in todo]
     info.reused = [p.name for p in parts if p not in todo]
+    if chosen is not None:
+        pending = [p.name for p in everything if store.load(p, plan) is None]
+        say(
+            f"  {len(parts)} chosen part(s) stored in {store.folder}; "
+            + (f"still to compute: {', '.join(pending)}" if pending else "every part is stored")
+            + " (no report written: run without --parts to write it)"
+        )
+        return ReproduceResult(
+            report=None,
+            results=None,
+            figures=[],
+            parts_folder=store.folder,
+            computed=info.computed,
+            reused=info.reused,
+            wall_time=time.perf_counter() - start,
+            recomputed=reasons,
+            pending=pending,
+        )
     say("  writing the report ...")
     info.wall_time = time.perf_counter() - start
     report, results, figures = write_report(out, plan, parts, stored, info, start)

@@ -174,6 +174,7 @@ def _results(report: _Report) -> dict[str, Any]:
             "chapters": part.chapters,
             "wall_time": stored[part.name].wall_time,
             "device": stored[part.name].device,
+            "machine": stored[part.name].machine,
             "numbers": stored[part.name].numbers,
         }
         for part in report.parts
@@ -237,6 +238,7 @@ def _header(report: _Report) -> list[str]:
         f"parts computed, {len(info.reused)} reused from an earlier run, {info.jobs} job(s)){cpu}{load}; "
         f"the parts took {compute:.0f} s of compute in all.",
         f"- **Command:** `{info.command}`, started {info.started}.",
+        *_other_machines(report),
         "",
         f"Every number is in `{report.results_name}`. Layers are counted from the output as in the paper "
         "(k = 1 the logits, k = L the first layer). Philipp, Song & Carbonell, *The exploding gradient "
@@ -444,6 +446,20 @@ def _remedies_section(report: _Report) -> list[str]:
         "",
         markdown_table(report.remedies.table, REMEDY_COLUMNS),
         "",
+    ]
+
+
+def _other_machines(report: _Report) -> list[str]:
+    """A header line naming the reused parts computed on another machine than this run's (a run
+    resumed from parts made elsewhere, e.g. the cheap parts on a CPU and the training on a GPU)."""
+    elsewhere: dict[str, list[str]] = {}
+    for part in report.parts:
+        done = report.stored[part.name]
+        if not done.computed and done.machine and done.machine != report.info.machine:
+            elsewhere.setdefault(f"{done.machine} (device {done.device})", []).append(part.name)
+    return [
+        f"- **Parts computed on another machine:** {', '.join(names)} on {machine}."
+        for machine, names in elsewhere.items()
     ]
 
 

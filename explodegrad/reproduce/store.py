@@ -48,6 +48,8 @@ class StoredPart:
         wall_time: seconds the part took to compute.
         device: where it was computed.
         computed: True when this run computed it, False when it was reused from disk.
+        machine: the machine it was computed on, in words (empty for parts stored before this
+            was recorded): a resumed report may join parts of several machines.
     """
 
     name: str
@@ -56,6 +58,7 @@ class StoredPart:
     wall_time: float
     device: str
     computed: bool
+    machine: str = ""
 
 
 def part_key(part: Part, plan: ReportPlan) -> dict[str, Any]:
@@ -153,6 +156,7 @@ class PartStore:
             float(stored.get("wall_time", 0.0)),
             str(stored.get("device", "")),
             computed=False,
+            machine=str(stored.get("machine", "")),
         )
         return found, ""
 
@@ -161,7 +165,13 @@ class PartStore:
         return self.inspect(part, plan)[0]
 
     def save(
-        self, part: Part, plan: ReportPlan, objects: dict[str, Any], wall_time: float, device: str
+        self,
+        part: Part,
+        plan: ReportPlan,
+        objects: dict[str, Any],
+        wall_time: float,
+        device: str,
+        machine: str = "",
     ) -> StoredPart:
         """Store a finished part: the pickle first, then the JSON (with both checksums) that marks
         it complete."""
@@ -177,13 +187,14 @@ class PartStore:
             "chapters": part.chapters,
             "wall_time": wall_time,
             "device": device,
+            "machine": machine,
             "finished": _dt.datetime.now().isoformat(timespec="seconds"),
             "numbers": numbers,
             "pickle_sha256": _sha256(data),
         }
         record["sha256"] = _record_checksum(record)
         _write_atomic(json_path, _dump_json(record))
-        return StoredPart(part.name, numbers, objects, wall_time, device, computed=True)
+        return StoredPart(part.name, numbers, objects, wall_time, device, computed=True, machine=machine)
 
 
 _DATA_CACHE: dict[tuple, Dataset] = {}
@@ -200,14 +211,15 @@ def load_plan_data(plan: ReportPlan, device: str | torch.device) -> Dataset:
     return _DATA_CACHE[key]
 
 
-def compute_part(part: Part, plan: ReportPlan, device: str, folder: str) -> float:
-    """Compute one part and store it in ``folder``; return its wall time (runs in workers too)."""
+def compute_part(part: Part, plan: ReportPlan, device: str, folder: str, machine: str = "") -> float:
+    """Compute one part and store it in ``folder`` (with the ``machine`` it ran on, in words);
+    return its wall time (runs in workers too)."""
     seed_everything(plan.seed)
     data = load_plan_data(plan, device)
     start = time.perf_counter()
     objects = part.run(plan, data, part.options)
     wall_time = time.perf_counter() - start
-    PartStore(folder).save(part, plan, objects, wall_time, device)
+    PartStore(folder).save(part, plan, objects, wall_time, device, machine)
     return wall_time
 
 
@@ -228,6 +240,49 @@ def sort_parts(
         else:
             stored[part.name] = found
     return stored, todo, reasons
+
+
+def select_parts(parts: Sequence[Part], names: Sequence[str] | str) -> list[Part]:
+    """The parts named in ``names`` (a sequence, or one string with commas), in report order.
+
+    Raises:
+        TypeError: when ``names`` holds something other than strings.
+        ValueError: for an empty selection or a name the plan does not have (the error lists
+            the plan's part names).
+    """
+    if isinstance(names, str):
+        names = [name.strip() for name in names.split(",")]
+    names = list(names)
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError(f"parts={names!r} is not allowed: give part names as strings")
+    known = [part.name for part in parts]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        problem = f"no part named {', '.join(map(repr, unknown))}" if unknown else "name at least one part"
+        raise ValueError(
+            f"parts={names!r} is not allowed: {problem}; this plan's parts are {', '.join(known)}"
+        )
+    return [part for part in parts if part.name in names]
+
+
+def part_status(parts: Sequence[Part], plan: ReportPlan, store: PartStore) -> list[dict[str, Any]]:
+    """One row per part: name, chapters, relative cost, and whether the store can give it back
+    (``stored``, with the device and seconds it took and the machine it ran on) or why not."""
+    rows = []
+    for part in parts:
+        found, why = store.inspect(part, plan)
+        row = {"part": part.name, "chapters": part.chapters, "cost": part.cost}
+        if found is None:
+            row |= {"status": "to compute", "why": why}
+        else:
+            row |= {
+                "status": "stored",
+                "device": found.device,
+                "seconds": found.wall_time,
+                "machine": found.machine,
+            }
+        rows.append(row)
+    return rows
 
 
 def recompute_notice(name: str, reason: str, folder: Path) -> str:

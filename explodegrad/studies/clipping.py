@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explodegrad.core.checks import check_int, check_positive
+from explodegrad.core.checks import check_bool, check_int, check_positive
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import DeepMLP, build_mlp
@@ -29,7 +29,7 @@ from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import median_range, resolve_seeds
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.common import StudyResult, architecture_label, resolve_data, resolve_scale
-from explodegrad.training.loop import TrainHistory, TrainSettings, train
+from explodegrad.training.loop import TrainHistory, TrainSettings, train, train_several
 from explodegrad.training.optimizers import clip_gradients
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
@@ -54,8 +54,11 @@ class ClippingResult(StudyResult, Mapping):
     Attributes:
         runs: name (:data:`CLIPPING_RUNS`) -> one :class:`~explodegrad.training.loop.TrainHistory`
             per seed, in the order of ``seeds``.
-        seeds: the seeds (each seeds the weights and the minibatches, shared by every setting).
+        seeds: the seeds (each seeds the weights and the minibatches, shared by every setting;
+            with ``stack_seeds`` every seed trains on the first seed's minibatches: each
+            history's ``settings.seed`` names the order it saw).
         lr: SGD's learning rate.
+        exploding: :func:`clipping_on_exploding` on the same seeds, or None.
     """
 
     runs: dict[str, list[TrainHistory]]
@@ -93,6 +96,8 @@ class ClippedExplosion(StudyResult):
     Attributes:
         label: the network, e.g. ``relu/batch/he d20 w64``.
         seeds: one network (weights and minibatches) per seed.
+        stacked_seeds: whether the seeds trained together, each on the first seed's minibatch
+            order (its weights and measurement batch stay its own); False: each on its own.
         clip_norm: the bound on the global gradient norm.
         lr: SGD's learning rate (momentum 0.9).
         steps: updates per training run.
@@ -124,6 +129,7 @@ class ClippedExplosion(StudyResult):
     clipped_fraction: np.ndarray
     error_clipped: np.ndarray
     error_unclipped: np.ndarray
+    stacked_seeds: bool = False
 
     @property
     def first_to_readout(self) -> np.ndarray:
@@ -144,7 +150,8 @@ class ClippedExplosion(StudyResult):
         """The GSC's rate at initialization and after training with and without clipping."""
         lines = [
             f"{self.label}, SGD (momentum 0.9) lr {self.lr:g}, {self.steps} steps, "
-            f"clip_norm {self.clip_norm:g}, {len(self.seeds)} seeds (median [min, max])",
+            f"clip_norm {self.clip_norm:g}, {len(self.seeds)} seeds (median [min, max])"
+            + (f"; trained together on seed {self.seeds[0]}'s minibatches" if self.stacked_seeds else ""),
             f"  first-layer / readout gradient at init: {median_range(self.first_to_readout, '.1f')} "
             f"(after clipping {median_range(self.first_to_readout_clipped, '.1f')}; "
             f"clipping divides by {median_range(self.clip_factors, '.1f')})",
@@ -168,6 +175,7 @@ def clipping_comparison(
     width: int = 64,
     lr: float = 0.1,
     exploding: bool = True,
+    stack_seeds: bool = False,
 ) -> ClippingResult:
     """SGD (momentum 0.9) at a learning rate that diverges, without and with clipping, per seed.
 
@@ -187,28 +195,38 @@ def clipping_comparison(
         exploding: also run :func:`clipping_on_exploding` (same scale, seeds and data) and keep
             it as ``result.exploding``; this network's failure is learning-rate instability,
             that one's gradients explode with depth.
+        stack_seeds: train each setting's seeds together, as one stack
+            (:func:`~explodegrad.training.loop.train_several`; also in ``exploding``): one loop
+            per setting instead of one per network, what a GPU needs at the paper scale. Every
+            seed then trains on the first seed's minibatch order (its weights stay its own).
     """
     scale = resolve_scale(scale)
     chosen = resolve_seeds(seeds, scale.num_seeds)
     steps = check_int("steps", scale.train_steps if steps is None else steps, 1)
+    depth = check_int("depth", depth, 1)
+    width = check_int("width", width, 1)
     lr = check_positive("lr", lr)
+    stack_seeds = check_bool("stack_seeds", stack_seeds)
     digits = resolve_data("digits" if data is None else data, scale=scale, device=device)
-    runs: dict[str, list[TrainHistory]] = {name: [] for name in CLIPPING_RUNS}
-    for seed in chosen:
-        config = NetConfig(
-            depth=check_int("depth", depth, 1),
-            width=check_int("width", width, 1),
-            activation="relu",
-            init="he",
-            seed=seed,
-        )
-        settings = TrainSettings(
-            optimizer="sgd", lr=lr, momentum=0.9, steps=steps, batch_size=128, record_every=10, seed=seed
-        )
-        for name, clip in CLIPPING_RUNS.items():
-            runs[name].append(train(config, digits, settings.with_(**clip), progress=False))
+    configs = [
+        NetConfig(depth=depth, width=width, activation="relu", init="he", seed=seed) for seed in chosen
+    ]
+    settings = TrainSettings(
+        optimizer="sgd", lr=lr, momentum=0.9, steps=steps, batch_size=128, record_every=10
+    )
+    runs: dict[str, list[TrainHistory]] = {}
+    for name, clip in CLIPPING_RUNS.items():
+        if stack_seeds:
+            runs[name] = train_several(configs, digits, settings.with_(**clip, seed=chosen[0]))
+        else:
+            runs[name] = [
+                train(config, digits, settings.with_(**clip, seed=config.seed), progress=False)
+                for config in configs
+            ]
     deep = (
-        clipping_on_exploding(scale=scale, device=device, data=digits, seeds=chosen, steps=steps)
+        clipping_on_exploding(
+            scale=scale, device=device, data=digits, seeds=chosen, steps=steps, stack_seeds=stack_seeds
+        )
         if exploding
         else None
     )
@@ -253,6 +271,7 @@ def clipping_on_exploding(
     width: int | None = None,
     lr: float = 0.1,
     clip_norm: float = EXPLODING_CLIP_NORM,
+    stack_seeds: bool = False,
 ) -> ClippedExplosion:
     """Clipping by norm on a batch-normalized ReLU network, whose gradients explode with depth.
 
@@ -270,6 +289,10 @@ def clipping_on_exploding(
         depth, width: the network's size (default: the scale's).
         lr: SGD's learning rate.
         clip_norm: the bound on the global gradient norm.
+        stack_seeds: train the seeds' clipped copies together, and their unclipped copies
+            together (:func:`~explodegrad.training.loop.train_several`): two loops instead of
+            two per seed. Every seed then trains on the first seed's minibatch order; its
+            weights and measurement batch stay its own (the result's ``stacked_seeds``).
     """
     scale = resolve_scale(scale)
     chosen = resolve_seeds(seeds, scale.num_seeds)
@@ -284,7 +307,8 @@ def clipping_on_exploding(
         "rate_unclipped r_squared_unclipped clipped_fraction error_clipped error_unclipped"
     )
     fields: dict[str, list[Any]] = {name: [] for name in names.split(" ")}
-    label = ""
+    stack_seeds = check_bool("stack_seeds", stack_seeds)
+    nets, batches = [], []
     for seed in chosen:
         net = build_mlp(
             depth,
@@ -298,7 +322,6 @@ def clipping_on_exploding(
             device=digits.x_train.device,
             dtype=digits.x_train.dtype,
         )
-        label = f"{architecture_label('relu', 'batch', init='he')} d{depth} w{width}"
         inputs, targets = digits.batch(min(128, len(digits.x_train)), seed=seed)
         before, after = clipped_layer_norms(layer_gradients(net, inputs, targets), clip_norm)
         fields["weight_grad_norms"].append(before)
@@ -306,13 +329,22 @@ def clipping_on_exploding(
         profile = gsc_profile(net, inputs, targets)
         fields["rate_init"].append(profile.rate)
         fields["r_squared_init"].append(profile.fit.r_squared)
-        settings = TrainSettings(
-            optimizer="sgd", lr=lr, momentum=0.9, steps=steps, batch_size=128, record_every=10, seed=seed
-        )
-        for name, clip in (("clipped", clip_norm), ("unclipped", None)):
-            trained = copy.deepcopy(net)
-            history = train(trained, digits, settings.with_(clip_norm=clip), progress=False)
-            after_training = gsc_profile(trained, inputs, targets)
+        nets.append(net)
+        batches.append((inputs, targets))
+    settings = TrainSettings(
+        optimizer="sgd", lr=lr, momentum=0.9, steps=steps, batch_size=128, record_every=10
+    )
+    for name, clip in (("clipped", clip_norm), ("unclipped", None)):
+        trained = [copy.deepcopy(net) for net in nets]
+        if stack_seeds:
+            histories = train_several(trained, digits, settings.with_(clip_norm=clip, seed=chosen[0]))
+        else:
+            histories = [
+                train(net, digits, settings.with_(clip_norm=clip, seed=seed), progress=False)
+                for net, seed in zip(trained, chosen)
+            ]
+        for net, (inputs, targets), history in zip(trained, batches, histories):
+            after_training = gsc_profile(net, inputs, targets)
             fields[f"rate_{name}"].append(after_training.rate)
             fields[f"r_squared_{name}"].append(after_training.fit.r_squared)
             fields[f"error_{name}"].append(history.final_train_error)
@@ -320,13 +352,14 @@ def clipping_on_exploding(
                 norms = global_gradient_norms(history)
                 fields["clipped_fraction"].append(float(np.mean(norms > clip_norm)) if norms.size else 0.0)
     return ClippedExplosion(
-        label=label,
+        label=f"{architecture_label('relu', 'batch', init='he')} d{depth} w{width}",
         seeds=chosen,
         clip_norm=clip_norm,
         lr=lr,
         steps=steps,
         layers=np.arange(1, depth + 1),
         **{name: np.asarray(values, dtype=float) for name, values in fields.items()},
+        stacked_seeds=stack_seeds,
     )
 
 

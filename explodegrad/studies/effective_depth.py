@@ -568,6 +568,13 @@ def path_shares_by_depth(
     depths = [check_int("depths", depth, 2) for depth in depths]
     if not depths:
         raise ValueError("depths=[] is not allowed: give at least one depth")
+    residual = [a.label for a in chosen if a.residual]
+    odd = [depth for depth in depths if depth < 4 or depth % 2]
+    if residual and odd:
+        raise ValueError(
+            f"depths={depths!r} is not allowed with the residual {', '.join(residual)}: a ResNet needs "
+            f"an input layer, blocks of 2 layers and a readout, so every depth even and >= 4 (not {odd})"
+        )
     return {
         depth: {
             a.label: paths_at_initialization(
