@@ -408,8 +408,10 @@ def _list_parts(args: argparse.Namespace) -> int:
     print(f"{plan.describe()}\nparts in {store.folder}:")
     for row in part_status(parts, plan, store):
         if row["status"] == "stored":
-            where = f"{row['device']}, {row['seconds']:.1f} s" + (
-                f", {row['machine']}" if row["machine"] else ""
+            where = ", ".join(
+                [f"{row['device']}, {row['seconds']:.1f} s"]
+                + ([row["machine"]] if row["machine"] else [])
+                + ([f"commit {row['code']}"] if row["code"] else [])
             )
             state = f"stored ({where})"
         else:

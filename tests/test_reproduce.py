@@ -335,6 +335,21 @@ def test_store_refuses_other_keys_and_broken_files(tmp_path):
     assert stored == {} and todo == [one, two]
 
 
+def test_code_version_names_the_commit_and_uncommitted_changes(monkeypatch):
+    from explodegrad.reproduce import machine
+
+    answers = {
+        ("rev-parse", "HEAD"): "0123456789abcdef0123",
+        ("status", "--porcelain", "--untracked-files=no"): "",
+    }
+    monkeypatch.setattr(machine, "_git", lambda *arguments: answers[arguments])
+    assert machine.code_version() == "0123456789ab"
+    answers[("status", "--porcelain", "--untracked-files=no")] = " M explodegrad/cli.py"
+    assert machine.code_version() == "0123456789ab + uncommitted changes"
+    monkeypatch.setattr(machine, "_git", lambda *arguments: "")  # no git, or not a checkout
+    assert machine.code_version() == "unknown"
+
+
 def test_select_parts_keeps_report_order_and_names_what_is_allowed():
     one, two = _fake_parts()
     assert select_parts([one, two], ["two", "one"]) == [one, two]
@@ -351,7 +366,7 @@ def test_part_status_says_what_is_stored_where_and_what_is_not(tmp_path):
     plan = make_plan("tiny")
     store = PartStore(tmp_path)
     one, two = _fake_parts()
-    store.save(one, plan, _constant(plan, None, one.options), 2.5, "cuda:0", "an H200 machine")
+    store.save(one, plan, _constant(plan, None, one.options), 2.5, "cuda:0", "an H200 machine", "0123abcd")
     first, second = part_status([one, two], plan, store)
     assert first == {
         "part": "one",
@@ -361,6 +376,7 @@ def test_part_status_says_what_is_stored_where_and_what_is_not(tmp_path):
         "device": "cuda:0",
         "seconds": 2.5,
         "machine": "an H200 machine",
+        "code": "0123abcd",
     }
     assert second["status"] == "to compute" and second["why"] == "not computed yet"
     assert part_status([one], make_plan("tiny", seed=1), store)[0]["why"].startswith(
@@ -461,14 +477,20 @@ def test_a_run_split_over_machines_computes_the_chosen_parts_then_the_report(tin
         (out / "parts" / "tiny" / f"{name}.json").unlink()
     with monkeypatch.context() as patch:
         patch.setattr(pipeline, "machine_description", lambda choice=None: "machine A")
+        patch.setattr(pipeline, "code_version", lambda: "0123abcd + uncommitted changes")
         first = reproduce(out, "tiny", device="cpu", jobs=1, log=None, parts="dilution")
     assert first.computed == ["dilution"] and first.reused == [] and first.pending == ["survey"]
     assert first.report is None and first.results is None and first.figures == []
-    assert json.loads((out / "parts" / "tiny" / "dilution.json").read_text())["machine"] == "machine A"
+    record = json.loads((out / "parts" / "tiny" / "dilution.json").read_text())
+    assert record["machine"] == "machine A" and record["code"] == "0123abcd + uncommitted changes"
     second = reproduce(out, "tiny", device="cpu", jobs=1, log=None)
     assert second.computed == ["survey"] and second.pending == []
     header = second.report.read_text().split("## ")[0]
     assert "- **Parts computed on another machine:** dilution on machine A (device cpu)." in header
+    assert (
+        "- **Parts computed with other code:** dilution at commit 0123abcd + uncommitted changes." in header
+    )
+    assert f"code: commit {pipeline.code_version()}." in header
     assert _results(out, "tiny")["parts"]["dilution"]["machine"] == "machine A"
     assert "another machine" not in tiny_run.joinpath("report-tiny-scale.md").read_text().split("## ")[0]
 

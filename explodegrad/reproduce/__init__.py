@@ -19,8 +19,9 @@ which part and why. An interrupted run therefore continues where it stopped; ``f
 recomputes everything. The pickles are trusted input: only resume from folders you wrote.
 
 ``results-<scale>-scale.json`` holds no machine-dependent value except the run's explicit
-provenance and timings (``meta``: machine, device, load, dates, command, jobs, times; each
-part's ``wall_time``, ``device`` and ``machine``): two runs of the same command give the same numbers.
+provenance and timings (``meta``: machine, code, device, load, dates, command, jobs, times;
+each part's ``wall_time``, ``device``, ``machine`` and ``code``): two runs of the same command
+give the same numbers.
 
 Parts do not depend on each other, so ``jobs > 1`` computes them in separate processes. On a
 GPU that is what keeps the device busy: networks of width 100 are launch-bound, and several
@@ -63,7 +64,7 @@ from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.core.scales import Scale
 from explodegrad.reproduce.figures import ReportFigure, merge_depth_studies, report_figures, save_figures
 from explodegrad.reproduce.jsonable import to_jsonable
-from explodegrad.reproduce.machine import RunInfo, cpu_seconds, machine_description
+from explodegrad.reproduce.machine import RunInfo, code_version, cpu_seconds, machine_description
 from explodegrad.reproduce.markdown import (
     ARCHITECTURE_COLUMNS,
     DEPTH_COLUMNS,
@@ -284,6 +285,7 @@ def reproduce(
         command=command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         jobs=jobs,
         cpu_start=cpu_start,
+        code=code_version(),
     )
     say(f"explodegrad reproduce: {plan.describe()}")
     say(f"  scale chosen because: {plan.scale.reason}")
@@ -303,7 +305,7 @@ def reproduce(
     if jobs == 1 or total <= 1:
         for done, part in enumerate(order, start=1):
             say(f"  [{done}/{total}] {part.name}: {part.title} ...")
-            seconds = compute_part(part, plan, device_name, str(store.folder), info.machine)
+            seconds = compute_part(part, plan, device_name, str(store.folder), info.machine, info.code)
             say(f"  [{done}/{total}] {part.name}: done in {seconds:.1f} s")
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs) if choice.device.type == "cpu" else 1
@@ -312,7 +314,9 @@ def reproduce(
             jobs, mp_context=context, initializer=_init_worker, initargs=(threads,)
         ) as pool:
             futures = {
-                pool.submit(compute_part, part, plan, device_name, str(store.folder), info.machine): part
+                pool.submit(
+                    compute_part, part, plan, device_name, str(store.folder), info.machine, info.code
+                ): part
                 for part in order
             }
             try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -23,21 +22,12 @@ from explodegrad.core.checks import check_choice
 from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.core.scales import EVIDENCE as EVIDENCE_SCALE
 from explodegrad.core.seeds import resolve_seeds
-from explodegrad.reproduce.machine import machine_description
+from explodegrad.reproduce.machine import machine_description, source_state
 from explodegrad.studies import stored
 from explodegrad.studies.common import resolve_data
 
 #: The stored files and how each is computed (defined with the stored format).
 EVIDENCE = stored.ENTRIES
-
-
-def _git(*arguments: str) -> str:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        done = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def _data_provenance(name: str, seeds: tuple[int, ...]) -> dict[str, Any]:
@@ -53,12 +43,6 @@ def _data_provenance(name: str, seeds: tuple[int, ...]) -> dict[str, Any]:
         "n_test": int(data.x_test.shape[0]),
         "checksum": stored.data_checksum(data),
     }
-
-
-def source_state() -> tuple[str, bool]:
-    """The commit the code runs from, and whether tracked files differ from it (read with git)."""
-    commit = _git("rev-parse", "HEAD") or "unknown"
-    return commit, bool(_git("status", "--porcelain", "--untracked-files=no"))
 
 
 def compute(

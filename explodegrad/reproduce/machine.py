@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -26,6 +28,7 @@ class RunInfo:
     cpu_time: float | None = None
     computed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+    code: str = ""
 
 
 def machine_description(device: DeviceChoice | None = None) -> str:
@@ -46,3 +49,26 @@ def cpu_seconds() -> float | None:
         return None
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _git(*arguments: str) -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        done = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def source_state() -> tuple[str, bool]:
+    """The commit the code runs from, and whether tracked files differ from it (read with git)."""
+    commit = _git("rev-parse", "HEAD") or "unknown"
+    return commit, bool(_git("status", "--porcelain", "--untracked-files=no"))
+
+
+def code_version() -> str:
+    """The code a run uses, in words: the commit's first 12 hex digits, ``+ uncommitted changes``
+    when tracked files differ from it, or ``unknown`` outside a git checkout."""
+    commit, uncommitted = source_state()
+    short = commit[:12] if commit != "unknown" else commit
+    return short + (" + uncommitted changes" if uncommitted else "")

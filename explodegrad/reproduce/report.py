@@ -155,6 +155,7 @@ def _results(report: _Report) -> dict[str, Any]:
         },
         "device": info.device,
         "machine": info.machine,
+        "code": info.code,
         "load_average": info.load_average,
         "started": info.started,
         "command": info.command,
@@ -175,6 +176,7 @@ def _results(report: _Report) -> dict[str, Any]:
             "wall_time": stored[part.name].wall_time,
             "device": stored[part.name].device,
             "machine": stored[part.name].machine,
+            "code": stored[part.name].code,
             "numbers": stored[part.name].numbers,
         }
         for part in report.parts
@@ -237,8 +239,8 @@ def _header(report: _Report) -> list[str]:
         f"- **Wall time:** {info.wall_time:.0f} s for the run that wrote this report ({len(info.computed)} "
         f"parts computed, {len(info.reused)} reused from an earlier run, {info.jobs} job(s)){cpu}{load}; "
         f"the parts took {compute:.0f} s of compute in all.",
-        f"- **Command:** `{info.command}`, started {info.started}.",
-        *_other_machines(report),
+        f"- **Command:** `{info.command}`, started {info.started}; code: commit {info.code}.",
+        *_other_origins(report),
         "",
         f"Every number is in `{report.results_name}`. Layers are counted from the output as in the paper "
         "(k = 1 the logits, k = L the first layer). Philipp, Song & Carbonell, *The exploding gradient "
@@ -449,17 +451,26 @@ def _remedies_section(report: _Report) -> list[str]:
     ]
 
 
-def _other_machines(report: _Report) -> list[str]:
-    """A header line naming the reused parts computed on another machine than this run's (a run
-    resumed from parts made elsewhere, e.g. the cheap parts on a CPU and the training on a GPU)."""
-    elsewhere: dict[str, list[str]] = {}
+def _other_origins(report: _Report) -> list[str]:
+    """Header lines naming the reused parts computed on another machine, or with other code,
+    than this run (a run resumed from parts made elsewhere or earlier, e.g. the cheap parts on a
+    CPU and the training on a GPU)."""
+    machines: dict[str, list[str]] = {}
+    codes: dict[str, list[str]] = {}
     for part in report.parts:
         done = report.stored[part.name]
-        if not done.computed and done.machine and done.machine != report.info.machine:
-            elsewhere.setdefault(f"{done.machine} (device {done.device})", []).append(part.name)
+        if done.computed:
+            continue
+        if done.machine and done.machine != report.info.machine:
+            machines.setdefault(f"{done.machine} (device {done.device})", []).append(part.name)
+        if done.code and done.code != report.info.code:
+            codes.setdefault(done.code, []).append(part.name)
     return [
         f"- **Parts computed on another machine:** {', '.join(names)} on {machine}."
-        for machine, names in elsewhere.items()
+        for machine, names in machines.items()
+    ] + [
+        f"- **Parts computed with other code:** {', '.join(names)} at commit {code}."
+        for code, names in codes.items()
     ]
 
 

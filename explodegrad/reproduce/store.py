@@ -50,6 +50,9 @@ class StoredPart:
         computed: True when this run computed it, False when it was reused from disk.
         machine: the machine it was computed on, in words (empty for parts stored before this
             was recorded): a resumed report may join parts of several machines.
+        code: the code it was computed with (:func:`~explodegrad.reproduce.machine.code_version`;
+            empty for parts stored before this was recorded). The key does not hold it, so a
+            resumed run reuses parts of earlier commits, and the report names them.
     """
 
     name: str
@@ -59,6 +62,7 @@ class StoredPart:
     device: str
     computed: bool
     machine: str = ""
+    code: str = ""
 
 
 def part_key(part: Part, plan: ReportPlan) -> dict[str, Any]:
@@ -157,6 +161,7 @@ class PartStore:
             str(stored.get("device", "")),
             computed=False,
             machine=str(stored.get("machine", "")),
+            code=str(stored.get("code", "")),
         )
         return found, ""
 
@@ -172,6 +177,7 @@ class PartStore:
         wall_time: float,
         device: str,
         machine: str = "",
+        code: str = "",
     ) -> StoredPart:
         """Store a finished part: the pickle first, then the JSON (with both checksums) that marks
         it complete."""
@@ -188,13 +194,16 @@ class PartStore:
             "wall_time": wall_time,
             "device": device,
             "machine": machine,
+            "code": code,
             "finished": _dt.datetime.now().isoformat(timespec="seconds"),
             "numbers": numbers,
             "pickle_sha256": _sha256(data),
         }
         record["sha256"] = _record_checksum(record)
         _write_atomic(json_path, _dump_json(record))
-        return StoredPart(part.name, numbers, objects, wall_time, device, computed=True, machine=machine)
+        return StoredPart(
+            part.name, numbers, objects, wall_time, device, computed=True, machine=machine, code=code
+        )
 
 
 _DATA_CACHE: dict[tuple, Dataset] = {}
@@ -211,15 +220,17 @@ def load_plan_data(plan: ReportPlan, device: str | torch.device) -> Dataset:
     return _DATA_CACHE[key]
 
 
-def compute_part(part: Part, plan: ReportPlan, device: str, folder: str, machine: str = "") -> float:
-    """Compute one part and store it in ``folder`` (with the ``machine`` it ran on, in words);
-    return its wall time (runs in workers too)."""
+def compute_part(
+    part: Part, plan: ReportPlan, device: str, folder: str, machine: str = "", code: str = ""
+) -> float:
+    """Compute one part and store it in ``folder`` (with the ``machine`` it ran on and the
+    ``code`` it ran, in words); return its wall time (runs in workers too)."""
     seed_everything(plan.seed)
     data = load_plan_data(plan, device)
     start = time.perf_counter()
     objects = part.run(plan, data, part.options)
     wall_time = time.perf_counter() - start
-    PartStore(folder).save(part, plan, objects, wall_time, device, machine)
+    PartStore(folder).save(part, plan, objects, wall_time, device, machine, code)
     return wall_time
 
 
@@ -267,7 +278,7 @@ def select_parts(parts: Sequence[Part], names: Sequence[str] | str) -> list[Part
 
 def part_status(parts: Sequence[Part], plan: ReportPlan, store: PartStore) -> list[dict[str, Any]]:
     """One row per part: name, chapters, relative cost, and whether the store can give it back
-    (``stored``, with the device and seconds it took and the machine it ran on) or why not."""
+    (``stored``, with the device and seconds it took, the machine and the code) or why not."""
     rows = []
     for part in parts:
         found, why = store.inspect(part, plan)
@@ -280,6 +291,7 @@ def part_status(parts: Sequence[Part], plan: ReportPlan, store: PartStore) -> li
                 "device": found.device,
                 "seconds": found.wall_time,
                 "machine": found.machine,
+                "code": found.code,
             }
         rows.append(row)
     return rows
