@@ -35,7 +35,7 @@ from explodegrad.studies.effective_depth import DEFAULT_ARCHITECTURES, effective
 from explodegrad.studies.optimizers import DEFAULT_LRS, optimizer_study
 from explodegrad.studies.orthogonal import ORTHOGONAL_ARCHITECTURES, orthogonal_initial_state
 from explodegrad.training.loop import DivergenceFlags, TrainSettings, guarded_gradients, stack_hyperparameters
-from explodegrad.training.optimizers import apply_update, init_state
+from explodegrad.training.optimizers import apply_update, clip_gradients, init_state
 from explodegrad.training.stacked import NetStack
 from explodegrad.training.sweep import RunSpec
 
@@ -50,7 +50,9 @@ def runs(study: str) -> list[tuple]:
     seeds = range(PAPER.num_seeds)
     settings = study_settings(PAPER)
     if study == "clipping-runs":  # clipping_comparison and clipping_on_exploding, on the digits
-        sgd = TrainSettings(optimizer="sgd", lr=0.1, momentum=0.9, steps=PAPER.train_steps, batch_size=128)
+        sgd = TrainSettings(
+            optimizer="sgd", lr=0.1, momentum=0.9, steps=PAPER.train_steps, batch_size=128, record_every=10
+        )
         shallow = NetConfig(10, 64, "relu", init="he", in_features=DIGITS_FEATURES, out_features=CLASSES)
         deep = Architecture("relu", "batch").config(PAPER.depth, PAPER.width, DIGITS_FEATURES, CLASSES, 0)
         return [
@@ -104,7 +106,8 @@ def operations_per_step(group: list[tuple]) -> int:
     flags = DivergenceFlags.fresh(stack.num_models, len(stack.layer_slices), "cpu")
     for step in (1, 2):
         with OperationCounter() as counter:
-            grads = guarded_gradients(stack, x, y, step, flags)
+            grads = guarded_gradients(stack, x, y, step, flags)  # as stack_update takes a step
+            grads = clip_gradients(grads, hyper.clip_norm, hyper.clip_value)
             apply_update(stack.params, grads, state, hyper, hyper.lr * flags.active, step)
     return counter.total
 

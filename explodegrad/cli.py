@@ -199,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--fresh",
         action="store_true",
         help="ignore the parts a previous run left in OUT/parts/<scale>/ and compute everything again "
-        "(default: reuse every part whose scale and settings match, i.e. resume)",
+        "(with --parts: the chosen parts; default: reuse every part whose scale and settings match, "
+        "i.e. resume)",
     )
     reproduce.add_argument(
         "--jobs",
@@ -237,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument(
         "--list-parts",
         action="store_true",
-        help="print the plan's parts (name, chapters, relative cost) and whether OUT holds each "
-        "one finished, then stop without computing anything",
+        help="print the plan's parts (name, relative cost, chapters; only those of --parts when "
+        "given) and whether OUT holds each one finished, and where and with which code it was "
+        "computed, then stop without computing anything",
     )
     reproduce.set_defaults(command_parser=reproduce)
 
@@ -353,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _reproduce(args: argparse.Namespace, arguments: list[str]) -> int:
     """``python -m explodegrad reproduce``: check every argument, then run or resume the report."""
+    if args.list_parts:  # computes nothing: the output folder may be read-only, the device absent
+        return _list_parts(args)
     _check_reproduce_arguments(args.command_parser, args)
 
     import matplotlib
@@ -360,8 +364,6 @@ def _reproduce(args: argparse.Namespace, arguments: list[str]) -> int:
     matplotlib.use("Agg")  # headless: figures go to files only
     from explodegrad.reproduce import reproduce
 
-    if args.list_parts:
-        return _list_parts(args)
     if args.parts is not None:
         from explodegrad.reproduce import make_plan, plan_parts, select_parts
 
@@ -400,11 +402,16 @@ def _reproduce(args: argparse.Namespace, arguments: list[str]) -> int:
 
 def _list_parts(args: argparse.Namespace) -> int:
     """``reproduce --list-parts``: the plan's parts and what OUT holds of them; computes nothing."""
-    from explodegrad.reproduce import PartStore, make_plan, part_status, plan_parts
+    from explodegrad.reproduce import PartStore, make_plan, part_status, plan_parts, select_parts
 
     plan = make_plan(args.scale, steps=args.steps, seed=args.seed, data_root=args.data_root)
     store = PartStore(os.path.join(args.out, "parts", plan.scale.name))
     parts = plan_parts(plan)
+    if args.parts is not None:
+        try:
+            parts = select_parts(parts, args.parts)
+        except ValueError as error:
+            args.command_parser.error(f"argument --parts: {error}")
     print(f"{plan.describe()}\nparts in {store.folder}:")
     for row in part_status(parts, plan, store):
         if row["status"] == "stored":

@@ -503,7 +503,7 @@ def test_the_sweep_summary_names_the_overflowing_layer_as_train_does(digits64):
 # ----------------------------------------------------------------------------- results.json
 
 #: The explicit provenance and timing entries of results.json; everything else must repeat.
-PROVENANCE = {"started", "wall_time", "cpu_time", "load_average", "compute_time_of_parts", "machine"}
+PROVENANCE = {"started", "wall_time", "cpu_time", "load_average", "compute_time_of_parts", "machine", "code"}
 
 
 def _without_provenance(value):

@@ -276,6 +276,7 @@ def test_stacked_clipping_seeds_share_the_first_seeds_minibatches_and_keep_their
         patch.setattr(clipping_module, "train_several", spy)
         stacked = clipping_comparison(data=digits, seeds=(0, 5), steps=6, depth=3, width=8, stack_seeds=True)
     assert stacks == [2] * 5  # one loop per setting: 3 shallow, then the deep one clipped and not
+    assert "2 seeds (trained together on seed 0's minibatches)" in stacked.summary().splitlines()[0]
     for name, clip in CLIPPING_RUNS.items():
         first, second = stacked[name]
         assert first.settings.seed == second.settings.seed == 0

@@ -156,6 +156,23 @@ def test_list_parts_prints_the_plan_and_computes_nothing(tmp_path, calls, capsys
     names = [line.split()[0] for line in lines[2:]]
     assert names == [part.name for part in plan_parts(make_plan("tiny"))]
     assert all("to compute (not computed yet)" in line for line in lines[2:])
+    # only the chosen parts; no device or writable folder needed to list them
+    status = cli.main(
+        [
+            "reproduce",
+            "--scale",
+            "tiny",
+            "--out",
+            str(tmp_path),
+            "--list-parts",
+            "--parts",
+            "survey",
+            "--device",
+            "cuda",
+        ]
+    )
+    assert status == 0 and calls == []
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]] == ["survey"]
 
 
 def test_interrupt_says_how_to_resume(monkeypatch, capsys):

@@ -338,14 +338,15 @@ def test_store_refuses_other_keys_and_broken_files(tmp_path):
 def test_code_version_names_the_commit_and_uncommitted_changes(monkeypatch):
     from explodegrad.reproduce import machine
 
-    answers = {
-        ("rev-parse", "HEAD"): "0123456789abcdef0123",
-        ("status", "--porcelain", "--untracked-files=no"): "",
-    }
+    diff = ("diff", "HEAD", "--", "explodegrad", "pyproject.toml")  # the package only, not docs/
+    answers = {("rev-parse", "HEAD"): "0123456789abcdef0123", diff: ""}
     monkeypatch.setattr(machine, "_git", lambda *arguments: answers[arguments])
     assert machine.code_version() == "0123456789ab"
-    answers[("status", "--porcelain", "--untracked-files=no")] = " M explodegrad/cli.py"
-    assert machine.code_version() == "0123456789ab + uncommitted changes"
+    answers[diff] = "--- a/explodegrad/cli.py\n+++ b/explodegrad/cli.py\n"
+    first = machine.code_version()
+    assert first.startswith("0123456789ab + uncommitted changes ") and len(first.split()[-1]) == 8
+    answers[diff] += "+another line\n"
+    assert machine.code_version() != first  # two different edits of one commit read differently
     monkeypatch.setattr(machine, "_git", lambda *arguments: "")  # no git, or not a checkout
     assert machine.code_version() == "unknown"
 
@@ -360,6 +361,9 @@ def test_select_parts_keeps_report_order_and_names_what_is_allowed():
         select_parts([one, two], [])
     with pytest.raises(TypeError, match="give part names as strings"):
         select_parts([one, two], [1])
+    with pytest.raises(TypeError, match="parts=3 is not allowed: give part names as a list"):
+        select_parts([one, two], 3)
+    assert select_parts([one, two], "two,") == [two]  # a trailing comma names nothing more
 
 
 def test_part_status_says_what_is_stored_where_and_what_is_not(tmp_path):
@@ -379,6 +383,10 @@ def test_part_status_says_what_is_stored_where_and_what_is_not(tmp_path):
         "code": "0123abcd",
     }
     assert second["status"] == "to compute" and second["why"] == "not computed yet"
+    assert store.holds(one, plan) and not store.holds(two, plan)
+    assert not store.holds(one, make_plan("tiny", seed=1))
+    (tmp_path / "one.pkl").write_bytes(b"edited")
+    assert not store.holds(one, plan)
     assert part_status([one], make_plan("tiny", seed=1), store)[0]["why"].startswith(
         "it was computed with other settings (seed: 0 -> 1)"
     )

@@ -16,7 +16,10 @@ Resuming: a part is reused when its JSON is there, its *key* (format version, sc
 searched learning rates and the part's own options) matches, and the checksums written with
 it (of the JSON and of the pickle) still match; anything else is recomputed, and the run says
 which part and why. An interrupted run therefore continues where it stopped; ``fresh=True``
-recomputes everything. The pickles are trusted input: only resume from folders you wrote.
+recomputes everything (with ``parts``, every chosen part). ``parts`` computes only the named
+parts and writes no report: a long run split over machines or time slices; each part records
+the machine and the code it was computed with, and the report names parts made elsewhere.
+The pickles are trusted input: only resume from folders you wrote.
 
 ``results-<scale>-scale.json`` holds no machine-dependent value except the run's explicit
 provenance and timings (``meta``: machine, code, device, load, dates, command, jobs, times;
@@ -192,9 +195,9 @@ class ReproduceResult:
     """What :func:`reproduce` wrote.
 
     Attributes:
-        report: the Markdown report.
-        results: the JSON with every number.
-        figures: the PNG figures.
+        report: the Markdown report (None when ``parts`` chose some: no report is written).
+        results: the JSON with every number (None, likewise).
+        figures: the PNG figures (none, likewise).
         parts_folder: where the finished parts are kept.
         computed: parts computed by this run.
         reused: parts reused from an earlier run.
@@ -245,7 +248,8 @@ def reproduce(
         scale: ``"tiny"``, ``"quick"``, ``"paper"`` or a :class:`Scale`.
         device: ``"auto"``, ``"cuda"``, ``"mps"`` or ``"cpu"`` (default: ``$EXPLODEGRAD_DEVICE``,
             then auto).
-        fresh: ignore parts already on disk and compute everything again.
+        fresh: ignore parts already on disk and compute everything again (with ``parts``: the
+            chosen parts).
         jobs: parts computed at once, in separate processes (see :func:`resolve_jobs`; 1
             computes them one by one in this process).
         steps: training steps of every training run (default: the scale's).
@@ -337,7 +341,7 @@ def reproduce(
     info.computed = [p.name for p in parts if p in todo]
     info.reused = [p.name for p in parts if p not in todo]
     if chosen is not None:
-        pending = [p.name for p in everything if store.load(p, plan) is None]
+        pending = [p.name for p in everything if not store.holds(p, plan)]
         say(
             f"  {len(parts)} chosen part(s) stored in {store.folder}; "
             + (f"still to compute: {', '.join(pending)}" if pending else "every part is stored")

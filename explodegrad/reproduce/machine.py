@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -66,9 +67,22 @@ def source_state() -> tuple[str, bool]:
     return commit, bool(_git("status", "--porcelain", "--untracked-files=no"))
 
 
+#: What counts as the code of a run: the package and its dependencies (a report written into
+#: ``docs/`` changes tracked files there, which is not a change of code).
+CODE_PATHS = ("explodegrad", "pyproject.toml")
+#: :func:`code_version` outside a git checkout.
+UNKNOWN_CODE = "unknown"
+
+
 def code_version() -> str:
-    """The code a run uses, in words: the commit's first 12 hex digits, ``+ uncommitted changes``
-    when tracked files differ from it, or ``unknown`` outside a git checkout."""
-    commit, uncommitted = source_state()
-    short = commit[:12] if commit != "unknown" else commit
-    return short + (" + uncommitted changes" if uncommitted else "")
+    """The code a run uses, in words: the commit's first 12 hex digits, then, when the package's
+    tracked files differ from it, ``+ uncommitted changes <hash>`` (the first 8 hex digits of the
+    SHA-256 of ``git diff HEAD`` over :data:`CODE_PATHS`, so two different edits read
+    differently); :data:`UNKNOWN_CODE` outside a git checkout."""
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        return UNKNOWN_CODE
+    diff = _git("diff", "HEAD", "--", *CODE_PATHS)
+    if not diff:
+        return commit[:12]
+    return f"{commit[:12]} + uncommitted changes {hashlib.sha256(diff.encode()).hexdigest()[:8]}"

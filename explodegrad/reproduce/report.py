@@ -22,7 +22,7 @@ from explodegrad.reproduce.figures import (
     save_figures,
 )
 from explodegrad.reproduce.jsonable import _dump_json, _write_atomic, to_jsonable
-from explodegrad.reproduce.machine import RunInfo, cpu_seconds
+from explodegrad.reproduce.machine import UNKNOWN_CODE, RunInfo, cpu_seconds
 from explodegrad.reproduce.markdown import (
     ARCHITECTURE_COLUMNS,
     DEPTH_COLUMNS,
@@ -457,21 +457,32 @@ def _other_origins(report: _Report) -> list[str]:
     CPU and the training on a GPU)."""
     machines: dict[str, list[str]] = {}
     codes: dict[str, list[str]] = {}
+    unrecorded: list[str] = []
     for part in report.parts:
         done = report.stored[part.name]
         if done.computed:
             continue
+        if not done.machine or not done.code:
+            unrecorded.append(part.name)
         if done.machine and done.machine != report.info.machine:
             machines.setdefault(f"{done.machine} (device {done.device})", []).append(part.name)
-        if done.code and done.code != report.info.code:
+        known = UNKNOWN_CODE not in (done.code, report.info.code)
+        if done.code and known and done.code != report.info.code:
             codes.setdefault(done.code, []).append(part.name)
-    return [
+    lines = [
         f"- **Parts computed on another machine:** {', '.join(names)} on {machine}."
         for machine, names in machines.items()
-    ] + [
+    ]
+    lines += [
         f"- **Parts computed with other code:** {', '.join(names)} at commit {code}."
         for code, names in codes.items()
     ]
+    if unrecorded:
+        lines.append(
+            "- **Parts whose machine or code was not recorded** (stored by an older explodegrad): "
+            f"{', '.join(unrecorded)}."
+        )
+    return lines
 
 
 def _parts_section(report: _Report) -> list[str]:

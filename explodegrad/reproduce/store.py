@@ -165,6 +165,22 @@ class PartStore:
         )
         return found, ""
 
+    def holds(self, part: Part, plan: ReportPlan) -> bool:
+        """Whether the part is stored for this plan, by its record's key and both checksums only
+        (the objects are not unpickled: cheap enough to ask about every part of a plan)."""
+        json_path, pickle_path = self.paths(part.name)
+        try:
+            stored = json.loads(json_path.read_bytes())
+            data = pickle_path.read_bytes()
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        return (
+            isinstance(stored, dict)
+            and stored.get("sha256") == _record_checksum(stored)
+            and stored.get("key") == part_key(part, plan)
+            and stored.get("pickle_sha256") == _sha256(data)
+        )
+
     def load(self, part: Part, plan: ReportPlan) -> StoredPart | None:
         """The stored part, or None when missing, written for another key, or failing its checksums."""
         return self.inspect(part, plan)[0]
@@ -262,7 +278,11 @@ def select_parts(parts: Sequence[Part], names: Sequence[str] | str) -> list[Part
             the plan's part names).
     """
     if isinstance(names, str):
-        names = [name.strip() for name in names.split(",")]
+        names = [name.strip() for name in names.split(",") if name.strip()]
+    if not isinstance(names, (list, tuple)):
+        raise TypeError(
+            f"parts={names!r} is not allowed: give part names as a list or one comma-separated string"
+        )
     names = list(names)
     if not all(isinstance(name, str) for name in names):
         raise TypeError(f"parts={names!r} is not allowed: give part names as strings")

@@ -78,7 +78,10 @@ class ClippingResult(StudyResult, Mapping):
     def summary(self) -> str:
         """One line per setting: how many runs diverged, and the final training error, as the median
         [min, max] over the seeds that did not diverge."""
-        lines = [f"SGD (momentum 0.9) at lr {self.lr:g}, {len(self.seeds)} seeds"]
+        first = next(iter(self.runs.values()), [])
+        together = len(self.seeds) > 1 and all(h.settings.seed == self.seeds[0] for h in first)
+        order = f" (trained together on seed {self.seeds[0]}'s minibatches)" if together else ""
+        lines = [f"SGD (momentum 0.9) at lr {self.lr:g}, {len(self.seeds)} seeds{order}"]
         for name, histories in self.runs.items():
             errors = [h.final_train_error for h in histories if not h.diverged]
             diverged = len(histories) - len(errors)
@@ -95,7 +98,8 @@ class ClippedExplosion(StudyResult):
 
     Attributes:
         label: the network, e.g. ``relu/batch/he d20 w64``.
-        seeds: one network (weights and minibatches) per seed.
+        seeds: one network per seed (its weights, measurement batch and, unless
+            ``stacked_seeds``, its minibatches).
         stacked_seeds: whether the seeds trained together, each on the first seed's minibatch
             order (its weights and measurement batch stay its own); False: each on its own.
         clip_norm: the bound on the global gradient norm.
@@ -301,13 +305,13 @@ def clipping_on_exploding(
     width = check_int("width", scale.width if width is None else width, 1)
     lr = check_positive("lr", lr)
     clip_norm = check_positive("clip_norm", clip_norm)
+    stack_seeds = check_bool("stack_seeds", stack_seeds)
     digits = resolve_data("digits" if data is None else data, scale=scale, device=device)
     names = (
         "weight_grad_norms clipped_grad_norms rate_init r_squared_init rate_clipped r_squared_clipped "
         "rate_unclipped r_squared_unclipped clipped_fraction error_clipped error_unclipped"
     )
     fields: dict[str, list[Any]] = {name: [] for name in names.split(" ")}
-    stack_seeds = check_bool("stack_seeds", stack_seeds)
     nets, batches = [], []
     for seed in chosen:
         net = build_mlp(

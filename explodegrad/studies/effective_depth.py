@@ -556,7 +556,7 @@ def path_shares_by_depth(
     to show that plain tanh's paths are as short as its ResNet's at depth 20 but not at 50.
 
     Args:
-        depths: network depths (even ones when an architecture is residual).
+        depths: network depths (each even and >= 4 when an architecture is residual).
         width: neurons per hidden layer.
         architectures: the networks (default :data:`DEFAULT_ARCHITECTURES`).
         batch_size: examples in the batch (256 here: more than the width, see
