@@ -372,6 +372,46 @@ def test_the_acceptance_dry_run_writes_a_log_and_a_summary_without_failures(tmp_
     assert (tmp_path / "gpu_check.log").stat().st_size > 0
 
 
+@pytest.mark.slow
+def test_a_paper_slice_resumes_from_committed_parts_and_brings_everything_back(tmp_path):
+    """``benchmarks/paper_slice.sh`` (a CPU dry run at the tiny scale): a slice that ends at its
+    limit says so (status 124) and still brings back the part list; one limited to some parts
+    brings back those; one started from them reuses them, finishes the rest and brings back
+    the report."""
+
+    def slice_(out: Path, seconds: int, parts_from: Path, **extra: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "DEVICE": "cpu"}
+        env |= {"SCALE": "tiny", "JOBS": "1", "PARTS_FROM": str(parts_from), **extra}
+        return subprocess.run(
+            ["bash", str(ROOT / "benchmarks" / "paper_slice.sh"), str(out), str(seconds)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )
+
+    cut = slice_(tmp_path / "cut", 1, tmp_path / "nothing-yet")  # ends before any part finishes
+    assert cut.returncode == 124, cut.stdout[-3000:] + cut.stderr[-3000:]
+    assert "exit status 124" in (tmp_path / "cut" / "reproduce.log").read_text()
+    assert "stored" not in (tmp_path / "cut" / "parts-status.txt").read_text()
+    first = slice_(tmp_path / "first", 300, tmp_path / "nothing-yet", PARTS="survey,dilution")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert sorted(path.name for path in (tmp_path / "first" / "parts").iterdir()) == [
+        "dilution.json",
+        "dilution.pkl",
+        "survey.json",
+        "survey.pkl",
+    ]
+    assert not (tmp_path / "first" / "report").exists()
+    second = slice_(tmp_path / "second", 400, tmp_path / "first" / "parts")
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "reusing 2 finished part(s)" in (tmp_path / "second" / "reproduce.log").read_text()
+    assert (tmp_path / "second" / "report" / "report-tiny-scale.md").exists()
+    assert (tmp_path / "second" / "report" / "figures-tiny").is_dir()
+    assert "to compute" not in (tmp_path / "second" / "parts-status.txt").read_text()
+
+
 def _benchmark_module(name: str):
     """A script of benchmarks/ loaded as a module (registered, as dataclasses need)."""
     import importlib.util
