@@ -351,6 +351,34 @@ def test_code_version_names_the_commit_and_uncommitted_changes(monkeypatch):
     assert machine.code_version() == "unknown"
 
 
+def test_the_header_names_parts_made_elsewhere_with_other_code_or_unrecorded():
+    from types import SimpleNamespace
+
+    from explodegrad.reproduce.report import _other_origins
+
+    def done(machine, code, computed=False):
+        return SimpleNamespace(machine=machine, code=code, device="cpu", computed=computed)
+
+    stored = {
+        "here": done("machine A", "c1"),
+        "fresh": done("machine B", "c0", computed=True),  # computed by this run: never named
+        "away": done("machine B", "c1"),
+        "old": done("machine A", "c0"),
+        "bare": done("", ""),
+        "unknown": done("machine A", "unknown"),
+    }
+    report = SimpleNamespace(
+        parts=[SimpleNamespace(name=name) for name in stored],
+        stored=stored,
+        info=SimpleNamespace(machine="machine A", code="c1"),
+    )
+    assert _other_origins(report) == [
+        "- **Parts computed on another machine:** away on machine B (device cpu).",
+        "- **Parts computed with other code:** old at commit c0.",
+        "- **Parts whose machine or code was not recorded** (stored before explodegrad recorded them): bare.",
+    ]
+
+
 def test_select_parts_keeps_report_order_and_names_what_is_allowed():
     one, two = _fake_parts()
     assert select_parts([one, two], ["two", "one"]) == [one, two]

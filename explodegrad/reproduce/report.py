@@ -479,8 +479,8 @@ def _other_origins(report: _Report) -> list[str]:
     ]
     if unrecorded:
         lines.append(
-            "- **Parts whose machine or code was not recorded** (stored by an older explodegrad): "
-            f"{', '.join(unrecorded)}."
+            "- **Parts whose machine or code was not recorded** (stored before explodegrad recorded "
+            f"them): {', '.join(unrecorded)}."
         )
     return lines
 
