@@ -249,10 +249,11 @@ def path_vjp_terms(
                     through_skip = flat @ fit.T
                 through_residual = through_layer - through_skip
                 shape = (num_probes, processed + 1, *through_layer.shape[1:])
-                through_skip = through_skip.reshape(shape)
-                through_residual = through_residual.reshape(shape)
-                zero = torch.zeros_like(through_skip[:, :1])
-                terms = torch.cat([through_skip, zero], 1) + torch.cat([zero, through_residual], 1)
+                # c'_lam = S^T c_lam + R^T c_(lam-1): the skip's terms keep their lambda, the
+                # residual's move up by one (written in place: no concatenated copies)
+                terms = through_skip.new_zeros((num_probes, processed + 2, *through_layer.shape[1:]))
+                terms[:, :-1] = through_skip.reshape(shape)
+                terms[:, 1:] += through_residual.reshape(shape)
     finally:
         if initial is not None:
             initial.train(was_training)
