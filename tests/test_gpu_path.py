@@ -410,6 +410,14 @@ def test_a_paper_slice_resumes_from_committed_parts_and_brings_everything_back(t
     assert (tmp_path / "second" / "report" / "report-tiny-scale.md").exists()
     assert (tmp_path / "second" / "report" / "figures-tiny").is_dir()
     assert "to compute" not in (tmp_path / "second" / "parts-status.txt").read_text()
+    import tarfile
+
+    with tarfile.open(tmp_path / "second" / "slice.tgz") as bundle:  # one file brings it all back
+        names = bundle.getnames()
+    assert {"parts/survey.json", "parts-status.txt", "reproduce.log", "report/report-tiny-scale.md"} <= set(
+        names
+    )
+    assert not (tmp_path / "second" / "run").exists()  # the work folder is removed
 
 
 def _benchmark_module(name: str):
