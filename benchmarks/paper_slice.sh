@@ -17,7 +17,7 @@
 # Settings (environment): PYTHON (default python3), DEVICE (cuda), SCALE (paper), STEPS (the
 # scale's), JOBS (auto), DATA_ROOT (default .shared-data when it exists, else none: the report
 # then says the digits stood in), PARTS_FROM (benchmarks/results/paper-parts), PARTS (only these
-# parts, comma-separated: `reproduce --parts`, e.g. the long ones first). A CPU dry run:
+# parts, comma-separated: `reproduce --parts`, e.g. those that fit in the slice). A CPU dry run:
 #   DEVICE=cpu SCALE=tiny JOBS=1 bash benchmarks/paper_slice.sh /tmp/slice 120
 set -uo pipefail
 cd "$(dirname "$0")/.."
