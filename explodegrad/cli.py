@@ -20,9 +20,13 @@ import shlex
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from explodegrad.core.device import DEVICE_CHOICES, DEVICE_ENV
 from explodegrad.studies import stored
+
+if TYPE_CHECKING:  # the reproduce package is imported only when a command needs it
+    from explodegrad.reproduce import Part, ReportPlan
 
 #: Exit status of a run stopped with Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
@@ -365,13 +369,7 @@ def _reproduce(args: argparse.Namespace, arguments: list[str]) -> int:
     from explodegrad.reproduce import reproduce
 
     if args.parts is not None:
-        from explodegrad.reproduce import make_plan, plan_parts, select_parts
-
-        plan = make_plan(args.scale, steps=args.steps, seed=args.seed, data_root=args.data_root)
-        try:
-            select_parts(plan_parts(plan), args.parts)
-        except ValueError as error:
-            args.command_parser.error(f"argument --parts: {error}")
+        _plan_and_parts(args)  # a name the plan does not have is a usage error before any work
     command = " ".join(["python -m explodegrad", shlex.join(arguments)])
     try:
         result = reproduce(
@@ -400,18 +398,27 @@ def _reproduce(args: argparse.Namespace, arguments: list[str]) -> int:
     return 0
 
 
-def _list_parts(args: argparse.Namespace) -> int:
-    """``reproduce --list-parts``: the plan's parts and what OUT holds of them; computes nothing."""
-    from explodegrad.reproduce import PartStore, make_plan, part_status, plan_parts, select_parts
+def _plan_and_parts(args: argparse.Namespace) -> tuple[ReportPlan, list[Part]]:
+    """The plan of ``reproduce``'s arguments and its parts (those of ``--parts`` when given; a
+    name the plan does not have is a usage error)."""
+    from explodegrad.reproduce import make_plan, plan_parts, select_parts
 
     plan = make_plan(args.scale, steps=args.steps, seed=args.seed, data_root=args.data_root)
-    store = PartStore(os.path.join(args.out, "parts", plan.scale.name))
     parts = plan_parts(plan)
     if args.parts is not None:
         try:
             parts = select_parts(parts, args.parts)
         except ValueError as error:
             args.command_parser.error(f"argument --parts: {error}")
+    return plan, parts
+
+
+def _list_parts(args: argparse.Namespace) -> int:
+    """``reproduce --list-parts``: the plan's parts and what OUT holds of them; computes nothing."""
+    from explodegrad.reproduce import PartStore, part_status
+
+    plan, parts = _plan_and_parts(args)
+    store = PartStore(os.path.join(args.out, "parts", plan.scale.name))
     print(f"{plan.describe()}\nparts in {store.folder}:")
     for row in part_status(parts, plan, store):
         if row["status"] == "stored":

@@ -341,7 +341,7 @@ def reproduce(
     info.computed = [p.name for p in parts if p in todo]
     info.reused = [p.name for p in parts if p not in todo]
     if chosen is not None:
-        pending = [p.name for p in everything if not store.holds(p, plan)]
+        pending = [p.name for p in everything if p not in parts and not store.holds(p, plan)]
         say(
             f"  {len(parts)} chosen part(s) stored in {store.folder}; "
             + (f"still to compute: {', '.join(pending)}" if pending else "every part is stored")

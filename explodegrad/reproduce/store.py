@@ -120,32 +120,48 @@ class PartStore:
         """The JSON and pickle paths of a part."""
         return self.folder / f"{name}.json", self.folder / f"{name}.pkl"
 
-    def inspect(self, part: Part, plan: ReportPlan) -> tuple[StoredPart | None, str]:
-        """The stored part and ``""``, or None and why it cannot be reused (:data:`MISSING`
-        when it was never stored)."""
+    def _verified(self, part: Part, plan: ReportPlan) -> tuple[dict[str, Any] | None, bytes, str]:
+        """The part's record and pickle bytes and ``""`` when its key and both checksums match,
+        else None, ``b""`` and why not (:data:`MISSING` when it was never stored); nothing is
+        unpickled."""
         json_path, pickle_path = self.paths(part.name)
         if not json_path.exists():
-            return None, MISSING
+            return None, b"", MISSING
         try:
             stored = json.loads(json_path.read_bytes())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            return None, f"its record {json_path.name} is unreadable, truncated or edited ({error})"
+            return None, b"", f"its record {json_path.name} is unreadable, truncated or edited ({error})"
         if not isinstance(stored, dict) or "sha256" not in stored:
-            return None, f"its record {json_path.name} has no checksum (written by an older explodegrad)"
+            return None, b"", f"its record {json_path.name} has no checksum (written by an older explodegrad)"
         if stored["sha256"] != _record_checksum(stored):
-            return None, f"its record {json_path.name} does not match its checksum (edited or truncated)"
+            return None, b"", f"its record {json_path.name} does not match its checksum (edited or truncated)"
         wanted = part_key(part, plan)
         if stored.get("key") != wanted:
-            return None, f"it was computed with other settings ({_key_difference(stored.get('key'), wanted)})"
+            difference = _key_difference(stored.get("key"), wanted)
+            return None, b"", f"it was computed with other settings ({difference})"
         try:
             data = pickle_path.read_bytes()
         except OSError as error:
-            return None, f"its objects file {pickle_path.name} is missing or unreadable ({error.strerror})"
+            return (
+                None,
+                b"",
+                f"its objects file {pickle_path.name} is missing or unreadable ({error.strerror})",
+            )
         if _sha256(data) != stored.get("pickle_sha256"):
-            return None, (
+            why = (
                 f"its objects file {pickle_path.name} does not match the checksum in {json_path.name} "
                 "(truncated, edited or another part's)"
             )
+            return None, b"", why
+        return stored, data, ""
+
+    def inspect(self, part: Part, plan: ReportPlan) -> tuple[StoredPart | None, str]:
+        """The stored part and ``""``, or None and why it cannot be reused (:data:`MISSING`
+        when it was never stored)."""
+        stored, data, why = self._verified(part, plan)
+        if stored is None:
+            return None, why
+        pickle_path = self.paths(part.name)[1]
         try:
             objects = pickle.loads(data)
         except Exception as error:  # noqa: BLE001 - an unpickling failure raises almost anything
@@ -168,18 +184,7 @@ class PartStore:
     def holds(self, part: Part, plan: ReportPlan) -> bool:
         """Whether the part is stored for this plan, by its record's key and both checksums only
         (the objects are not unpickled: cheap enough to ask about every part of a plan)."""
-        json_path, pickle_path = self.paths(part.name)
-        try:
-            stored = json.loads(json_path.read_bytes())
-            data = pickle_path.read_bytes()
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return False
-        return (
-            isinstance(stored, dict)
-            and stored.get("sha256") == _record_checksum(stored)
-            and stored.get("key") == part_key(part, plan)
-            and stored.get("pickle_sha256") == _sha256(data)
-        )
+        return self._verified(part, plan)[0] is not None
 
     def load(self, part: Part, plan: ReportPlan) -> StoredPart | None:
         """The stored part, or None when missing, written for another key, or failing its checksums."""
