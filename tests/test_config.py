@@ -189,6 +189,24 @@ def test_residual_depth_is_the_deepest_valid_resnet_not_deeper():
         residual_depth(3)
 
 
+def test_is_residual_depth_is_the_rule_netconfig_enforces():
+    from explodegrad.core.config import is_residual_depth, residual_depth, residual_depth_rule
+
+    assert [d for d in range(12) if is_residual_depth(d)] == [4, 6, 8, 10]
+    assert [d for d in range(12) if is_residual_depth(d, block_depth=3)] == [5, 8, 11]
+    for block_depth in (1, 2, 3):
+        for depth in range(2, 15):
+            allowed = is_residual_depth(depth, block_depth)
+            assert allowed == (depth >= 2 + block_depth and residual_depth(depth, block_depth) == depth)
+            if allowed:
+                NetConfig(depth=depth, residual=True, block_depth=block_depth)
+            else:
+                with pytest.raises(ValueError, match=f"depth={depth} .*block_depth={block_depth}"):
+                    NetConfig(depth=depth, residual=True, block_depth=block_depth)
+    assert residual_depth_rule().endswith("so an even depth >= 4")
+    assert residual_depth_rule(3).endswith("so 2 + a positive multiple of 3")
+
+
 def test_num_parameters_counts_what_a_built_network_holds():
     from explodegrad import build_from_config
 

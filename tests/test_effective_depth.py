@@ -209,8 +209,9 @@ def test_paths_at_initialization_find_no_depth_where_there_is_none(data):
     assert affine.effective_depth == 0 and affine.skip == "linear_fit"
     full = paths_at_initialization(depth=8, width=8, data=data, batch_size=32)
     assert full.effective_depth > 0 and len(full.lambdas) == 6
-    with pytest.raises(ValueError, match="depth=7"):
-        paths_at_initialization(depth=7, data=data)
+    for depth in (2, 7):  # a ResNet's depth: the message says which are allowed
+        with pytest.raises(ValueError, match=f"depth={depth} .*residual.*an even depth >= 4"):
+            paths_at_initialization(depth=depth, data=data)
     # the mean share of lambda / L: 0 where only the skip path carries, the weighted mean otherwise
     assert silent.mean_share == 0.0 and affine.mean_share == pytest.approx(0.0, abs=1e-14)
     expected = float(np.sum(full.lambdas * full.fraction)) / 5  # L = 5
@@ -228,7 +229,7 @@ def test_path_shares_by_depth_repeat_paths_at_initialization():
     with pytest.raises(ValueError, match="depths=1"):
         path_shares_by_depth((1, 10), 8, tanh)
     for depths in ((2, 10), (3,), (6, 7)):  # a ResNet's depth: even and >= 4, said before any work
-        with pytest.raises(ValueError, match=r"depths=.* residual tanh/none/res.*even and >= 4"):
+        with pytest.raises(ValueError, match=r"depths=.* residual tanh/none/res.*an even depth >= 4"):
             path_shares_by_depth(depths, 8, tanh)
     assert list(path_shares_by_depth((3,), 8, tanh[:1], batch_size=32)) == [3]  # plain: any depth
     with pytest.raises(TypeError, match="not an Architecture"):

@@ -56,6 +56,19 @@ def residual_depth(depth: int, block_depth: int = 2) -> int:
     return depth - (depth - 2) % block_depth
 
 
+def is_residual_depth(depth: int, block_depth: int = 2) -> bool:
+    """Whether a residual network can have ``depth`` weight layers: 2 + a positive multiple of
+    ``block_depth`` (the rule in words: :func:`residual_depth_rule`)."""
+    return depth >= 2 + block_depth and (depth - 2) % block_depth == 0
+
+
+def residual_depth_rule(block_depth: int = 2) -> str:
+    """Which depths a residual network can have, in words, for the error messages of every
+    function that builds one (:func:`is_residual_depth` checks it)."""
+    allowed = "an even depth >= 4" if block_depth == 2 else f"2 + a positive multiple of {block_depth}"
+    return f"an input layer, at least one block of {block_depth} layers and a readout, so {allowed}"
+
+
 @dataclass(frozen=True)
 class NetConfig:
     """Everything that defines a multilayer perceptron before its weights are drawn.
@@ -107,12 +120,11 @@ class NetConfig:
         set_(self, "out_features", check_int("out_features", self.out_features, 1))
         set_(self, "seed", check_seed("seed", self.seed))
         set_(self, "residual", check_bool("residual", self.residual))
-        if self.residual and (self.depth < 2 + self.block_depth or (self.depth - 2) % self.block_depth):
+        if self.residual and not is_residual_depth(self.depth, self.block_depth):
             raise ValueError(
                 f"depth={self.depth} is not allowed for a residual network with "
                 f"block_depth={self.block_depth}: depth must be 2 + a positive multiple of "
-                f"block_depth (an input layer, at least one block, the readout), "
-                f"e.g. {2 + self.block_depth}"
+                f"block_depth ({residual_depth_rule(self.block_depth)}), e.g. {2 + self.block_depth}"
             )
         if self.init == "looks_linear":
             if self.activation not in LOOKS_LINEAR_ACTIVATIONS:

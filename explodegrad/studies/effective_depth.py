@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 
 from explodegrad.core.checks import check_bool, check_choice, check_fraction, check_int
-from explodegrad.core.config import NetConfig
+from explodegrad.core.config import NetConfig, is_residual_depth, residual_depth_rule
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import resolve_device
 from explodegrad.core.jsonable import frame_from_records
@@ -528,10 +528,9 @@ def paths_at_initialization(
     inputs, _ = data.batch(check_int("batch_size", min(batch_size, len(data.x_train)), 2), seed=seed)
     inputs = inputs.to(device=device if device is not None else inputs.device, dtype=dtype)
     architecture = Architecture(activation, norm, residual, residual_scale=residual_scale)
-    if residual and depth % 2:
+    if residual and not is_residual_depth(depth):
         raise ValueError(
-            f"depth={depth} is not allowed for a residual network: it needs an input "
-            "layer, blocks of 2 layers and a readout, so an even depth >= 4"
+            f"depth={depth} is not allowed for a residual network: it needs {residual_depth_rule()}"
         )
     config = architecture.config(depth, width, data.in_features, data.num_classes, seed)
     net = build_from_config(config, device=inputs.device, dtype=inputs.dtype)
@@ -569,11 +568,11 @@ def path_shares_by_depth(
     if not depths:
         raise ValueError("depths=[] is not allowed: give at least one depth")
     residual = [a.label for a in chosen if a.residual]
-    odd = [depth for depth in depths if depth < 4 or depth % 2]
-    if residual and odd:
+    refused = [depth for depth in depths if not is_residual_depth(depth)]
+    if residual and refused:
         raise ValueError(
             f"depths={depths!r} is not allowed with the residual {', '.join(residual)}: a ResNet needs "
-            f"an input layer, blocks of 2 layers and a readout, so every depth even and >= 4 (not {odd})"
+            f"{residual_depth_rule()} (not {refused})"
         )
     return {
         depth: {

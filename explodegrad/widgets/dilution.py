@@ -5,7 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from explodegrad.core.checks import check_int
-from explodegrad.core.config import INITS
+from explodegrad.core.config import INITS, is_residual_depth, residual_depth, residual_depth_rule
 from explodegrad.core.device import DeviceChoice, pick_device
 from explodegrad.measures.dilution import DilutionResult, dilution_profile
 from explodegrad.plots.dilution import plot_dilution
@@ -97,15 +97,15 @@ def dilution_explorer(
     device = device if device is not None else pick_device()
     smallest = 2 + BLOCK_DEPTH
     depth = check_int("depth", depth, smallest, max_depth)
-    if (depth - 2) % BLOCK_DEPTH:
+    if not is_residual_depth(depth, BLOCK_DEPTH):
         raise ValueError(
-            f"depth={depth} is not allowed: a residual network needs depth = 2 + a "
-            f"multiple of {BLOCK_DEPTH}, e.g. {depth + 1}"
+            f"depth={depth} is not allowed: a residual network needs {residual_depth_rule(BLOCK_DEPTH)}, "
+            f"e.g. {depth + 1}"
         )
     setting = NetSetting(device.device, seed)
     controls = {
         "depth": depth_slider(
-            depth, minimum=smallest, maximum=max_depth - (max_depth - 2) % BLOCK_DEPTH, step=BLOCK_DEPTH
+            depth, minimum=smallest, maximum=residual_depth(max_depth, BLOCK_DEPTH), step=BLOCK_DEPTH
         ),
         "width": width_slider(width, maximum=max_width),
         "activation": activation_dropdown(activation),
