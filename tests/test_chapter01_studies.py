@@ -266,14 +266,14 @@ def test_stacked_clipping_seeds_share_the_first_seeds_minibatches_and_keep_their
     """With several seeds in one stack each network trains as ``train()`` would on the first
     seed's minibatch order, from its own weights (the digits are float32 here: equal to its
     rounding; a stack of one is exact, above)."""
-    import explodegrad.studies.clipping as clipping_module
+    import explodegrad.training.loop as loop_module
     from explodegrad.core.config import NetConfig
     from explodegrad.training.loop import train, train_several
 
     stacks: list[int] = []
     spy = lambda nets, *args, **kwargs: stacks.append(len(nets)) or train_several(nets, *args, **kwargs)  # noqa: E731
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(clipping_module, "train_several", spy)
+        patch.setattr(loop_module, "train_several", spy)  # what train_per_seed calls
         stacked = clipping_comparison(data=digits, seeds=(0, 5), steps=6, depth=3, width=8, stack_seeds=True)
     assert stacks == [2] * 5  # one loop per setting: 3 shallow, then the deep one clipped and not
     assert "2 seeds (trained together on seed 0's minibatches)" in stacked.summary().splitlines()[0]

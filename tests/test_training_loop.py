@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from explodegrad import NetConfig, build_mlp, gaussian_data, load_digits
-from explodegrad.training.loop import TrainSettings, layer_slices, minibatches, train, train_several
+from explodegrad.training.loop import (
+    TrainSettings,
+    layer_slices,
+    minibatches,
+    train,
+    train_per_seed,
+    train_several,
+)
 from explodegrad.training.optimizers import (
     Hyperparameters,
     apply_update,
@@ -328,6 +335,29 @@ def test_train_several_records_each_network_as_train_does(digits64):
         second.measurements[-1].gsc.first_layer_gsc, rel=1e-9
     )
     assert not np.array_equal(pair[0].train_loss, pair[1].train_loss)
+
+
+def test_train_per_seed_trains_alone_on_each_seed_or_together_on_the_first(digits64):
+    settings = QUICK.with_(steps=8, record_every=4)
+    configs = [SMALL, SMALL.with_(seed=5)]
+    alone = train_per_seed(configs, [3, 4], digits64, settings)
+    together = train_per_seed(configs, [3, 4], digits64, settings, together=True)
+    for config, seed, history in zip(configs, (3, 4), alone):  # each on its own minibatches
+        expected = train(config, digits64, settings.with_(seed=seed), progress=False)
+        np.testing.assert_array_equal(history.train_loss, expected.train_loss)
+        assert history.settings.seed == seed
+    stacked = train_several(configs, digits64, settings.with_(seed=3))  # both on seed 3's
+    for history, expected in zip(together, stacked):
+        np.testing.assert_array_equal(history.train_loss, expected.train_loss)
+        assert history.settings.seed == 3
+    np.testing.assert_array_equal(together[0].train_loss, alone[0].train_loss)  # the first: one order
+    assert not np.array_equal(together[1].train_loss, alone[1].train_loss)  # the second: another
+    with pytest.raises(ValueError, match=r"seeds=\[3\] is not allowed with 2 networks"):
+        train_per_seed(configs, [3], digits64, settings)
+    with pytest.raises(ValueError, match="seeds=\\[\\] is not allowed with 0 networks"):
+        train_per_seed([], [], digits64, settings)
+    with pytest.raises(TypeError, match="together"):
+        train_per_seed(configs, [3, 4], digits64, settings, together="yes")
 
 
 def test_train_several_refuses_what_cannot_stack(digits):

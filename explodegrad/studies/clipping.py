@@ -29,7 +29,7 @@ from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import median_range, resolve_seeds
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.common import StudyResult, architecture_label, resolve_data, resolve_scale
-from explodegrad.training.loop import TrainHistory, TrainSettings, train, train_several
+from explodegrad.training.loop import TrainHistory, TrainSettings, train, train_per_seed
 from explodegrad.training.optimizers import clip_gradients
 
 #: The claims judged on this module's results (ids of :mod:`explodegrad.claims`).
@@ -220,13 +220,7 @@ def clipping_comparison(
     )
     runs: dict[str, list[TrainHistory]] = {}
     for name, clip in CLIPPING_RUNS.items():
-        if stack_seeds:
-            runs[name] = train_several(configs, digits, settings.with_(**clip, seed=chosen[0]))
-        else:
-            runs[name] = [
-                train(config, digits, settings.with_(**clip, seed=config.seed), progress=False)
-                for config in configs
-            ]
+        runs[name] = train_per_seed(configs, chosen, digits, settings.with_(**clip), together=stack_seeds)
     deep = (
         clipping_on_exploding(
             scale=scale, device=device, data=digits, seeds=chosen, steps=steps, stack_seeds=stack_seeds
@@ -340,13 +334,9 @@ def clipping_on_exploding(
     )
     for name, clip in (("clipped", clip_norm), ("unclipped", None)):
         trained = [copy.deepcopy(net) for net in nets]
-        if stack_seeds:
-            histories = train_several(trained, digits, settings.with_(clip_norm=clip, seed=chosen[0]))
-        else:
-            histories = [
-                train(net, digits, settings.with_(clip_norm=clip, seed=seed), progress=False)
-                for net, seed in zip(trained, chosen)
-            ]
+        histories = train_per_seed(
+            trained, chosen, digits, settings.with_(clip_norm=clip), together=stack_seeds
+        )
         for net, (inputs, targets), history in zip(trained, batches, histories):
             after_training = gsc_profile(net, inputs, targets)
             fields[f"rate_{name}"].append(after_training.rate)

@@ -27,7 +27,7 @@ from explodegrad.core.jsonable import frame_from_records
 from explodegrad.core.scales import EVIDENCE, Scale
 from explodegrad.core.seeds import resolve_seeds, seed_table, seed_values
 from explodegrad.studies.common import Architecture, StudyResult, config_for, resolve_data, resolve_scale
-from explodegrad.training.loop import TrainHistory, TrainSettings, train, train_several
+from explodegrad.training.loop import TrainHistory, TrainSettings, train_per_seed
 from explodegrad.training.optimizers import OPTIMIZERS
 from explodegrad.training.sweep import lr_search
 
@@ -290,24 +290,16 @@ def optimizer_study(
         eval_size=1024,
     )
     gsc_rows, update_rows, run_rows, layer_rows, histories = [], [], [], [], {}
-    if stack_seeds:
-        for name in optimizers:
-            together = train_several(
-                [config.with_(seed=seed) for seed in seeds],
-                dataset,
-                base.with_(optimizer=name, lr=rates[name], seed=seeds[0]),
-                progress=progress,
-            )
-            histories.update({(name, seed): history for seed, history in zip(seeds, together)})
-    else:
-        for seed in seeds:
-            for name in optimizers:
-                histories[(name, seed)] = train(
-                    config.with_(seed=seed),
-                    dataset,
-                    base.with_(optimizer=name, lr=rates[name], seed=seed),
-                    progress=progress,
-                )
+    for name in optimizers:
+        trained = train_per_seed(
+            [config.with_(seed=seed) for seed in seeds],
+            seeds,
+            dataset,
+            base.with_(optimizer=name, lr=rates[name]),
+            together=stack_seeds,
+            progress=progress,
+        )
+        histories.update({(name, seed): history for seed, history in zip(seeds, trained)})
     for seed in seeds:
         for name in optimizers:
             history = histories[(name, seed)]

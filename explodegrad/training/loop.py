@@ -842,6 +842,47 @@ def train_several(
     return _train_nets(nets, first_data, settings, totals.pop(), progress, None, cuda_graphs)
 
 
+def train_per_seed(
+    nets_or_configs: Sequence[DeepMLP | NetConfig],
+    seeds: Sequence[int],
+    data: Dataset,
+    settings: TrainSettings,
+    *,
+    together: bool = False,
+    progress: bool = False,
+) -> list[TrainHistory]:
+    """Train one network per seed: each alone on its own seed's minibatches, or all together.
+
+    The two routes of every multi-seed study: one :func:`train` loop per network, each with
+    ``settings.seed`` set to its seed (the minibatch orders differ, as independent runs'
+    do), or, with ``together``, one :func:`train_several` stack on the first seed's
+    minibatches (one loop instead of many: what a GPU needs; the seeds then differ only in
+    their weights). One network gives the same history either way.
+
+    Args:
+        nets_or_configs: the networks (trained in place) or configurations, one per seed.
+        seeds: the seed of each network's minibatch order (``settings.seed`` is replaced).
+        data: the data set.
+        settings: the training settings of every network.
+        together: train them as one stack on ``seeds[0]``'s minibatches.
+        progress: show a tqdm progress bar per loop.
+
+    Returns:
+        One :class:`TrainHistory` per network, in the given order.
+    """
+    together = check_bool("together", together)
+    items, chosen = list(nets_or_configs), list(seeds)
+    if len(items) != len(chosen) or not chosen:
+        raise ValueError(
+            f"seeds={chosen!r} is not allowed with {len(items)} networks: give one seed per network"
+        )
+    if together:
+        return train_several(items, data, settings.with_(seed=chosen[0]), progress=progress)
+    return [
+        train(item, data, settings.with_(seed=seed), progress=progress) for item, seed in zip(items, chosen)
+    ]
+
+
 def _train_nets(
     nets: list[DeepMLP],
     data: Dataset,
