@@ -41,6 +41,7 @@ from explodegrad.studies import (
     remedies,
     stored,
     survey,
+    weight_growth,
     width_depth,
 )
 
@@ -260,6 +261,11 @@ def trained_depth_study(where: EvidenceSetting) -> effective_depth.TrainedDepthS
     )
 
 
+def weight_growth_study(where: EvidenceSetting) -> weight_growth.WeightGrowth:
+    """SGD's first 60 steps at depths 20 and 50: the first layer's weight norm and step (chapter 04)."""
+    return weight_growth.sgd_weight_growth(scale=where.scale, device=where.device, seeds=where.seeds)
+
+
 def depth_errors(where: EvidenceSetting) -> depth_limit.DepthStudy:
     """Training error against depth for two exploding and one calm architecture (chapter 04)."""
     return depth_limit.depth_study(scale=where.scale, device=where.device, seeds=where.seeds)
@@ -379,6 +385,7 @@ STUDIES: dict[str, Callable[[EvidenceSetting], Any]] = {
     "survey": architecture_survey,
     "optimizers": optimizers_study,
     "optimizers-calm": calm_optimizers_study,
+    "weight-growth": weight_growth_study,
     "depth-errors": depth_errors,
     "depth-limit": depth_limit_study,
     "dilution": dilution_study,
@@ -411,6 +418,7 @@ STUDY_MODULES: dict[str, ModuleType] = {
     "survey": survey,
     "optimizers": optimizers,
     "optimizers-calm": optimizers,
+    "weight-growth": weight_growth,
     "depth-errors": depth_limit,
     "depth-limit": depth_limit,
     "dilution": dilution,
