@@ -424,6 +424,7 @@ RESULT_ARGUMENTS = [
     (plots.plot_layer_trace, "study"),
     (plots.plot_rate_curves, "curves"),
     (plots.plot_trained_depth, "study"),
+    (plots.plot_weight_growth, "growth"),
 ]
 
 

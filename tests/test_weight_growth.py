@@ -111,3 +111,21 @@ def test_bad_arguments_are_refused_before_any_training(data):
         sgd_weight_growth(scale=TINY, data=data, lr=-1)
     with pytest.raises(TypeError, match="width"):
         sgd_weight_growth(scale=TINY, data=data, width="wide")
+
+
+def test_the_figure_draws_every_seed_and_notes_an_overflow(growth):
+    from dataclasses import replace
+
+    from explodegrad.plots import plot_weight_growth
+
+    left, right = plot_weight_growth(growth).axes
+    assert len(left.get_lines()) == 4 and len(right.get_lines()) == 5  # 2 depths x 2 seeds, and 1
+    np.testing.assert_allclose(
+        left.get_lines()[0].get_ydata(), growth.first_layer_norm[0, 0] / growth.first_layer_norm[0, 0, 0]
+    )
+    np.testing.assert_array_equal(right.get_lines()[3].get_ydata(), growth.step_ratio[1, 1, 1:])
+    ratio = growth.step_ratio.copy()
+    ratio[1, 0, 3] = np.inf
+    left, right = plot_weight_growth(replace(growth, step_ratio=ratio)).axes
+    assert "depth 8" in " ".join(text.get_text() for text in left.texts)
+    assert len(right.get_lines()[2].get_ydata()) == 4  # the overflowed step left out

@@ -11,8 +11,8 @@ makes the right one. Figures are made through pyplot, so in a notebook end the c
 
 Files mirror what they draw: ``plots/<name>.py`` draws the results of ``measures/<name>.py``
 (gsc, domain, dilution, paths, taylor), ``studies/<name>.py`` (chain_rule, overflow,
-gradient_descent, recurrent, gsc_meaning, survey, optimizers, depth_limit, effective_depth,
-orthogonal, width_depth, signal_scale) or ``training/<name>.py`` (loop, sweep). Besides them:
+gradient_descent, recurrent, gsc_meaning, survey, optimizers, weight_growth, depth_limit,
+effective_depth, orthogonal, width_depth, signal_scale) or ``training/<name>.py`` (loop, sweep). Besides them:
 :mod:`~explodegrad.plots.theme` (the look and the drawing helpers every file shares) and
 ``_checks`` (the shared type check). Every public function is re-exported here.
 """
@@ -63,6 +63,7 @@ from explodegrad.plots.theme import (
     overflow_notes,
     set_theme,
 )
+from explodegrad.plots.weight_growth import plot_weight_growth
 from explodegrad.plots.width_depth import plot_width_vs_depth
 
 __all__ = [
@@ -122,4 +123,4 @@ __all__ += [
     "plot_domain_tradeoff",
     "plot_survey_domains",
 ]
-__all__ += ["plot_first_token_memory"]
+__all__ += ["plot_first_token_memory", "plot_weight_growth"]
