@@ -1,12 +1,13 @@
 """Data sets: digits, Gaussians, and CIFAR-10 from a folder, an archive or a (file://) download."""
 
-import pickle
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import CIFAR10_CLASS_NAMES as CLASS_NAMES
+from helpers import write_tiny_cifar10
 
 from explodegrad.core.checks import check_batch
 from explodegrad.core.data import (
@@ -24,7 +25,6 @@ from explodegrad.core.data import (
 )
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CLASS_NAMES = [f"class{i}".encode() for i in range(10)]
 PER_BATCH, N_TEST = 4, 3
 
 
@@ -35,25 +35,11 @@ def _isolated_data_locations(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
-def _write_batch(path, n, offset):
-    rng = np.random.default_rng(offset)
-    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-    labels = [(offset + i) % 10 for i in range(n)]
-    with open(path, "wb") as handle:
-        pickle.dump({b"data": data, b"labels": labels, b"batch_label": b"tiny"}, handle)
-
-
 @pytest.fixture
 def tiny_cifar(tmp_path):
     """A tiny CIFAR-10 in the official layout: the extracted folder and its tar.gz archive."""
     source = tmp_path / "source"
-    folder = source / CIFAR10_FOLDER
-    folder.mkdir(parents=True)
-    for i in range(1, 6):
-        _write_batch(folder / f"data_batch_{i}", PER_BATCH, offset=10 * i)
-    _write_batch(folder / "test_batch", N_TEST, offset=99)
-    with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({b"label_names": CLASS_NAMES, b"num_vis": 3072}, handle)
+    folder = write_tiny_cifar10(source, PER_BATCH, N_TEST)
     archive_dir = tmp_path / "archive"
     archive_dir.mkdir()
     archive = archive_dir / CIFAR10_ARCHIVE

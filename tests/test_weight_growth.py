@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import TINY
+from helpers import TINY, write_tiny_cifar10
 
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import gaussian_data
@@ -98,6 +98,19 @@ def test_values_read_the_first_and_last_steps_and_the_growth(growth):
 def test_the_course_depths_are_20_and_50():
     assert growth_depths(QUICK) == growth_depths(PAPER) == (20, 50)
     assert growth_depths(TINY) == (TINY.depth, 2 * TINY.depth)
+
+
+def test_without_data_the_study_trains_on_the_scales_own_data_from_its_data_root(tmp_path, monkeypatch):
+    """The paper scale's CIFAR-10 is found where the scale says (the report's claims part
+    failed here once: the study asked for the data set by name, without the scale's folder)."""
+    from explodegrad.core.data import DATA_ENV
+
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no cached copy to fall back on
+    write_tiny_cifar10(tmp_path / "data", per_batch=8)
+    scale = PAPER.with_(n_train=40, n_test=3, batch_size=8, data_root=str(tmp_path / "data"))
+    growth = sgd_weight_growth((3,), scale=scale, seeds=1, width=4, steps=2)
+    assert growth.data_name == "cifar10" and growth.depths == (3,)
 
 
 def test_bad_arguments_are_refused_before_any_training(data):

@@ -144,7 +144,7 @@ def sgd_weight_growth(
     steps = check_int("steps", steps, 1)
     lr = check_positive("lr", lr)
     chosen_seeds = tuple(resolve_seeds(seeds, scale.num_seeds))
-    dataset = resolve_data(scale.dataset if data is None else data, scale=scale, device=device, dtype=dtype)
+    dataset = resolve_data(data, scale=scale, seed=chosen_seeds[0], device=device, dtype=dtype)
     settings = TrainSettings(
         optimizer="sgd",
         lr=lr,
