@@ -210,9 +210,8 @@ def _inflates(growth) -> Check:
 
 @claim(
     "04/inflated-layer-takes-small-steps",
-    "Batch normalization makes a layer blind to the scale of its weights, so the inflated first layer then "
-    "takes small relative steps: at depth 50, by step 60, its relative step is below layer k = 2's in every "
-    "seed.",
+    "Once the first updates have inflated its weights, the first layer takes small relative steps: at depth "
+    "50, by step 60, its relative step is below layer k = 2's in every seed.",
     "weight-growth",
 )
 def _small_steps(growth) -> Check:
