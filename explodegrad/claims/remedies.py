@@ -56,7 +56,7 @@ REMEDIES: tuple[RemedyRow, ...] = (
         "orthogonal initial state",
         "exploding gradients at initialization: the network starts as an orthogonal linear map",
         ("08/looks-linear-starts-at-one",),
-        "training: it starts pseudo-linear (a linear function)",
+        "keeping that state through training (and the start is pseudo-linear: a linear function)",
         ("08/orthogonal-state-is-left",),
     ),
     RemedyRow(
@@ -82,7 +82,8 @@ REMEDIES: tuple[RemedyRow, ...] = (
     ),
     RemedyRow(
         "width instead of depth",
-        "the compounding of exploding gradients over many layers",
+        "trainability at a fixed parameter budget (the explosion is not isolated as the cause: no "
+        "non-exploding control)",
         ("08/width-beats-depth",),
         "what depth buys: compositional features a shallow network must pay for with far more width "
         "(the digits here are easy)",

@@ -218,7 +218,7 @@ def normalization_evidence(
                 "sign diversity at k = 2", without["sign_diversity_last"], with_norm["sign_diversity_last"]
             ),
             Measured(
-                "pseudo-linearity 1 - R^2 at k = 2",
+                "nonlinearity used, 1 - R^2 at k = 2",
                 without["linear_fit_error_last"],
                 with_norm["linear_fit_error_last"],
             ),
