@@ -53,7 +53,8 @@ def _branch(result) -> Check:
 @claim(
     "06/branch-median-mean-field",
     "The median branch GSC lies within 10% of chapter 03's mean-field value for two batch-normalized ReLU "
-    "layers, pi / (pi - 1) = 1.47, and the lowest branch GSC is the first block's, fed the raw input.",
+    "layers, pi / (pi - 1) = 1.47, and the lowest branch GSC is the first block's, fed the first layer's "
+    "output rather than a sum of residuals.",
     "dilution",
 )
 def _branch_median(result) -> Check:
@@ -79,8 +80,8 @@ def _branch_median(result) -> Check:
 @claim(
     "06/dilution-grows-to-output",
     "The skip-to-residual ratio k = ||x|| / ||r(x)|| grows from the first block to the last (more than "
-    "twice as large at the last block, and in rank order with the block's position): blocks near the "
-    "output are diluted most.",
+    "twice as large at the last block, and nearly in rank order with the block's position: a rank "
+    "correlation above 0.8): blocks near the output are diluted most.",
     "dilution",
 )
 def _growth(result) -> Check:
@@ -148,8 +149,8 @@ def _calm_rates(survey) -> Check:
 
 @claim(
     "06/resnet-loss-factor-larger",
-    "Every ResNet's loss factor GSC(1, 0) is larger than its plain twin's (its logits are larger: the "
-    "residuals add up), which lifts its level GSC(input, 0) whatever its rate.",
+    "Every ResNet's loss factor GSC(1, 0) is larger than its plain twin's, which lifts its level "
+    "GSC(input, 0) whatever its rate.",
     "survey",
 )
 def _loss_factor(survey) -> Check:
