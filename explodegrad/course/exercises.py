@@ -94,7 +94,7 @@ COMPUTED_ANSWERS: dict[str, Callable[[], float]] = {
     "scalar chain 1.1 over 30 layers": lambda: 1.1**30,
     "linear network 0.8 over 30 layers": lambda: 0.8**30,
     "linear rnn 0.9 over 20 steps": lambda: 0.9**20,
-    "linear rnn 1.1 over 40 steps": lambda: 1.1**40,
+    "linear rnn 1.2 over 40 steps": lambda: 1.2**40,
     "tiny network gsc 3 1": tiny_network_gsc,
     "tiny network gsc 3 1 without the quadratic mean": tiny_network_gsc_without_qm,
     "pythagorean block gsc k 1 branch 3": lambda: pythagorean_block_gsc(1.0, 3.0),

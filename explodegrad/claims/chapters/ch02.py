@@ -75,7 +75,8 @@ def _clipping(runs) -> Check:
 
 @claim(
     "02/clipping-keeps-explosion",
-    f"Clipping bounds the step, not the explosion: in a batch-normalized ReLU network, whose GSC explodes "
+    f"Clipping bounds the step and leaves the explosion's rate above the threshold: in a batch-normalized "
+    f"ReLU network, whose GSC explodes "
     f"at initialization in every seed, clipping by norm changes most updates but divides every "
     f"layer's gradient by the same factor (the first layer's gradient over the readout's is unchanged), and "
     f"after training with clipping the GSC's fitted rate is still above {EXPLODING_RATE:g} per layer in "
@@ -109,7 +110,8 @@ def _clipping_explosion(runs) -> Check:
 @claim(
     "02/he-keeps-scale",
     "In a 20-layer ReLU network He initialization keeps the gradient's RMS flat (within 5% per layer), "
-    "Xavier loses about a factor sqrt(2) per layer and a naive N(0, 1) draw explodes.",
+    "Xavier loses about a factor sqrt(2) per layer and under a naive N(0, 1) draw it grows several-fold per "
+    "layer.",
     "init-scales",
 )
 def _inits(scales) -> Check:
@@ -168,8 +170,8 @@ def _first_token_fades(memory) -> Check:
 @claim(
     "02/first-token-gates-at-chance",
     f"Gating alone does not carry the first token over {FIRST_TOKEN_LONG} steps here: with PyTorch's "
-    "default initialization and 200 Adam steps, the LSTM and the GRU stay within 0.05 of chance "
-    "accuracy (0.25, four classes) in every seed.",
+    "default initialization and 200 Adam steps, the LSTM and the GRU stay below chance + 0.05 in "
+    "accuracy (chance is 0.25, four classes) in every seed.",
     "recurrent-memory",
 )
 def _first_token_gates(memory) -> Check:
