@@ -76,9 +76,9 @@ def _clipping(runs) -> Check:
 @claim(
     "02/clipping-keeps-explosion",
     f"Clipping bounds the step and leaves the explosion's rate above the threshold: in a batch-normalized "
-    f"ReLU network, whose GSC explodes "
-    f"at initialization in every seed, clipping by norm changes most updates but divides every "
-    f"layer's gradient by the same factor (the first layer's gradient over the readout's is unchanged), and "
+    f"ReLU network, whose GSC explodes at initialization in every seed, clipping by norm changes most "
+    f"updates but divides every layer's gradient by the same factor (the first layer's gradient over the "
+    f"readout's is unchanged), and "
     f"after training with clipping the GSC's fitted rate is still above {EXPLODING_RATE:g} per layer in "
     f"every seed.",
     "clipping-runs",
