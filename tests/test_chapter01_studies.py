@@ -1,11 +1,14 @@
 """Chapters 1-2 toy models: exact chain-rule identities, known thresholds, overflow as a result."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
+from explodegrad import claims
+from explodegrad.claims.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 from explodegrad.core.data import gaussian_data, load_digits
 from explodegrad.measures.gsc import fit_explosion_rate, growth_factor, log_linear_fit
 from explodegrad.studies.chain_rule import deep_linear_gradients, init_scales, scalar_chain
@@ -326,8 +329,6 @@ def test_clipping_on_the_batch_norm_network_keeps_the_explosion(clipped_explosio
 
 
 def test_the_clipping_claim_is_judged_on_the_exploding_runs(clipped_explosion):
-    from explodegrad import claims
-
     class Runs:  # what the claim reads of a ClippingResult
         exploding = clipped_explosion
 
@@ -532,6 +533,19 @@ def test_init_scales_he_is_stable_xavier_vanishes_gaussian_explodes():
     assert growth["gaussian"] == pytest.approx(math.sqrt(100 / 2), rel=0.1)  # std 1: sqrt(width/2)
     he = result.row("he")
     assert 0.3 < result.activation_rms[he, -1] / result.activation_rms[he, 1] < 3
+
+
+def test_he_keeps_scale_holds_the_naive_draw_to_sqrt_width_over_two():
+    result = init_scales(depth=20, width=100, activation="relu", seed=0)
+    assert claims.judge("02/he-keeps-scale", result).verdict == HOLDS
+
+    def with_gaussian_growth(growth: float):
+        return dataclasses.replace(result, gradient_growth=np.array([growth, 0.707, 1.0]))
+
+    # "grows" alone would pass at 3; the sentence says sqrt(100 / 2) = 7.07 within 10%
+    assert claims.judge("02/he-keeps-scale", with_gaussian_growth(3.0)).verdict == DOES_NOT_HOLD
+    assert claims.judge("02/he-keeps-scale", with_gaussian_growth(7.1 * 1.1)).verdict == INCONCLUSIVE
+    assert claims.judge("02/he-keeps-scale", with_gaussian_growth(7.07)).verdict == HOLDS
 
 
 def test_init_scales_overflow_is_reported_not_raised():
