@@ -35,6 +35,7 @@ from explodegrad.reproduce import (
     select_parts,
     to_jsonable,
 )
+from explodegrad.reproduce.parts import judged_claims, stale_claims
 from explodegrad.studies.common import Architecture
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-batches-py"
@@ -418,6 +419,53 @@ def test_part_status_says_what_is_stored_where_and_what_is_not(tmp_path):
     assert part_status([one], make_plan("tiny", seed=1), store)[0]["why"].startswith(
         "it was computed with other settings (seed: 0 -> 1)"
     )
+
+
+def _claims_part(plan):
+    return next(p for p in plan_parts(plan) if p.name == "claims-other")
+
+
+def _judgements(claims_list):
+    return {"judgements": [{"claim_id": c.claim_id, "sentence": c.sentence} for c in claims_list]}
+
+
+def test_a_claims_part_is_stale_when_a_claim_is_added_removed_or_reworded(tmp_path):
+    plan = make_plan("quick")
+    part = _claims_part(plan)
+    chosen = judged_claims(plan, part.options["studies"])
+    assert len(chosen) > 2
+    store = PartStore(tmp_path)
+    store.save(part, plan, _judgements(chosen), 1.0, "cpu")
+    assert store.holds(part, plan) and stale_claims(part, plan, _judgements(chosen)["judgements"]) == ""
+
+    reworded = [dataclasses.replace(chosen[0], sentence=chosen[0].sentence + " (old words)")] + chosen[1:]
+    store.save(part, plan, _judgements(reworded), 1.0, "cpu")
+    why = part_status([part], plan, store)[0]["why"]
+    assert why == f"its claims changed since it was computed (reworded: {chosen[0].claim_id})"
+    assert not store.holds(part, plan) and store.load(part, plan) is None
+
+    store.save(part, plan, _judgements(chosen[1:]), 1.0, "cpu")  # judged before chosen[0] existed
+    assert part_status([part], plan, store)[0]["why"].endswith(f"(added: {chosen[0].claim_id})")
+    gone = dataclasses.replace(chosen[0], claim_id="00/retired")
+    store.save(part, plan, _judgements([*chosen, gone]), 1.0, "cpu")
+    assert part_status([part], plan, store)[0]["why"].endswith("(removed: 00/retired)")
+    assert stale_claims(part, plan, [{"verdict": "holds"}]).startswith("its judgements are unreadable")
+
+
+SHIPPED_PAPER_PARTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "paper-parts"
+
+
+@pytest.mark.skipif(not SHARED_CIFAR.is_dir(), reason="no CIFAR-10 subset in ../shared/data")
+def test_every_shipped_paper_part_is_reusable_by_the_paper_report():
+    """A part committed to benchmarks/results/paper-parts that the paper report would compute
+    again (other settings, a claim reworded since) is stale evidence: recompute and commit it."""
+    plan = make_plan("paper", data_root=SHARED_CIFAR.parent)
+    shipped = {p.stem for p in SHIPPED_PAPER_PARTS.glob("*.json")}
+    assert {"claims-other", "survey"} <= shipped
+    status = {row["part"]: row for row in part_status(plan_parts(plan), plan, PartStore(SHIPPED_PAPER_PARTS))}
+    assert shipped <= set(status)
+    why = {name: status[name].get("why", "") for name in sorted(shipped)}
+    assert why == dict.fromkeys(sorted(shipped), "")
 
 
 # ----------------------------------------------------------------------------- end to end

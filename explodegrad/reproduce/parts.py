@@ -418,9 +418,42 @@ def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict
     The claims' studies load the scale's data themselves: the plan's ``data_root`` reaches them
     as the scale's own (``Scale.data_root``).
     """
-    studies = set(options["studies"])
-    chosen = [c.claim_id for c in claims.all_claims() if c.judged_at(plan.scale.name) and c.study in studies]
+    chosen = [c.claim_id for c in judged_claims(plan, options["studies"])]
     return {"judgements": claims.evaluate(plan.scale, plan.claim_seeds, data.device, claim_ids=chosen)}
+
+
+def judged_claims(plan: ReportPlan, studies: list[str]) -> list[claims.Claim]:
+    """The registry's claims of these studies judged at the plan's scale, in registry order."""
+    return [c for c in claims.all_claims() if c.judged_at(plan.scale.name) and c.study in set(studies)]
+
+
+def stale_claims(part: Part, plan: ReportPlan, judged: Any) -> str:
+    """Why a stored claims part no longer speaks for the registry's claims, ``""`` when it does.
+
+    ``judged`` is the part's stored judgements as JSON (each with ``claim_id`` and
+    ``sentence``). A claim added to or removed from the part's studies, or a sentence reworded
+    since, makes the part stale: a report must not print a verdict under words it was not
+    judged for. The checks' code is not compared: the part's JSON names its commit, and the
+    report names parts of other commits.
+    """
+    try:
+        stored = {item["claim_id"]: item["sentence"] for item in judged}
+    except (TypeError, KeyError):
+        return "its judgements are unreadable (no claim ids and sentences)"
+    wanted = {c.claim_id: c.sentence for c in judged_claims(plan, part.options.get("studies", []))}
+    changes = [
+        (what, ids)
+        for what, ids in (
+            ("added", [i for i in wanted if i not in stored]),
+            ("removed", [i for i in stored if i not in wanted]),
+            ("reworded", [i for i in wanted if i in stored and stored[i] != wanted[i]]),
+        )
+        if ids
+    ]
+    if not changes:
+        return ""
+    said = "; ".join(f"{what}: {', '.join(ids)}" for what, ids in changes)
+    return f"its claims changed since it was computed ({said})"
 
 
 def _stacked_option(plan: ReportPlan, studies: list[str]) -> dict[str, Any]:

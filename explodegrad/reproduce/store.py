@@ -3,10 +3,11 @@
 A part is kept as ``<name>.json`` (key, numbers and checksums) and ``<name>.pkl`` (result
 objects). The JSON carries the SHA-256 of the pickle and of its own content, both written with
 the part. A part is reused when its key (format version, scale, seed, searched learning rates
-and the part's own options) matches, both checksums match and the pickle holds this part's
-results; anything else is computed again, and the run says which part and why (a truncated,
-edited or swapped file, other settings). The pickles are trusted input: only resume from
-folders you wrote.
+and the part's own options) matches, both checksums match, the pickle holds this part's
+results and, for a claims part, its judgements are of the registry's claims as they read now;
+anything else is computed again, and the run says which part and why (a truncated, edited or
+swapped file, other settings, a claim added, removed or reworded). The pickles are trusted
+input: only resume from folders you wrote.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from explodegrad.core.data import Dataset
 from explodegrad.core.scales import load_scale_data
 from explodegrad.core.seeds import seed_everything
 from explodegrad.reproduce.jsonable import _dump_json, _write_atomic, to_jsonable
-from explodegrad.reproduce.parts import Part
+from explodegrad.reproduce.parts import Part, is_claims_part, stale_claims
 from explodegrad.reproduce.plan import FORMAT_VERSION, Log, ReportPlan
 
 #: What a part's JSON says when nothing is stored yet (a plain first run: nothing to report).
@@ -139,6 +140,11 @@ class PartStore:
         if stored.get("key") != wanted:
             difference = _key_difference(stored.get("key"), wanted)
             return None, b"", f"it was computed with other settings ({difference})"
+        if is_claims_part(part.name):
+            numbers = stored.get("numbers")
+            stale = stale_claims(part, plan, numbers.get("judgements") if isinstance(numbers, dict) else None)
+            if stale:
+                return None, b"", stale
         try:
             data = pickle_path.read_bytes()
         except OSError as error:
