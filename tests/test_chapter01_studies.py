@@ -169,6 +169,24 @@ def test_training_a_finite_but_explosive_network_breaks_after_an_update(tiny_dat
     assert f"SGD at depth 10 hit a non-finite loss at step {result.nonfinite_step}" in result.message
 
 
+def test_the_overflow_claim_allows_four_layers_early_and_one_late(tiny_data):
+    found = find_overflow(width=16, sigma=10.0, dtype="float32", max_depth=60, data=tiny_data, steps=1)
+
+    def verdict(depth):
+        return claims.judge("01/overflow-depth", {"float32": dataclasses.replace(found, depth=depth)}).verdict
+
+    # 10^depth first passes float32's largest number (3.4e38) at depth 39
+    assert [verdict(d) for d in (34, 35, 39, 40, 41)] == [DOES_NOT_HOLD, HOLDS, HOLDS, HOLDS, DOES_NOT_HOLD]
+    assert verdict(None) != HOLDS  # no overflow found is not the claimed overflow
+
+
+def test_the_overshoot_claim_needs_the_measured_outcomes_either_side_of_the_threshold():
+    paths = {lr: gradient_descent_path(lr=lr, steps=30) for lr in (0.09, 0.11)}
+    assert claims.judge("01/overshoot-threshold", paths).verdict == HOLDS
+    swapped = {0.09: paths[0.11], 0.11: paths[0.09]}
+    assert claims.judge("01/overshoot-threshold", swapped).verdict == DOES_NOT_HOLD
+
+
 def test_no_overflow_when_signals_shrink(tiny_data):
     result = find_overflow(width=16, sigma=0.5, max_depth=20, data=tiny_data, steps=3)
     assert result.depth is None and result.nonfinite_step is None

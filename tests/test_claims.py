@@ -224,8 +224,11 @@ def test_show_prints_the_verdict_the_sentence_and_the_numbers(capsys):
     judgement = claims.judge("01/scalar-chain-exact", chains)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "✅ holds: 01/scalar-chain-exact"
-    assert lines[1] == "  The gradient of the scalar chain y = w^L x is exactly w^L."
-    assert lines[2].startswith("  measured: largest relative error of dy/dx against w^30")
+    assert lines[1] == f"  {claims.get_claim('01/scalar-chain-exact').sentence}"
+    assert lines[1].endswith("is w^L to float64 rounding (relative error below 1e-12).")
+    assert lines[2].startswith(
+        "  measured: largest relative error of dy/dx against w^L (L = 30; w = 0.9, 1, 1.1)"
+    )
     assert judgement.holds and str(judgement) == "\n".join(lines)
 
 
