@@ -48,7 +48,7 @@ def _most(survey) -> Check:
     return count([_explodes(survey, a, n) for a, n in POPULAR], 5, "popular architectures explode")
 
 
-@claim("04/batch-norm-explodes", "Batch normalization makes every activation explode.", "survey")
+@claim("04/batch-norm-explodes", "With batch normalization every activation explodes.", "survey")
 def _batch(survey) -> Check:
     return all_of(*(_explodes(survey, a, "batch") for a in ("relu", "tanh", "selu")))
 
@@ -100,8 +100,8 @@ def _selu(survey) -> Check:
 @claim(
     "04/calm-relu-collapsed",
     f"The two ReLU networks that do not explode (no normalization, layer normalization) have almost no "
-    f"sign diversity left at the last hidden layer (below {COLLAPSED_SIGN_DIVERSITY:g}): each neuron is "
-    f"nearly always on or always off.",
+    f"sign diversity left at the last hidden layer (below {COLLAPSED_SIGN_DIVERSITY:g} on average over "
+    f"its neurons): the typical neuron is nearly always on or always off.",
     "survey",
 )
 def _collapsed(survey) -> Check:
@@ -176,8 +176,7 @@ def _steps(study) -> Check:
 @claim(
     "04/sgd-first-step-follows-the-gsc",
     "SGD's first update gives the first layer a relative step more than 10 times that of layer k = 2 in "
-    "every seed at depth 20, and more than 1,000 times at depth 50, where the GSC has grown for 30 more "
-    "layers.",
+    "every seed at depth 20, and more than 1,000 times at depth 50.",
     "weight-growth",
 )
 def _first_step(growth) -> Check:
@@ -190,7 +189,7 @@ def _first_step(growth) -> Check:
 
 @claim(
     "04/deep-explosion-inflates-first-layer",
-    "At depth 50 that first step inflates the first layer's weights: within the first 60 steps their norm "
+    "At depth 50 the first steps inflate the first layer's weights: within the first 60 steps their norm "
     "grows more than 10-fold in every seed, while layer k = 2's changes by less than 1%; at depth 20 the "
     "first layer's norm grows by less than a factor of 2.",
     "weight-growth",
