@@ -424,7 +424,8 @@ def run_claims(plan: ReportPlan, data: Dataset, options: dict[str, Any]) -> dict
 
 def judged_claims(plan: ReportPlan, studies: list[str]) -> list[claims.Claim]:
     """The registry's claims of these studies judged at the plan's scale, in registry order."""
-    return [c for c in claims.all_claims() if c.judged_at(plan.scale.name) and c.study in set(studies)]
+    chosen = set(studies)
+    return [c for c in claims.all_claims() if c.judged_at(plan.scale.name) and c.study in chosen]
 
 
 def stale_claims(part: Part, plan: ReportPlan, judged: Any) -> str:
