@@ -326,6 +326,13 @@ def test_chapter_01_and_02_answers_agree_with_the_library():
     from explodegrad.studies.recurrent import rnn_gradient_vs_time
 
     assert check("01", "chain-gradient", scalar_chain(1.1, 30).input_gradient)
+    x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    y = x
+    for weight in [1.1] * 20 + [0.9] * 20:
+        y = weight * y
+    y.backward()
+    assert check("01", "mixed-chain", x.grad)
+    assert not check("01", "mixed-chain", 1.0)  # ten percent up and down do not cancel
     gradients = scalar_chain(0.5, 30).gradients
     assert check("01", "vanishing-depth", int(np.argmax(gradients < 1e-6)) + 1)
     assert check("01", "gd-threshold", gradient_descent_path(0.05, 3, curvature=(1, 20)).threshold)
@@ -349,7 +356,7 @@ def test_there_is_one_file_per_chapter_and_each_registers_its_exercises():
     assert [path.name for path in CHAPTER_FILES] == [f"ch{chapter}.toml" for chapter in chapters()]
     loaded = [(e.chapter, e.key) for path in CHAPTER_FILES for e in load_chapter(path)]
     assert loaded == list(EXERCISES)  # every exercise comes from its chapter's file, once, in file order
-    assert len(set(loaded)) == len(loaded) == 42
+    assert len(set(loaded)) == len(loaded) == 43
 
 
 @pytest.mark.parametrize("path", CHAPTER_FILES, ids=[p.name for p in CHAPTER_FILES])

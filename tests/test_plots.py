@@ -344,6 +344,9 @@ def test_other_chain_toys_draw_their_numbers():
     path_ax, loss_ax = fig.axes
     np.testing.assert_array_equal(path_ax.get_lines()[0].get_xdata(), path.points[:, 0])
     np.testing.assert_array_equal(loss_ax.get_lines()[0].get_ydata(), path.losses)
+    # the steep coordinate diverges (|x_2| > 4); the flat one keeps its own axis, so its crawl shows
+    assert np.abs(path.points[:, 1]).max() > 4
+    assert path_ax.get_xlim()[1] < 1.2 < 4 < path_ax.get_ylim()[1]
     assert len(plots.plot_gradient_descent_path(gradient_descent_path(curvature=(1.0, 2.0, 3.0))).axes) == 1
 
     rnn = rnn_gradient_vs_time(spectral_radius=1.2, steps=8, hidden=6, activation="linear")

@@ -29,9 +29,10 @@ def plot_gradient_descent_path(
     if two_d:
         path_ax = panels[0]
         shown = result.points[finite_rows]
-        span = max(1.0, float(np.abs(shown).max())) * 1.1 if shown.size else 1.0
-        grid = np.linspace(-span, span, 121)
-        xx, yy = np.meshgrid(grid, grid)
+        # Each axis spans its own coordinate's range: a diverging steep coordinate would
+        # otherwise squash the flat one's progress into a vertical line.
+        spans = [max(1.0, float(np.abs(shown[:, i]).max())) * 1.1 if shown.size else 1.1 for i in (0, 1)]
+        xx, yy = np.meshgrid(np.linspace(-spans[0], spans[0], 121), np.linspace(-spans[1], spans[1], 121))
         levels = quadratic_loss(np.stack([xx, yy], axis=-1), result.curvature)
         path_ax.contour(xx, yy, levels, levels=12, colors="0.75", linewidths=0.7)
         path_ax.plot(shown[:, 0], shown[:, 1], marker="o", markersize=3, label=f"lr = {result.lr:g}")
