@@ -21,6 +21,7 @@ from explodegrad.measures.domain import domain_stats
 from explodegrad.measures.gsc import gsc_matrix, gsc_profile
 from explodegrad.measures.paths import path_contributions
 from explodegrad.measures.taylor import taylor_compression
+from explodegrad.plots.gsc import rate_note
 from explodegrad.plots.theme import (
     OVERFLOW_MARKER_GID,
     MinorLogFormatter,
@@ -80,6 +81,21 @@ def test_gsc_profile_draws_gsc_and_the_fit_with_the_rate_in_the_legend(profile):
     assert ax.get_yscale() == "log"
     assert "counted from the output" in ax.get_xlabel() and "L + 1: input" in ax.get_xlabel()
     assert markers(ax) == [] and overflow_notes(ax) == []
+
+
+def test_a_resnets_gsc_profile_names_its_rate_per_block():
+    """A ResNet's k between the readout and the input layer are blocks: its rate, fit legend,
+    message and axis say so, where a plain network's say layer."""
+    x, y = batch()
+    profile = gsc_profile(net(depth=10, residual=True), x, y)
+    assert profile.residual and profile.unit == "block"
+    assert f"per block (k = 2..{profile.num_layers}" in profile.message and "per layer" not in profile.message
+    assert rate_note(profile).startswith(f"r = {profile.rate:.3f} per block: ")
+    (ax,) = plots.plot_gsc_profile(profile, raw=True).axes[:1]
+    assert f"r = {profile.rate:.3f} per block" in " ".join(legend_texts(ax))
+    assert ax.get_xlabel().startswith("unit k") and "blocks" in ax.get_xlabel()
+    plain = gsc_profile(net(), x, y)
+    assert plain.unit == "layer" and rate_note(plain).startswith(f"r = {plain.rate:.3f} per layer: ")
 
 
 def test_gsc_profile_with_raw_gradients_adds_a_second_panel(profile):

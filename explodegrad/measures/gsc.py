@@ -124,6 +124,9 @@ class GSCProfile:
         probe_is_exact: True when the probe estimate equals the exact value (one Rademacher
             probe, reference 0, no batch coupling) or the exact method was used.
         batch_size: examples in the measured batch.
+        residual: whether the network is a ResNet, whose addressable layers k between the
+            readout and the input layer are its blocks: its rate is then per block (see
+            :attr:`unit`).
     """
 
     layers: np.ndarray
@@ -143,6 +146,13 @@ class GSCProfile:
     probe: str
     probe_is_exact: bool
     batch_size: int
+    residual: bool = False
+
+    @property
+    def unit(self) -> str:
+        """What one step of k counts, and so what the rate is per: ``"block"`` in a ResNet,
+        ``"layer"`` otherwise."""
+        return "block" if self.residual else "layer"
 
     @property
     def num_layers(self) -> int:
@@ -151,7 +161,8 @@ class GSCProfile:
 
     @property
     def rate(self) -> float:
-        """The fitted explosion rate r per layer (NaN when no fit could be made)."""
+        """The fitted explosion rate r per layer, per block in a ResNet (NaN when no fit could
+        be made)."""
         return self.fit.rate
 
     @property
@@ -643,7 +654,14 @@ def gsc_profile(
         squares,
         output_grads if y is not None else np.zeros(0),
     )
-    fit = fit_explosion_rate(layers, gsc, reference, fit_range=fit_range, num_layers=num_layers)
+    fit = fit_explosion_rate(
+        layers,
+        gsc,
+        reference,
+        fit_range=fit_range,
+        num_layers=num_layers,
+        unit="block" if net.config.residual else "layer",
+    )
     message = overflow_message + ("; " if overflow_message else "") + fit.message
     return GSCProfile(
         layers=np.array(layers),
@@ -663,6 +681,7 @@ def gsc_profile(
         probe=probe,
         probe_is_exact=is_exact,
         batch_size=int(x.shape[0]),
+        residual=bool(net.config.residual),
     )
 
 
@@ -796,6 +815,7 @@ def fit_explosion_rate(
     reference: int = 0,
     fit_range: tuple[int, int] | None = None,
     num_layers: int | None = None,
+    unit: str = "layer",
 ) -> ExplosionFit:
     """Fit ``log GSC(k, l) = log c + (k - l) log r`` by least squares.
 
@@ -811,6 +831,8 @@ def fit_explosion_rate(
         reference: l.
         fit_range: (first, last) layer k of the window, inclusive, overriding the default.
         num_layers: L; default ``max(layers) - 1`` (layers running up to the input).
+        unit: what one step of k is, named in the message: ``"layer"``, or ``"block"`` for a
+            ResNet (its k between the readout and the input layer count blocks).
 
     Returns:
         An :class:`ExplosionFit`; ``ok`` is False (with a message saying why) when a GSC in the
@@ -824,6 +846,7 @@ def fit_explosion_rate(
             f"{ks.shape} and {values.shape}"
         )
     reference = check_int("reference", reference, 0)
+    unit = check_choice("unit", unit, ("layer", "block"))
     if ks.min() <= reference:
         raise ValueError(f"layers: every layer must lie above reference={reference}, got {int(ks.min())}")
     num_layers = int(ks.max()) - 1 if num_layers is None else check_int("num_layers", num_layers, 1)
@@ -867,7 +890,7 @@ def fit_explosion_rate(
         r_squared,
         int(x.size),
         True,
-        f"explosion rate r = {rate:.4g} per layer (k = {first}..{last}, "
+        f"explosion rate r = {rate:.4g} per {unit} (k = {first}..{last}, "
         f"{x.size} points, R^2 = {r_squared:.3f})",
         window_range,
     )

@@ -21,6 +21,7 @@ from explodegrad.plots.theme import (
     OVERFLOW_COLOR,
     OVERFLOW_MARKER_GID,
     OVERFLOW_NOTE_GID,
+    UNIT_LABEL_WITH_INPUT,
     draw_finite,
     figure_and_axes,
     figure_and_panels,
@@ -37,12 +38,12 @@ RATE_NOTE_GID = "rate-note"
 
 def rate_note(profile: GSCProfile) -> str:
     """The rate and the verdict of the one definition of exploding, e.g.
-    ``r = 1.216 per layer: explodes (R² 1.00)``."""
+    ``r = 1.216 per layer: explodes (R² 1.00)`` (per block for a ResNet)."""
     if not profile.fit.ok:
         return "no rate fitted"
     verdict = EXPLOSION_WORDS[explosion_verdict(profile).verdict]
     word = {"explodes": "explodes", "no": "does not explode", "borderline": "borderline"}[verdict]
-    return f"r = {profile.rate:.3f} per layer: {word} (R² {profile.fit.r_squared:.2f})"
+    return f"r = {profile.rate:.3f} per {profile.unit}: {word} (R² {profile.fit.r_squared:.2f})"
 
 
 def _draw_rate_note(ax: Axes, profile: GSCProfile) -> None:
@@ -116,7 +117,7 @@ def plot_gsc_profile(
             profile.fit.predict(ks, l),
             linestyle="--",
             color="0.35",
-            label=f"fit: r = {profile.rate:.3f} per layer",
+            label=f"fit: r = {profile.rate:.3f} per {profile.unit}",
         )
     mark_overflow(gsc_ax, layers[bad], _overflow_note(profile) if profile.overflowed else None, what="GSC")
     drawn = [profile.gsc]
@@ -128,7 +129,7 @@ def plot_gsc_profile(
     integer_x(gsc_ax)
     finish(
         gsc_ax,
-        xlabel=LAYER_LABEL_WITH_INPUT,
+        xlabel=UNIT_LABEL_WITH_INPUT if profile.residual else LAYER_LABEL_WITH_INPUT,
         ylabel=f"GSC(k, {l})",
         title=title if title is not None else profile.label,
     )
@@ -163,7 +164,7 @@ def plot_gsc_profile(
         integer_x(raw_ax)
         finish(
             raw_ax,
-            xlabel=LAYER_LABEL_WITH_INPUT,
+            xlabel=UNIT_LABEL_WITH_INPUT if profile.residual else LAYER_LABEL_WITH_INPUT,
             ylabel="raw gradient norm",
             title="raw gradient norms (scale-dependent)",
         )

@@ -57,6 +57,8 @@ OVERFLOW_NOTE_GID = "overflow-note"
 LAYER_LABEL = "layer k, counted from the output\n(k = 1: logits, k = L: first layer)"
 #: The same, for plots whose last point is the input, k = L + 1.
 LAYER_LABEL_WITH_INPUT = "layer k, counted from the output\n(k = 1: logits, k = L + 1: input)"
+#: The same for a ResNet, whose addressable layers between the readout and the input layer are blocks.
+UNIT_LABEL_WITH_INPUT = "unit k, counted from the output\n(k = 1: logits, 2 to L - 1: blocks, L + 1: input)"
 
 
 def set_theme() -> None:
