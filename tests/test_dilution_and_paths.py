@@ -145,6 +145,18 @@ def test_zero_residual_scale_gives_infinite_dilution_and_unit_block_gsc(method):
     assert np.all(np.isfinite(result.residual_gsc)) and np.all(result.residual_gsc > 0)
 
 
+def test_an_overflowed_block_gets_nan_not_the_zero_of_finite_over_inf():
+    net = build_mlp(40, 16, "relu", init="gaussian", init_scale=30.0, residual=True, in_features=8)
+    inputs = torch.randn(32, 8, generator=torch.Generator().manual_seed(0))
+    result = dilution_profile(net, inputs, num_probes=2)
+    columns = (result.skip_to_residual, result.block_gsc, result.residual_gsc, result.cosine)
+    overflowed = np.isnan(result.block_gsc)
+    assert overflowed.any() and (~overflowed).any()  # the blocks near the input are still finite
+    for column in columns:
+        assert np.isnan(column[overflowed]).all() and not (column[overflowed] == 0).any()
+        assert np.isfinite(column[~overflowed]).all()
+
+
 def test_dilution_with_batch_norm_leaves_running_statistics_alone():
     net = build_mlp(depth=6, width=12, norm="batch", residual=True, in_features=6)
     before = [b.clone() for b in net.buffers()]

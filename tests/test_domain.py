@@ -34,6 +34,15 @@ def test_sign_diversity_known_values_with_zeros_counting_as_neither():
     assert sign_diversity(torch.rand(10, 4) + 0.1) == 0.0
 
 
+def test_an_overflowed_layer_has_no_sign_diversity_rather_than_a_collapsed_one():
+    """A neuron with a non-finite pre-activation gets NaN, not 0 (which would read as collapsed)."""
+    net = build_mlp(40, 16, "relu", init="gaussian", init_scale=30.0, in_features=8)
+    stats = domain_stats(net, gaussian_inputs())
+    overflowed = ~np.isfinite(stats.preact_std)
+    assert overflowed.any() and np.isnan(stats.sign_diversity[overflowed]).all()
+    assert np.isfinite(stats.sign_diversity[~overflowed]).all()
+
+
 def test_preactivation_std_raw_and_relative_known_values():
     preacts = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
     # population stds 1 and 0 -> mean 0.5; RMS of all entries sqrt((1 + 9) / 4)

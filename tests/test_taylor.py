@@ -1,5 +1,7 @@
 """Taylor compression: replacing the top k layers by their first-order expansion."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -83,6 +85,16 @@ def test_batch_norm_net_uses_eval_mode_and_is_left_unchanged():
     net.eval()
     error, _ = _error_and_loss(net(inputs).detach(), targets)
     assert curve.train_error[0] == error and np.all(np.isfinite(curve.train_loss))
+
+
+def test_an_overflowed_prediction_counts_as_wrong():
+    """argmax of a NaN row is 0: without care, a NaN network would be right on every label 0."""
+    inputs, targets = _data()
+    net = build_mlp(depth=4, width=8, in_features=6, out_features=3, dtype=F64)
+    with torch.no_grad():
+        net.linear_layers()[0].weight[0, 0] = math.nan
+    curve = taylor_compression(net, inputs, targets, ks=[0, 1])
+    assert curve.overflowed and np.all(curve.train_error == 1.0)
 
 
 def test_taylor_bad_input():

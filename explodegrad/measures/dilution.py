@@ -5,6 +5,7 @@ to x and ||x|| = k ||r(x)||, gives GSC_b^2 = (k^2 + GSC_r^2) / (k^2 + 1).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -121,7 +122,8 @@ def dilution_profile(
 
     Returns:
         A :class:`DilutionResult`. ``residual_scale = 0`` gives inf dilution and a block GSC of
-        1; a branch whose output is exactly zero, or overflow, gives inf/nan entries, never an
+        1; a branch whose output is exactly zero gives inf/nan entries; a block whose input,
+        branch or output overflowed (holds inf or NaN) gets NaN in every column; never an
         exception.
     """
     if not isinstance(net, DeepMLP):
@@ -148,6 +150,12 @@ def dilution_profile(
             branch = _unscaled_branch(unit)
             with torch.no_grad():
                 branch_out = branch(x)
+            if not all(bool(torch.isfinite(t).all()) for t in (x, branch_out, output)):
+                # an overflowed block has no ratios to measure: NaN, not the 0 that
+                # finite / inf would give (which reads as a perfectly contracting block)
+                rows.append((math.nan,) * 4)
+                layers.append(k)
+                continue
             norm_x = float(torch.linalg.norm(x.double()))
             norm_branch = float(torch.linalg.norm(branch_out.double()))
             norm_out = float(torch.linalg.norm(output.double()))

@@ -140,10 +140,13 @@ def neuron_sign_diversity(preacts: Any) -> np.ndarray:
 
 
 def _sign_diversity(values: Tensor) -> Tensor:
+    """Per neuron; NaN for a neuron with a non-finite pre-activation (an overflowed layer must not
+    read as a collapsed one), 0 for one whose pre-activations are all exactly zero."""
     positive = (values > 0).sum(0).double()
     negative = (values < 0).sum(0).double()
     total = positive + negative
-    return torch.where(total > 0, torch.minimum(positive, negative) / total.clamp_min(1), 0.0)
+    diversity = torch.where(total > 0, torch.minimum(positive, negative) / total.clamp_min(1), 0.0)
+    return torch.where(torch.isfinite(values).all(0), diversity, float("nan"))
 
 
 def sign_diversity(preacts: Any) -> float:

@@ -41,7 +41,8 @@ class TaylorCurve:
 
     Attributes:
         ks: number of top layers replaced (0 = the original network, L = all of it).
-        train_error: fraction of misclassified examples of the given data, per k.
+        train_error: fraction of misclassified examples of the given data, per k (an example
+            whose logits are not all finite counts as misclassified).
         train_loss: mean cross-entropy on the given data, per k (inf/nan on overflow).
         reference: how the expansion point was chosen (``"mean"``).
         label: the network's label.
@@ -155,7 +156,10 @@ def taylor_compression(
             else:
                 f_below = features[num_layers - k]  # f_{k+1}: the input of the top k layers
                 logits = linearized_top_logits(net, f_below, k, f_below.mean(0))
-            errors.append(float((logits.argmax(1) != data_targets).double().mean()))
+            # argmax of a NaN row is 0: a row that is not finite would otherwise be "right"
+            # whenever its label is 0; an overflowed prediction is a wrong one
+            wrong = (logits.argmax(1) != data_targets) | ~torch.isfinite(logits).all(1)
+            errors.append(float(wrong.double().mean()))
             losses.append(float(per_example_loss(logits.double(), data_targets).mean()))
     finally:
         net.train(was_training)
