@@ -212,10 +212,19 @@ def test_paths_at_initialization_find_no_depth_where_there_is_none(data):
     for depth in (2, 7):  # a ResNet's depth: the message says which are allowed
         with pytest.raises(ValueError, match=f"depth={depth} .*residual.*an even depth >= 4"):
             paths_at_initialization(depth=depth, data=data)
-    # the mean share of lambda / L: 0 where only the skip path carries, the weighted mean otherwise
+    # the mean path length as a share of the longest possible: 0 where only the skip path
+    # carries, the weighted mean over the longest lambda otherwise (a ResNet's blocks, L - 2)
     assert silent.mean_share == 0.0 and affine.mean_share == pytest.approx(0.0, abs=1e-14)
-    expected = float(np.sum(full.lambdas * full.fraction)) / 5  # L = 5
+    assert full.longest_path == 3 and silent.longest_path == 3  # L = 5: input, 3 blocks, readout
+    expected = float(np.sum(full.lambdas * full.fraction)) / 3
     assert full.mean_share == pytest.approx(expected, rel=1e-12) and 0.0 < full.mean_share < 1.0
+    # every residual taken: a share of 1 (a huge branch scale leaves the skips nothing)
+    loud = paths_at_initialization(depth=8, width=8, residual_scale=1e6, data=data, batch_size=32)
+    assert loud.mean_share == pytest.approx(1.0, abs=1e-3)
+    plain = paths_at_initialization(
+        depth=6, width=8, residual=False, data=data, batch_size=32, dtype=torch.float64
+    )
+    assert plain.longest_path == 5 and plain.fraction[-1] < 1e-10  # the affine readout: never a residual
 
 
 def test_path_shares_by_depth_repeat_paths_at_initialization():

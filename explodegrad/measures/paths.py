@@ -91,13 +91,26 @@ class PathContributions:
         return self.effective_depth < 0
 
     @property
+    def longest_path(self) -> int:
+        """The largest lambda whose contribution can be non-zero under this skip: a ResNet's
+        number of blocks with ``"identity"`` (the input layer and the readout are pure skip),
+        L - 1 with ``"linear_fit"`` (the readout is affine, its own exact fit), L with
+        ``"init"`` (training changes every layer, the readout included)."""
+        num_layers = len(self.lambdas) - 1
+        return {"identity": num_layers - 2, "linear_fit": num_layers - 1, "init": num_layers}[self.skip]
+
+    @property
     def mean_share(self) -> float:
-        """The mean path length as a share of the longest possible, ``sum(lambda * fraction) / L``.
+        """The mean path length as a share of the longest possible path,
+        ``sum(lambda * fraction) / longest_path``.
 
         It compares networks of different numbers of layers (a ResNet's lambda counts blocks,
-        a plain network's single layers); nan when the contributions overflowed.
+        a plain network's single layers) on one scale from 0 (every path skips everything) to 1
+        (every path takes every residual it can); dividing by L instead would put a ResNet's
+        maximum at (L - 2) / L, 0.82 at depth 20, and favour it. NaN when the contributions
+        overflowed.
         """
-        return float(np.sum(self.lambdas * np.asarray(self.fraction))) / (len(self.lambdas) - 1)
+        return float(np.sum(self.lambdas * np.asarray(self.fraction))) / max(self.longest_path, 1)
 
 
 def effective_depth(

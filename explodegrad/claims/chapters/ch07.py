@@ -14,31 +14,35 @@ PAIRS = (("relu/batch", "relu/batch/res"), ("tanh/none", "tanh/none/res"))
 @claim(
     "07/resnet-short-paths",
     "At initialization the gradient of the batch-normalized ReLU ResNet travels along clearly shorter paths, "
-    "relative to its number of layers, than its plain twin's (mean lambda / L at least 0.1 lower).",
+    "as a share of the longest path it could take (its blocks; the plain twin's layers), than its plain "
+    "twin's (mean lambda / longest lambda at least 0.1 lower).",
     "paths-at-init",
 )
 def _paths(at_init) -> Check:
     relu = at_init["relu/batch"].mean_share - at_init["relu/batch/res"].mean_share
-    return compare("relu/batch minus its ResNet, mean lambda / L", relu, ">", 0.1, 0.03)
+    return compare("relu/batch minus its ResNet, mean lambda / longest lambda", relu, ">", 0.1, 0.03)
 
 
 @claim(
     "07/tanh-paths-short-without-skips",
     "Even without skips, the gradient of the plain tanh network travels along clearly shorter paths, "
-    "relative to its number of layers, than the plain batch-normalized ReLU network's (mean lambda / L at "
-    "least 0.1 lower).",
+    "as a share of the longest path it could take, than the plain batch-normalized ReLU network's (mean "
+    "lambda / longest lambda at least 0.1 lower).",
     "paths-at-init",
 )
 def _tanh_plain(at_init) -> Check:
     plain = at_init["relu/batch"].mean_share - at_init["tanh/none"].mean_share
-    return compare("plain relu/batch minus plain tanh/none, mean lambda / L", plain, ">", 0.1, 0.03)
+    return compare(
+        "plain relu/batch minus plain tanh/none, mean lambda / longest lambda", plain, ">", 0.1, 0.03
+    )
 
 
 @claim(
     "07/tanh-skips-matter-deeper",
-    "At initialization, for tanh without normalization, the skips shorten the paths (as a share of L) more "
-    "in a deeper network: from depth 20 to 50 the plain network's mean lambda / L rises, its ResNet's falls, "
-    "and the ResNet's lead (plain minus ResNet) grows by at least 0.1.",
+    "At initialization, for tanh without normalization, the skips shorten the paths (as a share of the "
+    "longest path each network could take) more in a deeper network: from depth 20 to 50 the plain "
+    "network's mean lambda / longest lambda rises, its ResNet's falls, and the ResNet's lead (plain minus "
+    "ResNet) grows by at least 0.1.",
     "paths-by-depth",
 )
 def _tanh_by_depth(by_depth) -> Check:
@@ -46,14 +50,14 @@ def _tanh_by_depth(by_depth) -> Check:
     lead = {d: by_depth[d]["tanh/none"] - by_depth[d]["tanh/none/res"] for d in (shallow, deep)}
     return all_of(
         compare(
-            f"plain tanh/none, mean lambda / L at depth {deep} minus at {shallow}",
+            f"plain tanh/none, mean lambda / longest lambda at depth {deep} minus at {shallow}",
             by_depth[deep]["tanh/none"] - by_depth[shallow]["tanh/none"],
             ">",
             0.0,
             0.02,
         ),
         compare(
-            f"tanh/none/res, mean lambda / L at depth {shallow} minus at {deep}",
+            f"tanh/none/res, mean lambda / longest lambda at depth {shallow} minus at {deep}",
             by_depth[shallow]["tanh/none/res"] - by_depth[deep]["tanh/none/res"],
             ">",
             0.0,
