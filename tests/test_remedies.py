@@ -276,8 +276,9 @@ def test_summary_table_states_claims_and_lists_every_remedy_with_its_numbers():
         "exploding gradients — The ResNets explode less. (✅ holds: 06/resnets-explode-far-less)"
     )
     assert summary.table.loc[0, "does_not_touch"].endswith(
-        f"{get_claim('07/resnet-short-paths').sentence} (claim 07/resnet-short-paths, not judged here)"
+        f"{get_claim('07/resnet-short-paths').sentence} (claim 07/resnet-short-paths, judged in chapter 07)"
     )
+    assert "c vs d" in summary.summary() and "(chapter 07)" in summary.summary()  # one chapter: singular
     assert summary.table.loc[1, "does_not_touch"].startswith("what depth buys")  # descriptive, no claim
     assert len(summary.measurements) == 3
     assert list(summary.measurements["quantity"]) == ["GSC", "error", "steps"]

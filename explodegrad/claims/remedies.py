@@ -49,7 +49,8 @@ REMEDIES: tuple[RemedyRow, ...] = (
         "skip connections",
         "exploding gradients",
         ("06/resnets-explode-far-less",),
-        "depth itself: the gradient flows along short paths",
+        "the depth the network acts with: it shortens the gradient's paths (after training shown only "
+        "for batch-normalized ReLU, chapter 07)",
         ("07/resnet-short-paths",),
     ),
     RemedyRow(
@@ -105,11 +106,18 @@ def remedy_row(evidence: RemedyEvidence) -> RemedyRow:
 
 
 def claim_text(claim_id: str, judgements: dict[str, Judgement]) -> str:
-    """The claim's sentence and, when it was judged, its verdict: ``sentence (✅ holds: id)``."""
+    """The claim's sentence and, when it was judged, its verdict: ``sentence (✅ holds: id)``;
+    otherwise the chapter that judges it."""
     judged = judgements.get(claim_id)
     if judged is None:
-        return f"{get_claim(claim_id).sentence} (claim {claim_id}, not judged here)"
+        chapter = claim_id.split("/")[0]
+        return f"{get_claim(claim_id).sentence} (claim {claim_id}, judged in chapter {chapter})"
     return f"{judged.sentence} ({MARKS[judged.verdict]} {judged.verdict}: {claim_id})"
+
+
+def _chapters(chapters: str) -> str:
+    """``chapter 08`` or ``chapters 02, 08``."""
+    return f"chapter {chapters}" if "," not in chapters else f"chapters {chapters}"
 
 
 def _stated(words: str, claim_ids: tuple[str, ...], judgements: dict[str, Judgement]) -> str:
@@ -140,7 +148,7 @@ class RemediesSummary:
             blocks.append(
                 "\n".join(
                     [
-                        f"{item.remedy}  (chapters {item.chapters})",
+                        f"{item.remedy}  ({_chapters(item.chapters)})",
                         f"  touches:      {row.touches}",
                         f"  does not:     {row.does_not_touch}",
                         f"  measured:     {item.comparison}",

@@ -302,7 +302,7 @@ def clipping_evidence(
     return RemedyEvidence(
         remedy=f"gradient clipping (norm {clip_norm:.3g})",
         comparison=f"{config.activation}/{config.norm} depth {config.depth}, {settings.optimizer}",
-        chapters="02, 04",
+        chapters="02, 08",
         measured=(
             Measured(
                 "first update, first layer / readout relative size", runs["without"][0], runs["with"][0]
@@ -347,7 +347,7 @@ def optimizer_evidence(
     return RemedyEvidence(
         remedy=f"adaptive optimizer ({remedy})",
         comparison=f"{study.label}, {baseline} vs {remedy} ({seeds})",
-        chapters="04",
+        chapters="04, 08",
         measured=(
             Measured(
                 "first update, first layer / readout relative size",
