@@ -197,6 +197,18 @@ def _cases() -> list[Case]:
         c("gsc fit_range 5", lambda: eg.gsc_profile(NET, X, Y, fit_range=5), TypeError, "fit_range="),
         c("gsc fit_range (1,)", lambda: eg.gsc_profile(NET, X, Y, fit_range=(1,)), TypeError, "fit_range="),
         c(
+            "gsc fit_range past the input",
+            lambda: eg.gsc_profile(NET, X, Y, fit_range=(2, 99)),
+            ValueError,
+            "fit_range=(2, 99) is not allowed: the network's layers k run up to L + 1 = 4",
+        ),
+        c(
+            "gsc fit_range reversed",
+            lambda: eg.gsc_profile(NET, X, Y, fit_range=(5, 1)),
+            ValueError,
+            "fit_range=(5, 1) is not allowed: the last layer must not lie below the first",
+        ),
+        c(
             "gsc_matrix inputs numpy int",
             lambda: eg.gsc_matrix(NET, np.ones((2, 3), int)),
             TypeError,

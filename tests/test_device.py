@@ -46,7 +46,14 @@ def test_environment_variable_overrides_auto(monkeypatch):
 
 def test_bad_environment_value_raises_naming_the_choices(monkeypatch):
     monkeypatch.setenv(DEVICE_ENV, "tpu")
-    with pytest.raises(ValueError, match=r"device='tpu' .*'auto', 'cuda', 'mps', 'cpu'"):
+    with pytest.raises(ValueError, match=r"EXPLODEGRAD_DEVICE='tpu' .*'auto', 'cuda', 'mps', 'cpu'"):
+        pick_device()
+
+
+@no_cuda
+def test_an_absent_gpu_set_in_the_environment_names_the_variable(monkeypatch):
+    monkeypatch.setenv(DEVICE_ENV, "cuda")
+    with pytest.raises(ValueError, match=r"^EXPLODEGRAD_DEVICE='cuda' is not available"):
         pick_device()
 
 

@@ -50,21 +50,23 @@ def pick_device(preference: str | None = None) -> DeviceChoice:
         ValueError: for an unknown name, or a device asked for by name that is not present.
     """
     source = "asked for"
+    argument = "device"
     if preference is None:
         preference = os.environ.get(DEVICE_ENV, "auto")
-        source = f"set by {DEVICE_ENV}" if DEVICE_ENV in os.environ else source
-    preference = check_choice("device", preference, DEVICE_CHOICES)
+        if DEVICE_ENV in os.environ:
+            source, argument = f"set by {DEVICE_ENV}", DEVICE_ENV  # errors name what the user set
+    preference = check_choice(argument, preference, DEVICE_CHOICES)
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise ValueError(
-                "device='cuda' is not available here: no CUDA GPU was found; use 'auto' or 'cpu'"
+                f"{argument}='cuda' is not available here: no CUDA GPU was found; use 'auto' or 'cpu'"
             )
         reason = source if preference == "cuda" else "a CUDA GPU was found"
         return DeviceChoice(torch.device("cuda"), torch.cuda.get_device_name(0), reason)
     if preference == "mps" or (preference == "auto" and _mps_available()):
         if not _mps_available():
             raise ValueError(
-                "device='mps' is not available here: no Apple GPU was found; use 'auto' or 'cpu'"
+                f"{argument}='mps' is not available here: no Apple GPU was found; use 'auto' or 'cpu'"
             )
         reason = source if preference == "mps" else "an Apple GPU was found"
         return DeviceChoice(torch.device("mps"), "Apple GPU", reason)

@@ -615,7 +615,7 @@ def gsc_profile(
     num_layers = net.num_layers
     reference = _check_reference(reference, num_layers, y)
     if fit_range is not None:  # refused before measuring, not after
-        _check_fit_range(fit_range, reference)
+        _check_fit_range(fit_range, reference, num_layers)
     if method == "exact":
         probes_used = None
     else:
@@ -799,14 +799,25 @@ def growth_factor(steps: np.ndarray, values: np.ndarray) -> float:
     return float(np.exp(slope))
 
 
-def _check_fit_range(fit_range: Any, reference: int) -> tuple[int, int]:
-    """(first, last) if ``fit_range`` is a pair of layers with reference < first <= last."""
+def _check_fit_range(fit_range: Any, reference: int, num_layers: int | None = None) -> tuple[int, int]:
+    """(first, last) if ``fit_range`` is a pair of layers with reference < first <= last
+    (<= L + 1, the input, when ``num_layers`` = L is given)."""
     if not isinstance(fit_range, (tuple, list)) or len(fit_range) != 2:
         raise TypeError(
             f"fit_range={fit_range!r} is not allowed: fit_range must be a pair (first, last) of layers"
         )
     first = check_int("fit_range", fit_range[0], reference + 1)
-    return first, check_int("fit_range", fit_range[1], first)
+    last = check_int("fit_range", fit_range[1], 0)
+    if last < first:
+        raise ValueError(
+            f"fit_range={tuple(fit_range)!r} is not allowed: the last layer must not lie below the first"
+        )
+    if num_layers is not None and last > num_layers + 1:
+        raise ValueError(
+            f"fit_range={tuple(fit_range)!r} is not allowed: the network's layers k run up to "
+            f"L + 1 = {num_layers + 1} (the input)"
+        )
+    return first, last
 
 
 def fit_explosion_rate(
@@ -853,7 +864,7 @@ def fit_explosion_rate(
     if fit_range is None:
         first, last = max(reference + 1, 2), num_layers
     else:
-        first, last = _check_fit_range(fit_range, reference)
+        first, last = _check_fit_range(fit_range, reference, num_layers)
     window = (ks >= first) & (ks <= last)
     window_range = (first, last)
     x, y = ks[window] - reference, values[window]
