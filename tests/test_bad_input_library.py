@@ -215,6 +215,18 @@ def _cases() -> list[Case]:
             "inputs",
         ),
         c("gsc_matrix method x", lambda: eg.gsc_matrix(NET, X, method="x"), ValueError, "method="),
+        c(
+            "gsc exact with probes",
+            lambda: eg.gsc_profile(NET, X, Y, method="exact", num_probes=5),
+            ValueError,
+            "num_probes=5 is not allowed with method='exact'",
+        ),
+        c(
+            "gsc_matrix exact with probes",
+            lambda: eg.gsc_matrix(NET, X, method="exact", num_probes=5),
+            ValueError,
+            "num_probes=5 is not allowed with method='exact'",
+        ),
         c("gsc_matrix targets 99", lambda: eg.gsc_matrix(NET, X, Y_99), ValueError, "targets"),
         c(
             "fit layers strings",

@@ -325,3 +325,15 @@ def test_wrong_types_raise_type_error_naming_the_argument(call, argument):
     x, y = gaussian_batch(8, 6, 4, dtype=torch.float64)
     with pytest.raises(TypeError, match=argument):
         call(net, x, y)
+
+
+def test_an_exact_jacobian_too_big_for_the_machine_is_refused_before_it_is_built(monkeypatch):
+    import explodegrad.core.checks as checks
+
+    net = small_net(depth=4)
+    x, y = gaussian_batch(10, 6, 4, dtype=torch.float64)
+    monkeypatch.setattr(checks, "machine_memory_bytes", lambda: 10_000)  # a 10 kB machine
+    for measure in (gsc_profile, gsc_matrix):
+        with pytest.raises(ValueError, match="method='exact' is not allowed: the largest full Jacobian"):
+            measure(net, x, y, method="exact")
+    assert np.isfinite(gsc_profile(net, x, y).gsc).all()  # the probe method builds no Jacobian

@@ -104,6 +104,18 @@ def test_batch_norm_with_a_batch_of_one_in_training_raises():
     assert net(torch.randn(1, 6)).shape == (1, 10)
 
 
+def test_measures_that_use_batch_statistics_refuse_one_example_without_suggesting_eval():
+    from explodegrad.measures.domain import domain_stats
+    from explodegrad.measures.gsc import gsc_profile
+
+    net = build_mlp(depth=3, width=8, norm="batch", in_features=6).eval()
+    x, y = torch.randn(1, 6), torch.tensor([0])
+    for measure in (lambda: gsc_profile(net, x, y), lambda: domain_stats(net, x)):
+        with pytest.raises(ValueError, match="batch of 1 .*whatever mode") as error:
+            measure()
+        assert "call net.eval()" not in str(error.value)
+
+
 def test_residual_batch_norm_with_a_batch_of_one_raises_too():
     net = build_mlp(depth=4, width=8, norm="batch", residual=True, in_features=8)
     with pytest.raises(ValueError, match="inputs: a batch of 1"):

@@ -55,12 +55,20 @@ def digits64():
         ({"steps": 0}, "steps"),
         ({"batch_size": 0}, "batch_size"),
         ({"milestones": (0.5, 1.0)}, "milestones"),
-        ({"learning_rate": 0.1}, "learning_rate"),
     ],
 )
 def test_bad_settings_name_the_argument(changes, argument):
     with pytest.raises(ValueError, match=argument.replace("[", r"\[")):
         TrainSettings().with_(**changes)
+
+
+def test_a_misspelt_setting_is_a_type_error_naming_it_and_the_known_ones(digits):
+    with pytest.raises(
+        TypeError, match="learning_rate=0.1 is not a training setting: known settings are .*lr"
+    ):
+        TrainSettings().with_(learning_rate=0.1)
+    with pytest.raises(TypeError, match="learning_rate=0.1 is not a training setting"):
+        train(SMALL, digits, QUICK, learning_rate=0.1, progress=False)
 
 
 def test_train_refuses_mismatched_data_and_too_big_batches(digits):

@@ -152,6 +152,17 @@ def prepare_batch(
     return x, None if y is None else y.to(device=parameter.device)
 
 
+def check_batch_statistics_batch(net: DeepMLP, x: Tensor, measure: str) -> None:
+    """Refuse a single example where a measure uses batch norm's batch statistics
+    (:func:`batch_statistics`): ``net.eval()`` would not help, so the message says so."""
+    if x.shape[0] < 2 and any(isinstance(m, torch.nn.BatchNorm1d) for m in net.modules()):
+        raise ValueError(
+            f"inputs: a batch of {x.shape[0]} example(s) is not allowed: {measure} measures batch norm "
+            "with the batch's own statistics, whatever mode the network is in (net.eval() does not "
+            "change that), and batch statistics need at least 2 examples"
+        )
+
+
 def trace(net: DeepMLP, inputs: Tensor, targets: Tensor | None = None, *, keep_graph: bool = False) -> Trace:
     """Run ``net`` on ``inputs`` and keep every layer's output and pre-activation.
 

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from explodegrad.core.checks import check_bool, check_choice, check_numbers
 from explodegrad.core.config import ACTIVATIONS
 from explodegrad.core.nets import DeepMLP, make_activation
-from explodegrad.core.trace import prepare_batch, trace
+from explodegrad.core.trace import check_batch_statistics_batch, prepare_batch, trace
 
 #: A variance below this fraction of the mean square counts as zero (a constant neuron).
 RELATIVE_VARIANCE_FLOOR = 1e-10
@@ -226,6 +226,7 @@ def domain_stats(net: DeepMLP, inputs: Tensor) -> DomainStats:
         A layer whose pre-activations overflowed gets NaN entries: a result, never an error.
     """
     x, _ = prepare_batch(net, inputs)
+    check_batch_statistics_batch(net, x, "domain_stats")
     modules = list(net.modules())
     modes = [module.training for module in modules]
     for module in modules:

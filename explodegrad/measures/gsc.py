@@ -42,11 +42,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explodegrad.core.checks import check_choice, check_int, check_numbers, check_positive, check_seed
+from explodegrad.core.checks import (
+    check_choice,
+    check_int,
+    check_memory,
+    check_numbers,
+    check_positive,
+    check_seed,
+)
 from explodegrad.core.jacobian import METHODS, PROBES, frobenius_sq_from_probes, jacobian_matrix, make_probes
 from explodegrad.core.jsonable import to_jsonable
 from explodegrad.core.nets import DeepMLP, per_example_loss
-from explodegrad.core.trace import Trace, batch_statistics, prepare_batch, trace
+from explodegrad.core.trace import Trace, batch_statistics, check_batch_statistics_batch, prepare_batch, trace
 
 #: Probes used when one probe is not exact (batch norm, a reference above the losses, Gaussian
 #: probes). Measured with ``python benchmarks/bench_gsc.py --accuracy`` (relu, batch norm,
@@ -337,7 +344,9 @@ def _at_full_precision(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _prepare(net: Any, inputs: Any, targets: Any) -> tuple[Tensor, Tensor | None]:
     """Validate the network, the batch and the labels; put the batch on the network's device/dtype."""
-    return prepare_batch(net, inputs, targets)
+    x, y = prepare_batch(net, inputs, targets)
+    check_batch_statistics_batch(net, x, "the GSC")
+    return x, y
 
 
 def _check_reference(
@@ -524,8 +533,16 @@ def _probe_frobenius_sq(
 def _exact_frobenius_sq(
     net: DeepMLP, forward_trace: Trace, reference: int, layers: Sequence[int], targets: Tensor | None
 ) -> np.ndarray:
-    """||J_reference^k||_F^2 from full Jacobians of the sub-networks (small problems only)."""
+    """||J_reference^k||_F^2 from full Jacobians of the sub-networks (small problems only; one
+    that would not fit in the machine's memory is refused before it is built)."""
     values = forward_trace.detached()
+    rows = values.f(reference).numel()
+    columns = max(values.f(k).numel() for k in layers)
+    check_memory(
+        "method='exact'",
+        f"the largest full Jacobian ({rows:,} x {columns:,} entries; method='probe' needs none)",
+        rows * columns * (values.f(reference).element_size() + 8),  # the Jacobian and its float64 copy
+    )
     squares = []
     for k in layers:
         jac = jacobian_matrix(_layer_map(net, k, reference, targets), values.f(k))
@@ -617,6 +634,7 @@ def gsc_profile(
     if fit_range is not None:  # refused before measuring, not after
         _check_fit_range(fit_range, reference, num_layers)
     if method == "exact":
+        _refuse_probes_for_exact(num_probes)
         probes_used = None
     else:
         probes_used = (
@@ -703,6 +721,8 @@ def gsc_matrix(
     defaults per column (:func:`default_num_probes`).
     """
     method = check_choice("method", method, METHODS)
+    if method == "exact":
+        _refuse_probes_for_exact(num_probes)
     probe = check_choice("probe", probe, PROBES)
     seed = check_seed("seed", seed)
     if num_probes is not None:
@@ -797,6 +817,15 @@ def growth_factor(steps: np.ndarray, values: np.ndarray) -> float:
         return float("nan")
     slope, _, _ = log_linear_fit(steps[usable], values[usable])
     return float(np.exp(slope))
+
+
+def _refuse_probes_for_exact(num_probes: Any) -> None:
+    """A probe count given with the exact method would be ignored: say so instead."""
+    if num_probes is not None:
+        raise ValueError(
+            f"num_probes={num_probes!r} is not allowed with method='exact': the exact method builds "
+            "the full Jacobians and uses no probes (leave num_probes out, or use method='probe')"
+        )
 
 
 def _check_fit_range(fit_range: Any, reference: int, num_layers: int | None = None) -> tuple[int, int]:

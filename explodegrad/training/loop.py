@@ -202,8 +202,8 @@ class TrainSettings:
         """A copy with some fields changed (validated again; unknown names are refused)."""
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(
+        if unknown:  # a misspelt name, as Python's own unknown keyword: TypeError (NetConfig.with_ too)
+            raise TypeError(
                 f"{unknown[0]}={changes[unknown[0]]!r} is not a training setting: "
                 f"known settings are {', '.join(sorted(known))}"
             )
