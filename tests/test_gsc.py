@@ -337,3 +337,18 @@ def test_an_exact_jacobian_too_big_for_the_machine_is_refused_before_it_is_built
         with pytest.raises(ValueError, match="method='exact' is not allowed: the largest full Jacobian"):
             measure(net, x, y, method="exact")
     assert np.isfinite(gsc_profile(net, x, y).gsc).all()  # the probe method builds no Jacobian
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_networks_are_measured_not_crashed(dtype):
+    """build_mlp accepts half precision (chapter 01's overflow uses float16): the measures
+    must give numbers for it, not numpy's or pinv's dtype errors."""
+    from explodegrad.measures.paths import path_contributions
+
+    net = build_mlp(4, 16, in_features=8, out_features=3, dtype=dtype)
+    x, y = torch.randn(64, 8, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 3
+    reference = gsc_profile(build_mlp(4, 16, in_features=8, out_features=3, dtype=torch.float64), x, y)
+    profile = gsc_profile(net, x, y)
+    np.testing.assert_allclose(profile.gsc, reference.gsc, rtol=0.1)  # a few digits, the same network
+    assert np.isfinite(gsc_matrix(net, x, y, method="probe").gsc[2, 0])
+    assert path_contributions(net, x, y, skip="linear_fit").effective_depth >= 0

@@ -101,7 +101,7 @@ def check_fraction(argument: str, value: Any, inclusive_high: bool = True) -> fl
     return number
 
 
-#: Floating-point types :func:`find_overflow` can run in, by name.
+#: Floating-point types :func:`explodegrad.studies.overflow.find_overflow` can run in, by name.
 FLOAT_DTYPES = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,

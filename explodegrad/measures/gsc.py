@@ -403,8 +403,9 @@ def _norms(tensors: Sequence[Tensor]) -> np.ndarray:
     """
     if not tensors:
         return np.zeros(0)
-    norms = torch.stack([torch.linalg.vector_norm(t.detach()) for t in tensors]).cpu().numpy()
-    norms = norms.astype(np.float64)
+    # .double() before .numpy(): numpy has no bfloat16 (a half-precision norm that overflowed
+    # is inf, outside the range, so recomputed below)
+    norms = torch.stack([torch.linalg.vector_norm(t.detach()) for t in tensors]).double().cpu().numpy()
     for i in np.flatnonzero(~((norms > 1e-18) & (norms < 1e18))):
         norms[i] = float(torch.linalg.vector_norm(tensors[i].detach(), dtype=torch.float64))
     return norms

@@ -165,9 +165,11 @@ def _affine_fit_matrix(x: Tensor, y: Tensor) -> Tensor:
     """The (in x out) matrix A of the least-squares affine fit ``y ~ x A + b`` on the batch."""
     if not (all_finite(x) and all_finite(y)):  # an overflowed layer: no fit, NaN contributions
         return torch.full((x.shape[1], y.shape[1]), torch.nan, dtype=x.dtype, device=x.device)
-    xc = x - x.mean(0, keepdim=True)
-    yc = y - y.mean(0, keepdim=True)
-    return torch.linalg.pinv(xc) @ yc
+    # solved in at least float32: torch's pinv has no half-precision kernels
+    work = torch.promote_types(x.dtype, torch.float32)
+    xc = (x - x.mean(0, keepdim=True)).to(work)
+    yc = (y - y.mean(0, keepdim=True)).to(work)
+    return (torch.linalg.pinv(xc) @ yc).to(x.dtype)
 
 
 def _check_initial_net(net: DeepMLP, initial_net: DeepMLP | None) -> DeepMLP:

@@ -1,6 +1,6 @@
 """Results as plain JSON values, and files written atomically (a reader never sees half a file).
 
-The conversion itself is :func:`explodegrad.studies.common.to_jsonable` (a study result
+The conversion itself is :func:`explodegrad.core.jsonable.to_jsonable` (a study result
 serializes through its ``to_dict()``); this module writes it to disk.
 """
 

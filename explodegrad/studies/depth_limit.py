@@ -1,18 +1,16 @@
-"""The impact of exploding gradients on training (chapter 4).
+"""The impact of exploding gradients on training (chapter 04): training error against depth.
 
-Three studies, each returning numbers only (tables and arrays; :mod:`explodegrad.plots`
-draws them):
+Returns numbers only (tables and arrays; :mod:`explodegrad.plots` draws them):
 
-* :func:`optimizer_study`: train one architecture with SGD, Adam and RMSprop and measure its
-  GSC every few steps. Adam and RMSprop rescale each parameter's step, but the GSC does not
-  depend on the scale of the weights, so adaptive optimizers do not remove the explosion.
 * :func:`depth_study`: training error against depth for an exploding and a non-exploding
   architecture, each depth with its own best learning rate, all runs in one batched sweep
   (:func:`explodegrad.training.sweep.lr_search`), as the paper picks a rate per architecture.
-* :func:`relative_update_sizes`: the relative size of the updates per layer,
-  ``||delta theta_k|| / ||theta_k||``, from a training history. A relative change of layer
-  k's output moves the loss about GSC(k, 0) times as much, relatively; so when the GSC
-  explodes, the layers near the input take steps whose effect on the loss is magnified.
+* :func:`depth_limit_evidence`: the stored depth-limit study (depths 10, 30 and 50; CIFAR-10 or
+  the digits).
+* :func:`rate_curves`: a depth's final error against the learning rate, per seed.
+
+The optimizers and the relative update sizes per layer live in
+:mod:`explodegrad.studies.optimizers`.
 
 Layers are numbered from the output as in the paper (k = 1 the readout, k = L the first
 layer). Sizes come from a :class:`~explodegrad.core.scales.Scale`; divergence is a result, never an
