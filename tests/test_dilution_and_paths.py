@@ -302,3 +302,19 @@ def test_path_contributions_bad_input():
         path_contributions(res, x, source="weights")
     with pytest.raises(ValueError, match="threshold"):
         path_contributions(res, x, threshold=2.0)
+
+
+def test_paths_and_dilution_use_batch_statistics_in_either_mode_as_the_gsc():
+    """On an evaluation-mode network the GSC uses the batch's statistics; so must these, or they
+    would measure another function (running averages at their defaults here)."""
+    net = build_mlp(depth=6, width=12, norm="batch", residual=True, in_features=6, dtype=F64)
+    inputs = torch.randn(32, 6, generator=torch.Generator().manual_seed(0), dtype=F64)
+    trained_mode = path_contributions(net, inputs, skip="identity", num_probes=4)
+    blocks = dilution_profile(net, inputs, num_probes=4)
+    net.eval()
+    evaluated = path_contributions(net, inputs, skip="identity", num_probes=4)
+    np.testing.assert_array_equal(evaluated.fraction, trained_mode.fraction)
+    np.testing.assert_array_equal(dilution_profile(net, inputs, num_probes=4).block_gsc, blocks.block_gsc)
+    assert all(not m.training for m in net.modules())  # modes restored
+    with pytest.raises(ValueError, match="batch of 1 .*whatever mode"):
+        path_contributions(net, inputs[:1], skip="identity")

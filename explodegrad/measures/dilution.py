@@ -16,7 +16,7 @@ from torch import Tensor
 from explodegrad.core.checks import check_choice, check_int, check_numbers, check_seed
 from explodegrad.core.jacobian import METHODS, PROBES, jacobian_qm_norm
 from explodegrad.core.nets import DeepMLP, ResidualBlock
-from explodegrad.core.trace import frozen_batch_statistics, prepare_batch, trace
+from explodegrad.core.trace import batch_statistics, check_batch_statistics_batch, prepare_batch, trace
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
@@ -113,8 +113,10 @@ def dilution_profile(
 
     Args:
         net: a residual network (``residual=True``).
-        inputs: a (batch x in_features) batch. Batch norm in training mode uses the batch's
-            statistics (batch-level Jacobians); running averages are left untouched.
+        inputs: a (batch x in_features) batch. Batch norm uses the batch's statistics
+            (batch-level Jacobians) whatever mode the network is in, as
+            :func:`~explodegrad.measures.gsc.gsc_profile` does; running averages and modes are
+            left untouched.
         method: ``"exact"`` (full Jacobians, small nets) or ``"probe"`` (random probes).
         num_probes: probes per Jacobian norm (``"probe"`` only).
         probe: ``"rademacher"`` or ``"gaussian"``.
@@ -138,10 +140,13 @@ def dilution_profile(
     num_probes = check_int("num_probes", num_probes, 1)
     seed = check_seed("seed", seed)
     inputs, _ = prepare_batch(net, inputs)
-    recorded = trace(net, inputs).detached()
+    check_batch_statistics_batch(net, inputs, "dilution_profile")
     rows: list[tuple[float, ...]] = []
     layers: list[int] = []
-    with frozen_batch_statistics(net):
+    # batch norm with the batch's own statistics whatever the mode, as the GSC: on an
+    # evaluation-mode network the block GSCs would otherwise describe another function
+    with batch_statistics(net):
+        recorded = trace(net, inputs).detached()
         for position, unit in enumerate(net.units):
             if not isinstance(unit, ResidualBlock):
                 continue

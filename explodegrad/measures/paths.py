@@ -32,7 +32,13 @@ from torch import Tensor, nn
 from explodegrad.core.checks import check_choice, check_fraction, check_int, check_numbers, check_seed
 from explodegrad.core.jacobian import PROBES, make_probes
 from explodegrad.core.nets import DeepMLP, ResidualBlock, per_example_loss
-from explodegrad.core.trace import all_finite, frozen_batch_statistics, prepare_batch, trace
+from explodegrad.core.trace import (
+    all_finite,
+    batch_statistics,
+    check_batch_statistics_batch,
+    prepare_batch,
+    trace,
+)
 
 SKIPS = ("identity", "init", "linear_fit")
 
@@ -240,38 +246,34 @@ def path_vjp_terms(
             "view of residual blocks; use skip='linear_fit' or skip='init' for any network"
         )
     initial = _check_initial_net(net, initial_net) if skip == "init" else None
-    recorded = trace(net, inputs, targets).detached()
-    unit_inputs = [recorded.inputs, *recorded.outputs[:-1]]
-    num_layers = net.num_layers
-    was_training = initial.training if initial is not None else False
-    if initial is not None:
-        initial.train(net.training)  # the skip must see the same batch-norm mode as the net
-    try:
-        initial_stats = frozen_batch_statistics(initial) if initial is not None else nullcontext()
-        with frozen_batch_statistics(net), initial_stats:
-            start = _start_vectors(recorded.f(1), targets, source, num_probes, probe, seed)
-            terms = start.unsqueeze(1)  # (probes, lambdas so far, batch, width)
-            for processed, position in enumerate(reversed(range(num_layers))):
-                unit, x = net.units[position], unit_inputs[position]
-                flat = terms.reshape(-1, *terms.shape[2:])
-                through_layer = _batched_vjp(unit, x, flat)
-                if skip == "identity":
-                    through_skip = flat if isinstance(unit, ResidualBlock) else through_layer
-                elif skip == "init":
-                    through_skip = _batched_vjp(initial.units[position], x, flat)
-                else:
-                    fit = _affine_fit_matrix(x, recorded.outputs[position])
-                    through_skip = flat @ fit.T
-                through_residual = through_layer - through_skip
-                shape = (num_probes, processed + 1, *through_layer.shape[1:])
-                # c'_lam = S^T c_lam + R^T c_(lam-1): the skip's terms keep their lambda, the
-                # residual's move up by one (written in place: no concatenated copies)
-                terms = through_skip.new_zeros((num_probes, processed + 2, *through_layer.shape[1:]))
-                terms[:, :-1] = through_skip.reshape(shape)
-                terms[:, 1:] += through_residual.reshape(shape)
-    finally:
-        if initial is not None:
-            initial.train(was_training)
+    check_batch_statistics_batch(net, inputs, "path_contributions")
+    # batch norm with the batch's own statistics whatever the mode, as the GSC and the domain
+    # statistics: on an evaluation-mode network they would otherwise describe another function
+    initial_stats = batch_statistics(initial) if initial is not None else nullcontext()
+    with batch_statistics(net), initial_stats:
+        recorded = trace(net, inputs, targets).detached()
+        unit_inputs = [recorded.inputs, *recorded.outputs[:-1]]
+        num_layers = net.num_layers
+        start = _start_vectors(recorded.f(1), targets, source, num_probes, probe, seed)
+        terms = start.unsqueeze(1)  # (probes, lambdas so far, batch, width)
+        for processed, position in enumerate(reversed(range(num_layers))):
+            unit, x = net.units[position], unit_inputs[position]
+            flat = terms.reshape(-1, *terms.shape[2:])
+            through_layer = _batched_vjp(unit, x, flat)
+            if skip == "identity":
+                through_skip = flat if isinstance(unit, ResidualBlock) else through_layer
+            elif skip == "init":
+                through_skip = _batched_vjp(initial.units[position], x, flat)
+            else:
+                fit = _affine_fit_matrix(x, recorded.outputs[position])
+                through_skip = flat @ fit.T
+            through_residual = through_layer - through_skip
+            shape = (num_probes, processed + 1, *through_layer.shape[1:])
+            # c'_lam = S^T c_lam + R^T c_(lam-1): the skip's terms keep their lambda, the
+            # residual's move up by one (written in place: no concatenated copies)
+            terms = through_skip.new_zeros((num_probes, processed + 2, *through_layer.shape[1:]))
+            terms[:, :-1] = through_skip.reshape(shape)
+            terms[:, 1:] += through_residual.reshape(shape)
     return terms
 
 
@@ -303,8 +305,10 @@ def path_contributions(
       the offset b has no Jacobian, so the skip's Jacobian is A^T, linear as required. Use a
       batch larger than the width, or the fit just interpolates the batch.
 
-    With batch norm in training mode a layer's Jacobian couples the examples of the batch: the
-    expansion is then of the batch-level Jacobian, which is still exact.
+    Batch norm uses the batch's own statistics whatever mode the network is in (as the GSC and
+    the domain statistics do; running averages and modes are left untouched): a layer's
+    Jacobian then couples the examples of the batch, and the expansion is of the batch-level
+    Jacobian, which is still exact.
 
     Args:
         net: a network from :func:`explodegrad.core.nets.build_mlp`.
@@ -366,7 +370,8 @@ def path_contributions(
 def _forward_overflow_layer(net: DeepMLP, inputs: Tensor) -> int | None:
     """The layer nearest the input whose output is not finite, or None (checked inputs)."""
     x, _ = prepare_batch(net, inputs)
-    recorded = trace(net, x)
+    with batch_statistics(net):
+        recorded = trace(net, x)
     for k in range(net.num_layers, 0, -1):
         if not all_finite(recorded.f(k)):
             return k
