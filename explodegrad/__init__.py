@@ -13,6 +13,7 @@ This module re-exports the public building blocks, so ``from explodegrad import 
 gsc_profile, train`` works; studies, claims, plots and widgets are imported by their package.
 """
 
+from explodegrad.core.adopt import from_sequential
 from explodegrad.core.config import ACTIVATIONS, INITS, NORMS, NetConfig
 from explodegrad.core.data import Dataset, gaussian_data, load_cifar10, load_dataset, load_digits
 from explodegrad.core.device import DeviceChoice, pick_device
@@ -46,6 +47,7 @@ __all__ = [
     "DeepMLP",
     "build_from_config",
     "build_mlp",
+    "from_sequential",
     "per_example_loss",
     "Trace",
     "trace",
