@@ -171,3 +171,35 @@ def test_build_mlp_takes_the_setup_calls_device_choice():
     choice = DeviceChoice(torch.device("cpu"), "CPU", "test")
     net = build_mlp(3, 8, "relu", "none", "he", in_features=4, device=choice)
     assert all(p.device == torch.device("cpu") for p in net.parameters())
+
+
+def test_a_network_whose_modules_no_longer_match_its_config_is_refused_by_the_measures():
+    from explodegrad.measures.gsc import gsc_profile
+
+    x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    changes = [
+        (
+            lambda net: net.units.__setitem__(1, nn.Linear(16, 16)),
+            TypeError,
+            r"net.units\[1\]: expected a DenseLayer",
+        ),
+        (
+            lambda net: setattr(net.units[0], "linear", nn.Linear(8, 20)),
+            ValueError,
+            r"net.units\[0\]: .*\(8, 20\)",
+        ),
+        (
+            lambda net: setattr(net.units[-1], "linear", nn.Linear(16, 7)),
+            ValueError,
+            r"net.units\[3\]: .*\(16, 7\)",
+        ),
+        (lambda net: net.units.append(nn.ReLU()), ValueError, "5 units do not match its config"),
+    ]
+    for change, error, message in changes:
+        net = build_mlp(4, 16, in_features=8, out_features=3)
+        change(net)
+        with pytest.raises(error, match=message):
+            gsc_profile(net, x, y)
+    for residual in (False, True):  # an untouched network passes, plain or residual
+        build_mlp(6, 16, residual=residual, in_features=8, out_features=3).check_structure()
+    build_mlp(1, 16, in_features=8, out_features=3).check_structure()

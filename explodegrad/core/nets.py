@@ -217,6 +217,39 @@ class DeepMLP(nn.Module):
             h = unit(h)
         return h
 
+    def check_structure(self) -> None:
+        """Refuse a network whose modules were replaced so that they no longer match its
+        ``config`` (the measures address layers by the config): ``TypeError`` for a unit of
+        another kind, ``ValueError`` for a linear map of another shape, each naming the unit."""
+        c = self.config
+        kinds = (
+            [DenseLayer] + [ResidualBlock] * c.num_blocks + [Readout]
+            if c.residual
+            else ([Readout] if c.depth == 1 else [DenseLayer] * (c.depth - 1) + [Readout])
+        )
+        if len(self.units) != len(kinds):
+            raise ValueError(
+                f"net: {len(self.units)} units do not match its config ({c.label()}: {len(kinds)} units)"
+            )
+        sizes = [c.in_features] + [c.width] * (len(kinds) - 1)
+        for position, (unit, kind) in enumerate(zip(self.units, kinds)):
+            if type(unit) is not kind:
+                raise TypeError(
+                    f"net.units[{position}]: expected a {kind.__name__} as built by build_mlp, got "
+                    f"{type(unit).__name__}"
+                )
+            out = c.out_features if kind is Readout else c.width
+            linears = [m for m in unit.modules() if isinstance(m, nn.Linear)]
+            shapes = [(m.in_features, m.out_features) for m in linears]
+            wanted = (
+                [(c.width, c.width)] * len(linears) if kind is ResidualBlock else [(sizes[position], out)]
+            )
+            if shapes != wanted:
+                raise ValueError(
+                    f"net.units[{position}]: linear map(s) of shape {shapes} do not match its config "
+                    f"({c.label()}, {c.in_features} inputs, {c.out_features} classes: {wanted})"
+                )
+
     def linear_layers(self) -> list[nn.Linear]:
         """Every linear map, from input to output."""
         return [m for m in self.modules() if isinstance(m, nn.Linear)]
@@ -328,6 +361,12 @@ def _check_weights_finite(net: DeepMLP, dtype: torch.dtype) -> None:
 
 def build_from_config(config: NetConfig, device: Any = None, dtype: torch.dtype | None = None) -> DeepMLP:
     """Build and initialize the network a :class:`NetConfig` describes (seeded, no global RNG use).
+
+    The weights are drawn in float64 and stored in float32 before the network moves to
+    ``dtype``, so every dtype gets the same draw, rounded once to float32: a float64 network's
+    weights are float32 numbers. For the Gaussian initializers that is just another sample; an
+    orthogonal or looks-linear float64 network is therefore orthogonal to about 1e-7, not to
+    float64 rounding (its GSC between hidden layers is 1 to about 1e-8).
 
     Raises:
         TypeError: ``config`` is not a NetConfig, ``dtype`` not a dtype, ``device`` not a device.

@@ -116,11 +116,13 @@ def batch_statistics(net: nn.Module) -> Iterator[None]:
 
 
 def check_net(net: object, argument: str = "net") -> DeepMLP:
-    """``net`` if it is a :class:`DeepMLP`, else ``TypeError``."""
+    """``net`` if it is a :class:`DeepMLP` whose modules still match its config, else
+    ``TypeError`` (or ``ValueError`` for a replaced layer of another shape)."""
     if not isinstance(net, DeepMLP):
         raise TypeError(
             f"{argument}: expected a DeepMLP from explodegrad.build_mlp, got {type(net).__name__}"
         )
+    net.check_structure()
     return net
 
 
