@@ -105,3 +105,16 @@ def test_adopting_leaves_the_global_random_state_alone():
     state = torch.get_rng_state()
     from_sequential(model)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_the_readmes_example_runs_and_prints_what_it_says(capsys):
+    """The README's 'Measuring your own network' example, executed as written."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Measuring your own network", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.strip()
+    said = next(line for line in code.splitlines() if line.startswith("# explosion rate"))
+    assert printed.startswith(said[2:].split(":")[0])  # "explosion rate r = 1.212 per layer (k = 2..11, ..."

@@ -141,8 +141,9 @@ def from_sequential(model: nn.Sequential) -> DeepMLP:
 
     Returns:
         The DeepMLP on the model's device and dtype, in the model's training mode. Its
-        ``config`` describes the shape; its ``init`` field names no draw (the weights are the
-        model's).
+        ``config`` describes the shape; its ``init`` is the default ``"he"`` and describes no
+        draw: the weights are the model's (``build_from_config(net.config)`` would draw new
+        He weights).
 
     Raises:
         TypeError: ``model`` is not an ``nn.Sequential``.

@@ -100,7 +100,8 @@ class PathContributions:
     def longest_path(self) -> int:
         """The largest lambda whose contribution can be non-zero under this skip: a ResNet's
         number of blocks with ``"identity"`` (the input layer and the readout are pure skip),
-        L - 1 with ``"linear_fit"`` (the readout is affine, its own exact fit), L with
+        L - 1 with ``"linear_fit"`` (the readout is affine, its own exact fit, when its centred
+        inputs have full rank: a batch larger than the width, as the course's), L with
         ``"init"`` (training changes every layer, the readout included)."""
         num_layers = len(self.lambdas) - 1
         return {"identity": num_layers - 2, "linear_fit": num_layers - 1, "init": num_layers}[self.skip]

@@ -107,7 +107,7 @@ def _taylor(study) -> Check:
     # A network that never broke survives every layer: count it as its whole depth plus one.
     plain = np.where(np.isnan(plain), study.values("relu/batch", "depth") + 1, plain)
     resnet = np.where(np.isnan(resnet), study.values("relu/batch/res", "depth") + 1, resnet)
-    return compare("ResNet minus plain weight layers replaced before breaking", resnet - plain, ">", 1.0, 0.5)
+    return compare("ResNet minus plain, weight layers replaced at the break", resnet - plain, ">", 1.0, 0.5)
 
 
 @claim(
@@ -220,7 +220,7 @@ def _resnets_survive(study) -> Check:
     return all_of(
         *(
             compare(
-                f"{resnet} minus {plain}, layers replaced before breaking",
+                f"{resnet} minus {plain}, weight layers replaced at the break",
                 _breaks(study, resnet) - _breaks(study, plain),
                 ">",
                 2.0,
@@ -243,7 +243,7 @@ def _deeper_sooner(study) -> Check:
     depths = [float(np.median(study.values(label, "depth_since_init_layers"))) for label in study.labels]
     breaks = [float(np.median(_breaks(study, label))) for label in study.labels]
     return compare(
-        "Spearman(effective depth, layers replaced before breaking)",
+        "Spearman(effective depth, weight layers replaced at the break)",
         rank_correlation(depths, breaks),
         "<",
         -0.5,
