@@ -22,7 +22,7 @@ from explodegrad.plots.theme import (
     mark_overflow,
 )
 
-BLOCK_LABEL = "residual block k: the layer it produces,\ncounted from the output (k = 1: logits)"
+BLOCK_LABEL = "residual block, named by the layer f_k it produces\n(counted from the output; not the ratio k)"
 
 
 def plot_dilution(
