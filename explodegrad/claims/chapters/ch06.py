@@ -127,9 +127,9 @@ def _far_less(survey) -> Check:
 
 @claim(
     "06/skip-raises-calm-rates",
-    "Where the plain network does not explode, the skip does not lower the rate per weight layer: tanh "
-    "without normalization goes from below 1 to above 1 (by more than 0.005), and ReLU without normalization "
-    "and with layer norm stay within 0.005 of their plain rate.",
+    "Where the plain network does not explode, the skip lowers no rate per weight layer by more than 0.005: "
+    "tanh without normalization goes from below 1 to above 1 (by more than 0.005), and ReLU without "
+    "normalization and with layer norm stay within 0.005 of their plain rate.",
     "survey",
 )
 def _calm_rates(survey) -> Check:
