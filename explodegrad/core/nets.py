@@ -163,6 +163,19 @@ def per_example_loss(logits: Tensor, targets: Tensor) -> Tensor:
     return F.cross_entropy(logits, targets, reduction="none")
 
 
+def _unit_layout(c: NetConfig) -> list[tuple[type[nn.Module], int, int]]:
+    """(kind, fan-in, fan-out) of each unit from input to output, as :class:`DeepMLP` builds it
+    and :meth:`DeepMLP.check_structure` checks it (a block's linear maps are all width x width)."""
+    if not c.residual and c.depth == 1:
+        return [(Readout, c.in_features, c.out_features)]
+    middle = (
+        [(ResidualBlock, c.width, c.width)] * c.num_blocks
+        if c.residual
+        else [(DenseLayer, c.width, c.width)] * (c.depth - 2)
+    )
+    return [(DenseLayer, c.in_features, c.width), *middle, (Readout, c.width, c.out_features)]
+
+
 class DeepMLP(nn.Module):
     """A deep multilayer perceptron with paper-numbered layers.
 
@@ -173,20 +186,14 @@ class DeepMLP(nn.Module):
         super().__init__()
         self.config = _check_config(config)
         c = config
-        units: list[nn.Module]
-        if c.residual:
-            units = [DenseLayer(c.in_features, c.width, c.activation, c.norm)]
-            units += [
-                ResidualBlock(c.width, c.activation, c.norm, c.block_depth, c.residual_scale)
-                for _ in range(c.num_blocks)
-            ]
-            units.append(Readout(c.width, c.out_features))
-        elif c.depth == 1:
-            units = [Readout(c.in_features, c.out_features)]
-        else:
-            units = [DenseLayer(c.in_features, c.width, c.activation, c.norm)]
-            units += [DenseLayer(c.width, c.width, c.activation, c.norm) for _ in range(c.depth - 2)]
-            units.append(Readout(c.width, c.out_features))
+        units: list[nn.Module] = []
+        for kind, fan_in, fan_out in _unit_layout(c):
+            if kind is ResidualBlock:
+                units.append(ResidualBlock(c.width, c.activation, c.norm, c.block_depth, c.residual_scale))
+            elif kind is DenseLayer:
+                units.append(DenseLayer(fan_in, fan_out, c.activation, c.norm))
+            else:
+                units.append(Readout(fan_in, fan_out))
         self.units = nn.ModuleList(units)
 
     @property
@@ -222,28 +229,20 @@ class DeepMLP(nn.Module):
         ``config`` (the measures address layers by the config): ``TypeError`` for a unit of
         another kind, ``ValueError`` for a linear map of another shape, each naming the unit."""
         c = self.config
-        kinds = (
-            [DenseLayer] + [ResidualBlock] * c.num_blocks + [Readout]
-            if c.residual
-            else ([Readout] if c.depth == 1 else [DenseLayer] * (c.depth - 1) + [Readout])
-        )
-        if len(self.units) != len(kinds):
+        layout = _unit_layout(c)
+        if len(self.units) != len(layout):
             raise ValueError(
-                f"net: {len(self.units)} units do not match its config ({c.label()}: {len(kinds)} units)"
+                f"net: {len(self.units)} units do not match its config ({c.label()}: {len(layout)} units)"
             )
-        sizes = [c.in_features] + [c.width] * (len(kinds) - 1)
-        for position, (unit, kind) in enumerate(zip(self.units, kinds)):
+        for position, (unit, (kind, fan_in, fan_out)) in enumerate(zip(self.units, layout)):
             if type(unit) is not kind:
                 raise TypeError(
                     f"net.units[{position}]: expected a {kind.__name__} as built by build_mlp, got "
                     f"{type(unit).__name__}"
                 )
-            out = c.out_features if kind is Readout else c.width
             linears = [m for m in unit.modules() if isinstance(m, nn.Linear)]
             shapes = [(m.in_features, m.out_features) for m in linears]
-            wanted = (
-                [(c.width, c.width)] * len(linears) if kind is ResidualBlock else [(sizes[position], out)]
-            )
+            wanted = [(fan_in, fan_out)] * (len(linears) if kind is ResidualBlock else 1)
             if shapes != wanted:
                 raise ValueError(
                     f"net.units[{position}]: linear map(s) of shape {shapes} do not match its config "
