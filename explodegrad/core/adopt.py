@@ -22,40 +22,34 @@ from typing import Any
 import torch
 from torch import nn
 
-from explodegrad.core.config import NetConfig
-from explodegrad.core.nets import DeepMLP
+from explodegrad.core.config import ACTIVATIONS, NetConfig
+from explodegrad.core.nets import DeepMLP, make_activation
 
-#: The activation modules read, by the library's name for them (default arguments only:
-#: another slope or approximation would be another function).
-_ACTIVATION_TYPES: tuple[tuple[type[nn.Module], str], ...] = (
-    (nn.ReLU, "relu"),
-    (nn.Tanh, "tanh"),
-    (nn.SELU, "selu"),
-    (nn.Sigmoid, "sigmoid"),
-    (nn.Identity, "linear"),
-    (nn.GELU, "gelu"),
-    (nn.LeakyReLU, "leaky_relu"),
-    (nn.Softplus, "softplus"),
-)
+#: The activation modules read, each the module the library builds for a name of
+#: :data:`~explodegrad.core.config.ACTIVATIONS` (:func:`~explodegrad.core.nets.make_activation`);
+#: a model's module must match it in its settings too: another slope or approximation would be
+#: another function.
+_LIBRARY_ACTIVATIONS: dict[type[nn.Module], tuple[str, nn.Module]] = {
+    type(module): (name, module) for name, module in ((name, make_activation(name)) for name in ACTIVATIONS)
+}
 
 
 def _activation_name(module: nn.Module, where: str) -> str | None:
     """The library's name for an activation module, None if ``module`` is not one."""
-    for kind, name in _ACTIVATION_TYPES:
-        if type(module) is kind:
-            reference = type(module)()
-            changed = [
-                key
-                for key in ("negative_slope", "approximate", "beta", "threshold")
-                if getattr(module, key, None) != getattr(reference, key, None)
-            ]
-            if changed:
-                raise ValueError(
-                    f"model{where}: {module!r} is not allowed: only {type(module).__name__}'s default "
-                    f"{', '.join(changed)} is the library's {name}"
-                )
-            return name
-    return None
+    if type(module) not in _LIBRARY_ACTIVATIONS:
+        return None
+    name, reference = _LIBRARY_ACTIVATIONS[type(module)]
+    changed = [
+        key
+        for key in ("negative_slope", "approximate", "beta", "threshold")
+        if getattr(module, key, None) != getattr(reference, key, None)
+    ]
+    if changed:
+        raise ValueError(
+            f"model{where}: {module!r} is not allowed: only {type(module).__name__}'s default "
+            f"{', '.join(changed)} is the library's {name}"
+        )
+    return name
 
 
 def _norm_name(module: nn.Module) -> str | None:
@@ -78,7 +72,7 @@ def _layers(model: nn.Sequential) -> list[tuple[nn.Linear, nn.Module | None, str
             raise ValueError(
                 f"model{where}: {linear!r} is not allowed here: each layer starts with an nn.Linear, "
                 "followed by an optional nn.BatchNorm1d or nn.LayerNorm and one activation "
-                f"({', '.join(kind.__name__ for kind, _ in _ACTIVATION_TYPES)}); the last layer is an "
+                f"({', '.join(kind.__name__ for kind in _LIBRARY_ACTIVATIONS)}); the last layer is an "
                 "nn.Linear alone"
             )
         index += 1
