@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from explodegrad.core.nets import build_mlp, per_example_loss
-from explodegrad.core.trace import layer_rms, trace
+from explodegrad.core.trace import first_overflow_layer, layer_rms, trace
 
 F64 = torch.float64
 
@@ -132,3 +132,35 @@ def test_layer_rms_reports_overflow_instead_of_raising():
     rms = layer_rms(trace(net, torch.randn(8, 16)))
     assert rms.shape == (12,)
     assert np.isfinite(rms[-1]) and not np.isfinite(rms[0])
+
+
+def test_first_overflow_layer_is_the_overflowed_layer_nearest_the_input():
+    net = build_mlp(depth=12, width=16, activation="linear", init="gaussian", init_scale=1e6, in_features=16)
+    x = torch.randn(8, 16)
+    rms = layer_rms(trace(net, x))
+    overflowed = [k for k in range(1, 13) if not np.isfinite(rms[k - 1])]
+    assert first_overflow_layer(net, x) == max(overflowed)
+    assert overflowed == list(range(1, max(overflowed) + 1))  # every layer after it, too
+
+
+def test_first_overflow_layer_names_the_layer_given_an_infinite_weight():
+    net = build_mlp(depth=6, width=8, in_features=5, dtype=F64)
+    x = torch.randn(4, 5, dtype=F64)
+    assert first_overflow_layer(net, x) is None
+    with torch.no_grad():
+        net.units[2].linear.weight[0, 0] = math.inf  # the third unit from the input: f_{L-2}
+    assert first_overflow_layer(net, x) == 6 - 2
+
+
+def test_first_overflow_layer_uses_batch_statistics_and_leaves_the_net_alone():
+    net = build_mlp(depth=4, width=8, norm="batch", in_features=6)
+    norm = net.units[1].norm
+    with torch.no_grad():
+        norm.running_mean.fill_(-1e38)  # eval mode: (x + 1e38) / sqrt(var + eps) is past
+        norm.running_var.fill_(1e-30)  # float32's limit, 3.4e38
+    net.eval()
+    x = torch.randn(16, 6)
+    assert not torch.isfinite(net(x)).all()  # the network's own mode overflows
+    running = [b.clone() for b in net.buffers()]
+    assert first_overflow_layer(net, x) is None  # the batch's statistics do not
+    assert not net.training and all(torch.equal(a, b) for a, b in zip(running, net.buffers()))

@@ -195,6 +195,22 @@ def trace(net: DeepMLP, inputs: Tensor, targets: Tensor | None = None, *, keep_g
     return Trace(inputs=x, outputs=outputs, preactivations=preacts, losses=losses, targets=targets)
 
 
+def first_overflow_layer(net: DeepMLP, inputs: Tensor) -> int | None:
+    """Where a forward pass overflowed: the layer nearest the input whose output is not finite
+    (paper numbering, L the first layer, 1 the logits), or None when every output is finite.
+
+    One forward pass without gradient, with batch statistics whatever mode ``net`` is in
+    (:func:`batch_statistics`), as every measure reads it; the network is left unchanged. A
+    divergence message and an overflowed measure both name this layer.
+    """
+    with batch_statistics(net):
+        recorded = trace(net, inputs)
+    for k in range(recorded.num_layers, 0, -1):
+        if not all_finite(recorded.f(k)):
+            return k
+    return None
+
+
 def layer_rms(forward_trace: Trace) -> np.ndarray:
     """Root mean square of every layer's output, in paper numbering.
 

@@ -36,6 +36,7 @@ from explodegrad.core.trace import (
     all_finite,
     batch_statistics,
     check_batch_statistics_batch,
+    first_overflow_layer,
     prepare_batch,
     trace,
 )
@@ -343,7 +344,7 @@ def path_contributions(
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = norms / norms.sum()
     depth = effective_depth(norms, threshold)
-    overflow_layer = _forward_overflow_layer(net, inputs)
+    overflow_layer = first_overflow_layer(net, inputs)
     if overflow_layer is not None:
         message = (
             f"the network overflowed: its output became inf or NaN at layer {overflow_layer} (counted "
@@ -366,14 +367,3 @@ def path_contributions(
         overflow_layer=overflow_layer,
         message=message,
     )
-
-
-def _forward_overflow_layer(net: DeepMLP, inputs: Tensor) -> int | None:
-    """The layer nearest the input whose output is not finite, or None (checked inputs)."""
-    x, _ = prepare_batch(net, inputs)
-    with batch_statistics(net):
-        recorded = trace(net, x)
-    for k in range(net.num_layers, 0, -1):
-        if not all_finite(recorded.f(k)):
-            return k
-    return None

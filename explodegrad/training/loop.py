@@ -51,7 +51,7 @@ from explodegrad.core.checks import check_bool, check_choice, check_fraction, ch
 from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.nets import DeepMLP, build_from_config
-from explodegrad.core.trace import frozen_batch_statistics, trace
+from explodegrad.core.trace import first_overflow_layer
 from explodegrad.measures.domain import domain_stats
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.training.graphs import GraphedStep
@@ -705,16 +705,6 @@ def _measure(net: DeepMLP, step: int, batch: tuple[Tensor, Tensor]) -> Measureme
     return Measurement(step, gsc_profile(net, inputs, targets), domain_stats(net, inputs))
 
 
-def _forward_overflow_layer(net: DeepMLP, x: Tensor) -> int | None:
-    """The first layer from the input whose output is not finite, for the divergence message."""
-    with torch.no_grad(), frozen_batch_statistics(net):
-        recorded = trace(net, x)
-    for k in range(net.num_layers, 0, -1):
-        if not bool(torch.isfinite(recorded.f(k)).all()):
-            return k
-    return None
-
-
 def _prepare(net_or_config: DeepMLP | NetConfig, data: Dataset) -> tuple[DeepMLP, Dataset]:
     if not isinstance(data, Dataset):
         raise TypeError(f"data: expected a Dataset (e.g. load_digits()), got {type(data).__name__}")
@@ -946,7 +936,7 @@ def _train_nets(
         if run.diverged_step is not None:
             text = divergence_message(run.diverged_step, run.diverged_layer)
             if run.diverged_layer == 0:
-                where = _forward_overflow_layer(net, data.x_train[run.diverged_batch])
+                where = first_overflow_layer(net, data.x_train[run.diverged_batch])
                 if where is not None:
                     text += f"; the first non-finite output is layer {where}'s"
         history = _history(net, settings, run, kept, text, time.perf_counter() - start)

@@ -64,11 +64,11 @@ from explodegrad.core.config import NetConfig
 from explodegrad.core.data import Dataset
 from explodegrad.core.device import resolve_device
 from explodegrad.core.nets import DeepMLP, build_from_config
+from explodegrad.core.trace import first_overflow_layer
 from explodegrad.measures.gsc import tf32_matmuls
 from explodegrad.training.loop import (
     RunRecords,
     TrainSettings,
-    _forward_overflow_layer,
     check_run,
     divergence_message,
     train_stack,
@@ -398,7 +398,7 @@ def _train_chunk(
         stack.copy_to(nets)
         for m, record in enumerate(records):
             if record.diverged_layer == 0 and record.diverged_batch is not None:
-                overflow[m] = _forward_overflow_layer(nets[m], data.x_train[record.diverged_batch])
+                overflow[m] = first_overflow_layer(nets[m], data.x_train[record.diverged_batch])
     return list(zip(records, overflow))
 
 
