@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from explodegrad.core.device import DEVICE_ENV, DeviceChoice, cpu_model, pick_device
+from explodegrad.core.device import DEVICE_ENV, DeviceChoice, as_device_choice, cpu_model, pick_device
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
 
@@ -73,3 +73,32 @@ def test_cpu_model_falls_back_without_cpuinfo(tmp_path):
     import platform
 
     assert cpu_model(str(tmp_path / "missing")) == (platform.processor() or platform.machine())
+
+
+@pytest.mark.parametrize("device", ["cpu", torch.device("cpu"), "cpu:0"])
+def test_as_device_choice_takes_what_studies_take(device):
+    choice = as_device_choice(device)
+    assert isinstance(choice, DeviceChoice) and choice.device.type == "cpu" and not choice.is_gpu
+    assert choice.reason == "asked for" and choice.name.startswith("CPU, ")
+
+
+def test_as_device_choice_keeps_a_choice_and_picks_one_for_none(monkeypatch):
+    ctx_device = pick_device("cpu")
+    assert as_device_choice(ctx_device) is ctx_device
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    assert as_device_choice(None).reason == f"set by {DEVICE_ENV}"
+
+
+@pytest.mark.parametrize(
+    "device, error, message",
+    [
+        (3, TypeError, "device=3 is not allowed: device must be a name"),
+        ("gpu", ValueError, "device='gpu' is not allowed: .*a GPU is 'cuda' or 'mps'"),
+        ("cuda:7", ValueError, "device='cuda:7' is not available here"),
+    ],
+)
+def test_as_device_choice_refuses_in_words(device, error, message):
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    with pytest.raises(error, match=message):
+        as_device_choice(device)

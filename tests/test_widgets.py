@@ -320,3 +320,10 @@ def test_explorer_files_mirror_the_measures_studies_and_training_they_rerun():
     assert explorers <= homes, f"explorer files without a home: {sorted(explorers - homes)}"
     plot_files = {p.stem for p in (root / "plots").glob("[!_]*.py")}
     assert explorers <= plot_files, f"explorer files without a plot file: {sorted(explorers - plot_files)}"
+
+
+@pytest.mark.parametrize("device", ["cpu", torch.device("cpu")])
+def test_an_explorer_takes_a_device_by_name_as_studies_do(device):
+    explorer = widgets.gsc_explorer(depth=6, width=16, device=device)  # was an AttributeError
+    assert explorer.device.device == torch.device("cpu")
+    assert explorer.device_label.value.startswith("Runs on: cpu (CPU")

@@ -33,6 +33,10 @@ class DeviceChoice:
         return f"{self.device.type} ({self.name}) - {self.reason}"
 
 
+#: What an explorer's ``device`` argument takes (:func:`as_device_choice`).
+DeviceLike = DeviceChoice | torch.device | str | None
+
+
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
@@ -153,6 +157,29 @@ def check_device_available(where: torch.device, given: Any = None) -> torch.devi
             f"device={given!r} is not available here: no Apple GPU was found; use 'auto' or 'cpu'"
         )
     return where
+
+
+def as_device_choice(device: DeviceLike = None) -> DeviceChoice:
+    """``device`` as a :class:`DeviceChoice`, the form an explorer labels and runs on.
+
+    Takes what studies take (:func:`resolve_device`): None or ``"auto"`` (the automatic choice,
+    which honours ``EXPLODEGRAD_DEVICE``), a name such as ``"cpu"`` or ``"cuda:1"``, a
+    :class:`torch.device`, or a :class:`DeviceChoice` (the setup call's ``ctx.device``, kept).
+
+    Raises:
+        TypeError: ``device`` is of another type.
+        ValueError: an unknown name, or a GPU this machine does not have.
+    """
+    if isinstance(device, DeviceChoice):
+        return device
+    if device is None or device in DEVICE_CHOICES:
+        return pick_device(device)
+    where = check_device_available(resolve_device(device), device)
+    if where.type == "cuda":
+        return DeviceChoice(where, torch.cuda.get_device_name(where), "asked for")
+    if where.type == "mps":
+        return DeviceChoice(where, "Apple GPU", "asked for")
+    return DeviceChoice(where, f"CPU, {torch.get_num_threads()} thread(s)", "asked for")
 
 
 def default_dtype(device: Any = None) -> torch.dtype:

@@ -41,7 +41,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from explodegrad.core.checks import check_int
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceLike, as_device_choice
 
 #: Results kept per explorer; going back to any of the last this-many settings is instant.
 CACHE_SIZE = 32
@@ -196,7 +196,7 @@ class Explorer:
         draw: Callable[..., Figure],
         title: str,
         *,
-        device: DeviceChoice | None = None,
+        device: DeviceLike = None,
         describe: Callable[[Any], str] | None = None,
         cache_size: int = CACHE_SIZE,
         view_controls: dict[str, w.ValueWidget] | None = None,
@@ -228,7 +228,7 @@ class Explorer:
         self.describe = describe
         self.progress = progress
         self.cache_size = check_int("cache_size", cache_size, 1)
-        self.device = device if device is not None else pick_device()
+        self.device = as_device_choice(device)
         on_cpu = self.device.device.type == "cpu"
         self.cpu_threads = (
             check_int("cpu_threads", cpu_threads, 1) if cpu_threads is not None and on_cpu else None

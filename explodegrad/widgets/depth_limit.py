@@ -9,7 +9,7 @@ import ipywidgets as w
 from matplotlib.figure import Figure
 
 from explodegrad.core.checks import check_choice
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceLike, as_device_choice
 from explodegrad.plots.depth_limit import plot_rate_curves
 from explodegrad.studies import stored
 from explodegrad.studies.depth_limit import RateCurves, quick_rerun, rate_curves
@@ -39,12 +39,12 @@ def depth_limit_explorer(
     data: str = "cifar10",
     architecture: str = "relu/batch",
     depth: int = 50,
-    device: DeviceChoice | None = None,
+    device: DeviceLike = None,
 ) -> Explorer:
     """Pick a stored data set, an architecture and a depth; see the training error of every rate
     the stored study tried, per seed (its chosen rate ringed); tick "rerun" to train the same
     architecture and depth now at the quick scale and draw it dashed."""
-    device = device if device is not None else pick_device()
+    device = as_device_choice(device)
     data = check_choice("data", data, DATA_SETS)
     table = _stored(data).result.table
     architectures = list(dict.fromkeys(table["architecture"]))

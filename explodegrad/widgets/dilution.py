@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 
 from explodegrad.core.checks import check_int
 from explodegrad.core.config import INITS, is_residual_depth, residual_depth, residual_depth_rule
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceLike, as_device_choice
 from explodegrad.measures.dilution import DilutionResult, dilution_profile
 from explodegrad.plots.dilution import plot_dilution
 from explodegrad.studies.common import DEFAULT_INITS
@@ -77,7 +77,7 @@ def dilution_explorer(
     *,
     max_depth: int = 60,
     max_width: int = 128,
-    device: DeviceChoice | None = None,
+    device: DeviceLike = None,
     seed: int = 0,
 ) -> Explorer:
     """Explore dilution in a residual network at initialization: per block, the measured GSC
@@ -91,10 +91,11 @@ def dilution_explorer(
         init: an initializer, or ``"default"``: the activation's usual one (He for ReLU,
             Xavier for tanh, LeCun for SELU), so that tanh is not measured with He weights.
         max_depth, max_width: slider ranges.
-        device: where to run (default: :func:`~explodegrad.core.device.pick_device`).
+        device: where to run (a name such as 'cpu', a torch.device, or the
+            setup's ctx.device; default: :func:`~explodegrad.core.device.pick_device`'s choice).
         seed: seed of the weights, the batch and the probes.
     """
-    device = device if device is not None else pick_device()
+    device = as_device_choice(device)
     smallest = 2 + BLOCK_DEPTH
     depth = check_int("depth", depth, smallest, max_depth)
     if not is_residual_depth(depth, BLOCK_DEPTH):

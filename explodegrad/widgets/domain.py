@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceLike, as_device_choice
 from explodegrad.measures.domain import DomainStats, domain_stats
 from explodegrad.plots.domain import plot_domain_stats
 from explodegrad.widgets.base import Explorer
@@ -54,7 +54,7 @@ def domain_explorer(
     *,
     max_depth: int = 60,
     max_width: int = 128,
-    device: DeviceChoice | None = None,
+    device: DeviceLike = None,
     seed: int = 0,
 ) -> Explorer:
     """Explore the collapsing domain of a network at initialization.
@@ -68,10 +68,11 @@ def domain_explorer(
         depth, width, activation, norm, init, residual, residual_scale: the starting setting
             (residual networks need depth = 2 + a multiple of 2; another depth shows why).
         max_depth, max_width: slider ranges.
-        device: where to run (default: :func:`~explodegrad.core.device.pick_device`).
+        device: where to run (a name such as 'cpu', a torch.device, or the
+            setup's ctx.device; default: :func:`~explodegrad.core.device.pick_device`'s choice).
         seed: seed of the weights and of the batch.
     """
-    device = device if device is not None else pick_device()
+    device = as_device_choice(device)
     setting = NetSetting(device.device, seed)
     controls = architecture_controls(
         depth,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceLike, as_device_choice
 from explodegrad.measures.gsc import GSCProfile, gsc_profile
 from explodegrad.plots.gsc import plot_gsc_profile, rate_note
 from explodegrad.widgets.base import Explorer
@@ -54,7 +54,7 @@ def gsc_explorer(
     raw: bool = True,
     max_depth: int = 60,
     max_width: int = 128,
-    device: DeviceChoice | None = None,
+    device: DeviceLike = None,
     seed: int = 0,
 ) -> Explorer:
     """Explore the GSC profile of a network at initialization; raw gradient norms beside it.
@@ -69,10 +69,11 @@ def gsc_explorer(
         depth, width, activation, norm, init, residual, residual_scale: the starting setting.
         raw: show the raw gradient norms panel at the start.
         max_depth, max_width: slider ranges.
-        device: where to run (default: :func:`~explodegrad.core.device.pick_device`).
+        device: where to run (a name such as 'cpu', a torch.device, or the
+            setup's ctx.device; default: :func:`~explodegrad.core.device.pick_device`'s choice).
         seed: seed of the weights and of the batch.
     """
-    device = device if device is not None else pick_device()
+    device = as_device_choice(device)
     setting = NetSetting(device.device, seed)
     controls = architecture_controls(
         depth,

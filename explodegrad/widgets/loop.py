@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from explodegrad.core.checks import check_choice
 from explodegrad.core.config import NetConfig
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceLike, as_device_choice
 from explodegrad.plots.loop import plot_gradient_norms, plot_training_history
 from explodegrad.plots.theme import new_panels
 from explodegrad.training.loop import TrainHistory, TrainSettings, train
@@ -77,7 +77,7 @@ def training_explorer(
     steps: int = 200,
     max_depth: int = 60,
     max_width: int = 128,
-    device: DeviceChoice | None = None,
+    device: DeviceLike = None,
     seed: int = 0,
 ) -> Explorer:
     """Train a network on the bundled digits and plot what happened; a progress bar runs meanwhile.
@@ -96,10 +96,11 @@ def training_explorer(
         clip: the clipping threshold.
         steps: updates per run.
         max_depth, max_width: slider ranges.
-        device: where to train (default: :func:`~explodegrad.core.device.pick_device`).
+        device: where to train (a name such as 'cpu', a torch.device, or the
+            setup's ctx.device; default: :func:`~explodegrad.core.device.pick_device`'s choice).
         seed: seed of the weights and of the minibatch order.
     """
-    device = device if device is not None else pick_device()
+    device = as_device_choice(device)
     progress = Progress("training")
     controls = {
         **architecture_controls(

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from explodegrad.core.checks import check_int
 from explodegrad.core.config import residual_depth
 from explodegrad.core.data import load_digits
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceLike, as_device_choice
 from explodegrad.measures.paths import PathContributions
 from explodegrad.plots.paths import plot_path_contributions
 from explodegrad.studies.effective_depth import paths_at_initialization
@@ -37,7 +37,7 @@ def _describe(result: PathContributions) -> str:
 
 
 def path_explorer(
-    device: DeviceChoice | None = None, depth: int = 20, width: int = 64, max_depth: int = 50
+    device: DeviceLike = None, depth: int = 20, width: int = 64, max_depth: int = 50
 ) -> Explorer:
     """Depth, residual layout, skip strength, activation and norm -> lambda-shares at initialization.
 
@@ -45,7 +45,7 @@ def path_explorer(
     and a readout). A batch of 128 digits and 2 probes keep each redraw well under a second on
     a CPU at the default sizes.
     """
-    device = device if device is not None else pick_device()
+    device = as_device_choice(device)
     max_depth = check_int("max_depth", max_depth, 4)
     depth = check_int("depth", depth, 4, max_depth)
     controls = {

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from explodegrad.core.checks import check_int
 from explodegrad.core.config import INITS
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceLike, as_device_choice
 from explodegrad.plots.signal_scale import plot_layer_rms
 from explodegrad.studies.signal_scale import LayerRMS, measure_layer_rms
 from explodegrad.widgets.base import Explorer
@@ -18,14 +18,14 @@ from explodegrad.widgets.controls import clamp_notice, depth_slider
 
 
 def start_here_explorer(
-    device: DeviceChoice | None = None, depth: int = 10, width: int = 64, max_depth: int = 60
+    device: DeviceLike = None, depth: int = 10, width: int = 64, max_depth: int = 60
 ) -> Explorer:
     """Notebook 00's explorer: a depth slider, activation and initializer; per-layer RMS redrawn.
 
     Some combinations are not allowed (``looks_linear`` needs ReLU): choosing one shows the
     reason instead of a figure.
     """
-    device = device if device is not None else pick_device()
+    device = as_device_choice(device)
     max_depth = check_int("max_depth", max_depth, 2)
     depth = check_int("depth", depth, 1, max_depth)
     controls = {

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from explodegrad.core.checks import check_int
 from explodegrad.core.data import load_digits
-from explodegrad.core.device import DeviceChoice, pick_device
+from explodegrad.core.device import DeviceLike, as_device_choice
 from explodegrad.core.scales import QUICK
 from explodegrad.plots.width_depth import plot_width_vs_depth
 from explodegrad.studies.common import Architecture, study_settings
@@ -47,12 +47,12 @@ def width_depth_explorer(
     width: int = 64,
     *,
     steps: int = 100,
-    device: DeviceChoice | None = None,
+    device: DeviceLike = None,
 ) -> Explorer:
     """Choose the activation, the normalization and the reference network whose parameter count
     is the budget; every change trains the five depths of :data:`DEPTHS` at that budget (a few
     seconds to a minute on a CPU) and draws their final errors against depth."""
-    device = device if device is not None else pick_device()
+    device = as_device_choice(device)
     controls = {
         "activation": choice("activation", ("relu", "tanh", "selu"), activation, ("relu", "tanh", "selu")),
         "norm": choice("norm", ("none", "batch", "layer"), norm, ("none", "batch", "layer")),
