@@ -385,3 +385,18 @@ def test_a_quick_rerun_trains_the_architecture_the_curves_carry(named_init_study
     again = depth_limit.quick_rerun(curves, steps=2, device="cpu")
     assert trained == [([NAMED_INITS[1]], (4,))]
     assert again.spec == curves.spec and len(again.rerun) <= 3
+
+
+def test_a_diverged_run_has_no_end_numbers_and_its_claims_cannot_be_judged():
+    # lr 10 on a linear network diverges before the second measurement: its "end" was step 0
+    from explodegrad.claims.chapters.ch04 import explodes_at_end
+
+    config = NetConfig(depth=6, width=16, activation="linear", norm="none", init="lecun")
+    study = optimizer_study(config, ("sgd",), {"sgd": 10.0}, seeds=(0, 1), steps=30, measure_every=5)
+    runs = study.runs
+    assert runs["diverged"].all()
+    for column in ("gsc_end", "rate_end", "r_squared_end", "update_ratio", "final_train_error"):
+        assert runs[column].isna().all(), column
+    assert runs["gsc_start"].notna().all()
+    assert explodes_at_end(study, "sgd").verdict == "inconclusive"
+    assert "2 run(s) diverged (their numbers are left out)" in study.summary()

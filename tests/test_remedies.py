@@ -35,6 +35,7 @@ from explodegrad.studies.remedies import (
 )
 from explodegrad.studies.survey import architecture_survey
 from explodegrad.studies.width_depth import (
+    WidthDepthResult,
     default_budget_depths,
     width_for_budget,
     width_vs_depth,
@@ -367,3 +368,47 @@ def test_the_first_update_is_measured_in_float64_whatever_the_data():
     assert abs(clipped - plain) / abs(plain) < 1e-9
     data64 = resolve_data(data32, dtype=torch.float64)
     assert update_spread(first_update_sizes(config, data64, settings)) == plain
+
+
+def _measured(evidence: RemedyEvidence, quantity: str) -> Measured:
+    return next(m for m in evidence.measured if m.quantity == quantity)
+
+
+def test_skip_connection_evidence_takes_the_median_over_an_effective_depth_studys_seeds():
+    from types import SimpleNamespace
+
+    survey = architecture_survey(
+        activations=("relu",), norms=("batch",), residual=(False, True), depth=4, width=8, batch_size=32
+    )
+    rows = [
+        {"label": label, "seed": seed, "depth_since_init_final": depth, "final_train_error": error}
+        for label, depths, errors in (
+            ("relu/batch", (3, 4, 9), (0.2, math.nan, 0.1)),  # seed 1 diverged: error 1
+            ("relu/batch/res", (2, 2, 5), (0.1, 0.1, 0.3)),
+        )
+        for seed, depth, error in zip((0, 1, 2), depths, errors)
+    ]
+    study = SimpleNamespace(table=pd.DataFrame(rows))  # was float(Series): a TypeError
+    evidence = skip_connection_evidence(survey, "relu", "batch", study)
+    depth = _measured(evidence, "effective depth after training (skip = initial layer)")
+    error = _measured(evidence, "final training error")
+    assert (depth.without, depth.with_remedy) == (4.0, 2.0)
+    assert (error.without, error.with_remedy) == (0.2, 0.1)
+
+
+def test_width_evidence_counts_a_diverged_seed_as_error_one():
+    table = pd.DataFrame(
+        {
+            "depth": [2, 2, 2, 40, 40, 40],
+            "seed": [0, 1, 2] * 2,
+            "width": [100] * 3 + [10] * 3,
+            "best_lr": [0.1] * 3 + [0.1, math.nan, math.nan],
+            "final_train_error": [0.05, 0.06, 0.05, 0.02, math.nan, math.nan],  # two deep seeds diverged
+            "final_test_error": [0.1, 0.1, 0.1, 0.3, math.nan, math.nan],
+        }
+    )
+    result = WidthDepthResult(
+        table=table, budget=1000, architecture="relu/batch/he", search=None, seeds=(0, 1, 2)
+    )
+    error = _measured(width_evidence(result), "final training error")
+    assert (error.without, error.with_remedy) == (1.0, 0.05)  # was 0.02: the deep network looked better

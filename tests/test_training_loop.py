@@ -22,6 +22,7 @@ from explodegrad.training.optimizers import (
     init_state,
     schedule_factor,
 )
+from explodegrad.training.stacked import NetStack
 
 SMALL = NetConfig(depth=4, width=16)
 QUICK = TrainSettings(steps=12, batch_size=32, record_every=4, eval_size=256)
@@ -377,3 +378,25 @@ def test_train_several_refuses_what_cannot_stack(digits):
         train_several([SMALL, SMALL.with_(width=SMALL.width + 2)], digits)
     with pytest.raises(TypeError, match="settings: expected a TrainSettings"):
         train_several([SMALL], digits, {"lr": 0.1})
+
+
+def test_an_update_that_leaves_a_non_finite_loss_counts_as_diverged():
+    # the guard checks each minibatch before its update; the last update itself can overflow
+    data = load_digits(dtype=torch.float32)
+    config = NetConfig(depth=6, width=16, activation="linear", init="lecun", in_features=64, out_features=10)
+    history = train(
+        config, data, TrainSettings(lr=30.0, steps=2, batch_size=64, record_every=2), progress=False
+    )
+    assert history.diverged and history.diverged_step == 2 and history.diverged_layer == 0
+    assert math.isnan(history.final_train_loss) and math.isnan(history.final_train_error)
+    assert history.message.startswith("diverged at step 2: the loss is not finite")
+    assert list(history.steps) == [0]  # the non-finite record is not kept as a result
+
+
+def test_a_network_with_nan_logits_gets_every_example_wrong():
+    net = build_mlp(3, 8, "relu", in_features=5, out_features=3)
+    with torch.no_grad():
+        net.units[-1].linear.weight.fill_(math.nan)
+    x, y = torch.randn(10, 5), torch.tensor([0] * 5 + [1] * 5)  # argmax of a NaN row is 0
+    loss, error = NetStack([net]).evaluate(x, y)
+    assert math.isnan(loss[0]) and error[0] == 1.0

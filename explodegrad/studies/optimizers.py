@@ -337,6 +337,8 @@ def optimizer_study(
                     )
             sizes = relative_update_sizes(history)
             start, end = history.measurements[0].gsc, history.measurements[-1].gsc
+            if history.diverged:  # its last measurement is of a network before it diverged
+                end = None
             for k in history.layers:
                 update_rows.append(
                     {
@@ -345,7 +347,7 @@ def optimizer_study(
                         "layer": int(k),
                         "update_size": float(sizes[k - 1]),
                         "gsc_start": start.gsc_at(int(k)) if k > start.reference else math.nan,
-                        "gsc_end": end.gsc_at(int(k)) if k > end.reference else math.nan,
+                        "gsc_end": end.gsc_at(int(k)) if end is not None and k > end.reference else math.nan,
                     }
                 )
             near = float(sizes[1]) if len(sizes) > 1 else math.nan
@@ -355,14 +357,16 @@ def optimizer_study(
                     "seed": seed,
                     "lr": rates[name],
                     "gsc_start": start.first_layer_gsc,
-                    "gsc_end": end.first_layer_gsc,
+                    "gsc_end": end.first_layer_gsc if end is not None else math.nan,
                     "rate_start": start.fit.rate,
-                    "rate_end": end.fit.rate,
+                    "rate_end": end.fit.rate if end is not None else math.nan,
                     "r_squared_start": start.fit.r_squared,
-                    "r_squared_end": end.fit.r_squared,
+                    "r_squared_end": end.fit.r_squared if end is not None else math.nan,
                     "final_train_error": history.final_train_error if not history.diverged else math.nan,
                     "diverged": bool(history.diverged),
-                    "update_ratio": float(sizes[-1]) / near if near > 0 else math.nan,
+                    "update_ratio": float(sizes[-1]) / near
+                    if near > 0 and not history.diverged
+                    else math.nan,
                 }
             )
     return OptimizerStudy(

@@ -4,6 +4,7 @@ trained over several seeds (:func:`orthogonal_initial_state`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -231,8 +232,9 @@ def orthogonal_initial_state(
                     "depth": config.depth,
                     "hidden_gsc_init": run_hidden[0],
                     "rate_init": run_rates[0],
-                    "hidden_gsc_final": run_hidden[-1],
-                    "rate_final": run_rates[-1],
+                    # a diverged run's last measurement is of the network before it diverged
+                    "hidden_gsc_final": math.nan if history.diverged else run_hidden[-1],
+                    "rate_final": math.nan if history.diverged else run_rates[-1],
                     "steps_to_target": steps_to_error(history, target_error),
                     "final_train_error": history.final_train_error,
                     "final_test_error": history.final_test_error,

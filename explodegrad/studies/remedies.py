@@ -177,7 +177,8 @@ def skip_connection_evidence(
     resnet = _survey_row(survey, activation, norm, True)
     measured = [Measured("GSC(input, loss) at initialization", plain["gsc_input"], resnet["gsc_input"])]
     if effective_depth is not None:
-        table = effective_depth.table.set_index("label")
+        # the median over the study's seeds (one row per label and seed)
+        table = diverged_as_error_one(effective_depth.table).groupby("label").median(numeric_only=True)
         labels = (architecture_label(activation, norm, False), architecture_label(activation, norm, True))
         if all(label in table.index for label in labels):
             measured.append(
@@ -246,7 +247,7 @@ def initialization_evidence(
     for argument, name in (("baseline", baseline), ("remedy", remedy)):
         if name not in result.names:
             raise ValueError(f"{argument}={name!r} is not allowed: choose one of {result.names}")
-    frame = result.table.copy()
+    frame = diverged_as_error_one(result.table)
     # A run that never reached the target counts as infinitely slow, so the median stays honest.
     frame["steps_to_target"] = frame["steps_to_target"].astype("Float64").fillna(math.inf).astype(float)
     table = frame.groupby("name", sort=False).median(numeric_only=True)
@@ -335,7 +336,10 @@ def optimizer_evidence(
             )
 
     def median(name: str, column: str) -> float:
+        """The median over seeds: a diverged run's error counts as 1; it has no GSC at the end."""
         values = study.values(name, column)
+        if column == "final_train_error":
+            values = np.where(np.isnan(values), 1.0, values)
         values = values[np.isfinite(values)]
         return float(np.median(values)) if values.size else math.nan
 
@@ -344,6 +348,9 @@ def optimizer_evidence(
         return update_spread(first_update_sizes(history.config, data, history.settings))
 
     seeds = f"median over {len(study.seeds)} seeds" if len(study.seeds) > 1 else "one seed"
+    compared = study.runs[study.runs["optimizer"].isin([baseline, remedy])]
+    if compared["diverged"].any():
+        seeds += f"; {int(compared['diverged'].sum())} run(s) diverged: error 1, no GSC at the end"
     return RemedyEvidence(
         remedy=f"adaptive optimizer ({remedy})",
         comparison=f"{study.label}, {baseline} vs {remedy} ({seeds})",
@@ -364,11 +371,22 @@ def optimizer_evidence(
     )
 
 
+def diverged_as_error_one(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose diverged runs (NaN training or test error) count as error 1, as
+    the learning-rate searches count them, so that a median over seeds cannot leave them out and
+    make a failing setting look better."""
+    frame = frame.copy()
+    for column in ("final_train_error", "final_test_error"):
+        if column in frame:
+            frame[column] = frame[column].astype(float).fillna(1.0)
+    return frame
+
+
 def width_evidence(result: WidthDepthResult, deep: int | None = None) -> RemedyEvidence:
     """Width instead of depth: the deepest (or ``deep``) network against the shallowest, same budget."""
     if not isinstance(result, WidthDepthResult):
         raise TypeError(f"result: expected a WidthDepthResult, got {type(result).__name__}")
-    table = result.table.groupby("depth").median(numeric_only=True)
+    table = diverged_as_error_one(result.table).groupby("depth").median(numeric_only=True)
     deep = int(table.index.max()) if deep is None else deep
     if deep not in table.index:
         raise ValueError(f"deep={deep!r} is not allowed: choose one of {table.index.tolist()}")

@@ -595,6 +595,11 @@ def train_stack(
             stack.evaluate(*evaluation[split]) for split in ("train", "test")
         )
         for m, run in enumerate(runs):
+            if run.diverged_step is None and step == total and not math.isfinite(train_loss[m]):
+                # the guard checks each minibatch before its update, so no later step sees what
+                # the last update did: a network whose loss is not finite diverged here
+                run.diverged_step, run.diverged_layer, run.diverged_batch = step, 0, None
+                run.steps_done = step
             if run.diverged_step is None:
                 run.rows.append((step, train_loss[m], train_error[m], test_loss[m], test_error[m], lrs[m]))
                 run.grad_norms.append(grad_norms[m])
@@ -936,7 +941,8 @@ def _train_nets(
         if run.diverged_step is not None:
             text = divergence_message(run.diverged_step, run.diverged_layer)
             if run.diverged_layer == 0:
-                where = first_overflow_layer(net, data.x_train[run.diverged_batch])
+                batch = data.x_train if run.diverged_batch is None else data.x_train[run.diverged_batch]
+                where = first_overflow_layer(net, batch)
                 if where is not None:
                     text += f"; the first non-finite output is layer {where}'s"
         history = _history(net, settings, run, kept, text, time.perf_counter() - start)

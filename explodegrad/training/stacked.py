@@ -362,7 +362,8 @@ class NetStack:
         """Per-model mean loss and error rate on one batch (batch statistics, running averages
         untouched), read back in one transfer."""
         loss, logits = self.losses(x, y, track_running_stats=False)
-        error = (logits.argmax(dim=2) != y).double().mean(dim=1)
+        wrong = (logits.argmax(dim=2) != y) | ~torch.isfinite(logits).all(dim=2)  # argmax(NaN) is 0
+        error = wrong.double().mean(dim=1)
         loss_and_error = torch.stack([loss.double(), error]).cpu().numpy()
         return loss_and_error[0], loss_and_error[1]
 
