@@ -516,3 +516,17 @@ def test_keeping_checkpoints_changes_no_number(digits32):
     runs = [RunSpec(c, s) for c, s in GROUP]
     kept, plain = (sweep(runs, digits32, progress=False, keep_checkpoints=k) for k in (True, False))
     assert kept.table.equals(plain.table) and kept.summary.equals(plain.summary)
+
+
+@pytest.mark.parametrize("guard", ["full_precision", "tf32_on", "tf32_off"])
+def test_a_users_medium_precision_is_restored_readable(guard):
+    torch.set_float32_matmul_precision("medium")  # CUDA in TF32, the CPU's oneDNN in bf16
+    before = gsc._matmul_switches()
+    block = {"full_precision": full_precision_matmuls, "tf32_on": lambda: tf32_matmuls(True)}.get(
+        guard, lambda: tf32_matmuls(False)
+    )
+    with block():
+        pass
+    # was: torch.get_float32_matmul_precision() raised "a mix of the legacy and new APIs"
+    assert torch.get_float32_matmul_precision() == "medium"
+    assert gsc._matmul_switches() == before

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,9 +269,15 @@ def _matmul_switches() -> dict[str, Any]:
     "tf32", "bf16"), which is restored exactly; older torch only the CUDA boolean.
     """
     cuda = torch.backends.cuda.matmul
+    switches: dict[str, Any] = {}
+    # readable when set through the generic API ("highest", "high", "medium"); after per-backend
+    # settings through the new API the generic getter refuses, and only those are restored
+    with suppress(RuntimeError):
+        switches["generic"] = torch.get_float32_matmul_precision()
     if not hasattr(cuda, "fp32_precision"):
-        return {"cuda.allow_tf32": cuda.allow_tf32}
-    switches = {"cuda.fp32_precision": cuda.fp32_precision}
+        switches["cuda.allow_tf32"] = cuda.allow_tf32
+        return switches
+    switches["cuda.fp32_precision"] = cuda.fp32_precision
     mkldnn = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
     if mkldnn is not None and hasattr(mkldnn, "fp32_precision"):
         switches["mkldnn.fp32_precision"] = mkldnn.fp32_precision
@@ -279,6 +285,22 @@ def _matmul_switches() -> dict[str, Any]:
 
 
 def _restore_matmul_switches(switches: dict[str, Any]) -> None:
+    _restore_backend_switches(switches)
+    generic = switches.get("generic")
+    if generic is None:
+        return
+    try:
+        readable = torch.get_float32_matmul_precision() == generic
+    except RuntimeError:
+        readable = False
+    if not readable:
+        # e.g. "medium" (CUDA in TF32, the CPU's oneDNN in bf16): written back per backend, it
+        # leaves the generic getter raising ("a mix of the legacy and new APIs"); one generic
+        # call puts every backend back and keeps it readable
+        torch.set_float32_matmul_precision(generic)
+
+
+def _restore_backend_switches(switches: dict[str, Any]) -> None:
     cuda = torch.backends.cuda.matmul
     if "cuda.allow_tf32" in switches:
         cuda.allow_tf32 = switches["cuda.allow_tf32"]
