@@ -655,3 +655,61 @@ def test_overflow_in_gsc_is_reported_but_nan_in_data_is_refused():
         with pytest.raises(ValueError, match="inputs: row 2 holds nan") as info:
             measure(NET, X_NAN, Y)
         assert "overflowed" not in str(info.value)
+
+
+# --- networks of another dtype or device, and a measure that left the network changed ---------
+
+
+def test_a_stack_of_networks_of_two_dtypes_is_refused_in_words_whatever_the_order():
+    from explodegrad.training.stacked import NetStack
+
+    net32 = eg.build_mlp(3, 8, in_features=5, out_features=3)
+    net64 = eg.build_mlp(3, 8, in_features=5, out_features=3, dtype=torch.float64)
+    for nets, index in (([net32, net64], 1), ([net64, net32], 1)):  # float64 first trained both in float64
+        with pytest.raises(ValueError, match=f"nets: network {index} holds torch.float"):
+            NetStack(nets)
+
+
+def test_path_contributions_refuses_an_initial_net_of_another_dtype():
+    from explodegrad.measures.paths import path_contributions
+
+    net = eg.build_mlp(4, 8, in_features=5, out_features=3, dtype=torch.float64)
+    initial = eg.build_mlp(4, 8, in_features=5, out_features=3)  # float32
+    with pytest.raises(ValueError, match=r"initial_net: holds torch.float32 .* net torch.float64"):
+        path_contributions(net, torch.randn(16, 5, dtype=torch.float64), skip="init", initial_net=initial)
+
+
+def test_clipping_layer_gradients_checks_its_batch_and_leaves_batch_norm_alone():
+    from explodegrad.studies.clipping import layer_gradients
+
+    net = eg.build_mlp(4, 8, norm="batch", in_features=5, out_features=3, dtype=torch.float64)
+    x, y = torch.randn(16, 5, dtype=torch.float64), torch.randint(3, (16,))
+    buffers = [b.clone() for b in net.buffers()]
+    in_training = layer_gradients(net, x, y)
+    net.eval()  # measured with the batch's statistics all the same
+    in_eval = layer_gradients(net, x, y)
+    assert all(torch.equal(a, b) for a, b in zip(in_training, in_eval))
+    assert all(torch.equal(a, b) for a, b in zip(buffers, net.buffers())) and not net.training
+    assert len(layer_gradients(net, x.float(), y)) == 4  # put on the network's dtype
+    with pytest.raises(ValueError, match="inputs"):
+        layer_gradients(net, torch.randn(16, 7, dtype=torch.float64), y)
+
+
+def test_taylor_compression_restores_every_modules_own_mode():
+    from explodegrad.measures.taylor import taylor_compression
+
+    net = eg.build_mlp(4, 8, norm="batch", in_features=5, out_features=3, dtype=torch.float64)
+    net.units[1].eval()  # a module the user froze
+    before = [module.training for module in net.modules()]
+    taylor_compression(net, torch.randn(32, 5, dtype=torch.float64), torch.randint(3, (32,)), ks=[0, 1])
+    assert [module.training for module in net.modules()] == before
+
+
+def test_an_explosion_verdict_without_a_fit_gives_the_fits_reason():
+    from explodegrad.claims.explosion import explosion_verdict
+
+    net = eg.build_mlp(3, 8, in_features=5, out_features=3, dtype=torch.float64)
+    profile = eg.gsc_profile(net, torch.randn(16, 5, dtype=torch.float64), torch.randint(3, (16,)))
+    check = explosion_verdict(profile)
+    assert check.verdict == "inconclusive" and "overflowed" not in check.line
+    assert "a fit needs at least 3" in check.line

@@ -73,7 +73,7 @@ def test_explosion_verdict_refuses_what_holds_no_rate(bad):
 def test_justification_quotes_the_thresholds():
     text = justification()
     assert f"r = {thresholds.EXPLODING_RATE:g}" in text and f"{thresholds.EXPLODING_RATE**50:.1f}" in text
-    assert f"R^2 > {thresholds.EXPLODING_R_SQUARED:g}" in text and "per block" in text
+    assert f"R^2 > {thresholds.EXPLODING_R_SQUARED:g}" in text and "per residual block" in text
 
 
 # ----------------------------------------------------------------------------- mean-field rates

@@ -28,12 +28,14 @@ from explodegrad.claims.thresholds import (
 from explodegrad.claims.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Check
 
 
-def explodes(label: str, rate: float, r_squared: float) -> Check:
+def explodes(label: str, rate: float, r_squared: float, why_no_fit: str | None = None) -> Check:
     """Does a GSC profile explode? Holds when r > EXPLODING_RATE and R^2 > EXPLODING_R_SQUARED, each
-    by its margin; does not hold when either is clearly below; inconclusive in between."""
+    by its margin; does not hold when either is clearly below; inconclusive in between.
+    ``why_no_fit``: the fit's own reason when it could not be made (else an overflow is assumed)."""
     line = f"{label}: r = {rate:.3f}, R^2 = {r_squared:.2f}"
     if not (math.isfinite(rate) and math.isfinite(r_squared)):
-        return Check(INCONCLUSIVE, line + " (not finite: the profile overflowed)", {label: (rate, r_squared)})
+        reason = why_no_fit or "the profile overflowed"
+        return Check(INCONCLUSIVE, f"{line} (not finite: {reason})", {label: (rate, r_squared)})
     steep = rate > EXPLODING_RATE + RATE_MARGIN
     straight = r_squared > EXPLODING_R_SQUARED + R_SQUARED_MARGIN
     flat = rate < EXPLODING_RATE - RATE_MARGIN
@@ -87,7 +89,9 @@ def explosion_verdict(measured: Any, label: str | None = None) -> Check:
         TypeError: ``measured`` holds no rate and R^2.
     """
     rate, r_squared, own_label = _rate_and_fit(measured)
-    return explodes(label or own_label or "profile", rate, r_squared)
+    fit = getattr(measured, "fit", measured)
+    why_no_fit = fit.message if getattr(fit, "ok", True) is False else None  # e.g. too few layers
+    return explodes(label or own_label or "profile", rate, r_squared, why_no_fit)
 
 
 #: The word a table prints for each verdict of :func:`explosion_verdict`.
@@ -119,6 +123,6 @@ def justification() -> str:
         f"and the rate alone cannot decide. R^2 > {EXPLODING_R_SQUARED:g} asks that the exponential "
         f"describe the profile: a flat, noisy profile has some fitted slope but no straight line on a "
         f"log axis. Within {RATE_MARGIN:g} of the rate threshold (or {R_SQUARED_MARGIN:g} of the R^2 one) "
-        f"the call is 'inconclusive'. For a ResNet the rate is per block (its addressable layer, as in "
-        f"the paper)."
+        f"the call is 'inconclusive'. For a ResNet the rate is per residual block (the unit the paper "
+        f"measures a ResNet's GSC between)."
     )

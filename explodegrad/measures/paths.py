@@ -196,6 +196,12 @@ def _check_initial_net(net: DeepMLP, initial_net: DeepMLP | None) -> DeepMLP:
             f"initial_net: {got} does not match net ({net.config.label()}): it must have the same "
             "architecture (depth, width, activation, norm, residual layout, input and output sizes)"
         )
+    held, initial = next(net.parameters()), next(initial_net.parameters())
+    if (held.dtype, held.device) != (initial.dtype, initial.device):
+        raise ValueError(
+            f"initial_net: holds {initial.dtype} on {initial.device}, net {held.dtype} on {held.device}; "
+            "move it with initial_net.to(...) first"
+        )
     return initial_net
 
 

@@ -142,7 +142,7 @@ def taylor_compression(
     )
     ks = _check_ks(ks, net.num_layers)
     num_layers = net.num_layers
-    was_training = net.training
+    modes = [(module, module.training) for module in net.modules()]  # each restored as it was
     net.eval()
     try:
         with torch.no_grad():
@@ -162,7 +162,8 @@ def taylor_compression(
             errors.append(float(wrong.double().mean()))
             losses.append(float(per_example_loss(logits.double(), data_targets).mean()))
     finally:
-        net.train(was_training)
+        for module, mode in modes:
+            module.training = mode
     return TaylorCurve(
         ks=np.array(ks, dtype=int),
         train_error=np.array(errors),

@@ -27,6 +27,7 @@ from explodegrad.core.data import Dataset
 from explodegrad.core.nets import DeepMLP, build_mlp
 from explodegrad.core.scales import Scale
 from explodegrad.core.seeds import median_range, resolve_seeds
+from explodegrad.core.trace import batch_statistics, check_net, prepare_batch
 from explodegrad.measures.gsc import gsc_profile
 from explodegrad.studies.common import StudyResult, architecture_label, resolve_data, resolve_scale
 from explodegrad.training.loop import TrainHistory, TrainSettings, train, train_per_seed
@@ -232,8 +233,17 @@ def clipping_comparison(
 
 
 def layer_gradients(net: DeepMLP, inputs: torch.Tensor, targets: torch.Tensor) -> list[torch.Tensor]:
-    """The mean loss's gradient for every layer's parameters, flattened, readout first (k = 1 ... L)."""
-    loss = torch.nn.functional.cross_entropy(net(inputs), targets)
+    """The mean loss's gradient for every layer's parameters, flattened, readout first (k = 1 ... L).
+
+    Batch norm uses the batch's statistics whatever mode ``net`` is in, as in training, and its
+    running averages are left alone (:func:`~explodegrad.core.trace.batch_statistics`).
+    """
+    net = check_net(net)
+    inputs, targets = prepare_batch(net, inputs, targets)
+    if targets is None:
+        raise ValueError("targets: the loss's gradient needs the labels of the batch, got None")
+    with batch_statistics(net):
+        loss = torch.nn.functional.cross_entropy(net(inputs), targets)
     units = [net.layer(k) for k in range(1, net.num_layers + 1)]
     params = [[p for p in unit.parameters() if p.requires_grad] for unit in units]
     grads = torch.autograd.grad(loss, [p for group in params for p in group])

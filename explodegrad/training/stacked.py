@@ -157,7 +157,15 @@ class NetStack:
         if not isinstance(nets, Sequence) or not all(isinstance(n, DeepMLP) for n in nets):
             raise TypeError(f"nets: expected a sequence of DeepMLP networks, got {type(nets).__name__}")
         if not nets:
-            raise ValueError("configs: the list is empty; give at least one NetConfig")
+            raise ValueError("nets: the list is empty; give at least one network")
+        first = next(nets[0].parameters())
+        for i, net in enumerate(nets):
+            held = next(net.parameters())
+            if held.dtype != first.dtype or held.device != first.device:
+                raise ValueError(
+                    f"nets: network {i} holds {held.dtype} on {held.device}, network 0 {first.dtype} on "
+                    f"{first.device}; a stack trains one dtype on one device: move them with .to(...)"
+                )
         key = nets[0].config.stack_key()
         for i, net in enumerate(nets):
             if net.config.stack_key() != key:
