@@ -551,6 +551,11 @@ def test_init_scales_he_is_stable_xavier_vanishes_gaussian_explodes():
     assert growth["gaussian"] == pytest.approx(math.sqrt(100 / 2), rel=0.1)  # std 1: sqrt(width/2)
     he = result.row("he")
     assert 0.3 < result.activation_rms[he, -1] / result.activation_rms[he, 1] < 3
+    # fitted over the hidden layers k = 2..L, as the GSC's rate: the logits (10 entries against
+    # 100) sit off the line and moved He's fit by 1%
+    for row, fitted in enumerate(result.gradient_growth):
+        assert fitted == growth_factor(result.layers[1:], result.gradient_rms[row, 1:])
+    assert growth_factor(result.layers, result.gradient_rms[he]) != pytest.approx(growth["he"], rel=0.005)
 
 
 def test_he_keeps_scale_holds_the_naive_draw_to_sqrt_width_over_two():

@@ -119,3 +119,17 @@ def test_the_default_nudge_stays_linear_where_the_gsc_is_large():
 def test_perturbation_check_bad_input(batch, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         perturbation_check(relu_net(), *batch, **kwargs)
+
+
+def test_rescaling_comparison_and_perturbation_check_take_bad_input_in_words():
+    net = build_mlp(4, 8, "relu", in_features=5, out_features=3, dtype=torch.float64)
+    x, y = torch.randn(16, 5, dtype=torch.float64), torch.randint(3, (16,))
+    with pytest.raises(ValueError, match="targets: the losses need the batch's labels"):
+        rescaling_comparison(net, x, None, k=2)  # was torch's "Could not infer dtype of NoneType"
+    with pytest.raises(TypeError, match="inputs: expected a"):
+        rescaling_comparison(net, "abc", y, k=2)
+    assert rescaling_comparison(net, x.float(), y, k=2).gsc_before.shape  # put on the net's dtype
+    one = perturbation_check(net, x, y, layers=3, num_directions=1)  # one layer: was not iterable
+    assert [int(k) for k in one.layers] == [3]
+    with pytest.raises(TypeError, match="layers='3' is not allowed"):
+        perturbation_check(net, x, y, layers="3")

@@ -220,7 +220,9 @@ class InitScales(StudyResult):
         activation_rms: (inits x layers) root mean square of f_k over the batch.
         gradient_rms: (inits x layers) root mean square of d mean-loss / d f_k.
         gradient_growth: per initializer, the fitted factor by which the gradient RMS grows
-            per layer from the output back (1 = stable, > 1 exploding, < 1 vanishing).
+            per layer from the output back (1 = stable, > 1 exploding, < 1 vanishing), fitted
+            over the hidden layers k = 2 ... L as the GSC's rate is: the logits' gradient has
+            other units (out_features entries against width).
     """
 
     depth: int
@@ -311,5 +313,5 @@ def init_scales(
         layers=layers,
         activation_rms=np.array(activation_rms),
         gradient_rms=gradient_array,
-        gradient_growth=np.array([growth_factor(layers, g) for g in gradient_array]),
+        gradient_growth=np.array([growth_factor(layers[1:], g[1:]) for g in gradient_array]),
     )

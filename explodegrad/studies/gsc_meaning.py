@@ -17,6 +17,7 @@ first layer's output, f_{L+1} the input).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from torch import Tensor
 
 from explodegrad.core.checks import check_int, check_positive
 from explodegrad.core.nets import DeepMLP, per_example_loss
+from explodegrad.core.trace import prepare_batch
 from explodegrad.measures.gsc import gsc_profile, relative_perturbation_gain
 from explodegrad.studies.common import StudyResult
 
@@ -159,10 +161,10 @@ def rescaling_comparison(
     The two networks compute the same function, so the loss and logits agree (up to
     rounding); the raw gradient at f_k shrinks by ``factor`` while GSC(k, 0) does not move.
     """
+    x, y = prepare_batch(net, inputs, targets)
+    if y is None:
+        raise ValueError("targets: the losses need the batch's labels, got None")
     rescaled = rescale_layer(net, k, factor)
-    parameter = next(net.parameters())
-    x = torch.as_tensor(inputs).to(device=parameter.device, dtype=parameter.dtype)
-    y = torch.as_tensor(targets).to(device=parameter.device)
     before = gsc_profile(net, x, y)
     after = gsc_profile(rescaled, x, y)
     loss_before, logits_before = _mean_loss_and_logits(net, x, y)
@@ -269,6 +271,12 @@ def perturbation_check(
     profile = gsc_profile(net, inputs, targets)
     if layers is None:
         layers = tuple(int(k) for k in profile.layers)
+    elif isinstance(layers, (int, np.integer)):
+        layers = (int(layers),)  # one layer
+    elif not isinstance(layers, Sequence) or isinstance(layers, str) or not layers:
+        raise TypeError(
+            f"layers={layers!r} is not allowed: give a layer k, a non-empty sequence of them, or None"
+        )
     chosen = [check_int("layers", k, 1, net.num_layers + 1) for k in layers]
     if epsilon is None:
         epsilon = linear_nudge(max(profile.gsc_at(k) for k in chosen))

@@ -50,8 +50,10 @@ class WeightGrowth(StudyResult):
         depths: the network depths.
         seeds: the seeds (each seeds the weights and the minibatch order).
         steps: the steps 0 .. n, shared by every run.
-        step_ratio: ``[depth, seed, step]``: the first layer's relative step
-            ``||delta W_L|| / ||W_L||`` over layer k = 2's (NaN at step 0).
+        step_ratio: ``[depth, seed, step]``: the first layer's relative step over layer
+            k = 2's (NaN at step 0), each ``||delta theta_k|| / ||theta_k||`` over the unit's
+            parameters (weights, bias, batch norm's scale and shift), as the training history
+            and the optimizer study record it; the weights dominate both norms.
         first_layer_norm: ``[depth, seed, step]``: ``||W_L||``, the first layer's weight norm
             after that step (step 0: at initialization).
         layer_2_norm: ``[depth, seed, step]``: ``||W_2||``, the same for layer k = 2.

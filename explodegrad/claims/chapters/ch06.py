@@ -133,13 +133,16 @@ def _far_less(survey) -> Check:
     "survey",
 )
 def _calm_rates(survey) -> Check:
+    def resnet_rate(activation: str, norm: str) -> float:
+        return math.exp(_per_layer_log_rate(survey.row(activation, norm, residual=True), True))
+
     def change(activation: str, norm: str) -> float:
-        plain, resnet = survey.row(activation, norm), survey.row(activation, norm, residual=True)
-        return math.exp(_per_layer_log_rate(resnet, True)) - float(plain["rate"])
+        return resnet_rate(activation, norm) - float(survey.row(activation, norm)["rate"])
 
     return all_of(
         compare("tanh/none per-layer rate, ResNet minus plain", change("tanh", "none"), ">", 0.005, 0.002),
         compare("tanh/none plain rate", float(survey.row("tanh", "none")["rate"]), "<", 1.0, 0.001),
+        compare("tanh/none ResNet per-layer rate", resnet_rate("tanh", "none"), ">", 1.0, 0.001),
         *(
             compare(f"{a}/{n} |per-layer rate, ResNet minus plain|", abs(change(a, n)), "<", 0.005, 0.002)
             for a, n in (("relu", "none"), ("relu", "layer"))
