@@ -530,3 +530,34 @@ def test_a_users_medium_precision_is_restored_readable(guard):
     # was: torch.get_float32_matmul_precision() raised "a mix of the legacy and new APIs"
     assert torch.get_float32_matmul_precision() == "medium"
     assert gsc._matmul_switches() == before
+
+
+@pytest.mark.parametrize(
+    "name", ["domain_stats", "path_contributions", "dilution_profile", "taylor_compression"]
+)
+def test_the_function_measures_run_without_tf32_whatever_the_user_chose(name):
+    from explodegrad.measures import dilution, domain, paths, taylor
+
+    measure = {
+        "domain_stats": domain.domain_stats,
+        "path_contributions": paths.path_contributions,
+        "dilution_profile": dilution.dilution_profile,
+        "taylor_compression": taylor.taylor_compression,
+    }[name]
+    torch.set_float32_matmul_precision("high")
+    residual = name == "dilution_profile"
+    config = NetConfig(depth=6, width=6, in_features=5, out_features=3, residual=residual)
+    net = build_from_config(config, dtype=torch.float64)
+    seen = set()
+    for module in net.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_hook(lambda *_: seen.add(torch.get_float32_matmul_precision()))
+    x, y = torch.randn(8, 5, dtype=torch.float64), torch.randint(0, 3, (8,))
+    if name == "taylor_compression":
+        measure(net, x, y)
+    elif name == "path_contributions":
+        measure(net, x, skip="linear_fit")
+    else:
+        measure(net, x)
+    assert seen == {"highest"}
+    assert torch.get_float32_matmul_precision() == "high"

@@ -17,6 +17,7 @@ from explodegrad.core.checks import check_choice, check_int, check_numbers, chec
 from explodegrad.core.jacobian import METHODS, PROBES, jacobian_qm_norm
 from explodegrad.core.nets import DeepMLP, ResidualBlock
 from explodegrad.core.trace import batch_statistics, check_batch_statistics_batch, prepare_batch, trace
+from explodegrad.measures.gsc import at_full_precision
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not results
@@ -94,6 +95,7 @@ def _ratio(numerator: float, denominator: float) -> float:
         return float(np.float64(numerator) / np.float64(denominator))
 
 
+@at_full_precision
 def dilution_profile(
     net: DeepMLP,
     inputs: Tensor,

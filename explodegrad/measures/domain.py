@@ -40,6 +40,7 @@ from explodegrad.core.checks import check_bool, check_choice, check_numbers
 from explodegrad.core.config import ACTIVATIONS
 from explodegrad.core.nets import DeepMLP, make_activation
 from explodegrad.core.trace import check_batch_statistics_batch, prepare_batch, trace
+from explodegrad.measures.gsc import at_full_precision
 
 #: A variance below this fraction of the mean square counts as zero (a constant neuron).
 RELATIVE_VARIANCE_FLOOR = 1e-10
@@ -213,6 +214,7 @@ def _layer_activation(unit: nn.Module) -> nn.Module:
     return branch[0].activation if branch is not None else unit.activation
 
 
+@at_full_precision
 def domain_stats(net: DeepMLP, inputs: Tensor) -> DomainStats:
     """Pre-activation spread, sign diversity and linear fit error of every hidden layer.
 

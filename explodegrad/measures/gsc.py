@@ -353,8 +353,9 @@ def full_precision_matmuls() -> Iterator[None]:
         _restore_matmul_switches(previous)
 
 
-def _at_full_precision(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` run inside :func:`full_precision_matmuls` (the GSC is never measured in TF32)."""
+def at_full_precision(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` run inside :func:`full_precision_matmuls`: the GSC and every measure of the
+    network's function (domain, paths, dilution, Taylor) are never taken in TF32 or bf16."""
 
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -606,7 +607,7 @@ def _overflow(
     return None, ""
 
 
-@_at_full_precision
+@at_full_precision
 def gsc_profile(
     net: DeepMLP,
     inputs: Tensor,
@@ -726,7 +727,7 @@ def gsc_profile(
     )
 
 
-@_at_full_precision
+@at_full_precision
 def gsc_matrix(
     net: DeepMLP,
     inputs: Tensor,
@@ -962,7 +963,7 @@ def fit_explosion_rate(
 # --------------------------------------------------------------------------- the meaning check
 
 
-@_at_full_precision
+@at_full_precision
 def relative_perturbation_gain(
     net: DeepMLP,
     inputs: Tensor,

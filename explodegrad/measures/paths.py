@@ -40,6 +40,7 @@ from explodegrad.core.trace import (
     prepare_batch,
     trace,
 )
+from explodegrad.measures.gsc import at_full_precision
 
 SKIPS = ("identity", "init", "linear_fit")
 
@@ -285,6 +286,7 @@ def path_vjp_terms(
     return terms
 
 
+@at_full_precision
 def path_contributions(
     net: DeepMLP,
     inputs: Tensor,

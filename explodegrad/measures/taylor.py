@@ -31,6 +31,7 @@ from explodegrad.core.checks import check_choice, check_int, check_tensor
 from explodegrad.core.jacobian import jacobian_matrix
 from explodegrad.core.nets import DeepMLP, per_example_loss
 from explodegrad.core.trace import check_net, prepare_batch
+from explodegrad.measures.gsc import at_full_precision
 
 REFERENCES = ("mean",)
 
@@ -112,6 +113,7 @@ def linearized_top_logits(net: DeepMLP, f_below: Tensor, k: int, reference: Tens
     return at_reference + (f_below - reference) @ jacobian.T
 
 
+@at_full_precision
 def taylor_compression(
     net: DeepMLP,
     data_inputs: Tensor,

@@ -303,7 +303,7 @@ def recurrent_gradients(
     test_x, test_y = digit_sequences(data, "test", reading)
     batch = check_int("batch", batch, 1, int(train_x.shape[0]))
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # the CPU's only: a GPU's stays as it was
         model = SequenceClassifier(cell, train_x.shape[2], hidden, data.num_classes).to(train_x)
     gradient_init, accuracy_init = _input_gradients(model, test_x, test_y)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

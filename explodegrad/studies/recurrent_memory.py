@@ -180,7 +180,7 @@ def _train_once(
     """One run: accuracy, first- and last-step gradients at init and after training."""
     test_x, test_y = test
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # the CPU's only: a GPU's stays as it was
         model = SequenceClassifier(cell, num_classes, hidden, num_classes).to(test_x.device)
     first_init, last_init, _ = _step_gradients(model, test_x, test_y)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
