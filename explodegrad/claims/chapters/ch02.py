@@ -142,7 +142,7 @@ FIRST_TOKEN_SHORT = 5
 @claim(
     "02/first-token-short-is-easy",
     f"Remembering the first of {FIRST_TOKEN_SHORT} steps is easy: after 200 Adam steps a vanilla RNN, an "
-    "LSTM and a GRU all recall the first token of held-out sequences with accuracy above 0.95 in every "
+    "LSTM and a GRU all recall the first token of fresh sequences with accuracy above 0.95 in every "
     "seed.",
     "recurrent-memory",
 )
